@@ -1,0 +1,14 @@
+// The _core extension module: one bind_<area> call per area. Docs live in the Python package.
+#include "pybind.hpp"
+#include "gammaext/parallel.hpp"
+#include "gammaext/simd.hpp"
+
+PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
+    m.doc() = "gammaext compiled core (private: use the gammaext package)";
+    m.def("_best_isa", &gammaext::best_isa);
+    m.def("_resolve_isa", &gammaext::resolve_isa, "isa"_a);
+    m.def("_isa_name", &gammaext::isa_name, "isa"_a);
+    m.def("_default_threads", &gammaext::default_threads);
+    m.def("_set_default_threads", &gammaext::set_default_threads, "threads"_a);
+    gammaext::bindings::bind_black_scholes(m);
+}

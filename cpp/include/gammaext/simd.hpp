@@ -1,0 +1,25 @@
+// Run-time choice of the instruction set for the vectorized kernels.
+//
+// Each kernel source (cpp/src/*_kernel.cpp) is compiled once per instruction set into its own
+// namespace (gammaext::isa_baseline, isa_avx2, isa_avx512; CMake decides which exist on the
+// target). The public entry points take an `isa` argument: kIsaBest picks the widest one the
+// running CPU supports, any other value is clamped to what is available, so a wheel built on
+// one machine runs on any x86-64 and the results can be compared across instruction sets.
+#pragma once
+
+namespace gammaext {
+
+inline constexpr int kIsaBaseline = 0;  ///< portable: SSE2 on x86-64, the default elsewhere
+inline constexpr int kIsaAvx2 = 1;      ///< AVX2 + FMA
+inline constexpr int kIsaAvx512 = 2;    ///< AVX-512 F/DQ/VL
+inline constexpr int kIsaBest = -1;
+
+/// The widest instruction set both compiled in and supported by this CPU.
+int best_isa() noexcept;
+
+/// `requested` if available, kIsaBest -> best_isa(), otherwise the best available below it.
+int resolve_isa(int requested) noexcept;
+
+const char* isa_name(int isa) noexcept;
+
+}  // namespace gammaext

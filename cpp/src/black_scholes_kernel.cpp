@@ -1,0 +1,292 @@
+// The Greek kernel, compiled once per instruction set (GAMMAEXT_ISA_NS names the namespace).
+//
+// Work is done in blocks of kBlock elements that stay in L1:
+//   1. copy (or broadcast) the six inputs and the call/put signs into the block;
+//   2. one vectorized pass computes what every Greek shares: sqrt(t), vol sqrt(t), d1, d2, the
+//      discount factors, the density n(d1), and (only if a requested output needs it) N(phi d1)
+//      and N(phi d2), plus a "poison" term that is 0 for valid elements and NaN otherwise;
+//   3. one short vectorized pass per requested output.
+// Reading every input before writing any output makes out= buffers that alias inputs safe.
+#include <cmath>
+#include <cstdint>
+
+#include "gammaext/black_scholes.hpp"
+#include "gammaext/vmath.hpp"
+
+#ifndef GAMMAEXT_ISA_NS
+#error "compile this file with -DGAMMAEXT_ISA_NS=<namespace>"
+#endif
+
+namespace gammaext::GAMMAEXT_ISA_NS {
+namespace {
+
+constexpr std::int64_t kBlock = 128;  // 18 arrays of 128 doubles: 18 KiB, inside L1
+constexpr double kPercentRate = 1.0;  // |rate| or |div| above 100% per year looks like percent
+constexpr double kPercentVol = 10.0;  // vol above 1000% looks like percent
+
+/// The full-precision policy: our vectorizable exp/log/erfc.
+struct ExactMath {
+    static double log(double x) noexcept { return vmath::log(x); }
+    static double exp(double x) noexcept { return vmath::exp(x); }
+    static double cdf(double x) noexcept { return vmath::norm_cdf(x); }
+    static double pdf(double x) noexcept { return vmath::norm_pdf(x); }
+    /// d1 = ln(F/K) / (vol sqrt t) + vol sqrt t / 2.
+    static double d1(double log_sk, double r, double q, double vol, double t,
+                     double sig_t) noexcept {
+        (void)vol;
+        return (log_sk + (r - q) * t) / sig_t + 0.5 * sig_t;
+    }
+};
+
+/// The TradingView script's policy: platform exp/log, A&S 26.2.17 and the script's d1.
+struct PineMath {
+    static double log(double x) noexcept { return std::log(x); }
+    static double exp(double x) noexcept { return std::exp(x); }
+    static double cdf(double x) noexcept { return vmath::norm_cdf_as26217(x); }
+    static double pdf(double x) noexcept { return vmath::norm_pdf_as26217(x); }
+    /// d1 = (ln(S/K) + (r - q + vol^2/2) t) / (vol sqrt t), grouped as the script writes it.
+    static double d1(double log_sk, double r, double q, double vol, double t,
+                     double sig_t) noexcept {
+        return (log_sk + (r - q + vol * vol / 2.0) * t) / sig_t;
+    }
+};
+
+/// a * b, but exactly 0 when a is 0 (a density that vanished), even if b is infinite.
+inline double mul0(double a, double b) noexcept { return a == 0.0 ? 0.0 : a * b; }
+
+struct Workspace {
+    alignas(64) double s[kBlock], k[kBlock], t[kBlock], v[kBlock], r[kBlock], q[kBlock];
+    alignas(64) double phi[kBlock], poison[kBlock], bad[kBlock];
+    alignas(64) double sqrt_t[kBlock], sig_t[kBlock], d1[kBlock], d2[kBlock];
+    alignas(64) double dq[kBlock], dr[kBlock], pdf[kBlock], n1[kBlock], n2[kBlock];
+};
+
+void load(double* __restrict dst, const Column& col, std::int64_t i0, std::int64_t len) noexcept {
+    if (col.broadcast) {
+        const double x = col.data[0];
+        for (std::int64_t j = 0; j < len; ++j) {
+            dst[j] = x;
+        }
+    } else {
+        const double* __restrict src = col.data + i0;
+        for (std::int64_t j = 0; j < len; ++j) {
+            dst[j] = src[j];
+        }
+    }
+}
+
+void load_sign(double* __restrict dst, const FlagColumn& col, std::int64_t i0,
+               std::int64_t len) noexcept {
+    const std::uint8_t* __restrict src = col.data + (col.broadcast ? 0 : i0);
+    const std::int64_t step = col.broadcast ? 0 : 1;
+    for (std::int64_t j = 0; j < len; ++j) {
+        dst[j] = src[j * step] != 0 ? 1.0 : -1.0;
+    }
+}
+
+bool needs_cdf(const GreeksOut& out) noexcept {
+    for (const Greek g : {Greek::price, Greek::delta, Greek::theta, Greek::rho, Greek::epsilon,
+                          Greek::charm, Greek::dual_delta}) {
+        if (out.out[static_cast<int>(g)] != nullptr) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/// Writes f(j) + poison[j] for j < len into o (if requested).
+template <class F>
+inline void emit(double* o, const Workspace& w, std::int64_t len, F f) noexcept {
+    if (o == nullptr) {
+        return;
+    }
+#pragma omp simd
+    for (std::int64_t j = 0; j < len; ++j) {
+        o[j] = f(j) + w.poison[j];
+    }
+}
+
+template <class M>
+InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
+                std::int64_t end) noexcept {
+    InputReport report;
+    const bool want_cdf = needs_cdf(out);
+    Workspace w;  // NOLINT: filled before use
+    for (std::int64_t i0 = begin; i0 < end; i0 += kBlock) {
+        const std::int64_t len = end - i0 < kBlock ? end - i0 : kBlock;
+        load(w.s, in.spot, i0, len);
+        load(w.k, in.strike, i0, len);
+        load(w.t, in.t, i0, len);
+        load(w.v, in.vol, i0, len);
+        load(w.r, in.rate, i0, len);
+        load(w.q, in.div, i0, len);
+        load_sign(w.phi, in.is_call, i0, len);
+
+        std::int64_t n_bad = 0, n_rate = 0, n_div = 0, n_vol = 0;
+#pragma omp simd reduction(+ : n_bad, n_rate, n_div, n_vol)
+        for (std::int64_t j = 0; j < len; ++j) {
+            const double s = w.s[j], k = w.k[j], t = w.t[j], v = w.v[j], r = w.r[j], q = w.q[j];
+            const bool infinite = std::fabs(s) == vmath::kInf || std::fabs(k) == vmath::kInf ||
+                                  std::fabs(t) == vmath::kInf || std::fabs(v) == vmath::kInf ||
+                                  std::fabs(r) == vmath::kInf || std::fabs(q) == vmath::kInf;
+            const bool bad = s <= 0.0 || k <= 0.0 || t < 0.0 || v < 0.0 || infinite;
+            n_bad += bad ? 1 : 0;
+            n_rate += std::fabs(r) > kPercentRate ? 1 : 0;
+            n_div += std::fabs(q) > kPercentRate ? 1 : 0;
+            n_vol += v > kPercentVol ? 1 : 0;
+            w.bad[j] = bad ? 1.0 : 0.0;
+            // 0 for finite inputs, NaN if any input is NaN; NaN for invalid ones.
+            w.poison[j] = bad ? vmath::kNaN : (s + k + t + v + r + q) * 0.0;
+
+            const double sqrt_t = std::sqrt(t);
+            const double sig_t = v * sqrt_t;
+            const double log_sk = M::log(s / k);
+            const double x = log_sk + (r - q) * t;   // ln(F/K)
+            const bool degenerate = !(sig_t > 0.0);  // point mass (or invalid: poisoned)
+            const double d1 = degenerate ? 0.0 : M::d1(log_sk, r, q, v, t, sig_t);
+            w.sqrt_t[j] = sqrt_t;
+            w.sig_t[j] = sig_t;
+            w.d1[j] = d1;
+            w.d2[j] = d1 - sig_t;
+            w.pdf[j] = degenerate ? 0.0 : M::pdf(d1);
+            w.dq[j] = M::exp(-q * t);
+            w.dr[j] = M::exp(-r * t);
+            // The step H(phi (F - K)), 1/2 at the money, used when the distribution is a point.
+            const double step = x > 0.0 ? 1.0 : (x < 0.0 ? 0.0 : 0.5);
+            w.n1[j] = w.phi[j] > 0.0 ? step : 1.0 - step;  // overwritten below if not degenerate
+        }
+        if (n_bad > 0) {
+            report.invalid_count += n_bad;
+            if (report.first_invalid < 0) {
+                for (std::int64_t j = 0; j < len; ++j) {
+                    if (w.bad[j] != 0.0) {
+                        report.first_invalid = i0 + j;
+                        break;
+                    }
+                }
+            }
+        }
+        report.rate_looks_percent |= n_rate > 0;
+        report.div_looks_percent |= n_div > 0;
+        report.vol_looks_percent |= n_vol > 0;
+
+        if (want_cdf) {
+#pragma omp simd
+            for (std::int64_t j = 0; j < len; ++j) {
+                const bool degenerate = !(w.sig_t[j] > 0.0);
+                const double step = w.n1[j];
+                w.n1[j] = degenerate ? step : M::cdf(w.phi[j] * w.d1[j]);
+                w.n2[j] = degenerate ? step : M::cdf(w.phi[j] * w.d2[j]);
+            }
+        }
+
+        const auto o = [&](Greek g) {
+            double* p = out.out[static_cast<int>(g)];
+            return p == nullptr ? nullptr : p + i0;
+        };
+        // Shorthands for the formulas below (phi = +1 call, -1 put; N1 = N(phi d1), etc.).
+        const double* __restrict s = w.s;
+        const double* __restrict k = w.k;
+        const double* __restrict t = w.t;
+        const double* __restrict v = w.v;
+        const double* __restrict r = w.r;
+        const double* __restrict q = w.q;
+        const double* __restrict phi = w.phi;
+        const double* __restrict st = w.sqrt_t;
+        const double* __restrict sig = w.sig_t;
+        const double* __restrict d1 = w.d1;
+        const double* __restrict d2 = w.d2;
+        const double* __restrict dq = w.dq;
+        const double* __restrict dr = w.dr;
+        const double* __restrict pdf = w.pdf;
+        const double* __restrict n1 = w.n1;
+        const double* __restrict n2 = w.n2;
+
+        emit(o(Greek::price), w, len, [&](std::int64_t j) {
+            return phi[j] * (s[j] * dq[j] * n1[j] - k[j] * dr[j] * n2[j]);
+        });
+        emit(o(Greek::delta), w, len, [&](std::int64_t j) { return phi[j] * dq[j] * n1[j]; });
+        emit(o(Greek::gamma), w, len,
+             [&](std::int64_t j) { return mul0(pdf[j], dq[j] / (s[j] * sig[j])); });
+        emit(o(Greek::theta), w, len, [&](std::int64_t j) {
+            return -mul0(pdf[j], s[j] * dq[j] * v[j] / (2.0 * st[j])) -
+                   phi[j] * r[j] * k[j] * dr[j] * n2[j] + phi[j] * q[j] * s[j] * dq[j] * n1[j];
+        });
+        emit(o(Greek::vega), w, len, [&](std::int64_t j) { return pdf[j] * s[j] * dq[j] * st[j]; });
+        emit(o(Greek::rho), w, len,
+             [&](std::int64_t j) { return phi[j] * k[j] * t[j] * dr[j] * n2[j]; });
+        emit(o(Greek::epsilon), w, len,
+             [&](std::int64_t j) { return -phi[j] * s[j] * t[j] * dq[j] * n1[j]; });
+        emit(o(Greek::vanna), w, len,
+             [&](std::int64_t j) { return -mul0(pdf[j], dq[j] * d2[j] / v[j]); });
+        emit(o(Greek::charm), w, len, [&](std::int64_t j) {
+            const double drift = 2.0 * (r[j] - q[j]) * t[j] - d2[j] * sig[j];
+            return phi[j] * q[j] * dq[j] * n1[j] -
+                   mul0(pdf[j], dq[j] * drift / (2.0 * t[j] * sig[j]));
+        });
+        emit(o(Greek::vomma), w, len, [&](std::int64_t j) {
+            return mul0(pdf[j], s[j] * dq[j] * st[j] * d1[j] * d2[j] / v[j]);
+        });
+        emit(o(Greek::veta), w, len, [&](std::int64_t j) {
+            const double inner =
+                q[j] + (r[j] - q[j]) * d1[j] / sig[j] - (1.0 + d1[j] * d2[j]) / (2.0 * t[j]);
+            return -mul0(pdf[j], s[j] * dq[j] * st[j] * inner);
+        });
+        emit(o(Greek::speed), w, len, [&](std::int64_t j) {
+            return -mul0(pdf[j], dq[j] / (s[j] * s[j] * sig[j]) * (d1[j] / sig[j] + 1.0));
+        });
+        emit(o(Greek::zomma), w, len, [&](std::int64_t j) {
+            return mul0(pdf[j], dq[j] / (s[j] * sig[j]) * (d1[j] * d2[j] - 1.0) / v[j]);
+        });
+        emit(o(Greek::color), w, len, [&](std::int64_t j) {
+            const double drift = 2.0 * (r[j] - q[j]) * t[j] - d2[j] * sig[j];
+            const double inner = 2.0 * q[j] * t[j] + 1.0 + drift / sig[j] * d1[j];
+            return -mul0(pdf[j], dq[j] / (2.0 * s[j] * t[j] * sig[j]) * inner);
+        });
+        emit(o(Greek::ultima), w, len, [&](std::int64_t j) {
+            const double x = d1[j] * d2[j];
+            const double inner = x * (1.0 - x) + d1[j] * d1[j] + d2[j] * d2[j];
+            return -mul0(pdf[j], s[j] * dq[j] * st[j] / (v[j] * v[j]) * inner);
+        });
+        emit(o(Greek::dual_delta), w, len,
+             [&](std::int64_t j) { return -phi[j] * dr[j] * n2[j]; });
+        emit(o(Greek::dual_gamma), w, len, [&](std::int64_t j) {
+            return mul0(pdf[j], s[j] * dq[j] / (k[j] * k[j] * sig[j]));
+        });
+    }
+    return report;
+}
+
+template <class F>
+void map(const double* __restrict x, double* __restrict y, std::int64_t n, F f) noexcept {
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i) {
+        y[i] = f(x[i]);
+    }
+}
+
+}  // namespace
+
+InputReport greeks_range(const GreeksIn& in, const GreeksOut& out, NormalMode mode,
+                         std::int64_t begin, std::int64_t end) noexcept {
+    return mode == NormalMode::as26217 ? run<PineMath>(in, out, begin, end)
+                                       : run<ExactMath>(in, out, begin, end);
+}
+
+void norm_cdf(const double* x, double* y, std::int64_t n, NormalMode mode) noexcept {
+    if (mode == NormalMode::as26217) {
+        map(x, y, n, vmath::norm_cdf_as26217);
+    } else {
+        map(x, y, n, vmath::norm_cdf);
+    }
+}
+
+void norm_pdf(const double* x, double* y, std::int64_t n, NormalMode mode) noexcept {
+    if (mode == NormalMode::as26217) {
+        map(x, y, n, vmath::norm_pdf_as26217);
+    } else {
+        map(x, y, n, vmath::norm_pdf);
+    }
+}
+
+}  // namespace gammaext::GAMMAEXT_ISA_NS

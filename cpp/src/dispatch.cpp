@@ -1,0 +1,168 @@
+// Run-time selection of the per-instruction-set kernels, and the threaded entry points.
+#include <atomic>
+#include <thread>
+
+#include "gammaext/black_scholes.hpp"
+#include "gammaext/kernels.hpp"
+#include "gammaext/parallel.hpp"
+#include "gammaext/simd.hpp"
+
+namespace gammaext {
+
+namespace {
+
+bool cpu_has(int isa) noexcept {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    switch (isa) {
+        case kIsaAvx512:
+            return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                   __builtin_cpu_supports("avx512vl");
+        case kIsaAvx2:
+            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        default:
+            return isa == kIsaBaseline;
+    }
+#else
+    return isa == kIsaBaseline;
+#endif
+}
+
+constexpr bool compiled_in(int isa) noexcept {
+    switch (isa) {
+        case kIsaBaseline:
+            return true;
+#if defined(GAMMAEXT_HAVE_AVX2)
+        case kIsaAvx2:
+            return true;
+#endif
+#if defined(GAMMAEXT_HAVE_AVX512)
+        case kIsaAvx512:
+            return true;
+#endif
+        default:
+            return false;
+    }
+}
+
+// Calls the kernel `fn` of namespace isa_<name> for the chosen instruction set.
+#if defined(GAMMAEXT_HAVE_AVX512)
+#define GAMMAEXT_CASE_AVX512(fn, ...) \
+    case kIsaAvx512:                  \
+        return isa_avx512::fn(__VA_ARGS__);
+#else
+#define GAMMAEXT_CASE_AVX512(fn, ...)
+#endif
+#if defined(GAMMAEXT_HAVE_AVX2)
+#define GAMMAEXT_CASE_AVX2(fn, ...) \
+    case kIsaAvx2:                  \
+        return isa_avx2::fn(__VA_ARGS__);
+#else
+#define GAMMAEXT_CASE_AVX2(fn, ...)
+#endif
+#define GAMMAEXT_DISPATCH(isa, fn, ...)         \
+    switch (resolve_isa(isa)) {                 \
+        GAMMAEXT_CASE_AVX512(fn, __VA_ARGS__)   \
+        GAMMAEXT_CASE_AVX2(fn, __VA_ARGS__)     \
+        default:                                \
+            return isa_baseline::fn(__VA_ARGS__); \
+    }
+
+std::atomic<int> g_default_threads{0};
+
+// Below this many elements per thread, starting a thread costs more than it saves.
+constexpr std::int64_t kGreeksPerThread = 1 << 14;
+
+}  // namespace
+
+int best_isa() noexcept {
+    static const int best = [] {
+        for (int isa = kIsaAvx512; isa > kIsaBaseline; --isa) {
+            if (compiled_in(isa) && cpu_has(isa)) {
+                return isa;
+            }
+        }
+        return kIsaBaseline;
+    }();
+    return best;
+}
+
+int resolve_isa(int requested) noexcept {
+    const int best = best_isa();
+    if (requested < 0 || requested > best) {
+        return best;
+    }
+    for (int isa = requested; isa > kIsaBaseline; --isa) {
+        if (compiled_in(isa) && cpu_has(isa)) {
+            return isa;
+        }
+    }
+    return kIsaBaseline;
+}
+
+const char* isa_name(int isa) noexcept {
+    switch (isa) {
+        case kIsaAvx512:
+            return "avx512";
+        case kIsaAvx2:
+            return "avx2";
+        default:
+            return "baseline";
+    }
+}
+
+int default_threads() noexcept {
+    const int n = g_default_threads.load(std::memory_order_relaxed);
+    if (n > 0) {
+        return n;
+    }
+    const unsigned hw = std::thread::hardware_concurrency();
+    return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+void set_default_threads(int threads) noexcept {
+    g_default_threads.store(threads > 0 ? threads : 0, std::memory_order_relaxed);
+}
+
+int effective_threads(int threads) noexcept { return threads > 0 ? threads : default_threads(); }
+
+void InputReport::merge(const InputReport& o) noexcept {
+    if (o.first_invalid >= 0 && (first_invalid < 0 || o.first_invalid < first_invalid)) {
+        first_invalid = o.first_invalid;
+    }
+    invalid_count += o.invalid_count;
+    rate_looks_percent |= o.rate_looks_percent;
+    div_looks_percent |= o.div_looks_percent;
+    vol_looks_percent |= o.vol_looks_percent;
+}
+
+InputReport greeks_range(const GreeksIn& in, const GreeksOut& out, NormalMode mode,
+                         std::int64_t begin, std::int64_t end, int isa) noexcept {
+    GAMMAEXT_DISPATCH(isa, greeks_range, in, out, mode, begin, end)
+}
+
+InputReport greeks(const GreeksIn& in, const GreeksOut& out, NormalMode mode, int threads,
+                   int isa) noexcept {
+    constexpr int kMaxChunks = 1024;
+    InputReport parts[kMaxChunks];
+    const int nt = effective_threads(threads);
+    const int used = parallel_for(
+        in.n, nt > kMaxChunks ? kMaxChunks : nt, kGreeksPerThread,
+        [&](int c, std::int64_t lo, std::int64_t hi) {
+            parts[c] = greeks_range(in, out, mode, lo, hi, isa);
+        });
+    InputReport report;
+    for (int c = 0; c < used; ++c) {
+        report.merge(parts[c]);
+    }
+    return report;
+}
+
+void norm_cdf(const double* x, double* y, std::int64_t n, NormalMode mode, int isa) noexcept {
+    GAMMAEXT_DISPATCH(isa, norm_cdf, x, y, n, mode)
+}
+
+void norm_pdf(const double* x, double* y, std::int64_t n, NormalMode mode, int isa) noexcept {
+    GAMMAEXT_DISPATCH(isa, norm_pdf, x, y, n, mode)
+}
+
+}  // namespace gammaext

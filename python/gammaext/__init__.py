@@ -1,0 +1,51 @@
+"""gammaext: fast Black-Scholes-Merton Greeks, implied volatility and gamma-scalping simulation.
+
+A C++ core (vectorized, multi-threaded, GIL released) under a NumPy API. See the README for the
+conventions: time in years, decimals for rates and vols, theta per calendar year, vega per 1.00.
+"""
+
+from __future__ import annotations
+
+try:
+    from . import _core  # noqa: F401
+except ImportError as exc:  # pragma: no cover - only on a broken install
+    raise ImportError(
+        "gammaext's compiled core (_core) could not be imported. Install the package with "
+        "'pip install .' from a source checkout (a C++20 compiler is needed), and do not run "
+        "Python from inside the source tree's python/ folder. Original error: " + str(exc)
+    ) from exc
+
+from . import reference
+from ._arrays import get_num_threads, set_num_threads, simd_level
+from .greeks import (
+    GREEKS,
+    Greeks,
+    InputWarning,
+    black76_greeks,
+    black76_price,
+    greeks,
+    norm_cdf,
+    norm_pdf,
+    per_day,
+    price,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GREEKS",
+    "Greeks",
+    "InputWarning",
+    "__version__",
+    "black76_greeks",
+    "black76_price",
+    "get_num_threads",
+    "greeks",
+    "norm_cdf",
+    "norm_pdf",
+    "per_day",
+    "price",
+    "reference",
+    "set_num_threads",
+    "simd_level",
+]
