@@ -1,4 +1,4 @@
-"""Slow, obviously correct NumPy implementations of gammaext's kernels.
+"""Reference Black-Scholes-Merton prices and Greeks (NumPy).
 
 The tests compare the C++ core against these and the benchmarks measure speed against them.
 They follow the textbook formulas line by line (Haug, *The Complete Guide to Option Pricing
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import FloatArray
+from .._arrays import FloatArray
 
 __all__ = ["greeks", "norm_cdf", "norm_pdf", "price"]
 

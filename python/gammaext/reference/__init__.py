@@ -1,0 +1,10 @@
+"""Slow, obviously correct NumPy implementations of gammaext's kernels.
+
+The tests compare the C++ core against these, and the benchmarks measure speed ratios against
+them. Users may call them too; they favour clarity over speed and never raise for bad values
+(they return NaN). One module per area, re-exported here.
+"""
+
+from .black_scholes import greeks, norm_cdf, norm_pdf, price
+
+__all__ = ["greeks", "norm_cdf", "norm_pdf", "price"]
