@@ -6,7 +6,8 @@
 //      discount factors, the density n(d1), and (only if a requested output needs it) N(phi d1)
 //      and N(phi d2), plus a "poison" term that is 0 for valid elements and NaN otherwise;
 //   3. one short vectorized pass per requested output.
-// Reading every input before writing any output makes out= buffers that alias inputs safe.
+// Inputs are read in place (the Python layer copies an input that shares memory with an out=
+// buffer), broadcast scalars from a block-sized buffer.
 #include <cmath>
 #include <cstdint>
 
@@ -55,32 +56,46 @@ struct PineMath {
 inline double mul0(double a, double b) noexcept { return a == 0.0 ? 0.0 : a * b; }
 
 struct Workspace {
-    alignas(64) double s[kBlock], k[kBlock], t[kBlock], v[kBlock], r[kBlock], q[kBlock];
     alignas(64) double phi[kBlock], poison[kBlock], bad[kBlock];
     alignas(64) double sqrt_t[kBlock], sig_t[kBlock], d1[kBlock], d2[kBlock];
     alignas(64) double dq[kBlock], dr[kBlock], pdf[kBlock], n1[kBlock], n2[kBlock];
 };
 
-void load(double* __restrict dst, const Column& col, std::int64_t i0, std::int64_t len) noexcept {
-    if (col.broadcast) {
-        const double x = col.data[0];
-        for (std::int64_t j = 0; j < len; ++j) {
-            dst[j] = x;
-        }
-    } else {
-        const double* __restrict src = col.data + i0;
-        for (std::int64_t j = 0; j < len; ++j) {
-            dst[j] = src[j];
+/// Where a block reads an input from: the caller's array, or a block-sized buffer holding the
+/// broadcast value (filled once per call), so that every inner loop sees contiguous memory.
+class Source {
+public:
+    explicit Source(const Column& col) noexcept : col_(col) {
+        if (col_.broadcast) {
+            for (double& x : fill_) {
+                x = col_.data[0];
+            }
         }
     }
-}
+    [[nodiscard]] const double* block(std::int64_t i0) const noexcept {
+        return col_.broadcast ? fill_ : col_.data + i0;
+    }
+
+private:
+    Column col_;
+    alignas(64) double fill_[kBlock];
+};
 
 void load_sign(double* __restrict dst, const FlagColumn& col, std::int64_t i0,
                std::int64_t len) noexcept {
     const std::uint8_t* __restrict src = col.data + (col.broadcast ? 0 : i0);
-    const std::int64_t step = col.broadcast ? 0 : 1;
+    if (col.broadcast) {
+        const double x = src[0] != 0 ? 1.0 : -1.0;
+        for (std::int64_t j = 0; j < len; ++j) {
+            dst[j] = x;
+        }
+        return;
+    }
+#pragma omp simd
     for (std::int64_t j = 0; j < len; ++j) {
-        dst[j] = src[j * step] != 0 ? 1.0 : -1.0;
+        // numpy bools are 0 or 1; integer arithmetic (not a select) lets GCC vectorize this.
+        const int flag = src[j];
+        dst[j] = static_cast<double>(2 * flag - 1);
     }
 }
 
@@ -112,51 +127,56 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
     InputReport report;
     const bool want_cdf = needs_cdf(out);
     Workspace w;  // NOLINT: filled before use
+    const Source spot(in.spot), strike(in.strike), time(in.t), vol(in.vol), rate(in.rate),
+        div(in.div);
     for (std::int64_t i0 = begin; i0 < end; i0 += kBlock) {
         const std::int64_t len = end - i0 < kBlock ? end - i0 : kBlock;
-        load(w.s, in.spot, i0, len);
-        load(w.k, in.strike, i0, len);
-        load(w.t, in.t, i0, len);
-        load(w.v, in.vol, i0, len);
-        load(w.r, in.rate, i0, len);
-        load(w.q, in.div, i0, len);
+        const double* __restrict s = spot.block(i0);
+        const double* __restrict k = strike.block(i0);
+        const double* __restrict t = time.block(i0);
+        const double* __restrict v = vol.block(i0);
+        const double* __restrict r = rate.block(i0);
+        const double* __restrict q = div.block(i0);
         load_sign(w.phi, in.is_call, i0, len);
 
-        std::int64_t n_bad = 0, n_rate = 0, n_div = 0, n_vol = 0;
+        double n_bad = 0.0, n_rate = 0.0, n_div = 0.0, n_vol = 0.0;  // counts, kept as doubles
+                                                                     // so the loop vectorizes
 #pragma omp simd reduction(+ : n_bad, n_rate, n_div, n_vol)
         for (std::int64_t j = 0; j < len; ++j) {
-            const double s = w.s[j], k = w.k[j], t = w.t[j], v = w.v[j], r = w.r[j], q = w.q[j];
-            const bool infinite = std::fabs(s) == vmath::kInf || std::fabs(k) == vmath::kInf ||
-                                  std::fabs(t) == vmath::kInf || std::fabs(v) == vmath::kInf ||
-                                  std::fabs(r) == vmath::kInf || std::fabs(q) == vmath::kInf;
-            const bool bad = s <= 0.0 || k <= 0.0 || t < 0.0 || v < 0.0 || infinite;
-            n_bad += bad ? 1 : 0;
-            n_rate += std::fabs(r) > kPercentRate ? 1 : 0;
-            n_div += std::fabs(q) > kPercentRate ? 1 : 0;
-            n_vol += v > kPercentVol ? 1 : 0;
+            const double sj = s[j], kj = k[j], tj = t[j], vj = v[j], rj = r[j], qj = q[j];
+            // Non-short-circuit | keeps the loop free of branches (so it vectorizes).
+            const bool infinite =
+                (std::fabs(sj) == vmath::kInf) | (std::fabs(kj) == vmath::kInf) |
+                (std::fabs(tj) == vmath::kInf) | (std::fabs(vj) == vmath::kInf) |
+                (std::fabs(rj) == vmath::kInf) | (std::fabs(qj) == vmath::kInf);
+            const bool bad = (sj <= 0.0) | (kj <= 0.0) | (tj < 0.0) | (vj < 0.0) | infinite;
+            n_bad += bad ? 1.0 : 0.0;
+            n_rate += std::fabs(rj) > kPercentRate ? 1.0 : 0.0;
+            n_div += std::fabs(qj) > kPercentRate ? 1.0 : 0.0;
+            n_vol += vj > kPercentVol ? 1.0 : 0.0;
             w.bad[j] = bad ? 1.0 : 0.0;
             // 0 for finite inputs, NaN if any input is NaN; NaN for invalid ones.
-            w.poison[j] = bad ? vmath::kNaN : (s + k + t + v + r + q) * 0.0;
+            w.poison[j] = bad ? vmath::kNaN : (sj + kj + tj + vj + rj + qj) * 0.0;
 
-            const double sqrt_t = std::sqrt(t);
-            const double sig_t = v * sqrt_t;
-            const double log_sk = M::log(s / k);
-            const double x = log_sk + (r - q) * t;   // ln(F/K)
-            const bool degenerate = !(sig_t > 0.0);  // point mass (or invalid: poisoned)
-            const double d1 = degenerate ? 0.0 : M::d1(log_sk, r, q, v, t, sig_t);
+            const double sqrt_t = std::sqrt(tj);
+            const double sig_t = vj * sqrt_t;
+            const double log_sk = M::log(sj / kj);
+            const double x = log_sk + (rj - qj) * tj;  // ln(F/K)
+            const bool degenerate = !(sig_t > 0.0);    // point mass (or invalid: poisoned)
+            const double d1 = degenerate ? 0.0 : M::d1(log_sk, rj, qj, vj, tj, sig_t);
             w.sqrt_t[j] = sqrt_t;
             w.sig_t[j] = sig_t;
             w.d1[j] = d1;
             w.d2[j] = d1 - sig_t;
             w.pdf[j] = degenerate ? 0.0 : M::pdf(d1);
-            w.dq[j] = M::exp(-q * t);
-            w.dr[j] = M::exp(-r * t);
+            w.dq[j] = M::exp(-qj * tj);
+            w.dr[j] = M::exp(-rj * tj);
             // The step H(phi (F - K)), 1/2 at the money, used when the distribution is a point.
             const double step = x > 0.0 ? 1.0 : (x < 0.0 ? 0.0 : 0.5);
             w.n1[j] = w.phi[j] > 0.0 ? step : 1.0 - step;  // overwritten below if not degenerate
         }
-        if (n_bad > 0) {
-            report.invalid_count += n_bad;
+        if (n_bad > 0.0) {
+            report.invalid_count += static_cast<std::int64_t>(n_bad);
             if (report.first_invalid < 0) {
                 for (std::int64_t j = 0; j < len; ++j) {
                     if (w.bad[j] != 0.0) {
@@ -166,9 +186,9 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
                 }
             }
         }
-        report.rate_looks_percent |= n_rate > 0;
-        report.div_looks_percent |= n_div > 0;
-        report.vol_looks_percent |= n_vol > 0;
+        report.rate_looks_percent |= n_rate > 0.0;
+        report.div_looks_percent |= n_div > 0.0;
+        report.vol_looks_percent |= n_vol > 0.0;
 
         if (want_cdf) {
 #pragma omp simd
@@ -185,12 +205,6 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
             return p == nullptr ? nullptr : p + i0;
         };
         // Shorthands for the formulas below (phi = +1 call, -1 put; N1 = N(phi d1), etc.).
-        const double* __restrict s = w.s;
-        const double* __restrict k = w.k;
-        const double* __restrict t = w.t;
-        const double* __restrict v = w.v;
-        const double* __restrict r = w.r;
-        const double* __restrict q = w.q;
         const double* __restrict phi = w.phi;
         const double* __restrict st = w.sqrt_t;
         const double* __restrict sig = w.sig_t;

@@ -38,7 +38,7 @@ inline double pow2_int(double k) noexcept {
     return std::bit_cast<double>((bits + 1023U) << 52);
 }
 
-/// exp(hi + lo), where lo is a small correction to hi (|lo| <= 2^-10 |hi| or so).
+/// exp(hi + lo), where lo is a correction to hi much smaller than hi.
 ///
 /// Taking the argument in two parts lets callers pass -x^2/2 without the rounding error of x*x,
 /// which exp would amplify by |x^2/2| (up to 700 times the unit roundoff).
@@ -54,7 +54,7 @@ inline double exp_hl(double hi, double lo) noexcept {
     constexpr double kMin = -746.0;  // e^-746 is below half the smallest subnormal: +0
     hi = hi > kMax ? kMax : hi;
     hi = hi < kMin ? kMin : hi;  // NaN passes both clamps and propagates through r
-    const double k = round_int(hi * kLog2e);
+    const double k = round_int((hi + lo) * kLog2e);  // keeps |r| <= ln2/2 whatever lo is
     const double r = ((hi - k * kLn2Hi) - k * kLn2Lo) + lo;
     // Taylor coefficients 1/n!, n = 2..13, evaluated by Horner's rule.
     double p = 1.0 / 6227020800.0;
@@ -144,67 +144,59 @@ inline double norm_pdf(double x) noexcept {
 
 /// erfc(y) for y >= 0 (y may be +inf), after W. J. Cody, "Rational Chebyshev approximations for
 /// the error function", Math. Comp. 23 (1969) 631-637, with the coefficients of his netlib
-/// routine CALERF (specfun, 1985). All three ranges are evaluated and the right one selected,
-/// so the code has no branches; exp(-y^2) is taken with y^2 split exactly (Cody's device).
+/// routine CALERF (specfun, 1985). Cody's three ranges are each written as one fraction
+/// num/den, the right fraction is selected per lane and divided once, and exp(-y^2) is taken
+/// with y^2 split exactly (Cody's device): no branches, one division, one exp.
 inline double erfc_nonneg(double y) noexcept {
-    constexpr double kThresh = 0.46875;  // Cody's switch between erf and erfc forms
+    constexpr double kThresh = 0.46875;  // Cody's switch between the erf and erfc forms
     constexpr double kFour = 4.0;        // switch to the asymptotic form
     constexpr double kClamp = 30.0;      // erfc(27.3) is below the smallest subnormal
     constexpr double kInvSqrtPi = 0.56418958354775628695;
     y = y > kClamp ? kClamp : y;
+    const double w = y * y;
 
-    // |y| <= 0.46875: erf(y) = y P(y^2)/Q(y^2).
-    const double ysq = y * y;
-    double xnum = 0.185777706184603153 * ysq;
-    double xden = ysq;
-    xnum = (xnum + 3.1611237438705656) * ysq;
-    xden = (xden + 23.6012909523441209) * ysq;
-    xnum = (xnum + 113.864154151050156) * ysq;
-    xden = (xden + 244.024637934444173) * ysq;
-    xnum = (xnum + 377.485237685302021) * ysq;
-    xden = (xden + 1282.61652607737228) * ysq;
-    const double small = 1.0 - y * (xnum + 3209.37758913846947) / (xden + 2844.23683343917062);
+    // y <= 0.46875: erfc = 1 - y A(w)/B(w) = (B - y A)/B.
+    const double a = (((0.185777706184603153 * w + 3.1611237438705656) * w +
+                       113.864154151050156) * w + 377.485237685302021) * w +
+                     3209.37758913846947;
+    const double b = (((w + 23.6012909523441209) * w + 244.024637934444173) * w +
+                      1282.61652607737228) * w + 2844.23683343917062;
+    const double num_small = b - y * a;
 
-    // 0.46875 < y <= 4: erfc(y) = exp(-y^2) P(y)/Q(y).
-    double cnum = 2.15311535474403846e-8 * y;
-    double cden = y;
-    cnum = (cnum + 0.564188496988670089) * y;
-    cden = (cden + 15.7449261107098347) * y;
-    cnum = (cnum + 8.88314979438837594) * y;
-    cden = (cden + 117.693950891312499) * y;
-    cnum = (cnum + 66.1191906371416295) * y;
-    cden = (cden + 537.181101862009858) * y;
-    cnum = (cnum + 298.635138197400131) * y;
-    cden = (cden + 1621.38957456669019) * y;
-    cnum = (cnum + 881.95222124176909) * y;
-    cden = (cden + 3290.79923573345963) * y;
-    cnum = (cnum + 1712.04761263407058) * y;
-    cden = (cden + 4362.61909014324716) * y;
-    cnum = (cnum + 2051.07837782607147) * y;
-    cden = (cden + 3439.36767414372164) * y;
-    const double mid = (cnum + 1230.33935479799725) / (cden + 1230.33935480374942);
+    // 0.46875 < y <= 4: erfc = exp(-y^2) C(y)/D(y).
+    const double c = (((((((2.15311535474403846e-8 * y + 0.564188496988670089) * y +
+                           8.88314979438837594) * y + 66.1191906371416295) * y +
+                         298.635138197400131) * y + 881.95222124176909) * y +
+                       1712.04761263407058) * y + 2051.07837782607147) * y +
+                     1230.33935479799725;
+    const double d = (((((((y + 15.7449261107098347) * y + 117.693950891312499) * y +
+                          537.181101862009858) * y + 1621.38957456669019) * y +
+                        3290.79923573345963) * y + 4362.61909014324716) * y +
+                      3439.36767414372164) * y + 1230.33935480374942;
 
-    // y > 4: erfc(y) = exp(-y^2)/y (1/sqrt(pi) - z P(z)/Q(z)), z = 1/y^2.
-    const double yl = y > kFour ? y : kFour;  // keeps 1/y^2 finite in the lanes not selected
-    const double z = 1.0 / (yl * yl);
-    double pnum = 0.0163153871373020978 * z;
-    double pden = z;
-    pnum = (pnum + 0.305326634961232344) * z;
-    pden = (pden + 2.56852019228982242) * z;
-    pnum = (pnum + 0.360344899949804439) * z;
-    pden = (pden + 1.87295284992346047) * z;
-    pnum = (pnum + 0.125781726111229246) * z;
-    pden = (pden + 0.527905102951428412) * z;
-    pnum = (pnum + 0.0160837851487422766) * z;
-    pden = (pden + 0.0605183413124413191) * z;
-    const double large =
-        (kInvSqrtPi - z * (pnum + 6.58749161529837803e-4) / (pden + 0.00233520497626869185)) / yl;
+    // y > 4: Cody's erfc = exp(-y^2)/y (1/sqrt(pi) - z P(z)/Q(z)), z = 1/y^2, with P and Q of
+    // degree 5. Multiplying through by y^12 turns it into polynomials in w = y^2 with the
+    // coefficients reversed (P~(w) = w^5 P(1/w), Q~(w) = w^5 Q(1/w)) and no division:
+    //   erfc = exp(-y^2) (w Q~/sqrt(pi) - P~) / (w y Q~).
+    const double pr = ((((6.58749161529837803e-4 * w + 0.0160837851487422766) * w +
+                         0.125781726111229246) * w + 0.360344899949804439) * w +
+                       0.305326634961232344) * w + 0.0163153871373020978;
+    const double qr = ((((0.00233520497626869185 * w + 0.0605183413124413191) * w +
+                         0.527905102951428412) * w + 1.87295284992346047) * w +
+                       2.56852019228982242) * w + 1.0;
+    const double num_large = w * qr * kInvSqrtPi - pr;
+    const double den_large = w * y * qr;
 
-    // exp(-y^2) with y^2 = yh^2 + (y - yh)(y + yh), yh = y rounded to 1/16 (Cody's split).
-    const double yh = round_int(y * 16.0) / 16.0;
+    const bool small = y <= kThresh;
+    const bool large = y > kFour;
+    const double num = small ? num_small : (large ? num_large : c);
+    const double den = small ? b : (large ? den_large : d);
+    // exp(-y^2) with y^2 = yh^2 + (y - yh)(y + yh), yh = y rounded to 2^-16: yh^2 is exact
+    // (Cody's device, with a finer grid so that the correction term stays tiny).
+    constexpr double kSplit = 65536.0;
+    const double yh = round_int(y * kSplit) / kSplit;
     const double ey = exp_hl(-yh * yh, -(y - yh) * (y + yh));
-    const double tail = ey * (y > kFour ? large : mid);
-    return y <= kThresh ? small : tail;
+    return (num / den) * (small ? 1.0 : ey);
 }
 
 /// Standard normal CDF, accurate to about 1e-15 relative in both tails (erfc based).
