@@ -137,7 +137,10 @@ void InputReport::merge(const InputReport& o) noexcept {
 
 InputReport greeks_range(const GreeksIn& in, const GreeksOut& out, NormalMode mode,
                          std::int64_t begin, std::int64_t end, int isa) noexcept {
-    GAMMAEXT_DISPATCH(isa, greeks_range, in, out, mode, begin, end)
+    if (mode == NormalMode::as26217) {
+        return pine_math::greeks_range(in, out, begin, end);
+    }
+    GAMMAEXT_DISPATCH(isa, greeks_range, in, out, begin, end)
 }
 
 InputReport greeks(const GreeksIn& in, const GreeksOut& out, NormalMode mode, int threads,
@@ -158,11 +161,17 @@ InputReport greeks(const GreeksIn& in, const GreeksOut& out, NormalMode mode, in
 }
 
 void norm_cdf(const double* x, double* y, std::int64_t n, NormalMode mode, int isa) noexcept {
-    GAMMAEXT_DISPATCH(isa, norm_cdf, x, y, n, mode)
+    if (mode == NormalMode::as26217) {
+        return pine_math::norm_cdf(x, y, n);
+    }
+    GAMMAEXT_DISPATCH(isa, norm_cdf, x, y, n)
 }
 
 void norm_pdf(const double* x, double* y, std::int64_t n, NormalMode mode, int isa) noexcept {
-    GAMMAEXT_DISPATCH(isa, norm_pdf, x, y, n, mode)
+    if (mode == NormalMode::as26217) {
+        return pine_math::norm_pdf(x, y, n);
+    }
+    GAMMAEXT_DISPATCH(isa, norm_pdf, x, y, n)
 }
 
 }  // namespace gammaext

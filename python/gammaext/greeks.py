@@ -184,6 +184,12 @@ def _compute(
     slots: list[np.ndarray | None] = [None] * len(GREEKS)
     for name, buf in results.items():
         slots[_INDEX[name]] = buf.reshape(-1)
+    if out:
+        # The kernel reads inputs in place while writing outputs: copy any input that an out=
+        # buffer overlaps, so that writing one output cannot change the inputs of the next.
+        columns = [
+            c.copy() if _arrays.shares_memory(c, list(out.values())) else c for c in columns
+        ]
 
     report = _core._greeks(
         n, *columns, flag_column, slots, _NORMAL_MODES[normal], nthreads, _arrays.ISA
@@ -216,7 +222,7 @@ def _check_report(
     index = _arrays.unravel(first, shape)
     for name, arr in zip(_ARG_NAMES, arrays):
         value = float(np.broadcast_to(arr, shape)[index])
-        rule = {"spot": "> 0", "strike": "> 0", "t": ">= 0", "vol": ">= 0"}.get(name, "finite")
+        rule = {"spot": "> 0", "strike": "> 0", "t": ">= 0", "vol": ">= 0"}.get(name)
         invalid = (
             np.isinf(value)
             or (rule == "> 0" and value <= 0)
@@ -224,8 +230,9 @@ def _check_report(
         )
         if invalid:
             count = int(report["invalid_count"])
+            must = f"{rule} and finite" if rule else "finite"
             raise ValueError(
-                f"{name} must be {rule} and finite; first invalid value {value!r} at index "
+                f"{name} must be {must}; first invalid value {value!r} at index "
                 f"{index} ({count} invalid element{'s' if count > 1 else ''}; "
                 f"pass errors='nan' to get NaN there instead)"
             )
@@ -352,7 +359,7 @@ def _unary(kernel: Any, x: Any, normal: Normal, out: np.ndarray | None) -> Any:
         buf = np.empty(shape)
     else:
         buf = _arrays.output_buffer("x", out, shape)
-        if np.shares_memory(buf, arr):
+        if _arrays.shares_memory(arr, [buf]):
             arr = arr.copy()
     flat = np.ascontiguousarray(arr).reshape(-1)
     kernel(flat, buf.reshape(-1), _NORMAL_MODES[normal], _arrays.ISA)

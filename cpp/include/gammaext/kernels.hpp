@@ -8,13 +8,14 @@
 
 #define GAMMAEXT_DECLARE_KERNELS(ns)                                                          \
     namespace gammaext::ns {                                                                  \
-    InputReport greeks_range(const GreeksIn& in, const GreeksOut& out, NormalMode mode,       \
-                             std::int64_t begin, std::int64_t end) noexcept;                 \
-    void norm_cdf(const double* x, double* y, std::int64_t n, NormalMode mode) noexcept;     \
-    void norm_pdf(const double* x, double* y, std::int64_t n, NormalMode mode) noexcept;     \
+    InputReport greeks_range(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,   \
+                             std::int64_t end) noexcept;                                     \
+    void norm_cdf(const double* x, double* y, std::int64_t n) noexcept;                      \
+    void norm_pdf(const double* x, double* y, std::int64_t n) noexcept;                      \
     }
 
 GAMMAEXT_DECLARE_KERNELS(isa_baseline)
+GAMMAEXT_DECLARE_KERNELS(pine_math)  // NormalMode::as26217, scalar, in pine_math.cpp
 #if defined(GAMMAEXT_HAVE_AVX2)
 GAMMAEXT_DECLARE_KERNELS(isa_avx2)
 #endif

@@ -144,10 +144,12 @@ inline double norm_pdf(double x) noexcept {
 
 /// erfc(y) for y >= 0 (y may be +inf), after W. J. Cody, "Rational Chebyshev approximations for
 /// the error function", Math. Comp. 23 (1969) 631-637, with the coefficients of his netlib
-/// routine CALERF (specfun, 1985). Cody's three ranges are each written as one fraction
+/// routine CALERF (specfun, 1985). y_lo is an optional low-order part of the argument
+/// (y + y_lo, |y_lo| <= ulp(y)), which enters through exp(-y^2), the only place where it
+/// matters. Cody's three ranges are each written as one fraction
 /// num/den, the right fraction is selected per lane and divided once, and exp(-y^2) is taken
 /// with y^2 split exactly (Cody's device): no branches, one division, one exp.
-inline double erfc_nonneg(double y) noexcept {
+inline double erfc_nonneg(double y, double y_lo = 0.0) noexcept {
     constexpr double kThresh = 0.46875;  // Cody's switch between the erf and erfc forms
     constexpr double kFour = 4.0;        // switch to the asymptotic form
     constexpr double kClamp = 30.0;      // erfc(27.3) is below the smallest subnormal
@@ -195,42 +197,41 @@ inline double erfc_nonneg(double y) noexcept {
     // (Cody's device, with a finer grid so that the correction term stays tiny).
     constexpr double kSplit = 65536.0;
     const double yh = round_int(y * kSplit) / kSplit;
-    const double ey = exp_hl(-yh * yh, -(y - yh) * (y + yh));
+    const double ey = exp_hl(-yh * yh, -((y - yh) * (y + yh) + 2.0 * y * y_lo));
     return (num / den) * (small ? 1.0 : ey);
 }
 
 /// Standard normal CDF, accurate to about 1e-15 relative in both tails (erfc based).
+///
+/// Phi(x) = erfc(-x/sqrt 2)/2. The rounding of x/sqrt(2) alone would cost x^2 ulps in the left
+/// tail (2e-13 relative at x = -37), so the quotient is carried as y + y_lo with y_lo exact to
+/// working precision: x = xh + xl with xh on a 2^-16 grid (22 significant bits for |x| < 64)
+/// and 1/sqrt(2) = kC1 + kC2 with kC1 of 26 bits, so xh * kC1 is exact. No FMA is needed.
 inline double norm_cdf(double x) noexcept {
     constexpr double kInvSqrt2 = 0.70710678118654752440;
-    const double y = x * kInvSqrt2;
-    const double ay = y < 0.0 ? -y : y;
-    const double e = erfc_nonneg(ay);
-    const double result = y < 0.0 ? 0.5 * e : 1.0 - 0.5 * e;
+    constexpr double kC1 = 0.7071067690849304;     // 1/sqrt(2) truncated to 26 bits
+    constexpr double kC2 = 1.210161710447897e-08;  // 1/sqrt(2) - kC1
+    constexpr double kSplit = 65536.0;
+    constexpr double kClamp = 60.0;  // Phi(-60) = 0 and Phi(60) = 1 in double precision
+    double xc = x > kClamp ? kClamp : x;
+    xc = xc < -kClamp ? -kClamp : xc;
+    const double y = xc * kInvSqrt2;
+    const double xh = round_int(xc * kSplit) / kSplit;
+    const double xl = xc - xh;
+    const double y_lo = ((xh * kC1 - y) + xh * kC2) + xl * kInvSqrt2;
+    const bool negative = y < 0.0;
+    const double e = erfc_nonneg(negative ? -y : y, negative ? -y_lo : y_lo);
+    const double result = negative ? 0.5 * e : 1.0 - 0.5 * e;
     return x != x ? x : result;
 }
 
 /// The normal CDF of Abramowitz & Stegun 26.2.17 exactly as the TradingView strategy writes it
-/// (absolute error up to about 7.5e-8), for replicating that script bit for bit. Uses the
-/// platform's std::exp, as Pine does, so this one is not vectorized.
-inline double norm_cdf_as26217(double x) noexcept {
-    constexpr double kCut = 10.0;
-    if (x != x) {
-        return x;
-    }
-    if (std::fabs(x) > kCut) {
-        return x > 0.0 ? 1.0 : 0.0;
-    }
-    const double t = 1.0 / (1.0 + 0.2316419 * std::fabs(x));
-    const double d = 0.3989422804 * std::exp(-x * x / 2.0);
-    const double p =
-        t * (0.31938153 +
-             t * (-0.356563782 + t * (1.781477937 + t * (-1.821255978 + t * 1.330274429))));
-    return x >= 0.0 ? 1.0 - d * p : d * p;
-}
+/// (absolute error up to about 7.5e-8), for replicating that script bit for bit. Defined in
+/// cpp/src/pine_math.cpp, compiled without FMA contraction and with the platform's std::exp (as
+/// Pine evaluates it), so it is the same function in every translation unit; not vectorized.
+double norm_cdf_as26217(double x) noexcept;
 
 /// The density as the TradingView strategy writes it (truncated 1/sqrt(2 pi), std::exp).
-inline double norm_pdf_as26217(double x) noexcept {
-    return 0.3989422804 * std::exp(-x * x / 2.0);
-}
+double norm_pdf_as26217(double x) noexcept;
 
 }  // namespace gammaext::vmath
