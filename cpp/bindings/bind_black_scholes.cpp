@@ -30,7 +30,8 @@ void bind_black_scholes(py::module_& m) {
         "_greeks",
         [](std::int64_t n, const farray& spot, const farray& strike, const farray& t,
            const farray& vol, const farray& rate, const farray& div, const u8array& is_call,
-           const std::vector<std::optional<fbuffer>>& outs, int mode, int threads, int isa) {
+           const std::vector<std::optional<fbuffer>>& outs, int mode, int threads, int isa,
+           bool probe) {
             if (n < 0) {
                 throw std::invalid_argument("n must be >= 0");
             }
@@ -58,12 +59,16 @@ void bind_black_scholes(py::module_& m) {
             InputReport report;
             {
                 py::gil_scoped_release release;  // the kernel touches only raw buffers
-                report = greeks(in, out, nm, threads, isa);
+                if (probe) {
+                    stream_probe(in, out, threads);
+                } else {
+                    report = greeks(in, out, nm, threads, isa);
+                }
             }
             return report_dict(report);
         },
         "n"_a, "spot"_a, "strike"_a, "t"_a, "vol"_a, "rate"_a, "div"_a, "is_call"_a, "outs"_a,
-        "mode"_a = 0, "threads"_a = 0, "isa"_a = -1);
+        "mode"_a = 0, "threads"_a = 0, "isa"_a = -1, "probe"_a = false);
 
     const auto unary = [](void (*fn)(const double*, double*, std::int64_t, NormalMode, int)) {
         return [fn](const farray& x, fbuffer& y, int mode, int isa) {

@@ -26,16 +26,19 @@
 namespace gammaext::GAMMAEXT_ISA_NS {
 namespace {
 
-constexpr std::int64_t kBlock = 128;  // 18 arrays of 128 doubles: 18 KiB, inside L1
+constexpr std::int64_t kBlock = 128;  // 13 work arrays + 6 broadcast buffers: 19 KiB, in L1
 constexpr double kPercentRate = 1.0;  // |rate| or |div| above 100% per year looks like percent
 constexpr double kPercentVol = 10.0;  // vol above 1000% looks like percent
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 
 /// The full-precision policy: our vectorizable exp/log/erfc.
 struct ExactMath {
     static double log(double x) noexcept { return vmath::log(x); }
     static double exp(double x) noexcept { return vmath::exp(x); }
-    static double cdf(double x) noexcept { return vmath::norm_cdf(x); }
-    static double pdf(double x) noexcept { return vmath::norm_pdf(x); }
+    /// exp(-x^2/2): shared by the density and the CDF of the same argument.
+    static double gauss(double x) noexcept { return vmath::half_gauss(x); }
+    static double pdf_from(double g) noexcept { return kInvSqrt2Pi * g; }
+    static double cdf_from(double x, double g) noexcept { return vmath::norm_cdf_from(x, g); }
     /// d1 = ln(F/K) / (vol sqrt t) + vol sqrt t / 2.
     static double d1(double log_sk, double r, double q, double vol, double t,
                      double sig_t) noexcept {
@@ -50,7 +53,7 @@ inline double mul0(double a, double b) noexcept { return a == 0.0 ? 0.0 : a * b;
 struct Workspace {
     alignas(64) double phi[kBlock], poison[kBlock], bad[kBlock];
     alignas(64) double sqrt_t[kBlock], sig_t[kBlock], d1[kBlock], d2[kBlock];
-    alignas(64) double dq[kBlock], dr[kBlock], pdf[kBlock], n1[kBlock], n2[kBlock];
+    alignas(64) double dq[kBlock], dr[kBlock], g1[kBlock], pdf[kBlock], n1[kBlock], n2[kBlock];
 };
 
 /// Where a block reads an input from: the caller's array, or a block-sized buffer holding the
@@ -161,7 +164,9 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
             w.sig_t[j] = sig_t;
             w.d1[j] = d1;
             w.d2[j] = d1 - sig_t;
-            w.pdf[j] = degenerate ? 0.0 : M::pdf(d1);
+            const double g1 = M::gauss(d1);
+            w.g1[j] = g1;
+            w.pdf[j] = degenerate ? 0.0 : M::pdf_from(g1);
             w.dq[j] = M::exp(-qj * tj);
             w.dr[j] = M::exp(-rj * tj);
             // The step H(phi (F - K)), 1/2 at the money, used when the distribution is a point.
@@ -188,8 +193,9 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
             for (std::int64_t j = 0; j < len; ++j) {
                 const bool degenerate = !(w.sig_t[j] > 0.0);
                 const double step = w.n1[j];
-                w.n1[j] = degenerate ? step : M::cdf(w.phi[j] * w.d1[j]);
-                w.n2[j] = degenerate ? step : M::cdf(w.phi[j] * w.d2[j]);
+                const double d2 = w.d2[j];
+                w.n1[j] = degenerate ? step : M::cdf_from(w.phi[j] * w.d1[j], w.g1[j]);
+                w.n2[j] = degenerate ? step : M::cdf_from(w.phi[j] * d2, M::gauss(d2));
             }
         }
 

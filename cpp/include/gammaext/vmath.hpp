@@ -9,8 +9,8 @@
 // Accuracy (checked against mpmath in tests/test_vmath.py):
 //   exp_hl, exp        about 1 ulp over the whole range, subnormal results included
 //   log                about 1 ulp for every positive normal or subnormal input
-//   norm_cdf           about 1e-15 relative in both tails down to underflow (Cody's erfc)
-//   norm_pdf           about 1 ulp relative to exp(-x*x/2) computed exactly in x
+//   norm_cdf           a few ulp relative in both tails down to underflow (Cody's erfc)
+//   norm_pdf           about 1 ulp (exp(-x*x/2) with x*x split exactly)
 #pragma once
 
 #include <bit>
@@ -128,32 +128,42 @@ inline double log(double x) noexcept {
     return x != x ? x : result;
 }
 
-/// Standard normal density exp(-x^2/2)/sqrt(2 pi), with x^2 split exactly so that the density
-/// keeps full relative accuracy out to where it underflows (|x| ~ 38.6).
-inline double norm_pdf(double x) noexcept {
-    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
-    constexpr double kSplit = 65536.0;  // xh = x rounded to 1/65536: xh^2 is exact for |x| < 2^10
-    constexpr double kClamp = 40.0;     // beyond it the density is 0 in double precision
+/// exp(-x^2/2), with x^2 split exactly so that the result keeps full relative accuracy out to
+/// where it underflows (|x| ~ 38.6): the Gaussian factor shared by the density and the CDF.
+inline double half_gauss(double x) noexcept {
+    constexpr double kSplit = 65536.0;  // xh = x rounded to 2^-16: xh^2 is exact for |x| < 2^10
+    constexpr double kClamp = 40.0;     // beyond it the result is 0 in double precision
     double a = x < 0.0 ? -x : x;
     a = a > kClamp ? kClamp : a;  // also maps +-inf to a point where the result is 0
     const double ah = round_int(a * kSplit) / kSplit;
     const double lo = (a - ah) * (a + ah);  // x^2 = ah^2 + lo, ah^2 exact
-    const double result = kInvSqrt2Pi * exp_hl(-0.5 * ah * ah, -0.5 * lo);
+    const double result = exp_hl(-0.5 * ah * ah, -0.5 * lo);
     return x != x ? x : result;
 }
 
-/// erfc(y) for y >= 0 (y may be +inf), after W. J. Cody, "Rational Chebyshev approximations for
-/// the error function", Math. Comp. 23 (1969) 631-637, with the coefficients of his netlib
-/// routine CALERF (specfun, 1985). y_lo is an optional low-order part of the argument
-/// (y + y_lo, |y_lo| <= ulp(y)), which enters through exp(-y^2), the only place where it
-/// matters. Cody's three ranges are each written as one fraction
-/// num/den, the right fraction is selected per lane and divided once, and exp(-y^2) is taken
-/// with y^2 split exactly (Cody's device): no branches, one division, one exp.
-inline double erfc_nonneg(double y, double y_lo = 0.0) noexcept {
+/// Standard normal density exp(-x^2/2)/sqrt(2 pi), full relative accuracy.
+inline double norm_pdf(double x) noexcept {
+    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+    return kInvSqrt2Pi * half_gauss(x);
+}
+
+/// Standard normal CDF Phi(x) given g = half_gauss(x) (so that a caller who also needs the
+/// density computes the exponential once).
+///
+/// Phi(x) = erfc(-x/sqrt 2)/2, with erfc after W. J. Cody, "Rational Chebyshev approximations
+/// for the error function", Math. Comp. 23 (1969) 631-637, coefficients of his netlib routine
+/// CALERF (specfun, 1985). In the tails erfc(y) = exp(-y^2) R(y) and exp(-y^2) = g exactly, so
+/// the factor that carries the tail's relative accuracy is computed from x itself, never from
+/// the rounded y = x/sqrt 2 (which would cost x^2 ulps: 2e-13 at x = -37); R is insensitive to
+/// that rounding. Cody's three ranges are each written as one fraction num/den, the right one is
+/// selected per lane and divided once: no branches, one division, no exp of its own.
+inline double norm_cdf_from(double x, double g) noexcept {
+    constexpr double kInvSqrt2 = 0.70710678118654752440;
     constexpr double kThresh = 0.46875;  // Cody's switch between the erf and erfc forms
     constexpr double kFour = 4.0;        // switch to the asymptotic form
-    constexpr double kClamp = 30.0;      // erfc(27.3) is below the smallest subnormal
+    constexpr double kClamp = 30.0;      // erfc(27.3) is below the smallest subnormal (g = 0)
     constexpr double kInvSqrtPi = 0.56418958354775628695;
+    double y = (x < 0.0 ? -x : x) * kInvSqrt2;
     y = y > kClamp ? kClamp : y;
     const double w = y * y;
 
@@ -193,37 +203,13 @@ inline double erfc_nonneg(double y, double y_lo = 0.0) noexcept {
     const bool large = y > kFour;
     const double num = small ? num_small : (large ? num_large : c);
     const double den = small ? b : (large ? den_large : d);
-    // exp(-y^2) with y^2 = yh^2 + (y - yh)(y + yh), yh = y rounded to 2^-16: yh^2 is exact
-    // (Cody's device, with a finer grid so that the correction term stays tiny).
-    constexpr double kSplit = 65536.0;
-    const double yh = round_int(y * kSplit) / kSplit;
-    const double ey = exp_hl(-yh * yh, -((y - yh) * (y + yh) + 2.0 * y * y_lo));
-    return (num / den) * (small ? 1.0 : ey);
-}
-
-/// Standard normal CDF, accurate to about 1e-15 relative in both tails (erfc based).
-///
-/// Phi(x) = erfc(-x/sqrt 2)/2. The rounding of x/sqrt(2) alone would cost x^2 ulps in the left
-/// tail (2e-13 relative at x = -37), so the quotient is carried as y + y_lo with y_lo exact to
-/// working precision: x = xh + xl with xh on a 2^-16 grid (22 significant bits for |x| < 64)
-/// and 1/sqrt(2) = kC1 + kC2 with kC1 of 26 bits, so xh * kC1 is exact. No FMA is needed.
-inline double norm_cdf(double x) noexcept {
-    constexpr double kInvSqrt2 = 0.70710678118654752440;
-    constexpr double kC1 = 0.7071067690849304;     // 1/sqrt(2) truncated to 26 bits
-    constexpr double kC2 = 1.210161710447897e-08;  // 1/sqrt(2) - kC1
-    constexpr double kSplit = 65536.0;
-    constexpr double kClamp = 60.0;  // Phi(-60) = 0 and Phi(60) = 1 in double precision
-    double xc = x > kClamp ? kClamp : x;
-    xc = xc < -kClamp ? -kClamp : xc;
-    const double y = xc * kInvSqrt2;
-    const double xh = round_int(xc * kSplit) / kSplit;
-    const double xl = xc - xh;
-    const double y_lo = ((xh * kC1 - y) + xh * kC2) + xl * kInvSqrt2;
-    const bool negative = y < 0.0;
-    const double e = erfc_nonneg(negative ? -y : y, negative ? -y_lo : y_lo);
-    const double result = negative ? 0.5 * e : 1.0 - 0.5 * e;
+    const double e = (num / den) * (small ? 1.0 : g);  // erfc(|x|/sqrt 2)
+    const double result = x < 0.0 ? 0.5 * e : 1.0 - 0.5 * e;
     return x != x ? x : result;
 }
+
+/// Standard normal CDF, accurate to a few ulp in both tails down to underflow.
+inline double norm_cdf(double x) noexcept { return norm_cdf_from(x, half_gauss(x)); }
 
 /// The normal CDF of Abramowitz & Stegun 26.2.17 exactly as the TradingView strategy writes it
 /// (absolute error up to about 7.5e-8), for replicating that script bit for bit. Defined in
