@@ -30,8 +30,7 @@ void bind_black_scholes(py::module_& m) {
         "_greeks",
         [](std::int64_t n, const farray& spot, const farray& strike, const farray& t,
            const farray& vol, const farray& rate, const farray& div, const u8array& is_call,
-           const std::vector<std::optional<fbuffer>>& outs, int mode, int threads, int isa,
-           bool probe) {
+           const py::list& outs, int mode, int threads, int isa, bool probe) {
             if (n < 0) {
                 throw std::invalid_argument("n must be >= 0");
             }
@@ -51,9 +50,12 @@ void bind_black_scholes(py::module_& m) {
                 in.is_call = flag_column(is_call, n, "is_call");
             }
             GreeksOut out;
-            for (int g = 0; g < kNumGreeks; ++g) {
-                out.out[static_cast<std::size_t>(g)] =
-                    output(outs[static_cast<std::size_t>(g)], n, "greek");
+            std::vector<fbuffer> keep;  // holds the converted buffers while the kernel runs
+            for (std::size_t g = 0; g < out.out.size(); ++g) {
+                if (!outs[g].is_none()) {  // converting only the requested slots keeps calls cheap
+                    keep.push_back(outs[g].cast<fbuffer>());
+                    out.out[g] = output(keep.back(), n, "greek");
+                }
             }
             const NormalMode nm = normal_mode(mode);
             InputReport report;

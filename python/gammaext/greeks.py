@@ -29,6 +29,7 @@ Limits and bad input:
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -167,7 +168,7 @@ def _compute(
     arrays = [_arrays.as_float(n, a) for n, a in zip(_ARG_NAMES, args)]
     flags = _arrays.as_flags("is_call", is_call)
     shape = _arrays.broadcast_shape((*_ARG_NAMES, "is_call"), (*arrays, flags))
-    n = int(np.prod(shape, dtype=np.int64))
+    n = math.prod(shape)
     columns = [_arrays.column(a, shape) for a in arrays]
     flag_column = _arrays.column(flags, shape).view(np.uint8)
 
@@ -175,12 +176,12 @@ def _compute(
     extra = set(out or ()) - set(names)
     if extra:
         raise ValueError(f"out= has buffers for outputs not requested: {sorted(extra)}")
-    for name in names:
+    block = np.empty((len(names), n))  # one allocation for all outputs without a buffer
+    for i, name in enumerate(names):
         if out is not None and name in out:
-            buf = _arrays.output_buffer(name, out[name], shape)
+            results[name] = _arrays.output_buffer(name, out[name], shape)
         else:
-            buf = np.empty(shape)
-        results[name] = buf
+            results[name] = block[i].reshape(shape)
     slots: list[np.ndarray | None] = [None] * len(GREEKS)
     for name, buf in results.items():
         slots[_INDEX[name]] = buf.reshape(-1)
