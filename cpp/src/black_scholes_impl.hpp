@@ -104,6 +104,23 @@ bool needs_cdf(const GreeksOut& out) noexcept {
     return false;
 }
 
+/// d[j] = exp(-rate[j] t[j]); computed once and repeated when both inputs are scalars.
+template <class M>
+void discount(double* __restrict d, const double* __restrict rate, const double* __restrict t,
+              bool constant, std::int64_t len) noexcept {
+    if (constant) {
+        const double value = M::exp(-rate[0] * t[0]);
+        for (std::int64_t j = 0; j < len; ++j) {
+            d[j] = value;
+        }
+        return;
+    }
+#pragma omp simd
+    for (std::int64_t j = 0; j < len; ++j) {
+        d[j] = M::exp(-rate[j] * t[j]);
+    }
+}
+
 /// Writes f(j) + poison[j] for j < len into o (if requested).
 template <class F>
 inline void emit(double* o, const Workspace& w, std::int64_t len, F f) noexcept {
@@ -167,12 +184,15 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
             const double g1 = M::gauss(d1);
             w.g1[j] = g1;
             w.pdf[j] = degenerate ? 0.0 : M::pdf_from(g1);
-            w.dq[j] = M::exp(-qj * tj);
-            w.dr[j] = M::exp(-rj * tj);
             // The step H(phi (F - K)), 1/2 at the money, used when the distribution is a point.
             const double step = x > 0.0 ? 1.0 : (x < 0.0 ? 0.0 : 0.5);
             w.n1[j] = w.phi[j] > 0.0 ? step : 1.0 - step;  // overwritten below if not degenerate
         }
+        // Discount factors: one exp per call when the rate (or yield) and t are both scalars,
+        // as for a chain with one expiry, else one per element.
+        discount<M>(w.dq, q, t, in.div.broadcast && in.t.broadcast, len);
+        discount<M>(w.dr, r, t, in.rate.broadcast && in.t.broadcast, len);
+
         if (n_bad > 0.0) {
             report.invalid_count += static_cast<std::int64_t>(n_bad);
             if (report.first_invalid < 0) {
