@@ -15,8 +15,18 @@ except ImportError as exc:  # pragma: no cover - only on a broken install
         "Python from inside the source tree's python/ folder. Original error: " + str(exc)
     ) from exc
 
-from . import reference
+from . import indicators, reference
 from ._arrays import get_num_threads, set_num_threads, simd_level
+from .backtest import (
+    BacktestResult,
+    Bars,
+    StrategyParams,
+    SweepResult,
+    backtest,
+    load_csv,
+    param_grid,
+    sweep,
+)
 from .greeks import (
     GREEKS,
     Greeks,
@@ -33,6 +43,15 @@ from .greeks import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "BacktestResult",
+    "Bars",
+    "StrategyParams",
+    "SweepResult",
+    "backtest",
+    "indicators",
+    "load_csv",
+    "param_grid",
+    "sweep",
     "GREEKS",
     "Greeks",
     "InputWarning",
