@@ -27,7 +27,7 @@ DEFAULTS: dict[str, Any] = dict(
     exit_reissue="on_entry", tie_path="low_first", exits_on_entry_bar=True,
     entry_bar_gap="fill_at_open", same_bar_opposite_entries="sequential",
     sizing_basis="signal_close", round_exit_levels=True, reserve_commission=True,
-    close_at_end=False,
+    close_at_end=False, process_orders_on_close=False, backtest_fill_limits_assumption=0.0,
 )
 
 
@@ -266,10 +266,13 @@ class Emulator:
             if not t.bracketed or (first_bar and not P["exits_on_entry_bar"]):
                 t.hi, t.lo = max(t.hi, h), min(t.lo, l)
                 continue
+            # a limit needs the price `backtest_fill_limits_assumption` ticks beyond it
+            beyond = P["backtest_fill_limits_assumption"] * max(P["mintick"], 0.0)
+            trigger = t.limit + beyond if t.direction > 0 else t.limit - beyond
             if t.direction > 0:
-                stop_crossed, limit_crossed = o <= t.stop, o >= t.limit
+                stop_crossed, limit_crossed = o <= t.stop, o >= trigger
             else:
-                stop_crossed, limit_crossed = o >= t.stop, o <= t.limit
+                stop_crossed, limit_crossed = o >= t.stop, o <= trigger
             use_stop = use_limit = True
             if first_bar and P["entry_bar_gap"] == "skip_leg":
                 use_stop, use_limit = not stop_crossed, not limit_crossed
@@ -292,18 +295,18 @@ class Emulator:
                 # levels reachable on this leg, checked against its end point
                 hits = []
                 if b >= a:  # rising
-                    if t.direction > 0 and use_limit and b >= t.limit:
-                        hits.append((t.limit, "limit"))
+                    if t.direction > 0 and use_limit and b >= trigger:
+                        hits.append((t.limit, trigger, "limit"))
                     if t.direction < 0 and use_stop and b >= t.stop:
-                        hits.append((t.stop, "stop"))
+                        hits.append((t.stop, t.stop, "stop"))
                 if b <= a:  # falling
                     if t.direction > 0 and use_stop and b <= t.stop:
-                        hits.append((t.stop, "stop"))
-                    if t.direction < 0 and use_limit and b <= t.limit:
-                        hits.append((t.limit, "limit"))
+                        hits.append((t.stop, t.stop, "stop"))
+                    if t.direction < 0 and use_limit and b <= trigger:
+                        hits.append((t.limit, trigger, "limit"))
                 if hits:
-                    level, kind = hits[0]
-                    visited = path[: leg + 1] + [level]
+                    level, reached, kind = hits[0]
+                    visited = path[: leg + 1] + [reached]
                     t.hi, t.lo = max(t.hi, *visited), min(t.lo, *visited)
                     price = level - t.direction * self.slip if kind == "stop" else level
                     self.close(t, bar, price, kind)
@@ -335,82 +338,17 @@ def run(o: list[float], h: list[float], l: list[float], c: list[float],
         em.brackets(i, o[i], h[i], l[i])
         # script at the close
         equity = em.equity(c[i])
-        equity_curve.append(equity)
         equity_peak = max(equity_peak, equity)
         current_drawdown = (equity_peak - equity) / equity_peak * 100.0
         drawdown_exceeded = current_drawdown > P["max_drawdown_pct"]
         if drawdown_exceeded and halt_bar < 0:
             halt_bar = i
-        if i < start:
-            continue
-        sd, sg = straddle(c[i], P)
-        vol_ratio = hv[i] / P["implied_vol"]
-        long_vol_regime = vol_ratio > P["vol_ratio_threshold"]
-        short_vol_regime = vol_ratio < P["vol_ratio_short"]
-        price_move = c[i] - c[i - 1] if i > 0 else NA
-        move_threshold = atr[i] * P["gamma_scalp_threshold"]
-        up = price_move > move_threshold
-        down = price_move < -move_threshold
-        band = P["hedge_band_pct"] / 100.0
-        vol_filter = long_vol_regime if P["use_vol_filter"] else True
-        long_entry = vol_filter and (down or sd < -band)
-        short_entry = vol_filter and (up or sd > band)
-        pos = em.position_size()
-        can_trade = (not drawdown_exceeded) and len(em.trades_open) < P["max_positions"]
-        tick = P["mintick"]
-        levels = {
-            1: (c[i] - atr[i] * P["stop_loss_atr_mult"], c[i] + atr[i] * P["take_profit_atr_mult"]),
-            -1: (c[i] + atr[i] * P["stop_loss_atr_mult"], c[i] - atr[i] * P["take_profit_atr_mult"]),
-        }
-        if P["round_exit_levels"]:
-            levels = {1: (grid(levels[1][0], tick, False), grid(levels[1][1], tick, True)),
-                      -1: (grid(levels[-1][0], tick, True), grid(levels[-1][1], tick, False))}
-        sent: list[Any] = []
-
-        def exit_call(direction: int) -> None:
-            stop, limit = levels[direction]
-            if na(stop) and na(limit):
-                return
-            for t in em.trades_open:
-                if t.direction == direction and t.created_bar <= i:
-                    t.stop, t.limit, t.bracketed = stop, limit, True
-            for order in sent:
-                if isinstance(order, MarketEntry) and order.direction == direction:
-                    order.stop, order.limit, order.bracketed = stop, limit, True
-
-        def entry(entry_id: str, direction: int) -> None:
-            qty = 0.0
-            if P["sizing_basis"] == "signal_close":
-                qty = em.size(equity, tick_round(c[i], tick) + direction * em.slip)
-                if not qty > 0:
-                    return
-            sent.append(MarketEntry(entry_id, direction, qty, i))
-
-        every = P["exit_reissue"] == "every_bar"
-        if can_trade:
-            if long_entry and pos <= 0:
-                entry("GammaLong", 1)
-                if not every:
-                    exit_call(1)
-            if every:
-                exit_call(1)
-            if short_entry and pos >= 0:
-                entry("GammaShort", -1)
-                if not every:
-                    exit_call(-1)
-            if every:
-                exit_call(-1)
-            entries = [s for s in sent if isinstance(s, MarketEntry)]
-            if P["same_bar_opposite_entries"] == "last_only" and len(entries) > 1:
-                sent = entries[-1:]
-        close_comment = None
-        if drawdown_exceeded and pos != 0:
-            close_comment = "close_all_drawdown"
-        if P["use_vol_filter"] and short_vol_regime and pos != 0:
-            close_comment = "close_all_regime"
-        if close_comment:
-            sent.append(CloseAll(close_comment, i))
-        pending = sent
+        pending = script(i, em, equity, drawdown_exceeded, hv, atr, c, P) if i >= start else []
+        if P["process_orders_on_close"]:
+            for order in pending:
+                em.market(order, i, c[i])
+            pending = []
+        equity_curve.append(em.equity(c[i]))
     if P["close_at_end"] and n:
         for t in list(em.trades_open):
             em.close(t, n - 1, c[-1] - t.direction * em.slip, "end_of_data", n - 1)
@@ -430,6 +368,79 @@ def run(o: list[float], h: list[float], l: list[float], c: list[float],
         "atr": atr,
         "summary": summary(em, equity_curve, P, o, c, start, halt_bar),
     }
+
+
+def script(i: int, em: Emulator, equity: float, drawdown_exceeded: bool, hv: list[float],
+           atr: list[float], c: list[float], P: dict[str, Any]) -> list[Any]:
+    """The strategy's order block at the close of bar i (spec 1.2); returns the orders sent."""
+    sd, sg = straddle(c[i], P)
+    vol_ratio = hv[i] / P["implied_vol"]
+    long_vol_regime = vol_ratio > P["vol_ratio_threshold"]
+    short_vol_regime = vol_ratio < P["vol_ratio_short"]
+    price_move = c[i] - c[i - 1] if i > 0 else NA
+    move_threshold = atr[i] * P["gamma_scalp_threshold"]
+    up = price_move > move_threshold
+    down = price_move < -move_threshold
+    band = P["hedge_band_pct"] / 100.0
+    vol_filter = long_vol_regime if P["use_vol_filter"] else True
+    long_entry = vol_filter and (down or sd < -band)
+    short_entry = vol_filter and (up or sd > band)
+    pos = em.position_size()
+    can_trade = (not drawdown_exceeded) and len(em.trades_open) < P["max_positions"]
+    tick = P["mintick"]
+    levels = {
+        1: (c[i] - atr[i] * P["stop_loss_atr_mult"], c[i] + atr[i] * P["take_profit_atr_mult"]),
+        -1: (c[i] + atr[i] * P["stop_loss_atr_mult"], c[i] - atr[i] * P["take_profit_atr_mult"]),
+    }
+    if P["round_exit_levels"]:
+        levels = {1: (grid(levels[1][0], tick, False), grid(levels[1][1], tick, True)),
+                  -1: (grid(levels[-1][0], tick, True), grid(levels[-1][1], tick, False))}
+    sent: list[Any] = []
+
+    def exit_call(direction: int) -> None:
+        stop, limit = levels[direction]
+        if na(stop) and na(limit):
+            return
+        for t in em.trades_open:
+            if t.direction == direction and t.created_bar <= i:
+                t.stop, t.limit, t.bracketed = stop, limit, True
+        for order in sent:
+            if isinstance(order, MarketEntry) and order.direction == direction:
+                order.stop, order.limit, order.bracketed = stop, limit, True
+
+    def entry(entry_id: str, direction: int) -> None:
+        qty = 0.0
+        if P["sizing_basis"] == "signal_close":
+            qty = em.size(equity, tick_round(c[i], tick) + direction * em.slip)
+            if not qty > 0:
+                return
+        sent.append(MarketEntry(entry_id, direction, qty, i))
+
+    every = P["exit_reissue"] == "every_bar"
+    if can_trade:
+        if long_entry and pos <= 0:
+            entry("GammaLong", 1)
+            if not every:
+                exit_call(1)
+        if every:
+            exit_call(1)
+        if short_entry and pos >= 0:
+            entry("GammaShort", -1)
+            if not every:
+                exit_call(-1)
+        if every:
+            exit_call(-1)
+        entries = [s for s in sent if isinstance(s, MarketEntry)]
+        if P["same_bar_opposite_entries"] == "last_only" and len(entries) > 1:
+            sent = entries[-1:]
+    close_comment = None
+    if drawdown_exceeded and pos != 0:
+        close_comment = "close_all_drawdown"
+    if P["use_vol_filter"] and short_vol_regime and pos != 0:
+        close_comment = "close_all_regime"
+    if close_comment:
+        sent.append(CloseAll(close_comment, i))
+    return sent
 
 
 def summary(em: Emulator, equity: list[float], P: dict[str, Any], o: list[float],

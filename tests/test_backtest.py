@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 import gammaext
@@ -393,9 +395,13 @@ OPTION_SETS = [
     {"max_drawdown_pct": 2.0},
     {"max_positions": 1, "stop_loss_atr_mult": 1.0, "take_profit_atr_mult": 1.5},
     {"entry_bar_gap": "skip_leg", "round_exit_levels": False, "close_at_end": True},
+    {"process_orders_on_close": True, "backtest_fill_limits_assumption": 50,
+     "commission_pct": 0.05},
+    {"hist_vol_period": 5, "vol_ratio_threshold": 0.9, "vol_ratio_short": 0.85,
+     "strike_offset_pct": 0.5, "gamma_scalp_threshold": 0.2, "days_to_expiry": 0},
 ]
 OPTION_IDS = ["default", "every_bar", "no_filter", "costs", "path_options", "fill_open",
-              "halt", "max_pos_1", "misc"]
+              "halt", "max_pos_1", "misc", "on_close", "inputs"]
 
 
 @pytest.fixture(scope="module")
@@ -422,6 +428,43 @@ def test_slow_agrees_btc(opts):
     bars = gammaext.load_csv(data_file(BTC_1D))
     res = gammaext.backtest(bars, **opts)
     assert_same_trades(res, slow_run(bars, **opts))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    vol=st.floats(0.005, 0.08),
+    period=st.integers(2, 25),
+    sl=st.floats(0.2, 4.0),
+    tp=st.floats(0.2, 6.0),
+    offset=st.sampled_from([-1.0, 0.0, 0.5, 1.0]),
+    options=st.fixed_dictionaries({
+        "exit_reissue": st.sampled_from(["on_entry", "every_bar"]),
+        "tie_path": st.sampled_from(["low_first", "high_first"]),
+        "exits_on_entry_bar": st.booleans(),
+        "entry_bar_gap": st.sampled_from(["fill_at_open", "skip_leg"]),
+        "same_bar_opposite_entries": st.sampled_from(["sequential", "last_only"]),
+        "sizing_basis": st.sampled_from(["signal_close", "fill_open"]),
+        "use_vol_filter": st.booleans(),
+        "max_positions": st.integers(0, 3),
+        "max_drawdown_pct": st.sampled_from([1.0, 5.0, 15.0]),
+        "process_orders_on_close": st.booleans(),
+    }),
+)
+def test_slow_agrees_random(seed, vol, period, sl, tp, offset, options):
+    rng = np.random.default_rng(seed)
+    n = 80
+    c = np.round(1000 * np.exp(np.cumsum(rng.normal(0, vol, n))), 2)
+    gap = rng.normal(0, vol / 3, n) * (rng.random(n) < 0.3)  # some gapped opens
+    o = np.round(np.concatenate(([c[0]], c[:-1])) * np.exp(gap), 2)
+    h = np.round(np.maximum(o, c) * np.exp(np.abs(rng.normal(0, vol / 2, n))), 2)
+    lo = np.round(np.minimum(o, c) * np.exp(-np.abs(rng.normal(0, vol / 2, n))), 2)
+    edge = rng.random(n) < 0.1  # some bars with the high at the open or close (path edge cases)
+    h[edge] = np.maximum(o, c)[edge]
+    params = dict(options, hist_vol_period=period, stop_loss_atr_mult=sl,
+                  take_profit_atr_mult=tp, strike_offset_pct=offset)
+    bars = bars_from(o, h, lo, c)
+    assert_same_trades(gammaext.backtest(bars, **params), slow_run(bars, **params))
 
 
 def test_start_time_warmup():

@@ -94,6 +94,7 @@ public:
         : s_(s), p_(p), open_(scratch.open), sm_(summary), closed_(closed),
           fee_rate_(p.commission_pct / 100.0),
           slip_(p.slippage_ticks * (p.mintick > 0.0 ? p.mintick : 0.0)),
+          fill_limits_(p.backtest_fill_limits_assumption * (p.mintick > 0.0 ? p.mintick : 0.0)),
           pyramiding_(std::max(1.0, p.pyramiding)), ct_dd_(p.initial_capital),
           ib_dd_(p.initial_capital), bc_dd_(p.initial_capital), bc_trough_(p.initial_capital) {
         open_.clear();
@@ -187,6 +188,16 @@ public:
         return floor_to(cash / price, p_.qty_step);
     }
 
+    /// The pending market orders, in creation order, at `price` (the open, or the close with
+    /// process_orders_on_close); all pending orders are consumed.
+    void fill_market(Pending& pl, Pending& ps, PendingClose& pc, double price,
+                     std::int64_t bar) noexcept {
+        if (pl.active) fill_entry(pl, price, bar);
+        if (ps.active) fill_entry(ps, price, bar);
+        if (pc.active && !open_.empty()) close_all_at(price, pc.reason, bar, pc.signal_bar);
+        pl.active = ps.active = pc.active = false;
+    }
+
     /// A market entry at the open of `bar` (6.2 step 1).
     void fill_entry(const Pending& e, double open_price, std::int64_t bar) noexcept {
         const double price = open_price + e.dir * slip_;
@@ -229,8 +240,11 @@ public:
             return false;
         }
         const int d = t.dir;
+        // backtest_fill_limits_assumption: a limit fills once the price trades `fill_limits_`
+        // beyond it (the fill is still at the limit); 0 = touching fills.
+        const double limit_trigger = d > 0 ? t.limit + fill_limits_ : t.limit - fill_limits_;
         const bool stop_gap = d > 0 ? o <= t.stop : o >= t.stop;
-        const bool limit_gap = d > 0 ? o >= t.limit : o <= t.limit;
+        const bool limit_gap = d > 0 ? o >= limit_trigger : o <= limit_trigger;
         bool stop_on = true;
         bool limit_on = true;
         if (entry_bar && static_cast<int>(p_.entry_bar_gap) ==
@@ -254,8 +268,12 @@ public:
                                             static_cast<int>(TiePath::high_first));
         // A long's target and a short's stop are reached on the rising leg, the others on the
         // falling leg; the first leg of the path decides which level can be met first.
-        const bool up_hit = d > 0 ? (limit_on && h >= t.limit) : (stop_on && h >= t.stop);
-        const bool down_hit = d > 0 ? (stop_on && l <= t.stop) : (limit_on && l <= t.limit);
+        const bool up_hit = d > 0 ? (limit_on && h >= limit_trigger) : (stop_on && h >= t.stop);
+        const bool down_hit =
+            d > 0 ? (stop_on && l <= t.stop) : (limit_on && l <= limit_trigger);
+        // the price where the leg triggers (visited) and the fill level
+        const double up_trigger = d > 0 ? limit_trigger : t.stop;
+        const double down_trigger = d > 0 ? t.stop : limit_trigger;
         const double up_level = d > 0 ? t.limit : t.stop;
         const double down_level = d > 0 ? t.stop : t.limit;
         const ExitReason up_reason = d > 0 ? ExitReason::limit : ExitReason::stop;
@@ -263,28 +281,28 @@ public:
         if (high_first) {
             if (up_hit) {  // first leg, open -> level
                 visit(t, o);
-                visit(t, up_level);
+                visit(t, up_trigger);
                 close_trade(idx, fill(up_level, up_reason, d), up_reason, i, -1);
                 return true;
             }
             if (down_hit) {  // second leg: open, high, then down to the level
                 visit(t, o);
                 visit(t, h);
-                visit(t, down_level);
+                visit(t, down_trigger);
                 close_trade(idx, fill(down_level, down_reason, d), down_reason, i, -1);
                 return true;
             }
         } else {
             if (down_hit) {
                 visit(t, o);
-                visit(t, down_level);
+                visit(t, down_trigger);
                 close_trade(idx, fill(down_level, down_reason, d), down_reason, i, -1);
                 return true;
             }
             if (up_hit) {
                 visit(t, o);
                 visit(t, l);
-                visit(t, up_level);
+                visit(t, up_trigger);
                 close_trade(idx, fill(up_level, up_reason, d), up_reason, i, -1);
                 return true;
             }
@@ -329,6 +347,7 @@ public:
         const bool round_levels = p_.round_exit_levels != 0.0;
         const bool vol_filter_on = p_.use_vol_filter != 0.0;
         const double band = p_.hedge_band_pct / 100.0;
+        const bool orders_on_close = p_.process_orders_on_close != 0.0;
         double equity_peak = p_.initial_capital;
         Pending pend_long, pend_short;
         PendingClose pend_close;
@@ -339,12 +358,7 @@ public:
             const double l = s_.low[i];
             const double c = s_.close[i];
             // 6.2 step 1: market orders of the previous close, in creation order.
-            if (pend_long.active) fill_entry(pend_long, o, i);
-            if (pend_short.active) fill_entry(pend_short, o, i);
-            if (pend_close.active && !open_.empty()) {
-                close_all_at(o, pend_close.reason, i, pend_close.signal_bar);
-            }
-            pend_long.active = pend_short.active = pend_close.active = false;
+            fill_market(pend_long, pend_short, pend_close, o, i);
             // 6.2 step 2: brackets along the bar's path, oldest trade first.
             for (std::size_t k = 0; k < open_.size();) {
                 if (!check_bracket(k, i, o, h, l)) ++k;
@@ -357,12 +371,6 @@ public:
             const double dd_pct = (equity_peak - equity) / equity_peak * 100.0;
             const bool dd_exceeded = dd_pct > p_.max_drawdown_pct;
             if (dd_exceeded && sm_.halt_bar < 0.0) sm_.halt_bar = static_cast<double>(i);
-            bc_dd_.add(equity);
-            bc_trough_ = std::min(bc_trough_, equity);
-            max_runup_ = std::max(max_runup_, equity - bc_trough_);
-            if (bc_trough_ > 0.0) {
-                max_runup_pct_ = std::max(max_runup_pct_, (equity - bc_trough_) / bc_trough_ * 100.0);
-            }
             const double pos = position();
             // 3.6: signals.
             const double ratio = hv[i] / p_.implied_vol;
@@ -377,11 +385,61 @@ public:
             const bool vol_ok = vol_filter_on ? long_regime : true;
             const bool long_entry = vol_ok && (down_move || delta_long);
             const bool short_entry = vol_ok && (up_move || delta_short);
+            if (i >= s_.start) {  // D1: warm-up bars send no orders
+                // 5: orders, in the script's statement order (1.2).
+                const double open_trades = static_cast<double>(open_.size());
+                const bool can_trade = !dd_exceeded && open_trades < p_.max_positions;
+                if (can_trade) {
+                    const double atr_sl = atr[i] * p_.stop_loss_atr_mult;
+                    const double atr_tp = atr[i] * p_.take_profit_atr_mult;
+                    double long_stop = c - atr_sl;
+                    double long_target = c + atr_tp;
+                    double short_stop = c + atr_sl;
+                    double short_target = c - atr_tp;
+                    if (round_levels) {  // B6: away from the market
+                        long_stop = floor_to(long_stop, p_.mintick);
+                        long_target = ceil_to(long_target, p_.mintick);
+                        short_stop = ceil_to(short_stop, p_.mintick);
+                        short_target = floor_to(short_target, p_.mintick);
+                    }
+                    if (long_entry && pos <= 0.0) {
+                        send_entry(pend_long, +1, i, equity, c);
+                        if (!reissue_every_bar) exit_call(+1, long_stop, long_target, pend_long);
+                    }
+                    if (reissue_every_bar) exit_call(+1, long_stop, long_target, pend_long);
+                    if (short_entry && pos >= 0.0) {
+                        send_entry(pend_short, -1, i, equity, c);
+                        if (!reissue_every_bar) exit_call(-1, short_stop, short_target, pend_short);
+                    }
+                    if (reissue_every_bar) exit_call(-1, short_stop, short_target, pend_short);
+                    if (last_only && pend_long.active && pend_short.active) {
+                        pend_long.active = false;  // B4: only the bar's last entry order survives
+                    }
+                }
+                if (dd_exceeded && pos != 0.0) {
+                    pend_close = {true, ExitReason::close_all_drawdown, i};
+                }
+                if (vol_filter_on && short_regime && pos != 0.0) {
+                    pend_close = {true, ExitReason::close_all_regime, i};  // the later comment wins
+                }
+            }
+            // process_orders_on_close: the orders just sent fill at this close.
+            if (orders_on_close) fill_market(pend_long, pend_short, pend_close, c, i);
+            const double op_now = orders_on_close ? open_profit(c) : op;
+            const double real_now = orders_on_close ? realized() : real;
+            const double equity_now = real_now + op_now;
+            bc_dd_.add(equity_now);
+            bc_trough_ = std::min(bc_trough_, equity_now);
+            max_runup_ = std::max(max_runup_, equity_now - bc_trough_);
+            if (bc_trough_ > 0.0) {
+                max_runup_pct_ =
+                    std::max(max_runup_pct_, (equity_now - bc_trough_) / bc_trough_ * 100.0);
+            }
             if (out) {
-                if (out->equity) out->equity[i] = equity;
-                if (out->realized_equity) out->realized_equity[i] = real;
-                if (out->open_profit) out->open_profit[i] = op;
-                if (out->position_size) out->position_size[i] = pos;
+                if (out->equity) out->equity[i] = equity_now;
+                if (out->realized_equity) out->realized_equity[i] = real_now;
+                if (out->open_profit) out->open_profit[i] = op_now;
+                if (out->position_size) out->position_size[i] = position();
                 if (out->equity_peak) out->equity_peak[i] = equity_peak;
                 if (out->drawdown_pct) out->drawdown_pct[i] = dd_pct;
                 if (out->hist_vol) out->hist_vol[i] = hv[i];
@@ -390,43 +448,6 @@ public:
                 if (out->straddle_gamma) out->straddle_gamma[i] = gamma[i];
                 if (out->long_entry) out->long_entry[i] = long_entry ? 1.0 : 0.0;
                 if (out->short_entry) out->short_entry[i] = short_entry ? 1.0 : 0.0;
-            }
-            if (i < s_.start) continue;  // D1: warm-up bars send no orders
-            // 5: orders, in the script's statement order (1.2).
-            const double open_trades = static_cast<double>(open_.size());
-            const bool can_trade = !dd_exceeded && open_trades < p_.max_positions;
-            if (can_trade) {
-                const double atr_sl = atr[i] * p_.stop_loss_atr_mult;
-                const double atr_tp = atr[i] * p_.take_profit_atr_mult;
-                double long_stop = c - atr_sl;
-                double long_target = c + atr_tp;
-                double short_stop = c + atr_sl;
-                double short_target = c - atr_tp;
-                if (round_levels) {  // B6: away from the market
-                    long_stop = floor_to(long_stop, p_.mintick);
-                    long_target = ceil_to(long_target, p_.mintick);
-                    short_stop = ceil_to(short_stop, p_.mintick);
-                    short_target = floor_to(short_target, p_.mintick);
-                }
-                if (long_entry && pos <= 0.0) {
-                    send_entry(pend_long, +1, i, equity, c);
-                    if (!reissue_every_bar) exit_call(+1, long_stop, long_target, pend_long);
-                }
-                if (reissue_every_bar) exit_call(+1, long_stop, long_target, pend_long);
-                if (short_entry && pos >= 0.0) {
-                    send_entry(pend_short, -1, i, equity, c);
-                    if (!reissue_every_bar) exit_call(-1, short_stop, short_target, pend_short);
-                }
-                if (reissue_every_bar) exit_call(-1, short_stop, short_target, pend_short);
-                if (last_only && pend_long.active && pend_short.active) {
-                    pend_long.active = false;  // B4: only the bar's last entry order survives
-                }
-            }
-            if (dd_exceeded && pos != 0.0) {
-                pend_close = {true, ExitReason::close_all_drawdown, i};
-            }
-            if (vol_filter_on && short_regime && pos != 0.0) {
-                pend_close = {true, ExitReason::close_all_regime, i};  // the later comment wins
             }
         }
         finish();
@@ -502,6 +523,7 @@ private:
     std::vector<Trade>* closed_;
     double fee_rate_;
     double slip_;
+    double fill_limits_;
     double pyramiding_;
     double net_ = 0.0;
     double bars_sum_ = 0.0;
@@ -570,6 +592,8 @@ const char* check_params(const Params& p) noexcept {
         return "pyramiding must be a whole number in [0, 1000]";
     if (!(p.commission_pct >= 0.0)) return "commission_pct must be >= 0";
     if (!(p.slippage_ticks >= 0.0)) return "slippage_ticks must be >= 0";
+    if (!(p.backtest_fill_limits_assumption >= 0.0))
+        return "backtest_fill_limits_assumption must be >= 0";
     if (!(p.mintick >= 0.0)) return "mintick must be >= 0";
     if (!(p.qty_step >= 0.0)) return "qty_step must be >= 0";
     if (!(p.annualization > 0.0)) return "annualization must be > 0";
@@ -589,6 +613,7 @@ const char* check_params(const Params& p) noexcept {
     GAMMAEXT_FLAG(round_exit_levels, 1.0)
     GAMMAEXT_FLAG(reserve_commission, 1.0)
     GAMMAEXT_FLAG(close_at_end, 1.0)
+    GAMMAEXT_FLAG(process_orders_on_close, 1.0)
 #undef GAMMAEXT_FLAG
     return nullptr;
 }

@@ -82,6 +82,13 @@ class StrategyParams:
     ``same_bar_opposite_entries`` ("sequential" | "last_only"), ``sizing_basis``
     ("signal_close" | "fill_open"), ``round_exit_levels`` (True), ``reserve_commission``
     (True), ``close_at_end`` (False).
+
+    Further TradingView properties: ``process_orders_on_close`` (False: market orders fill at
+    the next open; True: at the close of the bar that sent them) and
+    ``backtest_fill_limits_assumption`` (ticks the price must trade beyond a limit before it
+    fills, at the limit; default 0 = touching fills). Not modelled (no effect with this
+    strategy's defaults, see docs/backtest.md): margin calls, ``calc_on_order_fills``,
+    ``close_entries_rule="ANY"``, the bar magnifier.
     """
 
     strike_offset_pct: float = 0.0
@@ -118,6 +125,8 @@ class StrategyParams:
     round_exit_levels: bool = True
     reserve_commission: bool = True
     close_at_end: bool = False
+    process_orders_on_close: bool = False
+    backtest_fill_limits_assumption: float = 0.0
     timeframe: str | None = None
 
     def __post_init__(self) -> None:

@@ -69,7 +69,9 @@ enum class ExitReason : int {
     X(sizing_basis, 0.0)                                                                       \
     X(round_exit_levels, 1.0)                                                                  \
     X(reserve_commission, 1.0)                                                                 \
-    X(close_at_end, 0.0)
+    X(close_at_end, 0.0)                                                                       \
+    X(process_orders_on_close, 0.0)                                                            \
+    X(backtest_fill_limits_assumption, 0.0)
 
 // Strategy Tester metrics (spec 8.3), all doubles; counts are whole numbers, undefined = NaN.
 #define GAMMAEXT_BACKTEST_SUMMARY(X)                                                           \
