@@ -39,8 +39,11 @@ def na(x: float) -> bool:
 
 def pine_stdev_series(src: list[float], length: int) -> list[float]:
     out = []
-    for i in range(len(src)):
-        window = [x for x in src[: i + 1] if not na(x)][-length:]
+    valid: list[float] = []  # the non-na values so far
+    for x in src:
+        if not na(x):
+            valid.append(x)
+        window = valid[-length:]
         if len(window) < length:
             out.append(NA)
             continue

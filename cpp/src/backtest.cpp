@@ -6,7 +6,9 @@
 #include "gammaext/backtest.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "gammaext/indicators.hpp"
@@ -390,28 +392,31 @@ public:
                 const double open_trades = static_cast<double>(open_.size());
                 const bool can_trade = !dd_exceeded && open_trades < p_.max_positions;
                 if (can_trade) {
-                    const double atr_sl = atr[i] * p_.stop_loss_atr_mult;
-                    const double atr_tp = atr[i] * p_.take_profit_atr_mult;
-                    double long_stop = c - atr_sl;
-                    double long_target = c + atr_tp;
-                    double short_stop = c + atr_sl;
-                    double short_target = c - atr_tp;
-                    if (round_levels) {  // B6: away from the market
-                        long_stop = floor_to(long_stop, p_.mintick);
-                        long_target = ceil_to(long_target, p_.mintick);
-                        short_stop = ceil_to(short_stop, p_.mintick);
-                        short_target = floor_to(short_target, p_.mintick);
-                    }
+                    // Bracket levels from this close (5.4): C -/+ ATR multiples, rounded away
+                    // from the market (B6). Computed only for an exit call.
+                    const auto bracket = [&](int dir) {
+                        const double stop = c - dir * (atr[i] * p_.stop_loss_atr_mult);
+                        const double target = c + dir * (atr[i] * p_.take_profit_atr_mult);
+                        if (!round_levels) return std::array<double, 2>{stop, target};
+                        return dir > 0 ? std::array<double, 2>{floor_to(stop, p_.mintick),
+                                                               ceil_to(target, p_.mintick)}
+                                       : std::array<double, 2>{ceil_to(stop, p_.mintick),
+                                                               floor_to(target, p_.mintick)};
+                    };
+                    const auto exit_for = [&](int dir, Pending& pending) {
+                        const auto lv = bracket(dir);
+                        exit_call(dir, lv[0], lv[1], pending);
+                    };
                     if (long_entry && pos <= 0.0) {
                         send_entry(pend_long, +1, i, equity, c);
-                        if (!reissue_every_bar) exit_call(+1, long_stop, long_target, pend_long);
+                        if (!reissue_every_bar) exit_for(+1, pend_long);
                     }
-                    if (reissue_every_bar) exit_call(+1, long_stop, long_target, pend_long);
+                    if (reissue_every_bar) exit_for(+1, pend_long);
                     if (short_entry && pos >= 0.0) {
                         send_entry(pend_short, -1, i, equity, c);
-                        if (!reissue_every_bar) exit_call(-1, short_stop, short_target, pend_short);
+                        if (!reissue_every_bar) exit_for(-1, pend_short);
                     }
-                    if (reissue_every_bar) exit_call(-1, short_stop, short_target, pend_short);
+                    if (reissue_every_bar) exit_for(-1, pend_short);
                     if (last_only && pend_long.active && pend_short.active) {
                         pend_long.active = false;  // B4: only the bar's last entry order survives
                     }
@@ -537,11 +542,25 @@ private:
 
 void compute_indicators(const Series& s, const Params& p, Scratch& sc) noexcept {
     const std::int64_t n = s.n;
-    indicators::hist_vol(s.close, n, static_cast<std::int64_t>(p.hist_vol_period),
-                         p.annualization, p.hist_vol_fallback, sc.tmp.data(),
-                         sc.hist_vol.data());
-    indicators::atr(s.high, s.low, s.close, n, static_cast<std::int64_t>(p.atr_period),
-                    sc.tmp.data(), sc.atr.data());
+    const Scratch::Key hv_key{{s.close, nullptr, nullptr}, n,
+                              {p.hist_vol_period, p.annualization, p.hist_vol_fallback, 0, 0, 0}};
+    if (!(sc.hist_vol_key == hv_key)) {
+        indicators::hist_vol(s.close, n, static_cast<std::int64_t>(p.hist_vol_period),
+                             p.annualization, p.hist_vol_fallback, sc.tmp.data(),
+                             sc.hist_vol.data());
+        sc.hist_vol_key = hv_key;
+    }
+    const Scratch::Key atr_key{{s.high, s.low, s.close}, n, {p.atr_period, 0, 0, 0, 0, 0}};
+    if (!(sc.atr_key == atr_key)) {
+        indicators::atr(s.high, s.low, s.close, n, static_cast<std::int64_t>(p.atr_period),
+                        sc.tmp.data(), sc.atr.data());
+        sc.atr_key = atr_key;
+    }
+    const Scratch::Key greeks_key{{s.close, nullptr, nullptr}, n,
+                                  {p.strike_offset_pct, p.mintick, p.days_to_expiry,
+                                   p.implied_vol, p.risk_free_rate, p.dividend_yield}};
+    if (sc.greeks_key == greeks_key) return;
+    sc.greeks_key = greeks_key;
     indicators::StraddleInputs in;
     in.strike_offset_pct = p.strike_offset_pct;
     in.mintick = p.mintick;
@@ -619,6 +638,7 @@ const char* check_params(const Params& p) noexcept {
 }
 
 void Scratch::resize(std::int64_t n, int pyramiding) {
+    hist_vol_key = atr_key = greeks_key = Key{};
     const auto m = static_cast<std::size_t>(std::max<std::int64_t>(n, 1));
     hist_vol.resize(m);
     atr.resize(m);
@@ -651,16 +671,31 @@ void sweep(const std::vector<Series>& series, const std::vector<Params>& params,
     // Scratch for every chunk parallel_for may use, allocated before any thread starts.
     std::vector<Scratch> scratch(static_cast<std::size_t>(std::max(1, effective_threads(threads))));
     for (Scratch& sc : scratch) sc.resize(max_n, max_pyr);
+    // Visit the parameter sets grouped by their indicator inputs, so that consecutive runs on
+    // a thread reuse the indicator arrays (Scratch keys). Each result still depends only on its
+    // own (series, parameters) pair and lands at its own place in `out`.
+    std::vector<std::size_t> order(params.size());
+    for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+    const auto indicator_inputs = [](const Params& p) {
+        return std::array<double, 9>{p.hist_vol_period,   p.annualization, p.hist_vol_fallback,
+                                     p.strike_offset_pct, p.mintick,       p.days_to_expiry,
+                                     p.implied_vol,       p.risk_free_rate, p.dividend_yield};
+    };
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return indicator_inputs(params[a]) < indicator_inputs(params[b]);
+    });
     constexpr std::int64_t kMinPairsPerThread = 4;
     parallel_for(pairs, threads, kMinPairsPerThread,
                  [&](int chunk, std::int64_t lo, std::int64_t hi) {
                      Scratch& sc = scratch[static_cast<std::size_t>(chunk)];
                      Summary sm;
                      for (std::int64_t k = lo; k < hi; ++k) {
-                         const Series& s = series[static_cast<std::size_t>(k / n_params)];
-                         const Params& p = params[static_cast<std::size_t>(k % n_params)];
-                         run(s, p, sc, sm, nullptr, nullptr, nullptr);
-                         summary_to_row(sm, out + k * kNumSummary);
+                         const auto si = static_cast<std::size_t>(k / n_params);
+                         const std::size_t pi = order[static_cast<std::size_t>(k % n_params)];
+                         run(series[si], params[pi], sc, sm, nullptr, nullptr, nullptr);
+                         const auto slot = static_cast<std::int64_t>(si) * n_params +
+                                           static_cast<std::int64_t>(pi);
+                         summary_to_row(sm, out + slot * kNumSummary);
                      }
                  });
 }

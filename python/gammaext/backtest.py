@@ -142,11 +142,9 @@ class StrategyParams:
 
     def to_row(self, annualization: float) -> FloatArray:
         """The parameter row of the C++ core (column order of ``_core._bt_param_names()``)."""
-        values = asdict(self)
-        values["annualization"] = annualization
         row = np.empty(len(_PARAM_NAMES))
         for k, name in enumerate(_PARAM_NAMES):
-            v = values[name]
+            v = annualization if name == "annualization" else getattr(self, name)
             if name in _OPTION_VALUES:
                 v = _OPTION_VALUES[name].index(v)
             try:
@@ -804,10 +802,19 @@ def sweep(
         raise ValueError("params is empty")
     # The annualisation of a parameter set follows the series' timeframe unless fixed; the
     # core takes one value per parameter set, so the series must agree.
+    inferred = {annualization_factor(infer_timeframe(s.time)) for s in series}
+    rows = []
     for p in plist:
-        if len({p.resolve_annualization(s.time) for s in series}) > 1:
+        if p.annualization is not None:
+            ann = float(p.annualization)
+        elif p.timeframe is not None:
+            ann = annualization_factor(p.timeframe)
+        elif len(inferred) > 1:
             raise ValueError("series have different timeframes; set timeframe= or annualization=")
-    matrix = np.stack([p.to_row(p.resolve_annualization(series[0].time)) for p in plist])
+        else:
+            ann = next(iter(inferred))
+        rows.append(p.to_row(ann))
+    matrix = np.stack(rows)
     starts = [_start_index(s, start_time) for s in series]
     out = _core._bt_sweep(
         [s.open for s in series], [s.high for s in series], [s.low for s in series],

@@ -198,10 +198,20 @@ struct BarOutputs {
     double* short_entry = nullptr;
 };
 
-/// Per-thread working memory of one run (indicator arrays), reusable across runs.
+/// Per-thread working memory of one run (indicator arrays), reusable across runs. The
+/// indicator arrays remember the inputs they were computed from, so consecutive runs of a sweep
+/// that share them (same series, same periods...) skip the recomputation; a recomputation would
+/// give the same bits, so results do not depend on how runs are grouped into threads.
 struct Scratch {
     std::vector<double> hist_vol, atr, delta, gamma, tmp;
     std::vector<Trade> open;
+    struct Key {
+        const double* data[3] = {nullptr, nullptr, nullptr};  // the input arrays
+        std::int64_t n = -1;
+        double v[6] = {0, 0, 0, 0, 0, 0};
+        bool operator==(const Key&) const = default;
+    };
+    Key hist_vol_key, atr_key, greeks_key;
     void resize(std::int64_t n, int pyramiding);
 };
 

@@ -49,16 +49,36 @@ inline void stdev(const double* src, std::int64_t n, std::int64_t length, double
     }
     const double len = static_cast<double>(length);
     std::int64_t valid_seen = 0;
+    std::int64_t last_nan = -1;
     for (std::int64_t i = 0; i < n; ++i) {
-        if (!std::isnan(src[i])) ++valid_seen;
+        if (std::isnan(src[i])) {
+            last_nan = i;
+        } else {
+            ++valid_seen;
+        }
         if (valid_seen < length) {
             out[i] = kNaN;
             continue;
         }
-        // The oldest of the last `length` non-NaN values (at most a few NaN to skip).
-        std::int64_t start = i;
-        for (std::int64_t found = 0;; --start) {
-            if (!std::isnan(src[start]) && ++found == length) break;
+        std::int64_t start = i - length + 1;
+        if (last_nan >= start) {
+            // NaN inside the window: the oldest of the last `length` non-NaN values
+            start = i;
+            for (std::int64_t found = 0;; --start) {
+                if (!std::isnan(src[start]) && ++found == length) break;
+            }
+        } else {
+            // common case, no NaN to skip: the same sums in the same order, without tests
+            double sum = 0.0;
+            for (std::int64_t k = start; k <= i; ++k) sum += src[k];
+            const double mean = sum / len;
+            double ss = 0.0;
+            for (std::int64_t k = start; k <= i; ++k) {
+                const double d = src[k] - mean;
+                ss += d * d;
+            }
+            out[i] = std::sqrt(ss / len);
+            continue;
         }
         double sum = 0.0;
         for (std::int64_t k = start; k <= i; ++k) {
