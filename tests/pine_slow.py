@@ -17,25 +17,52 @@ from typing import Any
 
 NA = float("nan")
 
-DEFAULTS: dict[str, Any] = dict(
-    strike_offset_pct=0.0, days_to_expiry=30.0, implied_vol=0.25, risk_free_rate=0.05,
-    dividend_yield=0.0, hist_vol_period=20, vol_ratio_threshold=1.2, vol_ratio_short=0.8,
-    gamma_scalp_threshold=0.5, hedge_band_pct=2.0, use_vol_filter=True, max_positions=3,
-    stop_loss_atr_mult=2.0, take_profit_atr_mult=3.0, max_drawdown_pct=15.0, atr_period=14,
-    hist_vol_fallback=0.20, initial_capital=1_000_000.0, order_size_pct=10.0, pyramiding=5,
-    commission_pct=0.0, slippage_ticks=0.0, mintick=0.01, qty_step=0.0, annualization=365.0,
-    exit_reissue="on_entry", tie_path="low_first", exits_on_entry_bar=True,
-    entry_bar_gap="fill_at_open", same_bar_opposite_entries="sequential",
-    sizing_basis="signal_close", round_exit_levels=True, reserve_commission=True,
-    close_at_end=False, process_orders_on_close=False, backtest_fill_limits_assumption=0.0,
-)
+DEFAULTS: dict[str, Any] = {
+    "strike_offset_pct": 0.0,
+    "days_to_expiry": 30.0,
+    "implied_vol": 0.25,
+    "risk_free_rate": 0.05,
+    "dividend_yield": 0.0,
+    "hist_vol_period": 20,
+    "vol_ratio_threshold": 1.2,
+    "vol_ratio_short": 0.8,
+    "gamma_scalp_threshold": 0.5,
+    "hedge_band_pct": 2.0,
+    "use_vol_filter": True,
+    "max_positions": 3,
+    "stop_loss_atr_mult": 2.0,
+    "take_profit_atr_mult": 3.0,
+    "max_drawdown_pct": 15.0,
+    "atr_period": 14,
+    "hist_vol_fallback": 0.20,
+    "initial_capital": 1_000_000.0,
+    "order_size_pct": 10.0,
+    "pyramiding": 5,
+    "commission_pct": 0.0,
+    "slippage_ticks": 0.0,
+    "mintick": 0.01,
+    "qty_step": 0.0,
+    "annualization": 365.0,
+    "exit_reissue": "on_entry",
+    "tie_path": "low_first",
+    "exits_on_entry_bar": True,
+    "entry_bar_gap": "fill_at_open",
+    "same_bar_opposite_entries": "sequential",
+    "sizing_basis": "signal_close",
+    "round_exit_levels": True,
+    "reserve_commission": True,
+    "close_at_end": False,
+    "process_orders_on_close": False,
+    "backtest_fill_limits_assumption": 0.0,
+}
 
 
 def na(x: float) -> bool:
-    return x != x
+    return math.isnan(x)
 
 
 # ---------------------------------------------------------------- indicators (spec section 3)
+
 
 def pine_stdev_series(src: list[float], length: int) -> list[float]:
     out = []
@@ -71,15 +98,16 @@ def atr_series(high: list[float], low: list[float], close: list[float], length: 
         if i == 0:
             tr.append(high[0] - low[0])
         else:
-            tr.append(max(high[i] - low[i], abs(high[i] - close[i - 1]),
-                          abs(low[i] - close[i - 1])))
+            tr.append(
+                max(high[i] - low[i], abs(high[i] - close[i - 1]), abs(low[i] - close[i - 1]))
+            )
     out = []
     prev = NA
     for i in range(len(tr)):
         if na(prev):
             if i + 1 >= length:
                 s = 0.0
-                for x in tr[i + 1 - length: i + 1]:
+                for x in tr[i + 1 - length : i + 1]:
                     s += x
                 prev = s / length
         else:
@@ -96,8 +124,9 @@ def as_norm_cdf(x: float) -> float:
         return 1.0 if x > 0 else 0.0
     t = 1.0 / (1.0 + 0.2316419 * abs(x))
     d = 0.3989422804 * math.exp(-x * x / 2.0)
-    p = t * (0.31938153 + t * (-0.356563782 + t * (1.781477937 + t * (-1.821255978
-                                                                      + t * 1.330274429))))
+    p = t * (
+        0.31938153 + t * (-0.356563782 + t * (1.781477937 + t * (-1.821255978 + t * 1.330274429)))
+    )
     return 1.0 - d * p if x >= 0 else d * p
 
 
@@ -131,6 +160,7 @@ def straddle(close: float, P: dict[str, Any]) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------- broker objects
+
 
 @dataclass
 class Trade:
@@ -256,8 +286,21 @@ class Emulator:
             qty = self.size(self.equity(px), px)
         if not qty > 0:
             return
-        t = Trade(order.direction, order.entry_id, order.bar, bar, px, qty, self.fee * px * qty,
-                  order.bar, order.stop, order.limit, order.bracketed, o, o)
+        t = Trade(
+            order.direction,
+            order.entry_id,
+            order.bar,
+            bar,
+            px,
+            qty,
+            self.fee * px * qty,
+            order.bar,
+            order.stop,
+            order.limit,
+            order.bracketed,
+            o,
+            o,
+        )
         self.trades_open.append(t)
         self.max_contracts = max(self.max_contracts, abs(self.position_size()))
 
@@ -321,8 +364,15 @@ class Emulator:
 
 # ---------------------------------------------------------------- the script and the run
 
-def run(o: list[float], h: list[float], l: list[float], c: list[float],
-        params: dict[str, Any] | None = None, start: int = 0) -> dict[str, Any]:
+
+def run(
+    o: list[float],
+    h: list[float],
+    l: list[float],
+    c: list[float],
+    params: dict[str, Any] | None = None,
+    start: int = 0,
+) -> dict[str, Any]:
     P = dict(DEFAULTS)
     P.update(params or {})
     n = len(c)
@@ -373,10 +423,18 @@ def run(o: list[float], h: list[float], l: list[float], c: list[float],
     }
 
 
-def script(i: int, em: Emulator, equity: float, drawdown_exceeded: bool, hv: list[float],
-           atr: list[float], c: list[float], P: dict[str, Any]) -> list[Any]:
+def script(
+    i: int,
+    em: Emulator,
+    equity: float,
+    drawdown_exceeded: bool,
+    hv: list[float],
+    atr: list[float],
+    c: list[float],
+    P: dict[str, Any],
+) -> list[Any]:
     """The strategy's order block at the close of bar i (spec 1.2); returns the orders sent."""
-    sd, sg = straddle(c[i], P)
+    sd, _sg = straddle(c[i], P)
     vol_ratio = hv[i] / P["implied_vol"]
     long_vol_regime = vol_ratio > P["vol_ratio_threshold"]
     short_vol_regime = vol_ratio < P["vol_ratio_short"]
@@ -396,8 +454,10 @@ def script(i: int, em: Emulator, equity: float, drawdown_exceeded: bool, hv: lis
         -1: (c[i] + atr[i] * P["stop_loss_atr_mult"], c[i] - atr[i] * P["take_profit_atr_mult"]),
     }
     if P["round_exit_levels"]:
-        levels = {1: (grid(levels[1][0], tick, False), grid(levels[1][1], tick, True)),
-                  -1: (grid(levels[-1][0], tick, True), grid(levels[-1][1], tick, False))}
+        levels = {
+            1: (grid(levels[1][0], tick, False), grid(levels[1][1], tick, True)),
+            -1: (grid(levels[-1][0], tick, True), grid(levels[-1][1], tick, False)),
+        }
     sent: list[Any] = []
 
     def exit_call(direction: int) -> None:
@@ -446,8 +506,15 @@ def script(i: int, em: Emulator, equity: float, drawdown_exceeded: bool, hv: lis
     return sent
 
 
-def summary(em: Emulator, equity: list[float], P: dict[str, Any], o: list[float],
-            c: list[float], start: int, halt_bar: int) -> dict[str, float]:
+def summary(
+    em: Emulator,
+    equity: list[float],
+    P: dict[str, Any],
+    o: list[float],
+    c: list[float],
+    start: int,
+    halt_bar: int,
+) -> dict[str, float]:
     """Strategy Tester metrics (spec 8.3), computed from the trade list after the run."""
     init = P["initial_capital"]
     closed = em.closed
@@ -488,25 +555,33 @@ def summary(em: Emulator, equity: list[float], P: dict[str, Any], o: list[float]
     net = sum(pnls)
     growth = c[-1] / o[start] - 1.0
     m = {
-        "net_profit": net, "gross_profit": gp, "gross_loss": gl,
-        "profit_factor": gp / gl if gl > 0 else nan, "closed_trades": nc,
-        "winning_trades": len(wins), "losing_trades": len(losses),
+        "net_profit": net,
+        "gross_profit": gp,
+        "gross_loss": gl,
+        "profit_factor": gp / gl if gl > 0 else nan,
+        "closed_trades": nc,
+        "winning_trades": len(wins),
+        "losing_trades": len(losses),
         "even_trades": nc - len(wins) - len(losses),
         "percent_profitable": len(wins) / nc * 100 if nc else nan,
         "avg_trade": net / nc if nc else nan,
-        "largest_win": max(wins, default=0.0), "largest_loss": max(losses, default=0.0),
+        "largest_win": max(wins, default=0.0),
+        "largest_loss": max(losses, default=0.0),
         "avg_bars_in_trades": sum(t.exit_bar - t.entry_bar + 1 for t in closed) / nc if nc else nan,
-        "open_pnl": open_pnl, "open_trades": len(em.trades_open),
+        "open_pnl": open_pnl,
+        "open_trades": len(em.trades_open),
         "commission_paid": sum(t.entry_fee + t.exit_fee for t in closed)
         + sum(t.entry_fee for t in em.trades_open),
         "max_contracts_held": em.max_contracts,
         "buy_hold_return": init * growth,
-        "max_drawdown": dd(ib)[0], "max_drawdown_pct": dd(ib)[1],
+        "max_drawdown": dd(ib)[0],
+        "max_drawdown_pct": dd(ib)[1],
         "max_drawdown_bar_close": dd([init] + equity)[0],
         "max_drawdown_bar_close_pct": dd([init] + equity)[1],
         "max_drawdown_closed_trades": dd(realized)[0],
         "max_drawdown_closed_trades_pct": dd(realized)[1],
-        "max_runup_bar_close": runup, "max_runup_bar_close_pct": runup_pct,
+        "max_runup_bar_close": runup,
+        "max_runup_bar_close_pct": runup_pct,
         "long_trades": sum(1 for t in closed if t.direction > 0),
         "short_trades": sum(1 for t in closed if t.direction < 0),
         "final_equity": init + net + open_pnl,

@@ -10,25 +10,25 @@ import math
 import sys
 from pathlib import Path
 
+import gammaext
 import numpy as np
 import pytest
+from gammaext import indicators as ind
+from gammaext import reference
+from gammaext.backtest import StrategyParams, pine_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-import gammaext
-from gammaext import indicators as ind
-from gammaext import reference
-from gammaext.backtest import StrategyParams, pine_format
-
 sys.path.insert(0, str(Path(__file__).parent))
-import pine_slow  # noqa: E402
-from conftest import data_file  # noqa: E402
+import pine_slow
+from conftest import data_file
 
 BTC_1D = "btc_usdt_1d.csv"
 
 
 # ------------------------------------------------------------------ helpers
+
 
 def bars_from(o, h, l, c):
     return gammaext.Bars.from_arrays(o, h, l, c)
@@ -54,14 +54,13 @@ def scenario(tail):
 
 def short_levels():
     """(stop, target) of the short sent at bar 20's close, on the 0.01 tick (B6)."""
-    o, h, lo, c = prefix()
+    _o, h, lo, c = prefix()
     a = ind.atr(h, lo, c)[-1]
     return math.ceil((103 + 2 * a) * 100) / 100, math.floor((103 - 3 * a) * 100) / 100
 
 
 def slow_run(bars, **params):
-    return pine_slow.run(list(bars.open), list(bars.high), list(bars.low), list(bars.close),
-                         params)
+    return pine_slow.run(list(bars.open), list(bars.high), list(bars.low), list(bars.close), params)
 
 
 def assert_same_trades(res, slow):
@@ -71,11 +70,30 @@ def assert_same_trades(res, slow):
     assert res.n_trades == len(closed)
     for k, t in enumerate(closed):
         reason = "close_all" if t.exit_reason.startswith("close_all") else t.exit_reason
-        got = (int(tr["entry_bar"][k]), int(tr["exit_bar"][k]), tr["direction"][k],
-               tr["exit_reason"][k], tr["entry_price"][k], tr["exit_price"][k], tr["qty"][k],
-               tr["pnl"][k], tr["run_up"][k], tr["drawdown"][k])
-        want = (t.entry_bar, t.exit_bar, "long" if t.direction > 0 else "short", reason,
-                t.entry_price, t.exit_price, t.qty, t.pnl, t.run_up, t.drawdown)
+        got = (
+            int(tr["entry_bar"][k]),
+            int(tr["exit_bar"][k]),
+            tr["direction"][k],
+            tr["exit_reason"][k],
+            tr["entry_price"][k],
+            tr["exit_price"][k],
+            tr["qty"][k],
+            tr["pnl"][k],
+            tr["run_up"][k],
+            tr["drawdown"][k],
+        )
+        want = (
+            t.entry_bar,
+            t.exit_bar,
+            "long" if t.direction > 0 else "short",
+            reason,
+            t.entry_price,
+            t.exit_price,
+            t.qty,
+            t.pnl,
+            t.run_up,
+            t.drawdown,
+        )
         assert got == want, f"trade {k}"
     assert len(res.open_trades["pnl"]) == len(slow["open"])
     assert_array_equal(res.equity["equity"], slow["equity"])
@@ -87,6 +105,7 @@ def assert_same_trades(res, slow):
 
 # ------------------------------------------------------------------ worked values (spec 10)
 
+
 def test_worked_values_straddle():
     delta, gamma = ind.straddle_greeks(np.array([100_000.0]))
     # spec: 2N(d1) - 1 and 2 x gamma with the A&S CDF; same operations, so 1e-15 relative
@@ -96,8 +115,13 @@ def test_worked_values_straddle():
 
 @pytest.mark.parametrize(
     ("x", "want"),
-    [(-3, 0.0013499672222303427), (-1, 0.15865525956256177), (0, 0.5000000005266043),
-     (1, 0.8413447404374382), (2.5, 0.9937903201465275)],
+    [
+        (-3, 0.0013499672222303427),
+        (-1, 0.15865525956256177),
+        (0, 0.5000000005266043),
+        (1, 0.8413447404374382),
+        (2.5, 0.9937903201465275),
+    ],
     ids=["-3", "-1", "0", "1", "2.5"],
 )
 def test_worked_values_as_cdf(x, want):
@@ -108,8 +132,14 @@ def test_worked_values_as_cdf(x, want):
 
 @pytest.mark.parametrize(
     ("tf", "want"),
-    [("D", 365.0), ("2D", 365.0), ("W", 52.0), ("M", 12.0), ("60", 2372.5),
-     ("1S", 98.85416666666667)],
+    [
+        ("D", 365.0),
+        ("2D", 365.0),
+        ("W", 52.0),
+        ("M", 12.0),
+        ("60", 2372.5),
+        ("1S", 98.85416666666667),
+    ],
     ids=["D", "2D", "W", "M", "60", "1S"],
 )
 def test_annualization(tf, want):
@@ -121,15 +151,24 @@ def test_annualization_bad():
         ind.annualization_factor("1H")
 
 
-@pytest.mark.parametrize(("x", "d", "want"), [(0.0742, 2, "0.07"), (0.000111, 3, "0"),
-                                               (0.5, 2, "0.5"), (-0.036, 2, "-0.04"),
-                                               (-0.0001, 2, "0"), (1.0, 2, "1")],
-                         ids=["delta", "gamma", "half", "neg", "negzero", "one"])
+@pytest.mark.parametrize(
+    ("x", "d", "want"),
+    [
+        (0.0742, 2, "0.07"),
+        (0.000111, 3, "0"),
+        (0.5, 2, "0.5"),
+        (-0.036, 2, "-0.04"),
+        (-0.0001, 2, "0"),
+        (1.0, 2, "1"),
+    ],
+    ids=["delta", "gamma", "half", "neg", "negzero", "one"],
+)
 def test_pine_format(x, d, want):
     assert pine_format(x, d) == want
 
 
 # ------------------------------------------------------------------ indicators vs NumPy
+
 
 @pytest.fixture
 def ohlc(rng):
@@ -145,14 +184,16 @@ def test_hist_vol_vs_numpy(ohlc):
     c = ohlc[3]
     # different summation (np.std pairwise): 1e-12 relative
     assert_allclose(ind.hist_vol(c, 20), reference.backtest.hist_vol(c, 20), rtol=1e-12)
-    assert_allclose(ind.hist_vol(c, 7, 52.0, 0.3), reference.backtest.hist_vol(c, 7, 52.0, 0.3),
-                    rtol=1e-12)
+    assert_allclose(
+        ind.hist_vol(c, 7, 52.0, 0.3), reference.backtest.hist_vol(c, 7, 52.0, 0.3), rtol=1e-12
+    )
 
 
 def test_atr_vs_numpy(ohlc):
-    o, h, lo, c = ohlc
-    assert_allclose(ind.true_range(h, lo, c)[1:], reference.backtest.true_range(h, lo, c)[1:],
-                    rtol=0)
+    _o, h, lo, c = ohlc
+    assert_allclose(
+        ind.true_range(h, lo, c)[1:], reference.backtest.true_range(h, lo, c)[1:], rtol=0
+    )
     # alpha*x + (1-alpha)*prev vs prev + (x-prev)/L: rounding only, 1e-13 relative
     assert_allclose(ind.atr(h, lo, c), reference.backtest.atr(h, lo, c), rtol=1e-13)
 
@@ -175,7 +216,7 @@ def test_straddle_greeks_vs_numpy(ohlc):
 
 
 def test_behaviour_1_warmup(ohlc):
-    o, h, lo, c = ohlc
+    _o, h, lo, c = ohlc
     hv = ind.hist_vol(c)
     assert np.all(hv[:20] == 0.20)
     r = np.diff(np.log(c[:21]))
@@ -211,6 +252,7 @@ def test_indicator_errors():
 
 
 # ------------------------------------------------------------------ hand-built fill rules
+
 
 def test_behaviour_3_market_entry_at_next_open_sized_at_signal():
     stop, target = short_levels()
@@ -263,8 +305,7 @@ def test_tie_path_option():
 
 def test_behaviour_7_gap_through_stop():
     stop, _ = short_levels()
-    res = gammaext.backtest(scenario([(103.0, 103.5, 102.5, 103.0),
-                                      (115.0, 116.0, 114.0, 115.0)]))
+    res = gammaext.backtest(scenario([(103.0, 103.5, 102.5, 103.0), (115.0, 116.0, 114.0, 115.0)]))
     t = res.trades
     assert t["exit_reason"][0] == "stop" and t["exit_price"][0] == 115.0 > stop
     assert_same_trades(res, slow_run(res.bars))
@@ -282,9 +323,11 @@ def test_behaviour_8_exit_on_entry_bar():
 
 def test_behaviour_4_reversal():
     # bar 22 closes 3 below bar 21 (> ATR/2): long entry; fills at O_23 and reverses the short
-    res = gammaext.backtest(scenario([(103.0, 103.5, 102.5, 103.0),
-                                      (103.0, 103.5, 99.5, 100.0),
-                                      (100.2, 100.7, 99.7, 100.2)]))
+    res = gammaext.backtest(
+        scenario(
+            [(103.0, 103.5, 102.5, 103.0), (103.0, 103.5, 99.5, 100.0), (100.2, 100.7, 99.7, 100.2)]
+        )
+    )
     t = res.trades
     assert t["exit_reason"][0] == "reversal" and t["exit_bar"][0] == 23
     assert t["exit_price"][0] == 100.2 and t["exit_id"][0] == "GammaLong"
@@ -334,8 +377,14 @@ def test_behaviour_9_bracket_bound_to_its_trade():
     s = t["signal_bar"]
     long_ = t["direction"] == "long"
     # every trade carries its own signal bar's levels (on_entry), rounded away from the market
-    want_stop = np.where(long_, np.floor((c[s] - 2 * a[s]) / 0.01 + 1e-9),
-                         np.ceil((c[s] + 2 * a[s]) / 0.01 - 1e-9)) * 0.01
+    want_stop = (
+        np.where(
+            long_,
+            np.floor((c[s] - 2 * a[s]) / 0.01 + 1e-9),
+            np.ceil((c[s] + 2 * a[s]) / 0.01 - 1e-9),
+        )
+        * 0.01
+    )
     assert_allclose(t["stop"], want_stop, rtol=1e-15)
 
 
@@ -343,8 +392,9 @@ def test_behaviour_2_delta_short_signal_always():
     path = data_file(BTC_1D)
     res = gammaext.backtest(path)
     assert np.all(res.indicators["straddle_delta"] > 0.02)
-    assert np.all(res.indicators["short_entry"][20:] == (res.indicators["hist_vol"][20:] /
-                                                         0.25 > 1.2))
+    assert np.all(
+        res.indicators["short_entry"][20:] == (res.indicators["hist_vol"][20:] / 0.25 > 1.2)
+    )
 
 
 def test_pyramiding_never_binds():
@@ -363,8 +413,7 @@ def test_behaviour_12_accounting_identity():
         s = res.summary
         assert_allclose(res.trades["pnl"].sum(), s["net_profit"], rtol=1e-12)
         # equity identity at the last close
-        assert_allclose(res.equity["equity"][-1], 1e6 + s["net_profit"] + s["open_pnl"],
-                        rtol=1e-14)
+        assert_allclose(res.equity["equity"][-1], 1e6 + s["net_profit"] + s["open_pnl"], rtol=1e-14)
         assert_allclose(s["final_equity"], res.equity["equity"][-1], rtol=1e-14)
 
 
@@ -389,19 +438,42 @@ OPTION_SETS = [
     {"exit_reissue": "every_bar"},
     {"use_vol_filter": False},
     {"commission_pct": 0.1, "slippage_ticks": 5, "qty_step": 0.001},
-    {"exits_on_entry_bar": False, "tie_path": "high_first",
-     "same_bar_opposite_entries": "last_only"},
+    {
+        "exits_on_entry_bar": False,
+        "tie_path": "high_first",
+        "same_bar_opposite_entries": "last_only",
+    },
     {"sizing_basis": "fill_open", "strike_offset_pct": 1.0},
     {"max_drawdown_pct": 2.0},
     {"max_positions": 1, "stop_loss_atr_mult": 1.0, "take_profit_atr_mult": 1.5},
     {"entry_bar_gap": "skip_leg", "round_exit_levels": False, "close_at_end": True},
-    {"process_orders_on_close": True, "backtest_fill_limits_assumption": 50,
-     "commission_pct": 0.05},
-    {"hist_vol_period": 5, "vol_ratio_threshold": 0.9, "vol_ratio_short": 0.85,
-     "strike_offset_pct": 0.5, "gamma_scalp_threshold": 0.2, "days_to_expiry": 0},
+    {
+        "process_orders_on_close": True,
+        "backtest_fill_limits_assumption": 50,
+        "commission_pct": 0.05,
+    },
+    {
+        "hist_vol_period": 5,
+        "vol_ratio_threshold": 0.9,
+        "vol_ratio_short": 0.85,
+        "strike_offset_pct": 0.5,
+        "gamma_scalp_threshold": 0.2,
+        "days_to_expiry": 0,
+    },
 ]
-OPTION_IDS = ["default", "every_bar", "no_filter", "costs", "path_options", "fill_open",
-              "halt", "max_pos_1", "misc", "on_close", "inputs"]
+OPTION_IDS = [
+    "default",
+    "every_bar",
+    "no_filter",
+    "costs",
+    "path_options",
+    "fill_open",
+    "halt",
+    "max_pos_1",
+    "misc",
+    "on_close",
+    "inputs",
+]
 
 
 @pytest.fixture(scope="module")
@@ -438,18 +510,20 @@ def test_slow_agrees_btc(opts):
     sl=st.floats(0.2, 4.0),
     tp=st.floats(0.2, 6.0),
     offset=st.sampled_from([-1.0, 0.0, 0.5, 1.0]),
-    options=st.fixed_dictionaries({
-        "exit_reissue": st.sampled_from(["on_entry", "every_bar"]),
-        "tie_path": st.sampled_from(["low_first", "high_first"]),
-        "exits_on_entry_bar": st.booleans(),
-        "entry_bar_gap": st.sampled_from(["fill_at_open", "skip_leg"]),
-        "same_bar_opposite_entries": st.sampled_from(["sequential", "last_only"]),
-        "sizing_basis": st.sampled_from(["signal_close", "fill_open"]),
-        "use_vol_filter": st.booleans(),
-        "max_positions": st.integers(0, 3),
-        "max_drawdown_pct": st.sampled_from([1.0, 5.0, 15.0]),
-        "process_orders_on_close": st.booleans(),
-    }),
+    options=st.fixed_dictionaries(
+        {
+            "exit_reissue": st.sampled_from(["on_entry", "every_bar"]),
+            "tie_path": st.sampled_from(["low_first", "high_first"]),
+            "exits_on_entry_bar": st.booleans(),
+            "entry_bar_gap": st.sampled_from(["fill_at_open", "skip_leg"]),
+            "same_bar_opposite_entries": st.sampled_from(["sequential", "last_only"]),
+            "sizing_basis": st.sampled_from(["signal_close", "fill_open"]),
+            "use_vol_filter": st.booleans(),
+            "max_positions": st.integers(0, 3),
+            "max_drawdown_pct": st.sampled_from([1.0, 5.0, 15.0]),
+            "process_orders_on_close": st.booleans(),
+        }
+    ),
 )
 def test_slow_agrees_random(seed, vol, period, sl, tp, offset, options):
     rng = np.random.default_rng(seed)
@@ -461,8 +535,13 @@ def test_slow_agrees_random(seed, vol, period, sl, tp, offset, options):
     lo = np.round(np.minimum(o, c) * np.exp(-np.abs(rng.normal(0, vol / 2, n))), 2)
     edge = rng.random(n) < 0.1  # some bars with the high at the open or close (path edge cases)
     h[edge] = np.maximum(o, c)[edge]
-    params = dict(options, hist_vol_period=period, stop_loss_atr_mult=sl,
-                  take_profit_atr_mult=tp, strike_offset_pct=offset)
+    params = dict(
+        options,
+        hist_vol_period=period,
+        stop_loss_atr_mult=sl,
+        take_profit_atr_mult=tp,
+        strike_offset_pct=offset,
+    )
     bars = bars_from(o, h, lo, c)
     assert_same_trades(gammaext.backtest(bars, **params), slow_run(bars, **params))
 
@@ -472,12 +551,19 @@ def test_start_time_warmup():
     res = gammaext.backtest(bars, start_time="2025-01-04")
     assert res.bars.time[res.start_index] == np.datetime64("2025-01-04")
     assert res.trades["signal_bar"].min() >= res.start_index
-    slow = pine_slow.run(list(bars.open), list(bars.high), list(bars.low), list(bars.close),
-                         {}, start=res.start_index)
+    slow = pine_slow.run(
+        list(bars.open),
+        list(bars.high),
+        list(bars.low),
+        list(bars.close),
+        {},
+        start=res.start_index,
+    )
     assert_same_trades(res, slow)
 
 
 # ------------------------------------------------------------------ input
+
 
 def write(tmp_path, text, name="bars.csv"):
     p = tmp_path / name
@@ -486,7 +572,8 @@ def write(tmp_path, text, name="bars.csv"):
 
 
 GOOD = "open_time,open,high,low,close,volume\n" + "\n".join(
-    f"2025-01-{d:02d} 00:00:00+00:00,100,101,99,100.5,1" for d in range(1, 4))
+    f"2025-01-{d:02d} 00:00:00+00:00,100,101,99,100.5,1" for d in range(1, 4)
+)
 
 
 def test_csv_binance_header(tmp_path):
@@ -503,8 +590,12 @@ def test_csv_no_header_epoch_ms(tmp_path):
 
 def test_csv_named_columns(tmp_path):
     text = "When;O;Hi;Lo;Last\n2025-01-01;1;2;0.5;1.5\n2025-01-02;1.5;2;1;1.2\n"
-    bars = gammaext.load_csv(write(tmp_path, text), delimiter=";", time_column="When",
-                             columns={"high": "Hi", "low": "Lo", "close": "Last"})
+    bars = gammaext.load_csv(
+        write(tmp_path, text),
+        delimiter=";",
+        time_column="When",
+        columns={"high": "Hi", "low": "Lo", "close": "Last"},
+    )
     assert bars.high[0] == 2.0
 
 
@@ -521,8 +612,17 @@ def test_csv_named_columns(tmp_path):
         (GOOD.replace(",100.5,1\n2025-01-02", ",105,1\n2025-01-02", 1), r"line 2: close 105"),
         ("open_time,open,high,low,close\n", "no bars"),
     ],
-    ids=["empty", "missing", "non-numeric", "high<low", "time", "fields", "bad-time",
-         "close-range", "header-only"],
+    ids=[
+        "empty",
+        "missing",
+        "non-numeric",
+        "high<low",
+        "time",
+        "fields",
+        "bad-time",
+        "close-range",
+        "header-only",
+    ],
 )
 def test_csv_errors_name_the_line(tmp_path, text, match):
     with pytest.raises(ValueError, match=match):
@@ -531,8 +631,11 @@ def test_csv_errors_name_the_line(tmp_path, text, match):
 
 def test_hourly_csv_infers_timeframe():
     bars = gammaext.load_csv(data_file("btc_usdt_1h.csv"))
-    res = gammaext.backtest(gammaext.Bars(bars.open[:600], bars.high[:600], bars.low[:600],
-                                          bars.close[:600], bars.time[:600]))
+    res = gammaext.backtest(
+        gammaext.Bars(
+            bars.open[:600], bars.high[:600], bars.low[:600], bars.close[:600], bars.time[:600]
+        )
+    )
     assert res.annualization == 365 * 390 / 60
 
 
@@ -542,8 +645,9 @@ def test_dataframe_and_arrays_agree():
     df = pd.read_csv(path)
     a = gammaext.backtest(df)
     b = gammaext.backtest(path)
-    c = gammaext.backtest((df.open.to_numpy(), df.high.to_numpy(), df.low.to_numpy(),
-                           df.close.to_numpy()))
+    c = gammaext.backtest(
+        (df.open.to_numpy(), df.high.to_numpy(), df.low.to_numpy(), df.close.to_numpy())
+    )
     assert_array_equal(a.trades["pnl"], b.trades["pnl"])
     assert_array_equal(c.trades["pnl"], b.trades["pnl"])
     assert list(a.to_dataframe().columns)[:3] == ["trade_no", "direction", "entry_id"]
@@ -593,10 +697,13 @@ def test_plot():
 
 # ------------------------------------------------------------------ sweeps
 
+
 def test_sweep_matches_backtest_and_threads(synthetic):
-    grid = gammaext.param_grid(stop_loss_atr_mult=[1.0, 2.0, 3.0],
-                               take_profit_atr_mult=[2.0, 4.0],
-                               exit_reissue=["on_entry", "every_bar"])
+    grid = gammaext.param_grid(
+        stop_loss_atr_mult=[1.0, 2.0, 3.0],
+        take_profit_atr_mult=[2.0, 4.0],
+        exit_reissue=["on_entry", "every_bar"],
+    )
     one = gammaext.sweep(synthetic, grid, threads=1)
     two = gammaext.sweep([synthetic, synthetic], grid, threads=2)
     for name, v in one.metrics.items():

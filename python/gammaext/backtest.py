@@ -228,7 +228,13 @@ class Bars:
 
     @classmethod
     def from_arrays(
-        cls, open: Any, high: Any, low: Any, close: Any, time: Any = None, volume: Any = None,
+        cls,
+        open: Any,
+        high: Any,
+        low: Any,
+        close: Any,
+        time: Any = None,
+        volume: Any = None,
     ) -> Bars:
         cols = {}
         for name, v in (("open", open), ("high", high), ("low", low), ("close", close)):
@@ -257,7 +263,11 @@ class Bars:
 
     @classmethod
     def from_dataframe(
-        cls, df: Any, *, time_column: str | None = None, columns: Mapping[str, str] | None = None,
+        cls,
+        df: Any,
+        *,
+        time_column: str | None = None,
+        columns: Mapping[str, str] | None = None,
     ) -> Bars:
         """From a pandas DataFrame; columns found as in :func:`load_csv` (or named), the time
         from ``time_column``, a detected time column, or a DatetimeIndex."""
@@ -272,15 +282,22 @@ class Bars:
         if time is not None and np.asarray(time).dtype.kind not in "Mi":
             time = [_parse_time(str(x), lineno=None) for x in time]
         return cls.from_arrays(
-            data["open"], data["high"], data["low"], data["close"], time, data.get("volume"),
+            data["open"],
+            data["high"],
+            data["low"],
+            data["close"],
+            time,
+            data.get("volume"),
         )
 
     def first_problem(self) -> tuple[int, str] | None:
         """(index, message) of the first invalid bar, or None."""
         o, h, lo, c = self.open, self.high, self.low, self.close
         checks = [
-            (~np.isfinite(o) | ~np.isfinite(h) | ~np.isfinite(lo) | ~np.isfinite(c),
-             "prices must be finite"),
+            (
+                ~np.isfinite(o) | ~np.isfinite(h) | ~np.isfinite(lo) | ~np.isfinite(c),
+                "prices must be finite",
+            ),
             ((o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0), "prices must be > 0"),
             (h < lo, "high < low"),
             ((o > h) | (o < lo), "open outside [low, high]"),
@@ -327,7 +344,7 @@ def _parse_time(text: str, lineno: int | None) -> np.datetime64:
     s = text.strip()
     where = f"line {lineno}: " if lineno is not None else ""
     if re.fullmatch(r"-?\d+", s):
-        return _epoch_to_datetime(np.array([int(s)], dtype=np.int64))[0]
+        return np.datetime64(_epoch_to_datetime(np.array([int(s)], dtype=np.int64))[0], "ns")
     offset_min = 0
     m = _TZ.search(s)
     if m:
@@ -358,7 +375,10 @@ _BINANCE_NO_HEADER = {"time": 0, "open": 1, "high": 2, "low": 3, "close": 4, "vo
 
 
 def _find_columns(
-    header: Sequence[str], columns: Mapping[str, str] | None, time_column: str | None, where: str,
+    header: Sequence[str],
+    columns: Mapping[str, str] | None,
+    time_column: str | None,
+    where: str,
 ) -> dict[str, int]:
     names = [h.strip() for h in header]
     lower = [h.lower() for h in names]
@@ -477,8 +497,12 @@ def load_csv(
     time = np.array(times, dtype="datetime64[ns]") if "time" in found else None
     vol = np.array(cols["volume"]) if "volume" in cols else None
     return Bars(
-        np.array(cols["open"]), np.array(cols["high"]), np.array(cols["low"]),
-        np.array(cols["close"]), time, vol,
+        np.array(cols["open"]),
+        np.array(cols["high"]),
+        np.array(cols["low"]),
+        np.array(cols["close"]),
+        time,
+        vol,
     )
 
 
@@ -503,8 +527,12 @@ def as_bars(data: Any, **kwargs: Any) -> Bars:
         lower = {str(k).lower(): v for k, v in data.items()}
         tkey = next((a for a in _ALIASES["time"] if a in lower), None)
         return Bars.from_arrays(
-            lower["open"], lower["high"], lower["low"], lower["close"],
-            lower[tkey] if tkey else None, lower.get("volume"),
+            lower["open"],
+            lower["high"],
+            lower["low"],
+            lower["close"],
+            lower[tkey] if tkey else None,
+            lower.get("volume"),
         )
     if isinstance(data, (tuple, list)) and len(data) in (4, 5):
         return Bars.from_arrays(*data)
@@ -527,8 +555,10 @@ def _start_index(bars: Bars, start_time: Any) -> int:
         return 0
     if bars.time is None:
         raise ValueError("start_time needs bar times")
-    t = np.datetime64(_parse_time(str(start_time), None)) if isinstance(start_time, str) else (
-        np.datetime64(start_time, "ns")
+    t = (
+        np.datetime64(_parse_time(str(start_time), None))
+        if isinstance(start_time, str)
+        else (np.datetime64(start_time, "ns"))
     )
     return int(np.searchsorted(bars.time, t, side="left"))
 
@@ -537,8 +567,15 @@ def _start_index(bars: Bars, start_time: Any) -> int:
 # Results
 # --------------------------------------------------------------------------------------------
 
-_REASONS = {-1: "open", 0: "stop", 1: "limit", 2: "reversal", 3: "close_all", 4: "close_all",
-            5: "end_of_data"}
+_REASONS = {
+    -1: "open",
+    0: "stop",
+    1: "limit",
+    2: "reversal",
+    3: "close_all",
+    4: "close_all",
+    5: "end_of_data",
+}
 _CLOSE_COMMENTS = {3: "Drawdown Protection", 4: "Vol Regime Shift"}
 
 
@@ -576,7 +613,7 @@ class BacktestResult:
 
     @property
     def n_trades(self) -> int:
-        return int(len(self.trades["pnl"]))
+        return len(self.trades["pnl"])
 
     def trades_dataframe(self, *, open_trades: bool = False) -> Any:
         """The trade list as a pandas DataFrame (pandas needed)."""
@@ -614,22 +651,40 @@ class BacktestResult:
         tr = self.trades
         for d, marker, color in ((1, "^", "tab:green"), (-1, "v", "tab:red")):
             sel = tr["direction"] == ("long" if d > 0 else "short")
-            ax_px.scatter(x[tr["entry_bar"][sel]], tr["entry_price"][sel], marker=marker,
-                          color=color, s=18, label=f"{'long' if d > 0 else 'short'} entry")
-        ax_px.scatter(x[tr["exit_bar"]], tr["exit_price"], marker="x", color="k", s=14,
-                      label="exit")
+            ax_px.scatter(
+                x[tr["entry_bar"][sel]],
+                tr["entry_price"][sel],
+                marker=marker,
+                color=color,
+                s=18,
+                label=f"{'long' if d > 0 else 'short'} entry",
+            )
+        ax_px.scatter(
+            x[tr["exit_bar"]], tr["exit_price"], marker="x", color="k", s=14, label="exit"
+        )
         ax_px.legend(loc="best", fontsize="small")
         ax_px.set_ylabel("price")
         ax_eq.plot(x, self.equity["equity"], color="tab:blue", label="equity")
-        ax_eq.plot(x, self.equity["realized_equity"], color="tab:blue", ls=":", lw=0.8,
-                   label="realised equity")
+        ax_eq.plot(
+            x,
+            self.equity["realized_equity"],
+            color="tab:blue",
+            ls=":",
+            lw=0.8,
+            label="realised equity",
+        )
         ax_eq.set_ylabel("equity")
         ax_eq.legend(loc="best", fontsize="small")
         return fig
 
 
-def _trade_columns(raw: Mapping[str, np.ndarray], bars: Bars, ind: Mapping[str, np.ndarray],
-                   is_open: bool, initial: float) -> dict[str, np.ndarray]:
+def _trade_columns(
+    raw: Mapping[str, np.ndarray],
+    bars: Bars,
+    ind: Mapping[str, np.ndarray],
+    is_open: bool,
+    initial: float,
+) -> dict[str, np.ndarray]:
     n = len(raw["pnl"])
     d = raw["dir"]
     delta, gamma = ind["straddle_delta"], ind["straddle_gamma"]
@@ -686,7 +741,9 @@ def _trade_columns(raw: Mapping[str, np.ndarray], bars: Bars, ind: Mapping[str, 
     if bars.time is not None:
         out["entry_time"] = bars.time[raw["entry_bar"]]
         out["exit_time"] = (
-            bars.time[raw["exit_bar"]] if not is_open else np.full(n, np.datetime64("NaT"), "M8[ns]")
+            bars.time[raw["exit_bar"]]
+            if not is_open
+            else np.full(n, np.datetime64("NaT"), "M8[ns]")
         )
     return out
 
@@ -726,8 +783,7 @@ def backtest(
     start = _start_index(bars, start_time)
     raw = _core._bt_run(bars.open, bars.high, bars.low, bars.close, start, p.to_row(ann), True)
     b = raw["bars"]
-    ind_names = ("hist_vol", "atr", "straddle_delta", "straddle_gamma", "long_entry",
-                 "short_entry")
+    ind_names = ("hist_vol", "atr", "straddle_delta", "straddle_gamma", "long_entry", "short_entry")
     ind = {k: np.asarray(b[k]) for k in ind_names}
     ind["long_entry"] = ind["long_entry"].astype(bool)
     ind["short_entry"] = ind["short_entry"].astype(bool)
@@ -817,8 +873,13 @@ def sweep(
     matrix = np.stack(rows)
     starts = [_start_index(s, start_time) for s in series]
     out = _core._bt_sweep(
-        [s.open for s in series], [s.high for s in series], [s.low for s in series],
-        [s.close for s in series], starts, matrix, threads_arg(threads),
+        [s.open for s in series],
+        [s.high for s in series],
+        [s.low for s in series],
+        [s.close for s in series],
+        starts,
+        matrix,
+        threads_arg(threads),
     )
     out = np.asarray(out)
     metrics = {name: out[:, :, k] for k, name in enumerate(_SUMMARY_NAMES)}

@@ -100,7 +100,9 @@ def hist_vol(
         raise ValueError(f"annualization must be > 0, got {annualization}")
     return np.asarray(
         _core._ind_hist_vol(
-            _series("close", close), _length("period", period), float(annualization),
+            _series("close", close),
+            _length("period", period),
+            float(annualization),
             float(fallback),
         )
     )
@@ -109,7 +111,9 @@ def hist_vol(
 def efficiency_ratio(close: Any, period: int = 10) -> FloatArray:
     """Kaufman's efficiency ratio ``|C_i - C_{i-n}| / sum |C_k - C_{k-1}|`` over ``n = period``
     bars, in [0, 1]; NaN for ``i < period``; 0 when the window is flat (no movement)."""
-    return np.asarray(_core._ind_efficiency_ratio(_series("close", close), _length("period", period)))
+    return np.asarray(
+        _core._ind_efficiency_ratio(_series("close", close), _length("period", period))
+    )
 
 
 def straddle_greeks(
@@ -141,14 +145,18 @@ def straddle_greeks(
 
 
 def vol_regime(
-    hist_vol: Any, implied_vol: float = 0.25, long_threshold: float = 1.2,
+    hist_vol: Any,
+    implied_vol: float = 0.25,
+    long_threshold: float = 1.2,
     short_threshold: float = 0.8,
 ) -> FloatArray:
     """+1 where ``hist_vol / implied_vol > long_threshold`` (long-vol regime), -1 where it is
     ``< short_threshold``, else 0 (strict comparisons, as the script)."""
     return np.asarray(
         _core._ind_vol_regime(
-            _series("hist_vol", hist_vol), float(implied_vol), float(long_threshold),
+            _series("hist_vol", hist_vol),
+            float(implied_vol),
+            float(long_threshold),
             float(short_threshold),
         )
     )

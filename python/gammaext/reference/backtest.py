@@ -6,13 +6,20 @@ C++ core, so they agree to rounding (about 1e-15 relative), not bit for bit.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
+
+_F = npt.NDArray[np.float64]
 
 __all__ = ["as26217_cdf", "atr", "efficiency_ratio", "hist_vol", "straddle_greeks", "true_range"]
 
 
-def hist_vol(close, period=20, annualization=365.0, fallback=0.20):
+def hist_vol(
+    close: Any, period: int = 20, annualization: float = 365.0, fallback: float = 0.20
+) -> _F:
     """nz(population stdev of the last `period` log returns * sqrt(annualization), fallback)."""
     c = np.asarray(close, dtype=np.float64)
     r = np.diff(np.log(c))  # returns 1 .. n-1
@@ -23,14 +30,14 @@ def hist_vol(close, period=20, annualization=365.0, fallback=0.20):
     return out
 
 
-def true_range(high, low, close):
+def true_range(high: Any, low: Any, close: Any) -> _F:
     h, lo, c = (np.asarray(a, dtype=np.float64) for a in (high, low, close))
     prev = np.concatenate(([np.nan], c[:-1]))
     tr = np.fmax(h - lo, np.fmax(np.abs(h - prev), np.abs(lo - prev)))
     return tr
 
 
-def atr(high, low, close, length=14):
+def atr(high: Any, low: Any, close: Any, length: int = 14) -> _F:
     """Wilder ATR: NaN before bar length-1, the mean of the first `length` ranges, then
     alpha = 1/length exponential smoothing (written as alpha*x + (1-alpha)*prev)."""
     tr = true_range(high, low, close)
@@ -43,7 +50,7 @@ def atr(high, low, close, length=14):
     return out
 
 
-def efficiency_ratio(close, period=10):
+def efficiency_ratio(close: Any, period: int = 10) -> _F:
     c = np.asarray(close, dtype=np.float64)
     out = np.full(c.shape, np.nan)
     if len(c) > period:
@@ -54,19 +61,28 @@ def efficiency_ratio(close, period=10):
     return out
 
 
-def as26217_cdf(x):
+def as26217_cdf(x: Any) -> _F:
     """Abramowitz & Stegun 26.2.17 with the script's constants (|x| > 10 saturates)."""
     x = np.asarray(x, dtype=np.float64)
     t = 1.0 / (1.0 + 0.2316419 * np.abs(x))
     d = 0.3989422804 * np.exp(-x * x / 2.0)
-    p = t * (0.31938153 + t * (-0.356563782 + t * (1.781477937 + t * (-1.821255978
-                                                                      + t * 1.330274429))))
+    p = t * (
+        0.31938153 + t * (-0.356563782 + t * (1.781477937 + t * (-1.821255978 + t * 1.330274429)))
+    )
     y = np.where(x >= 0, 1.0 - d * p, d * p)
-    return np.where(np.abs(x) > 10, (x > 0).astype(float), y)
+    out: _F = np.where(np.abs(x) > 10, (x > 0).astype(float), y)
+    return out
 
 
-def straddle_greeks(close, strike_offset_pct=0.0, days_to_expiry=30.0, implied_vol=0.25,
-                    rate=0.05, div=0.0, mintick=0.01):
+def straddle_greeks(
+    close: Any,
+    strike_offset_pct: float = 0.0,
+    days_to_expiry: float = 30.0,
+    implied_vol: float = 0.25,
+    rate: float = 0.05,
+    div: float = 0.0,
+    mintick: float = 0.01,
+) -> tuple[_F, _F]:
     s = np.asarray(close, dtype=np.float64)
     k = np.floor(s / mintick + 0.5) * mintick * (1 + strike_offset_pct / 100)
     t = days_to_expiry / 365.0
