@@ -560,6 +560,11 @@ def test_start_time_warmup():
         start=res.start_index,
     )
     assert_same_trades(res, slow)
+    assert res.start_time == np.datetime64("2025-01-04")
+    # warm indicators: orders can start on the first trading day (not 21 bars later)
+    ref = gammaext.backtest(bars, start_time="2025-01-04", end_time="2026-01-02")
+    assert ref.bars.time[-1] == np.datetime64("2026-01-02")
+    assert ref.trades["signal_bar"][0] - ref.start_index < 20
 
 
 # ------------------------------------------------------------------ input

@@ -550,17 +550,34 @@ def infer_timeframe(times: TimeArray | None) -> str:
     return timeframe_from_step(step)
 
 
+def _as_time(value: Any, name: str) -> np.datetime64:
+    if isinstance(value, str):
+        return np.datetime64(_parse_time(value, None), "ns")
+    try:
+        return np.datetime64(value, "ns")
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a date/time, got {value!r}") from None
+
+
 def _start_index(bars: Bars, start_time: Any) -> int:
     if start_time is None:
         return 0
     if bars.time is None:
         raise ValueError("start_time needs bar times")
-    t = (
-        np.datetime64(_parse_time(str(start_time), None))
-        if isinstance(start_time, str)
-        else (np.datetime64(start_time, "ns"))
-    )
-    return int(np.searchsorted(bars.time, t, side="left"))
+    return int(np.searchsorted(bars.time, _as_time(start_time, "start_time"), side="left"))
+
+
+def _until(bars: Bars, end_time: Any) -> Bars:
+    """The bars up to and including end_time."""
+    if end_time is None:
+        return bars
+    if bars.time is None:
+        raise ValueError("end_time needs bar times")
+    k = int(np.searchsorted(bars.time, _as_time(end_time, "end_time"), side="right"))
+    if k == 0:
+        raise ValueError(f"no bars at or before end_time {end_time!r}")
+    vol = None if bars.volume is None else bars.volume[:k]
+    return Bars(bars.open[:k], bars.high[:k], bars.low[:k], bars.close[:k], bars.time[:k], vol)
 
 
 # --------------------------------------------------------------------------------------------
@@ -610,6 +627,21 @@ class BacktestResult:
     equity: dict[str, np.ndarray]
     indicators: dict[str, np.ndarray]
     summary: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def start_time(self) -> np.datetime64 | None:
+        """Time of the first bar allowed to send orders (spec D1), None without times."""
+        if self.bars.time is None or self.start_index >= len(self.bars):
+            return None
+        return np.datetime64(self.bars.time[self.start_index], "ns")
+
+    @property
+    def halt_time(self) -> np.datetime64 | None:
+        """Time of the bar where the drawdown halt first tripped, None if it never did."""
+        k = int(self.summary["halt_bar"])
+        if k < 0 or self.bars.time is None:
+            return None
+        return np.datetime64(self.bars.time[k], "ns")
 
     @property
     def n_trades(self) -> int:
@@ -753,6 +785,7 @@ def backtest(
     params: _PARAMS_TYPE = None,
     *,
     start_time: Any = None,
+    end_time: Any = None,
     time_column: str | None = None,
     columns: Mapping[str, str] | None = None,
     **overrides: Any,
@@ -767,6 +800,10 @@ def backtest(
     start_time : datetime-like or str, optional
         Spec D1: indicators run over every bar, orders are sent only from the first bar at or
         after this time (earlier bars are warm-up). Default: trade from the first bar.
+        ``result.start_index`` / ``result.start_time`` record which was used.
+    end_time : datetime-like or str, optional
+        Drop the bars after this time (inclusive bound), e.g. to stop at the reference case's
+        last day.
     time_column, columns : optional
         Column names for CSV/DataFrame input (see :func:`load_csv`).
     **overrides
@@ -777,7 +814,7 @@ def backtest(
     BacktestResult
     """
     kw = {k: v for k, v in (("time_column", time_column), ("columns", columns)) if v is not None}
-    bars = as_bars(data, **kw)
+    bars = _until(as_bars(data, **kw), end_time)
     p = _as_params(params, overrides)
     ann = p.resolve_annualization(bars.time)
     start = _start_index(bars, start_time)
@@ -838,18 +875,21 @@ def sweep(
     params: Sequence[_PARAMS_TYPE] | _PARAMS_TYPE = None,
     *,
     start_time: Any = None,
+    end_time: Any = None,
     threads: int | None = None,
 ) -> SweepResult:
     """Run every parameter set on every series, threaded; returns the summary metrics only.
 
     ``data`` is one series (anything :func:`backtest` accepts) or a list of them; ``params`` one
     parameter set or a sequence (see :func:`param_grid`). Each result depends only on its
-    (series, parameters) pair, never on ``threads``.
+    (series, parameters) pair, never on ``threads``. ``start_time`` / ``end_time`` apply to
+    every series as in :func:`backtest`. ``metrics[name][i, j]`` equals
+    ``backtest(series[i], params[j]).summary[name]`` exactly.
     """
     if isinstance(data, list):
-        series = [as_bars(d) for d in data]
+        series = [_until(as_bars(d), end_time) for d in data]
     else:
-        series = [as_bars(data)]
+        series = [_until(as_bars(data), end_time)]
     if params is None or isinstance(params, (StrategyParams, Mapping)):
         plist = [_as_params(params, {})]
     else:
