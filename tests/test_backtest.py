@@ -368,6 +368,41 @@ def test_behaviour_11_drawdown_halt():
     assert_same_trades(res, slow_run(res.bars, max_drawdown_pct=0.5))
 
 
+def test_behaviour_10_two_close_alls_close_once():
+    # vol_ratio_short above the ratio: the short regime holds together with the long one, so
+    # the regime close_all is sent at every close with a position; a tiny drawdown limit makes
+    # the drawdown close_all fire on the same bar. One closing order, the later comment.
+    tail = [(103.0, 104.0, 102.5, 104.0)] + [(104.0, 104.5, 103.5, 104.0)] * 3
+    kw = {"vol_ratio_short": 5.0, "max_drawdown_pct": 0.01}
+    res = gammaext.backtest(scenario(tail), **kw)
+    t = res.trades
+    assert res.summary["halt_bar"] == 21
+    assert res.n_trades == 1 and t["exit_bar"][0] == 22 and t["exit_reason"][0] == "close_all"
+    assert t["exit_comment"][0] == "Vol Regime Shift"
+    assert len(res.open_trades["pnl"]) == 0  # flat afterwards: later close_alls do nothing
+    assert_same_trades(res, slow_run(res.bars, **kw))
+
+
+def test_process_orders_on_close():
+    res = gammaext.backtest(scenario([(103.0, 103.5, 102.5, 103.0)]),
+                            process_orders_on_close=True)
+    t = res.open_trades
+    assert t["signal_bar"][0] == t["entry_bar"][0] == 20 and t["entry_price"][0] == 103.0
+    assert res.equity["position_size"][20] < 0  # recorded after the fill
+
+
+def test_fill_limits_assumption():
+    _, target = short_levels()
+    # the low touches the short's target but does not trade 5 ticks beyond it
+    bar = (103.0, 103.5, target - 0.04, 100.0)
+    assert gammaext.backtest(scenario([bar])).trades["exit_reason"][0] == "limit"
+    res = gammaext.backtest(scenario([bar]), backtest_fill_limits_assumption=5)
+    assert res.n_trades == 0
+    bar = (103.0, 103.5, target - 0.05, 100.0)
+    res = gammaext.backtest(scenario([bar]), backtest_fill_limits_assumption=5)
+    assert res.trades["exit_price"][0] == target  # filled at the limit, not beyond
+
+
 def test_behaviour_9_bracket_bound_to_its_trade():
     path = data_file(BTC_1D)
     res = gammaext.backtest(path)
@@ -720,6 +755,17 @@ def test_sweep_matches_backtest_and_threads(synthetic):
             assert_array_equal(one[name][0, j], value, err_msg=name)
     df = pytest.importorskip("pandas") and one.to_dataframe()
     assert len(df) == len(grid)
+
+
+def test_sweep_many_series_any_order(synthetic):
+    # parameter sets given in an order the core regroups (hist-vol window descending)
+    grid = [StrategyParams(hist_vol_period=k, stop_loss_atr_mult=1.0 + k / 10) for k in
+            (30, 5, 20, 5, 12)]
+    other = scenario([(103.0, 111.0, 100.0, 100.5)] + [(100.5, 101.0, 100.0, 100.5)] * 30)
+    sw = gammaext.sweep([synthetic, other], grid, threads=2)
+    for i, series in enumerate([synthetic, other]):
+        for j, p in enumerate(grid):
+            assert sw["net_profit"][i, j] == gammaext.backtest(series, p).summary["net_profit"]
 
 
 def test_sweep_empty_params():
