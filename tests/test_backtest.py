@@ -384,8 +384,7 @@ def test_behaviour_10_two_close_alls_close_once():
 
 
 def test_process_orders_on_close():
-    res = gammaext.backtest(scenario([(103.0, 103.5, 102.5, 103.0)]),
-                            process_orders_on_close=True)
+    res = gammaext.backtest(scenario([(103.0, 103.5, 102.5, 103.0)]), process_orders_on_close=True)
     t = res.open_trades
     assert t["signal_bar"][0] == t["entry_bar"][0] == 20 and t["entry_price"][0] == 103.0
     assert res.equity["position_size"][20] < 0  # recorded after the fill
@@ -712,6 +711,13 @@ def test_array_validation_and_no_mutation():
         gammaext.backtest((o, h, lo, c), hist_vol_period=0)
 
 
+def test_tick_too_coarse():
+    x = np.full(30, 0.004)
+    with pytest.raises(ValueError, match="mintick 0.01 is too coarse"):
+        gammaext.backtest((x, x, x, x))
+    assert gammaext.backtest((x, x, x, x), mintick=1e-6).summary["final_equity"] == 1e6
+
+
 def test_params_match_core():
     from gammaext import _core
 
@@ -759,8 +765,10 @@ def test_sweep_matches_backtest_and_threads(synthetic):
 
 def test_sweep_many_series_any_order(synthetic):
     # parameter sets given in an order the core regroups (hist-vol window descending)
-    grid = [StrategyParams(hist_vol_period=k, stop_loss_atr_mult=1.0 + k / 10) for k in
-            (30, 5, 20, 5, 12)]
+    grid = [
+        StrategyParams(hist_vol_period=k, stop_loss_atr_mult=1.0 + k / 10)
+        for k in (30, 5, 20, 5, 12)
+    ]
     other = scenario([(103.0, 111.0, 100.0, 100.5)] + [(100.5, 101.0, 100.0, 100.5)] * 30)
     sw = gammaext.sweep([synthetic, other], grid, threads=2)
     for i, series in enumerate([synthetic, other]):

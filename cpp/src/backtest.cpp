@@ -185,6 +185,7 @@ public:
     }
 
     double quantity(double equity, double price) const noexcept {
+        if (!(price > 0.0)) return 0.0;  // a price below half a tick: no order, never inf
         double cash = equity * p_.order_size_pct / 100.0;
         if (p_.reserve_commission != 0.0) cash = cash / (1.0 + fee_rate_);
         return floor_to(cash / price, p_.qty_step);

@@ -55,7 +55,12 @@ def _ind_true_range(high: _F, low: _F, close: _F) -> _F: ...
 def _ind_atr(high: _F, low: _F, close: _F, length: int) -> _F: ...
 def _ind_efficiency_ratio(close: _F, period: int) -> _F: ...
 def _ind_straddle_greeks(
-    close: _F, strike_offset_pct: float, mintick: float, tau: float, vol: float, rate: float,
+    close: _F,
+    strike_offset_pct: float,
+    mintick: float,
+    tau: float,
+    vol: float,
+    rate: float,
     div: float,
 ) -> tuple[_F, _F]: ...
 def _ind_vol_regime(

@@ -550,9 +550,23 @@ def infer_timeframe(times: TimeArray | None) -> str:
     return timeframe_from_step(step)
 
 
+def _check_tick(bars: Bars, p: StrategyParams, low: float | None = None) -> None:
+    """The ATM strike and the order price are the close on the tick: a tick coarser than the
+    prices would make them 0 (an infinite quantity, a log of infinity). ``low``: the lowest
+    close if already known."""
+    if not len(bars) or not p.mintick > 0:
+        return
+    low = float(bars.close.min()) if low is None else low
+    if math.floor(low / p.mintick + 0.5) < 1:
+        raise ValueError(
+            f"mintick {p.mintick} is too coarse for prices as low as {low}: "
+            "they round to 0 (pass the symbol's tick, e.g. mintick=1e-8, or 0 for none)"
+        )
+
+
 def _as_time(value: Any, name: str) -> np.datetime64:
     if isinstance(value, str):
-        return np.datetime64(_parse_time(value, None), "ns")
+        return _parse_time(value, None)
     try:
         return np.datetime64(value, "ns")
     except (TypeError, ValueError):
@@ -817,6 +831,7 @@ def backtest(
     bars = _until(as_bars(data, **kw), end_time)
     p = _as_params(params, overrides)
     ann = p.resolve_annualization(bars.time)
+    _check_tick(bars, p)
     start = _start_index(bars, start_time)
     raw = _core._bt_run(bars.open, bars.high, bars.low, bars.close, start, p.to_row(ann), True)
     b = raw["bars"]
@@ -899,6 +914,7 @@ def sweep(
     # The annualisation of a parameter set follows the series' timeframe unless fixed; the
     # core takes one value per parameter set, so the series must agree.
     inferred = {annualization_factor(infer_timeframe(s.time)) for s in series}
+    lows = [float(s.close.min()) if len(s) else 0.0 for s in series]
     rows = []
     for p in plist:
         if p.annualization is not None:
@@ -909,6 +925,8 @@ def sweep(
             raise ValueError("series have different timeframes; set timeframe= or annualization=")
         else:
             ann = next(iter(inferred))
+        for s, low in zip(series, lows):
+            _check_tick(s, p, low)
         rows.append(p.to_row(ann))
     matrix = np.stack(rows)
     starts = [_start_index(s, start_time) for s in series]
