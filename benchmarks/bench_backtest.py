@@ -16,13 +16,12 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+import gammaext
 import numpy as np
 import pytest
 
-import gammaext
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import pine_slow  # noqa: E402
+import pine_slow
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SERIES = DATA / "btc_usdt_1d_2024-03-17_2026-03-15.csv"
@@ -88,6 +87,25 @@ def test_gammaext_sweep(benchmark, bars, grid, threads):
     benchmark.extra_info["sets_per_round"] = N_SETS
     benchmark.extra_info["seconds_per_set"] = benchmark.stats.stats.min / N_SETS
     benchmark.extra_info["build"] = "default wheel flags (-O3, portable baseline, no FMA here)"
+
+
+@pytest.mark.benchmark(group="backtest-sweep-per-set")
+def test_numba_port(benchmark, bars, grid):
+    """A lean numba port of the same loop (benchmarks/pine_numba.py: net profit and trade count
+    only, options at their defaults), compiled before timing."""
+    pytest.importorskip("numba")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import pine_numba
+
+    matrix = pine_numba.param_matrix(grid)
+    args = (bars.open, bars.high, bars.low, bars.close)
+    pine_numba.sweep(*args, matrix[:2])  # compile outside the timer
+    out = benchmark.pedantic(pine_numba.sweep, args=(*args, matrix), rounds=3, iterations=1)
+    fast = gammaext.sweep(bars, grid, threads=1)
+    np.testing.assert_array_equal(out[:, 0], fast["net_profit"][0])  # same arithmetic
+    np.testing.assert_array_equal(out[:, 1], fast["closed_trades"][0])
+    benchmark.extra_info["sets_per_round"] = N_SETS
+    benchmark.extra_info["seconds_per_set"] = benchmark.stats.stats.min / N_SETS
 
 
 @pytest.mark.benchmark(group="backtest-single")

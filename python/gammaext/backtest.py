@@ -188,6 +188,32 @@ def _check_names(values: Mapping[str, Any]) -> dict[str, Any]:
     return dict(values)
 
 
+def _param_matrix(plist: Sequence[StrategyParams], anns: FloatArray) -> FloatArray:
+    """The core's parameter matrix, built column by column (a sweep may hold 10^4+ sets)."""
+    matrix = np.empty((len(plist), len(_PARAM_NAMES)))
+    for k, name in enumerate(_PARAM_NAMES):
+        if name == "annualization":
+            matrix[:, k] = anns
+        elif name in _OPTION_VALUES:
+            index = {v: j for j, v in enumerate(_OPTION_VALUES[name])}
+            matrix[:, k] = [index[getattr(p, name)] for p in plist]
+        else:
+            try:
+                matrix[:, k] = [getattr(p, name) for p in plist]
+            except (TypeError, ValueError):
+                bad = next(p for p in plist if not _is_real(getattr(p, name)))
+                raise TypeError(f"{name} must be a number, got {getattr(bad, name)!r}") from None
+    return matrix
+
+
+def _is_real(v: Any) -> bool:
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def param_grid(**axes: Iterable[Any]) -> list[StrategyParams]:
     """Every combination of the given values (cartesian product), other fields at default.
 
@@ -914,21 +940,22 @@ def sweep(
     # The annualisation of a parameter set follows the series' timeframe unless fixed; the
     # core takes one value per parameter set, so the series must agree.
     inferred = {annualization_factor(infer_timeframe(s.time)) for s in series}
-    lows = [float(s.close.min()) if len(s) else 0.0 for s in series]
-    rows = []
-    for p in plist:
+    low = min((float(s.close.min()) for s in series if len(s)), default=0.0)
+    anns = np.empty(len(plist))
+    for k, p in enumerate(plist):
         if p.annualization is not None:
-            ann = float(p.annualization)
+            anns[k] = float(p.annualization)
         elif p.timeframe is not None:
-            ann = annualization_factor(p.timeframe)
+            anns[k] = annualization_factor(p.timeframe)
         elif len(inferred) > 1:
             raise ValueError("series have different timeframes; set timeframe= or annualization=")
         else:
-            ann = next(iter(inferred))
-        for s, low in zip(series, lows):
-            _check_tick(s, p, low)
-        rows.append(p.to_row(ann))
-    matrix = np.stack(rows)
+            anns[k] = next(iter(inferred))
+    matrix = _param_matrix(plist, anns)
+    ticks = matrix[:, _PARAM_NAMES.index("mintick")]
+    coarse = np.flatnonzero((ticks > 0) & (np.floor(low / np.where(ticks > 0, ticks, 1) + 0.5) < 1))
+    if coarse.size:
+        _check_tick(next(s for s in series if len(s) and s.close.min() == low), plist[coarse[0]])
     starts = [_start_index(s, start_time) for s in series]
     out = _core._bt_sweep(
         [s.open for s in series],
