@@ -711,6 +711,16 @@ def test_array_validation_and_no_mutation():
         gammaext.backtest((o, h, lo, c), hist_vol_period=0)
 
 
+def test_bars_always_valid_and_read_only():
+    o, h, lo, c = (np.array(x) for x in prefix())
+    with pytest.raises(ValueError, match="bar 3: prices must be finite"):
+        gammaext.Bars(o, h, lo, np.where(np.arange(len(c)) == 3, np.nan, c))
+    with pytest.raises(ValueError, match="time has 2 entries"):
+        gammaext.Bars(o, h, lo, c, time=np.array(["2025-01-01", "2025-01-02"], "M8[D]"))
+    bars = gammaext.Bars(o, h, lo, c)
+    assert not bars.close.flags.writeable and bars.close is not c
+
+
 def test_tick_too_coarse():
     x = np.full(30, 0.004)
     with pytest.raises(ValueError, match="mintick 0.01 is too coarse"):

@@ -249,6 +249,35 @@ class Bars:
     time: TimeArray | None = None
     volume: FloatArray | None = None
 
+    def __post_init__(self) -> None:
+        # Own read-only float64 copies, checked: a Bars is always a valid series.
+        n = None
+        for name in ("open", "high", "low", "close", "volume"):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            arr = np.asarray(v)
+            if arr.dtype.kind not in "fiu":
+                raise TypeError(f"{name} must be real numbers, got dtype {arr.dtype}")
+            if arr.ndim != 1:
+                raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+            if n is not None and len(arr) != n:
+                raise ValueError(f"{name} has {len(arr)} bars; open has {n}")
+            n = len(arr)
+            arr = np.array(arr, dtype=np.float64)
+            arr.flags.writeable = False
+            object.__setattr__(self, name, arr)
+        if self.time is not None:
+            t = _as_times(self.time)
+            if len(t) != n:
+                raise ValueError(f"time has {len(t)} entries; close has {n}")
+            t = t.copy()
+            t.flags.writeable = False
+            object.__setattr__(self, "time", t)
+        problem = self.first_problem()
+        if problem is not None:
+            raise ValueError(f"bar {problem[0]}: {problem[1]}")
+
     def __len__(self) -> int:
         return int(self.close.shape[0])
 
@@ -262,30 +291,8 @@ class Bars:
         time: Any = None,
         volume: Any = None,
     ) -> Bars:
-        cols = {}
-        for name, v in (("open", open), ("high", high), ("low", low), ("close", close)):
-            arr = np.asarray(v)
-            if arr.dtype.kind not in "fiu":
-                raise TypeError(f"{name} must be real numbers, got dtype {arr.dtype}")
-            if arr.ndim != 1:
-                raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
-            cols[name] = np.array(arr, dtype=np.float64)  # a copy: the caller's data is untouched
-        n = len(cols["close"])
-        for name, arr in cols.items():
-            if len(arr) != n:
-                raise ValueError(f"{name} has {len(arr)} bars; close has {n}")
-        t = None
-        if time is not None:
-            t = _as_times(time)
-            if len(t) != n:
-                raise ValueError(f"time has {len(t)} entries; close has {n}")
-        vol = None if volume is None else np.array(volume, dtype=np.float64)
-        bars = cls(cols["open"], cols["high"], cols["low"], cols["close"], t, vol)
-        problem = bars.first_problem()
-        if problem is not None:
-            i, msg = problem
-            raise ValueError(f"bar {i}: {msg}")
-        return bars
+        """From 1-D arrays (copied); ``time`` as datetime64, epoch integers or ISO strings."""
+        return cls(open, high, low, close, time, volume)
 
     @classmethod
     def from_dataframe(
