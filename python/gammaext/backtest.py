@@ -762,7 +762,6 @@ def _trade_columns(
     bars: Bars,
     ind: Mapping[str, np.ndarray],
     is_open: bool,
-    initial: float,
 ) -> dict[str, np.ndarray]:
     n = len(raw["pnl"])
     d = raw["dir"]
@@ -817,14 +816,24 @@ def _trade_columns(
         "bars_held": (raw["exit_bar"] if not is_open else np.full(n, len(bars) - 1))
         - raw["entry_bar"],
     }
-    if bars.time is not None:
-        out["entry_time"] = bars.time[raw["entry_bar"]]
-        out["exit_time"] = (
+    if bars.time is None:
+        return out
+    # times next to their bars, in the order of the specification's trade list (8.1)
+    times = {
+        "entry_time": bars.time[raw["entry_bar"]],
+        "exit_time": (
             bars.time[raw["exit_bar"]]
             if not is_open
             else np.full(n, np.datetime64("NaT"), "M8[ns]")
-        )
-    return out
+        ),
+    }
+    ordered: dict[str, np.ndarray] = {}
+    for key, value in out.items():
+        ordered[key] = value
+        if key in ("entry_bar", "exit_bar"):
+            name = key.replace("_bar", "_time")
+            ordered[name] = times[name]
+    return ordered
 
 
 def backtest(
@@ -876,14 +885,13 @@ def backtest(
     if bars.time is not None:
         equity = {"time": bars.time, **equity}
     summary = dict(zip(_SUMMARY_NAMES, (float(v) for v in raw["summary"])))
-    initial = p.initial_capital
     return BacktestResult(
         params=p,
         bars=bars,
         start_index=start,
         annualization=ann,
-        trades=_trade_columns(raw["trades"], bars, ind, False, initial),
-        open_trades=_trade_columns(raw["open_trades"], bars, ind, True, initial),
+        trades=_trade_columns(raw["trades"], bars, ind, False),
+        open_trades=_trade_columns(raw["open_trades"], bars, ind, True),
         equity=equity,
         indicators=ind,
         summary=summary,
