@@ -128,6 +128,16 @@ def test_worked_values_as_cdf(x, want):
     # the script's A&S formula, reproduced exactly (spec table): 1 ulp
     assert_allclose(pine_slow.as_norm_cdf(x), want, rtol=2e-16)
     assert_allclose(reference.backtest.as26217_cdf(x), want, rtol=2e-16)
+    assert_allclose(gammaext.norm_cdf(x, normal="as26217"), want, rtol=2e-16)
+
+
+def test_worked_values_d1():
+    d1 = (math.log(1.0) + (0.05 - 0.0 + 0.25 * 0.25 / 2.0) * (30 / 365)) / (
+        0.25 * math.sqrt(30 / 365)
+    )
+    assert d1 == 0.09317460410066182  # the spec's digits, same operations
+    assert_allclose(gammaext.norm_cdf(d1, normal="as26217"), 0.5371176379804743, rtol=2e-16)
+    assert_allclose(gammaext.norm_cdf(d1), 0.5371175752016983, rtol=1e-15)  # exact Phi
 
 
 @pytest.mark.parametrize(
