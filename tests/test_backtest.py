@@ -441,6 +441,25 @@ def test_behaviour_2_delta_short_signal_always():
     )
 
 
+def test_pyramiding_never_reached_hand_built():
+    # strike offset +1 %: the band signal asks for a long on every bar (spec 3.7), but a long
+    # entry needs position_size <= 0, so the open long is never added to, whatever the
+    # pyramiding limit (4.3). Bar 20 (up move) sends both entries; the short is reversed into
+    # the long at bar 22, which then stays alone.
+    tail = [(103.0, 103.5, 102.5, 103.0)] * 4
+    runs = [
+        gammaext.backtest(scenario(tail), strike_offset_pct=1.0, pyramiding=k) for k in (1, 5)
+    ]
+    for res in runs:
+        assert res.indicators["long_entry"][20:].all()
+        assert list(res.trades["exit_reason"]) == ["reversal", "reversal"]
+        assert list(res.open_trades["direction"]) == ["long"]
+        assert res.open_trades["entry_bar"][0] == 22
+        pos = res.equity["position_size"][22:]
+        assert np.all(pos == pos[0]) and pos[0] > 0
+    assert_array_equal(list(runs[0].summary.values()), list(runs[1].summary.values()))
+
+
 def test_pyramiding_never_binds():
     # spec 4.3: entries need a flat or opposite position, so pyramiding 1 changes nothing
     path = data_file(BTC_1D)
