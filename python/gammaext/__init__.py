@@ -15,8 +15,18 @@ except ImportError as exc:  # pragma: no cover - only on a broken install
         "Python from inside the source tree's python/ folder. Original error: " + str(exc)
     ) from exc
 
-from . import reference
+from . import indicators, reference
 from ._arrays import get_num_threads, set_num_threads, simd_level
+from .backtest import (
+    BacktestResult,
+    Bars,
+    StrategyParams,
+    SweepResult,
+    backtest,
+    load_csv,
+    param_grid,
+    sweep,
+)
 from .greeks import (
     GREEKS,
     Greeks,
@@ -34,18 +44,27 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GREEKS",
+    "BacktestResult",
+    "Bars",
     "Greeks",
     "InputWarning",
+    "StrategyParams",
+    "SweepResult",
     "__version__",
+    "backtest",
     "black76_greeks",
     "black76_price",
     "get_num_threads",
     "greeks",
+    "indicators",
+    "load_csv",
     "norm_cdf",
     "norm_pdf",
+    "param_grid",
     "per_day",
     "price",
     "reference",
     "set_num_threads",
     "simd_level",
+    "sweep",
 ]

@@ -5,6 +5,7 @@ them. Users may call them too; they favour clarity over speed and never raise fo
 (they return NaN). One module per area, re-exported here.
 """
 
+from . import backtest
 from .black_scholes import greeks, norm_cdf, norm_pdf, price
 
-__all__ = ["greeks", "norm_cdf", "norm_pdf", "price"]
+__all__ = ["backtest", "greeks", "norm_cdf", "norm_pdf", "price"]
