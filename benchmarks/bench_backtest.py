@@ -16,9 +16,10 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-import gammaext
 import numpy as np
 import pytest
+
+import gammaext
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import pine_slow

@@ -10,15 +10,16 @@ import math
 import sys
 from pathlib import Path
 
-import gammaext
 import numpy as np
 import pytest
-from gammaext import indicators as ind
-from gammaext import reference
-from gammaext.backtest import StrategyParams, pine_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
+
+import gammaext
+from gammaext import indicators as ind
+from gammaext import reference
+from gammaext.backtest import StrategyParams, pine_format
 
 sys.path.insert(0, str(Path(__file__).parent))
 import pine_slow

@@ -1,5 +1,6 @@
 # Type stub of the compiled core. Private API: use the gammaext package. Keep in step with
 # cpp/bindings/*.cpp.
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ def _greeks(
     rate: _F,
     div: _F,
     is_call: npt.NDArray[np.uint8],
-    outs: list[np.ndarray | None],
+    outs: Sequence[np.ndarray | None],
     mode: int = 0,
     threads: int = 0,
     isa: int = -1,

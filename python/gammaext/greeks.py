@@ -192,8 +192,10 @@ def _compute(
             c.copy() if _arrays.shares_memory(c, list(out.values())) else c for c in columns
         ]
 
+    spot, strike, time, vol, rate, div = columns
     report = _core._greeks(
-        n, *columns, flag_column, slots, _NORMAL_MODES[normal], nthreads, _arrays.ISA
+        n, spot, strike, time, vol, rate, div, flag_column, slots, _NORMAL_MODES[normal],
+        nthreads, _arrays.ISA,
     )
     _check_report(report, arrays, shape, errors)
     return shape, results

@@ -123,7 +123,14 @@ def greeks(
 
 
 def price(
-    spot: Any, strike: Any, t: Any, vol: Any, rate: Any = 0.0, div: Any = 0.0, *, is_call: Any = True
+    spot: Any,
+    strike: Any,
+    t: Any,
+    vol: Any,
+    rate: Any = 0.0,
+    div: Any = 0.0,
+    *,
+    is_call: Any = True,
 ) -> FloatArray:
     """The Black-Scholes-Merton price alone (see :func:`greeks`)."""
     return greeks(spot, strike, t, vol, rate, div, is_call=is_call)["price"]
