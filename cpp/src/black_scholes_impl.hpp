@@ -224,6 +224,8 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
             return p == nullptr ? nullptr : p + i0;
         };
         // Shorthands for the formulas below (phi = +1 call, -1 put; N1 = N(phi d1), etc.).
+        // Probabilities multiply first, so that a zero probability times a huge (even
+        // overflowing) amount gives 0, as it should, not inf * 0 = NaN.
         const double* __restrict phi = w.phi;
         const double* __restrict st = w.sqrt_t;
         const double* __restrict sig = w.sig_t;
@@ -236,25 +238,25 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         const double* __restrict n2 = w.n2;
 
         emit(o(Greek::price), w, len, [&](std::int64_t j) {
-            return phi[j] * (s[j] * dq[j] * n1[j] - k[j] * dr[j] * n2[j]);
+            return phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]);
         });
-        emit(o(Greek::delta), w, len, [&](std::int64_t j) { return phi[j] * dq[j] * n1[j]; });
+        emit(o(Greek::delta), w, len, [&](std::int64_t j) { return phi[j] * n1[j] * dq[j]; });
         emit(o(Greek::gamma), w, len,
              [&](std::int64_t j) { return mul0(pdf[j], dq[j] / (s[j] * sig[j])); });
         emit(o(Greek::theta), w, len, [&](std::int64_t j) {
             return -mul0(pdf[j], s[j] * dq[j] * v[j] / (2.0 * st[j])) -
-                   phi[j] * r[j] * k[j] * dr[j] * n2[j] + phi[j] * q[j] * s[j] * dq[j] * n1[j];
+                   phi[j] * r[j] * (n2[j] * k[j]) * dr[j] + phi[j] * q[j] * (n1[j] * s[j]) * dq[j];
         });
         emit(o(Greek::vega), w, len, [&](std::int64_t j) { return pdf[j] * s[j] * dq[j] * st[j]; });
         emit(o(Greek::rho), w, len,
-             [&](std::int64_t j) { return phi[j] * k[j] * t[j] * dr[j] * n2[j]; });
+             [&](std::int64_t j) { return phi[j] * (n2[j] * k[j]) * t[j] * dr[j]; });
         emit(o(Greek::epsilon), w, len,
-             [&](std::int64_t j) { return -phi[j] * s[j] * t[j] * dq[j] * n1[j]; });
+             [&](std::int64_t j) { return -phi[j] * (n1[j] * s[j]) * t[j] * dq[j]; });
         emit(o(Greek::vanna), w, len,
              [&](std::int64_t j) { return -mul0(pdf[j], dq[j] * d2[j] / v[j]); });
         emit(o(Greek::charm), w, len, [&](std::int64_t j) {
             const double drift = 2.0 * (r[j] - q[j]) * t[j] - d2[j] * sig[j];
-            return phi[j] * q[j] * dq[j] * n1[j] -
+            return phi[j] * q[j] * n1[j] * dq[j] -
                    mul0(pdf[j], dq[j] * drift / (2.0 * t[j] * sig[j]));
         });
         emit(o(Greek::vomma), w, len, [&](std::int64_t j) {
@@ -282,7 +284,7 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
             return -mul0(pdf[j], s[j] * dq[j] * st[j] / (v[j] * v[j]) * inner);
         });
         emit(o(Greek::dual_delta), w, len,
-             [&](std::int64_t j) { return -phi[j] * dr[j] * n2[j]; });
+             [&](std::int64_t j) { return -phi[j] * n2[j] * dr[j]; });
         emit(o(Greek::dual_gamma), w, len, [&](std::int64_t j) {
             return mul0(pdf[j], s[j] * dq[j] / (k[j] * k[j] * sig[j]));
         });
