@@ -59,7 +59,8 @@ def valid_mask(args, is_call=True):
         sig = v * np.sqrt(t)
         moderate = (
             (s > 1e-50) & (s < 1e50) & (k > 1e-50) & (k < 1e50) & (t < 1e4) & (v < 1e3)
-            & (np.abs(r) < 1e50) & (np.abs(q) < 1e50) & (np.abs(r * t) < 100) & (np.abs(q * t) < 100)
+            & (np.abs(r) < 1e50) & (np.abs(q) < 1e50)
+            & (np.abs(r * t) < 100) & (np.abs(q * t) < 100)
             & ((sig == 0) | (sig > 1e-30))
         )
     return valid, valid & moderate
