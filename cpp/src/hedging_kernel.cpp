@@ -1,0 +1,813 @@
+// The fused hedging kernel, compiled once per instruction set (GAMMAEXT_ISA_NS).
+//
+// Paths are processed in blocks of kLanes in structure-of-arrays form: the outer loop runs over
+// steps, and every pass inside a step is a branch-free loop over the kLanes paths of the block
+// (`#pragma omp simd`), so random numbers, the path step, the Black-Scholes Greeks, the P&L
+// attribution and the rule all run vectorized across paths. Everything that depends only on
+// the step (time to expiry, discount factors, which options are alive, which triggers are on)
+// is decided once per step outside the lane loops. A block always has kLanes lanes (a partial
+// last block repeats a real path in the spare lanes and discards them), so every path goes
+// through exactly the same instructions wherever it falls: results are bit-identical at any
+// thread count and any chunking.
+//
+// The accounting is spelled out in python/gammaext/reference/hedging.py (the NumPy reference
+// that this kernel matches) and docs/hedging.md.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "gammaext/hedging.hpp"
+#include "gammaext/random.hpp"
+#include "gammaext/vmath.hpp"
+
+#ifndef GAMMAEXT_ISA_NS
+#error "compile this file with -DGAMMAEXT_ISA_NS=<namespace>"
+#endif
+
+namespace gammaext::GAMMAEXT_ISA_NS {
+namespace {
+
+constexpr int kLanes = 64;          // paths per block: ~40 state arrays of 64 doubles stay in L1
+constexpr int kMaxJumps = 16;       // Poisson inverse CDF truncated here (P(N >= 16) negligible)
+constexpr double kBpsScale = 1e-4;  // basis points to a fraction
+constexpr double kTwoPi = 6.283185307179586477;
+
+using u32 = std::uint32_t;
+using u64 = std::uint64_t;
+using i64 = std::int64_t;
+
+/// Per-step constants of one option group: everything in its Greeks that is the same for all
+/// paths at that step.
+struct GroupStep {
+    bool alive = false;   // tau > 0: priced with Black-Scholes
+    bool settle = false;  // expires at this step: settled at intrinsic value
+    double strike = 0, log_strike = 0, qc = 0, qp = 0, qsum = 0;
+    double sig_t = 0, mu_t = 0, dq = 0, dr = 0, theta_k = 0;  // mark vol
+    double hsig_t = 0, hmu_t = 0;                              // hedge vol
+};
+
+struct Block {
+    alignas(64) u32 path_lo[kLanes], path_hi[kLanes];
+    alignas(64) double lx[kLanes], lo[kLanes], s[kLanes], o[kLanes];  // log true/observed, prices
+    alignas(64) double lx_prev[kLanes], lo_prev[kLanes], s_prev[kLanes], o_prev[kLanes];
+    alignas(64) double var[kLanes], walk[kLanes], start[kLanes];  // Heston v, scenario noise, bootstrap
+    alignas(64) double za[kLanes], zb[kLanes], ua[kLanes], ub[kLanes], ja[kLanes], jb[kLanes];
+    alignas(64) double na[kLanes], nb[kLanes];  // noise draws
+    // Position and marks (at the current step).
+    alignas(64) double h[kLanes], cash[kLanes], last[kLanes], since[kLanes];
+    alignas(64) double val[kLanes], del[kLanes], gam[kLanes], the[kLanes], hdel[kLanes],
+        hgam[kLanes], pay[kLanes];
+    // Accumulators.
+    alignas(64) double a_gamma[kLanes], a_theta[kLanes], a_hedge[kLanes], a_fin[kLanes],
+        a_cost[kLanes], rebal[kLanes], traded[kLanes], turnover[kLanes], rv[kLanes],
+        peak[kLanes], maxdd[kLanes];
+    // Rule state and scratch.
+    alignas(64) double atr[kLanes], hv[kLanes], er[kLanes], band[kLanes], q[kLanes];
+};
+
+/// Fills a[j], b[j] with draws 2n and 2n+1 of `stream` for every lane (normals or uniforms).
+void draw_pair(const Block& b, u64 seed, u32 stream, u32 n, bool normal, double* __restrict a,
+               double* __restrict c) noexcept {
+    const auto k0 = static_cast<u32>(seed);
+    const auto k1 = static_cast<u32>(seed >> 32);
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        u32 c0 = n, c1 = stream, c2 = b.path_lo[j], c3 = b.path_hi[j];
+        u32 key0 = k0, key1 = k1;
+#pragma GCC unroll 10
+        for (int round = 0; round < rng::kPhiloxRounds; ++round) {
+            const u64 p0 = static_cast<u64>(rng::kPhiloxM0) * c0;
+            const u64 p1 = static_cast<u64>(rng::kPhiloxM1) * c2;
+            const u32 n0 = static_cast<u32>(p1 >> 32) ^ c1 ^ key0;
+            const u32 n2 = static_cast<u32>(p0 >> 32) ^ c3 ^ key1;
+            c1 = static_cast<u32>(p1);
+            c3 = static_cast<u32>(p0);
+            c0 = n0;
+            c2 = n2;
+            key0 += rng::kPhiloxW0;
+            key1 += rng::kPhiloxW1;
+        }
+        a[j] = rng::uniform_from_bits(c0, c1);
+        c[j] = rng::uniform_from_bits(c2, c3);
+    }
+    if (normal) {
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            a[j] = rng::norm_ppf(a[j]);
+            c[j] = rng::norm_ppf(c[j]);
+        }
+    }
+}
+
+/// Everything of a run that is the same for every block.
+struct Setup {
+    const HedgeSpec& spec;
+    PathKind kind;
+    NoiseKind noise;
+    BandKind band_kind;
+    i64 n_steps;
+    double spot, drift, path_vol, vol, hvol, rate, div;
+    bool same_hedge_vol;
+    double option_units = 0;  // sum of |qc| + |qp| over groups
+    double horizon;
+    std::vector<double> lnk;
+};
+
+/// Greeks of the portfolio at step k for all lanes: val/del/gam/the/hdel/hgam and settlements.
+void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& gs) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const double t = sp.times[k];
+    for (i64 g = 0; g < sp.n_groups; ++g) {
+        const OptionGroup& og = sp.groups[g];
+        GroupStep& c = gs[static_cast<std::size_t>(g)];
+        c.alive = k < og.expiry_step;
+        c.settle = k == og.expiry_step;
+        c.strike = og.strike;
+        c.log_strike = su.lnk[static_cast<std::size_t>(g)];
+        c.qc = og.qc;
+        c.qp = og.qp;
+        c.qsum = og.qc + og.qp;
+        if (c.alive) {
+            const double tau = og.expiry - t;
+            const double sq = std::sqrt(tau);
+            c.sig_t = su.vol * sq;
+            c.mu_t = (su.rate - su.div + 0.5 * su.vol * su.vol) * tau;
+            c.dq = std::exp(-su.div * tau);
+            c.dr = std::exp(-su.rate * tau);
+            c.theta_k = su.vol / (2.0 * sq);
+            c.hsig_t = su.hvol * sq;
+            c.hmu_t = (su.rate - su.div + 0.5 * su.hvol * su.hvol) * tau;
+        }
+    }
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        b.val[j] = 0.0;
+        b.del[j] = 0.0;
+        b.gam[j] = 0.0;
+        b.the[j] = 0.0;
+        b.hdel[j] = 0.0;
+        b.hgam[j] = 0.0;
+        b.pay[j] = 0.0;
+    }
+    const double r = su.rate, q = su.div;
+    for (const GroupStep& c : gs) {
+        if (c.settle) {
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                const double s = b.s[j];
+                const double call = s > c.strike ? s - c.strike : 0.0;
+                const double put = c.strike > s ? c.strike - s : 0.0;
+                b.pay[j] += c.qc * call + c.qp * put;
+            }
+            continue;
+        }
+        if (!c.alive) {
+            continue;
+        }
+        const double K = c.strike;
+        // Call Greeks (Haug ch. 2); puts by parity P = C - S dq + K dr.
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double s = b.s[j];
+            const double lsk = b.lx[j] - c.log_strike;
+            const double d1 = (lsk + c.mu_t) / c.sig_t;
+            const double d2 = d1 - c.sig_t;
+            const double pdf = vmath::norm_pdf(d1);
+            const double n1 = vmath::norm_cdf(d1);
+            const double n2 = vmath::norm_cdf(d2);
+            const double sdq = s * c.dq;
+            const double kdr = K * c.dr;
+            const double call = sdq * n1 - kdr * n2;
+            const double cdelta = c.dq * n1;
+            const double gamma = c.dq * pdf / (s * c.sig_t);
+            const double ctheta = -sdq * pdf * c.theta_k - r * kdr * n2 + q * sdq * n1;
+            b.val[j] += c.qsum * call - c.qp * (sdq - kdr);
+            b.del[j] += c.qsum * cdelta - c.qp * c.dq;
+            b.gam[j] += c.qsum * gamma;
+            b.the[j] += c.qsum * ctheta - c.qp * (q * sdq - r * kdr);
+        }
+        if (!su.same_hedge_vol) {
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                const double s = b.s[j];
+                const double d1 = (b.lx[j] - c.log_strike + c.hmu_t) / c.hsig_t;
+                const double pdf = vmath::norm_pdf(d1);
+                const double n1 = vmath::norm_cdf(d1);
+                b.hdel[j] += c.qsum * c.dq * n1 - c.qp * c.dq;
+                b.hgam[j] += c.qsum * c.dq * pdf / (s * c.hsig_t);
+            }
+        }
+    }
+    if (su.same_hedge_vol) {
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            b.hdel[j] = b.del[j];
+            b.hgam[j] = b.gam[j];
+        }
+    }
+}
+
+/// Observed log price at time index k from the true one (microstructure noise overlay).
+void observe(const Setup& su, Block& b, i64 k) noexcept {
+    const double eta = hp(su.spec, hp_noise_size);
+    const double* __restrict nz = (k & 1) != 0 ? b.nb : b.na;
+    switch (su.noise) {
+        case NoiseKind::iid:
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                b.lo[j] = b.lx[j] + eta * nz[j];
+                b.o[j] = vmath::exp(b.lo[j]);
+            }
+            break;
+        case NoiseKind::bounce: {
+            // Trades print at the bid or the ask with equal probability: S (1 -+ eta).
+            const double down = std::log1p(-eta), up = std::log1p(eta);
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                b.lo[j] = b.lx[j] + (nz[j] < 0.5 ? down : up);
+                b.o[j] = vmath::exp(b.lo[j]);
+            }
+            break;
+        }
+        default:
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                b.lo[j] = b.lx[j];
+                b.o[j] = b.s[j];
+            }
+    }
+}
+
+/// Trades q[j] shares at the observed price; pay = whether costs apply.
+void trade(const Setup& su, Block& b, bool pay) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const double bps = pay ? (hp(sp, hp_cost_bps) + hp(sp, hp_half_spread_bps)) * kBpsScale : 0.0;
+    const double hs = pay ? hp(sp, hp_half_spread) : 0.0;
+    const double fixed = pay ? hp(sp, hp_fixed_cost) : 0.0;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double q = b.q[j];
+        const double aq = std::fabs(q);
+        const double cost = q != 0.0 ? aq * b.o[j] * bps + aq * hs + fixed : 0.0;
+        b.cash[j] -= q * b.o[j] + cost;
+        b.h[j] += q;
+        b.a_cost[j] -= cost;
+        b.traded[j] += aq;
+        b.turnover[j] += aq * b.o[j];
+    }
+}
+
+struct TraceSlot {
+    int lane;
+    i64 index;  // row in the trace output
+};
+
+void write_trace(const Setup& su, const Block& b, const std::vector<TraceSlot>& slots, i64 k) noexcept {
+    const HedgeSpec& sp = su.spec;
+    for (const TraceSlot& ts : slots) {
+        const int j = ts.lane;
+        double* row = sp.trace + (ts.index * (sp.n_steps + 1) + k) * kNumTraceFields;
+        row[tf_time] = sp.times[k];
+        row[tf_spot] = b.s[j];
+        row[tf_observed] = b.o[j];
+        row[tf_option_value] = b.val[j];
+        row[tf_option_delta] = b.del[j];
+        row[tf_option_gamma] = b.gam[j];
+        row[tf_shares] = b.h[j];
+        row[tf_net_delta] = b.hdel[j] + b.h[j];
+        row[tf_band] = b.band[j];
+        row[tf_trade] = b.q[j];
+        row[tf_gamma] = b.a_gamma[j];
+        row[tf_theta] = b.a_theta[j];
+        row[tf_hedge] = b.a_hedge[j];
+        row[tf_financing] = b.a_fin[j];
+        row[tf_costs] = b.a_cost[j];
+        row[tf_pnl] = b.cash[j] + b.h[j] * b.o[j] + b.val[j];
+    }
+}
+
+void fill(double* a, double x) noexcept {
+    for (int j = 0; j < kLanes; ++j) {
+        a[j] = x;
+    }
+}
+
+/// Advances the true log price from step k to k + 1 (draws already in place).
+void advance(const Setup& su, Block& b, i64 k, const std::vector<double>& jump_cdf) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const double dt = sp.times[k + 1] - sp.times[k];
+    const double sdt = std::sqrt(dt);
+    const bool odd = (k & 1) != 0;
+    const double* __restrict z = odd ? b.zb : b.za;
+    const double* __restrict u = odd ? b.ub : b.ua;
+    const double* __restrict jz = odd ? b.jb : b.ja;
+    switch (su.kind) {
+        case PathKind::gbm: {
+            const double mu = (su.drift - 0.5 * su.path_vol * su.path_vol) * dt;
+            const double sd = su.path_vol * sdt;
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                b.lx[j] += mu + sd * z[j];
+                b.s[j] = vmath::exp(b.lx[j]);
+            }
+            break;
+        }
+        case PathKind::heston: {
+            // Andersen (2008), "Simple and efficient simulation of the Heston stochastic
+            // volatility model", J. Comp. Finance 11(3): QE step for the variance (psi_c = 1.5)
+            // and the central (gamma1 = gamma2 = 1/2) log-price discretization, eq. (33).
+            constexpr double kPsiC = 1.5;
+            const double kappa = hp(sp, hp_heston_kappa), theta = hp(sp, hp_heston_theta);
+            const double xi = hp(sp, hp_heston_xi), rho = hp(sp, hp_heston_rho);
+            const double e = std::exp(-kappa * dt);
+            const double c1 = xi * xi * e * (1.0 - e) / kappa;
+            const double c2 = theta * xi * xi * (1.0 - e) * (1.0 - e) / (2.0 * kappa);
+            const double k0 = -rho * kappa * theta / xi * dt;
+            const double k1 = 0.5 * dt * (kappa * rho / xi - 0.5) - rho / xi;
+            const double k2 = 0.5 * dt * (kappa * rho / xi - 0.5) + rho / xi;
+            const double k3 = 0.5 * dt * (1.0 - rho * rho);
+            const double mu = su.drift * dt;
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                const double v = b.var[j];
+                const double m = theta + (v - theta) * e;
+                const double s2 = v * c1 + c2;
+                const double psi = s2 / (m * m);
+                const double inv = 2.0 / psi;
+                const double b2 = inv - 1.0 + std::sqrt(inv) * std::sqrt(std::max(inv - 1.0, 0.0));
+                const double a = m / (1.0 + b2);
+                const double zv = rng::norm_ppf(u[j]);
+                const double bz = std::sqrt(b2) + zv;
+                const double v_quad = a * bz * bz;
+                const double p = (psi - 1.0) / (psi + 1.0);
+                const double beta = (1.0 - p) / m;
+                const double uu = u[j] > p ? u[j] : 0.5;  // keeps the log finite in unused lanes
+                const double v_exp = u[j] > p ? vmath::log((1.0 - p) / (1.0 - uu)) / beta : 0.0;
+                const double vn = psi <= kPsiC ? v_quad : v_exp;
+                b.lx[j] += mu + k0 + k1 * v + k2 * vn + std::sqrt(k3 * (v + vn)) * z[j];
+                b.var[j] = vn;
+                b.s[j] = vmath::exp(b.lx[j]);
+            }
+            break;
+        }
+        case PathKind::merton: {
+            // Merton (1976): d ln S = (mu - sigma^2/2 - lambda kbar) dt + sigma dW + jumps,
+            // N ~ Poisson(lambda dt) jumps of size ln(1 + J) ~ N(m, s^2), kbar = e^{m + s^2/2} - 1.
+            const double lam = hp(sp, hp_jump_intensity), jm = hp(sp, hp_jump_mean);
+            const double js = hp(sp, hp_jump_std);
+            const double kbar = std::exp(jm + 0.5 * js * js) - 1.0;
+            const double mu = (su.drift - 0.5 * su.path_vol * su.path_vol - lam * kbar) * dt;
+            const double sd = su.path_vol * sdt;
+            const double* __restrict cdf = jump_cdf.data();
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                double nj = 0.0;
+                for (int i = 0; i < kMaxJumps; ++i) {
+                    nj += u[j] > cdf[i] ? 1.0 : 0.0;
+                }
+                b.lx[j] += mu + sd * z[j] + nj * jm + std::sqrt(nj) * js * jz[j];
+                b.s[j] = vmath::exp(b.lx[j]);
+            }
+            break;
+        }
+        case PathKind::oscillation:
+        case PathKind::trend: {
+            const double t1 = sp.times[k + 1];
+            const double base =
+                su.kind == PathKind::trend
+                    ? std::log(su.spot) + std::log1p(hp(sp, hp_total_return)) * t1 / su.horizon
+                    : std::log(su.spot) +
+                          hp(sp, hp_amplitude) *
+                              std::sin(kTwoPi * static_cast<double>(k + 1) / hp(sp, hp_period));
+            const double sd = hp(sp, hp_scenario_noise) * sdt;
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                b.walk[j] += sd * z[j];
+                b.lx[j] = base + b.walk[j];
+                b.s[j] = vmath::exp(b.lx[j]);
+            }
+            break;
+        }
+        case PathKind::bootstrap: {
+            const auto len = static_cast<i64>(hp(sp, hp_block_length));
+            const i64 blk = k / len, off = k % len;
+            if (off == 0) {
+                draw_pair(b, sp.seed, rng::kStreamBootstrap, static_cast<u32>(blk >> 1), false,
+                          b.ua, b.ub);
+                const double* ub = (blk & 1) != 0 ? b.ub : b.ua;
+                const auto m = static_cast<double>(sp.n_returns);
+                for (int j = 0; j < kLanes; ++j) {
+                    b.start[j] = std::floor(ub[j] * m);
+                }
+            }
+            for (int j = 0; j < kLanes; ++j) {
+                const i64 idx = (static_cast<i64>(b.start[j]) + off) % sp.n_returns;
+                b.lx[j] += sp.returns[idx];
+            }
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                b.s[j] = vmath::exp(b.lx[j]);
+            }
+            break;
+        }
+        case PathKind::user:
+            break;  // handled by the caller (rows of the user's array)
+    }
+}
+
+void run_block(const Setup& su, i64 i0, i64 end, std::vector<GroupStep>& gs,
+               std::vector<double>& ring, std::vector<double>& jump_cdf) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const i64 N = sp.n_steps;
+    const i64 len = std::min<i64>(kLanes, end - i0);
+    Block b;  // NOLINT: every array is filled before use
+    i64 row[kLanes];
+    for (int j = 0; j < kLanes; ++j) {
+        const i64 local = i0 + (j < len ? j : len - 1);  // spare lanes repeat the last real path
+        row[j] = local;
+        const auto gp = static_cast<u64>(sp.first_path + local);
+        b.path_lo[j] = static_cast<u32>(gp);
+        b.path_hi[j] = static_cast<u32>(gp >> 32);
+    }
+    std::vector<TraceSlot> slots;
+    for (i64 t = 0; t < sp.n_trace; ++t) {
+        const i64 local = sp.trace_paths[t] - sp.first_path;
+        if (local >= i0 && local < i0 + len) {
+            slots.push_back(TraceSlot{static_cast<int>(local - i0), t});
+        }
+    }
+
+    const bool user = su.kind == PathKind::user;
+    const i64 stride = N + 1;
+    // Initial state.
+    const double ls0 = std::log(su.spot);
+    for (int j = 0; j < kLanes; ++j) {
+        if (user) {
+            b.s[j] = sp.paths[row[j] * stride];
+            b.lx[j] = vmath::log(b.s[j]);
+        } else {
+            b.s[j] = su.spot;
+            b.lx[j] = ls0;
+        }
+    }
+    fill(b.var, hp(sp, hp_heston_v0));
+    fill(b.walk, 0.0);
+    fill(b.start, 0.0);
+    const bool noisy = su.noise != NoiseKind::none;
+    if (noisy) {
+        draw_pair(b, sp.seed, rng::kStreamNoise, 0, su.noise == NoiseKind::iid, b.na, b.nb);
+    }
+    observe(su, b, 0);
+    for (double* a : {b.h, b.cash, b.since, b.a_gamma, b.a_theta, b.a_hedge, b.a_fin, b.a_cost,
+                      b.rebal, b.traded, b.turnover, b.rv, b.peak, b.maxdd, b.atr, b.er, b.q}) {
+        fill(a, 0.0);
+    }
+    fill(b.band, vmath::kNaN);
+    fill(b.hv, su.vol * su.vol);
+    portfolio_greeks(su, b, 0, gs);
+    // Buy the options at their model value, paying the option half-spread.
+    const double opt_spread = hp(sp, hp_option_half_spread) * su.option_units;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        b.cash[j] = -b.val[j] - opt_spread;
+        b.a_cost[j] = -opt_spread;
+        b.last[j] = b.o[j];
+    }
+    if (hp(sp, hp_initial_hedge) != 0.0) {
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            b.q[j] = -b.hdel[j];
+        }
+        trade(su, b, hp(sp, hp_entry_costs) != 0.0);
+    }
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double pnl = b.cash[j] + b.h[j] * b.o[j] + b.val[j];
+        b.maxdd[j] = pnl < 0.0 ? -pnl : 0.0;  // the peak starts at 0 (before any trade)
+    }
+    const i64 er_n = static_cast<i64>(hp(sp, hp_er_length));
+    const bool want_er = su.band_kind == BandKind::trend;
+    if (want_er) {
+        for (int j = 0; j < kLanes; ++j) {
+            ring[static_cast<std::size_t>(j)] = b.o[j];
+        }
+    }
+    write_trace(su, b, slots, 0);
+
+    const double every = hp(sp, hp_every), move = hp(sp, hp_move);
+    const double band0 = hp(sp, hp_band), widen = hp(sp, hp_er_widen);
+    const bool to_edge = hp(sp, hp_band_to_edge) != 0.0;
+    const double atr_mult = hp(sp, hp_atr_mult);
+    const auto atr_len = static_cast<i64>(hp(sp, hp_atr_length));
+    const bool atr_from_last = hp(sp, hp_atr_from_last) != 0.0;
+    const bool gate = hp(sp, hp_gate) != 0.0;
+    const double gate_lo = hp(sp, hp_gate_min) * su.vol, gate_hi = hp(sp, hp_gate_max) * su.vol;
+    const double gate_lo2 = gate_lo * gate_lo, gate_hi2 = gate_hi * gate_hi;
+    const double alpha = hp(sp, hp_gate_alpha);
+    const double max_interval = hp(sp, hp_max_interval);
+    const double ww_c = su.band_kind == BandKind::whalley_wilmott
+                            ? 1.5 * hp(sp, hp_ww_cost) / hp(sp, hp_ww_risk_aversion)
+                            : 0.0;
+    const bool financing = hp(sp, hp_financing) != 0.0;
+    const bool draws_price = !user && su.kind != PathKind::bootstrap;
+    const double lam = hp(sp, hp_jump_intensity);
+
+    for (i64 k = 0; k < N; ++k) {
+        const double dt = sp.times[k + 1] - sp.times[k];
+        // Random numbers for this step (pairs: even k draws k and k + 1).
+        if ((k & 1) == 0) {
+            const auto n = static_cast<u32>(k >> 1);
+            const bool scenario = su.kind == PathKind::oscillation || su.kind == PathKind::trend;
+            if (draws_price && (!scenario || hp(sp, hp_scenario_noise) != 0.0)) {
+                draw_pair(b, sp.seed, rng::kStreamPrice, n, true, b.za, b.zb);
+            }
+            if (su.kind == PathKind::heston) {
+                draw_pair(b, sp.seed, rng::kStreamVariance, n, false, b.ua, b.ub);
+            }
+            if (su.kind == PathKind::merton) {
+                draw_pair(b, sp.seed, rng::kStreamJumpCount, n, false, b.ua, b.ub);
+                draw_pair(b, sp.seed, rng::kStreamJumpSize, n, true, b.ja, b.jb);
+            }
+        }
+        if (noisy && ((k + 1) & 1) == 0) {
+            draw_pair(b, sp.seed, rng::kStreamNoise, static_cast<u32>((k + 1) >> 1),
+                      su.noise == NoiseKind::iid, b.na, b.nb);
+        }
+        if ((su.kind == PathKind::oscillation || su.kind == PathKind::trend) &&
+            hp(sp, hp_scenario_noise) == 0.0) {
+            fill(b.za, 0.0);
+            fill(b.zb, 0.0);
+        }
+        if (su.kind == PathKind::merton) {
+            // Poisson(lambda dt) CDF at 0..kMaxJumps-1 for this step's dt.
+            const double m = lam * dt;
+            double pk = std::exp(-m), f = pk;
+            for (int i = 0; i < kMaxJumps; ++i) {
+                jump_cdf[static_cast<std::size_t>(i)] = f;
+                pk *= m / static_cast<double>(i + 1);
+                f += pk;
+            }
+        }
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            b.lx_prev[j] = b.lx[j];
+            b.lo_prev[j] = b.lo[j];
+            b.s_prev[j] = b.s[j];
+            b.o_prev[j] = b.o[j];
+        }
+        if (user) {
+            for (int j = 0; j < kLanes; ++j) {
+                b.s[j] = sp.paths[row[j] * stride + k + 1];
+            }
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                b.lx[j] = vmath::log(b.s[j]);
+            }
+        } else {
+            advance(su, b, k, jump_cdf);
+        }
+        observe(su, b, k + 1);
+
+        // Financing over the step on the balances held through it, then the P&L attribution
+        // with the Greeks of step k.
+        const double grow_cash = financing ? std::expm1(su.rate * dt) : 0.0;
+        const double grow_div = financing ? std::expm1(su.div * dt) : 0.0;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double fin = b.cash[j] * grow_cash + b.h[j] * b.o_prev[j] * grow_div;
+            b.cash[j] += fin;
+            b.a_fin[j] += fin;
+            const double ds = b.s[j] - b.s_prev[j];
+            b.a_gamma[j] += 0.5 * b.gam[j] * ds * ds;
+            b.a_theta[j] += b.the[j] * dt;
+            b.a_hedge[j] += b.del[j] * ds + b.h[j] * (b.o[j] - b.o_prev[j]);
+            const double lr = b.lo[j] - b.lo_prev[j];
+            b.rv[j] += lr * lr;
+        }
+        const i64 k1 = k + 1;
+        portfolio_greeks(su, b, k1, gs);  // options expiring at k1 pay into cash
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            b.cash[j] += b.pay[j];
+            b.q[j] = 0.0;
+            b.since[j] += 1.0;
+        }
+
+        if (k1 < N) {
+            // Rule state.
+            if (atr_mult > 0.0) {
+                const double inv = 1.0 / static_cast<double>(atr_len);
+#pragma omp simd
+                for (int j = 0; j < kLanes; ++j) {
+                    const double tr = std::fabs(b.o[j] - b.o_prev[j]);
+                    // Wilder's ATR on closes: the mean of the first atr_len true ranges, then
+                    // atr += (tr - atr) / atr_len.
+                    b.atr[j] = k1 < atr_len    ? b.atr[j] + tr
+                               : k1 == atr_len ? (b.atr[j] + tr) * inv
+                                               : b.atr[j] + (tr - b.atr[j]) * inv;
+                }
+            }
+            if (gate) {
+                const double a_dt = alpha / dt;
+#pragma omp simd
+                for (int j = 0; j < kLanes; ++j) {
+                    const double lr = b.lo[j] - b.lo_prev[j];
+                    b.hv[j] = (1.0 - alpha) * b.hv[j] + a_dt * lr * lr;
+                }
+            }
+            if (want_er) {
+                const i64 rn = er_n + 1;
+                double* __restrict rg = ring.data();
+                const i64 slot = k1 % rn;
+#pragma omp simd
+                for (int j = 0; j < kLanes; ++j) {
+                    rg[slot * kLanes + j] = b.o[j];
+                }
+                const i64 w = std::min(er_n, k1);
+                const i64 first = (k1 - w) % rn;
+#pragma omp simd
+                for (int j = 0; j < kLanes; ++j) {
+                    b.er[j] = 0.0;  // used as the path length accumulator
+                }
+                for (i64 i = k1 - w + 1; i <= k1; ++i) {
+                    const i64 a = i % rn, p = (i - 1) % rn;
+#pragma omp simd
+                    for (int j = 0; j < kLanes; ++j) {
+                        b.er[j] += std::fabs(rg[a * kLanes + j] - rg[p * kLanes + j]);
+                    }
+                }
+#pragma omp simd
+                for (int j = 0; j < kLanes; ++j) {
+                    const double num = std::fabs(b.o[j] - rg[first * kLanes + j]);
+                    b.er[j] = b.er[j] > 0.0 ? num / b.er[j] : 0.0;
+                }
+            }
+            const bool t_every = every > 0.0 && k1 % static_cast<i64>(every) == 0;
+            const bool atr_ready = atr_mult > 0.0 && k1 >= atr_len;
+            const double disc = std::exp(-su.rate * (su.horizon - sp.times[k1]));
+            const double ww_k = ww_c * disc;
+            switch (su.band_kind) {
+                case BandKind::fixed:
+                    fill(b.band, band0);
+                    break;
+                case BandKind::trend:
+#pragma omp simd
+                    for (int j = 0; j < kLanes; ++j) {
+                        b.band[j] = band0 * (1.0 + widen * b.er[j]);
+                    }
+                    break;
+                case BandKind::whalley_wilmott:
+                    // Whalley & Wilmott (1997): half-width
+                    // (3/2 e^{-r(T-t)} lambda S Gamma^2 / risk_aversion)^(1/3).
+#pragma omp simd
+                    for (int j = 0; j < kLanes; ++j) {
+                        const double x = ww_k * b.o[j] * b.hgam[j] * b.hgam[j];
+                        b.band[j] = vmath::exp(vmath::log(x) * (1.0 / 3.0));
+                    }
+                    break;
+                default:
+                    fill(b.band, vmath::kNaN);
+            }
+            const bool has_band = su.band_kind != BandKind::none;
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                const double o = b.o[j];
+                const double net = b.hdel[j] + b.h[j];
+                const bool t_move = move > 0.0 && std::fabs(o / b.last[j] - 1.0) >= move;
+                const double ref = atr_from_last ? b.last[j] : b.o_prev[j];
+                const bool t_atr = atr_ready && std::fabs(o - ref) > atr_mult * b.atr[j];
+                const double hb = b.band[j];
+                const bool t_band = has_band && std::fabs(net) > hb;
+                const bool open = !gate || (b.hv[j] >= gate_lo2 && b.hv[j] <= gate_hi2);
+                const bool t_max = max_interval > 0.0 && b.since[j] >= max_interval;
+                const bool full =
+                    (open && (t_every || t_move || t_atr || (t_band && !to_edge))) || t_max;
+                const bool edge = !full && open && t_band && to_edge;
+                const double target = full ? 0.0 : (net > 0.0 ? hb : -hb);
+                const bool trig = full || edge;
+                b.q[j] = trig ? target - net : 0.0;
+                b.last[j] = trig ? o : b.last[j];
+                b.since[j] = trig ? 0.0 : b.since[j];
+                b.rebal[j] += trig ? 1.0 : 0.0;
+            }
+            trade(su, b, true);
+        } else {
+            // Horizon: unwind the stock, sell the options still alive at their model value.
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                b.q[j] = -b.h[j];
+            }
+            trade(su, b, hp(sp, hp_exit_costs) != 0.0);
+            double alive_units = 0.0;
+            for (const GroupStep& c : gs) {
+                alive_units += c.alive ? std::fabs(c.qc) + std::fabs(c.qp) : 0.0;
+            }
+            const double exit_spread = hp(sp, hp_close_options) != 0.0
+                                           ? hp(sp, hp_option_half_spread) * alive_units
+                                           : 0.0;
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                b.cash[j] += b.val[j] - exit_spread;
+                b.a_cost[j] -= exit_spread;
+                b.val[j] = 0.0;
+                b.band[j] = vmath::kNaN;
+            }
+        }
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double pnl = b.cash[j] + b.h[j] * b.o[j] + b.val[j];
+            b.peak[j] = pnl > b.peak[j] ? pnl : b.peak[j];
+            const double dd = b.peak[j] - pnl;
+            b.maxdd[j] = dd > b.maxdd[j] ? dd : b.maxdd[j];
+        }
+        write_trace(su, b, slots, k1);
+    }
+
+    // Outputs of the real lanes.
+    const double horizon = su.horizon;
+    for (int j = 0; j < len; ++j) {
+        const i64 r = i0 + j;
+        const double parts =
+            b.a_gamma[j] + b.a_theta[j] + b.a_hedge[j] + b.a_fin[j] + b.a_cost[j];
+        const auto put = [&](HedgeOutput o, double x) {
+            if (sp.out[o] != nullptr) {
+                sp.out[o][r] = x;
+            }
+        };
+        put(ho_pnl, b.cash[j]);
+        put(ho_gamma, b.a_gamma[j]);
+        put(ho_theta, b.a_theta[j]);
+        put(ho_hedge, b.a_hedge[j]);
+        put(ho_financing, b.a_fin[j]);
+        put(ho_costs, b.a_cost[j]);
+        put(ho_residual, b.cash[j] - parts);
+        put(ho_rebalances, b.rebal[j]);
+        put(ho_traded, b.traded[j]);
+        put(ho_turnover, b.turnover[j]);
+        put(ho_realized_vol, horizon > 0.0 ? std::sqrt(b.rv[j] / horizon) : vmath::kNaN);
+        put(ho_max_drawdown, b.maxdd[j]);
+        put(ho_final_spot, b.s[j]);
+    }
+}
+
+}  // namespace
+
+void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) noexcept {
+    if (end <= begin) {
+        return;
+    }
+    Setup su{spec,
+             static_cast<PathKind>(static_cast<int>(hp(spec, hp_path_kind))),
+             static_cast<NoiseKind>(static_cast<int>(hp(spec, hp_noise_kind))),
+             static_cast<BandKind>(static_cast<int>(hp(spec, hp_band_kind))),
+             spec.n_steps,
+             hp(spec, hp_spot),
+             hp(spec, hp_drift),
+             hp(spec, hp_path_vol),
+             hp(spec, hp_vol),
+             hp(spec, hp_hedge_vol),
+             hp(spec, hp_rate),
+             hp(spec, hp_div),
+             hp(spec, hp_hedge_vol) == hp(spec, hp_vol),
+             0.0,
+             spec.times[spec.n_steps] - spec.times[0],
+             {}};
+    for (std::int64_t g = 0; g < spec.n_groups; ++g) {
+        su.option_units += std::fabs(spec.groups[g].qc) + std::fabs(spec.groups[g].qp);
+        su.lnk.push_back(std::log(spec.groups[g].strike));
+    }
+    std::vector<GroupStep> gs(static_cast<std::size_t>(spec.n_groups));
+    std::vector<double> ring(
+        static_cast<std::size_t>((static_cast<std::int64_t>(hp(spec, hp_er_length)) + 1) * kLanes));
+    std::vector<double> jump_cdf(kMaxJumps);
+    for (std::int64_t i0 = begin; i0 < end; i0 += kLanes) {
+        run_block(su, i0, end, gs, ring, jump_cdf);
+    }
+}
+
+void random_draws(std::uint64_t seed, std::uint32_t stream, std::int64_t first_path,
+                  std::int64_t begin, std::int64_t end, std::int64_t n_draws, bool normal,
+                  double* out) noexcept {
+    Block b;  // only the path words and two draw buffers are used
+    for (std::int64_t i0 = begin; i0 < end; i0 += kLanes) {
+        const std::int64_t len = std::min<std::int64_t>(kLanes, end - i0);
+        for (int j = 0; j < kLanes; ++j) {
+            const auto gp = static_cast<u64>(first_path + i0 + (j < len ? j : len - 1));
+            b.path_lo[j] = static_cast<u32>(gp);
+            b.path_hi[j] = static_cast<u32>(gp >> 32);
+        }
+        for (std::int64_t k = 0; k < n_draws; k += 2) {
+            draw_pair(b, seed, stream, static_cast<u32>(k >> 1), normal, b.za, b.zb);
+            for (int j = 0; j < len; ++j) {
+                double* row = out + (i0 + j) * n_draws;
+                row[k] = b.za[j];
+                if (k + 1 < n_draws) {
+                    row[k + 1] = b.zb[j];
+                }
+            }
+        }
+    }
+}
+
+}  // namespace gammaext::GAMMAEXT_ISA_NS
