@@ -31,6 +31,7 @@ namespace {
 constexpr int kLanes = 64;          // paths per block: ~40 state arrays of 64 doubles stay in L1
 constexpr int kMaxJumps = 16;       // Poisson inverse CDF truncated here (P(N >= 16) negligible)
 constexpr double kBpsScale = 1e-4;  // basis points to a fraction
+constexpr double kMinTradeUnits = 1e-12;  // smallest trade, in shares per unit of option quantity
 constexpr double kTwoPi = 6.283185307179586477;
 
 using u32 = std::uint32_t;
@@ -242,12 +243,16 @@ void observe(const Setup& su, Block& b, i64 k) noexcept {
 /// Trades q[j] shares at the observed price; pay = whether costs apply.
 void trade(const Setup& su, Block& b, bool pay) noexcept {
     const HedgeSpec& sp = su.spec;
+    // Quantities below this are rounding noise of delta (e.g. a put delta of -1 + 1e-17), not
+    // trades: they are dropped so that a fixed fee is never charged for them.
+    const double min_trade = kMinTradeUnits * su.option_units;
     const double bps = pay ? (hp(sp, hp_cost_bps) + hp(sp, hp_half_spread_bps)) * kBpsScale : 0.0;
     const double hs = pay ? hp(sp, hp_half_spread) : 0.0;
     const double fixed = pay ? hp(sp, hp_fixed_cost) : 0.0;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        const double q = b.q[j];
+        const double q = std::fabs(b.q[j]) > min_trade ? b.q[j] : 0.0;
+        b.q[j] = q;
         const double aq = std::fabs(q);
         const double cost = q != 0.0 ? aq * b.o[j] * bps + aq * hs + fixed : 0.0;
         b.cash[j] -= q * b.o[j] + cost;

@@ -6,5 +6,14 @@ them. Users may call them too; they favour clarity over speed and never raise fo
 """
 
 from .black_scholes import greeks, norm_cdf, norm_pdf, price
+from .hedging import generate_paths, hedge_paths, simulate_hedge
 
-__all__ = ["greeks", "norm_cdf", "norm_pdf", "price"]
+__all__ = [
+    "generate_paths",
+    "greeks",
+    "hedge_paths",
+    "norm_cdf",
+    "norm_pdf",
+    "price",
+    "simulate_hedge",
+]
