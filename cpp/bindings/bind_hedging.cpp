@@ -144,6 +144,18 @@ void bind_hedging(py::module_& m) {
         },
         "ctr"_a, "key"_a);
     m.def(
+        "_box_muller",
+        [](const farray& u0, const farray& u1) {
+            require(u0.size() == u1.size(), "u0 and u1 differ in size");
+            farray z0(u0.size()), z1(u0.size());
+            for (py::ssize_t i = 0; i < u0.size(); ++i) {
+                rng::box_muller(u0.data()[i], u1.data()[i], z0.mutable_data()[i],
+                                z1.mutable_data()[i]);
+            }
+            return py::make_tuple(z0, z1);
+        },
+        "u0"_a, "u1"_a);
+    m.def(
         "_norm_ppf",
         [](const farray& p) {
             farray out(p.size());

@@ -34,6 +34,84 @@ constexpr double kBpsScale = 1e-4;  // basis points to a fraction
 constexpr double kMinTradeUnits = 1e-12;  // smallest trade, in shares per unit of option quantity
 constexpr double kTwoPi = 6.283185307179586477;
 
+/// exp(-x^2/2), with x^2 split exactly (as vmath::norm_pdf) so it keeps full relative accuracy.
+inline double exp_half_sq(double x) noexcept {
+    constexpr double kSplit = 65536.0;
+    constexpr double kClamp = 40.0;  // beyond it the result is 0 in double precision
+    double a = x < 0.0 ? -x : x;
+    a = a > kClamp ? kClamp : a;
+    const double ah = vmath::round_int(a * kSplit) / kSplit;
+    const double lo = (a - ah) * (a + ah);
+    return vmath::exp_hl(-0.5 * ah * ah, -0.5 * lo);
+}
+
+/// Normal CDF N(x) given e = exp(-x^2/2), computed once and shared by the caller.
+///
+/// Cody's erfc (the coefficients of vmath::erfc_nonneg, same accuracy, about 1e-15 relative)
+/// rearranged for SIMD: each of the three ranges yields a numerator and a denominator, the
+/// right pair is selected and divided once; the large-argument rational in z = 1/y^2 is
+/// multiplied through by w^5 (w = y^2), a polynomial with positive coefficients, so no
+/// division by y^2 is needed.
+inline double norm_cdf_shared(double x, double e) noexcept {
+    constexpr double kInvSqrt2 = 0.70710678118654752440;
+    constexpr double kInvSqrtPi = 0.56418958354775628695;
+    constexpr double kThresh = 0.46875;
+    constexpr double kFour = 4.0;
+    constexpr double kClamp = 30.0;  // erfc(27.3) underflows; keeps w^6 finite
+    double y = (x < 0.0 ? -x : x) * kInvSqrt2;
+    y = y > kClamp ? kClamp : y;
+    const double w = y * y;
+    // |y| <= 0.46875: erfc = 1 - y P(w)/Q(w) = (Q - y P)/Q.
+    double sn = 0.185777706184603153 * w;
+    double sd = w;
+    sn = (sn + 3.1611237438705656) * w;
+    sd = (sd + 23.6012909523441209) * w;
+    sn = (sn + 113.864154151050156) * w;
+    sd = (sd + 244.024637934444173) * w;
+    sn = (sn + 377.485237685302021) * w;
+    sd = (sd + 1282.61652607737228) * w;
+    sn += 3209.37758913846947;
+    sd += 2844.23683343917062;
+    // 0.46875 < y <= 4: erfc = e P(y)/Q(y).
+    double cn = 2.15311535474403846e-8 * y;
+    double cd = y;
+    cn = (cn + 0.564188496988670089) * y;
+    cd = (cd + 15.7449261107098347) * y;
+    cn = (cn + 8.88314979438837594) * y;
+    cd = (cd + 117.693950891312499) * y;
+    cn = (cn + 66.1191906371416295) * y;
+    cd = (cd + 537.181101862009858) * y;
+    cn = (cn + 298.635138197400131) * y;
+    cd = (cd + 1621.38957456669019) * y;
+    cn = (cn + 881.95222124176909) * y;
+    cd = (cd + 3290.79923573345963) * y;
+    cn = (cn + 1712.04761263407058) * y;
+    cd = (cd + 4362.61909014324716) * y;
+    cn = (cn + 2051.07837782607147) * y;
+    cd = (cd + 3439.36767414372164) * y;
+    cn += 1230.33935479799725;
+    cd += 1230.33935480374942;
+    // y > 4: erfc = e (1/sqrt(pi) - z P(z)/Q(z)) / y = e (w Q*/sqrt(pi) - P*) / (y w Q*),
+    // P*(w) = w^5 P(1/w), Q*(w) = w^5 Q(1/w).
+    double pn = 6.58749161529837803e-4 * w + 0.0160837851487422766;
+    pn = pn * w + 0.125781726111229246;
+    pn = pn * w + 0.360344899949804439;
+    pn = pn * w + 0.305326634961232344;
+    pn = pn * w + 0.0163153871373020978;
+    double pd = 0.00233520497626869185 * w + 0.0605183413124413191;
+    pd = pd * w + 0.527905102951428412;
+    pd = pd * w + 1.87295284992346047;
+    pd = pd * w + 2.56852019228982242;
+    pd = pd * w + 1.0;
+    const double wq = w * pd;
+    const bool small = y <= kThresh;
+    const bool mid = y <= kFour;
+    const double num = small ? sd - y * sn : (mid ? e * cn : e * (wq * kInvSqrtPi - pn));
+    const double den = small ? sd : (mid ? cd : y * wq);
+    const double erfc = num / den;
+    return x < 0.0 ? 0.5 * erfc : 1.0 - 0.5 * erfc;
+}
+
 using u32 = std::uint32_t;
 using u64 = std::uint64_t;
 using i64 = std::int64_t;
@@ -45,7 +123,8 @@ struct GroupStep {
     bool settle = false;  // expires at this step: settled at intrinsic value
     double strike = 0, log_strike = 0, qc = 0, qp = 0, qsum = 0;
     double sig_t = 0, mu_t = 0, dq = 0, dr = 0, theta_k = 0;  // mark vol
-    double hsig_t = 0, hmu_t = 0;                              // hedge vol
+    double inv_sig_t = 0, dq_sig_t = 0, ratio = 0;  // 1/(vol sqrt t), dq/(vol sqrt t), dq/(K dr)
+    double hsig_t = 0, hmu_t = 0, inv_hsig_t = 0, dq_hsig_t = 0;  // hedge vol
 };
 
 struct Block {
@@ -58,7 +137,7 @@ struct Block {
     // Position and marks (at the current step).
     alignas(64) double h[kLanes], cash[kLanes], last[kLanes], since[kLanes];
     alignas(64) double val[kLanes], del[kLanes], gam[kLanes], the[kLanes], hdel[kLanes],
-        hgam[kLanes], pay[kLanes];
+        hgam[kLanes], pay[kLanes], inv_s[kLanes];
     // Accumulators.
     alignas(64) double a_gamma[kLanes], a_theta[kLanes], a_hedge[kLanes], a_fin[kLanes],
         a_cost[kLanes], rebal[kLanes], traded[kLanes], turnover[kLanes], rv[kLanes],
@@ -95,8 +174,10 @@ void draw_pair(const Block& b, u64 seed, u32 stream, u32 n, bool normal, double*
     if (normal) {
 #pragma omp simd
         for (int j = 0; j < kLanes; ++j) {
-            a[j] = rng::norm_ppf(a[j]);
-            c[j] = rng::norm_ppf(c[j]);
+            double z0, z1;
+            rng::box_muller(a[j], c[j], z0, z1);
+            a[j] = z0;
+            c[j] = z1;
         }
     }
 }
@@ -139,6 +220,11 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
             c.theta_k = su.vol / (2.0 * sq);
             c.hsig_t = su.hvol * sq;
             c.hmu_t = (su.rate - su.div + 0.5 * su.hvol * su.hvol) * tau;
+            c.inv_sig_t = 1.0 / c.sig_t;
+            c.dq_sig_t = c.dq / c.sig_t;
+            c.ratio = c.dq / (og.strike * c.dr);
+            c.inv_hsig_t = 1.0 / c.hsig_t;
+            c.dq_hsig_t = c.dq / c.hsig_t;
         }
     }
 #pragma omp simd
@@ -150,6 +236,7 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
         b.hdel[j] = 0.0;
         b.hgam[j] = 0.0;
         b.pay[j] = 0.0;
+        b.inv_s[j] = 1.0 / b.s[j];
     }
     const double r = su.rate, q = su.div;
     for (const GroupStep& c : gs) {
@@ -167,21 +254,25 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
             continue;
         }
         const double K = c.strike;
-        // Call Greeks (Haug ch. 2); puts by parity P = C - S dq + K dr.
+        // Call Greeks (Haug ch. 2); puts by parity P = C - S dq + K dr. One exponential:
+        // exp(-d2^2/2) = exp(-d1^2/2) S dq / (K dr) (exact identity; the product loses
+        // relative accuracy only if vol sqrt(t) > ~10, far outside any hedging use).
+        constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 #pragma omp simd
         for (int j = 0; j < kLanes; ++j) {
             const double s = b.s[j];
             const double lsk = b.lx[j] - c.log_strike;
-            const double d1 = (lsk + c.mu_t) / c.sig_t;
+            const double d1 = (lsk + c.mu_t) * c.inv_sig_t;
             const double d2 = d1 - c.sig_t;
-            const double pdf = vmath::norm_pdf(d1);
-            const double n1 = vmath::norm_cdf(d1);
-            const double n2 = vmath::norm_cdf(d2);
+            const double e1 = exp_half_sq(d1);
+            const double pdf = kInvSqrt2Pi * e1;
+            const double n1 = norm_cdf_shared(d1, e1);
+            const double n2 = norm_cdf_shared(d2, e1 * s * c.ratio);
             const double sdq = s * c.dq;
             const double kdr = K * c.dr;
             const double call = sdq * n1 - kdr * n2;
             const double cdelta = c.dq * n1;
-            const double gamma = c.dq * pdf / (s * c.sig_t);
+            const double gamma = pdf * c.dq_sig_t * b.inv_s[j];
             const double ctheta = -sdq * pdf * c.theta_k - r * kdr * n2 + q * sdq * n1;
             b.val[j] += c.qsum * call - c.qp * (sdq - kdr);
             b.del[j] += c.qsum * cdelta - c.qp * c.dq;
@@ -191,12 +282,11 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
         if (!su.same_hedge_vol) {
 #pragma omp simd
             for (int j = 0; j < kLanes; ++j) {
-                const double s = b.s[j];
-                const double d1 = (b.lx[j] - c.log_strike + c.hmu_t) / c.hsig_t;
-                const double pdf = vmath::norm_pdf(d1);
-                const double n1 = vmath::norm_cdf(d1);
+                const double d1 = (b.lx[j] - c.log_strike + c.hmu_t) * c.inv_hsig_t;
+                const double e1 = exp_half_sq(d1);
+                const double n1 = norm_cdf_shared(d1, e1);
                 b.hdel[j] += c.qsum * c.dq * n1 - c.qp * c.dq;
-                b.hgam[j] += c.qsum * c.dq * pdf / (s * c.hsig_t);
+                b.hgam[j] += c.qsum * kInvSqrt2Pi * e1 * c.dq_hsig_t * b.inv_s[j];
             }
         }
     }
@@ -674,25 +764,36 @@ void run_block(const Setup& su, i64 i0, i64 end, std::vector<GroupStep>& gs,
                 default:
                     fill(b.band, vmath::kNaN);
             }
+            // Step-level switches as 0/1 doubles and the triggers combined with bitwise
+            // operators: no short-circuit control flow, so the loop vectorizes.
             const bool has_band = su.band_kind != BandKind::none;
+            const double move_on = move > 0.0 ? 1.0 : 0.0;
+            const double atr_on = atr_ready ? 1.0 : 0.0;
+            const double band_on = has_band ? 1.0 : 0.0;
+            const double gate_on = gate ? 1.0 : 0.0;
+            const double max_on = max_interval > 0.0 ? 1.0 : 0.0;
+            const double every_on = t_every ? 1.0 : 0.0;
+            const double edge_on = to_edge ? 1.0 : 0.0;
 #pragma omp simd
             for (int j = 0; j < kLanes; ++j) {
                 const double o = b.o[j];
+                const double last = b.last[j];
                 const double net = b.hdel[j] + b.h[j];
-                const bool t_move = move > 0.0 && std::fabs(o / b.last[j] - 1.0) >= move;
-                const double ref = atr_from_last ? b.last[j] : b.o_prev[j];
-                const bool t_atr = atr_ready && std::fabs(o - ref) > atr_mult * b.atr[j];
+                const double ref = atr_from_last ? last : b.o_prev[j];
                 const double hb = b.band[j];
-                const bool t_band = has_band && std::fabs(net) > hb;
-                const bool open = !gate || (b.hv[j] >= gate_lo2 && b.hv[j] <= gate_hi2);
-                const bool t_max = max_interval > 0.0 && b.since[j] >= max_interval;
+                const double hv = b.hv[j];
+                const bool t_move = (move_on != 0.0) & (std::fabs(o - last) >= move * last);
+                const bool t_atr = (atr_on != 0.0) & (std::fabs(o - ref) > atr_mult * b.atr[j]);
+                const bool t_band = (band_on != 0.0) & (std::fabs(net) > hb);
+                const bool open = (gate_on == 0.0) | ((hv >= gate_lo2) & (hv <= gate_hi2));
+                const bool t_max = (max_on != 0.0) & (b.since[j] >= max_interval);
+                const bool to_e = edge_on != 0.0;
                 const bool full =
-                    (open && (t_every || t_move || t_atr || (t_band && !to_edge))) || t_max;
-                const bool edge = !full && open && t_band && to_edge;
+                    (open & ((every_on != 0.0) | t_move | t_atr | (t_band & !to_e))) | t_max;
+                const bool trig = full | (open & t_band & to_e);
                 const double target = full ? 0.0 : (net > 0.0 ? hb : -hb);
-                const bool trig = full || edge;
                 b.q[j] = trig ? target - net : 0.0;
-                b.last[j] = trig ? o : b.last[j];
+                b.last[j] = trig ? o : last;
                 b.since[j] = trig ? 0.0 : b.since[j];
                 b.rebal[j] += trig ? 1.0 : 0.0;
             }

@@ -294,7 +294,8 @@ class EveryK(Rule):
 
 @dataclass(frozen=True)
 class Move(Rule):
-    """Move-based: rebalance when ``|S / S_last_hedge - 1| >= threshold`` (observed prices)."""
+    """Move-based: rebalance when ``|S - S_last_hedge| >= threshold S_last_hedge`` (observed
+    prices), i.e. a relative move of at least ``threshold`` since the last hedge."""
 
     threshold: float = 0.01
 

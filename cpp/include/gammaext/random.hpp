@@ -19,10 +19,14 @@
 // any thread count and any chunking.
 //
 // Uniforms: the top 52 of the 64 bits, u = (m + 1/2) 2^-52, exactly representable, in (0, 1).
-// Normals: z = Phi^-1(u) by Wichura's algorithm AS 241 (PPND16), "The percentage points of the
-// normal distribution", Applied Statistics 37 (1988) 477-484, relative accuracy about 1e-16;
-// all three of its rational approximations are evaluated and the right one selected (no
-// branches). |z| <= 8.3 because u >= 2^-53.
+// Normals: the Box-Muller transform (G. E. P. Box and M. E. Muller, "A note on the generation
+// of random normal deviates", Ann. Math. Statist. 29 (1958) 610-611) of the pair (u0, u1) of
+// one Philox call: z_even = r cos(2 pi u1), z_odd = r sin(2 pi u1), r = sqrt(-2 log u0). The
+// sine and cosine are reduced exactly in u (quarter turns) and evaluated by Taylor polynomials
+// on [-pi/4, pi/4] (truncation below 1e-19), so the whole transform is branch-free and about
+// 1 ulp accurate; |z| <= 8.6 because u0 >= 2^-53. It costs about half of an inverse-CDF normal
+// (one log and one sqrt per two normals). The inverse CDF norm_ppf (Wichura's AS 241) is kept
+// for the Heston QE step, which needs a monotone map of one uniform.
 #pragma once
 
 #include <bit>
@@ -91,6 +95,48 @@ inline void uniform_pair(std::uint64_t seed, std::uint32_t stream, std::uint64_t
     u1 = uniform_from_bits(w[2], w[3]);
 }
 
+/// sin(2 pi u) and cos(2 pi u) for u in [0, 1], branch-free.
+inline void sincos_2pi(double u, double& sin_out, double& cos_out) noexcept {
+    constexpr double kHalfPi = 1.57079632679489661923;
+    const double v = 4.0 * u;                   // quarter turns, exact
+    const double k = vmath::round_int(v);       // quadrant 0..4
+    const double x = (v - k) * kHalfPi;         // v - k is exact, |x| <= pi/4
+    const double x2 = x * x;
+    // Taylor series: sin to x^17, cos to x^18 (next terms < 1e-19 on |x| <= pi/4).
+    double ps = -1.0 / 355687428096000.0;       // -1/17!
+    ps = ps * x2 + 1.0 / 1307674368000.0;       // 1/15!
+    ps = ps * x2 - 1.0 / 6227020800.0;          // -1/13!
+    ps = ps * x2 + 1.0 / 39916800.0;            // 1/11!
+    ps = ps * x2 - 1.0 / 362880.0;              // -1/9!
+    ps = ps * x2 + 1.0 / 5040.0;                // 1/7!
+    ps = ps * x2 - 1.0 / 120.0;                 // -1/5!
+    ps = ps * x2 + 1.0 / 6.0;                   // 1/3!
+    const double s = x - x * x2 * ps;
+    double pc = 1.0 / 6402373705728000.0;       // 1/18!
+    pc = pc * x2 - 1.0 / 20922789888000.0;      // -1/16!
+    pc = pc * x2 + 1.0 / 87178291200.0;         // 1/14!
+    pc = pc * x2 - 1.0 / 479001600.0;           // -1/12!
+    pc = pc * x2 + 1.0 / 3628800.0;             // 1/10!
+    pc = pc * x2 - 1.0 / 40320.0;               // -1/8!
+    pc = pc * x2 + 1.0 / 720.0;                 // 1/6!
+    pc = pc * x2 - 1.0 / 24.0;                  // -1/4!
+    pc = pc * x2 + 0.5;                         // 1/2!
+    const double c = 1.0 - x2 * pc;
+    // Rotate by k quarter turns (k = 4 is k = 0).
+    const bool q1 = k == 1.0, q2 = k == 2.0, q3 = k == 3.0;
+    sin_out = q1 ? c : (q2 ? -s : (q3 ? -c : s));
+    cos_out = q1 ? -s : (q2 ? -c : (q3 ? s : c));
+}
+
+/// Box-Muller: two independent standard normals from two uniforms in (0, 1).
+inline void box_muller(double u0, double u1, double& z0, double& z1) noexcept {
+    const double r = std::sqrt(-2.0 * vmath::log(u0));
+    double s, c;
+    sincos_2pi(u1, s, c);
+    z0 = r * c;
+    z1 = r * s;
+}
+
 /// Inverse of the standard normal CDF for p in (0, 1), Wichura's AS 241 (PPND16), branch-free.
 inline double norm_ppf(double p) noexcept {
     constexpr double kSplit1 = 0.425;  // |p - 1/2| <= 0.425: central rational function in q^2
@@ -111,8 +157,6 @@ inline double norm_ppf(double p) noexcept {
               3.9307895800092710610e+4) * rc + 2.1213794301586595867e+4) * rc +
             5.3941960214247511077e+3) * rc + 6.8718700749205790830e+2) * rc +
           4.2313330701600911252e+1) * rc + 1.0);
-    const double central = q * num_c / den_c;
-
     // Tails: r = sqrt(-log(min(p, 1 - p))).
     const double pm = q < 0.0 ? p : 1.0 - p;
     const double pt = pm > 0.0 ? pm : 0.5;  // central lanes: any value that keeps log finite
@@ -139,9 +183,13 @@ inline double norm_ppf(double p) noexcept {
               1.84631831751005468180e-5) * r2 + 7.86869131145613259100e-4) * r2 +
             1.48753612908506148525e-2) * r2 + 1.36929880922735805310e-1) * r2 +
           5.99832206555887937690e-1) * r2 + 1.0);
-    const double tail_abs = r <= kSplit2 ? num_1 / den_1 : num_2 / den_2;
-    const double tail = q < 0.0 ? -tail_abs : tail_abs;
-    return (q < 0.0 ? -q : q) <= kSplit1 ? central : tail;
+    // Select the numerator and denominator of the region, then divide once.
+    const bool central = (q < 0.0 ? -q : q) <= kSplit1;
+    const bool inner = r <= kSplit2;
+    const double tail_num = (q < 0.0 ? -1.0 : 1.0) * (inner ? num_1 : num_2);
+    const double num = central ? q * num_c : tail_num;
+    const double den = central ? den_c : (inner ? den_1 : den_2);
+    return num / den;
 }
 
 }  // namespace gammaext::rng

@@ -296,7 +296,7 @@ def hedge_paths(prep: _h.Prepared, S: FloatArray, O: FloatArray,
             else:
                 band = np.full(n, math.nan)
             t_every = p["every"] > 0 and k1 % int(p["every"]) == 0
-            t_move = (np.abs(o / last - 1) >= p["move"]) if p["move"] > 0 else np.zeros(n, bool)
+            t_move = (np.abs(o - last) >= p["move"] * last) if p["move"] > 0 else np.zeros(n, bool)
             if p["atr_mult"] > 0 and k1 >= L:
                 ref = last if p["atr_from_last"] else O[:, k]
                 t_atr = np.abs(o - ref) > p["atr_mult"] * atr
