@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import math
 
+import gammaext as g
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose, assert_array_equal
-
-import gammaext as g
+from conftest import data_file
 from gammaext import _core
 from gammaext import reference as R
 from gammaext.hedging import HEDGE_FIELDS, random_draws
-
-from conftest import data_file
+from numpy.testing import assert_allclose, assert_array_equal
 
 # --------------------------------------------------------------------------------------------
 # Random numbers
@@ -91,52 +89,67 @@ def test_draws_chunk_and_thread_invariant():
 # --------------------------------------------------------------------------------------------
 # Engine against the NumPy reference
 
-COSTS = g.Costs(bps=2.0, half_spread_bps=1.0, half_spread=0.005, fixed=0.02,
-                option_half_spread=0.05)
+COSTS = g.Costs(
+    bps=2.0, half_spread_bps=1.0, half_spread=0.005, fixed=0.02, option_half_spread=0.05
+)
 POS = g.Position(vol=0.25, rate=0.03, div=0.01)
 LEGS = g.Position(
-    (g.Leg("call", 105.0, expiry=0.05, quantity=2.0), g.Leg("put", 95.0, expiry=0.1, quantity=-1.0),
-     g.Leg("call", moneyness=1.0, quantity=1.0), g.Leg("put", moneyness=1.0, quantity=1.0)),
-    vol=0.22, rate=0.02, div=0.005,
+    (
+        g.Leg("call", 105.0, expiry=0.05, quantity=2.0),
+        g.Leg("put", 95.0, expiry=0.1, quantity=-1.0),
+        g.Leg("call", moneyness=1.0, quantity=1.0),
+        g.Leg("put", moneyness=1.0, quantity=1.0),
+    ),
+    vol=0.22,
+    rate=0.02,
+    div=0.005,
 )
 _rng = np.random.default_rng(5)
 HIST = 100 * np.exp(np.cumsum(_rng.normal(0, 0.01, 400)))
 USER = HIST[None, :41] * np.exp(_rng.normal(0, 0.002, (6, 41)))
 
 CASES = {
-    "every": dict(rule=g.EveryK(1)),
-    "every3": dict(rule=g.EveryK(3)),
-    "move": dict(rule=g.Move(0.01)),
-    "band": dict(rule=g.DeltaBand(0.1)),
-    "band_edge_fraction": dict(rule=g.DeltaBand(0.05, units="fraction", to="edge")),
-    "whalley_wilmott": dict(rule=g.WhalleyWilmott(0.001, 0.5)),
-    "atr": dict(rule=g.AtrMove(0.5, 5)),
-    "atr_previous": dict(rule=g.AtrMove(0.5, 5, since="previous")),
-    "trend_band": dict(rule=g.TrendBand(0.1, 5, 2.0, to="edge")),
-    "vol_gate": dict(rule=g.VolGate(g.Move(0.005), 1.0, 2.0, 5)),
-    "band_or_max": dict(rule=g.DeltaBand(0.2) | g.MaxInterval(7)),
-    "never_no_initial": dict(rule=g.Never(), accounting=g.Accounting(initial_hedge=False)),
-    "no_entry_exit_costs": dict(rule=g.Move(0.01), accounting=g.Accounting(
-        entry_costs=False, exit_costs=False, close_options=False, financing=False)),
-    "hedge_vol": dict(rule=g.Move(0.01), position=g.Position(vol=0.25, hedge_vol=0.3,
-                                                              rate=0.01)),
-    "legs_expiring_inside": dict(rule=g.Move(0.01), position=LEGS),
-    "heston": dict(paths=g.Heston(), rule=g.Move(0.01)),
-    "merton": dict(paths=g.Merton(intensity=20.0), rule=g.Move(0.01)),
-    "oscillation": dict(paths=g.Oscillation(noise=0.05), rule=g.Move(0.01)),
-    "trend": dict(paths=g.Trend(), rule=g.EveryK(2)),
-    "bootstrap": dict(paths=g.Bootstrap(prices=HIST, block=7), rule=g.Move(0.01)),
-    "noise_iid": dict(rule=g.Move(0.01), noise=g.Noise("iid", 0.002)),
-    "noise_bounce": dict(rule=g.EveryK(1), noise=g.Noise("bounce", 0.001)),
-    "user_paths": dict(paths=USER, rule=g.Move(0.01), n_paths=None, n_steps=None),
-    "user_times": dict(paths=USER, rule=g.Move(0.01), n_paths=None, n_steps=None,
-                       times=np.cumsum(_rng.uniform(0.5, 1.5, 41)) / 252),
+    "every": {"rule": g.EveryK(1)},
+    "every3": {"rule": g.EveryK(3)},
+    "move": {"rule": g.Move(0.01)},
+    "band": {"rule": g.DeltaBand(0.1)},
+    "band_edge_fraction": {"rule": g.DeltaBand(0.05, units="fraction", to="edge")},
+    "whalley_wilmott": {"rule": g.WhalleyWilmott(0.001, 0.5)},
+    "atr": {"rule": g.AtrMove(0.5, 5)},
+    "atr_previous": {"rule": g.AtrMove(0.5, 5, since="previous")},
+    "trend_band": {"rule": g.TrendBand(0.1, 5, 2.0, to="edge")},
+    "vol_gate": {"rule": g.VolGate(g.Move(0.005), 1.0, 2.0, 5)},
+    "band_or_max": {"rule": g.DeltaBand(0.2) | g.MaxInterval(7)},
+    "never_no_initial": {"rule": g.Never(), "accounting": g.Accounting(initial_hedge=False)},
+    "no_entry_exit_costs": {
+        "rule": g.Move(0.01),
+        "accounting": g.Accounting(
+            entry_costs=False, exit_costs=False, close_options=False, financing=False
+        ),
+    },
+    "hedge_vol": {"rule": g.Move(0.01), "position": g.Position(vol=0.25, hedge_vol=0.3, rate=0.01)},
+    "legs_expiring_inside": {"rule": g.Move(0.01), "position": LEGS},
+    "heston": {"paths": g.Heston(), "rule": g.Move(0.01)},
+    "merton": {"paths": g.Merton(intensity=20.0), "rule": g.Move(0.01)},
+    "oscillation": {"paths": g.Oscillation(noise=0.05), "rule": g.Move(0.01)},
+    "trend": {"paths": g.Trend(), "rule": g.EveryK(2)},
+    "bootstrap": {"paths": g.Bootstrap(prices=HIST, block=7), "rule": g.Move(0.01)},
+    "noise_iid": {"rule": g.Move(0.01), "noise": g.Noise("iid", 0.002)},
+    "noise_bounce": {"rule": g.EveryK(1), "noise": g.Noise("bounce", 0.001)},
+    "user_paths": {"paths": USER, "rule": g.Move(0.01), "n_paths": None, "n_steps": None},
+    "user_times": {
+        "paths": USER,
+        "rule": g.Move(0.01),
+        "n_paths": None,
+        "n_steps": None,
+        "times": np.cumsum(_rng.uniform(0.5, 1.5, 41)) / 252,
+    },
 }
 
 
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_engine_matches_reference(case, isa):
-    kw = dict(n_paths=70, n_steps=40, seed=3, position=POS, costs=COSTS)
+    kw = {"n_paths": 70, "n_steps": 40, "seed": 3, "position": POS, "costs": COSTS}
     kw.update(CASES[case])
     kw = {k: v for k, v in kw.items() if v is not None}
     paths = kw.pop("paths", None)
@@ -167,8 +180,13 @@ def test_pnl_parts_add_up(rng):
 def test_mean_pnl_is_gamma_times_variance_gap(realized):
     """Zero-cost every-step hedging: E[P&L] = E[sum 1/2 Gamma S^2 (sr^2 - si^2) dt]."""
     implied, n, steps, T = 0.2, 2000, 100, 0.25
-    kw = dict(n_paths=n, n_steps=steps, dt=T / steps, seed=21,
-              position=g.Position(vol=implied))
+    kw = {
+        "n_paths": n,
+        "n_steps": steps,
+        "dt": T / steps,
+        "seed": 21,
+        "position": g.Position(vol=implied),
+    }
     res = g.simulate_hedge(g.GBM(vol=realized), **kw)
     prep = g.hedging.prepare(g.GBM(vol=realized), **kw)
     S, _ = R.generate_paths(prep)
@@ -191,8 +209,14 @@ def test_derman_kamal_hedging_error():
     sigma, T, fine = 0.2, 0.25, 256
     stds = {}
     for k in (16, 4, 1):
-        r = g.simulate_hedge(n_paths=3000, n_steps=fine, dt=T / fine, rule=g.EveryK(k),
-                             seed=4, position=g.Position(vol=sigma))
+        r = g.simulate_hedge(
+            n_paths=3000,
+            n_steps=fine,
+            dt=T / fine,
+            rule=g.EveryK(k),
+            seed=4,
+            position=g.Position(vol=sigma),
+        )
         stds[fine // k] = r.pnl.std(ddof=1)
     vega = 2 * g.greeks(100.0, 100.0, T, sigma, which="vega").vega  # straddle
     for n_hedges, s in stds.items():
@@ -206,7 +230,7 @@ def test_derman_kamal_hedging_error():
 
 
 def test_lab_oscillation_earns_trend_bleeds():
-    kw = dict(n_paths=1, n_steps=252, position=g.Position(vol=0.2))
+    kw = {"n_paths": 1, "n_steps": 252, "position": g.Position(vol=0.2)}
     osc = g.simulate_hedge(g.Oscillation(amplitude=0.02, period=4), **kw)
     trend = g.simulate_hedge(g.Trend(total_return=0.10, noise=0.01), **kw)
     assert osc.final_spot[0] == pytest.approx(100.0, rel=1e-12)  # returns to its start
@@ -219,8 +243,14 @@ def test_lab_oscillation_earns_trend_bleeds():
 def test_move_beats_clock_under_noise_and_costs():
     """Bid-ask bounce and a spread: hedging on the clock samples the noise and pays the spread
     on moves too small to earn it; hedging on meaningful moves does better (same paths)."""
-    kw = dict(n_paths=2000, n_steps=500, dt=0.25 / 500, seed=8,
-              noise=g.Noise("bounce", 0.0005), costs=g.Costs(half_spread_bps=2.0))
+    kw = {
+        "n_paths": 2000,
+        "n_steps": 500,
+        "dt": 0.25 / 500,
+        "seed": 8,
+        "noise": g.Noise("bounce", 0.0005),
+        "costs": g.Costs(half_spread_bps=2.0),
+    }
     clock = g.simulate_hedge(rule=g.EveryK(1), **kw)
     move = g.simulate_hedge(rule=g.Move(0.01), **kw)
     diff = move.pnl - clock.pnl  # paired: common random numbers
@@ -228,7 +258,7 @@ def test_move_beats_clock_under_noise_and_costs():
     # Against a clock with as many rebalances, the mean is about the same (both pay about the
     # same costs), but the move rule's P&L is far less risky: it hedges when delta has changed.
     # (Measured: std 0.56 vs 0.84; the sampling error of each std is ~1.6% with 2000 paths.)
-    k = int(round(500 / move.rebalances.mean()))
+    k = round(500 / move.rebalances.mean())
     clock_k = g.simulate_hedge(rule=g.EveryK(k), **kw)
     assert clock_k.rebalances.mean() == pytest.approx(move.rebalances.mean(), rel=0.1)
     assert move.pnl.std() < 0.8 * clock_k.pnl.std()
@@ -237,13 +267,18 @@ def test_move_beats_clock_under_noise_and_costs():
 def test_whalley_wilmott_band_matches_formula():
     rule = g.WhalleyWilmott(cost=0.002, risk_aversion=0.2)
     pos = g.Position(vol=0.2, rate=0.03)
-    r = g.simulate_hedge(n_paths=20, n_steps=100, rule=rule, position=pos, trace=[0, 7],
-                         costs=g.Costs(bps=20))
+    r = g.simulate_hedge(
+        n_paths=20, n_steps=100, rule=rule, position=pos, trace=[0, 7], costs=g.Costs(bps=20)
+    )
     for p in (0, 7):
         tr = r.trace[p]
         inner = slice(1, -1)  # the band is set at rule steps (not at entry or at the horizon)
-        want = rule.half_width(tr["observed"][inner], tr["option_gamma"][inner],
-                               tr["time"][-1] - tr["time"][inner], rate=0.03)
+        want = rule.half_width(
+            tr["observed"][inner],
+            tr["option_gamma"][inner],
+            tr["time"][-1] - tr["time"][inner],
+            rate=0.03,
+        )
         # the kernel's cube root is exp(log(x)/3): a few ulp
         assert_allclose(tr["band"][inner], want, rtol=1e-13)
         # and the rule keeps the net delta inside it after every rebalance
@@ -257,12 +292,19 @@ def test_whalley_wilmott_band_matches_formula():
 
 
 def test_identical_across_threads_and_chunks():
-    kw = dict(n_steps=60, rule=g.TrendBand(0.1) | g.MaxInterval(10), costs=COSTS, seed=17,
-              noise=g.Noise("iid", 0.001))
+    kw = {
+        "n_steps": 60,
+        "rule": g.TrendBand(0.1) | g.MaxInterval(10),
+        "costs": COSTS,
+        "seed": 17,
+        "noise": g.Noise("iid", 0.001),
+    }
     full = g.simulate_hedge(n_paths=300, threads=2, trace=[5, 250], **kw)
     one = g.simulate_hedge(n_paths=300, threads=1, **kw)
-    parts = [g.simulate_hedge(n_paths=b - a, first_path=a, threads=t, **kw)
-             for a, b, t in ((0, 70, 1), (70, 71, 2), (71, 300, 2))]
+    parts = [
+        g.simulate_hedge(n_paths=b - a, first_path=a, threads=t, **kw)
+        for a, b, t in ((0, 70, 1), (70, 71, 2), (71, 300, 2))
+    ]
     merged = g.HedgeResult.concat(parts[::-1])
     for name in HEDGE_FIELDS:
         assert_array_equal(one[name], full[name], err_msg=name)
@@ -313,8 +355,7 @@ def test_one_step_path():
 
 def test_options_expiring_inside_the_path():
     legs = (g.Leg("call", expiry=0.1), g.Leg("put", expiry=0.1))
-    r = g.simulate_hedge(n_paths=5, n_steps=50, dt=0.004, position=g.Position(legs),
-                         trace=[0])
+    r = g.simulate_hedge(n_paths=5, n_steps=50, dt=0.004, position=g.Position(legs), trace=[0])
     tr = r.trace[0]
     expired = tr["time"] >= 0.1 - 1e-9
     assert expired.any() and (tr["option_value"][expired] == 0).all()
@@ -327,12 +368,22 @@ def test_btc_closes_as_a_path():
 
     path = data_file("btc_usdt_1h.csv")
     with open(path) as f:
-        closes = np.array([float(row["close"]) for row in csv.DictReader(f)])[:24 * 30]
+        closes = np.array([float(row["close"]) for row in csv.DictReader(f)])[: 24 * 30]
     hour = 1 / (365 * 24)
-    r = g.simulate_hedge(closes, dt=hour, position=g.Position(vol=0.5),
-                         rule=g.DeltaBand(0.05, units="fraction"), costs=g.Costs(bps=5))
-    want = R.simulate_hedge(closes, dt=hour, position=g.Position(vol=0.5),
-                            rule=g.DeltaBand(0.05, units="fraction"), costs=g.Costs(bps=5))
+    r = g.simulate_hedge(
+        closes,
+        dt=hour,
+        position=g.Position(vol=0.5),
+        rule=g.DeltaBand(0.05, units="fraction"),
+        costs=g.Costs(bps=5),
+    )
+    want = R.simulate_hedge(
+        closes,
+        dt=hour,
+        position=g.Position(vol=0.5),
+        rule=g.DeltaBand(0.05, units="fraction"),
+        costs=g.Costs(bps=5),
+    )
     assert_allclose(r.pnl, want["pnl"], rtol=1e-10)
     assert r.rebalances[0] > 0 and 0.1 < r.realized_vol[0] < 2.0
 
@@ -351,18 +402,18 @@ def test_summary_and_dataframe():
 # Bad input
 
 BAD = [
-    (dict(paths=np.array([[100.0, np.nan, 101.0]])), "paths must be finite and > 0"),
-    (dict(paths=np.array([[100.0, -1.0, 101.0]])), "paths must be finite"),
-    (dict(paths=np.ones((2, 3, 4))), "2-D"),
-    (dict(paths=np.array([100.0])), "2-D"),
-    (dict(paths=np.ones((2, 5)), times=[0, 1, 2]), "times has 3 values"),
-    (dict(times=[0.0, 0.1, 0.1]), "strictly increasing"),
-    (dict(dt=-1.0), "dt must be > 0"),
-    (dict(n_paths=-1), "n_paths must be >= 0"),
-    (dict(seed=-1), "seed"),
-    (dict(trace=[10**6]), "trace path"),
-    (dict(rule="every"), "rule must be a Rule"),
-    (dict(position=g.Position((g.Leg(expiry=1e-12),))), "not after the first time step"),
+    ({"paths": np.array([[100.0, np.nan, 101.0]])}, "paths must be finite and > 0"),
+    ({"paths": np.array([[100.0, -1.0, 101.0]])}, "paths must be finite"),
+    ({"paths": np.ones((2, 3, 4))}, "2-D"),
+    ({"paths": np.array([100.0])}, "2-D"),
+    ({"paths": np.ones((2, 5)), "times": [0, 1, 2]}, "times has 3 values"),
+    ({"times": [0.0, 0.1, 0.1]}, "strictly increasing"),
+    ({"dt": -1.0}, "dt must be > 0"),
+    ({"n_paths": -1}, "n_paths must be >= 0"),
+    ({"seed": -1}, "seed"),
+    ({"trace": [10**6]}, "trace path"),
+    ({"rule": "every"}, "rule must be a Rule"),
+    ({"position": g.Position((g.Leg(expiry=1e-12),))}, "not after the first time step"),
 ]
 
 

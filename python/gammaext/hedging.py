@@ -19,11 +19,12 @@ numbers across rules: the same seed gives the same paths to every rule).
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 
@@ -51,8 +52,8 @@ __all__ = [
     "Noise",
     "Oscillation",
     "Position",
-    "TrendBand",
     "Trend",
+    "TrendBand",
     "VolGate",
     "WhalleyWilmott",
     "random_draws",
@@ -68,13 +69,19 @@ TRACE_FIELDS: tuple[str, ...] = tuple(_core._trace_field_names())
 #: The parts whose sum is the total P&L (``pnl``).
 PNL_PARTS: tuple[str, ...] = ("gamma", "theta", "hedge", "financing", "costs", "residual")
 
-_PATH_KIND = {"gbm": 0, "heston": 1, "merton": 2, "oscillation": 3, "trend": 4, "bootstrap": 5,
-              "user": 6}
+_PATH_KIND = {
+    "gbm": 0,
+    "heston": 1,
+    "merton": 2,
+    "oscillation": 3,
+    "trend": 4,
+    "bootstrap": 5,
+    "user": 6,
+}
 _NOISE_KIND = {"none": 0, "iid": 1, "bounce": 2}
 _BAND_KIND = {"none": 0, "fixed": 1, "trend": 2, "whalley_wilmott": 3}
 #: Stream numbers of the counter-based generator (see docs/hedging.md).
-STREAMS = {"price": 0, "variance": 1, "jump_count": 2, "jump_size": 3, "bootstrap": 4,
-           "noise": 5}
+STREAMS = {"price": 0, "variance": 1, "jump_count": 2, "jump_size": 3, "bootstrap": 4, "noise": 5}
 _EXPIRY_TOL = 1e-9  # years (0.03 s): an expiry this close to a grid time expires at that time
 
 
@@ -133,11 +140,18 @@ class Leg:
         _finite("Leg quantity", self.quantity)
 
 
-def straddle(quantity: float = 1.0, *, strike: float | None = None, moneyness: float = 1.0,
-             expiry: float | None = None) -> tuple[Leg, Leg]:
+def straddle(
+    quantity: float = 1.0,
+    *,
+    strike: float | None = None,
+    moneyness: float = 1.0,
+    expiry: float | None = None,
+) -> tuple[Leg, Leg]:
     """A call and a put of the same strike and expiry (long for quantity > 0)."""
-    return (Leg("call", strike, moneyness, expiry, quantity),
-            Leg("put", strike, moneyness, expiry, quantity))
+    return (
+        Leg("call", strike, moneyness, expiry, quantity),
+        Leg("put", strike, moneyness, expiry, quantity),
+    )
 
 
 @dataclass(frozen=True)
@@ -415,7 +429,9 @@ class AtrMove(Rule):
         _finite("AtrMove mult", self.mult, positive=True)
         _count("AtrMove length", self.length)
         if self.since not in ("last_hedge", "previous"):
-            raise ValueError(f"AtrMove since= must be 'last_hedge' or 'previous', got {self.since!r}")
+            raise ValueError(
+                f"AtrMove since= must be 'last_hedge' or 'previous', got {self.since!r}"
+            )
 
     def _params(self, p: dict[str, float], units: float) -> None:
         if p["atr_mult"]:
@@ -458,7 +474,7 @@ class AnyOf(Rule):
             if not isinstance(r, Rule):
                 raise TypeError(f"AnyOf takes rules, got {type(r).__name__}")
             if isinstance(r, VolGate):
-                raise ValueError("VolGate must wrap the whole rule: VolGate(AnyOf(...))")
+                raise TypeError("VolGate must wrap the whole rule: VolGate(AnyOf(...))")
             flat.extend(r.rules if isinstance(r, AnyOf) else (r,))
         if not flat:
             raise ValueError("AnyOf needs at least one rule")
@@ -553,9 +569,16 @@ class Heston:
         _finite("Heston drift", self.drift)
 
     def _params(self, p: dict[str, float]) -> None:
-        p.update(path_kind=1.0, spot=self.spot, drift=self.drift, heston_v0=self.v0,
-                 heston_kappa=self.kappa, heston_theta=self.theta, heston_xi=self.xi,
-                 heston_rho=self.rho)
+        p.update(
+            path_kind=1.0,
+            spot=self.spot,
+            drift=self.drift,
+            heston_v0=self.v0,
+            heston_kappa=self.kappa,
+            heston_theta=self.theta,
+            heston_xi=self.xi,
+            heston_rho=self.rho,
+        )
 
 
 @dataclass(frozen=True)
@@ -580,9 +603,15 @@ class Merton:
         _finite("Merton drift", self.drift)
 
     def _params(self, p: dict[str, float]) -> None:
-        p.update(path_kind=2.0, spot=self.spot, path_vol=self.vol, drift=self.drift,
-                 jump_intensity=self.intensity, jump_mean=self.jump_mean,
-                 jump_std=self.jump_std)
+        p.update(
+            path_kind=2.0,
+            spot=self.spot,
+            path_vol=self.vol,
+            drift=self.drift,
+            jump_intensity=self.intensity,
+            jump_mean=self.jump_mean,
+            jump_std=self.jump_std,
+        )
 
 
 @dataclass(frozen=True)
@@ -607,8 +636,13 @@ class Oscillation:
         _finite("Oscillation noise", self.noise, nonneg=True)
 
     def _params(self, p: dict[str, float]) -> None:
-        p.update(path_kind=3.0, spot=self.spot, amplitude=self.amplitude, period=self.period,
-                 scenario_noise=self.noise)
+        p.update(
+            path_kind=3.0,
+            spot=self.spot,
+            amplitude=self.amplitude,
+            period=self.period,
+            scenario_noise=self.noise,
+        )
 
 
 @dataclass(frozen=True)
@@ -629,8 +663,9 @@ class Trend:
         _finite("Trend noise", self.noise, nonneg=True)
 
     def _params(self, p: dict[str, float]) -> None:
-        p.update(path_kind=4.0, spot=self.spot, total_return=self.total_return,
-                 scenario_noise=self.noise)
+        p.update(
+            path_kind=4.0, spot=self.spot, total_return=self.total_return, scenario_noise=self.noise
+        )
 
 
 @dataclass(frozen=True)
@@ -700,7 +735,7 @@ class Noise:
             raise ValueError("Noise size must be < 1 for a bid-ask bounce")
 
 
-Generator = Union[GBM, Heston, Merton, Oscillation, Trend, Bootstrap]
+Generator = GBM | Heston | Merton | Oscillation | Trend | Bootstrap
 _GENERATORS = (GBM, Heston, Merton, Oscillation, Trend, Bootstrap)
 
 
@@ -713,8 +748,13 @@ def _summ(x: FloatArray, z: float) -> dict[str, float]:
     mean = float(np.mean(x)) if n else math.nan
     std = float(np.std(x, ddof=1)) if n > 1 else math.nan
     se = std / math.sqrt(n) if n > 1 else math.nan
-    return {"mean": mean, "std": std, "stderr": se, "ci_low": mean - z * se,
-            "ci_high": mean + z * se}
+    return {
+        "mean": mean,
+        "std": std,
+        "stderr": se,
+        "ci_low": mean - z * se,
+        "ci_high": mean + z * se,
+    }
 
 
 @dataclass(frozen=True, repr=False)
@@ -756,8 +796,10 @@ class HedgeResult:
 
     def __repr__(self) -> str:
         s = self.summary()
-        return (f"HedgeResult(n_paths={len(self)}, first_path={self.first_path}, "
-                f"pnl mean={s['pnl_mean']:.6g} +- {s['pnl_stderr']:.2g})")
+        return (
+            f"HedgeResult(n_paths={len(self)}, first_path={self.first_path}, "
+            f"pnl mean={s['pnl_mean']:.6g} +- {s['pnl_stderr']:.2g})"
+        )
 
     @property
     def path_index(self) -> np.ndarray:
@@ -778,7 +820,7 @@ class HedgeResult:
         pnl = np.sort(self.data["pnl"])
         for q in (1, 5, 25, 50, 75, 95, 99):
             out[f"pnl_q{q:02d}"] = float(np.quantile(pnl, q / 100)) if pnl.size else math.nan
-        tail = max(1, int(math.ceil(0.05 * pnl.size)))
+        tail = max(1, math.ceil(0.05 * pnl.size))
         out["pnl_cvar05"] = float(np.mean(pnl[:tail])) if pnl.size else math.nan
         std = out["pnl_std"]
         out["sharpe"] = out["pnl_mean"] / std if std and std > 0 else math.nan
@@ -801,10 +843,11 @@ class HedgeResult:
         parts = sorted(results, key=lambda r: r.first_path)
         if not parts:
             raise ValueError("concat needs at least one result")
-        for a, b in zip(parts, parts[1:]):
+        for a, b in itertools.pairwise(parts):
             if a.first_path + len(a) != b.first_path:
                 raise ValueError(
-                    f"chunks are not contiguous: {a.first_path}+{len(a)} then {b.first_path}")
+                    f"chunks are not contiguous: {a.first_path}+{len(a)} then {b.first_path}"
+                )
         data = {k: np.concatenate([r.data[k] for r in parts]) for k in parts[0].data}
         trace: dict[int, dict[str, FloatArray]] = {}
         for r in parts:
@@ -826,7 +869,8 @@ def _check_prices(name: str, a: FloatArray) -> None:
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(
             f"{name} must be finite and > 0; first bad value {a[idx]!r} at index {idx} "
-            f"({int(bad.sum())} bad)")
+            f"({int(bad.sum())} bad)"
+        )
 
 
 def _time_grid(times: Any, dt: Any, n_steps: int) -> FloatArray:
@@ -855,8 +899,15 @@ def build_params(
 ) -> dict[str, float]:
     """The flat parameter dict of a run (names of _core._hedge_param_names())."""
     p = {name: 0.0 for name in PARAM_NAMES}
-    p.update(atr_length=14.0, er_length=1.0, gate_max=math.inf, gate_alpha=1.0, period=1.0,
-             block_length=1.0, spot=spot0)
+    p.update(
+        atr_length=14.0,
+        er_length=1.0,
+        gate_max=math.inf,
+        gate_alpha=1.0,
+        period=1.0,
+        block_length=1.0,
+        spot=spot0,
+    )
     if isinstance(paths, _GENERATORS):
         paths._params(p)
     else:
@@ -870,11 +921,19 @@ def build_params(
     p["div"] = position.div
     units = float(sum(abs(leg.quantity) for leg in position.legs))
     rule._params(p, units)
-    p.update(cost_bps=costs.bps, half_spread_bps=costs.half_spread_bps,
-             half_spread=costs.half_spread, fixed_cost=costs.fixed,
-             option_half_spread=costs.option_half_spread)
-    p.update({k: float(bool(getattr(accounting, k))) for k in
-              ("initial_hedge", "entry_costs", "exit_costs", "close_options", "financing")})
+    p.update(
+        cost_bps=costs.bps,
+        half_spread_bps=costs.half_spread_bps,
+        half_spread=costs.half_spread,
+        fixed_cost=costs.fixed,
+        option_half_spread=costs.option_half_spread,
+    )
+    p.update(
+        {
+            k: float(bool(getattr(accounting, k)))
+            for k in ("initial_hedge", "entry_costs", "exit_costs", "close_options", "financing")
+        }
+    )
     return p
 
 
@@ -912,8 +971,12 @@ def prepare(
     rule = EveryK(1) if rule is None else rule
     costs = Costs() if costs is None else costs
     accounting = Accounting() if accounting is None else accounting
-    for name, obj, cls in (("position", position, Position), ("rule", rule, Rule),
-                           ("costs", costs, Costs), ("accounting", accounting, Accounting)):
+    for name, obj, cls in (
+        ("position", position, Position),
+        ("rule", rule, Rule),
+        ("costs", costs, Costs),
+        ("accounting", accounting, Accounting),
+    ):
         if not isinstance(obj, cls):
             raise TypeError(f"{name} must be a {cls.__name__}, got {type(obj).__name__}")
     if noise is not None and not isinstance(noise, Noise):
@@ -939,7 +1002,8 @@ def prepare(
         if user.ndim != 2 or user.shape[1] < 2:
             raise ValueError(
                 f"paths must be a 2-D array (paths x times) with at least 2 times, got shape "
-                f"{np.shape(paths)}")
+                f"{np.shape(paths)}"
+            )
         _check_prices("paths", user)
         user = np.ascontiguousarray(user)
         n = user.shape[0]
@@ -948,7 +1012,9 @@ def prepare(
         else:
             grid = _time_grid(times, dt, 1)
             if grid.size != user.shape[1]:
-                raise ValueError(f"times has {grid.size} values but paths has {user.shape[1]} columns")
+                raise ValueError(
+                    f"times has {grid.size} values but paths has {user.shape[1]} columns"
+                )
         spot0 = float(user[0, 0])
     params = build_params(paths, position, rule, costs, accounting, noise, spot0)
     groups = position.groups(spot0, grid)
@@ -1008,37 +1074,75 @@ def simulate_hedge(
     -------
     HedgeResult
     """
-    prep = prepare(paths, position=position, rule=rule, costs=costs, accounting=accounting,
-                   noise=noise, n_paths=n_paths, n_steps=n_steps, dt=dt, times=times,
-                   seed=seed, first_path=first_path)
-    trace_idx = np.asarray(sorted(set(operator.index(i) for i in trace)), dtype=np.int64)
+    prep = prepare(
+        paths,
+        position=position,
+        rule=rule,
+        costs=costs,
+        accounting=accounting,
+        noise=noise,
+        n_paths=n_paths,
+        n_steps=n_steps,
+        dt=dt,
+        times=times,
+        seed=seed,
+        first_path=first_path,
+    )
+    trace_idx = np.asarray(sorted({operator.index(i) for i in trace}), dtype=np.int64)
     for i in trace_idx:
         if not prep.first_path <= i < prep.first_path + prep.n_paths:
             raise ValueError(
                 f"trace path {int(i)} is outside the simulated paths "
-                f"[{prep.first_path}, {prep.first_path + prep.n_paths})")
+                f"[{prep.first_path}, {prep.first_path + prep.n_paths})"
+            )
     params = np.array([prep.params[k] for k in PARAM_NAMES], dtype=np.float64)
-    out, tr = _core._hedge(params, prep.seed, prep.times, prep.groups, prep.returns, prep.user,
-                           prep.first_path, prep.n_paths, trace_idx,
-                           _arrays.threads_arg(threads), _arrays.ISA)
+    out, tr = _core._hedge(
+        params,
+        prep.seed,
+        prep.times,
+        prep.groups,
+        prep.returns,
+        prep.user,
+        prep.first_path,
+        prep.n_paths,
+        trace_idx,
+        _arrays.threads_arg(threads),
+        _arrays.ISA,
+    )
     data = {name: out[i] for i, name in enumerate(HEDGE_FIELDS)}
-    traces = {int(p): {name: tr[j, :, f] for f, name in enumerate(TRACE_FIELDS)}
-              for j, p in enumerate(trace_idx)}
+    traces = {
+        int(p): {name: tr[j, :, f] for f, name in enumerate(TRACE_FIELDS)}
+        for j, p in enumerate(trace_idx)
+    }
     return HedgeResult(data, prep.first_path, traces)
 
 
 def random_draws(
-    seed: int, stream: str | int, n_paths: int, n_draws: int, *, first_path: int = 0,
-    normal: bool = True, threads: int | None = None,
+    seed: int,
+    stream: str | int,
+    n_paths: int,
+    n_draws: int,
+    *,
+    first_path: int = 0,
+    normal: bool = True,
+    threads: int | None = None,
 ) -> FloatArray:
     """The engine's random numbers: ``out[i, k]`` is draw ``k`` of path ``first_path + i`` in
     ``stream`` (see :data:`STREAMS`), a standard normal (or a uniform in (0, 1) with
     ``normal=False``). Philox4x32-10 keyed by ``seed``; see docs/hedging.md."""
     s = STREAMS[stream] if isinstance(stream, str) else operator.index(stream)
-    return np.asarray(_core._random_draws(
-        operator.index(seed), s, _count("first_path", first_path, 0),
-        _count("n_paths", n_paths, 0), _count("n_draws", n_draws, 0), bool(normal),
-        _arrays.threads_arg(threads), _arrays.ISA))
+    return np.asarray(
+        _core._random_draws(
+            operator.index(seed),
+            s,
+            _count("first_path", first_path, 0),
+            _count("n_paths", n_paths, 0),
+            _count("n_draws", n_draws, 0),
+            bool(normal),
+            _arrays.threads_arg(threads),
+            _arrays.ISA,
+        )
+    )
 
 
 def params_of(mapping: Mapping[str, float]) -> FloatArray:  # pragma: no cover - debugging aid

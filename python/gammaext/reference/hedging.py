@@ -41,8 +41,9 @@ _MAX_JUMPS = 16
 
 
 def _draws(prep: _h.Prepared, stream: str, n: int, normal: bool) -> FloatArray:
-    return _h.random_draws(prep.seed, stream, prep.n_paths, n, first_path=prep.first_path,
-                           normal=normal)
+    return _h.random_draws(
+        prep.seed, stream, prep.n_paths, n, first_path=prep.first_path, normal=normal
+    )
 
 
 def generate_paths(
@@ -75,13 +76,19 @@ def generate_paths(
         if kind == 0:  # GBM
             z = get("price", N, True)
             for k in range(N):
-                lx[:, k + 1] = lx[:, k] + ((p["drift"] - 0.5 * p["path_vol"] ** 2) * dt[k]
-                                           + p["path_vol"] * math.sqrt(dt[k]) * z[:, k])
+                lx[:, k + 1] = lx[:, k] + (
+                    (p["drift"] - 0.5 * p["path_vol"] ** 2) * dt[k]
+                    + p["path_vol"] * math.sqrt(dt[k]) * z[:, k]
+                )
         elif kind == 1:  # Heston, Andersen QE
             z = get("price", N, True)
             u = get("variance", N, False)
-            kappa, theta, xi, rho = (p["heston_kappa"], p["heston_theta"], p["heston_xi"],
-                                     p["heston_rho"])
+            kappa, theta, xi, rho = (
+                p["heston_kappa"],
+                p["heston_theta"],
+                p["heston_xi"],
+                p["heston_rho"],
+            )
             v = np.full(n, p["heston_v0"])
             for k in range(N):
                 h = dt[k]
@@ -103,8 +110,14 @@ def generate_paths(
                 k1 = 0.5 * h * (kappa * rho / xi - 0.5) - rho / xi
                 k2 = 0.5 * h * (kappa * rho / xi - 0.5) + rho / xi
                 k3 = 0.5 * h * (1 - rho**2)
-                lx[:, k + 1] = (lx[:, k] + p["drift"] * h + k0 + k1 * v + k2 * vn
-                                + np.sqrt(k3 * (v + vn)) * z[:, k])
+                lx[:, k + 1] = (
+                    lx[:, k]
+                    + p["drift"] * h
+                    + k0
+                    + k1 * v
+                    + k2 * vn
+                    + np.sqrt(k3 * (v + vn)) * z[:, k]
+                )
                 v = vn
         elif kind == 2:  # Merton
             z = get("price", N, True)
@@ -114,13 +127,17 @@ def generate_paths(
             kbar = math.exp(jm + 0.5 * js**2) - 1
             for k in range(N):
                 mu = lam * dt[k]
-                cdf = np.cumsum([math.exp(-mu) * mu**i / math.factorial(i)
-                                 for i in range(_MAX_JUMPS)])
+                cdf = np.cumsum(
+                    [math.exp(-mu) * mu**i / math.factorial(i) for i in range(_MAX_JUMPS)]
+                )
                 nj = (u[:, k][:, None] > cdf[None, :]).sum(axis=1).astype(float)
-                lx[:, k + 1] = (lx[:, k]
-                                + (p["drift"] - 0.5 * p["path_vol"] ** 2 - lam * kbar) * dt[k]
-                                + p["path_vol"] * math.sqrt(dt[k]) * z[:, k]
-                                + nj * jm + np.sqrt(nj) * js * zj[:, k])
+                lx[:, k + 1] = (
+                    lx[:, k]
+                    + (p["drift"] - 0.5 * p["path_vol"] ** 2 - lam * kbar) * dt[k]
+                    + p["path_vol"] * math.sqrt(dt[k]) * z[:, k]
+                    + nj * jm
+                    + np.sqrt(nj) * js * zj[:, k]
+                )
         elif kind in (3, 4):  # oscillation, trend
             noise = p["scenario_noise"]
             z = get("price", N, True) if noise else np.zeros((n, N))
@@ -129,7 +146,8 @@ def generate_paths(
                 walk = walk + noise * math.sqrt(dt[k]) * z[:, k]
                 if kind == 3:
                     base = math.log(p["spot"]) + p["amplitude"] * math.sin(
-                        2 * math.pi * (k + 1) / p["period"])
+                        2 * math.pi * (k + 1) / p["period"]
+                    )
                 else:
                     base = math.log(p["spot"]) + math.log1p(p["total_return"]) * t[k + 1] / t[-1]
                 lx[:, k + 1] = base + walk
@@ -158,8 +176,9 @@ def generate_paths(
     return S, O
 
 
-def _bs(S: FloatArray, K: float, tau: float, vol: float, r: float, q: float,
-        is_call: bool) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+def _bs(
+    S: FloatArray, K: float, tau: float, vol: float, r: float, q: float, is_call: bool
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Black-Scholes-Merton price, delta, gamma, theta (per year) at tau > 0."""
     sq = math.sqrt(tau)
     d1 = (np.log(S / K) + (r - q + 0.5 * vol**2) * tau) / (vol * sq)
@@ -169,8 +188,11 @@ def _bs(S: FloatArray, K: float, tau: float, vol: float, r: float, q: float,
     price = phi * (S * dq * norm_cdf(phi * d1) - K * dr * norm_cdf(phi * d2))
     delta = phi * dq * norm_cdf(phi * d1)
     gamma = dq * norm_pdf(d1) / (S * vol * sq)
-    theta = (-S * dq * norm_pdf(d1) * vol / (2 * sq) - phi * r * K * dr * norm_cdf(phi * d2)
-             + phi * q * S * dq * norm_cdf(phi * d1))
+    theta = (
+        -S * dq * norm_pdf(d1) * vol / (2 * sq)
+        - phi * r * K * dr * norm_cdf(phi * d2)
+        + phi * q * S * dq * norm_cdf(phi * d1)
+    )
     return price, delta, gamma, theta
 
 
@@ -194,8 +216,9 @@ def _portfolio(prep: _h.Prepared, S: FloatArray, k: int, vol: float) -> dict[str
     return out
 
 
-def hedge_paths(prep: _h.Prepared, S: FloatArray, O: FloatArray,
-                trace: int | None = None) -> dict[str, Any]:
+def hedge_paths(
+    prep: _h.Prepared, S: FloatArray, O: FloatArray, trace: int | None = None
+) -> dict[str, Any]:
     """Hedge along true prices ``S`` and observed prices ``O`` (both paths x times).
 
     Returns the per-path fields of :data:`gammaext.hedging.HEDGE_FIELDS` (and, if ``trace`` is
@@ -209,17 +232,35 @@ def hedge_paths(prep: _h.Prepared, S: FloatArray, O: FloatArray,
     units = float(np.abs(prep.groups[:, 2]).sum() + np.abs(prep.groups[:, 3]).sum())
     bps = (p["cost_bps"] + p["half_spread_bps"]) * 1e-4
 
-    acc = {name: np.zeros(n) for name in ("gamma", "theta", "hedge", "financing", "costs",
-                                          "rebalances", "traded", "turnover", "rv")}
+    acc = {
+        name: np.zeros(n)
+        for name in (
+            "gamma",
+            "theta",
+            "hedge",
+            "financing",
+            "costs",
+            "rebalances",
+            "traded",
+            "turnover",
+            "rv",
+        )
+    }
     h = np.zeros(n)
     cash = np.zeros(n)
 
     def trade(qty: FloatArray, price: FloatArray, pay: bool) -> None:
         nonlocal cash, h
         qty = np.where(np.abs(qty) > 1e-12 * units, qty, 0.0)  # rounding noise is not a trade
-        cost = np.where(qty != 0,
-                        np.abs(qty) * price * bps + np.abs(qty) * p["half_spread"] + p["fixed_cost"],
-                        0.0) if pay else np.zeros(n)
+        cost = (
+            np.where(
+                qty != 0,
+                np.abs(qty) * price * bps + np.abs(qty) * p["half_spread"] + p["fixed_cost"],
+                0.0,
+            )
+            if pay
+            else np.zeros(n)
+        )
         cash = cash - (qty * price + cost)
         h = h + qty
         acc["costs"] -= cost
@@ -286,7 +327,7 @@ def hedge_paths(prep: _h.Prepared, S: FloatArray, O: FloatArray,
                 band = np.full(n, p["band"])
             elif band_kind == 2:
                 w = min(er_n, k1)
-                path_len = np.abs(np.diff(O[:, k1 - w:k1 + 1], axis=1)).sum(axis=1)
+                path_len = np.abs(np.diff(O[:, k1 - w : k1 + 1], axis=1)).sum(axis=1)
                 num = np.abs(o - O[:, k1 - w])
                 er = np.where(path_len > 0, num / np.where(path_len > 0, path_len, 1), 0.0)
                 band = p["band"] * (1 + p["er_widen"] * er)
@@ -323,8 +364,7 @@ def hedge_paths(prep: _h.Prepared, S: FloatArray, O: FloatArray,
                 trace_rows["trade"].append(float(qty[trace]))
         else:
             trade(-h, o, bool(p["exit_costs"]))
-            alive_units = sum(abs(qc) + abs(qp) for _, _, qc, qp, st in prep.groups
-                              if N < int(st))
+            alive_units = sum(abs(qc) + abs(qp) for _, _, qc, qp, st in prep.groups if N < int(st))
             exit_spread = p["option_half_spread"] * alive_units if p["close_options"] else 0.0
             cash = cash + m["value"] - exit_spread
             acc["costs"] -= exit_spread
@@ -354,8 +394,9 @@ def hedge_paths(prep: _h.Prepared, S: FloatArray, O: FloatArray,
     return out
 
 
-def simulate_hedge(paths: Any = None, *, draws: dict[str, FloatArray] | None = None,
-                   **kwargs: Any) -> dict[str, Any]:
+def simulate_hedge(
+    paths: Any = None, *, draws: dict[str, FloatArray] | None = None, **kwargs: Any
+) -> dict[str, Any]:
     """Same arguments as :func:`gammaext.simulate_hedge` (no ``trace``/``threads``), plus
     optional ``draws`` to replace the engine's random numbers. Returns a dict of arrays."""
     prep = _h.prepare(paths, **kwargs)
