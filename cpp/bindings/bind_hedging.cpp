@@ -52,7 +52,8 @@ void bind_hedging(py::module_& m) {
 
     m.def(
         "_hedge",
-        [](const farray& params, std::uint64_t seed, const farray& times, const farray& groups,
+        [](const farray& params, std::uint64_t seed, const farray& times, const farray& vols,
+           const farray& groups,
            const farray& returns, const farray& paths, std::int64_t first_path,
            std::int64_t n_paths, const i64array& trace_paths, int threads, int isa) {
             require(params.ndim() == 1 && params.size() == kNumHedgeParams,
@@ -94,6 +95,11 @@ void bind_hedging(py::module_& m) {
             spec.p = params.data();
             spec.seed = seed;
             spec.times = times.data();
+            if (vols.size() > 0) {
+                require(vols.ndim() == 1 && vols.size() == times.size(),
+                        "vols must have one value per time");
+                spec.vols = vols.data();
+            }
             spec.n_steps = n_steps;
             spec.groups = gs.data();
             spec.n_groups = static_cast<std::int64_t>(gs.size());
@@ -115,7 +121,7 @@ void bind_hedging(py::module_& m) {
             }
             return py::make_tuple(out, trace);
         },
-        "params"_a, "seed"_a, "times"_a, "groups"_a, "returns"_a, "paths"_a, "first_path"_a,
+        "params"_a, "seed"_a, "times"_a, "vols"_a, "groups"_a, "returns"_a, "paths"_a, "first_path"_a,
         "n_paths"_a, "trace_paths"_a, "threads"_a = 0, "isa"_a = -1);
 
     m.def(

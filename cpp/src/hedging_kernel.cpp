@@ -122,7 +122,7 @@ struct GroupStep {
     bool alive = false;   // tau > 0: priced with Black-Scholes
     bool settle = false;  // expires at this step: settled at intrinsic value
     double strike = 0, log_strike = 0, qc = 0, qp = 0, qsum = 0;
-    double sig_t = 0, mu_t = 0, dq = 0, dr = 0, theta_k = 0;  // mark vol
+    double sig_t = 0, mu_t = 0, dq = 0, dr = 0, theta_k = 0, sqrt_t = 0;  // mark vol
     double inv_sig_t = 0, dq_sig_t = 0, ratio = 0;  // 1/(vol sqrt t), dq/(vol sqrt t), dq/(K dr)
     double hsig_t = 0, hmu_t = 0, inv_hsig_t = 0, dq_hsig_t = 0;  // hedge vol
 };
@@ -137,9 +137,9 @@ struct Block {
     // Position and marks (at the current step).
     alignas(64) double h[kLanes], cash[kLanes], last[kLanes], since[kLanes];
     alignas(64) double val[kLanes], del[kLanes], gam[kLanes], the[kLanes], hdel[kLanes],
-        hgam[kLanes], pay[kLanes], inv_s[kLanes];
+        hgam[kLanes], pay[kLanes], inv_s[kLanes], veg[kLanes];
     // Accumulators.
-    alignas(64) double a_gamma[kLanes], a_theta[kLanes], a_hedge[kLanes], a_fin[kLanes],
+    alignas(64) double a_vega[kLanes], a_gamma[kLanes], a_theta[kLanes], a_hedge[kLanes], a_fin[kLanes],
         a_cost[kLanes], rebal[kLanes], traded[kLanes], turnover[kLanes], rv[kLanes],
         peak[kLanes], maxdd[kLanes];
     // Rule state and scratch.
@@ -200,6 +200,8 @@ struct Setup {
 void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& gs) noexcept {
     const HedgeSpec& sp = su.spec;
     const double t = sp.times[k];
+    const double vol = sp.vols != nullptr ? sp.vols[k] : su.vol;  // implied vol at step k
+    const double hvol = su.same_hedge_vol ? vol : su.hvol;
     for (i64 g = 0; g < sp.n_groups; ++g) {
         const OptionGroup& og = sp.groups[g];
         GroupStep& c = gs[static_cast<std::size_t>(g)];
@@ -213,13 +215,14 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
         if (c.alive) {
             const double tau = og.expiry - t;
             const double sq = std::sqrt(tau);
-            c.sig_t = su.vol * sq;
-            c.mu_t = (su.rate - su.div + 0.5 * su.vol * su.vol) * tau;
+            c.sqrt_t = sq;
+            c.sig_t = vol * sq;
+            c.mu_t = (su.rate - su.div + 0.5 * vol * vol) * tau;
             c.dq = std::exp(-su.div * tau);
             c.dr = std::exp(-su.rate * tau);
-            c.theta_k = su.vol / (2.0 * sq);
-            c.hsig_t = su.hvol * sq;
-            c.hmu_t = (su.rate - su.div + 0.5 * su.hvol * su.hvol) * tau;
+            c.theta_k = vol / (2.0 * sq);
+            c.hsig_t = hvol * sq;
+            c.hmu_t = (su.rate - su.div + 0.5 * hvol * hvol) * tau;
             c.inv_sig_t = 1.0 / c.sig_t;
             c.dq_sig_t = c.dq / c.sig_t;
             c.ratio = c.dq / (og.strike * c.dr);
@@ -236,6 +239,7 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
         b.hdel[j] = 0.0;
         b.hgam[j] = 0.0;
         b.pay[j] = 0.0;
+        b.veg[j] = 0.0;
         b.inv_s[j] = 1.0 / b.s[j];
     }
     const double r = su.rate, q = su.div;
@@ -278,6 +282,13 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
             b.del[j] += c.qsum * cdelta - c.qp * c.dq;
             b.gam[j] += c.qsum * gamma;
             b.the[j] += c.qsum * ctheta - c.qp * (q * sdq - r * kdr);
+        }
+        if (sp.vols != nullptr) {  // vega (per 1.00 of vol), only needed with a vol path
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                const double d1 = (b.lx[j] - c.log_strike + c.mu_t) * c.inv_sig_t;
+                b.veg[j] += c.qsum * b.s[j] * c.dq * kInvSqrt2Pi * exp_half_sq(d1) * c.sqrt_t;
+            }
         }
         if (!su.same_hedge_vol) {
 #pragma omp simd
@@ -375,6 +386,8 @@ void write_trace(const Setup& su, const Block& b, const std::vector<TraceSlot>& 
         row[tf_trade] = b.q[j];
         row[tf_gamma] = b.a_gamma[j];
         row[tf_theta] = b.a_theta[j];
+        row[tf_vega] = b.a_vega[j];
+        row[tf_implied_vol] = sp.vols != nullptr ? sp.vols[k] : su.vol;
         row[tf_hedge] = b.a_hedge[j];
         row[tf_financing] = b.a_fin[j];
         row[tf_costs] = b.a_cost[j];
@@ -559,7 +572,10 @@ void run_block(const Setup& su, i64 i0, i64 end, std::vector<GroupStep>& gs,
         fill(a, 0.0);
     }
     fill(b.band, vmath::kNaN);
-    fill(b.hv, su.vol * su.vol);
+    const double vol0 = sp.vols != nullptr ? sp.vols[0] : su.vol;
+    fill(b.hv, vol0 * vol0);
+    fill(b.a_vega, 0.0);
+    fill(b.veg, 0.0);
     portfolio_greeks(su, b, 0, gs);
     // Buy the options at their model value, paying the option half-spread.
     const double opt_spread = hp(sp, hp_option_half_spread) * su.option_units;
@@ -597,8 +613,7 @@ void run_block(const Setup& su, i64 i0, i64 end, std::vector<GroupStep>& gs,
     const auto atr_len = static_cast<i64>(hp(sp, hp_atr_length));
     const bool atr_from_last = hp(sp, hp_atr_from_last) != 0.0;
     const bool gate = hp(sp, hp_gate) != 0.0;
-    const double gate_lo = hp(sp, hp_gate_min) * su.vol, gate_hi = hp(sp, hp_gate_max) * su.vol;
-    const double gate_lo2 = gate_lo * gate_lo, gate_hi2 = gate_hi * gate_hi;
+    const double gate_min = hp(sp, hp_gate_min), gate_max = hp(sp, hp_gate_max);
     const double alpha = hp(sp, hp_gate_alpha);
     const double max_interval = hp(sp, hp_max_interval);
     const double ww_c = su.band_kind == BandKind::whalley_wilmott
@@ -666,6 +681,7 @@ void run_block(const Setup& su, i64 i0, i64 end, std::vector<GroupStep>& gs,
 
         // Financing over the step on the balances held through it, then the P&L attribution
         // with the Greeks of step k.
+        const double dvol = sp.vols != nullptr ? sp.vols[k + 1] - sp.vols[k] : 0.0;
         const double grow_cash = financing ? std::expm1(su.rate * dt) : 0.0;
         const double grow_div = financing ? std::expm1(su.div * dt) : 0.0;
 #pragma omp simd
@@ -676,6 +692,7 @@ void run_block(const Setup& su, i64 i0, i64 end, std::vector<GroupStep>& gs,
             const double ds = b.s[j] - b.s_prev[j];
             b.a_gamma[j] += 0.5 * b.gam[j] * ds * ds;
             b.a_theta[j] += b.the[j] * dt;
+            b.a_vega[j] += b.veg[j] * dvol;
             b.a_hedge[j] += b.del[j] * ds + b.h[j] * (b.o[j] - b.o_prev[j]);
             const double lr = b.lo[j] - b.lo_prev[j];
             b.rv[j] += lr * lr;
@@ -738,6 +755,9 @@ void run_block(const Setup& su, i64 i0, i64 end, std::vector<GroupStep>& gs,
                     b.er[j] = b.er[j] > 0.0 ? num / b.er[j] : 0.0;
                 }
             }
+            const double iv = sp.vols != nullptr ? sp.vols[k1] : su.vol;
+            const double gate_lo2 = gate_min * iv * gate_min * iv;
+            const double gate_hi2 = gate_max * iv * gate_max * iv;
             const bool t_every = every > 0.0 && k1 % static_cast<i64>(every) == 0;
             const bool atr_ready = atr_mult > 0.0 && k1 >= atr_len;
             const double disc = std::exp(-su.rate * (su.horizon - sp.times[k1]));
@@ -834,8 +854,8 @@ void run_block(const Setup& su, i64 i0, i64 end, std::vector<GroupStep>& gs,
     const double horizon = su.horizon;
     for (int j = 0; j < len; ++j) {
         const i64 r = i0 + j;
-        const double parts =
-            b.a_gamma[j] + b.a_theta[j] + b.a_hedge[j] + b.a_fin[j] + b.a_cost[j];
+        const double parts = b.a_gamma[j] + b.a_theta[j] + b.a_vega[j] + b.a_hedge[j] +
+                             b.a_fin[j] + b.a_cost[j];
         const auto put = [&](HedgeOutput o, double x) {
             if (sp.out[o] != nullptr) {
                 sp.out[o][r] = x;
@@ -844,6 +864,7 @@ void run_block(const Setup& su, i64 i0, i64 end, std::vector<GroupStep>& gs,
         put(ho_pnl, b.cash[j]);
         put(ho_gamma, b.a_gamma[j]);
         put(ho_theta, b.a_theta[j]);
+        put(ho_vega, b.a_vega[j]);
         put(ho_hedge, b.a_hedge[j]);
         put(ho_financing, b.a_fin[j]);
         put(ho_costs, b.a_cost[j]);
@@ -875,7 +896,8 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
              hp(spec, hp_hedge_vol),
              hp(spec, hp_rate),
              hp(spec, hp_div),
-             hp(spec, hp_hedge_vol) == hp(spec, hp_vol),
+             std::isnan(hp(spec, hp_hedge_vol)) ||
+                 (spec.vols == nullptr && hp(spec, hp_hedge_vol) == hp(spec, hp_vol)),
              0.0,
              spec.times[spec.n_steps] - spec.times[0],
              {}};

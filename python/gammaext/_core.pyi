@@ -35,6 +35,7 @@ def _hedge(
     params: _F,
     seed: int,
     times: _F,
+    vols: _F,
     groups: _F,
     returns: _F,
     paths: _F,

@@ -67,7 +67,15 @@ HEDGE_FIELDS: tuple[str, ...] = tuple(_core._hedge_output_names())
 #: Per-step trace fields, in order.
 TRACE_FIELDS: tuple[str, ...] = tuple(_core._trace_field_names())
 #: The parts whose sum is the total P&L (``pnl``).
-PNL_PARTS: tuple[str, ...] = ("gamma", "theta", "hedge", "financing", "costs", "residual")
+PNL_PARTS: tuple[str, ...] = (
+    "gamma",
+    "theta",
+    "vega",
+    "hedge",
+    "financing",
+    "costs",
+    "residual",
+)
 
 _PATH_KIND = {
     "gbm": 0,
@@ -158,15 +166,17 @@ def straddle(
 class Position:
     """The option portfolio and how it is marked.
 
-    Options are priced, and their Greeks taken, with Black-Scholes-Merton at the constant
-    implied ``vol``; the hedge delta (and the gamma of the Whalley-Wilmott band) uses
-    ``hedge_vol`` when given, else ``vol``. ``rate`` and ``div`` are continuous decimals; cash
+    Options are priced, and their Greeks taken, with Black-Scholes-Merton at the implied
+    ``vol``: a constant, or a 1-D array with one implied vol per time of the grid (an
+    implied-vol path shared by all paths; its changes are attributed to the ``vega`` part of
+    the P&L). The hedge delta (and the gamma of the Whalley-Wilmott band) uses the constant
+    ``hedge_vol`` when given, else the implied vol. ``rate`` and ``div`` are continuous decimals; cash
     earns ``rate`` and the stock pays ``div`` (see :class:`Accounting`). Default: a long
     at-the-money straddle expiring at the horizon, 20% implied vol, zero rate and dividend.
     """
 
     legs: tuple[Leg, ...] = field(default_factory=straddle)
-    vol: float = 0.2
+    vol: Any = 0.2
     rate: float = 0.0
     div: float = 0.0
     hedge_vol: float | None = None
@@ -181,11 +191,38 @@ class Position:
                 raise TypeError(f"position legs must be Leg objects, got {type(leg).__name__}")
         if all(leg.quantity == 0 for leg in legs):
             raise ValueError("position has only zero quantities")
-        _finite("vol", self.vol, positive=True)
+        try:
+            v = np.asarray(self.vol, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"vol must be a number or a 1-D array, got {self.vol!r}") from None
+        if v.ndim == 0:
+            object.__setattr__(self, "vol", _finite("vol", float(v), positive=True))
+        elif v.ndim == 1 and v.size >= 1:
+            if not (np.isfinite(v).all() and (v > 0).all()):
+                bad = int(np.argmax(~(np.isfinite(v) & (v > 0))))
+                raise ValueError(f"vol path must be finite and > 0; value {v[bad]!r} at {bad}")
+            object.__setattr__(self, "vol", tuple(float(x) for x in v))
+        else:
+            raise ValueError(f"vol must be a number or a 1-D array, got shape {v.shape}")
         _finite("rate", self.rate)
         _finite("div", self.div)
         if self.hedge_vol is not None:
             _finite("hedge_vol", self.hedge_vol, positive=True)
+
+    @property
+    def vol0(self) -> float:
+        """The implied vol at the first time."""
+        return float(self.vol[0]) if isinstance(self.vol, tuple) else float(self.vol)
+
+    def vol_path(self, times: FloatArray) -> FloatArray:
+        """The implied vol at each time (empty array: constant ``vol``)."""
+        if not isinstance(self.vol, tuple):
+            return np.zeros(0)
+        if len(self.vol) != times.size:
+            raise ValueError(
+                f"vol path has {len(self.vol)} values; the time grid has {times.size} times"
+            )
+        return np.asarray(self.vol, dtype=np.float64)
 
     def groups(self, spot0: float, times: FloatArray) -> FloatArray:
         """(strike, expiry, call qty, put qty, expiry step) per distinct (strike, expiry)."""
@@ -761,10 +798,11 @@ def _summ(x: FloatArray, z: float) -> dict[str, float]:
 class HedgeResult:
     """Per-path results of :func:`simulate_hedge` (arrays of length ``n_paths``).
 
-    ``pnl`` = ``gamma + theta + hedge + financing + costs + residual`` exactly:
+    ``pnl`` = ``gamma + theta + vega + hedge + financing + costs + residual`` exactly:
 
     * gamma: sum of ``1/2 Gamma_k (S_{k+1} - S_k)^2`` (true price moves, Greeks at the mark vol);
     * theta: sum of ``Theta_k dt_k`` (theta per year, calendar time);
+    * vega: sum of ``Vega_k (vol_k+1 - vol_k)`` with an implied-vol path (else 0);
     * hedge: P&L of the net delta, ``sum Delta_k (S_{k+1} - S_k) + shares_k (O_{k+1} - O_k)``
       (options' delta on the true price, stock on the observed price O);
     * financing: interest on cash at ``rate`` and dividends on the stock at ``div``;
@@ -915,8 +953,8 @@ def build_params(
     if noise is not None:
         p["noise_kind"] = float(_NOISE_KIND[noise.kind])
         p["noise_size"] = noise.size
-    p["vol"] = position.vol
-    p["hedge_vol"] = position.vol if position.hedge_vol is None else position.hedge_vol
+    p["vol"] = position.vol0
+    p["hedge_vol"] = math.nan if position.hedge_vol is None else position.hedge_vol
     p["rate"] = position.rate
     p["div"] = position.div
     units = float(sum(abs(leg.quantity) for leg in position.legs))
@@ -949,6 +987,7 @@ class Prepared:
     n_paths: int
     first_path: int
     seed: int
+    vols: FloatArray
 
 
 def prepare(
@@ -1018,7 +1057,8 @@ def prepare(
         spot0 = float(user[0, 0])
     params = build_params(paths, position, rule, costs, accounting, noise, spot0)
     groups = position.groups(spot0, grid)
-    return Prepared(params, grid, groups, returns, user, n, first, seed_i)
+    vols = position.vol_path(grid)
+    return Prepared(params, grid, groups, returns, user, n, first, seed_i, vols)
 
 
 def simulate_hedge(
@@ -1100,6 +1140,7 @@ def simulate_hedge(
         params,
         prep.seed,
         prep.times,
+        prep.vols,
         prep.groups,
         prep.returns,
         prep.user,

@@ -47,7 +47,7 @@ enum class BandKind : int { none = 0, fixed = 1, trend = 2, whalley_wilmott = 3 
 
 // Per-path outputs, in this order (Python: HEDGE_FIELDS).
 #define GAMMAEXT_HEDGE_OUTPUTS(X)                                                             \
-    X(pnl) X(gamma) X(theta) X(hedge) X(financing) X(costs) X(residual) X(rebalances)         \
+    X(pnl) X(gamma) X(theta) X(vega) X(hedge) X(financing) X(costs) X(residual) X(rebalances) \
     X(traded) X(turnover) X(realized_vol) X(max_drawdown) X(final_spot)
 enum HedgeOutput : int {
 #define GAMMAEXT_X(name) ho_##name,
@@ -59,7 +59,8 @@ enum HedgeOutput : int {
 // Per-step trace fields of the traced paths, in this order (Python: TRACE_FIELDS).
 #define GAMMAEXT_TRACE_FIELDS(X)                                                              \
     X(time) X(spot) X(observed) X(option_value) X(option_delta) X(option_gamma) X(shares)    \
-    X(net_delta) X(band) X(trade) X(gamma) X(theta) X(hedge) X(financing) X(costs) X(pnl)
+    X(net_delta) X(band) X(trade) X(gamma) X(theta) X(vega) X(hedge) X(financing) X(costs)   \
+    X(pnl) X(implied_vol)
 enum TraceField : int {
 #define GAMMAEXT_X(name) tf_##name,
     GAMMAEXT_TRACE_FIELDS(GAMMAEXT_X)
@@ -80,6 +81,7 @@ struct HedgeSpec {
     const double* p = nullptr;      ///< kNumHedgeParams values
     std::uint64_t seed = 0;
     const double* times = nullptr;  ///< n_steps + 1 times in years, times[0] = 0, increasing
+    const double* vols = nullptr;   ///< optional implied vol at each time (else params vol)
     std::int64_t n_steps = 0;
     const OptionGroup* groups = nullptr;
     std::int64_t n_groups = 0;

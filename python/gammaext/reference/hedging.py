@@ -178,8 +178,8 @@ def generate_paths(
 
 def _bs(
     S: FloatArray, K: float, tau: float, vol: float, r: float, q: float, is_call: bool
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Black-Scholes-Merton price, delta, gamma, theta (per year) at tau > 0."""
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Black-Scholes-Merton price, delta, gamma, theta (per year), vega at tau > 0."""
     sq = math.sqrt(tau)
     d1 = (np.log(S / K) + (r - q + 0.5 * vol**2) * tau) / (vol * sq)
     d2 = d1 - vol * sq
@@ -193,13 +193,14 @@ def _bs(
         - phi * r * K * dr * norm_cdf(phi * d2)
         + phi * q * S * dq * norm_cdf(phi * d1)
     )
-    return price, delta, gamma, theta
+    vega = S * dq * norm_pdf(d1) * sq
+    return price, delta, gamma, theta, vega
 
 
 def _portfolio(prep: _h.Prepared, S: FloatArray, k: int, vol: float) -> dict[str, FloatArray]:
     p = prep.params
     t = prep.times[k]
-    out = {name: np.zeros_like(S) for name in ("value", "delta", "gamma", "theta", "pay")}
+    out = {name: np.zeros_like(S) for name in ("value", "delta", "gamma", "theta", "vega", "pay")}
     for strike, expiry, qc, qp, step in prep.groups:
         if k == int(step):
             out["pay"] += qc * np.maximum(S - strike, 0) + qp * np.maximum(strike - S, 0)
@@ -208,11 +209,12 @@ def _portfolio(prep: _h.Prepared, S: FloatArray, k: int, vol: float) -> dict[str
         for qty, is_call in ((qc, True), (qp, False)):
             if qty == 0:
                 continue
-            v, d, g, th = _bs(S, strike, expiry - t, vol, p["rate"], p["div"], is_call)
+            v, d, g, th, vg = _bs(S, strike, expiry - t, vol, p["rate"], p["div"], is_call)
             out["value"] += qty * v
             out["delta"] += qty * d
             out["gamma"] += qty * g
             out["theta"] += qty * th
+            out["vega"] += qty * vg
     return out
 
 
@@ -228,7 +230,10 @@ def hedge_paths(
     t = prep.times
     N = t.size - 1
     n = S.shape[0]
-    vol, hvol, r, q = p["vol"], p["hedge_vol"], p["rate"], p["div"]
+    r, q = p["rate"], p["div"]
+    # implied vol at each time: the path if given, else the constant
+    vols = prep.vols if prep.vols.size else np.full(t.size, p["vol"])
+    hvol = p["hedge_vol"]  # NaN: hedge at the implied vol
     units = float(np.abs(prep.groups[:, 2]).sum() + np.abs(prep.groups[:, 3]).sum())
     bps = (p["cost_bps"] + p["half_spread_bps"]) * 1e-4
 
@@ -237,6 +242,7 @@ def hedge_paths(
         for name in (
             "gamma",
             "theta",
+            "vega",
             "hedge",
             "financing",
             "costs",
@@ -268,8 +274,8 @@ def hedge_paths(
         acc["turnover"] += np.abs(qty) * price
 
     def greeks(k: int) -> tuple[dict[str, FloatArray], FloatArray, FloatArray]:
-        m = _portfolio(prep, S[:, k], k, vol)
-        if hvol == vol:
+        m = _portfolio(prep, S[:, k], k, vols[k])
+        if math.isnan(hvol) or hvol == vols[k]:
             return m, m["delta"], m["gamma"]
         hg = _portfolio(prep, S[:, k], k, hvol)
         return m, hg["delta"], hg["gamma"]
@@ -286,7 +292,7 @@ def hedge_paths(
     last = O[:, 0].copy()
     since = np.zeros(n)
     atr = np.zeros(n)
-    hv = np.full(n, vol * vol)
+    hv = np.full(n, vols[0] ** 2)
     L = int(p["atr_length"])
     er_n = int(p["er_length"])
     band_kind = int(p["band_kind"])
@@ -303,6 +309,7 @@ def hedge_paths(
         dS = S[:, k + 1] - S[:, k]
         acc["gamma"] += 0.5 * m["gamma"] * dS * dS
         acc["theta"] += m["theta"] * dt
+        acc["vega"] += m["vega"] * (vols[k + 1] - vols[k])
         acc["hedge"] += m["delta"] * dS + h * (O[:, k + 1] - O[:, k])
         acc["rv"] += np.log(O[:, k + 1] / O[:, k]) ** 2
         k1 = k + 1
@@ -345,7 +352,8 @@ def hedge_paths(
                 t_atr = np.zeros(n, bool)
             t_band = (np.abs(net) > band) if band_kind else np.zeros(n, bool)
             if p["gate"]:
-                open_ = (hv >= (p["gate_min"] * vol) ** 2) & (hv <= (p["gate_max"] * vol) ** 2)
+                iv = vols[k1]
+                open_ = (hv >= (p["gate_min"] * iv) ** 2) & (hv <= (p["gate_max"] * iv) ** 2)
             else:
                 open_ = np.ones(n, bool)
             t_max = (since >= p["max_interval"]) if p["max_interval"] > 0 else np.zeros(n, bool)
@@ -373,11 +381,14 @@ def hedge_paths(
         peak = np.maximum(peak, pnl)
         maxdd = np.maximum(maxdd, peak - pnl)
 
-    parts = acc["gamma"] + acc["theta"] + acc["hedge"] + acc["financing"] + acc["costs"]
+    parts = (
+        acc["gamma"] + acc["theta"] + acc["vega"] + acc["hedge"] + acc["financing"] + acc["costs"]
+    )
     out: dict[str, Any] = {
         "pnl": cash,
         "gamma": acc["gamma"],
         "theta": acc["theta"],
+        "vega": acc["vega"],
         "hedge": acc["hedge"],
         "financing": acc["financing"],
         "costs": acc["costs"],
