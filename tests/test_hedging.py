@@ -11,7 +11,7 @@ import pytest
 from conftest import data_file
 from gammaext import _core
 from gammaext import reference as R
-from gammaext.hedging import HEDGE_FIELDS, random_draws
+from gammaext.hedging import HEDGE_FIELDS, random_draws, straddle
 from numpy.testing import assert_allclose, assert_array_equal
 
 # --------------------------------------------------------------------------------------------
@@ -482,3 +482,57 @@ def test_inputs_not_modified():
     g.simulate_hedge(paths, times=times, rule=g.Move(0.01))
     assert_array_equal(paths, USER)
     assert_array_equal(times, t0)
+
+
+# --------------------------------------------------------------------------------------------
+# Property: any rule/cost/accounting combination agrees with the reference
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+
+@st.composite
+def _runs(draw):
+    rules = [
+        g.EveryK(draw(st.integers(1, 5))),
+        g.Move(draw(st.floats(0.001, 0.05))),
+        g.DeltaBand(draw(st.floats(0.01, 0.5)), to=draw(st.sampled_from(["zero", "edge"]))),
+        g.WhalleyWilmott(draw(st.floats(1e-4, 1e-2)), draw(st.floats(0.01, 10.0))),
+        g.AtrMove(draw(st.floats(0.1, 3.0)), draw(st.integers(1, 10))),
+        g.TrendBand(draw(st.floats(0.01, 0.5)), draw(st.integers(1, 8)), draw(st.floats(0, 5))),
+    ]
+    rule = draw(st.sampled_from(rules))
+    if draw(st.booleans()):
+        rule = rule | g.MaxInterval(draw(st.integers(1, 10)))
+    if draw(st.booleans()):
+        rule = g.VolGate(rule, draw(st.floats(0.0, 1.5)), math.inf, draw(st.integers(1, 10)))
+    costs = g.Costs(
+        bps=draw(st.floats(0, 20)),
+        half_spread=draw(st.floats(0, 0.05)),
+        fixed=draw(st.floats(0, 0.1)),
+        option_half_spread=draw(st.floats(0, 0.2)),
+    )
+    acc = g.Accounting(*(draw(st.booleans()) for _ in range(5)))
+    pos = g.Position(
+        straddle(
+            draw(st.floats(-2, 2).filter(lambda x: abs(x) > 0.1)),
+            moneyness=draw(st.floats(0.8, 1.2)),
+            expiry=draw(st.sampled_from([None, 0.05, 0.5])),
+        ),
+        vol=draw(st.floats(0.05, 0.8)),
+        rate=draw(st.floats(-0.02, 0.1)),
+        div=draw(st.floats(0, 0.05)),
+    )
+    noise = draw(st.sampled_from([None, g.Noise("iid", 0.001), g.Noise("bounce", 0.002)]))
+    return {"rule": rule, "costs": costs, "accounting": acc, "position": pos, "noise": noise}
+
+
+@hypothesis.settings(max_examples=25, deadline=None, derandomize=True)
+@hypothesis.given(run=_runs(), seed=st.integers(0, 2**64 - 1))
+def test_property_engine_matches_reference(run, seed):
+    kw = dict(n_paths=16, n_steps=25, dt=1 / 100, seed=seed, **run)
+    got = g.simulate_hedge(**kw)
+    want = R.simulate_hedge(**kw)
+    for name in HEDGE_FIELDS:
+        scale = max(1.0, float(np.max(np.abs(want[name]))))
+        assert_allclose(got[name], want[name], rtol=0, atol=1e-10 * scale, err_msg=name)
