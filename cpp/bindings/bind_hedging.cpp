@@ -56,14 +56,17 @@ void bind_hedging(py::module_& m) {
            const farray& groups,
            const farray& returns, const farray& paths, std::int64_t first_path,
            std::int64_t n_paths, const i64array& trace_paths, int threads, int isa) {
-            require(params.ndim() == 1 && params.size() == kNumHedgeParams,
-                    "params must have " + std::to_string(kNumHedgeParams) + " values");
+            // One row of parameters per rule; the non-rule fields are read from row 0.
+            require(params.ndim() == 2 && params.shape(0) >= 1 &&
+                        params.shape(1) == kNumHedgeParams,
+                    "params must be (n_rules, " + std::to_string(kNumHedgeParams) + ")");
+            const py::ssize_t n_rules = params.shape(0);
             require(times.ndim() == 1 && times.size() >= 2, "times needs at least 2 values");
             require(groups.ndim() == 2 && groups.shape(1) == 5 && groups.shape(0) >= 1,
                     "groups must be an (n >= 1, 5) array");
             require(n_paths >= 0 && first_path >= 0, "n_paths and first_path must be >= 0");
             const std::int64_t n_steps = times.size() - 1;
-            const auto kind = static_cast<PathKind>(static_cast<int>(params.at(hp_path_kind)));
+            const auto kind = static_cast<PathKind>(static_cast<int>(params.at(0, hp_path_kind)));
             if (kind == PathKind::user) {
                 require(paths.ndim() == 2 && paths.shape(0) == n_paths &&
                             paths.shape(1) == n_steps + 1,
@@ -71,10 +74,12 @@ void bind_hedging(py::module_& m) {
             }
             if (kind == PathKind::bootstrap) {
                 require(returns.ndim() == 1 && returns.size() >= 1, "returns must be non-empty");
-                require(params.at(hp_block_length) >= 1.0, "block_length must be >= 1");
+                require(params.at(0, hp_block_length) >= 1.0, "block_length must be >= 1");
             }
-            require(params.at(hp_atr_length) >= 1.0 && params.at(hp_er_length) >= 1.0,
-                    "atr_length and er_length must be >= 1");
+            for (py::ssize_t r = 0; r < n_rules; ++r) {
+                require(params.at(r, hp_atr_length) >= 1.0 && params.at(r, hp_er_length) >= 1.0,
+                        "atr_length and er_length must be >= 1");
+            }
             std::vector<OptionGroup> gs(static_cast<std::size_t>(groups.shape(0)));
             auto g = groups.unchecked<2>();
             for (py::ssize_t i = 0; i < groups.shape(0); ++i) {
@@ -87,12 +92,14 @@ void bind_hedging(py::module_& m) {
                 require(p >= first_path && p < first_path + n_paths,
                         "trace path " + std::to_string(p) + " is outside the simulated paths");
             }
-            py::array_t<double> out({static_cast<py::ssize_t>(kNumHedgeOutputs),
+            py::array_t<double> out({static_cast<py::ssize_t>(kNumHedgeOutputs), n_rules,
                                      static_cast<py::ssize_t>(n_paths)});
-            py::array_t<double> trace({n_trace, static_cast<py::ssize_t>(n_steps + 1),
+            py::array_t<double> trace({n_rules, n_trace, static_cast<py::ssize_t>(n_steps + 1),
                                        static_cast<py::ssize_t>(kNumTraceFields)});
             HedgeSpec spec;
             spec.p = params.data();
+            spec.rule_params = params.data();
+            spec.n_rules = n_rules;
             spec.seed = seed;
             spec.times = times.data();
             if (vols.size() > 0) {
@@ -110,7 +117,7 @@ void bind_hedging(py::module_& m) {
             spec.n_paths = n_paths;
             double* o = out.mutable_data();
             for (int i = 0; i < kNumHedgeOutputs; ++i) {
-                spec.out[i] = o + static_cast<std::int64_t>(i) * n_paths;
+                spec.out[i] = o + static_cast<std::int64_t>(i) * n_rules * n_paths;
             }
             spec.trace_paths = trace_paths.data();
             spec.n_trace = n_trace;

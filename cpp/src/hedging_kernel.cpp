@@ -127,6 +127,8 @@ struct GroupStep {
     double hsig_t = 0, hmu_t = 0, inv_hsig_t = 0, dq_hsig_t = 0;  // hedge vol
 };
 
+/// The state shared by every rule over a block of paths: prices, draws, the option marks and
+/// the rule-independent parts of the P&L.
 struct Block {
     alignas(64) u32 path_lo[kLanes], path_hi[kLanes];
     alignas(64) double lx[kLanes], lo[kLanes], s[kLanes], o[kLanes];  // log true/observed, prices
@@ -134,15 +136,51 @@ struct Block {
     alignas(64) double var[kLanes], walk[kLanes], start[kLanes];  // Heston v, scenario noise, bootstrap
     alignas(64) double za[kLanes], zb[kLanes], ua[kLanes], ub[kLanes], ja[kLanes], jb[kLanes];
     alignas(64) double na[kLanes], nb[kLanes];  // noise draws
-    // Position and marks (at the current step).
-    alignas(64) double h[kLanes], cash[kLanes], last[kLanes], since[kLanes];
+    // Option marks at the current step (mark vol; hdel/hgam at the hedge vol).
     alignas(64) double val[kLanes], del[kLanes], gam[kLanes], the[kLanes], hdel[kLanes],
         hgam[kLanes], pay[kLanes], inv_s[kLanes], veg[kLanes];
-    // Accumulators.
-    alignas(64) double a_vega[kLanes], a_gamma[kLanes], a_theta[kLanes], a_hedge[kLanes], a_fin[kLanes],
-        a_cost[kLanes], rebal[kLanes], traded[kLanes], turnover[kLanes], rv[kLanes],
-        peak[kLanes], maxdd[kLanes];
-    // Rule state and scratch.
+    // Rule-independent accumulators.
+    alignas(64) double a_vega[kLanes], a_gamma[kLanes], a_theta[kLanes], rv[kLanes];
+};
+
+/// The parameters of one rule (read from its parameter array).
+struct RuleParams {
+    BandKind band_kind;
+    double every, move, band0, widen;
+    bool to_edge;
+    double atr_mult;
+    i64 atr_len;
+    bool atr_from_last, gate;
+    double gate_min, gate_max, alpha, max_interval, ww_c;
+    i64 er_n;
+
+    explicit RuleParams(const double* p) noexcept
+        : band_kind(static_cast<BandKind>(static_cast<int>(p[hp_band_kind]))),
+          every(p[hp_every]),
+          move(p[hp_move]),
+          band0(p[hp_band]),
+          widen(p[hp_er_widen]),
+          to_edge(p[hp_band_to_edge] != 0.0),
+          atr_mult(p[hp_atr_mult]),
+          atr_len(static_cast<i64>(p[hp_atr_length])),
+          atr_from_last(p[hp_atr_from_last] != 0.0),
+          gate(p[hp_gate] != 0.0),
+          gate_min(p[hp_gate_min]),
+          gate_max(p[hp_gate_max]),
+          alpha(p[hp_gate_alpha]),
+          max_interval(p[hp_max_interval]),
+          ww_c(band_kind == BandKind::whalley_wilmott
+                   ? 1.5 * p[hp_ww_cost] / p[hp_ww_risk_aversion]
+                   : 0.0),
+          er_n(static_cast<i64>(p[hp_er_length])) {}
+};
+
+/// One rule's hedge book over a block of paths: the stock position and cash, the
+/// rule-dependent P&L parts and the rule's own state.
+struct Book {
+    alignas(64) double h[kLanes], cash[kLanes], last[kLanes], since[kLanes];
+    alignas(64) double a_hedge[kLanes], a_fin[kLanes], a_cost[kLanes], rebal[kLanes],
+        traded[kLanes], turnover[kLanes], peak[kLanes], maxdd[kLanes];
     alignas(64) double atr[kLanes], hv[kLanes], er[kLanes], band[kLanes], q[kLanes];
 };
 
@@ -187,7 +225,6 @@ struct Setup {
     const HedgeSpec& spec;
     PathKind kind;
     NoiseKind noise;
-    BandKind band_kind;
     i64 n_steps;
     double spot, drift, path_vol, vol, hvol, rate, div;
     bool same_hedge_vol;
@@ -341,8 +378,8 @@ void observe(const Setup& su, Block& b, i64 k) noexcept {
     }
 }
 
-/// Trades q[j] shares at the observed price; pay = whether costs apply.
-void trade(const Setup& su, Block& b, bool pay) noexcept {
+/// Trades k.q[j] shares at the observed price; pay = whether costs apply.
+void trade(const Setup& su, const Block& b, Book& k, bool pay) noexcept {
     const HedgeSpec& sp = su.spec;
     // Quantities below this are rounding noise of delta (e.g. a put delta of -1 + 1e-17), not
     // trades: they are dropped so that a fixed fee is never charged for them.
@@ -352,15 +389,15 @@ void trade(const Setup& su, Block& b, bool pay) noexcept {
     const double fixed = pay ? hp(sp, hp_fixed_cost) : 0.0;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        const double q = std::fabs(b.q[j]) > min_trade ? b.q[j] : 0.0;
-        b.q[j] = q;
+        const double q = std::fabs(k.q[j]) > min_trade ? k.q[j] : 0.0;
+        k.q[j] = q;
         const double aq = std::fabs(q);
         const double cost = q != 0.0 ? aq * b.o[j] * bps + aq * hs + fixed : 0.0;
-        b.cash[j] -= q * b.o[j] + cost;
-        b.h[j] += q;
-        b.a_cost[j] -= cost;
-        b.traded[j] += aq;
-        b.turnover[j] += aq * b.o[j];
+        k.cash[j] -= q * b.o[j] + cost;
+        k.h[j] += q;
+        k.a_cost[j] -= cost;
+        k.traded[j] += aq;
+        k.turnover[j] += aq * b.o[j];
     }
 }
 
@@ -369,29 +406,31 @@ struct TraceSlot {
     i64 index;  // row in the trace output
 };
 
-void write_trace(const Setup& su, const Block& b, const std::vector<TraceSlot>& slots, i64 k) noexcept {
+void write_trace(const Setup& su, const Block& b, const Book& bk, i64 rule,
+                 const std::vector<TraceSlot>& slots, i64 k) noexcept {
     const HedgeSpec& sp = su.spec;
     for (const TraceSlot& ts : slots) {
         const int j = ts.lane;
-        double* row = sp.trace + (ts.index * (sp.n_steps + 1) + k) * kNumTraceFields;
+        double* row =
+            sp.trace + ((rule * sp.n_trace + ts.index) * (sp.n_steps + 1) + k) * kNumTraceFields;
         row[tf_time] = sp.times[k];
         row[tf_spot] = b.s[j];
         row[tf_observed] = b.o[j];
         row[tf_option_value] = b.val[j];
         row[tf_option_delta] = b.del[j];
         row[tf_option_gamma] = b.gam[j];
-        row[tf_shares] = b.h[j];
-        row[tf_net_delta] = b.hdel[j] + b.h[j];
-        row[tf_band] = b.band[j];
-        row[tf_trade] = b.q[j];
+        row[tf_shares] = bk.h[j];
+        row[tf_net_delta] = b.hdel[j] + bk.h[j];
+        row[tf_band] = bk.band[j];
+        row[tf_trade] = bk.q[j];
         row[tf_gamma] = b.a_gamma[j];
         row[tf_theta] = b.a_theta[j];
         row[tf_vega] = b.a_vega[j];
         row[tf_implied_vol] = sp.vols != nullptr ? sp.vols[k] : su.vol;
-        row[tf_hedge] = b.a_hedge[j];
-        row[tf_financing] = b.a_fin[j];
-        row[tf_costs] = b.a_cost[j];
-        row[tf_pnl] = b.cash[j] + b.h[j] * b.o[j] + b.val[j];
+        row[tf_hedge] = bk.a_hedge[j];
+        row[tf_financing] = bk.a_fin[j];
+        row[tf_costs] = bk.a_cost[j];
+        row[tf_pnl] = bk.cash[j] + bk.h[j] * b.o[j] + b.val[j];
     }
 }
 
@@ -524,11 +563,137 @@ void advance(const Setup& su, Block& b, i64 k, const std::vector<double>& jump_c
     }
 }
 
-void run_block(const Setup& su, i64 i0, i64 end, std::vector<GroupStep>& gs,
-               std::vector<double>& ring, std::vector<double>& jump_cdf) noexcept {
+/// Updates a rule's state at step k1 (ATR, EWMA vol, efficiency ratio), sets its band and
+/// decides its trades (k.q), for every lane.
+void decide(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, double* ring,
+            i64 k1, double dt) noexcept {
+    const HedgeSpec& sp = su.spec;
+    if (rp.atr_mult > 0.0) {
+        const double inv = 1.0 / static_cast<double>(rp.atr_len);
+        const i64 len = rp.atr_len;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double tr = std::fabs(b.o[j] - b.o_prev[j]);
+            // Wilder's ATR on closes: the mean of the first atr_len true ranges, then
+            // atr += (tr - atr) / atr_len.
+            bk.atr[j] = k1 < len    ? bk.atr[j] + tr
+                        : k1 == len ? (bk.atr[j] + tr) * inv
+                                    : bk.atr[j] + (tr - bk.atr[j]) * inv;
+        }
+    }
+    if (rp.gate) {
+        const double a_dt = rp.alpha / dt;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double lr = b.lo[j] - b.lo_prev[j];
+            bk.hv[j] = (1.0 - rp.alpha) * bk.hv[j] + a_dt * lr * lr;
+        }
+    }
+    if (rp.band_kind == BandKind::trend) {
+        const i64 er_n = rp.er_n;
+        const i64 rn = er_n + 1;
+        double* __restrict rg = ring;
+        const i64 slot = k1 % rn;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            rg[slot * kLanes + j] = b.o[j];
+        }
+        const i64 w = std::min(er_n, k1);
+        const i64 first = (k1 - w) % rn;
+        fill(bk.er, 0.0);  // used as the path length accumulator
+        for (i64 i = k1 - w + 1; i <= k1; ++i) {
+            const i64 a = i % rn, p = (i - 1) % rn;
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                bk.er[j] += std::fabs(rg[a * kLanes + j] - rg[p * kLanes + j]);
+            }
+        }
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double num = std::fabs(b.o[j] - rg[first * kLanes + j]);
+            bk.er[j] = bk.er[j] > 0.0 ? num / bk.er[j] : 0.0;
+        }
+    }
+    const double iv = sp.vols != nullptr ? sp.vols[k1] : su.vol;
+    const double gate_lo2 = rp.gate_min * iv * rp.gate_min * iv;
+    const double gate_hi2 = rp.gate_max * iv * rp.gate_max * iv;
+    const bool t_every = rp.every > 0.0 && k1 % static_cast<i64>(rp.every) == 0;
+    const bool atr_ready = rp.atr_mult > 0.0 && k1 >= rp.atr_len;
+    const double disc = std::exp(-su.rate * (su.horizon - sp.times[k1]));
+    const double ww_k = rp.ww_c * disc;
+    const double band0 = rp.band0, widen = rp.widen;
+    switch (rp.band_kind) {
+        case BandKind::fixed:
+            fill(bk.band, band0);
+            break;
+        case BandKind::trend:
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                bk.band[j] = band0 * (1.0 + widen * bk.er[j]);
+            }
+            break;
+        case BandKind::whalley_wilmott:
+            // Whalley & Wilmott (1997): half-width
+            // (3/2 e^{-r(T-t)} lambda S Gamma^2 / risk_aversion)^(1/3).
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                const double x = ww_k * b.o[j] * b.hgam[j] * b.hgam[j];
+                bk.band[j] = vmath::exp(vmath::log(x) * (1.0 / 3.0));
+            }
+            break;
+        default:
+            fill(bk.band, vmath::kNaN);
+    }
+    // Step-level switches as 0/1 doubles and the triggers combined with bitwise operators: no
+    // short-circuit control flow, so the loop vectorizes.
+    const double move = rp.move, atr_mult = rp.atr_mult, max_interval = rp.max_interval;
+    const double from_last_on = rp.atr_from_last ? 1.0 : 0.0;
+    const double move_on = move > 0.0 ? 1.0 : 0.0;
+    const double atr_on = atr_ready ? 1.0 : 0.0;
+    const double band_on = rp.band_kind != BandKind::none ? 1.0 : 0.0;
+    const double gate_on = rp.gate ? 1.0 : 0.0;
+    const double max_on = max_interval > 0.0 ? 1.0 : 0.0;
+    const double every_on = t_every ? 1.0 : 0.0;
+    const double edge_on = rp.to_edge ? 1.0 : 0.0;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double o = b.o[j];
+        const double last = bk.last[j];
+        const double net = b.hdel[j] + bk.h[j];
+        const double ref = from_last_on != 0.0 ? last : b.o_prev[j];
+        const double hb = bk.band[j];
+        const double hv = bk.hv[j];
+        const bool t_move = (move_on != 0.0) & (std::fabs(o - last) >= move * last);
+        const bool t_atr = (atr_on != 0.0) & (std::fabs(o - ref) > atr_mult * bk.atr[j]);
+        const bool t_band = (band_on != 0.0) & (std::fabs(net) > hb);
+        const bool open = (gate_on == 0.0) | ((hv >= gate_lo2) & (hv <= gate_hi2));
+        const bool t_max = (max_on != 0.0) & (bk.since[j] >= max_interval);
+        const bool to_e = edge_on != 0.0;
+        const bool full = (open & ((every_on != 0.0) | t_move | t_atr | (t_band & !to_e))) | t_max;
+        const bool trig = full | (open & t_band & to_e);
+        const double target = full ? 0.0 : (net > 0.0 ? hb : -hb);
+        bk.q[j] = trig ? target - net : 0.0;
+        bk.last[j] = trig ? o : last;
+        bk.since[j] = trig ? 0.0 : bk.since[j];
+        bk.rebal[j] += trig ? 1.0 : 0.0;
+    }
+}
+
+/// Scratch owned by one thread: per-rule books, rule parameters and trend-band rings.
+struct Workspace {
+    std::vector<GroupStep> gs;
+    std::vector<Book> books;
+    std::vector<RuleParams> rules;
+    std::vector<std::vector<double>> rings;
+    std::vector<double> jump_cdf;
+};
+
+void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
     const HedgeSpec& sp = su.spec;
     const i64 N = sp.n_steps;
     const i64 len = std::min<i64>(kLanes, end - i0);
+    const auto n_rules = static_cast<i64>(ws.books.size());
+    std::vector<GroupStep>& gs = ws.gs;
     Block b;  // NOLINT: every array is filled before use
     i64 row[kLanes];
     for (int j = 0; j < kLanes; ++j) {
@@ -567,69 +732,61 @@ void run_block(const Setup& su, i64 i0, i64 end, std::vector<GroupStep>& gs,
         draw_pair(b, sp.seed, rng::kStreamNoise, 0, su.noise == NoiseKind::iid, b.na, b.nb);
     }
     observe(su, b, 0);
-    for (double* a : {b.h, b.cash, b.since, b.a_gamma, b.a_theta, b.a_hedge, b.a_fin, b.a_cost,
-                      b.rebal, b.traded, b.turnover, b.rv, b.peak, b.maxdd, b.atr, b.er, b.q}) {
+    for (double* a : {b.a_gamma, b.a_theta, b.a_vega, b.rv, b.veg}) {
         fill(a, 0.0);
     }
-    fill(b.band, vmath::kNaN);
-    const double vol0 = sp.vols != nullptr ? sp.vols[0] : su.vol;
-    fill(b.hv, vol0 * vol0);
-    fill(b.a_vega, 0.0);
-    fill(b.veg, 0.0);
     portfolio_greeks(su, b, 0, gs);
-    // Buy the options at their model value, paying the option half-spread.
+    // Every book buys the options at their model value, paying the option half-spread, and
+    // (optionally) hedges.
     const double opt_spread = hp(sp, hp_option_half_spread) * su.option_units;
-#pragma omp simd
-    for (int j = 0; j < kLanes; ++j) {
-        b.cash[j] = -b.val[j] - opt_spread;
-        b.a_cost[j] = -opt_spread;
-        b.last[j] = b.o[j];
-    }
-    if (hp(sp, hp_initial_hedge) != 0.0) {
+    const double vol0 = sp.vols != nullptr ? sp.vols[0] : su.vol;
+    for (i64 r = 0; r < n_rules; ++r) {
+        Book& bk = ws.books[static_cast<std::size_t>(r)];
+        for (double* a : {bk.h, bk.since, bk.a_hedge, bk.a_fin, bk.rebal, bk.traded, bk.turnover,
+                          bk.peak, bk.atr, bk.er, bk.q}) {
+            fill(a, 0.0);
+        }
+        fill(bk.band, vmath::kNaN);
+        fill(bk.hv, vol0 * vol0);
 #pragma omp simd
         for (int j = 0; j < kLanes; ++j) {
-            b.q[j] = -b.hdel[j];
+            bk.cash[j] = -b.val[j] - opt_spread;
+            bk.a_cost[j] = -opt_spread;
+            bk.last[j] = b.o[j];
         }
-        trade(su, b, hp(sp, hp_entry_costs) != 0.0);
-    }
+        if (hp(sp, hp_initial_hedge) != 0.0) {
 #pragma omp simd
-    for (int j = 0; j < kLanes; ++j) {
-        const double pnl = b.cash[j] + b.h[j] * b.o[j] + b.val[j];
-        b.maxdd[j] = pnl < 0.0 ? -pnl : 0.0;  // the peak starts at 0 (before any trade)
-    }
-    const i64 er_n = static_cast<i64>(hp(sp, hp_er_length));
-    const bool want_er = su.band_kind == BandKind::trend;
-    if (want_er) {
-        for (int j = 0; j < kLanes; ++j) {
-            ring[static_cast<std::size_t>(j)] = b.o[j];
+            for (int j = 0; j < kLanes; ++j) {
+                bk.q[j] = -b.hdel[j];
+            }
+            trade(su, b, bk, hp(sp, hp_entry_costs) != 0.0);
         }
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double pnl = bk.cash[j] + bk.h[j] * b.o[j] + b.val[j];
+            bk.maxdd[j] = pnl < 0.0 ? -pnl : 0.0;  // the peak starts at 0 (before any trade)
+        }
+        if (ws.rules[static_cast<std::size_t>(r)].band_kind == BandKind::trend) {
+            double* rg = ws.rings[static_cast<std::size_t>(r)].data();
+            for (int j = 0; j < kLanes; ++j) {
+                rg[j] = b.o[j];
+            }
+        }
+        write_trace(su, b, bk, r, slots, 0);
     }
-    write_trace(su, b, slots, 0);
 
-    const double every = hp(sp, hp_every), move = hp(sp, hp_move);
-    const double band0 = hp(sp, hp_band), widen = hp(sp, hp_er_widen);
-    const bool to_edge = hp(sp, hp_band_to_edge) != 0.0;
-    const double atr_mult = hp(sp, hp_atr_mult);
-    const auto atr_len = static_cast<i64>(hp(sp, hp_atr_length));
-    const bool atr_from_last = hp(sp, hp_atr_from_last) != 0.0;
-    const bool gate = hp(sp, hp_gate) != 0.0;
-    const double gate_min = hp(sp, hp_gate_min), gate_max = hp(sp, hp_gate_max);
-    const double alpha = hp(sp, hp_gate_alpha);
-    const double max_interval = hp(sp, hp_max_interval);
-    const double ww_c = su.band_kind == BandKind::whalley_wilmott
-                            ? 1.5 * hp(sp, hp_ww_cost) / hp(sp, hp_ww_risk_aversion)
-                            : 0.0;
     const bool financing = hp(sp, hp_financing) != 0.0;
     const bool draws_price = !user && su.kind != PathKind::bootstrap;
     const double lam = hp(sp, hp_jump_intensity);
+    const bool scenario = su.kind == PathKind::oscillation || su.kind == PathKind::trend;
+    const bool scenario_noise = hp(sp, hp_scenario_noise) != 0.0;
 
     for (i64 k = 0; k < N; ++k) {
         const double dt = sp.times[k + 1] - sp.times[k];
         // Random numbers for this step (pairs: even k draws k and k + 1).
         if ((k & 1) == 0) {
             const auto n = static_cast<u32>(k >> 1);
-            const bool scenario = su.kind == PathKind::oscillation || su.kind == PathKind::trend;
-            if (draws_price && (!scenario || hp(sp, hp_scenario_noise) != 0.0)) {
+            if (draws_price && (!scenario || scenario_noise)) {
                 draw_pair(b, sp.seed, rng::kStreamPrice, n, true, b.za, b.zb);
             }
             if (su.kind == PathKind::heston) {
@@ -644,8 +801,7 @@ void run_block(const Setup& su, i64 i0, i64 end, std::vector<GroupStep>& gs,
             draw_pair(b, sp.seed, rng::kStreamNoise, static_cast<u32>((k + 1) >> 1),
                       su.noise == NoiseKind::iid, b.na, b.nb);
         }
-        if ((su.kind == PathKind::oscillation || su.kind == PathKind::trend) &&
-            hp(sp, hp_scenario_noise) == 0.0) {
+        if (scenario && !scenario_noise) {
             fill(b.za, 0.0);
             fill(b.zb, 0.0);
         }
@@ -654,7 +810,7 @@ void run_block(const Setup& su, i64 i0, i64 end, std::vector<GroupStep>& gs,
             const double m = lam * dt;
             double pk = std::exp(-m), f = pk;
             for (int i = 0; i < kMaxJumps; ++i) {
-                jump_cdf[static_cast<std::size_t>(i)] = f;
+                ws.jump_cdf[static_cast<std::size_t>(i)] = f;
                 pk *= m / static_cast<double>(i + 1);
                 f += pk;
             }
@@ -675,206 +831,115 @@ void run_block(const Setup& su, i64 i0, i64 end, std::vector<GroupStep>& gs,
                 b.lx[j] = vmath::log(b.s[j]);
             }
         } else {
-            advance(su, b, k, jump_cdf);
+            advance(su, b, k, ws.jump_cdf);
         }
         observe(su, b, k + 1);
 
-        // Financing over the step on the balances held through it, then the P&L attribution
-        // with the Greeks of step k.
+        // The P&L attribution with the Greeks of step k: the option parts are the same for
+        // every rule; financing over the step and the net-delta P&L depend on the book.
         const double dvol = sp.vols != nullptr ? sp.vols[k + 1] - sp.vols[k] : 0.0;
-        const double grow_cash = financing ? std::expm1(su.rate * dt) : 0.0;
-        const double grow_div = financing ? std::expm1(su.div * dt) : 0.0;
 #pragma omp simd
         for (int j = 0; j < kLanes; ++j) {
-            const double fin = b.cash[j] * grow_cash + b.h[j] * b.o_prev[j] * grow_div;
-            b.cash[j] += fin;
-            b.a_fin[j] += fin;
             const double ds = b.s[j] - b.s_prev[j];
             b.a_gamma[j] += 0.5 * b.gam[j] * ds * ds;
             b.a_theta[j] += b.the[j] * dt;
             b.a_vega[j] += b.veg[j] * dvol;
-            b.a_hedge[j] += b.del[j] * ds + b.h[j] * (b.o[j] - b.o_prev[j]);
             const double lr = b.lo[j] - b.lo_prev[j];
             b.rv[j] += lr * lr;
         }
+        const double grow_cash = financing ? std::expm1(su.rate * dt) : 0.0;
+        const double grow_div = financing ? std::expm1(su.div * dt) : 0.0;
+        for (Book& bk : ws.books) {
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                const double fin = bk.cash[j] * grow_cash + bk.h[j] * b.o_prev[j] * grow_div;
+                bk.cash[j] += fin;
+                bk.a_fin[j] += fin;
+                const double ds = b.s[j] - b.s_prev[j];
+                bk.a_hedge[j] += b.del[j] * ds + bk.h[j] * (b.o[j] - b.o_prev[j]);
+            }
+        }
         const i64 k1 = k + 1;
         portfolio_greeks(su, b, k1, gs);  // options expiring at k1 pay into cash
-#pragma omp simd
-        for (int j = 0; j < kLanes; ++j) {
-            b.cash[j] += b.pay[j];
-            b.q[j] = 0.0;
-            b.since[j] += 1.0;
+        double alive_units = 0.0;
+        for (const GroupStep& c : gs) {
+            alive_units += c.alive ? std::fabs(c.qc) + std::fabs(c.qp) : 0.0;
         }
+        const double exit_spread =
+            hp(sp, hp_close_options) != 0.0 ? hp(sp, hp_option_half_spread) * alive_units : 0.0;
 
-        if (k1 < N) {
-            // Rule state.
-            if (atr_mult > 0.0) {
-                const double inv = 1.0 / static_cast<double>(atr_len);
-#pragma omp simd
-                for (int j = 0; j < kLanes; ++j) {
-                    const double tr = std::fabs(b.o[j] - b.o_prev[j]);
-                    // Wilder's ATR on closes: the mean of the first atr_len true ranges, then
-                    // atr += (tr - atr) / atr_len.
-                    b.atr[j] = k1 < atr_len    ? b.atr[j] + tr
-                               : k1 == atr_len ? (b.atr[j] + tr) * inv
-                                               : b.atr[j] + (tr - b.atr[j]) * inv;
-                }
-            }
-            if (gate) {
-                const double a_dt = alpha / dt;
-#pragma omp simd
-                for (int j = 0; j < kLanes; ++j) {
-                    const double lr = b.lo[j] - b.lo_prev[j];
-                    b.hv[j] = (1.0 - alpha) * b.hv[j] + a_dt * lr * lr;
-                }
-            }
-            if (want_er) {
-                const i64 rn = er_n + 1;
-                double* __restrict rg = ring.data();
-                const i64 slot = k1 % rn;
-#pragma omp simd
-                for (int j = 0; j < kLanes; ++j) {
-                    rg[slot * kLanes + j] = b.o[j];
-                }
-                const i64 w = std::min(er_n, k1);
-                const i64 first = (k1 - w) % rn;
-#pragma omp simd
-                for (int j = 0; j < kLanes; ++j) {
-                    b.er[j] = 0.0;  // used as the path length accumulator
-                }
-                for (i64 i = k1 - w + 1; i <= k1; ++i) {
-                    const i64 a = i % rn, p = (i - 1) % rn;
-#pragma omp simd
-                    for (int j = 0; j < kLanes; ++j) {
-                        b.er[j] += std::fabs(rg[a * kLanes + j] - rg[p * kLanes + j]);
-                    }
-                }
-#pragma omp simd
-                for (int j = 0; j < kLanes; ++j) {
-                    const double num = std::fabs(b.o[j] - rg[first * kLanes + j]);
-                    b.er[j] = b.er[j] > 0.0 ? num / b.er[j] : 0.0;
-                }
-            }
-            const double iv = sp.vols != nullptr ? sp.vols[k1] : su.vol;
-            const double gate_lo2 = gate_min * iv * gate_min * iv;
-            const double gate_hi2 = gate_max * iv * gate_max * iv;
-            const bool t_every = every > 0.0 && k1 % static_cast<i64>(every) == 0;
-            const bool atr_ready = atr_mult > 0.0 && k1 >= atr_len;
-            const double disc = std::exp(-su.rate * (su.horizon - sp.times[k1]));
-            const double ww_k = ww_c * disc;
-            switch (su.band_kind) {
-                case BandKind::fixed:
-                    fill(b.band, band0);
-                    break;
-                case BandKind::trend:
-#pragma omp simd
-                    for (int j = 0; j < kLanes; ++j) {
-                        b.band[j] = band0 * (1.0 + widen * b.er[j]);
-                    }
-                    break;
-                case BandKind::whalley_wilmott:
-                    // Whalley & Wilmott (1997): half-width
-                    // (3/2 e^{-r(T-t)} lambda S Gamma^2 / risk_aversion)^(1/3).
-#pragma omp simd
-                    for (int j = 0; j < kLanes; ++j) {
-                        const double x = ww_k * b.o[j] * b.hgam[j] * b.hgam[j];
-                        b.band[j] = vmath::exp(vmath::log(x) * (1.0 / 3.0));
-                    }
-                    break;
-                default:
-                    fill(b.band, vmath::kNaN);
-            }
-            // Step-level switches as 0/1 doubles and the triggers combined with bitwise
-            // operators: no short-circuit control flow, so the loop vectorizes.
-            const bool has_band = su.band_kind != BandKind::none;
-            const double move_on = move > 0.0 ? 1.0 : 0.0;
-            const double atr_on = atr_ready ? 1.0 : 0.0;
-            const double band_on = has_band ? 1.0 : 0.0;
-            const double gate_on = gate ? 1.0 : 0.0;
-            const double max_on = max_interval > 0.0 ? 1.0 : 0.0;
-            const double every_on = t_every ? 1.0 : 0.0;
-            const double edge_on = to_edge ? 1.0 : 0.0;
+        for (i64 r = 0; r < n_rules; ++r) {
+            Book& bk = ws.books[static_cast<std::size_t>(r)];
 #pragma omp simd
             for (int j = 0; j < kLanes; ++j) {
-                const double o = b.o[j];
-                const double last = b.last[j];
-                const double net = b.hdel[j] + b.h[j];
-                const double ref = atr_from_last ? last : b.o_prev[j];
-                const double hb = b.band[j];
-                const double hv = b.hv[j];
-                const bool t_move = (move_on != 0.0) & (std::fabs(o - last) >= move * last);
-                const bool t_atr = (atr_on != 0.0) & (std::fabs(o - ref) > atr_mult * b.atr[j]);
-                const bool t_band = (band_on != 0.0) & (std::fabs(net) > hb);
-                const bool open = (gate_on == 0.0) | ((hv >= gate_lo2) & (hv <= gate_hi2));
-                const bool t_max = (max_on != 0.0) & (b.since[j] >= max_interval);
-                const bool to_e = edge_on != 0.0;
-                const bool full =
-                    (open & ((every_on != 0.0) | t_move | t_atr | (t_band & !to_e))) | t_max;
-                const bool trig = full | (open & t_band & to_e);
-                const double target = full ? 0.0 : (net > 0.0 ? hb : -hb);
-                b.q[j] = trig ? target - net : 0.0;
-                b.last[j] = trig ? o : last;
-                b.since[j] = trig ? 0.0 : b.since[j];
-                b.rebal[j] += trig ? 1.0 : 0.0;
+                bk.cash[j] += b.pay[j];
+                bk.q[j] = 0.0;
+                bk.since[j] += 1.0;
             }
-            trade(su, b, true);
-        } else {
-            // Horizon: unwind the stock, sell the options still alive at their model value.
+            double opt_val_factor = 1.0;  // 0 at the horizon, where the options are sold
+            if (k1 < N) {
+                decide(su, b, bk, ws.rules[static_cast<std::size_t>(r)],
+                       ws.rings[static_cast<std::size_t>(r)].data(), k1, dt);
+                trade(su, b, bk, true);
+            } else {
+                // Horizon: unwind the stock, sell the options still alive at model value.
+#pragma omp simd
+                for (int j = 0; j < kLanes; ++j) {
+                    bk.q[j] = -bk.h[j];
+                }
+                trade(su, b, bk, hp(sp, hp_exit_costs) != 0.0);
+#pragma omp simd
+                for (int j = 0; j < kLanes; ++j) {
+                    bk.cash[j] += b.val[j] - exit_spread;
+                    bk.a_cost[j] -= exit_spread;
+                }
+                fill(bk.band, vmath::kNaN);
+                opt_val_factor = 0.0;
+            }
 #pragma omp simd
             for (int j = 0; j < kLanes; ++j) {
-                b.q[j] = -b.h[j];
-            }
-            trade(su, b, hp(sp, hp_exit_costs) != 0.0);
-            double alive_units = 0.0;
-            for (const GroupStep& c : gs) {
-                alive_units += c.alive ? std::fabs(c.qc) + std::fabs(c.qp) : 0.0;
-            }
-            const double exit_spread = hp(sp, hp_close_options) != 0.0
-                                           ? hp(sp, hp_option_half_spread) * alive_units
-                                           : 0.0;
-#pragma omp simd
-            for (int j = 0; j < kLanes; ++j) {
-                b.cash[j] += b.val[j] - exit_spread;
-                b.a_cost[j] -= exit_spread;
-                b.val[j] = 0.0;
-                b.band[j] = vmath::kNaN;
+                const double pnl = bk.cash[j] + bk.h[j] * b.o[j] + opt_val_factor * b.val[j];
+                bk.peak[j] = pnl > bk.peak[j] ? pnl : bk.peak[j];
+                const double dd = bk.peak[j] - pnl;
+                bk.maxdd[j] = dd > bk.maxdd[j] ? dd : bk.maxdd[j];
             }
         }
-#pragma omp simd
-        for (int j = 0; j < kLanes; ++j) {
-            const double pnl = b.cash[j] + b.h[j] * b.o[j] + b.val[j];
-            b.peak[j] = pnl > b.peak[j] ? pnl : b.peak[j];
-            const double dd = b.peak[j] - pnl;
-            b.maxdd[j] = dd > b.maxdd[j] ? dd : b.maxdd[j];
+        if (k1 == N) {
+            fill(b.val, 0.0);  // sold (after the books used it)
         }
-        write_trace(su, b, slots, k1);
+        for (i64 r = 0; r < n_rules; ++r) {
+            write_trace(su, b, ws.books[static_cast<std::size_t>(r)], r, slots, k1);
+        }
     }
 
-    // Outputs of the real lanes.
+    // Outputs of the real lanes: rule r's rows start at r * n_paths.
     const double horizon = su.horizon;
-    for (int j = 0; j < len; ++j) {
-        const i64 r = i0 + j;
-        const double parts = b.a_gamma[j] + b.a_theta[j] + b.a_vega[j] + b.a_hedge[j] +
-                             b.a_fin[j] + b.a_cost[j];
-        const auto put = [&](HedgeOutput o, double x) {
-            if (sp.out[o] != nullptr) {
-                sp.out[o][r] = x;
-            }
-        };
-        put(ho_pnl, b.cash[j]);
-        put(ho_gamma, b.a_gamma[j]);
-        put(ho_theta, b.a_theta[j]);
-        put(ho_vega, b.a_vega[j]);
-        put(ho_hedge, b.a_hedge[j]);
-        put(ho_financing, b.a_fin[j]);
-        put(ho_costs, b.a_cost[j]);
-        put(ho_residual, b.cash[j] - parts);
-        put(ho_rebalances, b.rebal[j]);
-        put(ho_traded, b.traded[j]);
-        put(ho_turnover, b.turnover[j]);
-        put(ho_realized_vol, horizon > 0.0 ? std::sqrt(b.rv[j] / horizon) : vmath::kNaN);
-        put(ho_max_drawdown, b.maxdd[j]);
-        put(ho_final_spot, b.s[j]);
+    for (i64 r = 0; r < n_rules; ++r) {
+        const Book& bk = ws.books[static_cast<std::size_t>(r)];
+        for (int j = 0; j < len; ++j) {
+            const i64 at = r * sp.n_paths + i0 + j;
+            const double parts = b.a_gamma[j] + b.a_theta[j] + b.a_vega[j] + bk.a_hedge[j] +
+                                 bk.a_fin[j] + bk.a_cost[j];
+            const auto put = [&](HedgeOutput o, double x) {
+                if (sp.out[o] != nullptr) {
+                    sp.out[o][at] = x;
+                }
+            };
+            put(ho_pnl, bk.cash[j]);
+            put(ho_gamma, b.a_gamma[j]);
+            put(ho_theta, b.a_theta[j]);
+            put(ho_vega, b.a_vega[j]);
+            put(ho_hedge, bk.a_hedge[j]);
+            put(ho_financing, bk.a_fin[j]);
+            put(ho_costs, bk.a_cost[j]);
+            put(ho_residual, bk.cash[j] - parts);
+            put(ho_rebalances, bk.rebal[j]);
+            put(ho_traded, bk.traded[j]);
+            put(ho_turnover, bk.turnover[j]);
+            put(ho_realized_vol, horizon > 0.0 ? std::sqrt(b.rv[j] / horizon) : vmath::kNaN);
+            put(ho_max_drawdown, bk.maxdd[j]);
+            put(ho_final_spot, b.s[j]);
+        }
     }
 }
 
@@ -887,7 +952,6 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
     Setup su{spec,
              static_cast<PathKind>(static_cast<int>(hp(spec, hp_path_kind))),
              static_cast<NoiseKind>(static_cast<int>(hp(spec, hp_noise_kind))),
-             static_cast<BandKind>(static_cast<int>(hp(spec, hp_band_kind))),
              spec.n_steps,
              hp(spec, hp_spot),
              hp(spec, hp_drift),
@@ -905,12 +969,20 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         su.option_units += std::fabs(spec.groups[g].qc) + std::fabs(spec.groups[g].qp);
         su.lnk.push_back(std::log(spec.groups[g].strike));
     }
-    std::vector<GroupStep> gs(static_cast<std::size_t>(spec.n_groups));
-    std::vector<double> ring(
-        static_cast<std::size_t>((static_cast<std::int64_t>(hp(spec, hp_er_length)) + 1) * kLanes));
-    std::vector<double> jump_cdf(kMaxJumps);
+    Workspace ws;
+    ws.gs.resize(static_cast<std::size_t>(spec.n_groups));
+    const std::int64_t n_rules = spec.rule_params != nullptr ? spec.n_rules : 1;
+    ws.books.resize(static_cast<std::size_t>(n_rules));
+    for (std::int64_t r = 0; r < n_rules; ++r) {
+        const double* rp =
+            spec.rule_params != nullptr ? spec.rule_params + r * kNumHedgeParams : spec.p;
+        ws.rules.emplace_back(rp);
+        const auto er_n = static_cast<std::size_t>(ws.rules.back().er_n);
+        ws.rings.emplace_back((er_n + 1) * kLanes);
+    }
+    ws.jump_cdf.resize(kMaxJumps);
     for (std::int64_t i0 = begin; i0 < end; i0 += kLanes) {
-        run_block(su, i0, end, gs, ring, jump_cdf);
+        run_block(su, i0, end, ws);
     }
 }
 

@@ -41,6 +41,7 @@ from .hedging import (
     VolGate,
     WhalleyWilmott,
     simulate_hedge,
+    simulate_rules,
     straddle,
 )
 from .greeks import (
@@ -82,6 +83,7 @@ __all__ = [
     "VolGate",
     "WhalleyWilmott",
     "simulate_hedge",
+    "simulate_rules",
     "straddle",
     "GREEKS",
     "Greeks",

@@ -79,6 +79,12 @@ struct OptionGroup {
 
 struct HedgeSpec {
     const double* p = nullptr;      ///< kNumHedgeParams values
+    /// Optional: n_rules parameter arrays (kNumHedgeParams each) of which only the rule fields
+    /// are read, to hedge the same paths under several rules in one pass (the paths, draws and
+    /// option Greeks are computed once). Outputs then hold n_rules x n_paths values, rule-major,
+    /// and the trace n_rules x n_trace x (n_steps + 1) x kNumTraceFields.
+    const double* rule_params = nullptr;
+    std::int64_t n_rules = 1;
     std::uint64_t seed = 0;
     const double* times = nullptr;  ///< n_steps + 1 times in years, times[0] = 0, increasing
     const double* vols = nullptr;   ///< optional implied vol at each time (else params vol)
@@ -90,7 +96,7 @@ struct HedgeSpec {
     const double* paths = nullptr;    ///< user paths: rows of n_steps + 1 prices
     std::int64_t first_path = 0;      ///< global index of output row 0 (RNG key, user row)
     std::int64_t n_paths = 0;
-    double* out[kNumHedgeOutputs] = {};     ///< each n_paths long
+    double* out[kNumHedgeOutputs] = {};     ///< each n_rules x n_paths long
     const std::int64_t* trace_paths = nullptr;  ///< global path indices to trace
     std::int64_t n_trace = 0;
     double* trace = nullptr;          ///< n_trace x (n_steps + 1) x kNumTraceFields
