@@ -156,13 +156,25 @@ def _numba_engine():
 
 
 @pytest.mark.benchmark(group="hedging-move-1e5x252")
-def test_numba_parallel(benchmark, expected):
+@pytest.mark.parametrize("threads", [1, THREADS], ids=lambda t: f"threads={t}")
+def test_numba_parallel(benchmark, expected, threads):
+    import numba
+
     run = _numba_engine()
     run(64, N_STEPS, DT, 100.0, SIGMA, SIGMA, MOVE, BPS, 1)  # compile outside the timer
-    _info(benchmark, N_PATHS, THREADS)
-    pnl = benchmark.pedantic(
-        run, args=(N_PATHS, N_STEPS, DT, 100.0, SIGMA, SIGMA, MOVE, BPS, 7), rounds=3, iterations=1
-    )
+    _info(benchmark, N_PATHS, threads)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    benchmark.extra_info["numba_threading_layer"] = numba.threading_layer()
+    try:
+        pnl = benchmark.pedantic(
+            run,
+            args=(N_PATHS, N_STEPS, DT, 100.0, SIGMA, SIGMA, MOVE, BPS, 7),
+            rounds=3,
+            iterations=1,
+        )
+    finally:
+        numba.set_num_threads(previous)
     _per_path_step(benchmark, N_PATHS)
     _check(pnl, expected)
 
@@ -176,6 +188,38 @@ def test_gammaext_every_step(benchmark):
     )
     _per_path_step(benchmark, N_PATHS)
     assert (res.rebalances == N_STEPS - 1).all()
+
+
+LAB_RULES = [
+    g.EveryK(1),
+    g.EveryK(5),
+    g.Move(0.005),
+    g.Move(0.01),
+    g.Move(0.02),
+    g.DeltaBand(0.1),
+    g.WhalleyWilmott(0.002, 1.0),
+    g.TrendBand(0.1) | g.MaxInterval(20),
+]
+
+
+@pytest.mark.benchmark(group="hedging-8-rules-2e4x252")
+@pytest.mark.parametrize("how", ["one-pass", "separate"])
+def test_gammaext_rules(benchmark, how):
+    """The lab's pattern: several rules on the same paths (simulate_rules shares the paths,
+    the random numbers and the option Greeks)."""
+    n = 20_000
+    kw = dict(KW, n_paths=n, seed=7)
+    kw.pop("rule")
+    _info(benchmark, n * len(LAB_RULES), THREADS)
+
+    def run():
+        if how == "one-pass":
+            return g.simulate_rules(rules=LAB_RULES, **kw)
+        return [g.simulate_hedge(rule=r, **kw) for r in LAB_RULES]
+
+    res = benchmark.pedantic(run, rounds=3, iterations=1)
+    _per_path_step(benchmark, n * len(LAB_RULES))
+    assert len(res) == len(LAB_RULES) and all(np.isfinite(r.pnl).all() for r in res)
 
 
 @pytest.mark.benchmark(group="hedging-user-paths-2e4x252")
