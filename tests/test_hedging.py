@@ -441,6 +441,19 @@ def test_btc_closes_as_a_path():
     assert r.rebalances[0] > 0 and 0.1 < r.realized_vol[0] < 2.0
 
 
+def test_empty_run_and_pickling():
+    import pickle
+
+    empty = g.simulate_hedge(n_paths=0, n_steps=5)
+    assert len(empty) == 0 and math.isnan(empty.summary()["pnl_mean"])
+    r = g.simulate_hedge(n_paths=10, n_steps=5, trace=[1], rule=g.VolGate(g.DeltaBand(0.1)))
+    back = pickle.loads(pickle.dumps(r))  # results and rules travel to workers (Dask)
+    assert_array_equal(back.pnl, r.pnl)
+    assert back.trace[1]["pnl"][-1] == r.pnl[1]
+    rule = g.VolGate(g.DeltaBand(0.1) | g.MaxInterval(5))
+    assert pickle.loads(pickle.dumps(rule)) == rule
+
+
 def test_summary_and_dataframe():
     r = g.simulate_hedge(n_paths=400, n_steps=20, costs=COSTS, seed=1)
     s = r.summary()
