@@ -460,6 +460,9 @@ def test_summary_and_dataframe():
     assert s["pnl_ci_low"] < s["pnl_mean"] < s["pnl_ci_high"]
     assert s["pnl_cvar05"] <= s["pnl_q05"] <= s["pnl_q50"]
     assert s["sharpe"] == pytest.approx(s["pnl_mean"] / s["pnl_std"])
+    # CVaR 5%: the mean of the worst 20 of 400 paths
+    assert s["pnl_cvar05"] == pytest.approx(np.sort(r.pnl)[:20].mean(), rel=1e-12)
+    pytest.importorskip("pandas")  # optional extra
     df = r.to_dataframe()
     assert list(df.columns) == list(HEDGE_FIELDS) and len(df) == 400
 
