@@ -40,6 +40,17 @@ __all__ = ["generate_paths", "hedge_paths", "simulate_hedge"]
 _MAX_JUMPS = 16
 
 
+def _ndtri(p: FloatArray) -> FloatArray:
+    """Inverse normal CDF: SciPy's ndtri, or the standard library's without SciPy."""
+    try:
+        from scipy.special import ndtri
+    except ImportError:  # pragma: no cover - SciPy is a test dependency
+        from statistics import NormalDist
+
+        return np.asarray(np.vectorize(NormalDist().inv_cdf, otypes=[np.float64])(p))
+    return np.asarray(ndtri(p))
+
+
 def _draws(prep: _h.Prepared, stream: str, n: int, normal: bool) -> FloatArray:
     return _h.random_draws(
         prep.seed, stream, prep.n_paths, n, first_path=prep.first_path, normal=normal
@@ -99,9 +110,7 @@ def generate_paths(
                 with np.errstate(invalid="ignore", divide="ignore"):
                     b2 = 2 / psi - 1 + np.sqrt(2 / psi) * np.sqrt(np.maximum(2 / psi - 1, 0))
                     a = m / (1 + b2)
-                    from scipy.special import ndtri
-
-                    v_quad = a * (np.sqrt(b2) + ndtri(u[:, k])) ** 2
+                    v_quad = a * (np.sqrt(b2) + _ndtri(u[:, k])) ** 2
                     pp = (psi - 1) / (psi + 1)
                     beta = (1 - pp) / m
                     v_exp = np.where(u[:, k] > pp, np.log((1 - pp) / (1 - u[:, k])) / beta, 0.0)
