@@ -29,7 +29,8 @@ namespace gammaext::GAMMAEXT_ISA_NS {
 namespace {
 
 constexpr int kLanes = 64;          // paths per block: ~40 state arrays of 64 doubles stay in L1
-constexpr int kMaxJumps = 16;       // Poisson inverse CDF truncated here (P(N >= 16) negligible)
+constexpr int kMaxJumps = 16;  // Poisson inverse CDF truncated here: P(N >= 16) < 2e-14 for
+                               // intensity x dt <= 1, which the Python layer enforces
 constexpr double kBpsScale = 1e-4;  // basis points to a fraction
 constexpr double kMinTradeUnits = 1e-12;  // smallest trade, in shares per unit of option quantity
 constexpr double kTwoPi = 6.283185307179586477;

@@ -1030,6 +1030,13 @@ def prepare(
         n = _count("n_paths", n_paths, 0)
         grid = _time_grid(times, dt, n_steps)
         user = np.zeros((0, 0))
+        if isinstance(paths, Merton) and paths.intensity * float(np.max(np.diff(grid))) > 1.0:
+            # The engine draws at most 16 jumps per step: P(N >= 16) < 2e-14 when
+            # intensity x dt <= 1.
+            raise ValueError(
+                "Merton intensity x dt must be <= 1 (at most 16 jumps per step are simulated); "
+                "use a finer time grid"
+            )
         if isinstance(paths, Bootstrap):
             returns = paths.log_returns()
             spot0 = paths.start_spot()
