@@ -799,7 +799,7 @@ def _summ(x: FloatArray, z: float) -> dict[str, float]:
 class HedgeResult:
     """Per-path results of :func:`simulate_hedge` (arrays of length ``n_paths``).
 
-    ``pnl`` = ``gamma + theta + vega + hedge + financing + costs + residual`` exactly:
+    ``pnl`` = ``gamma + theta + vega + hedge + financing + costs + residual`` (to rounding):
 
     * gamma: sum of ``1/2 Gamma_k (S_{k+1} - S_k)^2`` (true price moves, Greeks at the mark vol);
     * theta: sum of ``Theta_k dt_k`` (theta per year, calendar time);
