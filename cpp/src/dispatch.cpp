@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "gammaext/black_scholes.hpp"
+#include "gammaext/hedging.hpp"
 #include "gammaext/kernels.hpp"
 #include "gammaext/parallel.hpp"
 #include "gammaext/simd.hpp"
@@ -211,6 +212,17 @@ void norm_pdf(const double* x, double* y, std::int64_t n, NormalMode mode, int i
         return pine_math::norm_pdf(x, y, n);
     }
     GAMMAEXT_DISPATCH(isa, norm_pdf, x, y, n)
+}
+
+void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end, int isa) noexcept {
+    GAMMAEXT_DISPATCH(isa, hedge_range, spec, begin, end)
+}
+
+void random_draws_range(std::uint64_t seed, std::uint32_t stream, std::int64_t first_path,
+                        std::int64_t begin, std::int64_t end, std::int64_t n_draws, bool normal,
+                        double* out, int isa) noexcept {
+    GAMMAEXT_DISPATCH(isa, random_draws, seed, stream, first_path, begin, end, n_draws, normal,
+                      out)
 }
 
 }  // namespace gammaext

@@ -68,3 +68,35 @@ def _ind_straddle_greeks(
 def _ind_vol_regime(
     hist_vol: _F, implied_vol: float, long_threshold: float, short_threshold: float
 ) -> _F: ...
+
+# Hedging engine (cpp/bindings/bind_hedging.cpp)
+def _hedge_param_names() -> list[str]: ...
+def _hedge_output_names() -> list[str]: ...
+def _trace_field_names() -> list[str]: ...
+def _hedge(
+    params: _F,  # (n_rules, n_params)
+    seed: int,
+    times: _F,
+    vols: _F,
+    groups: _F,
+    returns: _F,
+    paths: _F,
+    first_path: int,
+    n_paths: int,
+    trace_paths: npt.NDArray[np.int64],
+    threads: int = 0,
+    isa: int = -1,
+) -> tuple[_F, _F]: ...
+def _random_draws(
+    seed: int,
+    stream: int,
+    first_path: int,
+    n_paths: int,
+    n_draws: int,
+    normal: bool,
+    threads: int = 0,
+    isa: int = -1,
+) -> _F: ...
+def _philox4x32(ctr: list[int], key: list[int]) -> list[int]: ...
+def _box_muller(u0: _F, u1: _F) -> tuple[_F, _F]: ...
+def _norm_ppf(p: _F) -> _F: ...

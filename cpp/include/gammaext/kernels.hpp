@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "gammaext/black_scholes.hpp"
+#include "gammaext/hedging.hpp"
 
 #define GAMMAEXT_DECLARE_KERNELS(ns)                                                          \
     namespace gammaext::ns {                                                                  \
@@ -12,6 +13,10 @@
                              std::int64_t end) noexcept;                                     \
     void norm_cdf(const double* x, double* y, std::int64_t n) noexcept;                      \
     void norm_pdf(const double* x, double* y, std::int64_t n) noexcept;                      \
+    void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) noexcept;  \
+    void random_draws(std::uint64_t seed, std::uint32_t stream, std::int64_t first_path,     \
+                      std::int64_t begin, std::int64_t end, std::int64_t n_draws, bool normal,\
+                      double* out) noexcept;                                                \
     }
 
 GAMMAEXT_DECLARE_KERNELS(isa_baseline)

@@ -7,5 +7,15 @@ them. Users may call them too; they favour clarity over speed and never raise fo
 
 from . import backtest
 from .black_scholes import greeks, norm_cdf, norm_pdf, price
+from .hedging import generate_paths, hedge_paths, simulate_hedge
 
-__all__ = ["backtest", "greeks", "norm_cdf", "norm_pdf", "price"]
+__all__ = [
+    "backtest",
+    "generate_paths",
+    "greeks",
+    "hedge_paths",
+    "norm_cdf",
+    "norm_pdf",
+    "price",
+    "simulate_hedge",
+]
