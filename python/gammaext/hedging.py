@@ -172,8 +172,9 @@ class Position:
     implied-vol path shared by all paths; its changes are attributed to the ``vega`` part of
     the P&L). The hedge delta (and the gamma of the Whalley-Wilmott band) uses the constant
     ``hedge_vol`` when given, else the implied vol. ``rate`` and ``div`` are continuous
-    decimals; cash earns ``rate`` and the stock pays ``div`` (see :class:`Accounting`). Default: a long
-    at-the-money straddle expiring at the horizon, 20% implied vol, zero rate and dividend.
+    decimals; cash earns ``rate`` and the stock pays ``div`` (see :class:`Accounting`).
+    Default: a long at-the-money straddle expiring at the horizon, 20% implied vol, zero rate
+    and dividend.
     """
 
     legs: tuple[Leg, ...] = field(default_factory=straddle)
