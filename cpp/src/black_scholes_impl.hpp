@@ -30,6 +30,7 @@ constexpr std::int64_t kBlock = 128;  // 13 work arrays + 6 broadcast buffers: 1
 constexpr double kPercentRate = 1.0;  // |rate| or |div| above 100% per year looks like percent
 constexpr double kPercentVol = 10.0;  // vol above 1000% looks like percent
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+constexpr double kTinyGauss = 1e-280;  // exp(-d1^2/2) below this: compute exp(-d2^2/2) itself
 
 /// The full-precision policy: our vectorizable exp/log/erfc.
 struct ExactMath {
@@ -38,7 +39,10 @@ struct ExactMath {
     /// exp(-x^2/2): shared by the density and the CDF of the same argument.
     static double gauss(double x) noexcept { return vmath::half_gauss(x); }
     static double pdf_from(double g) noexcept { return kInvSqrt2Pi * g; }
-    static double cdf_from(double x, double g) noexcept { return vmath::norm_cdf_from(x, g); }
+    template <bool kTail>
+    static double cdf_from(double x, double g) noexcept {
+        return vmath::norm_cdf_from<kTail>(x, g);
+    }
     /// d1 = ln(F/K) / (vol sqrt t) + vol sqrt t / 2.
     static double d1(double log_sk, double r, double q, double vol, double t,
                      double sig_t) noexcept {
@@ -118,6 +122,34 @@ void discount(double* __restrict d, const double* __restrict rate, const double*
 #pragma omp simd
     for (std::int64_t j = 0; j < len; ++j) {
         d[j] = M::exp(-rate[j] * t[j]);
+    }
+}
+
+/// N(phi d1) and N(phi d2) into w.n1, w.n2 (which hold the point-mass step on entry).
+template <class M, bool kTail>
+void cdf_pair(Workspace& w, const double* __restrict s, const double* __restrict k,
+              bool g2_from_g1, std::int64_t len) noexcept {
+    if (g2_from_g1) {
+#pragma omp simd
+        for (std::int64_t j = 0; j < len; ++j) {
+            const bool degenerate = !(w.sig_t[j] > 0.0);
+            const double step = w.n1[j];
+            const double g2 = w.g1[j] * (s[j] * w.dq[j]) / (k[j] * w.dr[j]);
+            w.n1[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * w.d1[j], w.g1[j]);
+            w.n2[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * w.d2[j], g2);
+        }
+    } else {  // the same per-element rule, with the exp computed for the lanes that need it
+#pragma omp simd
+        for (std::int64_t j = 0; j < len; ++j) {
+            const bool degenerate = !(w.sig_t[j] > 0.0);
+            const double step = w.n1[j];
+            const double d2 = w.d2[j];
+            const double g2 = w.g1[j] > kTinyGauss
+                                  ? w.g1[j] * (s[j] * w.dq[j]) / (k[j] * w.dr[j])
+                                  : M::gauss(d2);
+            w.n1[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * w.d1[j], w.g1[j]);
+            w.n2[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * d2, g2);
+        }
     }
 }
 
@@ -209,13 +241,25 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         report.vol_looks_percent |= n_vol > 0.0;
 
         if (want_cdf) {
-#pragma omp simd
+            // exp(-d2^2/2) = g1 F/K, since d2 = d1 - vol sqrt t and d1 vol sqrt t -
+            // (vol sqrt t)^2/2 = ln F/K; with F/K = S dq / (K dr) that saves an exp, except
+            // where g1 is near underflow (g1 could be 0 where g2 is not): there the exp is kept.
+            // That rule is per element; two facts about the whole block only pick the cheapest
+            // code for it, so a result never depends on its neighbours or the thread count:
+            // - no |d| beyond kCdfTailStart: Cody's asymptotic range is not needed;
+            // - no g1 near underflow: no exp at all.
+            double n_tail = 0.0, n_tiny = 0.0;
+#pragma omp simd reduction(+ : n_tail, n_tiny)
             for (std::int64_t j = 0; j < len; ++j) {
-                const bool degenerate = !(w.sig_t[j] > 0.0);
-                const double step = w.n1[j];
-                const double d2 = w.d2[j];
-                w.n1[j] = degenerate ? step : M::cdf_from(w.phi[j] * w.d1[j], w.g1[j]);
-                w.n2[j] = degenerate ? step : M::cdf_from(w.phi[j] * d2, M::gauss(d2));
+                const bool tail = (std::fabs(w.d1[j]) > vmath::kCdfTailStart) |
+                                  (std::fabs(w.d2[j]) > vmath::kCdfTailStart);
+                n_tail += tail ? 1.0 : 0.0;
+                n_tiny += w.g1[j] > kTinyGauss ? 0.0 : 1.0;  // NaN counts as tiny
+            }
+            if (n_tail > 0.0) {
+                cdf_pair<M, true>(w, s, k, n_tiny == 0.0, len);
+            } else {
+                cdf_pair<M, false>(w, s, k, n_tiny == 0.0, len);
             }
         }
 

@@ -42,7 +42,10 @@ struct PineMath {
     /// The script evaluates its CDF and density separately: nothing shared here.
     static double gauss(double x) noexcept { return x; }
     static double pdf_from(double x) noexcept { return vmath::norm_pdf_as26217(x); }
-    static double cdf_from(double x, double) noexcept { return vmath::norm_cdf_as26217(x); }
+    template <bool kTail>
+    static double cdf_from(double x, double) noexcept {
+        return vmath::norm_cdf_as26217(x);
+    }
     /// d1 = (ln(S/K) + (r - q + vol^2/2) t) / (vol sqrt t), grouped as the script writes it.
     static double d1(double log_sk, double r, double q, double vol, double t,
                      double sig_t) noexcept {
