@@ -42,8 +42,8 @@ inline double pow2_int(double k) noexcept {
 ///
 /// Taking the argument in two parts lets callers pass -x^2/2 without the rounding error of x*x,
 /// which exp would amplify by |x^2/2| (up to 700 times the unit roundoff).
-/// Method: Cody-Waite reduction hi + lo = k ln2 + r with |r| <= ln2/2, a degree-13 Taylor
-/// polynomial for e^r (truncation error below 2^-60 on that interval), and scaling by 2^k in two
+/// Method: Cody-Waite reduction hi + lo = k ln2 + r with |r| <= ln2/2, a degree-11 polynomial
+/// for e^r (approximation error 1.6e-17 on that interval), and scaling by 2^k in two
 /// steps so that subnormal results are rounded once. Overflows to +inf above 709.78, underflows
 /// to +0 below -745.13, NaN propagates.
 inline double exp_hl(double hi, double lo) noexcept {
@@ -56,19 +56,18 @@ inline double exp_hl(double hi, double lo) noexcept {
     hi = hi < kMin ? kMin : hi;  // NaN passes both clamps and propagates through r
     const double k = round_int((hi + lo) * kLog2e);  // keeps |r| <= ln2/2 whatever lo is
     const double r = ((hi - k * kLn2Hi) - k * kLn2Lo) + lo;
-    // Taylor coefficients 1/n!, n = 2..13, evaluated by Horner's rule.
-    double p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
+    // e^r = 1 + r + r^2 P(r), P of degree 9: the Chebyshev interpolant of (e^r - 1 - r)/r^2 on
+    // [-ln2/2, ln2/2] (mpmath.chebyfit, 10 nodes), maximum relative error of e^r 1.6e-17.
+    double p = 2.5100375832561234e-08;
+    p = p * r + 2.7620075879983367e-07;
+    p = p * r + 2.7557268480310024e-06;
+    p = p * r + 2.4801521322368692e-05;
+    p = p * r + 0.00019841269863040545;
+    p = p * r + 0.0013888888917196719;
+    p = p * r + 0.008333333333330065;
+    p = p * r + 0.041666666666624164;
+    p = p * r + 0.16666666666666669;
+    p = p * r + 0.5000000000000001;
     const double er = 1.0 + (r + r * r * p);
     // k lies in [-1077, 1025]: split it so that both factors are normal powers of two.
     const double k1 = round_int(k * 0.5);
