@@ -170,6 +170,10 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
                 std::int64_t end) noexcept {
     InputReport report;
     const bool want_cdf = needs_cdf(out);
+    bool want_any = false;
+    for (const double* p : out.out) {
+        want_any |= p != nullptr;
+    }
     Workspace w;  // NOLINT: filled before use
     const Source spot(in.spot), strike(in.strike), time(in.t), vol(in.vol), rate(in.rate),
         div(in.div);
@@ -202,7 +206,28 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
             w.bad[j] = bad ? 1.0 : 0.0;
             // 0 for finite inputs, NaN if any input is NaN; NaN for invalid ones.
             w.poison[j] = bad ? vmath::kNaN : (sj + kj + tj + vj + rj + qj) * 0.0;
+        }
+        if (n_bad > 0.0) {
+            report.invalid_count += static_cast<std::int64_t>(n_bad);
+            if (report.first_invalid < 0) {
+                for (std::int64_t j = 0; j < len; ++j) {
+                    if (w.bad[j] != 0.0) {
+                        report.first_invalid = i0 + j;
+                        break;
+                    }
+                }
+            }
+        }
+        report.rate_looks_percent |= n_rate > 0.0;
+        report.div_looks_percent |= n_div > 0.0;
+        report.vol_looks_percent |= n_vol > 0.0;
+        if (!want_any) {
+            continue;  // a validation-only call
+        }
 
+#pragma omp simd
+        for (std::int64_t j = 0; j < len; ++j) {
+            const double sj = s[j], kj = k[j], tj = t[j], vj = v[j], rj = r[j], qj = q[j];
             const double sqrt_t = std::sqrt(tj);
             const double sig_t = vj * sqrt_t;
             const double log_sk = M::log(sj / kj);
@@ -225,20 +250,6 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         discount<M>(w.dq, q, t, in.div.broadcast && in.t.broadcast, len);
         discount<M>(w.dr, r, t, in.rate.broadcast && in.t.broadcast, len);
 
-        if (n_bad > 0.0) {
-            report.invalid_count += static_cast<std::int64_t>(n_bad);
-            if (report.first_invalid < 0) {
-                for (std::int64_t j = 0; j < len; ++j) {
-                    if (w.bad[j] != 0.0) {
-                        report.first_invalid = i0 + j;
-                        break;
-                    }
-                }
-            }
-        }
-        report.rate_looks_percent |= n_rate > 0.0;
-        report.div_looks_percent |= n_div > 0.0;
-        report.vol_looks_percent |= n_vol > 0.0;
 
         if (want_cdf) {
             // exp(-d2^2/2) = g1 F/K, since d2 = d1 - vol sqrt t and d1 vol sqrt t -
