@@ -67,6 +67,9 @@ __all__ = [
     "SCENARIOS",
     "Scenario",
     "best_rules",
+    "check_conclusions",
+    "default_lab",
+    "lab_traces",
     "compare_rules",
     "frontier",
     "load_closes",
@@ -169,7 +172,7 @@ class Scenario:
         arrays (default ``dt = 1/252``).
     noise
         Optional microstructure noise (:class:`~gammaext.Noise`).
-    vol
+    implied_vol
         If given, the implied vol of the position in this scenario (replaces ``Position.vol``).
     """
 
@@ -179,7 +182,7 @@ class Scenario:
     dt: float | None = None
     times: Any = None
     noise: Noise | None = None
-    vol: float | None = None
+    implied_vol: float | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -199,7 +202,9 @@ class Scenario:
         return self.paths(position)
 
     def position(self, position: Position) -> Position:
-        return position if self.vol is None else dataclasses.replace(position, vol=self.vol)
+        if self.implied_vol is None:
+            return position
+        return dataclasses.replace(position, vol=self.implied_vol)
 
 
 @dataclass(frozen=True)
@@ -285,13 +290,21 @@ def _trend(name: str = "trend", total_return: float = 0.10, noise: float = 0.01,
                     description="the lab's smooth trend with tiny noise", **kw)
 
 
+_GRID_KEYS = ("n_steps", "dt", "times", "noise", "implied_vol")
+
+
+def _gbm(name: str = "gbm", **kw: Any) -> Scenario:
+    grid = {k: kw.pop(k) for k in _GRID_KEYS if k in kw}
+    return Scenario(name, GBM(**kw), description="GBM", **grid)
+
+
 def _heston(name: str = "heston", **kw: Any) -> Scenario:
-    grid = {k: kw.pop(k) for k in ("n_steps", "dt", "times", "noise", "vol") if k in kw}
+    grid = {k: kw.pop(k) for k in _GRID_KEYS if k in kw}
     return Scenario(name, Heston(**kw), description="Heston stochastic vol (QE)", **grid)
 
 
 def _jumps(name: str = "jumps", **kw: Any) -> Scenario:
-    grid = {k: kw.pop(k) for k in ("n_steps", "dt", "times", "noise", "vol") if k in kw}
+    grid = {k: kw.pop(k) for k in _GRID_KEYS if k in kw}
     kw.setdefault("intensity", 4.0)
     kw.setdefault("jump_mean", -0.03)
     kw.setdefault("jump_std", 0.06)
@@ -307,17 +320,17 @@ def _noisy(name: str = "noisy", kind: str = "bounce", size: float = 0.0005, rati
 def _bootstrap(name: str = "bootstrap", file: str | os.PathLike[str] | None = None,
                prices: Any = None, column: str = "close", block: int = 24,
                periods_per_year: float = 365.0 * 24.0, n_steps: int = 24 * 30,
-               vol: float | None = None, **kw: Any) -> Scenario:
+               implied_vol: float | None = None, **kw: Any) -> Scenario:
     if prices is None:
         path = Path(file) if file is not None else default_series()
         if not path.exists():
             raise FileNotFoundError(f"bootstrap scenario: price file {path} not found (file=)")
         prices = load_closes(path, column)
     prices = np.asarray(prices, dtype=np.float64)
-    if vol is None:  # price the options at the series' own historical vol: a fair comparison
-        vol = float(np.std(np.diff(np.log(prices)), ddof=1) * math.sqrt(periods_per_year))
+    if implied_vol is None:  # price the options at the series' own historical vol (fair)
+        implied_vol = float(np.std(np.diff(np.log(prices)), ddof=1) * math.sqrt(periods_per_year))
     return Scenario(name, Bootstrap(prices=prices, block=block), n_steps=n_steps,
-                    dt=1.0 / periods_per_year, vol=vol,
+                    dt=1.0 / periods_per_year, implied_vol=implied_vol,
                     description="block bootstrap of a real series", **kw)
 
 
@@ -329,6 +342,7 @@ def _user(name: str = "user", paths: Any = None, **kw: Any) -> Scenario:
 
 #: Built-in scenarios by name; :func:`scenario` builds one with overrides.
 SCENARIOS: dict[str, Callable[..., Scenario]] = {
+    "gbm": _gbm,
     "gbm_above": _gbm_ratio(1.25),
     "gbm_equal": _gbm_ratio(1.0),
     "gbm_below": _gbm_ratio(0.75),
@@ -352,7 +366,8 @@ def scenario(kind: str, name: str | None = None, **params: Any) -> Scenario:
     ``noisy``: GBM at the implied vol with bid-ask bounce (``kind``, ``size``); ``bootstrap``:
     block bootstrap of ``file``'s closes (default ``../shared/data/btc_usdt_1h.csv``) or of
     ``prices``, hourly, 30 days, priced at the series' own vol; ``user``: ``paths=`` an array.
-    Every scenario also takes ``n_steps``, ``dt``, ``times``, ``noise`` and ``vol``.
+    ``gbm``: a plain :class:`~gammaext.GBM` (``spot``, ``vol``, ``drift``). Every scenario also
+    takes ``n_steps``, ``dt``, ``times``, ``noise`` and ``implied_vol``.
     """
     try:
         make = SCENARIOS[kind]
@@ -622,8 +637,8 @@ def _prepared_scenario(sc: Scenario, position: Position) -> tuple[Scenario, Posi
             for leg in pos.legs
         )
         pos = dataclasses.replace(pos, legs=legs)
-        return dataclasses.replace(sc, paths=arr, vol=None), pos
-    return dataclasses.replace(sc, paths=gen, vol=None), pos
+        return dataclasses.replace(sc, paths=arr, implied_vol=None), pos
+    return dataclasses.replace(sc, paths=gen, implied_vol=None), pos
 
 
 def _n_paths_of(sc: Scenario, n_paths: int) -> int:
@@ -1039,3 +1054,96 @@ def best_rules(table: Any, by: str = "utility", *, risk_aversion: float = 1.0,
         if sc not in best or s > best[sc]["score"]:
             best[sc] = {**r, "score": s}
     return _to_table(list(best.values()), output)
+
+
+# --------------------------------------------------------------------------------------------
+# The lab's defaults (``gammaext lab``)
+
+
+def default_lab() -> dict[str, Any]:
+    """The built-in lab: the oscillating and the trending market, and a GBM market at the
+    implied vol with bid-ask bounce; hedged on the clock (every step), on 1% moves, and with a
+    delta band of 5% of the option quantity; a 2 bps half-spread on every hedge trade; a long ATM straddle at
+    20% implied vol over 252 daily steps."""
+    return {
+        "rules": {
+            "clock": EveryK(1),
+            "move": Move(0.01),
+            "band": DeltaBand(0.05, units="fraction"),
+        },
+        "scenarios": [scenario("oscillation"), scenario("trend"), scenario("noisy")],
+        "costs": Costs(half_spread_bps=2.0),
+        "position": Position(vol=0.2),
+        "baseline": "clock",
+    }
+
+
+def check_conclusions(table: Any) -> dict[str, tuple[bool, str]]:
+    """The lab's conclusions, checked on a :func:`compare_rules` table of :func:`default_lab`
+    (confidence intervals, so a pass is not noise): ``"oscillation > 0 > trend"`` for the clock
+    and the move rules, and ``"move beats clock under spread"`` in the noisy market (paired difference)."""
+    rows = {(str(r["scenario"]), str(r["rule"])): r for r in table_rows(table)}
+    out: dict[str, tuple[bool, str]] = {}
+    rules = [r for r in ("clock", "move") if any(k[1] == r for k in rows)]
+    if any(k[0] == "oscillation" for k in rows) and any(k[0] == "trend" for k in rows):
+        ok = all(
+            rows[("oscillation", r)]["pnl_ci_low"] > 0 > rows[("trend", r)]["pnl_ci_high"]
+            for r in rules
+            if ("oscillation", r) in rows and ("trend", r) in rows
+        )
+        detail = ", ".join(
+            f"{r}: {rows[('oscillation', r)]['pnl_mean']:+.3g} vs "
+            f"{rows[('trend', r)]['pnl_mean']:+.3g}"
+            for r in rules
+            if ("oscillation", r) in rows and ("trend", r) in rows
+        )
+        out["oscillation > 0 > trend"] = (ok, detail)
+    if ("noisy", "move") in rows and ("noisy", "clock") in rows:
+        m = rows[("noisy", "move")]
+        c = rows[("noisy", "clock")]
+        if table_attr(table, "baseline", "clock") == "clock":
+            ok = m["diff_ci_low"] > 0
+            detail = (
+                f"move - clock = {m['diff_mean']:+.4g} "
+                f"[{m['diff_ci_low']:+.4g}, {m['diff_ci_high']:+.4g}] per path (same paths); "
+                f"costs {m['cost_mean']:.3g} vs {c['cost_mean']:.3g}"
+            )
+        else:
+            ok = m["pnl_mean"] > c["pnl_mean"]
+            detail = f"move {m['pnl_mean']:+.4g} vs clock {c['pnl_mean']:+.4g}"
+        out["move beats clock under spread"] = (ok, detail)
+    return out
+
+
+def table_attr(table: Any, key: str, default: Any = None) -> Any:
+    attrs = getattr(table, "attrs", None)
+    return attrs.get(key, default) if isinstance(attrs, Mapping) else default
+
+
+def lab_traces(
+    rule: Rule,
+    scenarios: Sequence[Scenario],
+    *,
+    position: Position | None = None,
+    costs: Costs | None = None,
+    seed: int = DEFAULT_SEED,
+    path: int = 0,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per-step traces of one path (global index ``path``) of each scenario under ``rule``,
+    keyed ``"scenario: rule"`` (for :func:`gammaext.plots.plot_hedge_path`)."""
+    position = Position() if position is None else position
+    out = {}
+    for sc in scenarios:
+        s, pos = _prepared_scenario(sc, position)
+        kw: dict[str, Any] = {"dt": s.dt, "times": s.times}
+        paths = s.paths
+        if s.is_array:
+            paths = np.asarray(s.paths)[path : path + 1]
+        else:
+            kw["n_steps"] = s.n_steps
+        res = _h.simulate_hedge(
+            paths, rule=rule, position=pos, costs=costs, noise=s.noise, n_paths=1,
+            first_path=path, seed=seed, trace=[path], **kw,
+        )
+        out[f"{sc.name}: {rule_label(rule)}"] = res.trace[path]
+    return out
