@@ -453,3 +453,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"gammaext {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except (ValueError, TypeError, OSError, ImportError) as exc:
+        if os.environ.get("GAMMAEXT_DEBUG"):
+            raise
+        print(f"gammaext {args.command}: error: {exc} (GAMMAEXT_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return EXIT_ERROR

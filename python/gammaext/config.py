@@ -116,14 +116,20 @@ def parse_rule(where: str, spec: Any) -> _h.Rule:
             raise ConfigError(f"{where}.rules", "must be a non-empty array of rule tables")
         parts = [parse_rule(f"{where}.rules[{i}]", s) for i, s in enumerate(subs)]
         try:
-            return _h.AnyOf(*parts)
+            any_of = _h.AnyOf(*parts)
+            _lab.validate_rule(any_of)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}.rules", str(exc)) from None
+        return any_of
     if cls is _h.VolGate:
         if "rule" not in args:
             raise ConfigError(f"{where}.rule", "missing (the gated rule, a table)")
         args = {**args, "rule": parse_rule(f"{where}.rule", args["rule"])}
     rule: _h.Rule = _construct(where, cls, args)
+    try:
+        _lab.validate_rule(rule)
+    except ValueError as exc:
+        raise ConfigError(where, str(exc)) from None
     return rule
 
 
@@ -153,6 +159,8 @@ def _scenario(where: str, spec: Any, name: str, base: Path) -> _lab.Scenario:
         return _lab.scenario(kind, name=name, **args)
     except TypeError as exc:
         bad = next((k for k in args if f"'{k}'" in str(exc)), None)
+        if bad and "unexpected keyword" in str(exc):
+            raise ConfigError(f"{where}.{bad}", f"unknown key for scenario kind {kind!r}") from None
         raise ConfigError(f"{where}.{bad}" if bad else where, str(exc)) from None
     except (ValueError, FileNotFoundError) as exc:
         bad = next((k for k in args if k in str(exc)), None)
@@ -174,8 +182,9 @@ def parse_config(cfg: Mapping[str, Any], base: str | os.PathLike[str] = ".") -> 
     for k, typ in (("n_paths", int), ("seed", int), ("chunk_size", int), ("threads", int)):
         if k in exp:
             v = exp[k]
-            if not isinstance(v, typ) or isinstance(v, bool) or v < (0 if k != "n_paths" else 1):
-                raise ConfigError(f"experiment.{k}", f"must be a non-negative integer, got {v!r}")
+            low = 1 if k in ("n_paths", "chunk_size") else 0
+            if not isinstance(v, typ) or isinstance(v, bool) or v < low:
+                raise ConfigError(f"experiment.{k}", f"must be an integer >= {low}, got {v!r}")
             options[k] = v
     confidence = exp.get("confidence", 0.95)
     if not isinstance(confidence, (int, float)) or not 0 < confidence < 1:

@@ -79,6 +79,7 @@ __all__ = [
     "sweep",
     "sweep_rules",
     "table_rows",
+    "validate_rule",
 ]
 
 #: Fields whose mean, std and confidence interval are reported (total P&L and its parts).
@@ -443,7 +444,17 @@ def _as_rules(rules: Any) -> dict[str, Rule]:
     for k, r in out.items():
         if not isinstance(r, Rule):
             raise TypeError(f"rule {k!r} must be a Rule, got {type(r).__name__}")
+        try:
+            validate_rule(r)
+        except ValueError as exc:
+            raise ValueError(f"rule {k!r}: {exc}") from None
     return out
+
+
+def validate_rule(rule: Rule) -> None:
+    """Raise ValueError if the rule cannot be run (e.g. two Move rules in one AnyOf)."""
+    p = dict.fromkeys(_h.PARAM_NAMES, 0.0)
+    rule._params(p, 1.0)
 
 
 _FAMILIES: dict[str, Callable[[float], Rule]] = {
