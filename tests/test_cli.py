@@ -8,10 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gammaext
 import pytest
 from conftest import data_file
-
-import gammaext
 
 EXAMPLE = Path(gammaext.__file__).parent / "data" / "lab_default.toml"
 
@@ -25,6 +24,7 @@ def run(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess
         cwd=cwd,
         env=env,
         timeout=timeout,
+        check=False,
     )
 
 
@@ -61,8 +61,18 @@ def test_lab_reproduces_the_conclusions_and_writes_files(tmp_path):
 
 
 def test_rules_from_example_config(tmp_path):
-    r = run("rules", str(EXAMPLE), "--paths", "300", "--seed", "3", "--out", str(tmp_path),
-            "--no-plots", "--no-progress")
+    r = run(
+        "rules",
+        str(EXAMPLE),
+        "--paths",
+        "300",
+        "--seed",
+        "3",
+        "--out",
+        str(tmp_path),
+        "--no-plots",
+        "--no-progress",
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "rules_table.csv").stat().st_size > 1000
     assert (tmp_path / "sweep_table.csv").exists()
@@ -73,11 +83,15 @@ def test_rules_from_example_config(tmp_path):
 @pytest.mark.parametrize(
     ("text", "key"),
     [
-        ('[rules.a]\ntype = "move"\nthreshold = -1\n[scenarios.s]\nkind = "trend"\n',
-         "rules.a.threshold"),
+        (
+            '[rules.a]\ntype = "move"\nthreshold = -1\n[scenarios.s]\nkind = "trend"\n',
+            "rules.a.threshold",
+        ),
         ('[rules.a]\ntype = "mvoe"\n[scenarios.s]\nkind = "trend"\n', "rules.a.type"),
-        ('[rules.a]\ntype = "move"\n[scenarios.s]\nkind = "trend"\nbogus = 1\n',
-         "scenarios.s.bogus"),
+        (
+            '[rules.a]\ntype = "move"\n[scenarios.s]\nkind = "trend"\nbogus = 1\n',
+            "scenarios.s.bogus",
+        ),
         ('[rules.a]\ntype = "move"\n', "scenarios"),
         ("[rules.a\n", "not valid TOML"),
     ],

@@ -7,14 +7,13 @@ import math
 from fractions import Fraction
 from pathlib import Path
 
+import gammaext as g
 import numpy as np
 import pytest
 from conftest import data_file
+from gammaext import config, lab
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import gammaext as g
-from gammaext import config, lab
 
 RULES = {"clock": g.EveryK(1), "move": g.Move(0.01)}
 SMALL = {"n_paths": 600, "progress": False, "output": "numpy"}
@@ -82,8 +81,19 @@ def test_table_layout_and_agreement_with_engine_summary():
         ("trend", "clock"),
         ("trend", "move"),
     ]
-    for col in ("pnl_ci_low", "gamma_std", "residual_mean", "diff_ci_high", "rebalances_mean",
-                "turnover_mean", "cost_mean", "pnl_cvar05", "sharpe", "pnl_q50", "partial"):
+    for col in (
+        "pnl_ci_low",
+        "gamma_std",
+        "residual_mean",
+        "diff_ci_high",
+        "rebalances_mean",
+        "turnover_mean",
+        "cost_mean",
+        "pnl_cvar05",
+        "sharpe",
+        "pnl_q50",
+        "partial",
+    ):
         assert col in tab.dtype.names
     assert not tab["partial"].any()
     # the same paths through the engine directly
@@ -91,8 +101,18 @@ def test_table_layout_and_agreement_with_engine_summary():
     for k, name in enumerate(RULES):
         s = res[name].summary()
         row = tab[k]
-        for key in ("pnl_mean", "pnl_std", "gamma_mean", "theta_std", "costs_mean",
-                    "rebalances_mean", "turnover_mean", "pnl_cvar05", "sharpe", "pnl_q05"):
+        for key in (
+            "pnl_mean",
+            "pnl_std",
+            "gamma_mean",
+            "theta_std",
+            "costs_mean",
+            "rebalances_mean",
+            "turnover_mean",
+            "pnl_cvar05",
+            "sharpe",
+            "pnl_q05",
+        ):
             # the lab sums exactly (correctly rounded); numpy's pairwise sums differ by a few ulp
             np.testing.assert_allclose(row[key], s[key], rtol=1e-12, atol=1e-14, err_msg=key)
         assert row["cost_mean"] == -row["costs_mean"]
@@ -147,14 +167,21 @@ def test_lab_conclusions():
 
 @pytest.mark.parametrize("kind", sorted(set(lab.SCENARIOS) - {"user", "bootstrap"}))
 def test_builtin_scenarios_run(kind):
-    tab = lab.compare_rules(RULES, [lab.scenario(kind, n_steps=50)], seed=2, n_paths=64,
-                            progress=False, output="numpy")
+    tab = lab.compare_rules(
+        RULES, [lab.scenario(kind, n_steps=50)], seed=2, n_paths=64, progress=False, output="numpy"
+    )
     assert tab.size == 2 and np.isfinite(tab["pnl_mean"]).all()
 
 
 def test_realized_vs_implied_sign():
-    tab = lab.compare_rules({"clock": g.EveryK(1)}, ["gbm_above", "gbm_equal", "gbm_below"],
-                            seed=4, n_paths=2000, progress=False, output="numpy")
+    tab = lab.compare_rules(
+        {"clock": g.EveryK(1)},
+        ["gbm_above", "gbm_equal", "gbm_below"],
+        seed=4,
+        n_paths=2000,
+        progress=False,
+        output="numpy",
+    )
     above, equal, below = tab["pnl_mean"]
     se = tab["pnl_stderr"]
     assert above > 5 * se[0] and below < -5 * se[2] and abs(equal) < 5 * se[1]
@@ -162,8 +189,15 @@ def test_realized_vs_implied_sign():
 
 def test_scenario_implied_vol_follows_position():
     """gbm_above is relative: 1.25 x whatever implied vol the position has."""
-    tab = lab.compare_rules({"clock": g.EveryK(1)}, ["gbm_above"], seed=4, n_paths=500,
-                            position=g.Position(vol=0.4), progress=False, output="numpy")
+    tab = lab.compare_rules(
+        {"clock": g.EveryK(1)},
+        ["gbm_above"],
+        seed=4,
+        n_paths=500,
+        position=g.Position(vol=0.4),
+        progress=False,
+        output="numpy",
+    )
     np.testing.assert_allclose(tab["realized_vol_mean"][0], 0.5, rtol=0.02)  # ~1/sqrt(2*252*500)
 
 
@@ -187,8 +221,9 @@ def test_user_paths_chunked_equal_whole_and_strike_from_row0(rng):
     _fields_equal(whole, chunked)
     assert whole["n_paths"][0] == 50  # all rows of the array
     res = g.simulate_rules(paths, RULES, seed=1)
-    np.testing.assert_allclose(whole["pnl_mean"], [res["clock"].pnl.mean(),
-                                                   res["move"].pnl.mean()], rtol=1e-12)
+    np.testing.assert_allclose(
+        whole["pnl_mean"], [res["clock"].pnl.mean(), res["move"].pnl.mean()], rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize(
@@ -205,8 +240,18 @@ def test_user_paths_chunked_equal_whole_and_strike_from_row0(rng):
         (lambda: lab.compare_rules(RULES, ["trend"], output="excel"), "output"),
         (lambda: lab.sweep("zigzag", [1], ["trend"]), "unknown rule family"),
     ],
-    ids=["scenario", "rules", "scenarios", "dup", "baseline", "bad-rule", "shape", "prices",
-         "output", "family"],
+    ids=[
+        "scenario",
+        "rules",
+        "scenarios",
+        "dup",
+        "baseline",
+        "bad-rule",
+        "shape",
+        "prices",
+        "output",
+        "family",
+    ],
 )
 def test_bad_input_is_a_clear_error(call, match):
     with pytest.raises(ValueError, match=match):
@@ -218,9 +263,17 @@ def test_bad_input_is_a_clear_error(call, match):
 
 
 def test_sweep_frontier_best():
-    tab = lab.sweep("move", [0.0025, 0.01, 0.04], ["noisy"], n_paths=800, seed=2,
-                    costs=g.Costs(half_spread_bps=2), progress=False, output="numpy",
-                    extra_rules={"clock": g.EveryK(1)})
+    tab = lab.sweep(
+        "move",
+        [0.0025, 0.01, 0.04],
+        ["noisy"],
+        n_paths=800,
+        seed=2,
+        costs=g.Costs(half_spread_bps=2),
+        progress=False,
+        output="numpy",
+        extra_rules={"clock": g.EveryK(1)},
+    )
     assert list(tab["rule"]) == ["move=0.0025", "move=0.01", "move=0.04", "clock"]
     assert np.isnan(tab["param"][-1]) and tab["param"][0] == 0.0025
     # coarser threshold: fewer rebalances, lower cost, more risk
@@ -249,16 +302,23 @@ def test_progress_callback_and_interrupt_returns_partial():
         if len(calls) == 2:
             raise KeyboardInterrupt
 
-    res = lab.run_experiment(RULES, ["oscillation", "noisy"], n_paths=1000, chunk_size=300,
-                             seed=9, progress=stop_after_two)
+    res = lab.run_experiment(
+        RULES,
+        ["oscillation", "noisy"],
+        n_paths=1000,
+        chunk_size=300,
+        seed=9,
+        progress=stop_after_two,
+    )
     assert calls == [(300, 2000), (600, 2000)]
     assert res.partial
     assert res.done == {"oscillation": 300, "noisy": 300}
     tab = res.table(output="numpy")
     assert tab["partial"].all() and (tab["n_paths"] == 300).all()
     # the partial statistics are exactly those of a run over the paths done
-    full = lab.compare_rules(RULES, ["oscillation", "noisy"], n_paths=300, seed=9,
-                             progress=False, output="numpy")
+    full = lab.compare_rules(
+        RULES, ["oscillation", "noisy"], n_paths=300, seed=9, progress=False, output="numpy"
+    )
     for name in ("pnl_mean", "pnl_std", "pnl_cvar05", "diff_mean", "rebalances_mean"):
         np.testing.assert_array_equal(tab[name], full[name])
 
@@ -287,8 +347,7 @@ def test_plots_written_and_non_empty(agg, tmp_path):
     d = lab.default_lab()
     res = lab.run_experiment(n_paths=300, progress=False, **d)
     table = res.table(output="numpy")
-    sw = lab.sweep("move", [0.005, 0.02], ["noisy"], n_paths=200, progress=False,
-                   output="numpy")
+    sw = lab.sweep("move", [0.005, 0.02], ["noisy"], n_paths=200, progress=False, output="numpy")
     traces = lab.lab_traces(g.Move(0.01), res.scenarios[:2])
     figs = plots.lab_figures(res, table, sw, traces)
     assert set(figs) == {"pnl_distribution", "pnl_split", "frontier", "hedge_path"}
@@ -320,8 +379,10 @@ GOOD = {"rules": {"a": {"type": "move"}}, "scenarios": {"s": {"kind": "trend"}}}
         ({"rules": {"a": {"type": "mvoe"}}}, "rules.a.type"),
         ({"rules": {"a": {"threshold": 0.1}}}, "rules.a.type"),
         ({"rules": {"a": {"type": "move", "treshold": 0.1}}}, "rules.a.treshold"),
-        ({"rules": {"a": {"type": "any_of", "rules": [{"type": "move"}, {"type": "move"}]}}},
-         "rules.a.rules"),
+        (
+            {"rules": {"a": {"type": "any_of", "rules": [{"type": "move"}, {"type": "move"}]}}},
+            "rules.a.rules",
+        ),
         ({"rules": {"a": {"type": "vol_gate"}}}, "rules.a.rule"),
         ({"rules": {}}, "rules"),
         ({"scenarios": {"s": {"kind": "trendy"}}}, "scenarios.s.kind"),
@@ -352,12 +413,20 @@ def test_bad_config_names_the_key(patch, key):
 
 def test_dask_equals_single_process_bit_for_bit():
     distributed = pytest.importorskip("dask.distributed")
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         scen = ["oscillation", "noisy"]
-        kw = {"n_paths": 900, "seed": 21, "progress": False, "output": "numpy",
-              "costs": g.Costs(half_spread_bps=2)}
+        kw = {
+            "n_paths": 900,
+            "seed": 21,
+            "progress": False,
+            "output": "numpy",
+            "costs": g.Costs(half_spread_bps=2),
+        }
         dist = lab.compare_rules(RULES, scen, client=client, chunk_size=128, **kw)
     local = lab.compare_rules(RULES, scen, **kw)
     _fields_equal(local, dist)

@@ -44,6 +44,7 @@ from .hedging import (
     simulate_rules,
     straddle,
 )
+from .lab import Scenario, compare_rules, run_experiment, scenario, sweep
 from .greeks import (
     GREEKS,
     Greeks,
@@ -85,6 +86,11 @@ __all__ = [
     "simulate_hedge",
     "simulate_rules",
     "straddle",
+    "Scenario",
+    "compare_rules",
+    "run_experiment",
+    "scenario",
+    "sweep",
     "GREEKS",
     "Greeks",
     "InputWarning",

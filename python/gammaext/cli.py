@@ -68,13 +68,15 @@ def print_table(table: Any, file: Any = None) -> None:
         ("diff_mean", "vs base", 9),
         ("diff_ci_low", "(CI low)", 9),
     ]
-    print(" ".join(f"{h:>{w}s}" if i > 1 else f"{h:<{w}s}" for i, (_, h, w) in enumerate(cols)),
-          file=file)
+    print(
+        " ".join(f"{h:>{w}s}" if i > 1 else f"{h:<{w}s}" for i, (_, h, w) in enumerate(cols)),
+        file=file,
+    )
     for r in rows:
         cells = []
         for i, (k, _, w) in enumerate(cols):
             v = r.get(k)
-            cells.append(f"{str(v):<{w}.{w}s}" if i <= 1 else _fmt(v, w))
+            cells.append(f"{v!s:<{w}.{w}s}" if i <= 1 else _fmt(v, w))
         print(" ".join(cells), file=file)
     if any(r.get("partial") for r in rows):
         print("PARTIAL: interrupted; rows cover only the paths done (n_paths column)", file=file)
@@ -115,8 +117,10 @@ def _plots_available(no_plots: bool) -> bool:
         if not os.environ.get("DISPLAY") and not os.environ.get("MPLBACKEND"):
             matplotlib.use("Agg")
     except ImportError:
-        print("note: matplotlib is not installed; no plots (pip install 'gammaext[plot]')",
-              file=sys.stderr)
+        print(
+            "note: matplotlib is not installed; no plots (pip install 'gammaext[plot]')",
+            file=sys.stderr,
+        )
         return False
     return True
 
@@ -143,26 +147,42 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from . import GREEKS, greeks, per_day, simd_level
 
     spot, t, vol, rate, div = 100.0, 30 / 365, 0.20, 0.04, 0.01
-    print(f"Long 1 ATM straddle: spot {spot}, strike {spot}, {t * 365:.0f} days, vol {vol:.0%}, "
-          f"rate {rate:.0%}, div {div:.0%}  (SIMD: {simd_level()})")
+    print(
+        f"Long 1 ATM straddle: spot {spot}, strike {spot}, {t * 365:.0f} days, vol {vol:.0%}, "
+        f"rate {rate:.0%}, div {div:.0%}  (SIMD: {simd_level()})"
+    )
     call = greeks(spot, spot, t, vol, rate, div, is_call=True)
     put = greeks(spot, spot, t, vol, rate, div, is_call=False)
     print(f"{'':12s}{'call':>14s}{'put':>14s}{'straddle':>14s}")
     for name in GREEKS:
         c, p = call[name], put[name]
         print(f"{name:12s}{c:14.6f}{p:14.6f}{c + p:14.6f}")
-    print(f"{'theta/day':12s}{per_day(call.theta):14.6f}{per_day(put.theta):14.6f}"
-          f"{per_day(call.theta + put.theta):14.6f}")
+    print(
+        f"{'theta/day':12s}{per_day(call.theta):14.6f}{per_day(put.theta):14.6f}"
+        f"{per_day(call.theta + put.theta):14.6f}"
+    )
     strikes = np.arange(80.0, 121.0, 5.0)
-    chain = greeks(spot, strikes, t, vol, rate, div, is_call=strikes >= spot,
-                   which=("price", "delta", "gamma", "vega", "theta"))
+    chain = greeks(
+        spot,
+        strikes,
+        t,
+        vol,
+        rate,
+        div,
+        is_call=strikes >= spot,
+        which=("price", "delta", "gamma", "vega", "theta"),
+    )
     print("\nOut-of-the-money chain (puts below 100, calls from 100):")
-    print(f"{'strike':>8s}{'type':>6s}{'price':>10s}{'delta':>10s}{'gamma':>10s}"
-          f"{'vega/pt':>10s}{'theta/day':>11s}")
+    print(
+        f"{'strike':>8s}{'type':>6s}{'price':>10s}{'delta':>10s}{'gamma':>10s}"
+        f"{'vega/pt':>10s}{'theta/day':>11s}"
+    )
     for i, k in enumerate(strikes):
-        print(f"{k:8.1f}{'call' if k >= spot else 'put':>6s}{chain.price[i]:10.4f}"
-              f"{chain.delta[i]:10.4f}{chain.gamma[i]:10.5f}{chain.vega[i] / 100:10.4f}"
-              f"{per_day(chain.theta[i]):11.4f}")
+        print(
+            f"{k:8.1f}{'call' if k >= spot else 'put':>6s}{chain.price[i]:10.4f}"
+            f"{chain.delta[i]:10.4f}{chain.gamma[i]:10.5f}{chain.vega[i] / 100:10.4f}"
+            f"{per_day(chain.theta[i]):11.4f}"
+        )
     return EXIT_OK
 
 
@@ -171,13 +191,22 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
     d = lab.default_lab()
     out = Path(args.out)
-    print(f"gammaext lab: {len(d['scenarios'])} scenarios x {len(d['rules'])} rules, "
-          f"{args.paths} paths each, seed {args.seed}; long ATM straddle at 20% implied vol, "
-          "252 daily steps, 2 bps half-spread on hedge trades")
+    print(
+        f"gammaext lab: {len(d['scenarios'])} scenarios x {len(d['rules'])} rules, "
+        f"{args.paths} paths each, seed {args.seed}; long ATM straddle at 20% implied vol, "
+        "252 daily steps, 2 bps half-spread on hedge trades"
+    )
     res = lab.run_experiment(
-        d["rules"], d["scenarios"], position=d["position"], costs=d["costs"],
-        n_paths=args.paths, seed=args.seed, threads=args.threads, progress=_progress(args),
-        baseline=d["baseline"], client=_client(args.scheduler),
+        d["rules"],
+        d["scenarios"],
+        position=d["position"],
+        costs=d["costs"],
+        n_paths=args.paths,
+        seed=args.seed,
+        threads=args.threads,
+        progress=_progress(args),
+        baseline=d["baseline"],
+        client=_client(args.scheduler),
     )
     table = res.table()
     print()
@@ -196,8 +225,13 @@ def cmd_lab(args: argparse.Namespace) -> int:
         }
         try:
             sweep_table = lab.compare_rules(
-                sweep_rules, noisy, position=d["position"], costs=d["costs"],
-                n_paths=max(1, args.paths // 4), seed=args.seed, threads=args.threads,
+                sweep_rules,
+                noisy,
+                position=d["position"],
+                costs=d["costs"],
+                n_paths=max(1, args.paths // 4),
+                seed=args.seed,
+                threads=args.threads,
                 progress=_progress(args),
             )
         except KeyboardInterrupt:  # pragma: no cover - interactive
@@ -206,13 +240,20 @@ def cmd_lab(args: argparse.Namespace) -> int:
             written += write_table(sweep_table, out / "lab_frontier.csv")
             best = lab.best_rules(sweep_table, by="utility", risk_aversion=1.0)
             for r in lab.table_rows(best):
-                print(f"{'best':>14s}: in {r['scenario']}, {r['rule']} (mean {r['pnl_mean']:+.3g}, "
-                      f"std {r['pnl_std']:.3g}, mean-variance utility, risk aversion 1)")
+                print(
+                    f"{'best':>14s}: in {r['scenario']}, {r['rule']} (mean {r['pnl_mean']:+.3g}, "
+                    f"std {r['pnl_std']:.3g}, mean-variance utility, risk aversion 1)"
+                )
     if _plots_available(args.no_plots):
         from . import plots
 
-        traces = lab.lab_traces(d["rules"]["move"], res.scenarios[:2], position=d["position"],
-                                costs=d["costs"], seed=args.seed)
+        traces = lab.lab_traces(
+            d["rules"]["move"],
+            res.scenarios[:2],
+            position=d["position"],
+            costs=d["costs"],
+            seed=args.seed,
+        )
         figs = plots.lab_figures(res, table, sweep_table, traces)
         written += plots.save_all(figs, out)
     print("\nwrote " + ", ".join(str(p) for p in written))
@@ -240,16 +281,22 @@ def cmd_rules(args: argparse.Namespace) -> int:
         opts["threads"] = args.threads
     out = Path(args.out)
     client = _client(args.scheduler)
-    res = lab.run_experiment(exp.rules, exp.scenarios, progress=_progress(args), client=client,
-                             **opts)
+    res = lab.run_experiment(
+        exp.rules, exp.scenarios, progress=_progress(args), client=client, **opts
+    )
     table = res.table(exp.confidence)
     print_table(table)
     written = write_table(table, out / "rules_table.csv")
     sweep_table = None
     if exp.sweep is not None and not res.partial:
         sopts = {k: v for k, v in opts.items() if k != "baseline"}
-        sres = lab.run_experiment(exp.sweep["rules"], exp.sweep["scenarios"],
-                                  progress=_progress(args), client=client, **sopts)
+        sres = lab.run_experiment(
+            exp.sweep["rules"],
+            exp.sweep["scenarios"],
+            progress=_progress(args),
+            client=client,
+            **sopts,
+        )
         rows = sres.rows(exp.confidence)
         for r in rows:
             r["param"] = exp.sweep["params"][r["rule"]]
@@ -260,8 +307,10 @@ def cmd_rules(args: argparse.Namespace) -> int:
     best = lab.best_rules(table if sweep_table is None else sweep_table)
     print()
     for r in lab.table_rows(best):
-        print(f"best in {r['scenario']}: {r['rule']} (mean {r['pnl_mean']:+.4g}, "
-              f"std {r['pnl_std']:.4g}, mean-variance utility, risk aversion 1)")
+        print(
+            f"best in {r['scenario']}: {r['rule']} (mean {r['pnl_mean']:+.4g}, "
+            f"std {r['pnl_std']:.4g}, mean-variance utility, risk aversion 1)"
+        )
     if _plots_available(args.no_plots):
         from . import plots
 
@@ -292,8 +341,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         except ValueError:
             overrides[k] = v
     try:
-        res = bt.backtest(str(path), start_time=args.start_time, end_time=args.end_time,
-                          **overrides)
+        res = bt.backtest(
+            str(path), start_time=args.start_time, end_time=args.end_time, **overrides
+        )
     except (ValueError, TypeError) as exc:
         raise CliError(f"{path}: {exc}", EXIT_USAGE) from None
     for k, v in res.summary.items():
@@ -317,11 +367,17 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from . import Costs, GBM, Move, Position, simulate_hedge
+    from . import GBM, Costs, Move, Position, simulate_hedge
     from .reference import hedging as ref
 
-    kw = {"position": Position(vol=0.2), "rule": Move(0.01), "costs": Costs(bps=1.0),
-          "n_paths": args.paths, "n_steps": args.steps, "seed": 1}
+    kw = {
+        "position": Position(vol=0.2),
+        "rule": Move(0.01),
+        "costs": Costs(bps=1.0),
+        "n_paths": args.paths,
+        "n_steps": args.steps,
+        "seed": 1,
+    }
     print(f"{args.paths} GBM paths x {args.steps} steps, long straddle, Move(1%), 1 bp cost")
 
     def best_of(fn: Any, repeat: int) -> tuple[float, Any]:
@@ -336,16 +392,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
     t_ref, rr = best_of(lambda: ref.simulate_hedge(GBM(), **kw), 1)
     err = float(np.max(np.abs(r.pnl - rr["pnl"])))
     print(f"{'gammaext engine':>22s} {t_eng * 1e3:9.1f} ms")
-    print(f"{'NumPy reference':>22s} {t_ref * 1e3:9.1f} ms   ({t_ref / t_eng:.0f}x slower; "
-          f"max |P&L difference| {err:.1e})")
+    print(
+        f"{'NumPy reference':>22s} {t_ref * 1e3:9.1f} ms   ({t_ref / t_eng:.0f}x slower; "
+        f"max |P&L difference| {err:.1e})"
+    )
     from . import lab
 
-    t_lab, _ = best_of(lambda: lab.compare_rules({"move": kw["rule"]}, {"gbm": GBM()},
-                                                 position=kw["position"], costs=kw["costs"],
-                                                 n_paths=args.paths, progress=False,
-                                                 output="numpy"), 3)
-    print(f"{'lab (compare_rules)':>22s} {t_lab * 1e3:9.1f} ms   (harness overhead "
-          f"{(t_lab / t_eng - 1) * 100:+.0f}%)")
+    t_lab, _ = best_of(
+        lambda: lab.compare_rules(
+            {"move": kw["rule"]},
+            {"gbm": GBM()},
+            position=kw["position"],
+            costs=kw["costs"],
+            n_paths=args.paths,
+            progress=False,
+            output="numpy",
+        ),
+        3,
+    )
+    print(
+        f"{'lab (compare_rules)':>22s} {t_lab * 1e3:9.1f} ms   (harness overhead "
+        f"{(t_lab / t_eng - 1) * 100:+.0f}%)"
+    )
     return EXIT_OK
 
 
@@ -368,20 +436,37 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="print the Greeks of an example straddle and a small chain")
 
     def common(p: argparse.ArgumentParser, paths_default: int | None) -> None:
-        p.add_argument("--paths", type=_positive_int, default=paths_default,
-                       help="paths per scenario" + (f" (default {paths_default})"
-                                                    if paths_default else " (default: config)"))
-        p.add_argument("--seed", type=_nonneg_int, default=None if paths_default is None
-                       else 20261122, help="random seed (same seed, same paths)")
-        p.add_argument("--threads", type=int, default=None,
-                       help="engine threads (default: all cores; results do not depend on it)")
+        p.add_argument(
+            "--paths",
+            type=_positive_int,
+            default=paths_default,
+            help="paths per scenario"
+            + (f" (default {paths_default})" if paths_default else " (default: config)"),
+        )
+        p.add_argument(
+            "--seed",
+            type=_nonneg_int,
+            default=None if paths_default is None else 20261122,
+            help="random seed (same seed, same paths)",
+        )
+        p.add_argument(
+            "--threads",
+            type=int,
+            default=None,
+            help="engine threads (default: all cores; results do not depend on it)",
+        )
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
         p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
-        p.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                       help="run the chunks on a Dask cluster (e.g. tcp://scheduler:8786)")
+        p.add_argument(
+            "--scheduler",
+            metavar="ADDRESS",
+            default=None,
+            help="run the chunks on a Dask cluster (e.g. tcp://scheduler:8786)",
+        )
 
     p_lab = sub.add_parser(
-        "lab", help="the gamma-scalping lab on built-in defaults (table + plots)",
+        "lab",
+        help="the gamma-scalping lab on built-in defaults (table + plots)",
         description="Oscillation vs trend, and clock vs move hedging under a spread: hedges a "
         "long ATM straddle on the same paths under each rule, prints the table and the "
         "conclusions, writes CSV and PNG plots.",
@@ -391,24 +476,31 @@ def build_parser() -> argparse.ArgumentParser:
     p_lab.set_defaults(func=cmd_lab)
 
     p_rules = sub.add_parser(
-        "rules", help="a rule x scenario grid from a TOML file",
+        "rules",
+        help="a rule x scenario grid from a TOML file",
         description="Runs every rule of CONFIG.toml on every scenario (same paths), writes "
         "CSV (and Parquet with pyarrow) and plots. See python/gammaext/data/lab_default.toml.",
     )
     p_rules.add_argument("config", metavar="CONFIG.toml")
     common(p_rules, None)
-    p_rules.add_argument("--out", default="gammaext-rules",
-                         help="output folder (default %(default)s)")
+    p_rules.add_argument(
+        "--out", default="gammaext-rules", help="output folder (default %(default)s)"
+    )
     p_rules.set_defaults(func=cmd_rules)
 
     p_bt = sub.add_parser("backtest", help="the TradingView strategy replica on a bar CSV file")
     p_bt.add_argument("file", metavar="FILE.csv")
     p_bt.add_argument("--start-time", default=None, help="first bar allowed to trade")
     p_bt.add_argument("--end-time", default=None, help="drop bars after this time")
-    p_bt.add_argument("--set", action="append", metavar="KEY=VALUE",
-                      help="override a strategy parameter (repeatable)")
-    p_bt.add_argument("--out", default="gammaext-backtest",
-                      help="output folder (default %(default)s)")
+    p_bt.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a strategy parameter (repeatable)",
+    )
+    p_bt.add_argument(
+        "--out", default="gammaext-backtest", help="output folder (default %(default)s)"
+    )
     p_bt.add_argument("--no-plots", action="store_true", help="do not write the equity PNG")
     p_bt.set_defaults(func=cmd_backtest)
 
@@ -456,6 +548,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, OSError, ImportError) as exc:
         if os.environ.get("GAMMAEXT_DEBUG"):
             raise
-        print(f"gammaext {args.command}: error: {exc} (GAMMAEXT_DEBUG=1 for a traceback)",
-              file=sys.stderr)
+        print(
+            f"gammaext {args.command}: error: {exc} (GAMMAEXT_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
         return EXIT_ERROR

@@ -224,8 +224,10 @@ def parse_config(cfg: Mapping[str, Any], base: str | os.PathLike[str] = ".") -> 
         if "family" not in sw:
             raise ConfigError("sweep.family", "missing (e.g. 'move', 'clock', 'band')")
         vals = sw.get("values")
-        if not isinstance(vals, list) or not vals or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals
+        if (
+            not isinstance(vals, list)
+            or not vals
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals)
         ):
             raise ConfigError("sweep.values", "must be a non-empty array of numbers")
         try:
@@ -252,7 +254,7 @@ def load_config(path: str | os.PathLike[str]) -> Experiment:
         import tomllib
     except ModuleNotFoundError:  # Python < 3.11
         try:
-            import tomli as tomllib  # type: ignore[no-redef]
+            import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
         except ModuleNotFoundError:
             raise ImportError(
                 "reading TOML needs Python >= 3.11 (tomllib) or the tomli package "

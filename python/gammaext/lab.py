@@ -27,6 +27,7 @@ Scale-out: pass ``client=`` (a ``dask.distributed.Client``) and every chunk beco
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import statistics
@@ -62,16 +63,16 @@ from .hedging import (
 )
 
 __all__ = [
+    "SCENARIOS",
     "ChunkStats",
     "LabResult",
-    "SCENARIOS",
     "Scenario",
     "best_rules",
     "check_conclusions",
-    "default_lab",
-    "lab_traces",
     "compare_rules",
+    "default_lab",
     "frontier",
+    "lab_traces",
     "load_closes",
     "rule_label",
     "run_experiment",
@@ -279,16 +280,30 @@ def _gbm_ratio(ratio: float) -> Callable[..., Scenario]:
     return make
 
 
-def _oscillation(name: str = "oscillation", amplitude: float = 0.02, period: float = 4.0,
-                 noise: float = 0.05, **kw: Any) -> Scenario:
-    return Scenario(name, Oscillation(amplitude=amplitude, period=period, noise=noise),
-                    description="the lab's oscillating market (returns to its start)", **kw)
+def _oscillation(
+    name: str = "oscillation",
+    amplitude: float = 0.02,
+    period: float = 4.0,
+    noise: float = 0.05,
+    **kw: Any,
+) -> Scenario:
+    return Scenario(
+        name,
+        Oscillation(amplitude=amplitude, period=period, noise=noise),
+        description="the lab's oscillating market (returns to its start)",
+        **kw,
+    )
 
 
-def _trend(name: str = "trend", total_return: float = 0.10, noise: float = 0.01,
-           **kw: Any) -> Scenario:
-    return Scenario(name, Trend(total_return=total_return, noise=noise),
-                    description="the lab's smooth trend with tiny noise", **kw)
+def _trend(
+    name: str = "trend", total_return: float = 0.10, noise: float = 0.01, **kw: Any
+) -> Scenario:
+    return Scenario(
+        name,
+        Trend(total_return=total_return, noise=noise),
+        description="the lab's smooth trend with tiny noise",
+        **kw,
+    )
 
 
 _GRID_KEYS = ("n_steps", "dt", "times", "noise", "implied_vol")
@@ -312,16 +327,29 @@ def _jumps(name: str = "jumps", **kw: Any) -> Scenario:
     return Scenario(name, Merton(**kw), description="Merton jump-diffusion", **grid)
 
 
-def _noisy(name: str = "noisy", kind: str = "bounce", size: float = 0.0005, ratio: float = 1.0,
-           **kw: Any) -> Scenario:
-    return Scenario(name, _RelativeGBM(ratio), noise=Noise(kind, size),  # type: ignore[arg-type]
-                    description=f"GBM at the implied vol, {kind} noise {size:g}", **kw)
+def _noisy(
+    name: str = "noisy", kind: str = "bounce", size: float = 0.0005, ratio: float = 1.0, **kw: Any
+) -> Scenario:
+    return Scenario(
+        name,
+        _RelativeGBM(ratio),
+        noise=Noise(kind, size),  # type: ignore[arg-type]
+        description=f"GBM at the implied vol, {kind} noise {size:g}",
+        **kw,
+    )
 
 
-def _bootstrap(name: str = "bootstrap", file: str | os.PathLike[str] | None = None,
-               prices: Any = None, column: str = "close", block: int = 24,
-               periods_per_year: float = 365.0 * 24.0, n_steps: int = 24 * 30,
-               implied_vol: float | None = None, **kw: Any) -> Scenario:
+def _bootstrap(
+    name: str = "bootstrap",
+    file: str | os.PathLike[str] | None = None,
+    prices: Any = None,
+    column: str = "close",
+    block: int = 24,
+    periods_per_year: float = 365.0 * 24.0,
+    n_steps: int = 24 * 30,
+    implied_vol: float | None = None,
+    **kw: Any,
+) -> Scenario:
     if prices is None:
         path = Path(file) if file is not None else default_series()
         if not path.exists():
@@ -330,9 +358,15 @@ def _bootstrap(name: str = "bootstrap", file: str | os.PathLike[str] | None = No
     prices = np.asarray(prices, dtype=np.float64)
     if implied_vol is None:  # price the options at the series' own historical vol (fair)
         implied_vol = float(np.std(np.diff(np.log(prices)), ddof=1) * math.sqrt(periods_per_year))
-    return Scenario(name, Bootstrap(prices=prices, block=block), n_steps=n_steps,
-                    dt=1.0 / periods_per_year, implied_vol=implied_vol,
-                    description="block bootstrap of a real series", **kw)
+    return Scenario(
+        name,
+        Bootstrap(prices=prices, block=block),
+        n_steps=n_steps,
+        dt=1.0 / periods_per_year,
+        implied_vol=implied_vol,
+        description="block bootstrap of a real series",
+        **kw,
+    )
 
 
 def _user(name: str = "user", paths: Any = None, **kw: Any) -> Scenario:
@@ -380,7 +414,7 @@ def scenario(kind: str, name: str | None = None, **params: Any) -> Scenario:
 
 
 def _as_scenarios(scenarios: Any) -> list[Scenario]:
-    if isinstance(scenarios, (str, Scenario)) or isinstance(scenarios, _h._GENERATORS):
+    if isinstance(scenarios, (str, Scenario, *_h._GENERATORS)):
         scenarios = [scenarios]
     items: list[tuple[str | None, Any]]
     if isinstance(scenarios, Mapping):
@@ -421,8 +455,8 @@ def rule_label(rule: Rule) -> str:
         return "|".join(rule_label(r) for r in rule.rules)
     if isinstance(rule, _h.VolGate):
         return f"VolGate({rule_label(rule.rule)},{rule.min_ratio:g})"
-    fs = dataclasses.fields(rule) if dataclasses.is_dataclass(rule) else ()
-    first = [getattr(rule, f.name) for f in fs[:1]]
+    names = [f.name for f in dataclasses.fields(rule)] if dataclasses.is_dataclass(rule) else []
+    first = [getattr(rule, n) for n in names[:1]]
     arg = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in first)
     return f"{type(rule).__name__}({arg})"
 
@@ -459,7 +493,7 @@ def validate_rule(rule: Rule) -> None:
 
 _FAMILIES: dict[str, Callable[[float], Rule]] = {
     "move": lambda v: Move(v),
-    "clock": lambda v: EveryK(int(round(v))),
+    "clock": lambda v: EveryK(round(v)),
     "band": lambda v: DeltaBand(v, units="fraction"),
     "band_shares": lambda v: DeltaBand(v),
     "trend_band": lambda v: TrendBand(v, units="fraction"),
@@ -479,7 +513,9 @@ def sweep_rules(family: str | Callable[[float], Rule], values: Iterable[float]) 
         try:
             make = _FAMILIES[family]
         except KeyError:
-            raise ValueError(f"unknown rule family {family!r}; known: {sorted(_FAMILIES)}") from None
+            raise ValueError(
+                f"unknown rule family {family!r}; known: {sorted(_FAMILIES)}"
+            ) from None
         fname = family
     else:
         make, fname = family, getattr(family, "__name__", "rule")
@@ -543,7 +579,7 @@ class ChunkStats:
             raise ValueError("nothing to merge")
         order = sorted(parts, key=lambda c: c.ranges[0][0] if c.ranges else -1)
         ranges = sorted(r for c in order for r in c.ranges)
-        for (a0, b0), (a1, _) in zip(ranges, ranges[1:]):
+        for (a0, b0), (a1, _) in itertools.pairwise(ranges):
             if a1 < b0:
                 raise ValueError(f"chunks overlap: [{a0}, {b0}) and [{a1}, ...)")
         merged: list[tuple[int, int]] = []
@@ -602,9 +638,7 @@ class ChunkStats:
         for q in QUANTILES:
             out[f"pnl_q{q:02d}"] = float(np.quantile(pnl, q / 100)) if ok else math.nan
         tail = max(1, math.ceil(CVAR_LEVEL * pnl.size))
-        out["pnl_cvar05"] = (
-            float(_frac(exact_sums(pnl[None, :tail])[0]) / tail) if ok else math.nan
-        )
+        out["pnl_cvar05"] = float(_frac(exact_sums(pnl[None, :tail])[0]) / tail) if ok else math.nan
         std = out["pnl_std"]
         out["sharpe"] = out["pnl_mean"] / std if std > 0 else math.nan
         return out
@@ -643,7 +677,8 @@ def _prepared_scenario(sc: Scenario, position: Position) -> tuple[Scenario, Posi
         _h._check_prices(f"scenario {sc.name!r} paths", arr)
         spot0 = float(arr[0, 0])
         legs = tuple(
-            leg if leg.strike is not None
+            leg
+            if leg.strike is not None
             else dataclasses.replace(leg, strike=leg.moneyness * spot0)
             for leg in pos.legs
         )
@@ -656,7 +691,9 @@ def _n_paths_of(sc: Scenario, n_paths: int) -> int:
     return int(np.asarray(sc.paths).shape[0]) if sc.is_array else n_paths
 
 
-def _run_chunk(spec: _Spec, sc: Scenario, position: Position, a: int, b: int) -> dict[str, ChunkStats]:
+def _run_chunk(
+    spec: _Spec, sc: Scenario, position: Position, a: int, b: int
+) -> dict[str, ChunkStats]:
     """Hedge paths [a, b) of one scenario under every rule (one engine pass)."""
     kw: dict[str, Any] = {"n_steps": sc.n_steps, "dt": sc.dt, "times": sc.times}
     paths = sc.paths
@@ -733,7 +770,9 @@ class LabResult:
         )
 
 
-def _to_table(rows: list[dict[str, Any]], output: str = "auto", attrs: Mapping[str, Any] = ()) -> Any:
+def _to_table(
+    rows: list[dict[str, Any]], output: str = "auto", attrs: Mapping[str, Any] | None = None
+) -> Any:
     if output not in ("auto", "pandas", "numpy"):
         raise ValueError(f"output must be 'auto', 'pandas' or 'numpy', got {output!r}")
     if output in ("auto", "pandas"):
@@ -744,7 +783,7 @@ def _to_table(rows: list[dict[str, Any]], output: str = "auto", attrs: Mapping[s
                 raise
         else:
             df = pd.DataFrame(rows)
-            df.attrs.update(dict(attrs))
+            df.attrs.update(dict(attrs or {}))
             return df
     if not rows:
         return np.zeros(0, dtype=[("scenario", "U1"), ("rule", "U1")])
@@ -891,9 +930,14 @@ def run_experiment(
     )
 
 
-def _run_dask(client: Any, spec: _Spec, resolved: list[tuple[Scenario, Position]],
-              tasks: list[tuple[int, int, int]], record: Callable[..., None],
-              bar: _Progress) -> bool:
+def _run_dask(
+    client: Any,
+    spec: _Spec,
+    resolved: list[tuple[Scenario, Position]],
+    tasks: list[tuple[int, int, int]],
+    record: Callable[..., None],
+    bar: _Progress,
+) -> bool:
     """Submit every chunk as a task; merge as they complete. Returns True if interrupted."""
     from dask.distributed import as_completed
 
@@ -914,7 +958,9 @@ def _run_dask(client: Any, spec: _Spec, resolved: list[tuple[Scenario, Position]
     return False
 
 
-def _dask_chunk(spec: _Spec, item: tuple[Scenario, Position], a: int, b: int) -> dict[str, ChunkStats]:
+def _dask_chunk(
+    spec: _Spec, item: tuple[Scenario, Position], a: int, b: int
+) -> dict[str, ChunkStats]:
     return _run_chunk(spec, item[0], item[1], a, b)
 
 
@@ -1019,16 +1065,19 @@ def sweep(
     return _to_table(rows, output, attrs={"partial": res.partial, "seed": res.seed})
 
 
-def frontier(table: Any, cost: str = "cost_mean", risk: str = "pnl_std", *,
-             output: str = "auto") -> Any:
+def frontier(
+    table: Any, cost: str = "cost_mean", risk: str = "pnl_std", *, output: str = "auto"
+) -> Any:
     """The cost-versus-risk frontier: the table's rows with an ``efficient`` column, True for
     the rules no other rule of the same scenario beats on both cost and risk (lower is
     better for both), sorted by scenario and cost."""
     rows = table_rows(table)
     for r in rows:
         r["efficient"] = not any(
-            o is not r and o["scenario"] == r["scenario"]
-            and o[cost] <= r[cost] and o[risk] <= r[risk]
+            o is not r
+            and o["scenario"] == r["scenario"]
+            and o[cost] <= r[cost]
+            and o[risk] <= r[risk]
             and (o[cost] < r[cost] or o[risk] < r[risk])
             for o in rows
         )
@@ -1036,8 +1085,9 @@ def frontier(table: Any, cost: str = "cost_mean", risk: str = "pnl_std", *,
     return _to_table(rows, output)
 
 
-def best_rules(table: Any, by: str = "utility", *, risk_aversion: float = 1.0,
-               output: str = "auto") -> Any:
+def best_rules(
+    table: Any, by: str = "utility", *, risk_aversion: float = 1.0, output: str = "auto"
+) -> Any:
     """The best rule of every scenario: one row per scenario.
 
     by: ``"utility"`` (largest ``pnl_mean - risk_aversion/2 * pnl_std**2``, mean-variance), a
@@ -1153,8 +1203,16 @@ def lab_traces(
         else:
             kw["n_steps"] = s.n_steps
         res = _h.simulate_hedge(
-            paths, rule=rule, position=pos, costs=costs, noise=s.noise, n_paths=1,
-            first_path=path, seed=seed, trace=[path], **kw,
+            paths,
+            rule=rule,
+            position=pos,
+            costs=costs,
+            noise=s.noise,
+            n_paths=1,
+            first_path=path,
+            seed=seed,
+            trace=[path],
+            **kw,
         )
         out[f"{sc.name}: {rule_label(rule)}"] = res.trace[path]
     return out

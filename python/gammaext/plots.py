@@ -18,6 +18,7 @@ import numpy as np
 from . import lab as _lab
 
 __all__ = [
+    "lab_figures",
     "plot_equity",
     "plot_frontier",
     "plot_hedge_path",
@@ -25,7 +26,6 @@ __all__ = [
     "plot_pnl_split",
     "save",
     "save_all",
-    "lab_figures",
 ]
 
 _PARTS = ("gamma", "theta", "vega", "hedge", "financing", "costs", "residual")
@@ -73,13 +73,18 @@ def plot_pnl_distribution(result: _lab.LabResult, bins: int = 60) -> Any:
             lo, hi = lo - 0.5, hi + 0.5
         edges = np.linspace(lo, hi, bins + 1)
         for rule, v in data.items():
-            ax.hist(np.clip(v, lo, hi), bins=edges, histtype="step", lw=1.4,
-                    label=f"{rule}: {v.mean():.3g}")
+            ax.hist(
+                np.clip(v, lo, hi),
+                bins=edges,
+                histtype="step",
+                lw=1.4,
+                label=f"{rule}: {v.mean():.3g}",
+            )
         ax.axvline(0.0, color="k", lw=0.6)
         ax.set_title(name)
         ax.set_xlabel("P&L per path")
         ax.legend(fontsize="small", title="rule: mean", title_fontsize="small")
-    for ax in list(axes.flat)[len(names):]:
+    for ax in list(axes.flat)[len(names) :]:
         ax.set_visible(False)
     axes.flat[0].set_ylabel("paths")
     fig.suptitle("P&L distribution by hedging rule" + (" (PARTIAL)" if result.partial else ""))
@@ -113,7 +118,7 @@ def plot_pnl_split(table: Any) -> Any:
         ax.set_xticks(x, [str(r["rule"]) for r in sub], rotation=20, fontsize="small")
         ax.set_title(sc)
         ax.set_ylabel("mean P&L")
-    for ax in list(axes.flat)[len(scenarios):]:
+    for ax in list(axes.flat)[len(scenarios) :]:
         ax.set_visible(False)
     seen: dict[str, Any] = {}
     for ax in axes.flat:
@@ -137,8 +142,14 @@ def plot_frontier(table: Any, cost: str = "cost_mean", risk: str = "pnl_std") ->
         eff = sorted((r for r in sub if r["efficient"]), key=lambda r: r[cost])
         ax.plot([r[cost] for r in eff], [r[risk] for r in eff], color=color, lw=1)
         for r in sub:
-            ax.annotate(str(r["rule"]), (r[cost], r[risk]), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points", color=color)
+            ax.annotate(
+                str(r["rule"]),
+                (r[cost], r[risk]),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+                color=color,
+            )
     ax.set_xlabel(f"{cost} (mean trading cost per path)" if cost == "cost_mean" else cost)
     ax.set_ylabel(f"{risk} (P&L standard deviation)" if risk == "pnl_std" else risk)
     ax.set_title("Cost versus risk: the hedging frontier (lines join efficient rules)")
@@ -161,10 +172,19 @@ def plot_hedge_path(traces: Mapping[str, Mapping[str, np.ndarray]]) -> Any:
         if not np.allclose(tr["observed"], tr["spot"]):
             top.plot(t, tr["observed"], color="0.6", lw=0.5, label="observed")
         trade = np.asarray(tr["trade"])
-        for sel, marker, color, lab in ((trade > 0, "^", "tab:green", "hedge buy"),
-                                        (trade < 0, "v", "tab:red", "hedge sell")):
-            top.scatter(t[sel], np.asarray(tr["observed"])[sel], marker=marker, color=color,
-                        s=14, label=f"{lab} ({int(sel.sum())})", zorder=3)
+        for sel, marker, color, lab in (
+            (trade > 0, "^", "tab:green", "hedge buy"),
+            (trade < 0, "v", "tab:red", "hedge sell"),
+        ):
+            top.scatter(
+                t[sel],
+                np.asarray(tr["observed"])[sel],
+                marker=marker,
+                color=color,
+                s=14,
+                label=f"{lab} ({int(sel.sum())})",
+                zorder=3,
+            )
         top.set_title(title)
         top.set_ylabel("price")
         top.legend(fontsize="small")
@@ -210,8 +230,12 @@ def save_all(figs: Mapping[str, Any], out: str | os.PathLike[str]) -> list[Path]
     return [save(f, Path(out) / f"{name}.png") for name, f in figs.items()]
 
 
-def lab_figures(result: _lab.LabResult, table: Any = None, frontier_table: Any = None,
-                traces: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> dict[str, Any]:
+def lab_figures(
+    result: _lab.LabResult,
+    table: Any = None,
+    frontier_table: Any = None,
+    traces: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+) -> dict[str, Any]:
     """The standard set of figures of a lab run (the CLI's PNGs)."""
     table = result.table(output="numpy") if table is None else table
     figs = {
