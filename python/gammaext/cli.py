@@ -139,6 +139,17 @@ def _client(address: str | None) -> Any:
     return Client(address)
 
 
+def _finish(res: Any, command: str) -> int:
+    if not res.partial:
+        return EXIT_OK
+    done = ", ".join(f"{k} {res.done[k]}/{res.n_paths[k]}" for k in res.n_paths)
+    print(
+        f"gammaext {command}: interrupted; partial results (paths done: {done}) written",
+        file=sys.stderr,
+    )
+    return EXIT_INTERRUPTED
+
+
 # --------------------------------------------------------------------------------------------
 # Subcommands
 
@@ -258,7 +269,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         written += plots.save_all(figs, out)
     print("\nwrote " + ", ".join(str(p) for p in written))
     print(f"({res.elapsed:.1f} s)")
-    return EXIT_INTERRUPTED if res.partial else EXIT_OK
+    return _finish(res, "lab")
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
@@ -317,7 +328,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
         figs = plots.lab_figures(res, table, sweep_table)
         written += plots.save_all(figs, out)
     print("\nwrote " + ", ".join(str(p) for p in written))
-    return EXIT_INTERRUPTED if res.partial else EXIT_OK
+    return _finish(res, "rules")
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:

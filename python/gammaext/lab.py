@@ -455,7 +455,9 @@ def rule_label(rule: Rule) -> str:
         return "|".join(rule_label(r) for r in rule.rules)
     if isinstance(rule, _h.VolGate):
         return f"VolGate({rule_label(rule.rule)},{rule.min_ratio:g})"
-    names = [f.name for f in dataclasses.fields(rule)] if dataclasses.is_dataclass(rule) else []
+    names: list[str] = (
+        [f.name for f in dataclasses.fields(rule)] if dataclasses.is_dataclass(rule) else []
+    )
     first = [getattr(rule, n) for n in names[:1]]
     arg = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in first)
     return f"{type(rule).__name__}({arg})"
@@ -891,17 +893,15 @@ def run_experiment(
         for i, (sc, _) in enumerate(resolved):
             if a < totals[sc.name]:
                 tasks.append((i, a, min(b, totals[sc.name])))
-    parts: dict[tuple[str, str], list[ChunkStats]] = {}
-    done = dict.fromkeys(totals, 0)
+    # one dict store per finished chunk (all rules at once): a Ctrl-C landing anywhere leaves
+    # every chunk either fully recorded or absent
+    finished: dict[tuple[int, int, int], dict[str, ChunkStats]] = {}
     bar = _Progress(progress, sum(totals.values()), "lab")
     t0 = time.perf_counter()
     partial = False
 
     def record(i: int, a: int, b: int, out: dict[str, ChunkStats]) -> None:
-        name = resolved[i][0].name
-        for rule, st in out.items():
-            parts.setdefault((name, rule), []).append(st)
-        done[name] += b - a
+        finished[(i, a, b)] = out
 
     try:
         if client is None:
@@ -915,6 +915,13 @@ def run_experiment(
         partial = True
     finally:
         bar.close()
+    parts: dict[tuple[str, str], list[ChunkStats]] = {}
+    done = dict.fromkeys(totals, 0)
+    for (i, a, b), out in sorted(finished.items()):
+        name = resolved[i][0].name
+        for rule, st in out.items():
+            parts.setdefault((name, rule), []).append(st)
+        done[name] += b - a
     stats = {k: ChunkStats.merge(v) for k, v in parts.items()}
     return LabResult(
         rules=rule_map,
