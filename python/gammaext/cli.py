@@ -412,7 +412,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     t_lab, _ = best_of(
         lambda: lab.compare_rules(
             {"move": kw["rule"]},
-            {"gbm": GBM()},
+            [lab.Scenario("gbm", GBM(), n_steps=args.steps)],
             position=kw["position"],
             costs=kw["costs"],
             n_paths=args.paths,
