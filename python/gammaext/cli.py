@@ -347,10 +347,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         if "=" not in item:
             raise CliError(f"--set {item!r}: expected KEY=VALUE", EXIT_USAGE)
         k, v = item.split("=", 1)
-        try:
-            overrides[k] = float(v) if v.replace(".", "", 1).lstrip("-").isdigit() else v
-        except ValueError:
-            overrides[k] = v
+        overrides[k.strip()] = _parse_value(v.strip())
     try:
         res = bt.backtest(
             str(path), start_time=args.start_time, end_time=args.end_time, **overrides
@@ -375,6 +372,19 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if written:
         print("\nwrote " + ", ".join(str(p) for p in written))
     return EXIT_OK
+
+
+def _parse_value(text: str) -> Any:
+    """A --set value: int, float, true/false, or the string itself."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
