@@ -430,3 +430,38 @@ def test_dask_equals_single_process_bit_for_bit():
         dist = lab.compare_rules(RULES, scen, client=client, chunk_size=128, **kw)
     local = lab.compare_rules(RULES, scen, **kw)
     _fields_equal(local, dist)
+
+
+def test_scenario_objects_callables_and_implied_vol_override():
+    sc = lab.Scenario("rich", lambda pos: g.GBM(vol=2 * pos.vol0), n_steps=60, implied_vol=0.1)
+    tab = lab.compare_rules(
+        {"clock": g.EveryK(1)}, [sc], n_paths=400, seed=1, progress=False, output="numpy"
+    )
+    # realized 2 x 0.1 = 0.2 against 0.1 implied: gamma wins
+    np.testing.assert_allclose(tab["realized_vol_mean"][0], 0.2, rtol=0.05)
+    assert tab["pnl_ci_low"][0] > 0
+
+
+def test_load_closes(tmp_path):
+    f = tmp_path / "bars.csv"
+    f.write_text("time,Close\n1,100\n2,101.5\n")
+    np.testing.assert_array_equal(lab.load_closes(f), [100.0, 101.5])
+    f.write_text("time,close\n1,100\n2,-1\n")
+    with pytest.raises(ValueError, match="line 3"):
+        lab.load_closes(f)
+    with pytest.raises(ValueError, match="no column 'open'"):
+        lab.load_closes(f, column="open")
+
+
+def test_plot_equity_of_a_backtest_like_result(agg):
+    from types import SimpleNamespace
+
+    from gammaext import plots
+
+    n = 50
+    res = SimpleNamespace(
+        equity={"equity": np.linspace(1e4, 1.1e4, n)},
+        bars=SimpleNamespace(close=np.linspace(100, 120, n), time=None),
+    )
+    fig = plots.plot_equity(res)
+    assert len(fig.axes) == 2

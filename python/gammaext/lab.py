@@ -822,7 +822,8 @@ class _Progress:
             self.callback = progress
             return
         if progress is None:
-            progress = sys.stderr.isatty() and not os.environ.get("CI")
+            err = sys.stderr
+            progress = bool(err is not None and err.isatty()) and not os.environ.get("CI")
         if progress:
             try:
                 from tqdm.auto import tqdm
