@@ -91,7 +91,7 @@ def write_table(table: Any, path: Path) -> list[Path]:
     if hasattr(table, "to_csv"):
         table.to_csv(path, index=False)
         try:
-            import pyarrow  # noqa: F401
+            import pyarrow  # type: ignore[import-not-found,import-untyped,unused-ignore]  # noqa: F401
         except ImportError:
             pass
         else:
@@ -136,7 +136,7 @@ def _client(address: str | None) -> Any:
         from dask.distributed import Client
     except ImportError:
         raise CliError("--scheduler needs dask.distributed: pip install 'gammaext[dask]'") from None
-    return Client(address)
+    return Client(address)  # type: ignore[no-untyped-call,unused-ignore]
 
 
 def _finish(res: Any, command: str) -> int:

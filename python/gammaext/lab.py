@@ -779,7 +779,7 @@ def _to_table(
         raise ValueError(f"output must be 'auto', 'pandas' or 'numpy', got {output!r}")
     if output in ("auto", "pandas"):
         try:
-            import pandas as pd
+            import pandas as pd  # type: ignore[import-untyped,unused-ignore]
         except ImportError:
             if output == "pandas":
                 raise
@@ -826,7 +826,7 @@ class _Progress:
             progress = bool(err is not None and err.isatty()) and not os.environ.get("CI")
         if progress:
             try:
-                from tqdm.auto import tqdm
+                from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
             except ImportError:
                 self.callback = self._text
             else:
@@ -956,7 +956,7 @@ def _run_dask(
         fut = client.submit(_dask_chunk, spec_f, sc_f[i], a, b, pure=False)
         futures[fut] = (i, a, b)
     try:
-        for fut in as_completed(list(futures)):
+        for fut in as_completed(list(futures)):  # type: ignore[no-untyped-call,unused-ignore]
             i, a, b = futures[fut]
             record(i, a, b, fut.result())
             bar.update(b - a)
