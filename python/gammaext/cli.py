@@ -333,7 +333,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     try:
-        from . import backtest as bt  # type: ignore[attr-defined]
+        from . import backtest as bt  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         raise CliError(
             "this build of gammaext has no backtest module (gammaext.backtest: the TradingView "
