@@ -332,9 +332,12 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
+    import importlib
+
     try:
-        from . import backtest as bt  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
+        # the module, not the function gammaext.backtest that the package re-exports
+        bt = importlib.import_module("gammaext.backtest")
+    except ModuleNotFoundError:
         raise CliError(
             "this build of gammaext has no backtest module (gammaext.backtest: the TradingView "
             "strategy replica); install a version that includes it"
