@@ -44,7 +44,7 @@ from .hedging import (
     simulate_rules,
     straddle,
 )
-from .lab import Scenario, compare_rules, run_experiment, scenario, sweep
+from .lab import Scenario, compare_rules, run_experiment
 from .greeks import (
     GREEKS,
     Greeks,
@@ -89,8 +89,6 @@ __all__ = [
     "Scenario",
     "compare_rules",
     "run_experiment",
-    "scenario",
-    "sweep",
     "GREEKS",
     "Greeks",
     "InputWarning",
