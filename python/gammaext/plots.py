@@ -124,7 +124,10 @@ def plot_pnl_split(table: Any) -> Any:
     for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             seen.setdefault(lab, h)
-    fig.legend(list(seen.values()), list(seen), loc="outside right upper", fontsize="small")
+    try:  # matplotlib >= 3.7: a legend outside the axes, accounted for by the layout
+        fig.legend(list(seen.values()), list(seen), loc="outside right upper", fontsize="small")
+    except ValueError:  # older matplotlib
+        axes.flat[0].legend(list(seen.values()), list(seen), fontsize="x-small")
     fig.suptitle("Where the P&L comes from")
     return fig
 
