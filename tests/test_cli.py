@@ -162,3 +162,23 @@ def test_ctrl_c_writes_partial_results(tmp_path):
     assert "PARTIAL" in out and "interrupted; partial results" in err
     text = (tmp_path / "lab_table.csv").read_text()
     assert ",True" in text  # the partial column
+
+
+def test_rules_on_a_dask_scheduler_equal_local(tmp_path):
+    """--scheduler tcp://...: the CLI connects to a running cluster (here a LocalCluster in
+    this process, over TCP); the CSV equals a local run's exactly."""
+    distributed = pytest.importorskip("dask.distributed")
+    args = ["rules", str(EXAMPLE), "--paths", "400", "--seed", "5", "--no-plots"]
+    local = run(*args, "--out", str(tmp_path / "local"))
+    assert local.returncode == 0, local.stderr
+    with distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=2,
+        processes=False,
+        protocol="tcp",
+        dashboard_address=None,
+    ) as cluster:
+        dist = run(*args, "--out", str(tmp_path / "dist"), "--scheduler", cluster.scheduler_address)
+    assert dist.returncode == 0, dist.stderr
+    for name in ("rules_table.csv", "sweep_table.csv"):
+        assert (tmp_path / "dist" / name).read_text() == (tmp_path / "local" / name).read_text()
