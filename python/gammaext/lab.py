@@ -330,10 +330,11 @@ def _jumps(name: str = "jumps", **kw: Any) -> Scenario:
 def _noisy(
     name: str = "noisy", kind: str = "bounce", size: float = 0.0005, ratio: float = 1.0, **kw: Any
 ) -> Scenario:
+    noise = kw.pop("noise", None) or Noise(kind, size)  # type: ignore[arg-type]
     return Scenario(
         name,
         _RelativeGBM(ratio),
-        noise=Noise(kind, size),  # type: ignore[arg-type]
+        noise=noise,
         description=f"GBM at the implied vol, {kind} noise {size:g}",
         **kw,
     )
