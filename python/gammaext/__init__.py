@@ -66,6 +66,7 @@ from .hedging import (
     simulate_rules,
     straddle,
 )
+from .lab import Scenario, compare_rules, run_experiment
 
 __version__ = "0.1.0"
 
@@ -80,6 +81,7 @@ __all__ = [
     "black76_greeks",
     "black76_price",
     "Bootstrap",
+    "compare_rules",
     "Costs",
     "DeltaBand",
     "EveryK",
@@ -107,6 +109,8 @@ __all__ = [
     "Position",
     "price",
     "reference",
+    "run_experiment",
+    "Scenario",
     "set_num_threads",
     "simd_level",
     "simulate_hedge",

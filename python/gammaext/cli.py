@@ -1,0 +1,579 @@
+"""The ``gammaext`` command line (also ``python -m gammaext``).
+
+Subcommands: ``lab`` (the gamma-scalping lab on built-in defaults), ``rules CONFIG.toml`` (a
+rule x scenario grid from a TOML file), ``backtest FILE.csv`` (the TradingView strategy
+replica), ``bench`` (engine versus the NumPy reference), ``demo`` (Greeks of a straddle).
+
+Exit codes: 0 success; 1 a runtime failure (e.g. an optional component missing); 2 bad usage
+or a bad configuration (the message names the key); 130 interrupted (Ctrl-C: the statistics of
+the chunks already done are printed and written, marked partial).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --------------------------------------------------------------------------------------------
+# Output helpers
+
+
+def _fmt(x: Any, width: int = 10, digits: int = 4) -> str:
+    if isinstance(x, str):
+        return f"{x:>{width}s}"
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return f"{'-':>{width}s}"
+    return f"{x:>{width}.{digits}g}"
+
+
+def print_table(table: Any, file: Any = None) -> None:
+    """A compact text view of a lab table (the full table is in the CSV)."""
+    from .lab import table_rows
+
+    file = sys.stdout if file is None else file
+    rows = table_rows(table)
+    cols = [
+        ("scenario", "scenario", 12),
+        ("rule", "rule", 14),
+        ("pnl_mean", "P&L mean", 10),
+        ("pnl_ci_low", "CI low", 10),
+        ("pnl_ci_high", "CI high", 10),
+        ("pnl_std", "P&L std", 9),
+        ("pnl_cvar05", "CVaR5%", 9),
+        ("gamma_mean", "gamma", 9),
+        ("theta_mean", "theta", 9),
+        ("cost_mean", "cost", 8),
+        ("rebalances_mean", "rebal", 7),
+        ("diff_mean", "vs base", 9),
+        ("diff_ci_low", "(CI low)", 9),
+    ]
+    print(
+        " ".join(f"{h:>{w}s}" if i > 1 else f"{h:<{w}s}" for i, (_, h, w) in enumerate(cols)),
+        file=file,
+    )
+    for r in rows:
+        cells = []
+        for i, (k, _, w) in enumerate(cols):
+            v = r.get(k)
+            cells.append(f"{v!s:<{w}.{w}s}" if i <= 1 else _fmt(v, w))
+        print(" ".join(cells), file=file)
+    if any(r.get("partial") for r in rows):
+        print("PARTIAL: interrupted; rows cover only the paths done (n_paths column)", file=file)
+
+
+def write_table(table: Any, path: Path) -> list[Path]:
+    """Write the table as CSV (and Parquet when pyarrow is installed)."""
+    from .lab import table_rows
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = [path]
+    if hasattr(table, "to_csv"):
+        table.to_csv(path, index=False)
+        try:
+            import pyarrow  # type: ignore[import-not-found,import-untyped,unused-ignore]  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            pq = path.with_suffix(".parquet")
+            table.to_parquet(pq, index=False)
+            written.append(pq)
+    else:
+        rows = table_rows(table)
+        with path.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(list(table.dtype.names))
+            for r in rows:
+                w.writerow([repr(v) if isinstance(v, float) else v for v in r.values()])
+    return written
+
+
+def _plots_available(no_plots: bool) -> bool:
+    if no_plots:
+        return False
+    try:
+        import matplotlib
+
+        if not os.environ.get("DISPLAY") and not os.environ.get("MPLBACKEND"):
+            matplotlib.use("Agg")
+    except ImportError:
+        print(
+            "note: matplotlib is not installed; no plots (pip install 'gammaext[plot]')",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    return False if args.no_progress else None
+
+
+def _client(address: str | None) -> Any:
+    if not address:
+        return None
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise CliError("--scheduler needs dask.distributed: pip install 'gammaext[dask]'") from None
+    return Client(address)  # type: ignore[no-untyped-call,unused-ignore]
+
+
+def _finish(res: Any, command: str) -> int:
+    if not res.partial:
+        return EXIT_OK
+    done = ", ".join(f"{k} {res.done[k]}/{res.n_paths[k]}" for k in res.n_paths)
+    print(
+        f"gammaext {command}: interrupted; partial results (paths done: {done}) written",
+        file=sys.stderr,
+    )
+    return EXIT_INTERRUPTED
+
+
+# --------------------------------------------------------------------------------------------
+# Subcommands
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from . import GREEKS, greeks, per_day, simd_level
+
+    spot, t, vol, rate, div = 100.0, 30 / 365, 0.20, 0.04, 0.01
+    print(
+        f"Long 1 ATM straddle: spot {spot}, strike {spot}, {t * 365:.0f} days, vol {vol:.0%}, "
+        f"rate {rate:.0%}, div {div:.0%}  (SIMD: {simd_level()})"
+    )
+    call = greeks(spot, spot, t, vol, rate, div, is_call=True)
+    put = greeks(spot, spot, t, vol, rate, div, is_call=False)
+    print(f"{'':12s}{'call':>14s}{'put':>14s}{'straddle':>14s}")
+    for name in GREEKS:
+        c, p = call[name], put[name]
+        print(f"{name:12s}{c:14.6f}{p:14.6f}{c + p:14.6f}")
+    print(
+        f"{'theta/day':12s}{per_day(call.theta):14.6f}{per_day(put.theta):14.6f}"
+        f"{per_day(call.theta + put.theta):14.6f}"
+    )
+    strikes = np.arange(80.0, 121.0, 5.0)
+    chain = greeks(
+        spot,
+        strikes,
+        t,
+        vol,
+        rate,
+        div,
+        is_call=strikes >= spot,
+        which=("price", "delta", "gamma", "vega", "theta"),
+    )
+    print("\nOut-of-the-money chain (puts below 100, calls from 100):")
+    print(
+        f"{'strike':>8s}{'type':>6s}{'price':>10s}{'delta':>10s}{'gamma':>10s}"
+        f"{'vega/pt':>10s}{'theta/day':>11s}"
+    )
+    for i, k in enumerate(strikes):
+        print(
+            f"{k:8.1f}{'call' if k >= spot else 'put':>6s}{chain.price[i]:10.4f}"
+            f"{chain.delta[i]:10.4f}{chain.gamma[i]:10.5f}{chain.vega[i] / 100:10.4f}"
+            f"{per_day(chain.theta[i]):11.4f}"
+        )
+    return EXIT_OK
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from . import lab
+
+    d = lab.default_lab()
+    out = Path(args.out)
+    print(
+        f"gammaext lab: {len(d['scenarios'])} scenarios x {len(d['rules'])} rules, "
+        f"{args.paths} paths each, seed {args.seed}; long ATM straddle at 20% implied vol, "
+        "252 daily steps, 2 bps half-spread on hedge trades"
+    )
+    res = lab.run_experiment(
+        d["rules"],
+        d["scenarios"],
+        position=d["position"],
+        costs=d["costs"],
+        n_paths=args.paths,
+        seed=args.seed,
+        threads=args.threads,
+        progress=_progress(args),
+        baseline=d["baseline"],
+        client=_client(args.scheduler),
+    )
+    table = res.table()
+    print()
+    print_table(table)
+    written = write_table(table, out / "lab_table.csv")
+    print()
+    checks = lab.check_conclusions(table)
+    for name, (ok, detail) in checks.items():
+        print(f"{'reproduced' if ok else 'NOT reproduced':>14s}: {name}  ({detail})")
+    sweep_table = None
+    if not res.partial:
+        noisy = [sc for sc in res.scenarios if sc.name == "noisy"]
+        sweep_rules = {
+            **lab.sweep_rules("move", [0.0025, 0.005, 0.01, 0.02, 0.04]),
+            **lab.sweep_rules("clock", [1, 2, 5, 10, 20]),
+        }
+        try:
+            sweep_table = lab.compare_rules(
+                sweep_rules,
+                noisy,
+                position=d["position"],
+                costs=d["costs"],
+                n_paths=max(1, args.paths // 4),
+                seed=args.seed,
+                threads=args.threads,
+                progress=_progress(args),
+            )
+        except KeyboardInterrupt:  # pragma: no cover - interactive
+            sweep_table = None
+        if sweep_table is not None:
+            written += write_table(sweep_table, out / "lab_frontier.csv")
+            best = lab.best_rules(sweep_table, by="utility", risk_aversion=1.0)
+            for r in lab.table_rows(best):
+                print(
+                    f"{'best':>14s}: in {r['scenario']}, {r['rule']} (mean {r['pnl_mean']:+.3g}, "
+                    f"std {r['pnl_std']:.3g}, mean-variance utility, risk aversion 1)"
+                )
+    if _plots_available(args.no_plots):
+        from . import plots
+
+        traces = lab.lab_traces(
+            d["rules"]["move"],
+            res.scenarios[:2],
+            position=d["position"],
+            costs=d["costs"],
+            seed=args.seed,
+        )
+        figs = plots.lab_figures(res, table, sweep_table, traces)
+        written += plots.save_all(figs, out)
+    print("\nwrote " + ", ".join(str(p) for p in written))
+    print(f"({res.elapsed:.1f} s)")
+    return _finish(res, "lab")
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from . import lab
+    from .config import ConfigError, load_config
+
+    path = Path(args.config)
+    if not path.exists():
+        raise CliError(f"config file {path} not found", EXIT_USAGE)
+    try:
+        exp = load_config(path)
+    except ConfigError as exc:
+        raise CliError(f"{path}: {exc}", EXIT_USAGE) from None
+    opts = dict(exp.options)
+    if args.paths is not None:
+        opts["n_paths"] = args.paths
+    if args.seed is not None:
+        opts["seed"] = args.seed
+    if args.threads is not None:
+        opts["threads"] = args.threads
+    out = Path(args.out)
+    client = _client(args.scheduler)
+    res = lab.run_experiment(
+        exp.rules, exp.scenarios, progress=_progress(args), client=client, **opts
+    )
+    table = res.table(exp.confidence)
+    print_table(table)
+    written = write_table(table, out / "rules_table.csv")
+    sweep_table = None
+    if exp.sweep is not None and not res.partial:
+        sopts = {k: v for k, v in opts.items() if k != "baseline"}
+        sres = lab.run_experiment(
+            exp.sweep["rules"],
+            exp.sweep["scenarios"],
+            progress=_progress(args),
+            client=client,
+            **sopts,
+        )
+        rows = sres.rows(exp.confidence)
+        for r in rows:
+            r["param"] = exp.sweep["params"][r["rule"]]
+        sweep_table = lab._to_table(rows)
+        print("\nsweep:")
+        print_table(sweep_table)
+        written += write_table(sweep_table, out / "sweep_table.csv")
+    best = lab.best_rules(table if sweep_table is None else sweep_table)
+    print()
+    for r in lab.table_rows(best):
+        print(
+            f"best in {r['scenario']}: {r['rule']} (mean {r['pnl_mean']:+.4g}, "
+            f"std {r['pnl_std']:.4g}, mean-variance utility, risk aversion 1)"
+        )
+    if _plots_available(args.no_plots):
+        from . import plots
+
+        figs = plots.lab_figures(res, table, sweep_table)
+        written += plots.save_all(figs, out)
+    print("\nwrote " + ", ".join(str(p) for p in written))
+    return _finish(res, "rules")
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    import importlib
+
+    try:
+        # the module, not the function gammaext.backtest that the package re-exports
+        bt = importlib.import_module("gammaext.backtest")
+    except ModuleNotFoundError:
+        raise CliError(
+            "this build of gammaext has no backtest module (gammaext.backtest: the TradingView "
+            "strategy replica); install a version that includes it"
+        ) from None
+    path = Path(args.file)
+    if not path.exists():
+        raise CliError(f"bar file {path} not found", EXIT_USAGE)
+    overrides: dict[str, Any] = {}
+    for item in args.set or ():
+        if "=" not in item:
+            raise CliError(f"--set {item!r}: expected KEY=VALUE", EXIT_USAGE)
+        k, v = item.split("=", 1)
+        overrides[k.strip()] = _parse_value(v.strip())
+    try:
+        res = bt.backtest(
+            str(path), start_time=args.start_time, end_time=args.end_time, **overrides
+        )
+    except (ValueError, TypeError) as exc:
+        raise CliError(f"{path}: {exc}", EXIT_USAGE) from None
+    for k, v in res.summary.items():
+        print(f"{k:>28s}  {v:.6g}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    try:
+        eq = res.equity_dataframe()
+        eq.to_csv(out / "equity.csv")
+        written.append(out / "equity.csv")
+    except ImportError:
+        pass
+    if _plots_available(args.no_plots):
+        from . import plots
+
+        written.append(plots.save(plots.plot_equity(res), out / "equity.png"))
+    if written:
+        print("\nwrote " + ", ".join(str(p) for p in written))
+    return EXIT_OK
+
+
+def _parse_value(text: str) -> Any:
+    """A --set value: int, float, true/false, or the string itself."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from . import GBM, Costs, Move, Position, simulate_hedge
+    from .reference import hedging as ref
+
+    kw = {
+        "position": Position(vol=0.2),
+        "rule": Move(0.01),
+        "costs": Costs(bps=1.0),
+        "n_paths": args.paths,
+        "n_steps": args.steps,
+        "seed": 1,
+    }
+    print(f"{args.paths} GBM paths x {args.steps} steps, long straddle, Move(1%), 1 bp cost")
+
+    def best_of(fn: Any, repeat: int) -> tuple[float, Any]:
+        best, out = math.inf, None
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            out = fn()
+            best = min(best, time.perf_counter() - t0)
+        return best, out
+
+    t_eng, r = best_of(lambda: simulate_hedge(GBM(), **kw), 3)
+    t_ref, rr = best_of(lambda: ref.simulate_hedge(GBM(), **kw), 1)
+    err = float(np.max(np.abs(r.pnl - rr["pnl"])))
+    print(f"{'gammaext engine':>22s} {t_eng * 1e3:9.1f} ms")
+    print(
+        f"{'NumPy reference':>22s} {t_ref * 1e3:9.1f} ms   ({t_ref / t_eng:.0f}x slower; "
+        f"max |P&L difference| {err:.1e})"
+    )
+    from . import lab
+
+    t_lab, _ = best_of(
+        lambda: lab.compare_rules(
+            {"move": kw["rule"]},
+            [lab.Scenario("gbm", GBM(), n_steps=args.steps)],
+            position=kw["position"],
+            costs=kw["costs"],
+            n_paths=args.paths,
+            progress=False,
+            output="numpy",
+        ),
+        3,
+    )
+    print(
+        f"{'lab (compare_rules)':>22s} {t_lab * 1e3:9.1f} ms   (harness overhead "
+        f"{(t_lab / t_eng - 1) * 100:+.0f}%)"
+    )
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------
+# Parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gammaext",
+        description="Black-Scholes Greeks and the gamma-scalping lab: which hedging rule wins "
+        "under which market, after costs.",
+        epilog="Exit codes: 0 ok, 1 runtime error, 2 bad usage or configuration, "
+        "130 interrupted (partial results written). 'gammaext COMMAND --help' for details.",
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"gammaext {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("demo", help="print the Greeks of an example straddle and a small chain")
+
+    def common(p: argparse.ArgumentParser, paths_default: int | None) -> None:
+        p.add_argument(
+            "--paths",
+            type=_positive_int,
+            default=paths_default,
+            help="paths per scenario"
+            + (f" (default {paths_default})" if paths_default else " (default: config)"),
+        )
+        p.add_argument(
+            "--seed",
+            type=_nonneg_int,
+            default=None if paths_default is None else 20261122,
+            help="random seed (same seed, same paths)",
+        )
+        p.add_argument(
+            "--threads",
+            type=int,
+            default=None,
+            help="engine threads (default: all cores; results do not depend on it)",
+        )
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+        p.add_argument(
+            "--scheduler",
+            metavar="ADDRESS",
+            default=None,
+            help="run the chunks on a Dask cluster (e.g. tcp://scheduler:8786)",
+        )
+
+    p_lab = sub.add_parser(
+        "lab",
+        help="the gamma-scalping lab on built-in defaults (table + plots)",
+        description="Oscillation vs trend, and clock vs move hedging under a spread: hedges a "
+        "long ATM straddle on the same paths under each rule, prints the table and the "
+        "conclusions, writes CSV and PNG plots.",
+    )
+    common(p_lab, 20_000)
+    p_lab.add_argument("--out", default="gammaext-lab", help="output folder (default %(default)s)")
+    p_lab.set_defaults(func=cmd_lab)
+
+    p_rules = sub.add_parser(
+        "rules",
+        help="a rule x scenario grid from a TOML file",
+        description="Runs every rule of CONFIG.toml on every scenario (same paths), writes "
+        "CSV (and Parquet with pyarrow) and plots. See python/gammaext/data/lab_default.toml.",
+    )
+    p_rules.add_argument("config", metavar="CONFIG.toml")
+    common(p_rules, None)
+    p_rules.add_argument(
+        "--out", default="gammaext-rules", help="output folder (default %(default)s)"
+    )
+    p_rules.set_defaults(func=cmd_rules)
+
+    p_bt = sub.add_parser("backtest", help="the TradingView strategy replica on a bar CSV file")
+    p_bt.add_argument("file", metavar="FILE.csv")
+    p_bt.add_argument("--start-time", default=None, help="first bar allowed to trade")
+    p_bt.add_argument("--end-time", default=None, help="drop bars after this time")
+    p_bt.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a strategy parameter (repeatable)",
+    )
+    p_bt.add_argument(
+        "--out", default="gammaext-backtest", help="output folder (default %(default)s)"
+    )
+    p_bt.add_argument("--no-plots", action="store_true", help="do not write the equity PNG")
+    p_bt.set_defaults(func=cmd_backtest)
+
+    p_bench = sub.add_parser("bench", help="quick speed check: engine vs the NumPy reference")
+    p_bench.add_argument("--paths", type=_positive_int, default=2000)
+    p_bench.add_argument("--steps", type=_positive_int, default=100)
+    p_bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in (None, "demo"):
+        return cmd_demo(args)
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"gammaext {args.command}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"gammaext {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ValueError, TypeError, OSError, ImportError) as exc:
+        if os.environ.get("GAMMAEXT_DEBUG"):
+            raise
+        print(
+            f"gammaext {args.command}: error: {exc} (GAMMAEXT_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR

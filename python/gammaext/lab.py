@@ -1,0 +1,1228 @@
+"""The gamma-scalping lab: compare hedging rules across market scenarios.
+
+:func:`compare_rules` hedges the same random paths of every scenario under every rule (common
+random numbers, so the differences between rules are not noise) and returns a tidy table, one
+row per rule x scenario: mean, standard deviation and confidence interval of the total P&L and
+of each P&L part, the paired difference to a baseline rule, rebalances, turnover, costs, P&L
+quantiles, CVaR 5% and a Sharpe-like ratio. :func:`sweep` runs a rule family over a parameter
+range (fine to coarse) and :func:`frontier` / :func:`best_rules` read the cost-versus-risk
+frontier and the best rule per scenario from the table.
+
+Exact merging. Paths are processed in chunks of path indices ``[a, b)``; the engine's
+counter-based generator makes a chunk equal to rows ``a..b-1`` of a single run. Each chunk
+gives partial statistics (:class:`ChunkStats`): the count, the *exact* sums of every field and
+of its squares (held as big integers times a power of two, so adding them is exact and
+independent of order), and the per-path P&L (8 bytes per path per rule x scenario, for the
+quantiles and the CVaR). Merging is therefore exact: a chunked, threaded or Dask run gives the
+same table, bit for bit, whatever the chunk size or the order in which chunks finish.
+
+Progress and interruption: a progress bar (tqdm if installed, on a terminal) advances per
+chunk; Ctrl-C between chunks (a ``KeyboardInterrupt``, also one raised by a ``progress``
+callback) stops the run and returns the statistics of the chunks already done, with
+``partial=True`` in every row (and ``table.attrs["partial"]`` for a DataFrame).
+
+Scale-out: pass ``client=`` (a ``dask.distributed.Client``) and every chunk becomes a task.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import hedging as _h
+from .hedging import (
+    GBM,
+    Accounting,
+    AtrMove,
+    Bootstrap,
+    Costs,
+    DeltaBand,
+    EveryK,
+    Heston,
+    Merton,
+    Move,
+    Noise,
+    Oscillation,
+    Position,
+    Rule,
+    Trend,
+    TrendBand,
+    WhalleyWilmott,
+)
+
+__all__ = [
+    "SCENARIOS",
+    "ChunkStats",
+    "LabResult",
+    "Scenario",
+    "best_rules",
+    "check_conclusions",
+    "compare_rules",
+    "default_lab",
+    "frontier",
+    "lab_traces",
+    "load_closes",
+    "rule_label",
+    "run_experiment",
+    "scenario",
+    "sweep",
+    "sweep_rules",
+    "table_rows",
+    "validate_rule",
+]
+
+#: Fields whose mean, std and confidence interval are reported (total P&L and its parts).
+MOMENT_FIELDS: tuple[str, ...] = ("pnl", *_h.PNL_PARTS)
+#: Fields whose mean is reported.
+MEAN_FIELDS: tuple[str, ...] = ("rebalances", "traded", "turnover", "realized_vol", "max_drawdown")
+#: Quantiles of the P&L reported (percent).
+QUANTILES: tuple[int, ...] = (5, 50, 95)
+#: The tail of the CVaR (fraction of the worst paths).
+CVAR_LEVEL = 0.05
+#: Default seed of the lab.
+DEFAULT_SEED = 20261122
+
+# --------------------------------------------------------------------------------------------
+# Exact, order-independent sums
+
+
+_TWO53 = 9007199254740992.0  # 2**53: frexp mantissa in [0.5, 1) times this is an integer
+_TWO26 = 67108864.0  # limb size: a sum of n < 2**27 limbs < 2**26 is exact in float64
+_MAX_EXACT_COUNT = 2**26  # paths per exact_sums call (limb sums stay below 2**53)
+
+ExactSum = tuple[int, int]  # (N, E): the value N * 2**E exactly
+
+
+def exact_sums(x: np.ndarray) -> list[ExactSum]:
+    """The exact sum of every row of a 2-D float64 array, as ``(N, E)`` = ``N * 2**E``.
+
+    Every finite double is ``M * 2**e`` with an integer ``|M| < 2**53``; M is split into two
+    26/27-bit limbs whose per-exponent totals ``np.bincount`` adds exactly in float64 (n limbs
+    below ``2**26`` sum below ``2**53``), then the totals are combined as Python integers. The
+    result does not depend on the order of the values, so partial sums of chunks add up to
+    exactly the sum of the whole. Non-finite values must be removed by the caller.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    rows, n = x.shape
+    if n > _MAX_EXACT_COUNT:
+        parts = [exact_sums(x[:, i : i + _MAX_EXACT_COUNT]) for i in range(0, n, _MAX_EXACT_COUNT)]
+        return [_add_all(col) for col in zip(*parts)]
+    if n == 0:
+        return [(0, 0)] * rows
+    m, e = np.frexp(x)
+    big = m * _TWO53  # exact integers
+    hi = np.floor(big / _TWO26)  # exact (division by a power of two, floor of an exact value)
+    lo = big - hi * _TWO26  # exact, in [0, 2**26)
+    emin = int(e.min())
+    span = int(e.max()) - emin + 1
+    idx = (e - emin) + (np.arange(rows)[:, None] * span)
+    s_hi = np.bincount(idx.ravel(), hi.ravel(), minlength=rows * span).reshape(rows, span)
+    s_lo = np.bincount(idx.ravel(), lo.ravel(), minlength=rows * span).reshape(rows, span)
+    out: list[ExactSum] = []
+    for r in range(rows):
+        total = 0
+        for k in np.flatnonzero((s_hi[r] != 0) | (s_lo[r] != 0)).tolist():
+            total += ((int(s_hi[r, k]) << 26) + int(s_lo[r, k])) << k
+        out.append((total, emin - 53))
+    return out
+
+
+def _add(a: ExactSum, b: ExactSum) -> ExactSum:
+    e = min(a[1], b[1])
+    return ((a[0] << (a[1] - e)) + (b[0] << (b[1] - e)), e)
+
+
+def _add_all(items: Iterable[ExactSum]) -> ExactSum:
+    total: ExactSum = (0, 0)
+    for it in items:
+        total = _add(total, it)
+    return total
+
+
+def _frac(s: ExactSum) -> Fraction:
+    n, e = s
+    return Fraction(n * 2**e) if e >= 0 else Fraction(n, 2**-e)
+
+
+# --------------------------------------------------------------------------------------------
+# Scenarios
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named market: a path generator (or an array of paths), a time grid and options.
+
+    paths
+        A generator (:class:`~gammaext.GBM`, ...), a 2-D array of prices (paths x times; all
+        rows are used, ``n_paths`` of the experiment is ignored), or a callable taking the
+        experiment's :class:`~gammaext.Position` and returning a generator (e.g. a GBM whose
+        realized vol is a multiple of the implied vol).
+    n_steps, dt, times
+        The time grid of generators (default 252 steps of 1/252 year); ``dt``/``times`` for
+        arrays (default ``dt = 1/252``).
+    noise
+        Optional microstructure noise (:class:`~gammaext.Noise`).
+    implied_vol
+        If given, the implied vol of the position in this scenario (replaces ``Position.vol``).
+    """
+
+    name: str
+    paths: Any
+    n_steps: int = 252
+    dt: float | None = None
+    times: Any = None
+    noise: Noise | None = None
+    implied_vol: float | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError("scenario name must be a non-empty string")
+        if self.noise is not None and not isinstance(self.noise, Noise):
+            raise TypeError(f"scenario {self.name!r}: noise must be a Noise")
+
+    @property
+    def is_array(self) -> bool:
+        return not (isinstance(self.paths, _h._GENERATORS) or callable(self.paths))
+
+    def generator(self, position: Position) -> Any:
+        """The generator (or array) for this position."""
+        if isinstance(self.paths, _h._GENERATORS) or self.is_array:
+            return self.paths
+        return self.paths(position)
+
+    def position(self, position: Position) -> Position:
+        if self.implied_vol is None:
+            return position
+        return dataclasses.replace(position, vol=self.implied_vol)
+
+
+@dataclass(frozen=True)
+class _RelativeGBM:
+    """GBM whose vol is ``ratio`` times the implied vol (picklable, for Dask)."""
+
+    ratio: float
+    drift: float = 0.0
+    spot: float = 100.0
+
+    def __call__(self, position: Position) -> GBM:
+        return GBM(spot=self.spot, vol=self.ratio * position.vol0, drift=self.drift)
+
+
+def load_closes(path: str | os.PathLike[str], column: str = "close") -> np.ndarray:
+    """Closes from a CSV file with a header (e.g. ``../shared/data/btc_usdt_1h.csv``).
+
+    A small reader (no pandas): the column is found by name, case-insensitively; values must be
+    finite and > 0 (the error names the line).
+    """
+    import csv
+
+    p = Path(path)
+    with p.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = [h.strip().lower() for h in next(reader)]
+        except StopIteration:
+            raise ValueError(f"{p.name}: empty file") from None
+        if column.lower() not in header:
+            raise ValueError(f"{p.name}: no column {column!r}; columns are {header}")
+        j = header.index(column.lower())
+        out = []
+        for ln, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            try:
+                v = float(row[j])
+            except (ValueError, IndexError):
+                raise ValueError(f"{p.name} line {ln}: {column} is not a number") from None
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{p.name} line {ln}: {column} {v!r} must be finite and > 0")
+            out.append(v)
+    if len(out) < 2:
+        raise ValueError(f"{p.name}: fewer than 2 prices")
+    return np.asarray(out, dtype=np.float64)
+
+
+def default_series() -> Path:
+    """The default bar file of the ``bootstrap`` scenario: ``$GAMMAEXT_DATA/btc_usdt_1h.csv``,
+    else ``shared/data/btc_usdt_1h.csv`` under the working directory or its parent."""
+    name = "btc_usdt_1h.csv"
+    env = os.environ.get("GAMMAEXT_DATA")
+    candidates = [Path(env) / name] if env else []
+    candidates += [Path("shared/data") / name, Path("../shared/data") / name]
+    for c in candidates:
+        if c.exists():
+            return c
+    return candidates[-1]
+
+
+def _gbm_ratio(ratio: float) -> Callable[..., Scenario]:
+    def make(name: str = "", ratio: float = ratio, drift: float = 0.0, **kw: Any) -> Scenario:
+        return Scenario(
+            name or f"gbm_{ratio:g}x",
+            _RelativeGBM(ratio, drift),
+            description=f"GBM, realized vol {ratio:g} x implied",
+            **kw,
+        )
+
+    return make
+
+
+def _oscillation(
+    name: str = "oscillation",
+    amplitude: float = 0.02,
+    period: float = 4.0,
+    noise: float = 0.05,
+    **kw: Any,
+) -> Scenario:
+    return Scenario(
+        name,
+        Oscillation(amplitude=amplitude, period=period, noise=noise),
+        description="the lab's oscillating market (returns to its start)",
+        **kw,
+    )
+
+
+def _trend(
+    name: str = "trend", total_return: float = 0.10, noise: float = 0.01, **kw: Any
+) -> Scenario:
+    return Scenario(
+        name,
+        Trend(total_return=total_return, noise=noise),
+        description="the lab's smooth trend with tiny noise",
+        **kw,
+    )
+
+
+_GRID_KEYS = ("n_steps", "dt", "times", "noise", "implied_vol")
+
+
+def _gbm(name: str = "gbm", **kw: Any) -> Scenario:
+    grid = {k: kw.pop(k) for k in _GRID_KEYS if k in kw}
+    return Scenario(name, GBM(**kw), description="GBM", **grid)
+
+
+def _heston(name: str = "heston", **kw: Any) -> Scenario:
+    grid = {k: kw.pop(k) for k in _GRID_KEYS if k in kw}
+    return Scenario(name, Heston(**kw), description="Heston stochastic vol (QE)", **grid)
+
+
+def _jumps(name: str = "jumps", **kw: Any) -> Scenario:
+    grid = {k: kw.pop(k) for k in _GRID_KEYS if k in kw}
+    kw.setdefault("intensity", 4.0)
+    kw.setdefault("jump_mean", -0.03)
+    kw.setdefault("jump_std", 0.06)
+    return Scenario(name, Merton(**kw), description="Merton jump-diffusion", **grid)
+
+
+def _noisy(
+    name: str = "noisy", kind: str = "bounce", size: float = 0.0005, ratio: float = 1.0, **kw: Any
+) -> Scenario:
+    noise = kw.pop("noise", None) or Noise(kind, size)  # type: ignore[arg-type]
+    return Scenario(
+        name,
+        _RelativeGBM(ratio),
+        noise=noise,
+        description=f"GBM at the implied vol, {kind} noise {size:g}",
+        **kw,
+    )
+
+
+def _bootstrap(
+    name: str = "bootstrap",
+    file: str | os.PathLike[str] | None = None,
+    prices: Any = None,
+    column: str = "close",
+    block: int = 24,
+    periods_per_year: float = 365.0 * 24.0,
+    n_steps: int = 24 * 30,
+    implied_vol: float | None = None,
+    **kw: Any,
+) -> Scenario:
+    if prices is None:
+        path = Path(file) if file is not None else default_series()
+        if not path.exists():
+            raise FileNotFoundError(f"bootstrap scenario: price file {path} not found (file=)")
+        prices = load_closes(path, column)
+    prices = np.asarray(prices, dtype=np.float64)
+    if implied_vol is None:  # price the options at the series' own historical vol (fair)
+        implied_vol = float(np.std(np.diff(np.log(prices)), ddof=1) * math.sqrt(periods_per_year))
+    return Scenario(
+        name,
+        Bootstrap(prices=prices, block=block),
+        n_steps=n_steps,
+        dt=1.0 / periods_per_year,
+        implied_vol=implied_vol,
+        description="block bootstrap of a real series",
+        **kw,
+    )
+
+
+def _user(name: str = "user", paths: Any = None, **kw: Any) -> Scenario:
+    if paths is None:
+        raise ValueError("the user scenario needs paths= (a 2-D array of prices)")
+    return Scenario(name, np.asarray(paths, dtype=np.float64), description="user paths", **kw)
+
+
+#: Built-in scenarios by name; :func:`scenario` builds one with overrides.
+SCENARIOS: dict[str, Callable[..., Scenario]] = {
+    "gbm": _gbm,
+    "gbm_above": _gbm_ratio(1.25),
+    "gbm_equal": _gbm_ratio(1.0),
+    "gbm_below": _gbm_ratio(0.75),
+    "oscillation": _oscillation,
+    "trend": _trend,
+    "heston": _heston,
+    "jumps": _jumps,
+    "noisy": _noisy,
+    "bootstrap": _bootstrap,
+    "user": _user,
+}
+
+
+def scenario(kind: str, name: str | None = None, **params: Any) -> Scenario:
+    """A built-in scenario by kind (see :data:`SCENARIOS`), with parameters overridden.
+
+    ``gbm_above`` / ``gbm_equal`` / ``gbm_below``: GBM with realized vol 1.25 / 1 / 0.75 x the
+    implied vol (``ratio=``, ``drift=``); ``oscillation`` (``amplitude``, ``period``,
+    ``noise``) and ``trend`` (``total_return``, ``noise``): the lab's two markets; ``heston``
+    (:class:`~gammaext.Heston` arguments); ``jumps`` (:class:`~gammaext.Merton` arguments);
+    ``noisy``: GBM at the implied vol with bid-ask bounce (``kind``, ``size``); ``bootstrap``:
+    block bootstrap of ``file``'s closes (default ``../shared/data/btc_usdt_1h.csv``) or of
+    ``prices``, hourly, 30 days, priced at the series' own vol; ``user``: ``paths=`` an array.
+    ``gbm``: a plain :class:`~gammaext.GBM` (``spot``, ``vol``, ``drift``). Every scenario also
+    takes ``n_steps``, ``dt``, ``times``, ``noise`` and ``implied_vol``.
+    """
+    try:
+        make = SCENARIOS[kind]
+    except KeyError:
+        raise ValueError(f"unknown scenario {kind!r}; built-in: {sorted(SCENARIOS)}") from None
+    if "noise" in params and isinstance(params["noise"], Mapping):
+        params["noise"] = Noise(**params["noise"])
+    return make(name=name or kind, **params)
+
+
+def _as_scenarios(scenarios: Any) -> list[Scenario]:
+    if isinstance(scenarios, (str, Scenario, *_h._GENERATORS)):
+        scenarios = [scenarios]
+    items: list[tuple[str | None, Any]]
+    if isinstance(scenarios, Mapping):
+        items = list(scenarios.items())
+    else:
+        items = [(None, s) for s in scenarios]
+    out: list[Scenario] = []
+    for key, s in items:
+        if isinstance(s, str):
+            s = scenario(s, name=key)
+        elif isinstance(s, Scenario):
+            s = s if key is None else dataclasses.replace(s, name=key)
+        elif isinstance(s, _h._GENERATORS):
+            s = Scenario(key or type(s).__name__.lower(), s)
+        elif isinstance(s, np.ndarray) or (isinstance(s, Sequence) and key is not None):
+            s = Scenario(key or "user", np.asarray(s, dtype=np.float64))
+        else:
+            raise TypeError(
+                f"scenario {key!r}: expected a name, a Scenario, a generator or an array; "
+                f"got {type(s).__name__}"
+            )
+        out.append(s)
+    if not out:
+        raise ValueError("no scenarios")
+    names = [s.name for s in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"scenario names must be distinct, got {names}")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Rules
+
+
+def rule_label(rule: Rule) -> str:
+    """A short label: ``Move(0.01)``, ``EveryK(1)``, ``DeltaBand(0.1)|MaxInterval(24)``."""
+    if isinstance(rule, _h.AnyOf):
+        return "|".join(rule_label(r) for r in rule.rules)
+    if isinstance(rule, _h.VolGate):
+        return f"VolGate({rule_label(rule.rule)},{rule.min_ratio:g})"
+    names: list[str] = (
+        [f.name for f in dataclasses.fields(rule)] if dataclasses.is_dataclass(rule) else []
+    )
+    first = [getattr(rule, n) for n in names[:1]]
+    arg = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in first)
+    return f"{type(rule).__name__}({arg})"
+
+
+def _as_rules(rules: Any) -> dict[str, Rule]:
+    if isinstance(rules, Rule):
+        rules = [rules]
+    if isinstance(rules, Mapping):
+        out = {str(k): v for k, v in rules.items()}
+    else:
+        out = {}
+        for r in rules:
+            label = rule_label(r) if isinstance(r, Rule) else repr(r)
+            if label in out:
+                label = f"{label}#{len(out)}"
+            out[label] = r
+    if not out:
+        raise ValueError("no rules")
+    for k, r in out.items():
+        if not isinstance(r, Rule):
+            raise TypeError(f"rule {k!r} must be a Rule, got {type(r).__name__}")
+        try:
+            validate_rule(r)
+        except ValueError as exc:
+            raise ValueError(f"rule {k!r}: {exc}") from None
+    return out
+
+
+def validate_rule(rule: Rule) -> None:
+    """Raise ValueError if the rule cannot be run (e.g. two Move rules in one AnyOf)."""
+    p = dict.fromkeys(_h.PARAM_NAMES, 0.0)
+    rule._params(p, 1.0)
+
+
+_FAMILIES: dict[str, Callable[[float], Rule]] = {
+    "move": lambda v: Move(v),
+    "clock": lambda v: EveryK(round(v)),
+    "band": lambda v: DeltaBand(v, units="fraction"),
+    "band_shares": lambda v: DeltaBand(v),
+    "trend_band": lambda v: TrendBand(v, units="fraction"),
+    "atr": lambda v: AtrMove(v),
+    "whalley_wilmott": lambda v: WhalleyWilmott(cost=0.0002, risk_aversion=v),
+}
+
+
+def sweep_rules(family: str | Callable[[float], Rule], values: Iterable[float]) -> dict[str, Rule]:
+    """Rules of one family over parameter values, named ``family=value``.
+
+    family: ``move`` (relative move threshold), ``clock`` (every k steps), ``band`` (delta band
+    as a fraction of the option quantity), ``band_shares``, ``trend_band``, ``atr`` (ATR
+    multiple), ``whalley_wilmott`` (risk aversion, cost 2 bps), or a callable value -> Rule.
+    """
+    if isinstance(family, str):
+        try:
+            make = _FAMILIES[family]
+        except KeyError:
+            raise ValueError(
+                f"unknown rule family {family!r}; known: {sorted(_FAMILIES)}"
+            ) from None
+        fname = family
+    else:
+        make, fname = family, getattr(family, "__name__", "rule")
+    vals = [float(v) for v in values]
+    if not vals:
+        raise ValueError("sweep values are empty")
+    return {f"{fname}={v:g}": make(v) for v in vals}
+
+
+# --------------------------------------------------------------------------------------------
+# Partial statistics of chunks
+
+
+@dataclass
+class ChunkStats:
+    """Mergeable statistics of one rule x scenario over a set of paths (exact).
+
+    ``sums[f]`` / ``sumsq[f]``: exact sums of field f and of its squares (:func:`exact_sums`);
+    ``diff``/``diffsq``: of the paired P&L difference to the baseline rule; ``pnl``: the
+    per-path P&L in path order (quantiles, CVaR); ``ranges``: the path index ranges covered;
+    ``nonfinite[f]``: count of non-finite values (excluded; the statistic is then NaN).
+    """
+
+    n: int
+    sums: dict[str, ExactSum]
+    sumsq: dict[str, ExactSum]
+    pnl: np.ndarray
+    ranges: list[tuple[int, int]]
+    nonfinite: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, res: _h.HedgeResult, base: _h.HedgeResult | None) -> ChunkStats:
+        names = [*MOMENT_FIELDS, *MEAN_FIELDS]
+        cols = [np.asarray(res.data[f], dtype=np.float64) for f in names]
+        diff = res.data["pnl"] - (base.data["pnl"] if base is not None else res.data["pnl"])
+        cols.append(diff)
+        names.append("diff")
+        x = np.vstack(cols)
+        bad = ~np.isfinite(x)
+        nonfinite = {f: int(c) for f, c in zip(names, bad.sum(axis=1)) if c}
+        if nonfinite:
+            x = np.where(bad, 0.0, x)
+        sq_rows = [*range(len(MOMENT_FIELDS)), len(names) - 1]
+        s = exact_sums(x)
+        sq = exact_sums(x[sq_rows] * x[sq_rows])
+        sqnames = [names[i] for i in sq_rows]
+        a = res.first_path
+        return cls(
+            n=len(res),
+            sums=dict(zip(names, s)),
+            sumsq=dict(zip(sqnames, sq)),
+            pnl=np.array(res.data["pnl"], dtype=np.float64),
+            ranges=[(a, a + len(res))],
+            nonfinite=nonfinite,
+        )
+
+    @classmethod
+    def merge(cls, parts: Sequence[ChunkStats]) -> ChunkStats:
+        """Exact merge (any order); chunks are put in path order; overlap is an error."""
+        if not parts:
+            raise ValueError("nothing to merge")
+        order = sorted(parts, key=lambda c: c.ranges[0][0] if c.ranges else -1)
+        ranges = sorted(r for c in order for r in c.ranges)
+        for (a0, b0), (a1, _) in itertools.pairwise(ranges):
+            if a1 < b0:
+                raise ValueError(f"chunks overlap: [{a0}, {b0}) and [{a1}, ...)")
+        merged: list[tuple[int, int]] = []
+        for a, b in ranges:
+            if merged and merged[-1][1] == a:
+                merged[-1] = (merged[-1][0], b)
+            else:
+                merged.append((a, b))
+        nonfinite: dict[str, int] = {}
+        for c in order:
+            for k, v in c.nonfinite.items():
+                nonfinite[k] = nonfinite.get(k, 0) + v
+        return cls(
+            n=sum(c.n for c in order),
+            sums={k: _add_all(c.sums[k] for c in order) for k in order[0].sums},
+            sumsq={k: _add_all(c.sumsq[k] for c in order) for k in order[0].sumsq},
+            pnl=np.concatenate([c.pnl for c in order]),
+            ranges=merged,
+            nonfinite=nonfinite,
+        )
+
+    def _moments(self, f: str, z: float) -> dict[str, float]:
+        n = self.n - self.nonfinite.get(f, 0)
+        if self.nonfinite.get(f) or n == 0:
+            return dict.fromkeys(("mean", "std", "stderr", "ci_low", "ci_high"), math.nan)
+        s1 = _frac(self.sums[f])
+        mean = s1 / n
+        if n < 2:
+            std = se = math.nan
+        else:
+            var = (_frac(self.sumsq[f]) - s1 * s1 / n) / (n - 1)
+            std = math.sqrt(max(float(var), 0.0))
+            se = std / math.sqrt(n)
+        m = float(mean)
+        return {"mean": m, "std": std, "stderr": se, "ci_low": m - z * se, "ci_high": m + z * se}
+
+    def row(self, confidence: float = 0.95) -> dict[str, float]:
+        """The statistics: ``<field>_mean/_std/_stderr/_ci_low/_ci_high`` for the P&L and its
+        parts, ``diff_*`` (paired P&L minus the baseline's), quantiles, CVaR, Sharpe-like
+        ratio, means of the activity fields and ``cost_mean`` (mean cost paid, >= 0)."""
+        z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
+        out: dict[str, float] = {"n_paths": float(self.n)}
+        for f in MOMENT_FIELDS:
+            for k, v in self._moments(f, z).items():
+                out[f"{f}_{k}"] = v
+        for k, v in self._moments("diff", z).items():
+            out[f"diff_{k}"] = v
+        for f in MEAN_FIELDS:
+            n = self.n - self.nonfinite.get(f, 0)
+            out[f"{f}_mean"] = (
+                float(_frac(self.sums[f]) / n) if n and not self.nonfinite.get(f) else math.nan
+            )
+        out["cost_mean"] = -out["costs_mean"]
+        pnl = np.sort(self.pnl)
+        ok = bool(pnl.size) and not self.nonfinite.get("pnl")
+        for q in QUANTILES:
+            out[f"pnl_q{q:02d}"] = float(np.quantile(pnl, q / 100)) if ok else math.nan
+        tail = max(1, math.ceil(CVAR_LEVEL * pnl.size))
+        out["pnl_cvar05"] = float(_frac(exact_sums(pnl[None, :tail])[0]) / tail) if ok else math.nan
+        std = out["pnl_std"]
+        out["sharpe"] = out["pnl_mean"] / std if std > 0 else math.nan
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# The experiment
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """Everything a worker needs to compute one chunk (picklable)."""
+
+    rules: dict[str, Rule]
+    baseline: str
+    position: Position
+    costs: Costs
+    accounting: Accounting
+    seed: int
+    threads: int | None
+
+
+def _prepared_scenario(sc: Scenario, position: Position) -> tuple[Scenario, Position]:
+    """Resolve callables; for arrays, fix strikes from row 0 (chunks see other rows first)."""
+    pos = sc.position(position)
+    gen = sc.generator(pos)
+    if sc.is_array:
+        arr = np.asarray(gen, dtype=np.float64)
+        if arr.ndim == 1:
+            arr = arr.reshape(1, -1)
+        if arr.ndim != 2 or arr.shape[1] < 2:
+            raise ValueError(
+                f"scenario {sc.name!r}: paths must be 2-D (paths x times, >= 2 times), "
+                f"got shape {arr.shape}"
+            )
+        _h._check_prices(f"scenario {sc.name!r} paths", arr)
+        spot0 = float(arr[0, 0])
+        legs = tuple(
+            leg
+            if leg.strike is not None
+            else dataclasses.replace(leg, strike=leg.moneyness * spot0)
+            for leg in pos.legs
+        )
+        pos = dataclasses.replace(pos, legs=legs)
+        return dataclasses.replace(sc, paths=arr, implied_vol=None), pos
+    return dataclasses.replace(sc, paths=gen, implied_vol=None), pos
+
+
+def _n_paths_of(sc: Scenario, n_paths: int) -> int:
+    return int(np.asarray(sc.paths).shape[0]) if sc.is_array else n_paths
+
+
+def _run_chunk(
+    spec: _Spec, sc: Scenario, position: Position, a: int, b: int
+) -> dict[str, ChunkStats]:
+    """Hedge paths [a, b) of one scenario under every rule (one engine pass)."""
+    kw: dict[str, Any] = {"n_steps": sc.n_steps, "dt": sc.dt, "times": sc.times}
+    paths = sc.paths
+    if sc.is_array:
+        paths = np.asarray(sc.paths)[a:b]
+        kw = {"dt": sc.dt, "times": sc.times}
+    res = _h.simulate_rules(
+        paths,
+        spec.rules,
+        position=position,
+        costs=spec.costs,
+        accounting=spec.accounting,
+        noise=sc.noise,
+        n_paths=b - a,
+        seed=spec.seed,
+        first_path=a,
+        threads=spec.threads,
+        **kw,
+    )
+    base = res[spec.baseline]
+    return {name: ChunkStats.of(r, base) for name, r in res.items()}
+
+
+@dataclass
+class LabResult:
+    """The outcome of :func:`run_experiment`: merged statistics per (scenario, rule).
+
+    ``stats[(scenario, rule)]`` is a :class:`ChunkStats`; :meth:`table` is the tidy table;
+    :meth:`pnl` the per-path P&L (path order); ``partial`` is True when the run was
+    interrupted (``done[scenario]`` paths done out of ``n_paths[scenario]``).
+    """
+
+    rules: dict[str, Rule]
+    scenarios: list[Scenario]
+    stats: dict[tuple[str, str], ChunkStats]
+    n_paths: dict[str, int]
+    done: dict[str, int]
+    partial: bool
+    baseline: str
+    seed: int
+    elapsed: float = 0.0
+    position: Position = field(default_factory=Position)
+
+    def pnl(self, scenario: str, rule: str) -> np.ndarray:
+        return self.stats[(scenario, rule)].pnl
+
+    def rows(self, confidence: float = 0.95) -> list[dict[str, Any]]:
+        out = []
+        for sc in self.scenarios:
+            for name in self.rules:
+                st = self.stats.get((sc.name, name))
+                if st is None:
+                    continue
+                row: dict[str, Any] = {"scenario": sc.name, "rule": name}
+                row.update(st.row(confidence))
+                row["n_paths"] = st.n
+                row["partial"] = st.n < self.n_paths[sc.name]
+                out.append(row)
+        return out
+
+    def table(self, confidence: float = 0.95, *, output: str = "auto") -> Any:
+        """The tidy table: a pandas DataFrame (``output="pandas"``, or ``"auto"`` when pandas
+        is installed) or a NumPy structured array (``"numpy"``)."""
+        return _to_table(
+            self.rows(confidence),
+            output,
+            attrs={
+                "partial": self.partial,
+                "seed": self.seed,
+                "baseline": self.baseline,
+                "confidence": confidence,
+                "elapsed_s": self.elapsed,
+            },
+        )
+
+
+def _to_table(
+    rows: list[dict[str, Any]], output: str = "auto", attrs: Mapping[str, Any] | None = None
+) -> Any:
+    if output not in ("auto", "pandas", "numpy"):
+        raise ValueError(f"output must be 'auto', 'pandas' or 'numpy', got {output!r}")
+    if output in ("auto", "pandas"):
+        try:
+            import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+        except ImportError:
+            if output == "pandas":
+                raise
+        else:
+            df = pd.DataFrame(rows)
+            df.attrs.update(dict(attrs or {}))
+            return df
+    if not rows:
+        return np.zeros(0, dtype=[("scenario", "U1"), ("rule", "U1")])
+    dtype = []
+    for k, v in rows[0].items():
+        if isinstance(v, str):
+            dtype.append((k, f"U{max(len(str(r[k])) for r in rows)}"))
+        elif isinstance(v, (bool, np.bool_)):
+            dtype.append((k, "?"))
+        elif isinstance(v, (int, np.integer)):
+            dtype.append((k, "i8"))
+        else:
+            dtype.append((k, "f8"))
+    return np.array([tuple(r[k] for k, _ in dtype) for r in rows], dtype=dtype)
+
+
+def table_rows(table: Any) -> list[dict[str, Any]]:
+    """Rows of a table (DataFrame or structured array) as dicts."""
+    if hasattr(table, "to_dict"):
+        return list(table.to_dict("records"))
+    names = table.dtype.names
+    return [{k: (r[k].item() if hasattr(r[k], "item") else r[k]) for k in names} for r in table]
+
+
+class _Progress:
+    """tqdm when asked or on a terminal, a callback, or nothing."""
+
+    def __init__(self, progress: Any, total: int, desc: str) -> None:
+        self.callback: Callable[[int, int], Any] | None = None
+        self.bar: Any = None
+        self.total = total
+        self.done = 0
+        if callable(progress):
+            self.callback = progress
+            return
+        if progress is None:
+            err = sys.stderr
+            progress = bool(err is not None and err.isatty()) and not os.environ.get("CI")
+        if progress:
+            try:
+                from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
+            except ImportError:
+                self.callback = self._text
+            else:
+                self.bar = tqdm(total=total, desc=desc, unit="path", unit_scale=True, leave=False)
+
+    def _text(self, done: int, total: int) -> None:
+        print(f"\r{done}/{total} paths", end="" if done < total else "\n", file=sys.stderr)
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _chunks(n: int, size: int) -> list[tuple[int, int]]:
+    return [(a, min(a + size, n)) for a in range(0, n, size)]
+
+
+def run_experiment(
+    rules: Any,
+    scenarios: Any,
+    *,
+    position: Position | None = None,
+    costs: Costs | None = None,
+    accounting: Accounting | None = None,
+    n_paths: int = 10_000,
+    seed: int = DEFAULT_SEED,
+    threads: int | None = None,
+    chunk_size: int | None = None,
+    progress: Any = None,
+    baseline: str | None = None,
+    client: Any = None,
+) -> LabResult:
+    """Hedge every scenario's paths under every rule; see :func:`compare_rules`.
+
+    Returns a :class:`LabResult` (the merged statistics and per-path P&L) instead of a table.
+    """
+    rule_map = _as_rules(rules)
+    scs = _as_scenarios(scenarios)
+    position = Position() if position is None else position
+    costs = Costs() if costs is None else costs
+    accounting = Accounting() if accounting is None else accounting
+    n_paths = _h._count("n_paths", n_paths)
+    base = next(iter(rule_map)) if baseline is None else baseline
+    if base not in rule_map:
+        raise ValueError(f"baseline {base!r} is not one of the rules {list(rule_map)}")
+    spec = _Spec(rule_map, base, position, costs, accounting, int(seed), threads)
+    resolved = [_prepared_scenario(sc, position) for sc in scs]
+    totals = {sc.name: _n_paths_of(sc, n_paths) for sc, _ in resolved}
+    size = chunk_size or min(65_536, max(2_048, -(-n_paths // 16)))
+    size = _h._count("chunk_size", size)
+    # validate every scenario and rule once, cheaply (clear errors before any long run)
+    for sc, pos in resolved:
+        _run_chunk(spec, sc, pos, 0, min(1, totals[sc.name]))
+    # interleave: chunk 0 of every scenario, then chunk 1, ... (a partial run covers all)
+    tasks = []
+    longest = max(totals.values())
+    for a, b in _chunks(longest, size):
+        for i, (sc, _) in enumerate(resolved):
+            if a < totals[sc.name]:
+                tasks.append((i, a, min(b, totals[sc.name])))
+    # one dict store per finished chunk (all rules at once): a Ctrl-C landing anywhere leaves
+    # every chunk either fully recorded or absent
+    finished: dict[tuple[int, int, int], dict[str, ChunkStats]] = {}
+    bar = _Progress(progress, sum(totals.values()), "lab")
+    t0 = time.perf_counter()
+    partial = False
+
+    def record(i: int, a: int, b: int, out: dict[str, ChunkStats]) -> None:
+        finished[(i, a, b)] = out
+
+    try:
+        if client is None:
+            for i, a, b in tasks:
+                sc, pos = resolved[i]
+                record(i, a, b, _run_chunk(spec, sc, pos, a, b))
+                bar.update(b - a)
+        else:
+            partial = _run_dask(client, spec, resolved, tasks, record, bar)
+    except KeyboardInterrupt:
+        partial = True
+    finally:
+        bar.close()
+    parts: dict[tuple[str, str], list[ChunkStats]] = {}
+    done = dict.fromkeys(totals, 0)
+    for (i, a, b), out in sorted(finished.items()):
+        name = resolved[i][0].name
+        for rule, st in out.items():
+            parts.setdefault((name, rule), []).append(st)
+        done[name] += b - a
+    stats = {k: ChunkStats.merge(v) for k, v in parts.items()}
+    return LabResult(
+        rules=rule_map,
+        scenarios=[sc for sc, _ in resolved],
+        stats=stats,
+        n_paths=totals,
+        done=done,
+        partial=partial or any(done[k] < totals[k] for k in totals),
+        baseline=base,
+        seed=int(seed),
+        elapsed=time.perf_counter() - t0,
+        position=position,
+    )
+
+
+def _run_dask(
+    client: Any,
+    spec: _Spec,
+    resolved: list[tuple[Scenario, Position]],
+    tasks: list[tuple[int, int, int]],
+    record: Callable[..., None],
+    bar: _Progress,
+) -> bool:
+    """Submit every chunk as a task; merge as they complete. Returns True if interrupted."""
+    from dask.distributed import as_completed
+
+    spec_f = client.scatter(spec, broadcast=True)
+    sc_f = [client.scatter(item, broadcast=True) for item in resolved]
+    futures = {}
+    for i, a, b in tasks:
+        fut = client.submit(_dask_chunk, spec_f, sc_f[i], a, b, pure=False)
+        futures[fut] = (i, a, b)
+    try:
+        for fut in as_completed(list(futures)):  # type: ignore[no-untyped-call,unused-ignore]
+            i, a, b = futures[fut]
+            record(i, a, b, fut.result())
+            bar.update(b - a)
+    except KeyboardInterrupt:
+        client.cancel(list(futures))
+        return True
+    return False
+
+
+def _dask_chunk(
+    spec: _Spec, item: tuple[Scenario, Position], a: int, b: int
+) -> dict[str, ChunkStats]:
+    return _run_chunk(spec, item[0], item[1], a, b)
+
+
+def compare_rules(
+    rules: Any,
+    scenarios: Any,
+    *,
+    position: Position | None = None,
+    costs: Costs | None = None,
+    accounting: Accounting | None = None,
+    n_paths: int = 10_000,
+    seed: int = DEFAULT_SEED,
+    threads: int | None = None,
+    chunk_size: int | None = None,
+    progress: Any = None,
+    baseline: str | None = None,
+    client: Any = None,
+    confidence: float = 0.95,
+    output: str = "auto",
+) -> Any:
+    """Every rule on the same paths of every scenario: a tidy table, one row per rule x scenario.
+
+    Parameters
+    ----------
+    rules
+        A mapping name -> :class:`~gammaext.hedging.Rule`, or a sequence of rules (named by
+        :func:`rule_label`).
+    scenarios
+        Names of built-in scenarios (:data:`SCENARIOS`), :class:`Scenario` objects, generators
+        or arrays of paths; a mapping name -> any of these names them.
+    position, costs, accounting
+        As in :func:`~gammaext.simulate_hedge` (a scenario's ``vol`` replaces the implied vol).
+    n_paths, seed
+        Paths per scenario (generators) and the seed: path i of a scenario is the same for
+        every rule (common random numbers) and for any chunking, thread count or cluster.
+    threads, chunk_size
+        Engine threads, and paths per chunk (results do not depend on either).
+    progress
+        None: a progress bar on a terminal (tqdm if installed; off when ``$CI`` is set);
+        False: none; True: always; a callable ``f(done, total)`` called after every chunk
+        (raising ``KeyboardInterrupt`` in it stops the run, like Ctrl-C).
+    baseline
+        The rule the paired ``diff_*`` columns compare against (default: the first).
+    client
+        A ``dask.distributed.Client``: chunks run as Dask tasks (same result, bit for bit).
+    confidence
+        Of the confidence intervals (normal, mean +- z stderr).
+    output
+        ``"auto"`` (DataFrame if pandas is installed), ``"pandas"`` or ``"numpy"``
+        (structured array).
+
+    Returns
+    -------
+    DataFrame or structured array
+        Columns ``scenario, rule, n_paths``; ``<f>_mean, _std, _stderr, _ci_low, _ci_high`` for
+        ``f`` in pnl, gamma, theta, vega, hedge, financing, costs, residual and ``diff`` (P&L
+        minus the baseline rule's on the same paths); ``rebalances_mean``, ``traded_mean``,
+        ``turnover_mean``, ``realized_vol_mean``, ``max_drawdown_mean``, ``cost_mean`` (cost
+        paid, >= 0); ``pnl_q05, pnl_q50, pnl_q95``, ``pnl_cvar05`` (mean of the worst 5% of
+        paths), ``sharpe`` (mean / std of the P&L); ``partial`` (True if interrupted).
+    """
+    res = run_experiment(
+        rules,
+        scenarios,
+        position=position,
+        costs=costs,
+        accounting=accounting,
+        n_paths=n_paths,
+        seed=seed,
+        threads=threads,
+        chunk_size=chunk_size,
+        progress=progress,
+        baseline=baseline,
+        client=client,
+    )
+    return res.table(confidence, output=output)
+
+
+def sweep(
+    family: str | Callable[[float], Rule],
+    values: Iterable[float],
+    scenarios: Any,
+    **kwargs: Any,
+) -> Any:
+    """:func:`compare_rules` over one rule family and parameter values (fine to coarse).
+
+    The table gets a ``param`` column. Feed it to :func:`frontier` (cost versus risk) and
+    :func:`best_rules`. Extra rules (e.g. a clock baseline) can be added with
+    ``extra_rules={name: rule}``; they get ``param`` NaN.
+    """
+    vals = [float(v) for v in values]
+    rules = sweep_rules(family, vals)
+    extra = kwargs.pop("extra_rules", None) or {}
+    params = dict(zip(rules, vals))
+    rules = {**rules, **_as_rules(extra)} if extra else rules
+    output = kwargs.pop("output", "auto")
+    confidence = kwargs.pop("confidence", 0.95)
+    res = run_experiment(rules, scenarios, **kwargs)
+    rows = res.rows(confidence)
+    for r in rows:
+        r["param"] = params.get(r["rule"], math.nan)
+    return _to_table(rows, output, attrs={"partial": res.partial, "seed": res.seed})
+
+
+def frontier(
+    table: Any, cost: str = "cost_mean", risk: str = "pnl_std", *, output: str = "auto"
+) -> Any:
+    """The cost-versus-risk frontier: the table's rows with an ``efficient`` column, True for
+    the rules no other rule of the same scenario beats on both cost and risk (lower is
+    better for both), sorted by scenario and cost."""
+    rows = table_rows(table)
+    for r in rows:
+        r["efficient"] = not any(
+            o is not r
+            and o["scenario"] == r["scenario"]
+            and o[cost] <= r[cost]
+            and o[risk] <= r[risk]
+            and (o[cost] < r[cost] or o[risk] < r[risk])
+            for o in rows
+        )
+    rows.sort(key=lambda r: (str(r["scenario"]), r[cost]))
+    return _to_table(rows, output)
+
+
+def best_rules(
+    table: Any, by: str = "utility", *, risk_aversion: float = 1.0, output: str = "auto"
+) -> Any:
+    """The best rule of every scenario: one row per scenario.
+
+    by: ``"utility"`` (largest ``pnl_mean - risk_aversion/2 * pnl_std**2``, mean-variance), a
+    column to maximize (``"pnl_mean"``, ``"sharpe"``, ``"pnl_cvar05"``), or ``"-column"`` to
+    minimize (``"-pnl_std"``).
+    """
+    rows = table_rows(table)
+    if not rows:
+        return _to_table([], output)
+
+    def score(r: Mapping[str, Any]) -> float:
+        if by == "utility":
+            return float(r["pnl_mean"] - 0.5 * risk_aversion * r["pnl_std"] ** 2)
+        col, sign = (by[1:], -1.0) if by.startswith("-") else (by, 1.0)
+        if col not in r:
+            raise ValueError(f"best_rules by={by!r}: no column {col!r}")
+        return sign * float(r[col])
+
+    best: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        s = score(r)
+        if math.isnan(s):
+            continue
+        sc = str(r["scenario"])
+        if sc not in best or s > best[sc]["score"]:
+            best[sc] = {**r, "score": s}
+    return _to_table(list(best.values()), output)
+
+
+# --------------------------------------------------------------------------------------------
+# The lab's defaults (``gammaext lab``)
+
+
+def default_lab() -> dict[str, Any]:
+    """The built-in lab: the oscillating and the trending market, and a GBM market at the
+    implied vol with bid-ask bounce; hedged on the clock (every step), on 1% moves, and with a
+    delta band of 5% of the option quantity; a 2 bps half-spread on every hedge trade; a long
+    ATM straddle at 20% implied vol over 252 daily steps."""
+    return {
+        "rules": {
+            "clock": EveryK(1),
+            "move": Move(0.01),
+            "band": DeltaBand(0.05, units="fraction"),
+        },
+        "scenarios": [scenario("oscillation"), scenario("trend"), scenario("noisy")],
+        "costs": Costs(half_spread_bps=2.0),
+        "position": Position(vol=0.2),
+        "baseline": "clock",
+    }
+
+
+def check_conclusions(table: Any) -> dict[str, tuple[bool, str]]:
+    """The lab's conclusions, checked on a :func:`compare_rules` table of :func:`default_lab`
+    (confidence intervals, so a pass is not noise): ``"oscillation > 0 > trend"`` for the clock
+    and the move rules, and ``"move beats clock under spread"`` in the noisy market (paired
+    difference)."""
+    rows = {(str(r["scenario"]), str(r["rule"])): r for r in table_rows(table)}
+    out: dict[str, tuple[bool, str]] = {}
+    rules = [r for r in ("clock", "move") if any(k[1] == r for k in rows)]
+    if any(k[0] == "oscillation" for k in rows) and any(k[0] == "trend" for k in rows):
+        ok = all(
+            rows[("oscillation", r)]["pnl_ci_low"] > 0 > rows[("trend", r)]["pnl_ci_high"]
+            for r in rules
+            if ("oscillation", r) in rows and ("trend", r) in rows
+        )
+        detail = ", ".join(
+            f"{r}: {rows[('oscillation', r)]['pnl_mean']:+.3g} vs "
+            f"{rows[('trend', r)]['pnl_mean']:+.3g}"
+            for r in rules
+            if ("oscillation", r) in rows and ("trend", r) in rows
+        )
+        out["oscillation > 0 > trend"] = (ok, detail)
+    if ("noisy", "move") in rows and ("noisy", "clock") in rows:
+        m = rows[("noisy", "move")]
+        c = rows[("noisy", "clock")]
+        if table_attr(table, "baseline", "clock") == "clock":
+            ok = m["diff_ci_low"] > 0
+            detail = (
+                f"move - clock = {m['diff_mean']:+.4g} "
+                f"[{m['diff_ci_low']:+.4g}, {m['diff_ci_high']:+.4g}] per path (same paths); "
+                f"costs {m['cost_mean']:.3g} vs {c['cost_mean']:.3g}"
+            )
+        else:
+            ok = m["pnl_mean"] > c["pnl_mean"]
+            detail = f"move {m['pnl_mean']:+.4g} vs clock {c['pnl_mean']:+.4g}"
+        out["move beats clock under spread"] = (ok, detail)
+    return out
+
+
+def table_attr(table: Any, key: str, default: Any = None) -> Any:
+    attrs = getattr(table, "attrs", None)
+    return attrs.get(key, default) if isinstance(attrs, Mapping) else default
+
+
+def lab_traces(
+    rule: Rule,
+    scenarios: Sequence[Scenario],
+    *,
+    position: Position | None = None,
+    costs: Costs | None = None,
+    seed: int = DEFAULT_SEED,
+    path: int = 0,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per-step traces of one path (global index ``path``) of each scenario under ``rule``,
+    keyed ``"scenario: rule"`` (for :func:`gammaext.plots.plot_hedge_path`)."""
+    position = Position() if position is None else position
+    out = {}
+    for sc in scenarios:
+        s, pos = _prepared_scenario(sc, position)
+        kw: dict[str, Any] = {"dt": s.dt, "times": s.times}
+        paths = s.paths
+        if s.is_array:
+            paths = np.asarray(s.paths)[path : path + 1]
+        else:
+            kw["n_steps"] = s.n_steps
+        res = _h.simulate_hedge(
+            paths,
+            rule=rule,
+            position=pos,
+            costs=costs,
+            noise=s.noise,
+            n_paths=1,
+            first_path=path,
+            seed=seed,
+            trace=[path],
+            **kw,
+        )
+        out[f"{sc.name}: {rule_label(rule)}"] = res.trace[path]
+    return out

@@ -1,0 +1,251 @@
+"""Pictures of the gamma-scalping lab (matplotlib, an optional extra: ``gammaext[plot]``).
+
+Every function returns a ``matplotlib.figure.Figure`` (built with the object-oriented API, no
+pyplot state, so it is safe in scripts, notebooks and threads); :func:`save` writes PNGs. When
+no display is available the Agg backend is used.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import lab as _lab
+
+__all__ = [
+    "lab_figures",
+    "plot_equity",
+    "plot_frontier",
+    "plot_hedge_path",
+    "plot_pnl_distribution",
+    "plot_pnl_split",
+    "save",
+    "save_all",
+]
+
+_PARTS = ("gamma", "theta", "vega", "hedge", "financing", "costs", "residual")
+_COLORS = {
+    "gamma": "tab:green",
+    "theta": "tab:red",
+    "vega": "tab:purple",
+    "hedge": "tab:blue",
+    "financing": "tab:olive",
+    "costs": "tab:orange",
+    "residual": "tab:gray",
+}
+
+
+def _figure(nrows: int = 1, ncols: int = 1, **kw: Any) -> tuple[Any, Any]:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(
+            "plots need matplotlib: pip install 'gammaext[plot]' (or pip install matplotlib)"
+        ) from None
+    fig = Figure(**kw)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def _grid(n: int) -> tuple[int, int]:
+    ncols = min(n, 3)
+    return math.ceil(n / ncols), ncols
+
+
+def plot_pnl_distribution(result: _lab.LabResult, bins: int = 60) -> Any:
+    """Histogram of the per-path P&L of every rule, one panel per scenario (same paths)."""
+    names = [sc.name for sc in result.scenarios]
+    nr, nc = _grid(len(names))
+    fig, axes = _figure(nr, nc, figsize=(5.0 * nc, 3.6 * nr), layout="constrained")
+    for ax, name in zip(axes.flat, names):
+        data = {r: result.pnl(name, r) for r in result.rules if (name, r) in result.stats}
+        allv = np.concatenate([v for v in data.values() if v.size]) if data else np.zeros(0)
+        if allv.size == 0:
+            ax.set_visible(False)
+            continue
+        lo, hi = np.quantile(allv, [0.001, 0.999])
+        if not hi > lo:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = np.linspace(lo, hi, bins + 1)
+        for rule, v in data.items():
+            ax.hist(
+                np.clip(v, lo, hi),
+                bins=edges,
+                histtype="step",
+                lw=1.4,
+                label=f"{rule}: {v.mean():.3g}",
+            )
+        ax.axvline(0.0, color="k", lw=0.6)
+        ax.set_title(name)
+        ax.set_xlabel("P&L per path")
+        ax.legend(fontsize="small", title="rule: mean", title_fontsize="small")
+    for ax in list(axes.flat)[len(names) :]:
+        ax.set_visible(False)
+    axes.flat[0].set_ylabel("paths")
+    fig.suptitle("P&L distribution by hedging rule" + (" (PARTIAL)" if result.partial else ""))
+    return fig
+
+
+def plot_pnl_split(table: Any) -> Any:
+    """The mean P&L split (gamma, theta, hedge, costs, ...) as stacked bars per rule, one panel
+    per scenario, with the total P&L and its confidence interval as a black marker."""
+    rows = _lab.table_rows(table)
+    scenarios = list(dict.fromkeys(str(r["scenario"]) for r in rows))
+    nr, nc = _grid(len(scenarios))
+    fig, axes = _figure(nr, nc, figsize=(5.0 * nc, 3.8 * nr), layout="constrained")
+    for ax, sc in zip(axes.flat, scenarios):
+        sub = [r for r in rows if str(r["scenario"]) == sc]
+        x = np.arange(len(sub))
+        pos = np.zeros(len(sub))
+        neg = np.zeros(len(sub))
+        for part in _PARTS:
+            v = np.array([r[f"{part}_mean"] for r in sub], dtype=float)
+            if not np.any(np.abs(v) > 1e-12):
+                continue
+            base = np.where(v >= 0, pos, neg)
+            ax.bar(x, v, bottom=base, color=_COLORS[part], label=part, width=0.6)
+            pos += np.where(v >= 0, v, 0)
+            neg += np.where(v < 0, v, 0)
+        tot = np.array([r["pnl_mean"] for r in sub], dtype=float)
+        err = np.array([r["pnl_ci_high"] - r["pnl_mean"] for r in sub], dtype=float)
+        ax.errorbar(x, tot, yerr=err, fmt="D", color="k", ms=5, label="total (95% CI)")
+        ax.axhline(0.0, color="k", lw=0.6)
+        ax.set_xticks(x, [str(r["rule"]) for r in sub], rotation=20, fontsize="small")
+        ax.set_title(sc)
+        ax.set_ylabel("mean P&L")
+    for ax in list(axes.flat)[len(scenarios) :]:
+        ax.set_visible(False)
+    seen: dict[str, Any] = {}
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    try:  # matplotlib >= 3.7: a legend outside the axes, accounted for by the layout
+        fig.legend(list(seen.values()), list(seen), loc="outside right upper", fontsize="small")
+    except ValueError:  # older matplotlib
+        axes.flat[0].legend(list(seen.values()), list(seen), fontsize="x-small")
+    fig.suptitle("Where the P&L comes from")
+    return fig
+
+
+def plot_frontier(table: Any, cost: str = "cost_mean", risk: str = "pnl_std") -> Any:
+    """Cost versus risk of every rule (one colour per scenario), efficient rules joined."""
+    rows = _lab.table_rows(_lab.frontier(table, cost, risk, output="numpy"))
+    fig, axes = _figure(1, 1, figsize=(7.5, 5.0), layout="constrained")
+    ax = axes[0, 0]
+    scenarios = list(dict.fromkeys(str(r["scenario"]) for r in rows))
+    for k, sc in enumerate(scenarios):
+        sub = [r for r in rows if str(r["scenario"]) == sc]
+        color = f"C{k % 10}"
+        ax.scatter([r[cost] for r in sub], [r[risk] for r in sub], color=color, s=22, label=sc)
+        eff = sorted((r for r in sub if r["efficient"]), key=lambda r: r[cost])
+        ax.plot([r[cost] for r in eff], [r[risk] for r in eff], color=color, lw=1)
+        for r in sub:
+            ax.annotate(
+                str(r["rule"]),
+                (r[cost], r[risk]),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+                color=color,
+            )
+    ax.set_xlabel(f"{cost} (mean trading cost per path)" if cost == "cost_mean" else cost)
+    ax.set_ylabel(f"{risk} (P&L standard deviation)" if risk == "pnl_std" else risk)
+    ax.set_title("Cost versus risk: the hedging frontier (lines join efficient rules)")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def plot_hedge_path(traces: Mapping[str, Mapping[str, np.ndarray]]) -> Any:
+    """The lab's picture: for each traced path (a mapping title -> trace dict of
+    :data:`gammaext.hedging.TRACE_FIELDS`), the price with its hedge trades (up: bought, down:
+    sold), and below it the cumulative gamma and theta P&L and the total."""
+    n = len(traces)
+    if n == 0:
+        raise ValueError("no traces to plot")
+    fig, axes = _figure(2, n, figsize=(5.5 * n, 6.0), layout="constrained")
+    for j, (title, tr) in enumerate(traces.items()):
+        t = np.arange(len(tr["time"]))
+        top, bot = axes[0, j], axes[1, j]
+        top.plot(t, tr["spot"], color="0.3", lw=1.0, label="price")
+        if not np.allclose(tr["observed"], tr["spot"]):
+            top.plot(t, tr["observed"], color="0.6", lw=0.5, label="observed")
+        trade = np.asarray(tr["trade"])
+        for sel, marker, color, lab in (
+            (trade > 0, "^", "tab:green", "hedge buy"),
+            (trade < 0, "v", "tab:red", "hedge sell"),
+        ):
+            top.scatter(
+                t[sel],
+                np.asarray(tr["observed"])[sel],
+                marker=marker,
+                color=color,
+                s=14,
+                label=f"{lab} ({int(sel.sum())})",
+                zorder=3,
+            )
+        top.set_title(title)
+        top.set_ylabel("price")
+        top.legend(fontsize="small")
+        bot.plot(t, tr["gamma"], color=_COLORS["gamma"], label="gamma P&L (cum.)")
+        bot.plot(t, tr["theta"], color=_COLORS["theta"], label="theta P&L (cum.)")
+        bot.plot(t, tr["pnl"], color="k", lw=1.2, label="total P&L")
+        if np.any(np.asarray(tr["costs"]) != 0):
+            bot.plot(t, tr["costs"], color=_COLORS["costs"], lw=0.8, label="costs (cum.)")
+        bot.axhline(0.0, color="k", lw=0.5)
+        bot.set_xlabel("step")
+        bot.set_ylabel("P&L")
+        bot.legend(fontsize="small")
+    fig.suptitle("Gamma scalping: hedge trades, gamma earned and theta paid")
+    return fig
+
+
+def plot_equity(result: Any) -> Any:
+    """Equity curve of a backtest (:class:`gammaext.backtest.BacktestResult`): price with the
+    trades above, equity below."""
+    fig, axes = _figure(2, 1, figsize=(10, 6), layout="constrained")
+    eq = result.equity
+    bars = result.bars
+    x = bars.time if getattr(bars, "time", None) is not None else np.arange(len(bars.close))
+    axes[0, 0].plot(x, bars.close, color="0.4", lw=0.8)
+    axes[0, 0].set_ylabel("close")
+    axes[1, 0].plot(x, eq["equity"], color="tab:blue", lw=1.0, label="equity")
+    axes[1, 0].set_ylabel("equity")
+    axes[1, 0].legend(fontsize="small")
+    fig.suptitle("Backtest equity curve")
+    return fig
+
+
+def save(fig: Any, path: str | os.PathLike[str], dpi: int = 110) -> Path:
+    """Write a figure as PNG (creating the folder) and return its path."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p, dpi=dpi)
+    return p
+
+
+def save_all(figs: Mapping[str, Any], out: str | os.PathLike[str]) -> list[Path]:
+    """Write ``{name: figure}`` as ``out/name.png``."""
+    return [save(f, Path(out) / f"{name}.png") for name, f in figs.items()]
+
+
+def lab_figures(
+    result: _lab.LabResult,
+    table: Any = None,
+    frontier_table: Any = None,
+    traces: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+) -> dict[str, Any]:
+    """The standard set of figures of a lab run (the CLI's PNGs)."""
+    table = result.table(output="numpy") if table is None else table
+    figs = {
+        "pnl_distribution": plot_pnl_distribution(result),
+        "pnl_split": plot_pnl_split(table),
+        "frontier": plot_frontier(table if frontier_table is None else frontier_table),
+    }
+    if traces:
+        figs["hedge_path"] = plot_hedge_path(traces)
+    return figs
