@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "gammaext/black_scholes.hpp"
+#include "gammaext/implied_vol.hpp"
 
 #define GAMMAEXT_DECLARE_KERNELS(ns)                                                          \
     namespace gammaext::ns {                                                                  \
@@ -12,6 +13,9 @@
                              std::int64_t begin, std::int64_t end) noexcept;                 \
     void norm_cdf(const double* x, double* y, std::int64_t n, NormalMode mode) noexcept;     \
     void norm_pdf(const double* x, double* y, std::int64_t n, NormalMode mode) noexcept;     \
+    void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out,                 \
+                           std::int64_t begin, std::int64_t end) noexcept;                   \
+    void normalised_black(const double* x, const double* s, double* b, std::int64_t n) noexcept; \
     }
 
 GAMMAEXT_DECLARE_KERNELS(isa_baseline)

@@ -1,0 +1,517 @@
+// The implied-volatility kernel, compiled once per instruction set (GAMMAEXT_ISA_NS).
+//
+// Notation (Jaeckel, "Let's Be Rational", 2015): x = ln(F/K) <= 0 after the reduction below,
+// s = vol sqrt(t) > 0, h = x/s, t = s/2 (this `t` is half the total deviation, not the expiry),
+// and the normalised out-of-the-money call
+//
+//     b(x, s) = e^{x/2} N(h + t) - e^{-x/2} N(h - t),        0 <= b < b_max = e^{x/2}.
+//
+// Since (h + t)^2 / 2 - x/2 = (h - t)^2 / 2 + x/2 = (h^2 + t^2) / 2, both terms share the factor
+// Q = exp(-(h^2 + t^2)/2), and with G(z) = erfcx(-z/sqrt 2) = 2 e^{z^2/2} N(z):
+//
+//     b = Q/2 [G(h + t) - G(h - t)],           b_max - b = Q/2 [G(-(h + t)) + G(h - t)],
+//     b'(s) = Q / sqrt(2 pi),   b''/b' = x^2/s^3 - s/4,   b'''/b' = (b''/b')^2 - 3 x^2/s^4 - 1/4.
+//
+// Q is taken with h^2 + t^2 split into a double-double, so that it keeps its relative accuracy
+// where h^2/2 is hundreds. b is evaluated in four regions, each free of harmful cancellation:
+//   asymptotic  h + t <= -12: G(-a) ~ (c/a) sum_k (-1)^k (2k-1)!! / a^{2k} (c = sqrt(2/pi)), and
+//               each difference a^{-n} - b^{-n} is formed as (1 - rho^n)/a^n with
+//               1 - rho^n = (2t/b)(1 + rho + ... + rho^{n-1}), rho = a/b: a sum of positive terms.
+//   small t     t < 0.21: the Taylor series of G(h + t) - G(h - t) in t. G' = zG + c gives the
+//               Taylor coefficients g_k of G at h by (k+1) g_{k+1} = h g_k + g_{k-1}; the odd ones
+//               are polynomials in h^2 and a = 1 + h G(h)/c (Jaeckel's expansion; the
+//               coefficients below were derived from that recurrence in exact rational
+//               arithmetic), b = Q c t sum_j gamma_j t^{2j}, gamma_j = a A_j(h^2) - B_j(h^2).
+//   erfcx       h + t <= 0: the difference of the two erfcx values loses at most a factor
+//               (|h| + t)/(2t) < 31 in this region.
+//   direct      h + t > 0: b = b_max - (b_max - b), the complement a sum of positive terms.
+// Each lane evaluates every formula and selects one, so the loops have no branches.
+//
+// Inversion: put-call parity turns every input into the out-of-the-money call above; then
+// below the inflection point s_c = sqrt(2|x|) (b < b(s_c)) the objective is ln b(s) - ln beta,
+// above it ln(b_max - b(s)) - ln(b_max - beta); both are close to linear in s over their branch
+// (Jaeckel 2006, "By Implication"). Initial guesses: below s_c, the leading asymptotic term
+// b ~ Q c t / (h^2 - t^2) solved for s by two fixed-point steps; above s_c, the large-s form
+// b_max - b ~ (e^{x/2} + e^{-x/2}) N(-s/2) (exact at the money). Then third-order Householder
+// steps (f, f', f'', f''' are all closed-form), safeguarded by a bracket that each evaluation
+// narrows; a step leaving the bracket is replaced by bisection. A lane stops after it took a step
+// shorter than kConvergedStep relative (cubic convergence then leaves an error far below one
+// ulp); a block stops when all its lanes have, after at most kMaxIterations. A lane's result
+// depends only on its own inputs, never on its neighbours, the block or the thread split.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "gammaext/implied_vol.hpp"
+#include "gammaext/vmath.hpp"
+
+#ifndef GAMMAEXT_ISA_NS
+#error "compile this file with -DGAMMAEXT_ISA_NS=<namespace>"
+#endif
+
+namespace gammaext::GAMMAEXT_ISA_NS {
+namespace {
+
+constexpr std::int64_t kBlock = 64;
+constexpr int kMaxIterations = 16;
+// A Householder step below this (relative to s) means the error after it is ~ 1e-27 (cubic).
+constexpr double kConvergedStep = 1e-9;
+constexpr double kEps = std::numeric_limits<double>::epsilon();
+constexpr double kTiny = std::numeric_limits<double>::min();
+constexpr double kIntrinsicUlps = 4.0;  // prices this close to intrinsic (in ulps of S + K) are at it
+
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+constexpr double kSqrt2OverPi = 0.79788456080286535588;  // c in the comments above
+constexpr double kSqrtPiOver2 = 1.25331413731550025121;  // 1/c
+
+constexpr double kAsymptoticFrom = 12.0;  // -(h + t) at and beyond which the series is used
+constexpr int kAsymptoticTerms = 18;      // (2k-1)!!/12^{2k} (2k+1) < 1e-17 for k = 18
+constexpr double kSmallT = 0.21;          // Jaeckel's tau = 2 eps^{1/16}: t^18 term below eps
+constexpr int kSmallTerms = 9;            // gamma_0 .. gamma_8 (up to t^17)
+
+// gamma_j = a A_j(q) - B_j(q), q = h^2, coefficients in increasing powers of q.
+constexpr double kA[kSmallTerms][kSmallTerms] = {
+    {1.0},
+    {1.0 / 2.0, 1.0 / 6.0},
+    {1.0 / 8.0, 1.0 / 12.0, 1.0 / 120.0},
+    {1.0 / 48.0, 1.0 / 48.0, 1.0 / 240.0, 1.0 / 5040.0},
+    {1.0 / 384.0, 1.0 / 288.0, 1.0 / 960.0, 1.0 / 10080.0, 1.0 / 362880.0},
+    {1.0 / 3840.0, 1.0 / 2304.0, 1.0 / 5760.0, 1.0 / 40320.0, 1.0 / 725760.0, 1.0 / 39916800.0},
+    {1.0 / 46080.0, 1.0 / 23040.0, 1.0 / 46080.0, 1.0 / 241920.0, 1.0 / 2903040.0,
+     1.0 / 79833600.0, 1.0 / 6227020800.0},
+    {1.0 / 645120.0, 1.0 / 276480.0, 1.0 / 460800.0, 1.0 / 1935360.0, 1.0 / 17418240.0,
+     1.0 / 319334400.0, 1.0 / 12454041600.0, 1.0 / 1307674368000.0},
+    {1.0 / 10321920.0, 1.0 / 3870720.0, 1.0 / 5529600.0, 1.0 / 19353600.0, 1.0 / 139345920.0,
+     1.0 / 1916006400.0, 1.0 / 49816166400.0, 1.0 / 2615348736000.0,
+     1.0 / 355687428096000.0},
+};
+constexpr double kB[kSmallTerms][kSmallTerms] = {
+    {0.0},
+    {1.0 / 6.0},
+    {7.0 / 120.0, 1.0 / 120.0},
+    {19.0 / 1680.0, 1.0 / 280.0, 1.0 / 5040.0},
+    {187.0 / 120960.0, 19.0 / 24192.0, 11.0 / 120960.0, 1.0 / 362880.0},
+    {437.0 / 2661120.0, 13.0 / 110880.0, 1.0 / 47520.0, 13.0 / 9979200.0, 1.0 / 39916800.0},
+    {1979.0 / 138378240.0, 263.0 / 19768320.0, 97.0 / 29652480.0, 107.0 / 345945600.0,
+     1.0 / 83026944.0, 1.0 / 6227020800.0},
+    {4387.0 / 4151347200.0, 2533.0 / 2075673600.0, 59.0 / 153753600.0, 17.0 / 345945600.0,
+     23.0 / 7925299200.0, 17.0 / 217945728000.0, 1.0 / 1307674368000.0},
+    {76627.0 / 1129166438400.0, 35401.0 / 376388812800.0, 4541.0 / 125462937600.0,
+     67.0 / 11405721600.0, 1007.0 / 2155681382400.0, 173.0 / 9120190464000.0,
+     19.0 / 50812489728000.0, 1.0 / 355687428096000.0},
+};
+
+/// v with its 27 low mantissa bits cleared: a 26-bit head whose products with 27-bit tails are
+/// exact (Dekker's splitting by masking, which -ffp-contract cannot disturb).
+inline double head26(double v) noexcept {
+    constexpr std::uint64_t kMask = ~((std::uint64_t{1} << 27) - 1);
+    return std::bit_cast<double>(std::bit_cast<std::uint64_t>(v) & kMask);
+}
+
+/// erfcx(y) = e^{y^2} erfc(y) for y >= 0 (y may be +inf), from Cody's rational approximations
+/// (the same three ranges and coefficients as vmath::erfc_nonneg; erfcx needs no exp above
+/// 0.46875). Branch-free.
+inline double erfcx_nonneg(double y) noexcept {
+    constexpr double kThresh = 0.46875;
+    constexpr double kFour = 4.0;
+    constexpr double kInvSqrtPi = 0.56418958354775628695;
+    // y <= 0.46875: e^{y^2} (1 - y P(y^2)/Q(y^2)).
+    const double ys = y < kThresh ? y : kThresh;
+    const double ysq = ys * ys;
+    double xnum = 0.185777706184603153 * ysq;
+    double xden = ysq;
+    xnum = (xnum + 3.1611237438705656) * ysq;
+    xden = (xden + 23.6012909523441209) * ysq;
+    xnum = (xnum + 113.864154151050156) * ysq;
+    xden = (xden + 244.024637934444173) * ysq;
+    xnum = (xnum + 377.485237685302021) * ysq;
+    xden = (xden + 1282.61652607737228) * ysq;
+    const double small = vmath::exp(ysq) *
+                         (1.0 - ys * (xnum + 3209.37758913846947) / (xden + 2844.23683343917062));
+    // 0.46875 < y <= 4: P(y)/Q(y).
+    const double ym = y < kFour ? y : kFour;
+    double cnum = 2.15311535474403846e-8 * ym;
+    double cden = ym;
+    cnum = (cnum + 0.564188496988670089) * ym;
+    cden = (cden + 15.7449261107098347) * ym;
+    cnum = (cnum + 8.88314979438837594) * ym;
+    cden = (cden + 117.693950891312499) * ym;
+    cnum = (cnum + 66.1191906371416295) * ym;
+    cden = (cden + 537.181101862009858) * ym;
+    cnum = (cnum + 298.635138197400131) * ym;
+    cden = (cden + 1621.38957456669019) * ym;
+    cnum = (cnum + 881.95222124176909) * ym;
+    cden = (cden + 3290.79923573345963) * ym;
+    cnum = (cnum + 1712.04761263407058) * ym;
+    cden = (cden + 4362.61909014324716) * ym;
+    cnum = (cnum + 2051.07837782607147) * ym;
+    cden = (cden + 3439.36767414372164) * ym;
+    const double mid = (cnum + 1230.33935479799725) / (cden + 1230.33935480374942);
+    // y > 4: (1/sqrt(pi) - z P(z)/Q(z)) / y, z = 1/y^2 (0 for huge y: the 1/(y sqrt pi) limit).
+    const double yl = y > kFour ? y : kFour;
+    const double z = 1.0 / (yl * yl);
+    double pnum = 0.0163153871373020978 * z;
+    double pden = z;
+    pnum = (pnum + 0.305326634961232344) * z;
+    pden = (pden + 2.56852019228982242) * z;
+    pnum = (pnum + 0.360344899949804439) * z;
+    pden = (pden + 1.87295284992346047) * z;
+    pnum = (pnum + 0.125781726111229246) * z;
+    pden = (pden + 0.527905102951428412) * z;
+    pnum = (pnum + 0.0160837851487422766) * z;
+    pden = (pden + 0.0605183413124413191) * z;
+    const double large =
+        (kInvSqrtPi - z * (pnum + 6.58749161529837803e-4) / (pden + 0.00233520497626869185)) / yl;
+    return y <= kThresh ? small : (y <= kFour ? mid : large);
+}
+
+/// Inverse of the standard normal CDF for p in (0, 1), relative error below 1.2e-9 (P. J. Acklam's
+/// rational approximation, 2003, published coefficients). Only used for initial guesses.
+inline double norm_inv_guess(double p) noexcept {
+    constexpr double kLow = 0.02425;
+    constexpr double a0 = -3.969683028665376e+01, a1 = 2.209460984245205e+02,
+                     a2 = -2.759285104469687e+02, a3 = 1.383577518672690e+02,
+                     a4 = -3.066479806614716e+01, a5 = 2.506628277459239e+00;
+    constexpr double b0 = -5.447609879822406e+01, b1 = 1.615858368580409e+02,
+                     b2 = -1.556989798598866e+02, b3 = 6.680131188771972e+01,
+                     b4 = -1.328068155288572e+01;
+    constexpr double c0 = -7.784894002430293e-03, c1 = -3.223964580411365e-01,
+                     c2 = -2.400758277161838e+00, c3 = -2.549732539343734e+00,
+                     c4 = 4.374664141464968e+00, c5 = 2.938163982698783e+00;
+    constexpr double d0 = 7.784695709041462e-03, d1 = 3.224671290700398e-01,
+                     d2 = 2.445134137142996e+00, d3 = 3.754408661907416e+00;
+    // Central region.
+    const double pc = p < kLow ? kLow : (p > 1.0 - kLow ? 1.0 - kLow : p);
+    const double q = pc - 0.5;
+    const double r = q * q;
+    const double central = (((((a0 * r + a1) * r + a2) * r + a3) * r + a4) * r + a5) * q /
+                           (((((b0 * r + b1) * r + b2) * r + b3) * r + b4) * r + 1.0);
+    // Tails, by symmetry from the lower one.
+    double pt = p < 0.5 ? p : 1.0 - p;
+    pt = pt < kTiny ? kTiny : (pt > kLow ? kLow : pt);
+    const double u = std::sqrt(-2.0 * vmath::log(pt));
+    const double tail = (((((c0 * u + c1) * u + c2) * u + c3) * u + c4) * u + c5) /
+                        ((((d0 * u + d1) * u + d2) * u + d3) * u + 1.0);
+    const bool in_tail = p < kLow || p > 1.0 - kLow;
+    return in_tail ? (p < 0.5 ? tail : -tail) : central;
+}
+
+/// 2 sinh(y/2) for y >= 0 without cancellation near 0 (Taylor series below 1).
+inline double two_sinh_half(double y) noexcept {
+    const double e = vmath::exp(0.5 * y);
+    const double big = e - 1.0 / e;
+    const double u = 0.25 * y * y;  // (y/2)^2
+    // 2 sinh(v) = 2v (1 + v^2/3! + v^4/5! + ...), v = y/2 <= 1/2: 9 terms reach 1e-19.
+    double p = 1.0 / 6227020800.0;  // 1/13!
+    p = p * u + 1.0 / 39916800.0;
+    p = p * u + 1.0 / 362880.0;
+    p = p * u + 1.0 / 5040.0;
+    p = p * u + 1.0 / 120.0;
+    p = p * u + 1.0 / 6.0;
+    p = p * u + 1.0;
+    return y < 1.0 ? y * p : big;
+}
+
+struct Black {
+    double b;   ///< b(x, s)
+    double g;   ///< b_max - b(x, s), accurate also when b is close to b_max
+    double dq;  ///< Q = exp(-(h^2 + t^2)/2), so that b'(s) = Q / sqrt(2 pi)
+};
+
+/// The normalised out-of-the-money call for x <= 0, s > 0, and its complement. Branch-free.
+inline Black normalised_call(double x, double s, double b_max) noexcept {
+    const double t = 0.5 * s;
+    const double h = x / s;
+    // x - h s exactly (Dekker), so h = x/s is known to twice the working precision.
+    const double h1 = head26(h), h2 = h - h1;
+    const double s1 = head26(s), s2 = s - s1;
+    const double res = (((x - h1 * s1) - h1 * s2) - h2 * s1) - h2 * s2;
+    const double hl = res / s;
+    // h^2 + t^2 as hi + lo: the heads' squares are exact, the rest is a small correction.
+    const double t1 = head26(t), t2 = t - t1;
+    const double hh = h1 * h1, tt = t1 * t1;
+    const double sum = hh + tt;
+    const double bv = sum - hh;
+    const double sum_err = (hh - (sum - bv)) + (tt - bv);
+    const double lo = sum_err + h2 * (2.0 * h1 + h2) + t2 * (2.0 * t1 + t2) + 2.0 * h * hl;
+    const double q = vmath::exp_hl(-0.5 * sum, -0.5 * lo);
+
+    const double z1 = h + t;  // h - t <= z1, and h - t < 0 always
+    const double e1 = erfcx_nonneg((z1 < 0.0 ? -z1 : z1) * kInvSqrt2);
+    const double e2 = erfcx_nonneg((t - h) * kInvSqrt2);
+    // erfcx region (z1 <= 0) and direct region (z1 > 0).
+    const double b_erfcx = 0.5 * q * (e1 - e2);
+    const double g_direct = 0.5 * q * (e1 + e2);
+    const double b_direct = b_max - g_direct;
+
+    // Asymptotic region: a = -(h + t) >= 12, bb = t - h = a + 2t.
+    const double a = -z1 > kAsymptoticFrom ? -z1 : kAsymptoticFrom;
+    const double bb = (t - h) > a ? (t - h) : a;
+    const double rho = a / bb;
+    const double rho2 = rho * rho;
+    const double ia2 = 1.0 / (a * a);
+    double coef = 1.0;     // (-1)^k (2k-1)!! / a^{2k}
+    double geo = 1.0;      // 1 + rho + ... + rho^{2k}
+    double rho_n = rho;    // rho^{2k+1}
+    double series = 0.0;
+#pragma GCC unroll 32
+    for (int k = 0; k < kAsymptoticTerms; ++k) {
+        series += coef * geo;
+        coef *= -(2.0 * k + 1.0) * ia2;
+        geo += rho_n * (1.0 + rho);
+        rho_n *= rho2;
+    }
+    const double b_asym = 0.5 * q * kSqrt2OverPi * (2.0 * t / (bb * a)) * series;
+
+    // Small-t region.
+    const double gh = erfcx_nonneg(-h * kInvSqrt2);  // G(h), h <= 0
+    const double ah = 1.0 + h * kSqrtPiOver2 * gh;   // a = 1 + h G(h)/c
+    const double qh = h * h;
+    const double w = t * t;
+    double poly = 0.0;
+#pragma GCC unroll 16
+    for (int j = kSmallTerms - 1; j >= 0; --j) {
+        double pa = 0.0, pb = 0.0;
+#pragma GCC unroll 16
+        for (int i = j; i >= 0; --i) {
+            pa = pa * qh + kA[j][i];
+            pb = pb * qh + kB[j][i];
+        }
+        poly = poly * w + (ah * pa - pb);
+    }
+    const double b_small = q * kSqrt2OverPi * t * poly;
+
+    const bool asym = -z1 >= kAsymptoticFrom;
+    const bool small = !asym && t < kSmallT;
+    const bool direct = !asym && !small && z1 > 0.0;
+    Black r;
+    r.b = asym ? b_asym : (small ? b_small : (direct ? b_direct : b_erfcx));
+    r.g = direct ? g_direct : b_max - r.b;
+    r.dq = q;
+    return r;
+}
+
+/// One lane's state through the iteration (structure of arrays over a block).
+struct Workspace {
+    alignas(64) double p[kBlock], spot[kBlock], k[kBlock], t[kBlock], r[kBlock], q[kBlock];
+    alignas(64) double phi[kBlock];
+    alignas(64) double x[kBlock], bmax[kBlock], target[kBlock], s[kBlock], lo[kBlock], hi[kBlock];
+    alignas(64) double upper[kBlock], active[kBlock], status[kBlock];
+};
+
+void load(double* __restrict dst, const Column& col, std::int64_t i0, std::int64_t len) noexcept {
+    if (col.broadcast) {
+        const double v = col.data[0];
+        for (std::int64_t j = 0; j < len; ++j) {
+            dst[j] = v;
+        }
+    } else {
+        const double* __restrict src = col.data + i0;
+        for (std::int64_t j = 0; j < len; ++j) {
+            dst[j] = src[j];
+        }
+    }
+}
+
+void load_sign(double* __restrict dst, const FlagColumn& col, std::int64_t i0,
+               std::int64_t len) noexcept {
+    const std::uint8_t* __restrict src = col.data + (col.broadcast ? 0 : i0);
+    const std::int64_t step = col.broadcast ? 0 : 1;
+    for (std::int64_t j = 0; j < len; ++j) {
+        dst[j] = src[j * step] != 0 ? 1.0 : -1.0;
+    }
+}
+
+constexpr double kStOk = static_cast<double>(IVStatus::ok);
+constexpr double kStBelow = static_cast<double>(IVStatus::below_intrinsic);
+constexpr double kStAbove = static_cast<double>(IVStatus::above_max);
+constexpr double kStAt = static_cast<double>(IVStatus::at_intrinsic);
+constexpr double kStInvalid = static_cast<double>(IVStatus::invalid_input);
+constexpr double kStNotConverged = static_cast<double>(IVStatus::not_converged);
+
+/// Sets up lane j: status, reduced (x, beta), objective branch, bracket and initial guess.
+inline void prepare(Workspace& w, std::int64_t j) noexcept {
+    const double p = w.p[j], S = w.spot[j], K = w.k[j], T = w.t[j], r = w.r[j], q = w.q[j];
+    const double phi = w.phi[j];
+    const bool finite = std::fabs(p) < vmath::kInf && std::fabs(S) < vmath::kInf &&
+                        std::fabs(K) < vmath::kInf && std::fabs(T) < vmath::kInf &&
+                        std::fabs(r) < vmath::kInf && std::fabs(q) < vmath::kInf;  // NaN: false
+    const bool invalid = !finite || !(S > 0.0) || !(K > 0.0) || !(T > 0.0);
+
+    // Price-space bounds, computed as the Greek kernel computes the zero-vol price, so that
+    // price(vol=0) comes back as at_intrinsic exactly.
+    const double dq = vmath::exp(-q * T), dr = vmath::exp(-r * T);
+    const double fwd_value = S * dq, strike_value = K * dr;
+    const double intrinsic = phi * (fwd_value - strike_value);
+    const double floor_p = intrinsic > 0.0 ? intrinsic : 0.0;
+    const double max_p = phi > 0.0 ? fwd_value : strike_value;
+
+    // x = ln(F/K) = ln(S/K) + (r - q) t, with the rounding error of S/K put back (Dekker): the
+    // price is sensitive to x in absolute terms (d ln b/dx = -x/s^2), so x must be good to
+    // ~eps |x|, not just ~eps.
+    const double sk = S / K;
+    const double sk1 = head26(sk), sk2 = sk - sk1;
+    const double k1 = head26(K), k2 = K - k1;
+    const double sk_res = (((S - sk1 * k1) - sk1 * k2) - sk2 * k1) - sk2 * k2;  // S - sk K
+    const double x = vmath::log(sk) + (sk_res / (K * sk) + (r - q) * T);
+    const double ax = std::fabs(x);
+    const double norm = std::sqrt(S) * std::sqrt(K) * vmath::exp(-0.5 * (r + q) * T);
+    const double beta = (p - floor_p) / norm;  // the out-of-the-money normalised price
+    const double xn = -ax;
+    const double bmax = vmath::exp(0.5 * xn);
+
+    // A price within the rounding error of the intrinsic value (the error of S e^{-qt} and
+    // K e^{-rt}, and of the price itself) carries no time value: at_intrinsic, vol 0.
+    const double tol = kIntrinsicUlps * kEps * (fwd_value + strike_value);
+    double st = kStOk;
+    st = beta >= bmax || p >= max_p ? kStAbove : st;
+    const bool near_money = intrinsic > -tol;  // out of the money, 0 is the exact floor
+    st = beta <= 0.0 || (near_money && std::fabs(p - floor_p) <= tol) ? kStAt : st;
+    st = p < floor_p - (near_money ? tol : 0.0) ? kStBelow : st;
+    st = invalid ? kStInvalid : st;
+    w.status[j] = st;
+    const bool go = st == kStOk;
+    // Inactive lanes run the iteration on harmless values (their results are discarded).
+    const double xs = go ? xn : -1.0;
+    const double bs = go ? beta : 0.1;
+    const double bms = go ? bmax : vmath::exp(-0.5);
+    w.x[j] = xs;
+    w.bmax[j] = bms;
+    w.active[j] = go ? 1.0 : 0.0;
+
+    // Branch: below or above the inflection point s_c = sqrt(2|x|) (above only, at the money).
+    const double sc = std::sqrt(-2.0 * xs);
+    const Black at_c = normalised_call(xs, sc > kTiny ? sc : kTiny, bms);
+    const bool upper = !(xs < 0.0) || bs >= at_c.b;
+    w.upper[j] = upper ? 1.0 : 0.0;
+    const double gbeta = bms - bs;
+    w.target[j] = upper ? vmath::log(gbeta) : vmath::log(bs);
+
+    // Lower guess: h^2 = -2 ln beta + 2 ln(c t / (h^2 - t^2)) - t^2, iterated from h^2 = -2 ln b.
+    const double lnb = vmath::log(bs);
+    double s_low = std::fabs(xs) / std::sqrt(-2.0 * lnb > kTiny ? -2.0 * lnb : kTiny);
+#pragma GCC unroll 4
+    for (int it = 0; it < 2; ++it) {
+        const double tt = 0.5 * s_low;
+        const double qh = xs * xs / (s_low * s_low);
+        double d = qh - tt * tt;
+        d = d > kEps ? d : kEps;
+        double h2 = -2.0 * lnb + 2.0 * vmath::log(kSqrt2OverPi * tt / d) - tt * tt;
+        h2 = h2 > kEps ? h2 : kEps;
+        s_low = std::fabs(xs) / std::sqrt(h2);
+    }
+    s_low = s_low < sc ? s_low : sc;
+    s_low = s_low > 0.0 ? s_low : 0.5 * sc;  // NaN-proof
+    // Upper guess: b_max - beta ~ (e^{x/2} + e^{-x/2}) N(-s/2).
+    const double pu = gbeta / (bms + 1.0 / bms);
+    double s_up = -2.0 * norm_inv_guess(pu > kTiny ? pu : kTiny);
+    s_up = s_up > sc ? s_up : sc;
+    w.s[j] = upper ? s_up : s_low;
+    w.lo[j] = upper ? sc : 0.0;
+    w.hi[j] = upper ? vmath::kInf : sc;
+}
+
+/// One safeguarded Householder step for lane j; returns 1 while the lane is still iterating.
+inline double step(Workspace& w, std::int64_t j) noexcept {
+    const double s = w.s[j], x = w.x[j];
+    const bool upper = w.upper[j] != 0.0;
+    const Black bl = normalised_call(x, s, w.bmax[j]);
+    const double u = upper ? bl.g : bl.b;
+    const double db = bl.dq * kInvSqrt2Pi;  // b'(s)
+    const double f = vmath::log(u) - w.target[j];
+    // f > 0 means b too large (lower: u = b) or too small (upper: u = b_max - b).
+    const bool s_too_big = upper ? f < 0.0 : f > 0.0;
+    double lo = w.lo[j], hi = w.hi[j];
+    lo = s_too_big ? lo : s;
+    hi = s_too_big ? s : hi;
+    // Householder (order 3) on f = ln u - ln u*: with r = u'/u, k2 = b''/b', k3 = b'''/b',
+    // f' = r, f''/f' = k2 - r, f'''/f' = k3 - 3 r k2 + 2 r^2.
+    const double rr = (upper ? -db : db) / u;
+    const double x2s = x * x / (s * s * s);
+    const double k2 = x2s - 0.25 * s;
+    const double k3 = k2 * k2 - 3.0 * x2s / s - 0.25;
+    const double nu = -f / rr;
+    const double h2 = k2 - rr;
+    const double h3 = k3 - 3.0 * rr * k2 + 2.0 * rr * rr;
+    const double delta = nu * (1.0 + 0.5 * h2 * nu) / (1.0 + h2 * nu + h3 * nu * nu / 6.0);
+    double s_new = s + delta;
+    // Equality allowed: lo or hi is the s just evaluated, and a converged step may round to it.
+    const bool inside = s_new >= lo && s_new <= hi && s_new > 0.0;  // false for NaN
+    const double bisect = hi < vmath::kInf ? (lo > 0.0 ? std::sqrt(lo * hi) : 0.5 * hi) : 2.0 * s;
+    s_new = inside ? s_new : bisect;
+    const bool done = inside && std::fabs(delta) <= kConvergedStep * s;
+    w.s[j] = s_new;
+    w.lo[j] = lo;
+    w.hi[j] = hi;
+    return done ? 0.0 : 1.0;
+}
+
+}  // namespace
+
+void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::int64_t begin,
+                       std::int64_t end) noexcept {
+    Workspace w;  // NOLINT: filled before use
+    for (std::int64_t i0 = begin; i0 < end; i0 += kBlock) {
+        const std::int64_t len = end - i0 < kBlock ? end - i0 : kBlock;
+        load(w.p, in.price, i0, len);
+        load(w.spot, in.spot, i0, len);
+        load(w.k, in.strike, i0, len);
+        load(w.t, in.t, i0, len);
+        load(w.r, in.rate, i0, len);
+        load(w.q, in.div, i0, len);
+        load_sign(w.phi, in.is_call, i0, len);
+
+        double n_active = 0.0;
+#pragma omp simd reduction(+ : n_active)
+        for (std::int64_t j = 0; j < len; ++j) {
+            prepare(w, j);
+            n_active += w.active[j];
+        }
+        for (int it = 0; it < kMaxIterations && n_active > 0.0; ++it) {
+            n_active = 0.0;
+#pragma omp simd reduction(+ : n_active)
+            for (std::int64_t j = 0; j < len; ++j) {
+                const bool was = w.active[j] != 0.0;
+                const double s_old = w.s[j];
+                const double lo = w.lo[j], hi = w.hi[j];
+                const double still = step(w, j);
+                // A lane that has stopped keeps its value: results never depend on neighbours.
+                w.s[j] = was ? w.s[j] : s_old;
+                w.lo[j] = was ? w.lo[j] : lo;
+                w.hi[j] = was ? w.hi[j] : hi;
+                w.active[j] = was ? still : 0.0;
+                n_active += w.active[j];
+            }
+        }
+
+        double* __restrict vol = out.vol + i0;
+#pragma omp simd
+        for (std::int64_t j = 0; j < len; ++j) {
+            double st = w.status[j];
+            st = st == kStOk && w.active[j] != 0.0 ? kStNotConverged : st;
+            const double v = w.s[j] / std::sqrt(w.t[j]);
+            vol[j] = st == kStOk ? v : (st == kStAt ? 0.0 : vmath::kNaN);
+            w.status[j] = st;
+        }
+        if (out.status != nullptr) {
+            std::int8_t* __restrict status = out.status + i0;
+            for (std::int64_t j = 0; j < len; ++j) {
+                status[j] = static_cast<std::int8_t>(w.status[j]);
+            }
+        }
+    }
+}
+
+void normalised_black(const double* x, const double* s, double* b, std::int64_t n) noexcept {
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i) {
+        const double xi = x[i];
+        const double ax = std::fabs(xi);
+        const double bm = vmath::exp(-0.5 * ax);
+        const Black bl = normalised_call(-ax, s[i], bm);
+        b[i] = xi > 0.0 ? bl.b + two_sinh_half(ax) : bl.b;
+    }
+}
+
+}  // namespace gammaext::GAMMAEXT_ISA_NS
