@@ -27,10 +27,10 @@
 //   direct      h + t > 0: b = b_max - (b_max - b), the complement a sum of positive terms.
 // Each lane evaluates every formula and selects one, so the loops have no branches.
 //
-// Inversion: put-call parity turns every input into the out-of-the-money call above; then
-// below the inflection point s_c = sqrt(2|x|) (b < b(s_c)) the objective is ln b(s) - ln beta,
-// above it ln(b_max - b(s)) - ln(b_max - beta); both are close to linear in s over their branch
-// (Jaeckel 2006, "By Implication"). Initial guesses: below s_c, the leading asymptotic term
+// Inversion: put-call parity turns every input into the out-of-the-money call above; then the
+// objective is ln b(s) - ln beta, or ln(b_max - b(s)) - ln(b_max - beta) when beta > b_max/2
+// (both concave and close to linear in s; Jaeckel 2006, "By Implication"; each keeps the
+// relative precision of the quantity that carries the information). Initial guesses: below s_c, the leading asymptotic term
 // b ~ Q c t / (h^2 - t^2) solved for s by two fixed-point steps; above s_c, the large-s form
 // b_max - b ~ (e^{x/2} + e^{-x/2}) N(-s/2) (exact at the money). Then third-order Householder
 // steps (f, f', f'', f''' are all closed-form), safeguarded by a bracket that each evaluation
@@ -329,7 +329,7 @@ struct Workspace {
     alignas(64) double p[kBlock], spot[kBlock], k[kBlock], t[kBlock], r[kBlock], q[kBlock];
     alignas(64) double phi[kBlock];
     alignas(64) double x[kBlock], bmax[kBlock], beta[kBlock], target[kBlock];
-    alignas(64) double s[kBlock], lo[kBlock], hi[kBlock], upper[kBlock], active[kBlock];
+    alignas(64) double s[kBlock], lo[kBlock], hi[kBlock], use_g[kBlock], active[kBlock];
     alignas(64) double status[kBlock], b[kBlock], g[kBlock], dq[kBlock];
 };
 
@@ -364,10 +364,10 @@ constexpr double kStInvalid = static_cast<double>(IVStatus::invalid_input);
 constexpr double kStNotConverged = static_cast<double>(IVStatus::not_converged);
 
 /// The regions the active lanes of a block need at their current s.
-unsigned block_regions(const Workspace& w, std::int64_t len) noexcept {
+unsigned block_regions(const Workspace& w) noexcept {
     double n_asym = 0.0, n_small = 0.0, n_mid = 0.0;
 #pragma omp simd reduction(+ : n_asym, n_small, n_mid)
-    for (std::int64_t j = 0; j < len; ++j) {
+    for (std::int64_t j = 0; j < kBlock; ++j) {
         const double s = w.s[j], t = 0.5 * s, h = w.x[j] / s;
         const bool on = w.active[j] != 0.0;
         const bool asym = in_asymptotic(h, t);
@@ -381,9 +381,9 @@ unsigned block_regions(const Workspace& w, std::int64_t len) noexcept {
 }
 
 template <unsigned R>
-[[gnu::noinline]] void evaluate_as(Workspace& w, std::int64_t len) noexcept {
+[[gnu::noinline]] void evaluate_as(Workspace& w) noexcept {
 #pragma omp simd
-    for (std::int64_t j = 0; j < len; ++j) {
+    for (std::int64_t j = 0; j < kBlock; ++j) {
         const Black bl = normalised_call<R>(w.x[j], w.s[j], w.bmax[j]);
         w.b[j] = bl.b;
         w.g[j] = bl.g;
@@ -392,24 +392,24 @@ template <unsigned R>
 }
 
 /// b, b_max - b and Q at every lane's s (only the regions some active lane needs).
-void evaluate(Workspace& w, std::int64_t len) noexcept {
-    switch (block_regions(w, len)) {
+void evaluate(Workspace& w) noexcept {
+    switch (block_regions(w)) {
         case 0U:
             return;
         case 1U:
-            return evaluate_as<1U>(w, len);
+            return evaluate_as<1U>(w);
         case 2U:
-            return evaluate_as<2U>(w, len);
+            return evaluate_as<2U>(w);
         case 3U:
-            return evaluate_as<3U>(w, len);
+            return evaluate_as<3U>(w);
         case 4U:
-            return evaluate_as<4U>(w, len);
+            return evaluate_as<4U>(w);
         case 5U:
-            return evaluate_as<5U>(w, len);
+            return evaluate_as<5U>(w);
         case 6U:
-            return evaluate_as<6U>(w, len);
+            return evaluate_as<6U>(w);
         default:
-            return evaluate_as<kRegionAll>(w, len);
+            return evaluate_as<kRegionAll>(w);
     }
 }
 
@@ -441,7 +441,11 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
     const double sk_res = (((S - sk1 * k1) - sk1 * k2) - sk2 * k1) - sk2 * k2;  // S - sk K
     const double x = vmath::log(sk) + (sk_res / (K * sk) + (r - q) * T);
     const double norm = std::sqrt(S) * std::sqrt(K) * vmath::exp(-0.5 * (r + q) * T);
-    const double beta = (p - floor_p) / norm;  // the out-of-the-money normalised price
+    // The out-of-the-money normalised price. The intrinsic value is subtracted in normalised
+    // form, 2 sinh(|x|/2), computed from the accurate x: in price units S e^{-qt} - K e^{-rt}
+    // cancels near the money and its rounding (eps S) would swamp a small time value.
+    const double itm = phi * x > 0.0 ? 1.0 : 0.0;
+    const double beta = p / norm - itm * two_sinh_half(std::fabs(x));
     const double xn = -std::fabs(x);
     const double bmax = vmath::exp(0.5 * xn);
 
@@ -503,11 +507,15 @@ inline void initial_guess(Workspace& w, std::int64_t j) noexcept {
     const double gc = 0.5 * bms + nc;
     // Below or above the inflection point s_c (always above at the money).
     const bool upper = atm | (bs >= bc);
-    w.upper[j] = upper ? 1.0 : 0.0;
     const double gbeta = bms - bs;
     const double lnb = vmath::log(bs), lng = vmath::log(gbeta);
-    const double target = upper ? lng : lnb;
-    w.target[j] = target;
+    const double target = upper ? lng : lnb;  // of the guess model
+    // The Householder objective: ln b, unless beta is closer to b_max than to 0; then
+    // ln(b_max - b). Each is the one whose argument carries the information to full relative
+    // precision (b_max - b computed as a difference would lose eps/b relative for small b).
+    const bool use_g = bs > 0.5 * bms;
+    w.use_g[j] = use_g ? 1.0 : 0.0;
+    w.target[j] = use_g ? lng : lnb;
 
     // The models at s_c (h = -t_c), for the shifts.
     double d1 = 0.0, d2 = 0.0, rc = 0.0, denc = 0.0, r0 = 0.0, den0 = 0.0;
@@ -562,7 +570,7 @@ inline void initial_guess(Workspace& w, std::int64_t j) noexcept {
 /// w.dq). Lanes that have stopped keep their values.
 inline void step(Workspace& w, std::int64_t j) noexcept {
     const double s = w.s[j], x = w.x[j];
-    const bool upper = w.upper[j] != 0.0;
+    const bool upper = w.use_g[j] != 0.0;
     const double u = upper ? w.g[j] : w.b[j];
     const double db = w.dq[j] * kInvSqrt2Pi;  // b'(s)
     const double f = vmath::log(u) - w.target[j];
@@ -597,16 +605,16 @@ inline void step(Workspace& w, std::int64_t j) noexcept {
 /// Runs fn on every lane of the block, vectorized. (Not inlined on purpose: inlined into the
 /// function that owns the workspace, GCC 13 finds "no vectype" for the loads and gives up.)
 template <void (*Fn)(Workspace&, std::int64_t) noexcept>
-[[gnu::noinline]] void for_lanes(Workspace& w, std::int64_t len) noexcept {
+[[gnu::noinline]] void for_lanes(Workspace& w) noexcept {
 #pragma omp simd
-    for (std::int64_t j = 0; j < len; ++j) {
+    for (std::int64_t j = 0; j < kBlock; ++j) {
         Fn(w, j);
     }
 }
 
-double count_active(const Workspace& w, std::int64_t len) noexcept {
+double count_active(const Workspace& w) noexcept {
     double n = 0.0;
-    for (std::int64_t j = 0; j < len; ++j) {
+    for (std::int64_t j = 0; j < kBlock; ++j) {
         n += w.active[j];
     }
     return n;
@@ -626,12 +634,21 @@ void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::in
         load(w.r, in.rate, i0, len);
         load(w.q, in.div, i0, len);
         load_sign(w.phi, in.is_call, i0, len);
+        // Every loop runs over the whole block (the tail of the last one is padded with invalid
+        // lanes), so that each element goes through the same vector code wherever it sits:
+        // results do not depend on the block or thread split, to the last bit.
+        for (std::int64_t j = len; j < kBlock; ++j) {
+            w.p[j] = vmath::kNaN;
+            w.spot[j] = w.k[j] = w.t[j] = 1.0;
+            w.r[j] = w.q[j] = 0.0;
+            w.phi[j] = 1.0;
+        }
 
-        for_lanes<setup>(w, len);
-        for_lanes<initial_guess>(w, len);
-        for (int it = 0; it < kMaxIterations && count_active(w, len) > 0.0; ++it) {
-            evaluate(w, len);
-            for_lanes<step>(w, len);
+        for_lanes<setup>(w);
+        for_lanes<initial_guess>(w);
+        for (int it = 0; it < kMaxIterations && count_active(w) > 0.0; ++it) {
+            evaluate(w);
+            for_lanes<step>(w);
         }
 
         double* __restrict vol = out.vol + i0;

@@ -29,18 +29,22 @@ from .greeks import (
     per_day,
     price,
 )
+from .iv import IVStatus, black76_implied_vol, implied_vol
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GREEKS",
     "Greeks",
+    "IVStatus",
     "InputWarning",
     "__version__",
     "black76_greeks",
+    "black76_implied_vol",
     "black76_price",
     "get_num_threads",
     "greeks",
+    "implied_vol",
     "norm_cdf",
     "norm_pdf",
     "per_day",

@@ -28,3 +28,18 @@ def _greeks(
 ) -> dict[str, Any]: ...
 def _norm_cdf(x: _F, y: _F, mode: int = 0, isa: int = -1) -> None: ...
 def _norm_pdf(x: _F, y: _F, mode: int = 0, isa: int = -1) -> None: ...
+def _implied_vol(
+    n: int,
+    price: _F,
+    spot: _F,
+    strike: _F,
+    t: _F,
+    rate: _F,
+    div: _F,
+    is_call: npt.NDArray[np.uint8],
+    vol: _F | None,
+    status: npt.NDArray[np.int8] | None,
+    threads: int = 0,
+    isa: int = -1,
+) -> None: ...
+def _normalised_black(x: _F, s: _F, b: _F, isa: int = -1) -> None: ...
