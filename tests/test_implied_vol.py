@@ -7,17 +7,15 @@ import csv
 import math
 from functools import lru_cache
 
+import gammaext
 import numpy as np
 import pytest
+from conftest import data_file
+from gammaext import IVStatus, reference
+from gammaext.iv import _normalised_black
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
-
-import gammaext
-from gammaext import IVStatus, reference
-from gammaext.iv import _normalised_black
-
-from conftest import data_file
 
 mpmath = pytest.importorskip("mpmath")
 
@@ -89,7 +87,9 @@ def grid():
     kf, t, vol, call = np.meshgrid(GRID_KF, GRID_T, GRID_VOL, [True, False], indexing="ij")
     kf, t, vol, call = (a.ravel() for a in (kf, t, vol, call))
     strike = S0 * np.exp((RATE - DIV) * t) * kf
-    ref = np.array([mp_price(S0, k, tt, v, RATE, DIV, c) for k, tt, v, c in zip(strike, t, vol, call)])
+    ref = np.array(
+        [mp_price(S0, k, tt, v, RATE, DIV, c) for k, tt, v, c in zip(strike, t, vol, call)]
+    )
     return strike, t, vol, call, ref[:, 0], ref[:, 1]
 
 
@@ -117,7 +117,10 @@ def test_grid_price_and_vol_accuracy():
     # where that is large (no double vol can do better there); absolute slack of a few
     # subnormal ulps (times the elasticity) where the price itself is near underflow.
     back = np.array(
-        [mp_price(S0, k, tt, v, RATE, DIV, c)[0] for k, tt, v, c in zip(strike[ok], t[ok], iv[ok], call[ok])]
+        [
+            mp_price(S0, k, tt, v, RATE, DIV, c)[0]
+            for k, tt, v, c in zip(strike[ok], t[ok], iv[ok], call[ok])
+        ]
     )
     p, e = price[ok], el[ok]
     tol = 1e-14 * p + 4 * EPS * e * p + 8 * 5e-324 * (1 + e)
@@ -366,7 +369,13 @@ def test_spy_chain_out_of_the_money():
     otm = np.where(call, strike > spot, strike < spot) & (bid > 0) & (ask > bid)
     mid = 0.5 * (bid + ask)
     iv, status = gammaext.implied_vol(
-        mid[otm], spot[otm], strike[otm], t[otm], rate[otm], div[otm], is_call=call[otm],
+        mid[otm],
+        spot[otm],
+        strike[otm],
+        t[otm],
+        rate[otm],
+        div[otm],
+        is_call=call[otm],
         return_status=True,
     )
     assert np.mean(status == IVStatus.ok) > 0.99
@@ -375,8 +384,15 @@ def test_spy_chain_out_of_the_money():
     diff = np.abs(iv[ok] - yahoo[otm][ok])
     assert np.median(diff) < 0.02
     # Each inversion reprices its mid (the kernel's own accuracy claim on real inputs).
-    back = gammaext.price(spot[otm][ok], strike[otm][ok], t[otm][ok], iv[ok], rate[otm][ok],
-                          div[otm][ok], is_call=call[otm][ok])
+    back = gammaext.price(
+        spot[otm][ok],
+        strike[otm][ok],
+        t[otm][ok],
+        iv[ok],
+        rate[otm][ok],
+        div[otm][ok],
+        is_call=call[otm][ok],
+    )
     assert_allclose(back, mid[otm][ok], rtol=1e-12)
 
 
@@ -391,7 +407,12 @@ def test_deribit_chain_black76():
     otm = np.where(call, strike > fwd, strike < fwd) & (mark > 0)
     assert otm.sum() == 147  # as data/README.md counts
     iv, status = gammaext.black76_implied_vol(
-        mark[otm] * fwd[otm], fwd[otm], strike[otm], t[otm], 0.0, is_call=call[otm],
+        mark[otm] * fwd[otm],
+        fwd[otm],
+        strike[otm],
+        t[otm],
+        0.0,
+        is_call=call[otm],
         return_status=True,
     )
     assert np.all(status == IVStatus.ok)

@@ -68,9 +68,15 @@ def _solve(
     status: npt.NDArray[np.int8] = np.empty(shape, dtype=np.int8)
     # The kernel loads each block of inputs before writing that block's results, so an out=
     # buffer that is also an input (price, say) is safe.
+    c_price, c_spot, c_strike, c_t, c_rate, c_div = columns
     _core._implied_vol(
         n,
-        *columns,
+        c_price,
+        c_spot,
+        c_strike,
+        c_t,
+        c_rate,
+        c_div,
         flag_column,
         vol.reshape(-1),
         status.reshape(-1),
@@ -138,9 +144,7 @@ def implied_vol(
     value (vol 0): its time value is below the rounding error of the intrinsic value itself.
     For American options (such as listed equity options), use out-of-the-money strikes.
     """
-    return _solve(
-        (price, spot, strike, t, rate, div), is_call, return_status, out, threads
-    )
+    return _solve((price, spot, strike, t, rate, div), is_call, return_status, out, threads)
 
 
 def black76_implied_vol(
@@ -161,9 +165,7 @@ def black76_implied_vol(
     premiums quoted in the underlying's forward value). The same as :func:`implied_vol` with
     ``spot=forward, div=rate``; see there for the other arguments and the statuses.
     """
-    return _solve(
-        (price, forward, strike, t, rate, rate), is_call, return_status, out, threads
-    )
+    return _solve((price, forward, strike, t, rate, rate), is_call, return_status, out, threads)
 
 
 def _normalised_black(x: Any, s: Any) -> FloatArray:

@@ -93,25 +93,25 @@ def implied_vol(
         vol = np.full(P.shape, np.nan)
         vol[status == 3] = 0.0
         idx = np.flatnonzero(status == 0)
-        args = [a[idx] for a in (S, K, T, r, q, phi)]
+        s_, k_, t_, r_, q_, phi_ = (a[idx] for a in (S, K, T, r, q, phi))
         target = P[idx]
         lo = np.zeros(idx.size)
         hi = np.ones(idx.size)
         # Grow the upper end of the bracket until it prices above the target.
         for _ in range(12):
-            p_hi, _v = bs_price_vega(*args[:3], hi, *args[3:])
+            p_hi, _v = bs_price_vega(s_, k_, t_, hi, r_, q_, phi_)
             low = p_hi < target
             if not low.any():
                 break
             hi = np.where(low, 2.0 * hi, hi)
-        p_hi, _v = bs_price_vega(*args[:3], hi, *args[3:])
+        p_hi, _v = bs_price_vega(s_, k_, t_, hi, r_, q_, phi_)
         unbracketed = p_hi < target  # only for prices within rounding of the maximum
         # Start at the inflection point sqrt(2 |ln(F/K)| / t) (Manaster and Koehler, 1982).
-        x = np.log(args[0] / args[1]) + (args[3] - args[4]) * args[2]
-        v = np.clip(np.sqrt(2.0 * np.abs(x) / args[2]), 0.01, 0.5 * hi)
+        x = np.log(s_ / k_) + (r_ - q_) * t_
+        v = np.clip(np.sqrt(2.0 * np.abs(x) / t_), 0.01, 0.5 * hi)
         done = np.zeros(idx.size, dtype=bool)
         for _ in range(_MAX_ITER):
-            p_v, vega = bs_price_vega(*args[:3], v, *args[3:])
+            p_v, vega = bs_price_vega(s_, k_, t_, v, r_, q_, phi_)
             f = p_v - target
             lo = np.where(f < 0, v, lo)
             hi = np.where(f > 0, v, hi)
@@ -129,8 +129,6 @@ def implied_vol(
         vol[idx] = res
         status[idx[~(done & ~unbracketed)]] = 5
 
-    vol = vol.reshape(shape)
-    status = status.reshape(shape)
     if return_status:
-        return vol, status
-    return vol
+        return vol.reshape(shape), status.reshape(shape)
+    return vol.reshape(shape)
