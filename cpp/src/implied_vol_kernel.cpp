@@ -209,10 +209,9 @@ inline double norm_inv_lower(double p) noexcept {
     return p < kLow ? tail : central;
 }
 
-/// 2 sinh(y/2) for y >= 0 without cancellation near 0 (Taylor series below 1).
-inline double two_sinh_half(double y) noexcept {
-    const double e = vmath::exp(0.5 * y);
-    const double big = e - 1.0 / e;
+/// 2 sinh(y/2) for y >= 0, given exp(-y/2), without cancellation near 0 (Taylor series below 1).
+inline double two_sinh_half(double y, double e_minus) noexcept {
+    const double big = 1.0 / e_minus - e_minus;  // e_minus = exp(-y/2)
     const double u = 0.25 * y * y;  // (y/2)^2
     // 2 sinh(v) = 2v (1 + v^2/3! + v^4/5! + ...), v = y/2 <= 1/2: 9 terms reach 1e-19.
     double p = 1.0 / 6227020800.0;  // 1/13!
@@ -440,14 +439,14 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
     const double k1 = head26(K), k2 = K - k1;
     const double sk_res = (((S - sk1 * k1) - sk1 * k2) - sk2 * k1) - sk2 * k2;  // S - sk K
     const double x = vmath::log(sk) + (sk_res / (K * sk) + (r - q) * T);
-    const double norm = std::sqrt(S) * std::sqrt(K) * vmath::exp(-0.5 * (r + q) * T);
+    const double norm = std::sqrt(fwd_value) * std::sqrt(strike_value);  // D sqrt(F K)
     // The out-of-the-money normalised price. The intrinsic value is subtracted in normalised
     // form, 2 sinh(|x|/2), computed from the accurate x: in price units S e^{-qt} - K e^{-rt}
     // cancels near the money and its rounding (eps S) would swamp a small time value.
     const double itm = phi * x > 0.0 ? 1.0 : 0.0;
-    const double beta = p / norm - itm * two_sinh_half(std::fabs(x));
     const double xn = -std::fabs(x);
     const double bmax = vmath::exp(0.5 * xn);
+    const double beta = p / norm - itm * two_sinh_half(-xn, bmax);
 
     // A price within the rounding error of the intrinsic value (the error of S e^{-qt} and
     // K e^{-rt}, and of the price itself) carries no time value: at_intrinsic, vol 0.
@@ -473,13 +472,16 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
 /// Boyd's approximation of the Mills ratio R(z) = N(-z)/n(z), pi/((pi-1) z + sqrt(z^2 + 2 pi))
 /// (J. T. Boyd, "Inequalities for Mills' ratio", 1959): exact at 0 and as z -> inf, within a few
 /// percent between; for the initial guesses only. Returns R and sets dr = R'(z), for z > -1.
-/// Also returns r = sqrt(z^2 + 2 pi) and den = (pi - 1) z + r for reuse.
-inline double mills_boyd(double z, double& dr, double& r, double& den) noexcept {
+/// Also returns r = sqrt(z^2 + 2 pi), 1/r and 1/den, den = (pi - 1) z + r, for reuse (one
+/// division for both reciprocals).
+inline double mills_boyd(double z, double& dr, double& r, double& inv_r, double& inv_den) noexcept {
     r = std::sqrt(z * z + 2.0 * kPi);
-    den = (kPi - 1.0) * z + r;
-    const double inv = 1.0 / den;
-    dr = -kPi * ((kPi - 1.0) + z / r) * inv * inv;
-    return kPi * inv;
+    const double den = (kPi - 1.0) * z + r;
+    const double q = 1.0 / (r * den);
+    inv_r = den * q;
+    inv_den = r * q;
+    dr = -kPi * ((kPi - 1.0) + z * inv_r) * inv_den * inv_den;
+    return kPi * inv_den;
 }
 
 /// Lane j: objective branch, bracket and initial guess (w.s on entry holds s_c).
@@ -502,7 +504,8 @@ inline void initial_guess(Workspace& w, std::int64_t j) noexcept {
     const double tc = 0.5 * sc;
     // b(s_c) and b_max - b(s_c) (an approximation near the money, where only the branch choice
     // depends on it).
-    const double nc = vmath::norm_cdf(-sc) / bms;
+    // e^{-x/2} N(-s_c) = e^{-x/2} e^{-s_c^2/2} erfcx(s_c/sqrt 2)/2 and s_c^2/2 = -x: no exp.
+    const double nc = 0.5 * bms * erfcx_nonneg(sc * kInvSqrt2);
     const double bc = 0.5 * bms - nc;
     const double gc = 0.5 * bms + nc;
     // Below or above the inflection point s_c (always above at the money).
@@ -518,13 +521,14 @@ inline void initial_guess(Workspace& w, std::int64_t j) noexcept {
     w.target[j] = use_g ? lng : lnb;
 
     // The models at s_c (h = -t_c), for the shifts.
-    double d1 = 0.0, d2 = 0.0, rc = 0.0, denc = 0.0, r0 = 0.0, den0 = 0.0;
-    mills_boyd(tc, d1, rc, denc);  // for r and den at y = t_c
-    const double ac = kTwoPi / ((rc + tc) * denc);
+    double d1 = 0.0, d2 = 0.0, rc = 0.0, irc = 0.0, idc = 0.0, r0 = 0.0, ir0 = 0.0, id0 = 0.0;
+    mills_boyd(tc, d1, rc, irc, idc);  // for r and den at y = t_c
+    const double ac = kTwoPi * idc / (rc + tc);
     const double ml_c = -tc * tc + vmath::log(kSqrt2OverPi * tc * ac);
     const double mu_c =
         -tc * tc - kLnSqrt2Pi +
-        vmath::log(mills_boyd(0.0, d1, r0, den0) + mills_boyd(2.0 * tc, d2, r0, den0));
+        vmath::log(mills_boyd(0.0, d1, r0, ir0, id0) + mills_boyd(2.0 * tc, d2, r0, ir0, id0));
+    const double inv_sc = 1.0 / (sc > kTiny ? sc : kTiny);
     double shift = upper ? vmath::log(gc) - mu_c : vmath::log(bc) - ml_c;
     shift = atm ? 0.0 : shift;
 
@@ -537,19 +541,20 @@ inline void initial_guess(Workspace& w, std::int64_t j) noexcept {
     s = s > kTiny ? s : kTiny;
 #pragma GCC unroll 8
     for (int it = 0; it < kGuessIterations; ++it) {
-        const double t = 0.5 * s, h = xs / s;
+        const double inv_s = 1.0 / s;
+        const double t = 0.5 * s, h = xs * inv_s;
         const double a1 = upper ? h + t : -h;
         const double a2 = t - h;
-        double dr1 = 0.0, dr2 = 0.0, ry = 0.0, dy = 0.0, r2s = 0.0, d2s = 0.0;
-        const double r1 = mills_boyd(a1, dr1, ry, dy);
-        const double r2 = mills_boyd(a2, dr2, r2s, d2s);
+        double dr1 = 0.0, dr2 = 0.0, ry = 0.0, iry = 0.0, idy = 0.0, r2s = 0.0, ir2 = 0.0, id2 = 0.0;
+        const double r1 = mills_boyd(a1, dr1, ry, iry, idy);
+        const double r2 = mills_boyd(a2, dr2, r2s, ir2, id2);
         // Lower: 1 - y R~(y) = 2 pi / ((r + y)((pi-1) y + r)) with y = a1, and its log-derivative.
-        const double amod = kTwoPi / ((ry + a1) * dy);
+        const double amod = kTwoPi * idy / (ry + a1);
         const double arg = upper ? r1 + r2 : kSqrt2OverPi * t * amod;
         const double m = -0.5 * (h * h + t * t) + vmath::log(arg) - (upper ? kLnSqrt2Pi : 0.0);
-        const double dm_low = 1.0 + a1 * (1.0 / ry + ((kPi - 1.0) + a1 / ry) / dy);
+        const double dm_low = 1.0 + a1 * (iry + ((kPi - 1.0) + a1 * iry) * idy);
         const double dm_up = (dr1 * (t - h) + dr2 * (t + h)) / (r1 + r2);
-        const double ratio_sc = upper ? sc / s : s / sc;
+        const double ratio_sc = upper ? sc * inv_s : s * inv_sc;
         const double f = m + shift * ratio_sc - target;
         const double fp = h * h - t * t + (upper ? dm_up : dm_low) +
                           (upper ? -shift * ratio_sc : shift * ratio_sc);
@@ -676,7 +681,7 @@ void normalised_black(const double* x, const double* s, double* b, std::int64_t 
         const double ax = std::fabs(xi);
         const double bm = vmath::exp(-0.5 * ax);
         const Black bl = normalised_call<kRegionAll>(-ax, s[i], bm);
-        b[i] = xi > 0.0 ? bl.b + two_sinh_half(ax) : bl.b;
+        b[i] = xi > 0.0 ? bl.b + two_sinh_half(ax, bm) : bl.b;
     }
 }
 

@@ -6,6 +6,6 @@ them. Users may call them too; they favour clarity over speed and never raise fo
 """
 
 from .black_scholes import greeks, norm_cdf, norm_pdf, price
-from .implied_vol import implied_vol
+from .iv import implied_vol
 
 __all__ = ["greeks", "implied_vol", "norm_cdf", "norm_pdf", "price"]

@@ -34,16 +34,18 @@ def bs_price_vega(
     rate: FloatArray,
     div: FloatArray,
     phi: FloatArray,
-) -> tuple[FloatArray, FloatArray]:
-    """Black-Scholes-Merton price and vega (per 1.00 vol) for vol > 0, t > 0; phi = +1 / -1."""
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Black-Scholes-Merton price, vega (per 1.00 vol) and the size of the two terms whose
+    difference is the price (its rounding scale), for vol > 0, t > 0; phi = +1 / -1."""
     sig_t = vol * np.sqrt(t)
     d1 = (np.log(spot / strike) + (rate - div) * t) / sig_t + 0.5 * sig_t
     d2 = d1 - sig_t
     dq = np.exp(-div * t)
     dr = np.exp(-rate * t)
-    price = phi * (spot * dq * norm_cdf(phi * d1) - strike * dr * norm_cdf(phi * d2))
+    term1 = spot * dq * norm_cdf(phi * d1)
+    term2 = strike * dr * norm_cdf(phi * d2)
     vega = spot * dq * norm_pdf(d1) * np.sqrt(t)
-    return price, vega
+    return phi * (term1 - term2), vega, term1 + term2
 
 
 def implied_vol(
@@ -99,28 +101,37 @@ def implied_vol(
         hi = np.ones(idx.size)
         # Grow the upper end of the bracket until it prices above the target.
         for _ in range(12):
-            p_hi, _v = bs_price_vega(s_, k_, t_, hi, r_, q_, phi_)
+            p_hi, _v, _s = bs_price_vega(s_, k_, t_, hi, r_, q_, phi_)
             low = p_hi < target
             if not low.any():
                 break
             hi = np.where(low, 2.0 * hi, hi)
-        p_hi, _v = bs_price_vega(s_, k_, t_, hi, r_, q_, phi_)
+        p_hi, _v, _s = bs_price_vega(s_, k_, t_, hi, r_, q_, phi_)
         unbracketed = p_hi < target  # only for prices within rounding of the maximum
         # Start at the inflection point sqrt(2 |ln(F/K)| / t) (Manaster and Koehler, 1982).
         x = np.log(s_ / k_) + (r_ - q_) * t_
         v = np.clip(np.sqrt(2.0 * np.abs(x) / t_), 0.01, 0.5 * hi)
         done = np.zeros(idx.size, dtype=bool)
+        v_prev = np.full(idx.size, np.nan)
         for _ in range(_MAX_ITER):
-            p_v, vega = bs_price_vega(s_, k_, t_, v, r_, q_, phi_)
+            p_v, vega, scale = bs_price_vega(s_, k_, t_, v, r_, q_, phi_)
             f = p_v - target
             lo = np.where(f < 0, v, lo)
             hi = np.where(f > 0, v, hi)
             # Newton on ln(price) (the same root; well scaled for tiny prices too).
             newton = v - np.log(p_v / target) * p_v / vega
-            inside = (newton > lo) & (newton < hi)
+            inside = (newton >= lo) & (newton <= hi)
             v_new = np.where(inside, newton, 0.5 * (lo + hi))
-            converged = (np.abs(v_new - v) <= 4.0 * _EPS * v) | (np.abs(f) <= 2.0 * _EPS * target)
-            converged |= hi - lo <= 4.0 * _EPS * v
+            # A price matched to its rounding (a few ulps of the larger term) keeps this vol.
+            hit = np.abs(f) <= 4.0 * _EPS * scale
+            v_new = np.where(hit, v, v_new)
+            converged = hit | (np.abs(v_new - v) <= 4.0 * _EPS * v)
+            # The textbook price is itself noisy at a few ulps, so Newton can flip between two
+            # neighbouring vols: a bracket that narrow is converged too.
+            converged |= hi - lo <= 64.0 * _EPS * v
+            # ... or cycle between two neighbouring vols (Newton at the noise level).
+            converged |= v_new == v_prev
+            v_prev = v
             v = np.where(done, v, v_new)
             done |= converged
             if done.all():
