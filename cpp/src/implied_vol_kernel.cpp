@@ -523,14 +523,16 @@ inline void initial_guess(Workspace& w, std::int64_t j) noexcept {
     // The models at s_c (h = -t_c), for the shifts.
     double d1 = 0.0, d2 = 0.0, rc = 0.0, irc = 0.0, idc = 0.0, r0 = 0.0, ir0 = 0.0, id0 = 0.0;
     mills_boyd(tc, d1, rc, irc, idc);  // for r and den at y = t_c
+    // Lower model at s_c: -t_c^2 + ln(c t_c A(t_c)); upper: -t_c^2 - ln sqrt(2 pi) +
+    // ln(R~(0) + R~(2 t_c)). The shift is ln(b(s_c)) (or ln(b_max - b(s_c))) minus that, with
+    // the two logarithms folded into one.
     const double ac = kTwoPi * idc / (rc + tc);
-    const double ml_c = -tc * tc + vmath::log(kSqrt2OverPi * tc * ac);
-    const double mu_c =
-        -tc * tc - kLnSqrt2Pi +
-        vmath::log(mills_boyd(0.0, d1, r0, ir0, id0) + mills_boyd(2.0 * tc, d2, r0, ir0, id0));
-    const double inv_sc = 1.0 / (sc > kTiny ? sc : kTiny);
-    double shift = upper ? vmath::log(gc) - mu_c : vmath::log(bc) - ml_c;
+    const double arg_l = kSqrt2OverPi * tc * ac;
+    const double arg_u = mills_boyd(0.0, d1, r0, ir0, id0) + mills_boyd(2.0 * tc, d2, r0, ir0, id0);
+    const double ratio_c = upper ? gc / arg_u : bc / arg_l;
+    double shift = vmath::log(ratio_c) + tc * tc + (upper ? kLnSqrt2Pi : 0.0);
     shift = atm ? 0.0 : shift;
+    const double inv_sc = 1.0 / (sc > kTiny ? sc : kTiny);
 
     // Starting points: the leading term h^2 = -2 ln b below; b_max - b ~ (e^{x/2} + e^{-x/2})
     // N(-s/2) above (exact at the money).
