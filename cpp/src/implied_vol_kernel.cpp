@@ -456,7 +456,11 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
     st = (beta >= bmax) | (p >= max_p) ? kStAbove : st;
     st = (beta <= 0.0) | (near_money & (std::fabs(p - floor_p) <= tol)) ? kStAt : st;
     st = p < floor_p - (near_money ? tol : 0.0) ? kStBelow : st;
-    st = invalid ? kStInvalid : st;
+    // Out of double range (|ln(F/K)| beyond ~1400, or discount factors that overflow): the
+    // normalised problem cannot be represented, and is reported as invalid input.
+    const bool out_of_range = !(norm > 0.0) | !(norm < vmath::kInf) | !(bmax > 0.0) |
+                              !(std::fabs(beta) < vmath::kInf);
+    st = invalid | out_of_range ? kStInvalid : st;
     w.status[j] = st;
     const bool go = st == kStOk;
     // Inactive lanes carry harmless values (their results are discarded).

@@ -44,7 +44,8 @@ class IVStatus(enum.IntEnum):
     above_max = 2
     #: Price equal to the intrinsic value within rounding (no time value). Vol 0.
     at_intrinsic = 3
-    #: spot or strike <= 0, t <= 0, or a NaN or infinite argument. Vol NaN.
+    #: spot or strike <= 0, t <= 0, a NaN or infinite argument, or inputs out of double range
+    #: (``|ln(F/K)|`` above about 1400, or discount factors that overflow). Vol NaN.
     invalid_input = 4
     #: The iteration did not meet its tolerance (not observed in the tests). Vol NaN.
     not_converged = 5

@@ -35,7 +35,7 @@ enum class IVStatus : std::int8_t {
     below_intrinsic = 1,  ///< price < forward intrinsic value D max(phi (F - K), 0): vol NaN
     above_max = 2,        ///< price >= the no-arbitrage maximum (S e^{-qt} call, K e^{-rt} put)
     at_intrinsic = 3,     ///< price equals the intrinsic value (no time value): vol 0
-    invalid_input = 4,    ///< spot/strike <= 0, t <= 0, non-finite or NaN argument: vol NaN
+    invalid_input = 4,    ///< spot/strike <= 0, t <= 0, NaN/inf argument, out of range: NaN
     not_converged = 5,    ///< the iteration did not meet its tolerance (never seen in tests)
 };
 
