@@ -260,10 +260,23 @@ inline Black normalised_call(double x, double s, double b_max) noexcept {
     const double q = vmath::exp_hl(-0.5 * sum, -0.5 * lo);
     const double z1 = h + t;  // h - t <= z1, and h - t < 0 always
 
+    const bool asym = in_asymptotic(h, t);
+    const bool small = !asym & (t < kSmallT);
+    const bool direct = !asym & !small & (z1 > 0.0);
+    // One erfcx serves both the small-t lanes (at -h/sqrt 2) and the erfcx/direct lanes (at
+    // |h + t|/sqrt 2); the second only the latter.
+    double e1 = vmath::kNaN;
+    if constexpr ((R & (kRegionErfcx | kRegionSmallT)) != 0U) {
+        const double arg_small = -h * kInvSqrt2;
+        const double arg_mid = (z1 < 0.0 ? -z1 : z1) * kInvSqrt2;
+        e1 = erfcx_nonneg((R & kRegionErfcx) == 0U ? arg_small
+                          : (R & kRegionSmallT) == 0U ? arg_mid
+                          : small ? arg_small : arg_mid);
+    }
+
     // erfcx region (z1 <= 0) and direct region (z1 > 0).
     double b_erfcx = vmath::kNaN, g_direct = vmath::kNaN;
     if constexpr ((R & kRegionErfcx) != 0U) {
-        const double e1 = erfcx_nonneg((z1 < 0.0 ? -z1 : z1) * kInvSqrt2);
         const double e2 = erfcx_nonneg((t - h) * kInvSqrt2);
         b_erfcx = 0.5 * q * (e1 - e2);
         g_direct = 0.5 * q * (e1 + e2);
@@ -295,8 +308,7 @@ inline Black normalised_call(double x, double s, double b_max) noexcept {
     // Small-t region.
     double b_small = vmath::kNaN;
     if constexpr ((R & kRegionSmallT) != 0U) {
-        const double gh = erfcx_nonneg(-h * kInvSqrt2);  // G(h), h <= 0
-        const double ah = 1.0 + h * kSqrtPiOver2 * gh;   // a = 1 + h G(h)/c
+        const double ah = 1.0 + h * kSqrtPiOver2 * e1;  // a = 1 + h G(h)/c, G(h) = e1 here
         const double qh = h * h;
         const double w = t * t;
         double poly = 0.0;
@@ -313,9 +325,6 @@ inline Black normalised_call(double x, double s, double b_max) noexcept {
         b_small = q * kSqrt2OverPi * t * poly;
     }
 
-    const bool asym = in_asymptotic(h, t);
-    const bool small = !asym & (t < kSmallT);
-    const bool direct = !asym & !small & (z1 > 0.0);
     Black r;
     r.b = asym ? b_asym : (small ? b_small : (direct ? b_direct : b_erfcx));
     r.g = direct ? g_direct : b_max - r.b;
@@ -473,6 +482,18 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
     w.s[j] = sc > kTiny ? sc : kTiny;
 }
 
+/// e^y to about 3e-6 relative for |y| <= 8 (a degree-5 Taylor polynomial after reduction by
+/// powers of two): enough for the model Newton steps of the initial guess.
+inline double exp_rough(double y) noexcept {
+    constexpr double kLog2e = 1.4426950408889634074;
+    constexpr double kLn2 = 0.69314718055994530942;
+    const double k = vmath::round_int(y * kLog2e);
+    const double r = y - k * kLn2;
+    const double p =
+        1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0)))));
+    return p * vmath::pow2_int(k);
+}
+
 /// Boyd's approximation of the Mills ratio R(z) = N(-z)/n(z), pi/((pi-1) z + sqrt(z^2 + 2 pi))
 /// (J. T. Boyd, "Inequalities for Mills' ratio", 1959): exact at 0 and as z -> inf, within a few
 /// percent between; for the initial guesses only. Returns R and sets dr = R'(z), for z > -1.
@@ -567,7 +588,7 @@ inline void initial_guess(Workspace& w, std::int64_t j) noexcept {
         // Newton in ln s (a step of at most kMaxGuessStep in ln s).
         double d = f / fp;
         d = d > kMaxGuessStep ? kMaxGuessStep : (d < -kMaxGuessStep ? -kMaxGuessStep : d);
-        double s_new = s * vmath::exp(-d);
+        double s_new = s * exp_rough(-d);
         s_new = upper ? (s_new > sc ? s_new : sc) : (s_new < sc ? s_new : sc);
         s = s_new > kTiny ? s_new : s;  // keeps NaN out
     }
