@@ -467,9 +467,12 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
     st = p < floor_p - (near_money ? tol : 0.0) ? kStBelow : st;
     // Out of double range (|ln(F/K)| beyond ~1400, or discount factors that overflow): the
     // normalised problem cannot be represented, and is reported as invalid input.
-    const bool out_of_range = !(norm > 0.0) | !(norm < vmath::kInf) | !(bmax > 0.0) |
-                              !(std::fabs(beta) < vmath::kInf);
-    st = invalid | out_of_range ? kStInvalid : st;
+    // (One select per condition: a combined boolean here stops GCC from vectorizing the loop.)
+    st = norm > 0.0 ? st : kStInvalid;
+    st = norm < vmath::kInf ? st : kStInvalid;
+    st = bmax > 0.0 ? st : kStInvalid;
+    st = std::fabs(beta) < vmath::kInf ? st : kStInvalid;
+    st = invalid ? kStInvalid : st;
     w.status[j] = st;
     const bool go = st == kStOk;
     // Inactive lanes carry harmless values (their results are discarded).
