@@ -5,13 +5,14 @@
 // Wilmott 2006): every price is mapped to the normalised Black function of the log-moneyness
 // x = ln(F/K) and the total standard deviation s = vol sqrt(t),
 //
-//     b(x, s) = e^{x/2} N(x/s + s/2) - e^{-x/2} N(x/s - s/2)      (a call; b = price / (D sqrt(F K)))
+//     b(x, s) = e^{x/2} N(x/s + s/2) - e^{-x/2} N(x/s - s/2)    (a call, b = price/(D sqrt(F K)))
 //
 // then reduced to an out-of-the-money call with x <= 0 (put-call parity subtracts the forward
 // intrinsic value; b(x, s, put) = b(-x, s, call)). b is evaluated without cancellation in four
 // regions (see implied_vol_kernel.cpp) and inverted by third-order Householder steps on an
-// objective chosen so that it is nearly linear in s (ln b below the inflection point
-// s_c = sqrt(2|x|), ln(b_max - b) above it), from an asymptotic initial guess, inside a bracket.
+// objective that is nearly linear in s (ln b, or ln(b_max - b) for prices above b_max/2), from
+// model-based initial guesses on each side of the inflection point s_c = sqrt(2|x|), inside a
+// bracket.
 //
 // Accuracy target (tests/test_implied_vol.py): the price of the returned vol reproduces the input
 // price to 1e-14 relative, or to within a few units in the last place of vol times the price's
