@@ -12,9 +12,10 @@ import os
 import platform
 import warnings
 
-import gammaext
 import numpy as np
 import pytest
+
+import gammaext
 from gammaext import reference
 
 SIZES = [10**5, 10**6]

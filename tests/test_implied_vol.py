@@ -7,15 +7,16 @@ import csv
 import math
 from functools import lru_cache
 
-import gammaext
 import numpy as np
 import pytest
 from conftest import data_file
-from gammaext import IVStatus, reference
-from gammaext.iv import _normalised_black
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
+
+import gammaext
+from gammaext import IVStatus, reference
+from gammaext.iv import _normalised_black
 
 mpmath = pytest.importorskip("mpmath")
 

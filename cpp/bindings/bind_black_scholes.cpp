@@ -30,7 +30,7 @@ void bind_black_scholes(py::module_& m) {
         "_greeks",
         [](std::int64_t n, const farray& spot, const farray& strike, const farray& t,
            const farray& vol, const farray& rate, const farray& div, const u8array& is_call,
-           const std::vector<std::optional<fbuffer>>& outs, int mode, int threads, int isa) {
+           const py::list& outs, int mode, int threads, int isa, bool probe) {
             if (n < 0) {
                 throw std::invalid_argument("n must be >= 0");
             }
@@ -50,20 +50,27 @@ void bind_black_scholes(py::module_& m) {
                 in.is_call = flag_column(is_call, n, "is_call");
             }
             GreeksOut out;
-            for (int g = 0; g < kNumGreeks; ++g) {
-                out.out[static_cast<std::size_t>(g)] =
-                    output(outs[static_cast<std::size_t>(g)], n, "greek");
+            std::vector<fbuffer> keep;  // holds the converted buffers while the kernel runs
+            for (std::size_t g = 0; g < out.out.size(); ++g) {
+                if (!outs[g].is_none()) {  // converting only the requested slots keeps calls cheap
+                    keep.push_back(outs[g].cast<fbuffer>());
+                    out.out[g] = output(keep.back(), n, "greek");
+                }
             }
             const NormalMode nm = normal_mode(mode);
             InputReport report;
             {
                 py::gil_scoped_release release;  // the kernel touches only raw buffers
-                report = greeks(in, out, nm, threads, isa);
+                if (probe) {
+                    stream_probe(in, out, threads);
+                } else {
+                    report = greeks(in, out, nm, threads, isa);
+                }
             }
             return report_dict(report);
         },
         "n"_a, "spot"_a, "strike"_a, "t"_a, "vol"_a, "rate"_a, "div"_a, "is_call"_a, "outs"_a,
-        "mode"_a = 0, "threads"_a = 0, "isa"_a = -1);
+        "mode"_a = 0, "threads"_a = 0, "isa"_a = -1, "probe"_a = false);
 
     const auto unary = [](void (*fn)(const double*, double*, std::int64_t, NormalMode, int)) {
         return [fn](const farray& x, fbuffer& y, int mode, int isa) {

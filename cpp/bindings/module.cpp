@@ -11,5 +11,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.def("_default_threads", &gammaext::default_threads);
     m.def("_set_default_threads", &gammaext::set_default_threads, "threads"_a);
     gammaext::bindings::bind_black_scholes(m);
+    gammaext::bindings::bind_backtest(m);
+    gammaext::bindings::bind_hedging(m);
     gammaext::bindings::bind_implied_vol(m);
 }

@@ -1,8 +1,10 @@
 // Run-time selection of the per-instruction-set kernels, and the threaded entry points.
+#include <array>
 #include <atomic>
 #include <thread>
 
 #include "gammaext/black_scholes.hpp"
+#include "gammaext/hedging.hpp"
 #include "gammaext/implied_vol.hpp"
 #include "gammaext/kernels.hpp"
 #include "gammaext/parallel.hpp"
@@ -140,7 +142,10 @@ void InputReport::merge(const InputReport& o) noexcept {
 
 InputReport greeks_range(const GreeksIn& in, const GreeksOut& out, NormalMode mode,
                          std::int64_t begin, std::int64_t end, int isa) noexcept {
-    GAMMAEXT_DISPATCH(isa, greeks_range, in, out, mode, begin, end)
+    if (mode == NormalMode::as26217) {
+        return pine_math::greeks_range(in, out, begin, end);
+    }
+    GAMMAEXT_DISPATCH(isa, greeks_range, in, out, begin, end)
 }
 
 InputReport greeks(const GreeksIn& in, const GreeksOut& out, NormalMode mode, int threads,
@@ -160,12 +165,67 @@ InputReport greeks(const GreeksIn& in, const GreeksOut& out, NormalMode mode, in
     return report;
 }
 
+void stream_probe(const GreeksIn& in, const GreeksOut& out, int threads) noexcept {
+    std::array<double*, 6> o{};
+    std::size_t k = 0;
+    for (double* p : out.out) {
+        if (p != nullptr && k < o.size()) {
+            o[k++] = p;
+        }
+    }
+    if (k != o.size() || in.spot.broadcast || in.strike.broadcast || in.t.broadcast ||
+        in.vol.broadcast || in.rate.broadcast || in.div.broadcast) {
+        return;  // the probe is only defined for six full inputs and six outputs
+    }
+    parallel_for(in.n, threads, kGreeksPerThread, [&](int, std::int64_t lo, std::int64_t hi) {
+        const double* __restrict a = in.spot.data;
+        const double* __restrict b = in.strike.data;
+        const double* __restrict c = in.t.data;
+        const double* __restrict d = in.vol.data;
+        const double* __restrict e = in.rate.data;
+        const double* __restrict f = in.div.data;
+        double* __restrict o0 = o[0];
+        double* __restrict o1 = o[1];
+        double* __restrict o2 = o[2];
+        double* __restrict o3 = o[3];
+        double* __restrict o4 = o[4];
+        double* __restrict o5 = o[5];
+#pragma omp simd
+        for (std::int64_t i = lo; i < hi; ++i) {
+            const double sum = a[i] + b[i] + c[i] + d[i] + e[i] + f[i];
+            o0[i] = sum;
+            o1[i] = 2.0 * sum;
+            o2[i] = 3.0 * sum;
+            o3[i] = 4.0 * sum;
+            o4[i] = 5.0 * sum;
+            o5[i] = 6.0 * sum;
+        }
+    });
+}
+
 void norm_cdf(const double* x, double* y, std::int64_t n, NormalMode mode, int isa) noexcept {
-    GAMMAEXT_DISPATCH(isa, norm_cdf, x, y, n, mode)
+    if (mode == NormalMode::as26217) {
+        return pine_math::norm_cdf(x, y, n);
+    }
+    GAMMAEXT_DISPATCH(isa, norm_cdf, x, y, n)
 }
 
 void norm_pdf(const double* x, double* y, std::int64_t n, NormalMode mode, int isa) noexcept {
-    GAMMAEXT_DISPATCH(isa, norm_pdf, x, y, n, mode)
+    if (mode == NormalMode::as26217) {
+        return pine_math::norm_pdf(x, y, n);
+    }
+    GAMMAEXT_DISPATCH(isa, norm_pdf, x, y, n)
+}
+
+void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end, int isa) noexcept {
+    GAMMAEXT_DISPATCH(isa, hedge_range, spec, begin, end)
+}
+
+void random_draws_range(std::uint64_t seed, std::uint32_t stream, std::int64_t first_path,
+                        std::int64_t begin, std::int64_t end, std::int64_t n_draws, bool normal,
+                        double* out, int isa) noexcept {
+    GAMMAEXT_DISPATCH(isa, random_draws, seed, stream, first_path, begin, end, n_draws, normal,
+                      out)
 }
 
 void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::int64_t begin,

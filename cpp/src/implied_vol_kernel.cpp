@@ -75,6 +75,7 @@ constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 constexpr double kSqrt2OverPi = 0.79788456080286535588;  // c in the comments above
 constexpr double kSqrtPiOver2 = 1.25331413731550025121;  // 1/c
 
+constexpr double kGaussUnderflow = 1500.0;  // exp(-1500/2) is below the smallest subnormal
 constexpr double kAsymptoticFrom = 12.0;  // -(h + t) at and beyond which the series is used
 constexpr int kAsymptoticTerms = 18;      // (2k-1)!!/12^{2k} (2k+1) < 1e-17 for k = 18
 constexpr double kSmallT = 0.21;          // Jaeckel's tau = 2 eps^{1/16}: t^18 term below eps
@@ -285,7 +286,10 @@ inline Black normalised_call(double x, double s, double b_max) noexcept {
     const double bv = sum - hh;
     const double sum_err = (hh - (sum - bv)) + (tt - bv);
     const double lo = sum_err + h2 * (2.0 * h1 + h2) + t2 * (2.0 * t1 + t2) + 2.0 * h * hl;
-    const double q = vmath::exp_hl(-0.5 * sum, -0.5 * lo);
+    // Beyond 1500, Q underflows to 0 whatever lo is; keep exp_hl's arguments in its range.
+    const bool far = sum > kGaussUnderflow;
+    const double q =
+        vmath::exp_hl(far ? -0.5 * kGaussUnderflow : -0.5 * sum, far ? 0.0 : -0.5 * lo);
     const double z1 = h + t;  // h - t <= z1, and h - t < 0 always
 
     const bool asym = in_asymptotic(h, t);

@@ -87,8 +87,9 @@ def output_buffer(name: str, buf: Any, shape: tuple[int, ...]) -> FloatArray:
     return buf
 
 
-def shares_memory(buf: np.ndarray, inputs: Sequence[np.ndarray]) -> bool:
-    return any(np.shares_memory(buf, a) for a in inputs)
+def shares_memory(arr: np.ndarray, others: Sequence[np.ndarray]) -> bool:
+    """Whether ``arr`` may overlap any of ``others`` (a cheap bounds test, never a false no)."""
+    return any(np.may_share_memory(arr, o) for o in others)
 
 
 def threads_arg(threads: int | None) -> int:

@@ -29,6 +29,7 @@ Limits and bad input:
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -167,7 +168,7 @@ def _compute(
     arrays = [_arrays.as_float(n, a) for n, a in zip(_ARG_NAMES, args)]
     flags = _arrays.as_flags("is_call", is_call)
     shape = _arrays.broadcast_shape((*_ARG_NAMES, "is_call"), (*arrays, flags))
-    n = int(np.prod(shape, dtype=np.int64))
+    n = math.prod(shape)
     columns = [_arrays.column(a, shape) for a in arrays]
     flag_column = _arrays.column(flags, shape).view(np.uint8)
 
@@ -175,18 +176,26 @@ def _compute(
     extra = set(out or ()) - set(names)
     if extra:
         raise ValueError(f"out= has buffers for outputs not requested: {sorted(extra)}")
-    for name in names:
+    block = np.empty((len(names), n))  # one allocation for all outputs without a buffer
+    for i, name in enumerate(names):
         if out is not None and name in out:
-            buf = _arrays.output_buffer(name, out[name], shape)
+            results[name] = _arrays.output_buffer(name, out[name], shape)
         else:
-            buf = np.empty(shape)
-        results[name] = buf
+            results[name] = block[i].reshape(shape)
     slots: list[np.ndarray | None] = [None] * len(GREEKS)
     for name, buf in results.items():
         slots[_INDEX[name]] = buf.reshape(-1)
+    if out:
+        # The kernel reads inputs in place while writing outputs: copy any input that an out=
+        # buffer overlaps, so that writing one output cannot change the inputs of the next.
+        columns = [
+            c.copy() if _arrays.shares_memory(c, list(out.values())) else c for c in columns
+        ]
 
+    spot, strike, time, vol, rate, div = columns
     report = _core._greeks(
-        n, *columns, flag_column, slots, _NORMAL_MODES[normal], nthreads, _arrays.ISA
+        n, spot, strike, time, vol, rate, div, flag_column, slots, _NORMAL_MODES[normal],
+        nthreads, _arrays.ISA,
     )
     _check_report(report, arrays, shape, errors)
     return shape, results
@@ -216,7 +225,7 @@ def _check_report(
     index = _arrays.unravel(first, shape)
     for name, arr in zip(_ARG_NAMES, arrays):
         value = float(np.broadcast_to(arr, shape)[index])
-        rule = {"spot": "> 0", "strike": "> 0", "t": ">= 0", "vol": ">= 0"}.get(name, "finite")
+        rule = {"spot": "> 0", "strike": "> 0", "t": ">= 0", "vol": ">= 0"}.get(name)
         invalid = (
             np.isinf(value)
             or (rule == "> 0" and value <= 0)
@@ -224,8 +233,9 @@ def _check_report(
         )
         if invalid:
             count = int(report["invalid_count"])
+            must = f"{rule} and finite" if rule else "finite"
             raise ValueError(
-                f"{name} must be {rule} and finite; first invalid value {value!r} at index "
+                f"{name} must be {must}; first invalid value {value!r} at index "
                 f"{index} ({count} invalid element{'s' if count > 1 else ''}; "
                 f"pass errors='nan' to get NaN there instead)"
             )
@@ -352,7 +362,7 @@ def _unary(kernel: Any, x: Any, normal: Normal, out: np.ndarray | None) -> Any:
         buf = np.empty(shape)
     else:
         buf = _arrays.output_buffer("x", out, shape)
-        if np.shares_memory(buf, arr):
+        if _arrays.shares_memory(arr, [buf]):
             arr = arr.copy()
     flat = np.ascontiguousarray(arr).reshape(-1)
     kernel(flat, buf.reshape(-1), _NORMAL_MODES[normal], _arrays.ISA)

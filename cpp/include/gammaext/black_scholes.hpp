@@ -99,6 +99,11 @@ InputReport greeks_range(const GreeksIn& in, const GreeksOut& out, NormalMode mo
 InputReport greeks(const GreeksIn& in, const GreeksOut& out, NormalMode mode, int threads,
                    int isa) noexcept;
 
+/// The memory-bandwidth ceiling of greeks(): reads the six inputs (all full columns) and writes
+/// their sum, times 1..6, to the six requested outputs, doing no maths (does nothing for any
+/// other request). Benchmarks compare against it.
+void stream_probe(const GreeksIn& in, const GreeksOut& out, int threads) noexcept;
+
 /// Element-wise normal CDF / PDF (for users and for tests of the kernels' building blocks).
 void norm_cdf(const double* x, double* y, std::int64_t n, NormalMode mode, int isa) noexcept;
 void norm_pdf(const double* x, double* y, std::int64_t n, NormalMode mode, int isa) noexcept;

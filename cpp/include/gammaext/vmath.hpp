@@ -9,8 +9,8 @@
 // Accuracy (checked against mpmath in tests/test_vmath.py):
 //   exp_hl, exp        about 1 ulp over the whole range, subnormal results included
 //   log                about 1 ulp for every positive normal or subnormal input
-//   norm_cdf           about 1e-15 relative in both tails down to underflow (Cody's erfc)
-//   norm_pdf           about 1 ulp relative to exp(-x*x/2) computed exactly in x
+//   norm_cdf           a few ulp relative in both tails down to underflow (Cody's erfc)
+//   norm_pdf           about 1 ulp (exp(-x*x/2) with x*x split exactly)
 #pragma once
 
 #include <bit>
@@ -38,12 +38,12 @@ inline double pow2_int(double k) noexcept {
     return std::bit_cast<double>((bits + 1023U) << 52);
 }
 
-/// exp(hi + lo), where lo is a small correction to hi (|lo| <= 2^-10 |hi| or so).
+/// exp(hi + lo), where lo is a correction to hi much smaller than hi.
 ///
 /// Taking the argument in two parts lets callers pass -x^2/2 without the rounding error of x*x,
 /// which exp would amplify by |x^2/2| (up to 700 times the unit roundoff).
-/// Method: Cody-Waite reduction hi + lo = k ln2 + r with |r| <= ln2/2, a degree-13 Taylor
-/// polynomial for e^r (truncation error below 2^-60 on that interval), and scaling by 2^k in two
+/// Method: Cody-Waite reduction hi + lo = k ln2 + r with |r| <= ln2/2, a degree-11 polynomial
+/// for e^r (approximation error 1.6e-17 on that interval), and scaling by 2^k in two
 /// steps so that subnormal results are rounded once. Overflows to +inf above 709.78, underflows
 /// to +0 below -745.13, NaN propagates.
 inline double exp_hl(double hi, double lo) noexcept {
@@ -54,21 +54,20 @@ inline double exp_hl(double hi, double lo) noexcept {
     constexpr double kMin = -746.0;  // e^-746 is below half the smallest subnormal: +0
     hi = hi > kMax ? kMax : hi;
     hi = hi < kMin ? kMin : hi;  // NaN passes both clamps and propagates through r
-    const double k = round_int(hi * kLog2e);
+    const double k = round_int((hi + lo) * kLog2e);  // keeps |r| <= ln2/2 whatever lo is
     const double r = ((hi - k * kLn2Hi) - k * kLn2Lo) + lo;
-    // Taylor coefficients 1/n!, n = 2..13, evaluated by Horner's rule.
-    double p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
+    // e^r = 1 + r + r^2 P(r), P of degree 9: the Chebyshev interpolant of (e^r - 1 - r)/r^2 on
+    // [-ln2/2, ln2/2] (mpmath.chebyfit, 10 nodes), maximum relative error of e^r 1.6e-17.
+    double p = 2.5100375832561234e-08;
+    p = p * r + 2.7620075879983367e-07;
+    p = p * r + 2.7557268480310024e-06;
+    p = p * r + 2.4801521322368692e-05;
+    p = p * r + 0.00019841269863040545;
+    p = p * r + 0.0013888888917196719;
+    p = p * r + 0.008333333333330065;
+    p = p * r + 0.041666666666624164;
+    p = p * r + 0.16666666666666669;
+    p = p * r + 0.5000000000000001;
     const double er = 1.0 + (r + r * r * p);
     // k lies in [-1077, 1025]: split it so that both factors are normal powers of two.
     const double k1 = round_int(k * 0.5);
@@ -128,117 +127,109 @@ inline double log(double x) noexcept {
     return x != x ? x : result;
 }
 
-/// Standard normal density exp(-x^2/2)/sqrt(2 pi), with x^2 split exactly so that the density
-/// keeps full relative accuracy out to where it underflows (|x| ~ 38.6).
-inline double norm_pdf(double x) noexcept {
-    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
-    constexpr double kSplit = 65536.0;  // xh = x rounded to 1/65536: xh^2 is exact for |x| < 2^10
-    constexpr double kClamp = 40.0;     // beyond it the density is 0 in double precision
+/// exp(-x^2/2), with x^2 split exactly so that the result keeps full relative accuracy out to
+/// where it underflows (|x| ~ 38.6): the Gaussian factor shared by the density and the CDF.
+inline double half_gauss(double x) noexcept {
+    constexpr double kSplit = 65536.0;  // xh = x rounded to 2^-16: xh^2 is exact for |x| < 2^10
+    constexpr double kClamp = 40.0;     // beyond it the result is 0 in double precision
     double a = x < 0.0 ? -x : x;
     a = a > kClamp ? kClamp : a;  // also maps +-inf to a point where the result is 0
     const double ah = round_int(a * kSplit) / kSplit;
     const double lo = (a - ah) * (a + ah);  // x^2 = ah^2 + lo, ah^2 exact
-    const double result = kInvSqrt2Pi * exp_hl(-0.5 * ah * ah, -0.5 * lo);
+    const double result = exp_hl(-0.5 * ah * ah, -0.5 * lo);
     return x != x ? x : result;
 }
 
-/// erfc(y) for y >= 0 (y may be +inf), after W. J. Cody, "Rational Chebyshev approximations for
-/// the error function", Math. Comp. 23 (1969) 631-637, with the coefficients of his netlib
-/// routine CALERF (specfun, 1985). All three ranges are evaluated and the right one selected,
-/// so the code has no branches; exp(-y^2) is taken with y^2 split exactly (Cody's device).
-inline double erfc_nonneg(double y) noexcept {
-    constexpr double kThresh = 0.46875;  // Cody's switch between erf and erfc forms
-    constexpr double kFour = 4.0;        // switch to the asymptotic form
-    constexpr double kClamp = 30.0;      // erfc(27.3) is below the smallest subnormal
-    constexpr double kInvSqrtPi = 0.56418958354775628695;
-    y = y > kClamp ? kClamp : y;
-
-    // |y| <= 0.46875: erf(y) = y P(y^2)/Q(y^2).
-    const double ysq = y * y;
-    double xnum = 0.185777706184603153 * ysq;
-    double xden = ysq;
-    xnum = (xnum + 3.1611237438705656) * ysq;
-    xden = (xden + 23.6012909523441209) * ysq;
-    xnum = (xnum + 113.864154151050156) * ysq;
-    xden = (xden + 244.024637934444173) * ysq;
-    xnum = (xnum + 377.485237685302021) * ysq;
-    xden = (xden + 1282.61652607737228) * ysq;
-    const double small = 1.0 - y * (xnum + 3209.37758913846947) / (xden + 2844.23683343917062);
-
-    // 0.46875 < y <= 4: erfc(y) = exp(-y^2) P(y)/Q(y).
-    double cnum = 2.15311535474403846e-8 * y;
-    double cden = y;
-    cnum = (cnum + 0.564188496988670089) * y;
-    cden = (cden + 15.7449261107098347) * y;
-    cnum = (cnum + 8.88314979438837594) * y;
-    cden = (cden + 117.693950891312499) * y;
-    cnum = (cnum + 66.1191906371416295) * y;
-    cden = (cden + 537.181101862009858) * y;
-    cnum = (cnum + 298.635138197400131) * y;
-    cden = (cden + 1621.38957456669019) * y;
-    cnum = (cnum + 881.95222124176909) * y;
-    cden = (cden + 3290.79923573345963) * y;
-    cnum = (cnum + 1712.04761263407058) * y;
-    cden = (cden + 4362.61909014324716) * y;
-    cnum = (cnum + 2051.07837782607147) * y;
-    cden = (cden + 3439.36767414372164) * y;
-    const double mid = (cnum + 1230.33935479799725) / (cden + 1230.33935480374942);
-
-    // y > 4: erfc(y) = exp(-y^2)/y (1/sqrt(pi) - z P(z)/Q(z)), z = 1/y^2.
-    const double yl = y > kFour ? y : kFour;  // keeps 1/y^2 finite in the lanes not selected
-    const double z = 1.0 / (yl * yl);
-    double pnum = 0.0163153871373020978 * z;
-    double pden = z;
-    pnum = (pnum + 0.305326634961232344) * z;
-    pden = (pden + 2.56852019228982242) * z;
-    pnum = (pnum + 0.360344899949804439) * z;
-    pden = (pden + 1.87295284992346047) * z;
-    pnum = (pnum + 0.125781726111229246) * z;
-    pden = (pden + 0.527905102951428412) * z;
-    pnum = (pnum + 0.0160837851487422766) * z;
-    pden = (pden + 0.0605183413124413191) * z;
-    const double large =
-        (kInvSqrtPi - z * (pnum + 6.58749161529837803e-4) / (pden + 0.00233520497626869185)) / yl;
-
-    // exp(-y^2) with y^2 = yh^2 + (y - yh)(y + yh), yh = y rounded to 1/16 (Cody's split).
-    const double yh = round_int(y * 16.0) / 16.0;
-    const double ey = exp_hl(-yh * yh, -(y - yh) * (y + yh));
-    const double tail = ey * (y > kFour ? large : mid);
-    return y <= kThresh ? small : tail;
+/// Standard normal density exp(-x^2/2)/sqrt(2 pi), full relative accuracy.
+inline double norm_pdf(double x) noexcept {
+    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+    return kInvSqrt2Pi * half_gauss(x);
 }
 
-/// Standard normal CDF, accurate to about 1e-15 relative in both tails (erfc based).
-inline double norm_cdf(double x) noexcept {
+/// Standard normal CDF Phi(x) given g = half_gauss(x) (so that a caller who also needs the
+/// density computes the exponential once).
+///
+/// Phi(x) = erfc(-x/sqrt 2)/2, with erfc after W. J. Cody, "Rational Chebyshev approximations
+/// for the error function", Math. Comp. 23 (1969) 631-637, coefficients of his netlib routine
+/// CALERF (specfun, 1985). In the tails erfc(y) = exp(-y^2) R(y) and exp(-y^2) = g exactly, so
+/// the factor that carries the tail's relative accuracy is computed from x itself, never from
+/// the rounded y = x/sqrt 2 (which would cost x^2 ulps: 2e-13 at x = -37); R is insensitive to
+/// that rounding. Cody's three ranges are each written as one fraction num/den, the right one is
+/// selected per lane and divided once: no branches, one division, no exp of its own.
+///
+/// kTail = false leaves out Cody's asymptotic range (|x| > 4 sqrt 2): a caller that knows no
+/// element of a block is that far out (the common case) saves a third of the work; the result
+/// is identical for the elements it is valid for.
+template <bool kTail = true>
+inline double norm_cdf_from(double x, double g) noexcept {
     constexpr double kInvSqrt2 = 0.70710678118654752440;
-    const double y = x * kInvSqrt2;
-    const double ay = y < 0.0 ? -y : y;
-    const double e = erfc_nonneg(ay);
-    const double result = y < 0.0 ? 0.5 * e : 1.0 - 0.5 * e;
+    constexpr double kThresh = 0.46875;  // Cody's switch between the erf and erfc forms
+    constexpr double kFour = 4.0;        // switch to the asymptotic form
+    constexpr double kClamp = 30.0;      // erfc(27.3) is below the smallest subnormal (g = 0)
+    constexpr double kInvSqrtPi = 0.56418958354775628695;
+    double y = (x < 0.0 ? -x : x) * kInvSqrt2;
+    y = y > kClamp ? kClamp : y;
+    const double w = y * y;
+
+    // y <= 0.46875: erfc = 1 - y A(w)/B(w) = (B - y A)/B.
+    const double a = (((0.185777706184603153 * w + 3.1611237438705656) * w +
+                       113.864154151050156) * w + 377.485237685302021) * w +
+                     3209.37758913846947;
+    const double b = (((w + 23.6012909523441209) * w + 244.024637934444173) * w +
+                      1282.61652607737228) * w + 2844.23683343917062;
+    const double num_small = b - y * a;
+
+    // 0.46875 < y <= 4: erfc = exp(-y^2) C(y)/D(y).
+    const double c = (((((((2.15311535474403846e-8 * y + 0.564188496988670089) * y +
+                           8.88314979438837594) * y + 66.1191906371416295) * y +
+                         298.635138197400131) * y + 881.95222124176909) * y +
+                       1712.04761263407058) * y + 2051.07837782607147) * y +
+                     1230.33935479799725;
+    const double d = (((((((y + 15.7449261107098347) * y + 117.693950891312499) * y +
+                          537.181101862009858) * y + 1621.38957456669019) * y +
+                        3290.79923573345963) * y + 4362.61909014324716) * y +
+                      3439.36767414372164) * y + 1230.33935480374942;
+
+    const bool small = y <= kThresh;
+    if constexpr (!kTail) {
+        const double e = (small ? num_small / b : c / d) * (small ? 1.0 : g);
+        const double result = x < 0.0 ? 0.5 * e : 1.0 - 0.5 * e;
+        return x != x ? x : result;
+    }
+    // y > 4: Cody's erfc = exp(-y^2)/y (1/sqrt(pi) - z P(z)/Q(z)), z = 1/y^2, with P and Q of
+    // degree 5. Multiplying through by y^12 turns it into polynomials in w = y^2 with the
+    // coefficients reversed (P~(w) = w^5 P(1/w), Q~(w) = w^5 Q(1/w)) and no division:
+    //   erfc = exp(-y^2) (w Q~/sqrt(pi) - P~) / (w y Q~).
+    const double pr = ((((6.58749161529837803e-4 * w + 0.0160837851487422766) * w +
+                         0.125781726111229246) * w + 0.360344899949804439) * w +
+                       0.305326634961232344) * w + 0.0163153871373020978;
+    const double qr = ((((0.00233520497626869185 * w + 0.0605183413124413191) * w +
+                         0.527905102951428412) * w + 1.87295284992346047) * w +
+                       2.56852019228982242) * w + 1.0;
+    const double num_large = w * qr * kInvSqrtPi - pr;
+    const double den_large = w * y * qr;
+
+    const bool large = y > kFour;
+    const double num = small ? num_small : (large ? num_large : c);
+    const double den = small ? b : (large ? den_large : d);
+    const double e = (num / den) * (small ? 1.0 : g);  // erfc(|x|/sqrt 2)
+    const double result = x < 0.0 ? 0.5 * e : 1.0 - 0.5 * e;
     return x != x ? x : result;
 }
+
+/// Standard normal CDF, accurate to a few ulp in both tails down to underflow.
+inline double norm_cdf(double x) noexcept { return norm_cdf_from<true>(x, half_gauss(x)); }
+
+/// |x| beyond which norm_cdf_from<false> must not be used (4 sqrt 2 = 5.657, with a margin).
+inline constexpr double kCdfTailStart = 5.65;
 
 /// The normal CDF of Abramowitz & Stegun 26.2.17 exactly as the TradingView strategy writes it
-/// (absolute error up to about 7.5e-8), for replicating that script bit for bit. Uses the
-/// platform's std::exp, as Pine does, so this one is not vectorized.
-inline double norm_cdf_as26217(double x) noexcept {
-    constexpr double kCut = 10.0;
-    if (x != x) {
-        return x;
-    }
-    if (std::fabs(x) > kCut) {
-        return x > 0.0 ? 1.0 : 0.0;
-    }
-    const double t = 1.0 / (1.0 + 0.2316419 * std::fabs(x));
-    const double d = 0.3989422804 * std::exp(-x * x / 2.0);
-    const double p =
-        t * (0.31938153 +
-             t * (-0.356563782 + t * (1.781477937 + t * (-1.821255978 + t * 1.330274429))));
-    return x >= 0.0 ? 1.0 - d * p : d * p;
-}
+/// (absolute error up to about 7.5e-8), for replicating that script bit for bit. Defined in
+/// cpp/src/pine_math.cpp, compiled without FMA contraction and with the platform's std::exp (as
+/// Pine evaluates it), so it is the same function in every translation unit; not vectorized.
+double norm_cdf_as26217(double x) noexcept;
 
 /// The density as the TradingView strategy writes it (truncated 1/sqrt(2 pi), std::exp).
-inline double norm_pdf_as26217(double x) noexcept {
-    return 0.3989422804 * std::exp(-x * x / 2.0);
-}
+double norm_pdf_as26217(double x) noexcept;
 
 }  // namespace gammaext::vmath

@@ -5,7 +5,19 @@ them. Users may call them too; they favour clarity over speed and never raise fo
 (they return NaN). One module per area, re-exported here.
 """
 
+from . import backtest
 from .black_scholes import greeks, norm_cdf, norm_pdf, price
+from .hedging import generate_paths, hedge_paths, simulate_hedge
 from .iv import implied_vol
 
-__all__ = ["greeks", "implied_vol", "norm_cdf", "norm_pdf", "price"]
+__all__ = [
+    "backtest",
+    "generate_paths",
+    "greeks",
+    "hedge_paths",
+    "implied_vol",
+    "norm_cdf",
+    "norm_pdf",
+    "price",
+    "simulate_hedge",
+]

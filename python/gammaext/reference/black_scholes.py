@@ -99,12 +99,14 @@ def greeks(
             "charm": phi * q * dq * N1
             - density(dq * (2 * (r - q) * T - d2 * sig_t) / (2 * T * sig_t)),
             "vomma": density(S * dq * sqrt_t * d1 * d2 / v),
-            "veta": -density(
+            # Veta = d(vega)/dt in calendar time (texts often print d(vega)/dT).
+            "veta": density(
                 S * dq * sqrt_t * (q + (r - q) * d1 / sig_t - (1 + d1 * d2) / (2 * T))
             ),
             "speed": -density(dq / (S * sig_t) / S * (d1 / sig_t + 1)),
             "zomma": density(dq / (S * sig_t) * (d1 * d2 - 1) / v),
-            "color": -density(
+            # Color = d(gamma)/dt in calendar time (texts often print d(gamma)/dT).
+            "color": density(
                 dq / (2 * S * T * sig_t)
                 * (2 * q * T + 1 + (2 * (r - q) * T - d2 * sig_t) / sig_t * d1)
             ),
@@ -121,7 +123,14 @@ def greeks(
 
 
 def price(
-    spot: Any, strike: Any, t: Any, vol: Any, rate: Any = 0.0, div: Any = 0.0, *, is_call: Any = True
+    spot: Any,
+    strike: Any,
+    t: Any,
+    vol: Any,
+    rate: Any = 0.0,
+    div: Any = 0.0,
+    *,
+    is_call: Any = True,
 ) -> FloatArray:
     """The Black-Scholes-Merton price alone (see :func:`greeks`)."""
     return greeks(spot, strike, t, vol, rate, div, is_call=is_call)["price"]

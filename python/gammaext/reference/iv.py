@@ -3,11 +3,11 @@
 Slow but obviously correct: every element keeps a bracket ``[lo, hi]`` with
 ``price(lo) <= target <= price(hi)`` (the Black-Scholes-Merton price increases with vol), takes
 the Newton step for ``ln price(vol) = ln target``, ``vol - ln(price/target) price / vega``, when
-it lands inside the bracket and the midpoint otherwise, and stops when the bracket or the price residual is at rounding level. The
-price is the textbook formula with SciPy's ``ndtr`` (Haug, *The Complete Guide to Option
-Pricing Formulas*, 2nd ed., 1.1.6), so deep out of the money, where ``S N(d1) - K N(d2)``
-cancels, this reference is only as accurate as that formula. Statuses follow
-:class:`gammaext.IVStatus` with the same rules as the C++ kernel.
+it lands inside the bracket and the midpoint otherwise, and stops when the bracket or the price
+residual is at rounding level. The price is the textbook formula with the reference normal CDF
+(Haug, *The Complete Guide to Option Pricing Formulas*, 2nd ed., 1.1.6), so deep out of the
+money, where ``S N(d1) - K N(d2)`` cancels, this reference is only as accurate as that formula.
+Statuses follow :class:`gammaext.IVStatus` with the same rules as the C++ kernel.
 """
 
 from __future__ import annotations

@@ -1,0 +1,124 @@
+// The path-wise hedging engine: generate (or read) price paths and delta-hedge an option
+// portfolio along them under a rule, with costs, in one fused loop (memory O(paths)).
+//
+// The numbers that describe a run (generator, vols, rule, costs, accounting switches) travel
+// in one flat array indexed by HedgeParam; the X-macro below is the single list of names, and
+// the Python side builds the array by name (_core._hedge_param_names()). The accounting is
+// documented step by step in docs/hedging.md and in python/gammaext/reference/hedging.py,
+// which the engine matches to 1e-10.
+#pragma once
+
+#include <cstdint>
+
+namespace gammaext {
+
+// clang-format off
+#define GAMMAEXT_HEDGE_PARAMS(X)                                                              \
+    /* path generator */                                                                      \
+    X(path_kind) X(spot) X(drift) X(path_vol)                                                 \
+    X(heston_v0) X(heston_kappa) X(heston_theta) X(heston_xi) X(heston_rho)                   \
+    X(jump_intensity) X(jump_mean) X(jump_std)                                                \
+    X(amplitude) X(period) X(total_return) X(scenario_noise)                                  \
+    X(block_length)                                                                           \
+    X(noise_kind) X(noise_size)                                                               \
+    /* market and marks */                                                                    \
+    X(vol) X(hedge_vol) X(rate) X(div)                                                        \
+    /* rule */                                                                                \
+    X(every) X(move) X(band) X(band_kind) X(band_to_edge) X(ww_cost) X(ww_risk_aversion)      \
+    X(er_length) X(er_widen) X(atr_mult) X(atr_length) X(atr_from_last)                       \
+    X(gate) X(gate_min) X(gate_max) X(gate_alpha) X(max_interval)                             \
+    /* costs */                                                                               \
+    X(cost_bps) X(half_spread_bps) X(half_spread) X(fixed_cost) X(option_half_spread)         \
+    /* accounting */                                                                          \
+    X(initial_hedge) X(entry_costs) X(exit_costs) X(close_options) X(financing)
+// clang-format on
+
+enum HedgeParam : int {
+#define GAMMAEXT_X(name) hp_##name,
+    GAMMAEXT_HEDGE_PARAMS(GAMMAEXT_X)
+#undef GAMMAEXT_X
+        kNumHedgeParams
+};
+
+enum class PathKind : int { gbm = 0, heston = 1, merton = 2, oscillation = 3, trend = 4,
+                            bootstrap = 5, user = 6 };
+enum class NoiseKind : int { none = 0, iid = 1, bounce = 2 };
+enum class BandKind : int { none = 0, fixed = 1, trend = 2, whalley_wilmott = 3 };
+
+// Per-path outputs, in this order (Python: HEDGE_FIELDS).
+#define GAMMAEXT_HEDGE_OUTPUTS(X)                                                             \
+    X(pnl) X(gamma) X(theta) X(vega) X(hedge) X(financing) X(costs) X(residual) X(rebalances) \
+    X(traded) X(turnover) X(realized_vol) X(max_drawdown) X(final_spot)
+enum HedgeOutput : int {
+#define GAMMAEXT_X(name) ho_##name,
+    GAMMAEXT_HEDGE_OUTPUTS(GAMMAEXT_X)
+#undef GAMMAEXT_X
+        kNumHedgeOutputs
+};
+
+// Per-step trace fields of the traced paths, in this order (Python: TRACE_FIELDS).
+#define GAMMAEXT_TRACE_FIELDS(X)                                                              \
+    X(time) X(spot) X(observed) X(option_value) X(option_delta) X(option_gamma) X(shares)    \
+    X(net_delta) X(band) X(trade) X(gamma) X(theta) X(vega) X(hedge) X(financing) X(costs)   \
+    X(pnl) X(implied_vol)
+enum TraceField : int {
+#define GAMMAEXT_X(name) tf_##name,
+    GAMMAEXT_TRACE_FIELDS(GAMMAEXT_X)
+#undef GAMMAEXT_X
+        kNumTraceFields
+};
+
+/// One (strike, expiry) group of the portfolio: qc calls and qp puts (signed quantities).
+struct OptionGroup {
+    double strike = 0.0;
+    double expiry = 0.0;            ///< years from times[0]
+    double qc = 0.0;
+    double qp = 0.0;
+    std::int64_t expiry_step = 0;   ///< first step k with times[k] >= expiry (n_steps+1: never)
+};
+
+struct HedgeSpec {
+    const double* p = nullptr;      ///< kNumHedgeParams values
+    /// Optional: n_rules parameter arrays (kNumHedgeParams each) of which only the rule fields
+    /// are read, to hedge the same paths under several rules in one pass (the paths, draws and
+    /// option Greeks are computed once). Outputs then hold n_rules x n_paths values, rule-major,
+    /// and the trace n_rules x n_trace x (n_steps + 1) x kNumTraceFields.
+    const double* rule_params = nullptr;
+    std::int64_t n_rules = 1;
+    std::uint64_t seed = 0;
+    const double* times = nullptr;  ///< n_steps + 1 times in years, times[0] = 0, increasing
+    const double* vols = nullptr;   ///< optional implied vol at each time (else params vol)
+    std::int64_t n_steps = 0;
+    const OptionGroup* groups = nullptr;
+    std::int64_t n_groups = 0;
+    const double* returns = nullptr;  ///< bootstrap: historical log returns
+    std::int64_t n_returns = 0;
+    const double* paths = nullptr;    ///< user paths: rows of n_steps + 1 prices
+    std::int64_t first_path = 0;      ///< global index of output row 0 (RNG key, user row)
+    std::int64_t n_paths = 0;
+    double* out[kNumHedgeOutputs] = {};     ///< each n_rules x n_paths long
+    const std::int64_t* trace_paths = nullptr;  ///< global path indices to trace
+    std::int64_t n_trace = 0;
+    double* trace = nullptr;          ///< n_trace x (n_steps + 1) x kNumTraceFields
+};
+
+[[nodiscard]] inline double hp(const HedgeSpec& s, HedgeParam i) noexcept { return s.p[i]; }
+
+/// Output rows [begin, end) of the run on the calling thread with the instruction set `isa`.
+void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end, int isa) noexcept;
+
+/// The whole run over `threads` threads; results do not depend on the thread count.
+void hedge(const HedgeSpec& spec, int threads, int isa) noexcept;
+
+/// Rows [begin, end) of random_draws on the calling thread.
+void random_draws_range(std::uint64_t seed, std::uint32_t stream, std::int64_t first_path,
+                        std::int64_t begin, std::int64_t end, std::int64_t n_draws, bool normal,
+                        double* out, int isa) noexcept;
+
+/// Draws of one random stream for the reference engine and tests: out[i * n_draws + k] is draw
+/// k of path first_path + i, a uniform (normal = false) or a normal (normal = true).
+void random_draws(std::uint64_t seed, std::uint32_t stream, std::int64_t first_path,
+                  std::int64_t n_paths, std::int64_t n_draws, bool normal, double* out,
+                  int threads, int isa) noexcept;
+
+}  // namespace gammaext

@@ -1,0 +1,360 @@
+// The Greek kernel's implementation, shared by the per-instruction-set translation units
+// (black_scholes_kernel.cpp, exact normal) and black_scholes_pine.cpp (the TradingView script's
+// arithmetic). The including file defines GAMMAEXT_ISA_NS; everything here has internal linkage,
+// so translation units built with different flags never share an instantiation.
+//
+// Work is done in blocks of kBlock elements that stay in L1:
+//   1. the six inputs are read in place (broadcast scalars from a block-sized buffer), the
+//      call/put flags are turned into signs;
+//   2. one vectorized pass computes what every Greek shares: sqrt(t), vol sqrt(t), d1, d2, the
+//      discount factors, the density n(d1), and (only if a requested output needs it) N(phi d1)
+//      and N(phi d2), plus a "poison" term that is 0 for valid elements and NaN otherwise;
+//   3. one short vectorized pass per requested output.
+// The Python layer copies an input that shares memory with an out= buffer.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "gammaext/black_scholes.hpp"
+#include "gammaext/vmath.hpp"
+
+#ifndef GAMMAEXT_ISA_NS
+#error "define GAMMAEXT_ISA_NS before including black_scholes_impl.hpp"
+#endif
+
+namespace gammaext::GAMMAEXT_ISA_NS {
+namespace {
+
+constexpr std::int64_t kBlock = 128;  // 13 work arrays + 6 broadcast buffers: 19 KiB, in L1
+constexpr double kPercentRate = 1.0;  // |rate| or |div| above 100% per year looks like percent
+constexpr double kPercentVol = 10.0;  // vol above 1000% looks like percent
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+constexpr double kTinyGauss = 1e-280;  // exp(-d1^2/2) below this: compute exp(-d2^2/2) itself
+
+/// The full-precision policy: our vectorizable exp/log/erfc.
+struct ExactMath {
+    static double log(double x) noexcept { return vmath::log(x); }
+    static double exp(double x) noexcept { return vmath::exp(x); }
+    /// exp(-x^2/2): shared by the density and the CDF of the same argument.
+    static double gauss(double x) noexcept { return vmath::half_gauss(x); }
+    static double pdf_from(double g) noexcept { return kInvSqrt2Pi * g; }
+    template <bool kTail>
+    static double cdf_from(double x, double g) noexcept {
+        return vmath::norm_cdf_from<kTail>(x, g);
+    }
+    /// d1 = ln(F/K) / (vol sqrt t) + vol sqrt t / 2.
+    static double d1(double log_sk, double r, double q, double vol, double t,
+                     double sig_t) noexcept {
+        (void)vol;
+        return (log_sk + (r - q) * t) / sig_t + 0.5 * sig_t;
+    }
+};
+
+/// a * b, but exactly 0 when a is 0 (a density that vanished), even if b is infinite.
+inline double mul0(double a, double b) noexcept { return a == 0.0 ? 0.0 : a * b; }
+
+struct Workspace {
+    alignas(64) double phi[kBlock], poison[kBlock], bad[kBlock];
+    alignas(64) double sqrt_t[kBlock], sig_t[kBlock], d1[kBlock], d2[kBlock];
+    alignas(64) double dq[kBlock], dr[kBlock], g1[kBlock], pdf[kBlock], n1[kBlock], n2[kBlock];
+};
+
+/// Where a block reads an input from: the caller's array, or a block-sized buffer holding the
+/// broadcast value (filled once per call), so that every inner loop sees contiguous memory.
+class Source {
+public:
+    explicit Source(const Column& col) noexcept : col_(col) {
+        if (col_.broadcast) {
+            for (double& x : fill_) {
+                x = col_.data[0];
+            }
+        }
+    }
+    [[nodiscard]] const double* block(std::int64_t i0) const noexcept {
+        return col_.broadcast ? fill_ : col_.data + i0;
+    }
+
+private:
+    Column col_;
+    alignas(64) double fill_[kBlock];
+};
+
+void load_sign(double* __restrict dst, const FlagColumn& col, std::int64_t i0,
+               std::int64_t len) noexcept {
+    const std::uint8_t* __restrict src = col.data + (col.broadcast ? 0 : i0);
+    if (col.broadcast) {
+        const double x = src[0] != 0 ? 1.0 : -1.0;
+        for (std::int64_t j = 0; j < len; ++j) {
+            dst[j] = x;
+        }
+        return;
+    }
+#pragma omp simd
+    for (std::int64_t j = 0; j < len; ++j) {
+        // numpy bools are 0 or 1; integer arithmetic (not a select) lets GCC vectorize this.
+        const int flag = src[j];
+        dst[j] = static_cast<double>(2 * flag - 1);
+    }
+}
+
+bool needs_cdf(const GreeksOut& out) noexcept {
+    for (const Greek g : {Greek::price, Greek::delta, Greek::theta, Greek::rho, Greek::epsilon,
+                          Greek::charm, Greek::dual_delta}) {
+        if (out.out[static_cast<int>(g)] != nullptr) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/// d[j] = exp(-rate[j] t[j]); computed once and repeated when both inputs are scalars.
+template <class M>
+void discount(double* __restrict d, const double* __restrict rate, const double* __restrict t,
+              bool constant, std::int64_t len) noexcept {
+    if (constant) {
+        const double value = M::exp(-rate[0] * t[0]);
+        for (std::int64_t j = 0; j < len; ++j) {
+            d[j] = value;
+        }
+        return;
+    }
+#pragma omp simd
+    for (std::int64_t j = 0; j < len; ++j) {
+        d[j] = M::exp(-rate[j] * t[j]);
+    }
+}
+
+/// N(phi d1) and N(phi d2) into w.n1, w.n2 (which hold the point-mass step on entry).
+template <class M, bool kTail>
+void cdf_pair(Workspace& w, const double* __restrict s, const double* __restrict k,
+              bool g2_from_g1, std::int64_t len) noexcept {
+    if (g2_from_g1) {
+#pragma omp simd
+        for (std::int64_t j = 0; j < len; ++j) {
+            const bool degenerate = !(w.sig_t[j] > 0.0);
+            const double step = w.n1[j];
+            const double g2 = w.g1[j] * (s[j] * w.dq[j]) / (k[j] * w.dr[j]);
+            w.n1[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * w.d1[j], w.g1[j]);
+            w.n2[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * w.d2[j], g2);
+        }
+    } else {  // the same per-element rule, with the exp computed for the lanes that need it
+#pragma omp simd
+        for (std::int64_t j = 0; j < len; ++j) {
+            const bool degenerate = !(w.sig_t[j] > 0.0);
+            const double step = w.n1[j];
+            const double d2 = w.d2[j];
+            const double g2 = w.g1[j] > kTinyGauss
+                                  ? w.g1[j] * (s[j] * w.dq[j]) / (k[j] * w.dr[j])
+                                  : M::gauss(d2);
+            w.n1[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * w.d1[j], w.g1[j]);
+            w.n2[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * d2, g2);
+        }
+    }
+}
+
+/// Writes f(j) + poison[j] for j < len into o (if requested).
+template <class F>
+inline void emit(double* o, const Workspace& w, std::int64_t len, F f) noexcept {
+    if (o == nullptr) {
+        return;
+    }
+#pragma omp simd
+    for (std::int64_t j = 0; j < len; ++j) {
+        o[j] = f(j) + w.poison[j];
+    }
+}
+
+template <class M>
+InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
+                std::int64_t end) noexcept {
+    InputReport report;
+    const bool want_cdf = needs_cdf(out);
+    bool want_any = false;
+    for (const double* p : out.out) {
+        want_any |= p != nullptr;
+    }
+    Workspace w;  // NOLINT: filled before use
+    const Source spot(in.spot), strike(in.strike), time(in.t), vol(in.vol), rate(in.rate),
+        div(in.div);
+    for (std::int64_t i0 = begin; i0 < end; i0 += kBlock) {
+        const std::int64_t len = end - i0 < kBlock ? end - i0 : kBlock;
+        const double* __restrict s = spot.block(i0);
+        const double* __restrict k = strike.block(i0);
+        const double* __restrict t = time.block(i0);
+        const double* __restrict v = vol.block(i0);
+        const double* __restrict r = rate.block(i0);
+        const double* __restrict q = div.block(i0);
+        load_sign(w.phi, in.is_call, i0, len);
+
+        double n_bad = 0.0, n_rate = 0.0, n_div = 0.0, n_vol = 0.0;  // counts, kept as doubles
+                                                                     // so the loop vectorizes
+#pragma omp simd reduction(+ : n_bad, n_rate, n_div, n_vol)
+        for (std::int64_t j = 0; j < len; ++j) {
+            const double sj = s[j], kj = k[j], tj = t[j], vj = v[j], rj = r[j], qj = q[j];
+            // Non-short-circuit | keeps the loop free of branches (so it vectorizes).
+            const bool infinite =
+                (std::fabs(sj) == vmath::kInf) | (std::fabs(kj) == vmath::kInf) |
+                (std::fabs(tj) == vmath::kInf) | (std::fabs(vj) == vmath::kInf) |
+                (std::fabs(rj) == vmath::kInf) | (std::fabs(qj) == vmath::kInf);
+            const bool bad = (sj <= 0.0) | (kj <= 0.0) | (tj < 0.0) | (vj < 0.0) | infinite;
+            n_bad += bad ? 1.0 : 0.0;
+            // Finite but suspicious magnitudes (infinite ones are errors, counted above).
+            n_rate += (std::fabs(rj) > kPercentRate) & (std::fabs(rj) < vmath::kInf) ? 1.0 : 0.0;
+            n_div += (std::fabs(qj) > kPercentRate) & (std::fabs(qj) < vmath::kInf) ? 1.0 : 0.0;
+            n_vol += (vj > kPercentVol) & (vj < vmath::kInf) ? 1.0 : 0.0;
+            w.bad[j] = bad ? 1.0 : 0.0;
+            // 0 for finite inputs, NaN if any input is NaN; NaN for invalid ones.
+            w.poison[j] = bad ? vmath::kNaN : (sj + kj + tj + vj + rj + qj) * 0.0;
+        }
+        if (n_bad > 0.0) {
+            report.invalid_count += static_cast<std::int64_t>(n_bad);
+            if (report.first_invalid < 0) {
+                for (std::int64_t j = 0; j < len; ++j) {
+                    if (w.bad[j] != 0.0) {
+                        report.first_invalid = i0 + j;
+                        break;
+                    }
+                }
+            }
+        }
+        report.rate_looks_percent |= n_rate > 0.0;
+        report.div_looks_percent |= n_div > 0.0;
+        report.vol_looks_percent |= n_vol > 0.0;
+        if (!want_any) {
+            continue;  // a validation-only call
+        }
+
+#pragma omp simd
+        for (std::int64_t j = 0; j < len; ++j) {
+            const double sj = s[j], kj = k[j], tj = t[j], vj = v[j], rj = r[j], qj = q[j];
+            const double sqrt_t = std::sqrt(tj);
+            const double sig_t = vj * sqrt_t;
+            const double log_sk = M::log(sj / kj);
+            const double x = log_sk + (rj - qj) * tj;  // ln(F/K)
+            const bool degenerate = !(sig_t > 0.0);    // point mass (or invalid: poisoned)
+            const double d1 = degenerate ? 0.0 : M::d1(log_sk, rj, qj, vj, tj, sig_t);
+            w.sqrt_t[j] = sqrt_t;
+            w.sig_t[j] = sig_t;
+            w.d1[j] = d1;
+            w.d2[j] = d1 - sig_t;
+            const double g1 = M::gauss(d1);
+            w.g1[j] = g1;
+            w.pdf[j] = degenerate ? 0.0 : M::pdf_from(g1);
+            // The step H(phi (F - K)), 1/2 at the money, used when the distribution is a point.
+            const double step = x > 0.0 ? 1.0 : (x < 0.0 ? 0.0 : 0.5);
+            w.n1[j] = w.phi[j] > 0.0 ? step : 1.0 - step;  // overwritten below if not degenerate
+        }
+        // Discount factors: one exp per call when the rate (or yield) and t are both scalars,
+        // as for a chain with one expiry, else one per element.
+        discount<M>(w.dq, q, t, in.div.broadcast && in.t.broadcast, len);
+        discount<M>(w.dr, r, t, in.rate.broadcast && in.t.broadcast, len);
+
+
+        if (want_cdf) {
+            // exp(-d2^2/2) = g1 F/K, since d2 = d1 - vol sqrt t and d1 vol sqrt t -
+            // (vol sqrt t)^2/2 = ln F/K; with F/K = S dq / (K dr) that saves an exp, except
+            // where g1 is near underflow (g1 could be 0 where g2 is not): there the exp is kept.
+            // That rule is per element; two facts about the whole block only pick the cheapest
+            // code for it, so a result never depends on its neighbours or the thread count:
+            // - no |d| beyond kCdfTailStart: Cody's asymptotic range is not needed;
+            // - no g1 near underflow: no exp at all.
+            double n_tail = 0.0, n_tiny = 0.0;
+#pragma omp simd reduction(+ : n_tail, n_tiny)
+            for (std::int64_t j = 0; j < len; ++j) {
+                const bool tail = (std::fabs(w.d1[j]) > vmath::kCdfTailStart) |
+                                  (std::fabs(w.d2[j]) > vmath::kCdfTailStart);
+                n_tail += tail ? 1.0 : 0.0;
+                n_tiny += w.g1[j] > kTinyGauss ? 0.0 : 1.0;  // NaN counts as tiny
+            }
+            if (n_tail > 0.0) {
+                cdf_pair<M, true>(w, s, k, n_tiny == 0.0, len);
+            } else {
+                cdf_pair<M, false>(w, s, k, n_tiny == 0.0, len);
+            }
+        }
+
+        const auto o = [&](Greek g) {
+            double* p = out.out[static_cast<int>(g)];
+            return p == nullptr ? nullptr : p + i0;
+        };
+        // Shorthands for the formulas below (phi = +1 call, -1 put; N1 = N(phi d1), etc.).
+        // Probabilities multiply first, so that a zero probability times a huge (even
+        // overflowing) amount gives 0, as it should, not inf * 0 = NaN.
+        const double* __restrict phi = w.phi;
+        const double* __restrict st = w.sqrt_t;
+        const double* __restrict sig = w.sig_t;
+        const double* __restrict d1 = w.d1;
+        const double* __restrict d2 = w.d2;
+        const double* __restrict dq = w.dq;
+        const double* __restrict dr = w.dr;
+        const double* __restrict pdf = w.pdf;
+        const double* __restrict n1 = w.n1;
+        const double* __restrict n2 = w.n2;
+
+        emit(o(Greek::price), w, len, [&](std::int64_t j) {
+            return phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]);
+        });
+        emit(o(Greek::delta), w, len, [&](std::int64_t j) { return phi[j] * n1[j] * dq[j]; });
+        emit(o(Greek::gamma), w, len,
+             [&](std::int64_t j) { return mul0(pdf[j], dq[j] / (s[j] * sig[j])); });
+        emit(o(Greek::theta), w, len, [&](std::int64_t j) {
+            return -mul0(pdf[j], s[j] * dq[j] * v[j] / (2.0 * st[j])) -
+                   phi[j] * r[j] * (n2[j] * k[j]) * dr[j] + phi[j] * q[j] * (n1[j] * s[j]) * dq[j];
+        });
+        emit(o(Greek::vega), w, len, [&](std::int64_t j) { return pdf[j] * s[j] * dq[j] * st[j]; });
+        emit(o(Greek::rho), w, len,
+             [&](std::int64_t j) { return phi[j] * (n2[j] * k[j]) * t[j] * dr[j]; });
+        emit(o(Greek::epsilon), w, len,
+             [&](std::int64_t j) { return -phi[j] * (n1[j] * s[j]) * t[j] * dq[j]; });
+        emit(o(Greek::vanna), w, len,
+             [&](std::int64_t j) { return -mul0(pdf[j], dq[j] * d2[j] / v[j]); });
+        emit(o(Greek::charm), w, len, [&](std::int64_t j) {
+            const double drift = 2.0 * (r[j] - q[j]) * t[j] - d2[j] * sig[j];
+            return phi[j] * q[j] * n1[j] * dq[j] -
+                   mul0(pdf[j], dq[j] * drift / (2.0 * t[j] * sig[j]));
+        });
+        emit(o(Greek::vomma), w, len, [&](std::int64_t j) {
+            return mul0(pdf[j], s[j] * dq[j] * st[j] * d1[j] * d2[j] / v[j]);
+        });
+        emit(o(Greek::veta), w, len, [&](std::int64_t j) {
+            const double inner =
+                q[j] + (r[j] - q[j]) * d1[j] / sig[j] - (1.0 + d1[j] * d2[j]) / (2.0 * t[j]);
+            return mul0(pdf[j], s[j] * dq[j] * st[j] * inner);  // d(vega)/dt, calendar time
+        });
+        emit(o(Greek::speed), w, len, [&](std::int64_t j) {
+            return -mul0(pdf[j], dq[j] / (s[j] * s[j] * sig[j]) * (d1[j] / sig[j] + 1.0));
+        });
+        emit(o(Greek::zomma), w, len, [&](std::int64_t j) {
+            return mul0(pdf[j], dq[j] / (s[j] * sig[j]) * (d1[j] * d2[j] - 1.0) / v[j]);
+        });
+        emit(o(Greek::color), w, len, [&](std::int64_t j) {
+            const double drift = 2.0 * (r[j] - q[j]) * t[j] - d2[j] * sig[j];
+            const double inner = 2.0 * q[j] * t[j] + 1.0 + drift / sig[j] * d1[j];
+            return mul0(pdf[j], dq[j] / (2.0 * s[j] * t[j] * sig[j]) * inner);  // dGamma/dt
+        });
+        emit(o(Greek::ultima), w, len, [&](std::int64_t j) {
+            const double x = d1[j] * d2[j];
+            const double inner = x * (1.0 - x) + d1[j] * d1[j] + d2[j] * d2[j];
+            return -mul0(pdf[j], s[j] * dq[j] * st[j] / (v[j] * v[j]) * inner);
+        });
+        emit(o(Greek::dual_delta), w, len,
+             [&](std::int64_t j) { return -phi[j] * n2[j] * dr[j]; });
+        emit(o(Greek::dual_gamma), w, len, [&](std::int64_t j) {
+            return mul0(pdf[j], s[j] * dq[j] / (k[j] * k[j] * sig[j]));
+        });
+    }
+    return report;
+}
+
+/// y[i] = f(x[i]), vectorized.
+template <class F>
+void map(const double* __restrict x, double* __restrict y, std::int64_t n, F f) noexcept {
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i) {
+        y[i] = f(x[i]);
+    }
+}
+
+}  // namespace
+}  // namespace gammaext::GAMMAEXT_ISA_NS

@@ -1,0 +1,936 @@
+// The fused hedging kernel, compiled once per instruction set (GAMMAEXT_ISA_NS).
+//
+// Paths are processed in blocks of kLanes in structure-of-arrays form: the outer loop runs over
+// steps, and every pass inside a step is a branch-free loop over the kLanes paths of the block
+// (`#pragma omp simd`), so random numbers, the path step, the Black-Scholes Greeks, the P&L
+// attribution and the rule all run vectorized across paths. Everything that depends only on
+// the step (time to expiry, discount factors, which options are alive, which triggers are on)
+// is decided once per step outside the lane loops. A block always has kLanes lanes (a partial
+// last block repeats a real path in the spare lanes and discards them), so every path goes
+// through exactly the same instructions wherever it falls: results are bit-identical at any
+// thread count and any chunking.
+//
+// The accounting is spelled out in python/gammaext/reference/hedging.py (the NumPy reference
+// that this kernel matches) and docs/hedging.md.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "gammaext/hedging.hpp"
+#include "gammaext/random.hpp"
+#include "gammaext/vmath.hpp"
+
+#ifndef GAMMAEXT_ISA_NS
+#error "compile this file with -DGAMMAEXT_ISA_NS=<namespace>"
+#endif
+
+namespace gammaext::GAMMAEXT_ISA_NS {
+namespace {
+
+constexpr int kLanes = 64;          // paths per block: ~40 state arrays of 64 doubles stay in L1
+constexpr int kMaxJumps = 16;  // Poisson inverse CDF truncated here: P(N >= 16) < 2e-14 for
+                               // intensity x dt <= 1, which the Python layer enforces
+constexpr double kBpsScale = 1e-4;  // basis points to a fraction
+constexpr double kMinTradeUnits = 1e-12;  // smallest trade, in shares per unit of option quantity
+constexpr double kTwoPi = 6.283185307179586477;
+
+using u32 = std::uint32_t;
+using u64 = std::uint64_t;
+using i64 = std::int64_t;
+
+/// Per-step constants of one option group: everything in its Greeks that is the same for all
+/// paths at that step.
+struct GroupStep {
+    bool alive = false;   // tau > 0: priced with Black-Scholes
+    bool settle = false;  // expires at this step: settled at intrinsic value
+    double strike = 0, log_strike = 0, qc = 0, qp = 0, qsum = 0;
+    double sig_t = 0, mu_t = 0, dq = 0, dr = 0, theta_k = 0, sqrt_t = 0;  // mark vol
+    double inv_sig_t = 0, dq_sig_t = 0, ratio = 0;  // 1/(vol sqrt t), dq/(vol sqrt t), dq/(K dr)
+    double hsig_t = 0, hmu_t = 0, inv_hsig_t = 0, dq_hsig_t = 0;  // hedge vol
+};
+
+/// The state shared by every rule over a block of paths: prices, draws, the option marks and
+/// the rule-independent parts of the P&L.
+struct Block {
+    alignas(64) u32 path_lo[kLanes], path_hi[kLanes];
+    alignas(64) double lx[kLanes], lo[kLanes], s[kLanes], o[kLanes];  // log true/observed, prices
+    alignas(64) double lx_prev[kLanes], lo_prev[kLanes], s_prev[kLanes], o_prev[kLanes];
+    alignas(64) double var[kLanes], walk[kLanes], start[kLanes];  // Heston v, scenario noise, bootstrap
+    alignas(64) double za[kLanes], zb[kLanes], ua[kLanes], ub[kLanes], ja[kLanes], jb[kLanes];
+    alignas(64) double na[kLanes], nb[kLanes];  // noise draws
+    // Option marks at the current step (mark vol; hdel/hgam at the hedge vol).
+    alignas(64) double val[kLanes], del[kLanes], gam[kLanes], the[kLanes], hdel[kLanes],
+        hgam[kLanes], pay[kLanes], inv_s[kLanes], veg[kLanes];
+    // Rule-independent accumulators.
+    alignas(64) double a_vega[kLanes], a_gamma[kLanes], a_theta[kLanes], rv[kLanes];
+};
+
+/// The parameters of one rule (read from its parameter array).
+struct RuleParams {
+    BandKind band_kind;
+    double every, move, band0, widen;
+    bool to_edge;
+    double atr_mult;
+    i64 atr_len;
+    bool atr_from_last, gate;
+    double gate_min, gate_max, alpha, max_interval, ww_c;
+    i64 er_n;
+
+    explicit RuleParams(const double* p) noexcept
+        : band_kind(static_cast<BandKind>(static_cast<int>(p[hp_band_kind]))),
+          every(p[hp_every]),
+          move(p[hp_move]),
+          band0(p[hp_band]),
+          widen(p[hp_er_widen]),
+          to_edge(p[hp_band_to_edge] != 0.0),
+          atr_mult(p[hp_atr_mult]),
+          atr_len(static_cast<i64>(p[hp_atr_length])),
+          atr_from_last(p[hp_atr_from_last] != 0.0),
+          gate(p[hp_gate] != 0.0),
+          gate_min(p[hp_gate_min]),
+          gate_max(p[hp_gate_max]),
+          alpha(p[hp_gate_alpha]),
+          max_interval(p[hp_max_interval]),
+          ww_c(band_kind == BandKind::whalley_wilmott
+                   ? 1.5 * p[hp_ww_cost] / p[hp_ww_risk_aversion]
+                   : 0.0),
+          er_n(static_cast<i64>(p[hp_er_length])) {}
+};
+
+/// One rule's hedge book over a block of paths: the stock position and cash, the
+/// rule-dependent P&L parts and the rule's own state.
+struct Book {
+    alignas(64) double h[kLanes], cash[kLanes], last[kLanes], since[kLanes];
+    alignas(64) double a_hedge[kLanes], a_fin[kLanes], a_cost[kLanes], rebal[kLanes],
+        traded[kLanes], turnover[kLanes], peak[kLanes], maxdd[kLanes];
+    alignas(64) double atr[kLanes], hv[kLanes], er[kLanes], band[kLanes], q[kLanes];
+};
+
+/// Fills a[j], b[j] with draws 2n and 2n+1 of `stream` for every lane (normals or uniforms).
+void draw_pair(const Block& b, u64 seed, u32 stream, u32 n, bool normal, double* __restrict a,
+               double* __restrict c) noexcept {
+    const auto k0 = static_cast<u32>(seed);
+    const auto k1 = static_cast<u32>(seed >> 32);
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        u32 c0 = n, c1 = stream, c2 = b.path_lo[j], c3 = b.path_hi[j];
+        u32 key0 = k0, key1 = k1;
+#pragma GCC unroll 10
+        for (int round = 0; round < rng::kPhiloxRounds; ++round) {
+            const u64 p0 = static_cast<u64>(rng::kPhiloxM0) * c0;
+            const u64 p1 = static_cast<u64>(rng::kPhiloxM1) * c2;
+            const u32 n0 = static_cast<u32>(p1 >> 32) ^ c1 ^ key0;
+            const u32 n2 = static_cast<u32>(p0 >> 32) ^ c3 ^ key1;
+            c1 = static_cast<u32>(p1);
+            c3 = static_cast<u32>(p0);
+            c0 = n0;
+            c2 = n2;
+            key0 += rng::kPhiloxW0;
+            key1 += rng::kPhiloxW1;
+        }
+        a[j] = rng::uniform_from_bits(c0, c1);
+        c[j] = rng::uniform_from_bits(c2, c3);
+    }
+    if (normal) {
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            double z0, z1;
+            rng::box_muller(a[j], c[j], z0, z1);
+            a[j] = z0;
+            c[j] = z1;
+        }
+    }
+}
+
+/// Everything of a run that is the same for every block.
+struct Setup {
+    const HedgeSpec& spec;
+    PathKind kind;
+    NoiseKind noise;
+    i64 n_steps;
+    double spot, drift, path_vol, vol, hvol, rate, div;
+    bool same_hedge_vol;
+    double option_units = 0;  // sum of |qc| + |qp| over groups
+    double horizon;
+    std::vector<double> lnk;
+};
+
+/// Greeks of the portfolio at step k for all lanes: val/del/gam/the/hdel/hgam and settlements.
+void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& gs) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const double t = sp.times[k];
+    const double vol = sp.vols != nullptr ? sp.vols[k] : su.vol;  // implied vol at step k
+    const double hvol = su.same_hedge_vol ? vol : su.hvol;
+    for (i64 g = 0; g < sp.n_groups; ++g) {
+        const OptionGroup& og = sp.groups[g];
+        GroupStep& c = gs[static_cast<std::size_t>(g)];
+        c.alive = k < og.expiry_step;
+        c.settle = k == og.expiry_step;
+        c.strike = og.strike;
+        c.log_strike = su.lnk[static_cast<std::size_t>(g)];
+        c.qc = og.qc;
+        c.qp = og.qp;
+        c.qsum = og.qc + og.qp;
+        if (c.alive) {
+            const double tau = og.expiry - t;
+            const double sq = std::sqrt(tau);
+            c.sqrt_t = sq;
+            c.sig_t = vol * sq;
+            c.mu_t = (su.rate - su.div + 0.5 * vol * vol) * tau;
+            c.dq = std::exp(-su.div * tau);
+            c.dr = std::exp(-su.rate * tau);
+            c.theta_k = vol / (2.0 * sq);
+            c.hsig_t = hvol * sq;
+            c.hmu_t = (su.rate - su.div + 0.5 * hvol * hvol) * tau;
+            c.inv_sig_t = 1.0 / c.sig_t;
+            c.dq_sig_t = c.dq / c.sig_t;
+            c.ratio = c.dq / (og.strike * c.dr);
+            c.inv_hsig_t = 1.0 / c.hsig_t;
+            c.dq_hsig_t = c.dq / c.hsig_t;
+        }
+    }
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        b.val[j] = 0.0;
+        b.del[j] = 0.0;
+        b.gam[j] = 0.0;
+        b.the[j] = 0.0;
+        b.hdel[j] = 0.0;
+        b.hgam[j] = 0.0;
+        b.pay[j] = 0.0;
+        b.veg[j] = 0.0;
+        b.inv_s[j] = 1.0 / b.s[j];
+    }
+    const double r = su.rate, q = su.div;
+    for (const GroupStep& c : gs) {
+        if (c.settle) {
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                const double s = b.s[j];
+                const double call = s > c.strike ? s - c.strike : 0.0;
+                const double put = c.strike > s ? c.strike - s : 0.0;
+                b.pay[j] += c.qc * call + c.qp * put;
+            }
+            continue;
+        }
+        if (!c.alive) {
+            continue;
+        }
+        const double K = c.strike;
+        // Call Greeks (Haug ch. 2); puts by parity P = C - S dq + K dr. One exponential:
+        // exp(-d2^2/2) = exp(-d1^2/2) S dq / (K dr) (exact identity; the product loses
+        // relative accuracy only if vol sqrt(t) > ~10, far outside any hedging use).
+        constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double s = b.s[j];
+            const double lsk = b.lx[j] - c.log_strike;
+            const double d1 = (lsk + c.mu_t) * c.inv_sig_t;
+            const double d2 = d1 - c.sig_t;
+            const double e1 = vmath::half_gauss(d1);
+            const double pdf = kInvSqrt2Pi * e1;
+            const double n1 = vmath::norm_cdf_from(d1, e1);
+            const double n2 = vmath::norm_cdf_from(d2, e1 * s * c.ratio);
+            const double sdq = s * c.dq;
+            const double kdr = K * c.dr;
+            const double call = sdq * n1 - kdr * n2;
+            const double cdelta = c.dq * n1;
+            const double gamma = pdf * c.dq_sig_t * b.inv_s[j];
+            const double ctheta = -sdq * pdf * c.theta_k - r * kdr * n2 + q * sdq * n1;
+            b.val[j] += c.qsum * call - c.qp * (sdq - kdr);
+            b.del[j] += c.qsum * cdelta - c.qp * c.dq;
+            b.gam[j] += c.qsum * gamma;
+            b.the[j] += c.qsum * ctheta - c.qp * (q * sdq - r * kdr);
+        }
+        if (sp.vols != nullptr) {  // vega (per 1.00 of vol), only needed with a vol path
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                const double d1 = (b.lx[j] - c.log_strike + c.mu_t) * c.inv_sig_t;
+                b.veg[j] += c.qsum * b.s[j] * c.dq * kInvSqrt2Pi * vmath::half_gauss(d1) * c.sqrt_t;
+            }
+        }
+        if (!su.same_hedge_vol) {
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                const double d1 = (b.lx[j] - c.log_strike + c.hmu_t) * c.inv_hsig_t;
+                const double e1 = vmath::half_gauss(d1);
+                const double n1 = vmath::norm_cdf_from(d1, e1);
+                b.hdel[j] += c.qsum * c.dq * n1 - c.qp * c.dq;
+                b.hgam[j] += c.qsum * kInvSqrt2Pi * e1 * c.dq_hsig_t * b.inv_s[j];
+            }
+        }
+    }
+    if (su.same_hedge_vol) {
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            b.hdel[j] = b.del[j];
+            b.hgam[j] = b.gam[j];
+        }
+    }
+}
+
+/// Observed log price at time index k from the true one (microstructure noise overlay).
+void observe(const Setup& su, Block& b, i64 k) noexcept {
+    const double eta = hp(su.spec, hp_noise_size);
+    const double* __restrict nz = (k & 1) != 0 ? b.nb : b.na;
+    switch (su.noise) {
+        case NoiseKind::iid:
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                b.lo[j] = b.lx[j] + eta * nz[j];
+                b.o[j] = vmath::exp(b.lo[j]);
+            }
+            break;
+        case NoiseKind::bounce: {
+            // Trades print at the bid or the ask with equal probability: S (1 -+ eta).
+            const double down = std::log1p(-eta), up = std::log1p(eta);
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                b.lo[j] = b.lx[j] + (nz[j] < 0.5 ? down : up);
+                b.o[j] = vmath::exp(b.lo[j]);
+            }
+            break;
+        }
+        default:
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                b.lo[j] = b.lx[j];
+                b.o[j] = b.s[j];
+            }
+    }
+}
+
+/// Trades k.q[j] shares at the observed price; pay = whether costs apply.
+void trade(const Setup& su, const Block& b, Book& k, bool pay) noexcept {
+    const HedgeSpec& sp = su.spec;
+    // Quantities below this are rounding noise of delta (e.g. a put delta of -1 + 1e-17), not
+    // trades: they are dropped so that a fixed fee is never charged for them.
+    const double min_trade = kMinTradeUnits * su.option_units;
+    const double bps = pay ? (hp(sp, hp_cost_bps) + hp(sp, hp_half_spread_bps)) * kBpsScale : 0.0;
+    const double hs = pay ? hp(sp, hp_half_spread) : 0.0;
+    const double fixed = pay ? hp(sp, hp_fixed_cost) : 0.0;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double q = std::fabs(k.q[j]) > min_trade ? k.q[j] : 0.0;
+        k.q[j] = q;
+        const double aq = std::fabs(q);
+        const double cost = q != 0.0 ? aq * b.o[j] * bps + aq * hs + fixed : 0.0;
+        k.cash[j] -= q * b.o[j] + cost;
+        k.h[j] += q;
+        k.a_cost[j] -= cost;
+        k.traded[j] += aq;
+        k.turnover[j] += aq * b.o[j];
+    }
+}
+
+struct TraceSlot {
+    int lane;
+    i64 index;  // row in the trace output
+};
+
+void write_trace(const Setup& su, const Block& b, const Book& bk, i64 rule,
+                 const std::vector<TraceSlot>& slots, i64 k) noexcept {
+    const HedgeSpec& sp = su.spec;
+    for (const TraceSlot& ts : slots) {
+        const int j = ts.lane;
+        double* row =
+            sp.trace + ((rule * sp.n_trace + ts.index) * (sp.n_steps + 1) + k) * kNumTraceFields;
+        row[tf_time] = sp.times[k];
+        row[tf_spot] = b.s[j];
+        row[tf_observed] = b.o[j];
+        row[tf_option_value] = b.val[j];
+        row[tf_option_delta] = b.del[j];
+        row[tf_option_gamma] = b.gam[j];
+        row[tf_shares] = bk.h[j];
+        row[tf_net_delta] = b.hdel[j] + bk.h[j];
+        row[tf_band] = bk.band[j];
+        row[tf_trade] = bk.q[j];
+        row[tf_gamma] = b.a_gamma[j];
+        row[tf_theta] = b.a_theta[j];
+        row[tf_vega] = b.a_vega[j];
+        row[tf_implied_vol] = sp.vols != nullptr ? sp.vols[k] : su.vol;
+        row[tf_hedge] = bk.a_hedge[j];
+        row[tf_financing] = bk.a_fin[j];
+        row[tf_costs] = bk.a_cost[j];
+        row[tf_pnl] = bk.cash[j] + bk.h[j] * b.o[j] + b.val[j];
+    }
+}
+
+void fill(double* a, double x) noexcept {
+    for (int j = 0; j < kLanes; ++j) {
+        a[j] = x;
+    }
+}
+
+/// Advances the true log price from step k to k + 1 (draws already in place).
+void advance(const Setup& su, Block& b, i64 k, const std::vector<double>& jump_cdf) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const double dt = sp.times[k + 1] - sp.times[k];
+    const double sdt = std::sqrt(dt);
+    const bool odd = (k & 1) != 0;
+    const double* __restrict z = odd ? b.zb : b.za;
+    const double* __restrict u = odd ? b.ub : b.ua;
+    const double* __restrict jz = odd ? b.jb : b.ja;
+    switch (su.kind) {
+        case PathKind::gbm: {
+            const double mu = (su.drift - 0.5 * su.path_vol * su.path_vol) * dt;
+            const double sd = su.path_vol * sdt;
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                b.lx[j] += mu + sd * z[j];
+                b.s[j] = vmath::exp(b.lx[j]);
+            }
+            break;
+        }
+        case PathKind::heston: {
+            // Andersen (2008), "Simple and efficient simulation of the Heston stochastic
+            // volatility model", J. Comp. Finance 11(3): QE step for the variance (psi_c = 1.5)
+            // and the central (gamma1 = gamma2 = 1/2) log-price discretization, eq. (33).
+            constexpr double kPsiC = 1.5;
+            const double kappa = hp(sp, hp_heston_kappa), theta = hp(sp, hp_heston_theta);
+            const double xi = hp(sp, hp_heston_xi), rho = hp(sp, hp_heston_rho);
+            const double e = std::exp(-kappa * dt);
+            const double c1 = xi * xi * e * (1.0 - e) / kappa;
+            const double c2 = theta * xi * xi * (1.0 - e) * (1.0 - e) / (2.0 * kappa);
+            const double k0 = -rho * kappa * theta / xi * dt;
+            const double k1 = 0.5 * dt * (kappa * rho / xi - 0.5) - rho / xi;
+            const double k2 = 0.5 * dt * (kappa * rho / xi - 0.5) + rho / xi;
+            const double k3 = 0.5 * dt * (1.0 - rho * rho);
+            const double mu = su.drift * dt;
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                const double v = b.var[j];
+                const double m = theta + (v - theta) * e;
+                const double s2 = v * c1 + c2;
+                const double psi = s2 / (m * m);
+                const double inv = 2.0 / psi;
+                const double b2 = inv - 1.0 + std::sqrt(inv) * std::sqrt(std::max(inv - 1.0, 0.0));
+                const double a = m / (1.0 + b2);
+                const double zv = rng::norm_ppf(u[j]);
+                const double bz = std::sqrt(b2) + zv;
+                const double v_quad = a * bz * bz;
+                const double p = (psi - 1.0) / (psi + 1.0);
+                const double beta = (1.0 - p) / m;
+                const double uu = u[j] > p ? u[j] : 0.5;  // keeps the log finite in unused lanes
+                const double v_exp = u[j] > p ? vmath::log((1.0 - p) / (1.0 - uu)) / beta : 0.0;
+                const double vn = psi <= kPsiC ? v_quad : v_exp;
+                b.lx[j] += mu + k0 + k1 * v + k2 * vn + std::sqrt(k3 * (v + vn)) * z[j];
+                b.var[j] = vn;
+                b.s[j] = vmath::exp(b.lx[j]);
+            }
+            break;
+        }
+        case PathKind::merton: {
+            // Merton (1976): d ln S = (mu - sigma^2/2 - lambda kbar) dt + sigma dW + jumps,
+            // N ~ Poisson(lambda dt) jumps of size ln(1 + J) ~ N(m, s^2), kbar = e^{m + s^2/2} - 1.
+            const double lam = hp(sp, hp_jump_intensity), jm = hp(sp, hp_jump_mean);
+            const double js = hp(sp, hp_jump_std);
+            const double kbar = std::exp(jm + 0.5 * js * js) - 1.0;
+            const double mu = (su.drift - 0.5 * su.path_vol * su.path_vol - lam * kbar) * dt;
+            const double sd = su.path_vol * sdt;
+            const double* __restrict cdf = jump_cdf.data();
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                double nj = 0.0;
+                for (int i = 0; i < kMaxJumps; ++i) {
+                    nj += u[j] > cdf[i] ? 1.0 : 0.0;
+                }
+                b.lx[j] += mu + sd * z[j] + nj * jm + std::sqrt(nj) * js * jz[j];
+                b.s[j] = vmath::exp(b.lx[j]);
+            }
+            break;
+        }
+        case PathKind::oscillation:
+        case PathKind::trend: {
+            const double t1 = sp.times[k + 1];
+            const double base =
+                su.kind == PathKind::trend
+                    ? std::log(su.spot) + std::log1p(hp(sp, hp_total_return)) * t1 / su.horizon
+                    : std::log(su.spot) +
+                          hp(sp, hp_amplitude) *
+                              std::sin(kTwoPi * static_cast<double>(k + 1) / hp(sp, hp_period));
+            const double sd = hp(sp, hp_scenario_noise) * sdt;
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                b.walk[j] += sd * z[j];
+                b.lx[j] = base + b.walk[j];
+                b.s[j] = vmath::exp(b.lx[j]);
+            }
+            break;
+        }
+        case PathKind::bootstrap: {
+            const auto len = static_cast<i64>(hp(sp, hp_block_length));
+            const i64 blk = k / len, off = k % len;
+            if (off == 0) {
+                draw_pair(b, sp.seed, rng::kStreamBootstrap, static_cast<u32>(blk >> 1), false,
+                          b.ua, b.ub);
+                const double* ub = (blk & 1) != 0 ? b.ub : b.ua;
+                const auto m = static_cast<double>(sp.n_returns);
+                for (int j = 0; j < kLanes; ++j) {
+                    b.start[j] = std::floor(ub[j] * m);
+                }
+            }
+            for (int j = 0; j < kLanes; ++j) {
+                const i64 idx = (static_cast<i64>(b.start[j]) + off) % sp.n_returns;
+                b.lx[j] += sp.returns[idx];
+            }
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                b.s[j] = vmath::exp(b.lx[j]);
+            }
+            break;
+        }
+        case PathKind::user:
+            break;  // handled by the caller (rows of the user's array)
+    }
+}
+
+/// Updates a rule's state at step k1 (ATR, EWMA vol, efficiency ratio), sets its band and
+/// decides its trades (k.q), for every lane.
+void decide(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, double* ring,
+            i64 k1, double dt) noexcept {
+    const HedgeSpec& sp = su.spec;
+    if (rp.atr_mult > 0.0) {
+        const double inv = 1.0 / static_cast<double>(rp.atr_len);
+        const i64 len = rp.atr_len;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double tr = std::fabs(b.o[j] - b.o_prev[j]);
+            // Wilder's ATR on closes: the mean of the first atr_len true ranges, then
+            // atr += (tr - atr) / atr_len.
+            bk.atr[j] = k1 < len    ? bk.atr[j] + tr
+                        : k1 == len ? (bk.atr[j] + tr) * inv
+                                    : bk.atr[j] + (tr - bk.atr[j]) * inv;
+        }
+    }
+    if (rp.gate) {
+        const double a_dt = rp.alpha / dt;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double lr = b.lo[j] - b.lo_prev[j];
+            bk.hv[j] = (1.0 - rp.alpha) * bk.hv[j] + a_dt * lr * lr;
+        }
+    }
+    if (rp.band_kind == BandKind::trend) {
+        const i64 er_n = rp.er_n;
+        const i64 rn = er_n + 1;
+        double* __restrict rg = ring;
+        const i64 slot = k1 % rn;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            rg[slot * kLanes + j] = b.o[j];
+        }
+        const i64 w = std::min(er_n, k1);
+        const i64 first = (k1 - w) % rn;
+        fill(bk.er, 0.0);  // used as the path length accumulator
+        for (i64 i = k1 - w + 1; i <= k1; ++i) {
+            const i64 a = i % rn, p = (i - 1) % rn;
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                bk.er[j] += std::fabs(rg[a * kLanes + j] - rg[p * kLanes + j]);
+            }
+        }
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double num = std::fabs(b.o[j] - rg[first * kLanes + j]);
+            bk.er[j] = bk.er[j] > 0.0 ? num / bk.er[j] : 0.0;
+        }
+    }
+    const double iv = sp.vols != nullptr ? sp.vols[k1] : su.vol;
+    const double gate_lo2 = rp.gate_min * iv * rp.gate_min * iv;
+    const double gate_hi2 = rp.gate_max * iv * rp.gate_max * iv;
+    const bool t_every = rp.every > 0.0 && k1 % static_cast<i64>(rp.every) == 0;
+    const bool atr_ready = rp.atr_mult > 0.0 && k1 >= rp.atr_len;
+    const double disc = std::exp(-su.rate * (su.horizon - sp.times[k1]));
+    const double ww_k = rp.ww_c * disc;
+    const double band0 = rp.band0, widen = rp.widen;
+    switch (rp.band_kind) {
+        case BandKind::fixed:
+            fill(bk.band, band0);
+            break;
+        case BandKind::trend:
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                bk.band[j] = band0 * (1.0 + widen * bk.er[j]);
+            }
+            break;
+        case BandKind::whalley_wilmott:
+            // Whalley & Wilmott (1997): half-width
+            // (3/2 e^{-r(T-t)} lambda S Gamma^2 / risk_aversion)^(1/3).
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                const double x = ww_k * b.o[j] * b.hgam[j] * b.hgam[j];
+                bk.band[j] = vmath::exp(vmath::log(x) * (1.0 / 3.0));
+            }
+            break;
+        default:
+            fill(bk.band, vmath::kNaN);
+    }
+    // Step-level switches as 0/1 doubles and the triggers combined with bitwise operators: no
+    // short-circuit control flow, so the loop vectorizes.
+    const double move = rp.move, atr_mult = rp.atr_mult, max_interval = rp.max_interval;
+    const double from_last_on = rp.atr_from_last ? 1.0 : 0.0;
+    const double move_on = move > 0.0 ? 1.0 : 0.0;
+    const double atr_on = atr_ready ? 1.0 : 0.0;
+    const double band_on = rp.band_kind != BandKind::none ? 1.0 : 0.0;
+    const double gate_on = rp.gate ? 1.0 : 0.0;
+    const double max_on = max_interval > 0.0 ? 1.0 : 0.0;
+    const double every_on = t_every ? 1.0 : 0.0;
+    const double edge_on = rp.to_edge ? 1.0 : 0.0;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double o = b.o[j];
+        const double last = bk.last[j];
+        const double net = b.hdel[j] + bk.h[j];
+        const double ref = from_last_on != 0.0 ? last : b.o_prev[j];
+        const double hb = bk.band[j];
+        const double hv = bk.hv[j];
+        const bool t_move = (move_on != 0.0) & (std::fabs(o - last) >= move * last);
+        const bool t_atr = (atr_on != 0.0) & (std::fabs(o - ref) > atr_mult * bk.atr[j]);
+        const bool t_band = (band_on != 0.0) & (std::fabs(net) > hb);
+        const bool open = (gate_on == 0.0) | ((hv >= gate_lo2) & (hv <= gate_hi2));
+        const bool t_max = (max_on != 0.0) & (bk.since[j] >= max_interval);
+        const bool to_e = edge_on != 0.0;
+        const bool full = (open & ((every_on != 0.0) | t_move | t_atr | (t_band & !to_e))) | t_max;
+        const bool trig = full | (open & t_band & to_e);
+        const double target = full ? 0.0 : (net > 0.0 ? hb : -hb);
+        bk.q[j] = trig ? target - net : 0.0;
+        bk.last[j] = trig ? o : last;
+        bk.since[j] = trig ? 0.0 : bk.since[j];
+        bk.rebal[j] += trig ? 1.0 : 0.0;
+    }
+}
+
+/// Scratch owned by one thread: per-rule books, rule parameters and trend-band rings.
+struct Workspace {
+    std::vector<GroupStep> gs;
+    std::vector<Book> books;
+    std::vector<RuleParams> rules;
+    std::vector<std::vector<double>> rings;
+    std::vector<double> jump_cdf;
+};
+
+void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const i64 N = sp.n_steps;
+    const i64 len = std::min<i64>(kLanes, end - i0);
+    const auto n_rules = static_cast<i64>(ws.books.size());
+    std::vector<GroupStep>& gs = ws.gs;
+    Block b;  // NOLINT: every array is filled before use
+    i64 row[kLanes];
+    for (int j = 0; j < kLanes; ++j) {
+        const i64 local = i0 + (j < len ? j : len - 1);  // spare lanes repeat the last real path
+        row[j] = local;
+        const auto gp = static_cast<u64>(sp.first_path + local);
+        b.path_lo[j] = static_cast<u32>(gp);
+        b.path_hi[j] = static_cast<u32>(gp >> 32);
+    }
+    std::vector<TraceSlot> slots;
+    for (i64 t = 0; t < sp.n_trace; ++t) {
+        const i64 local = sp.trace_paths[t] - sp.first_path;
+        if (local >= i0 && local < i0 + len) {
+            slots.push_back(TraceSlot{static_cast<int>(local - i0), t});
+        }
+    }
+
+    const bool user = su.kind == PathKind::user;
+    const i64 stride = N + 1;
+    // Initial state.
+    const double ls0 = std::log(su.spot);
+    for (int j = 0; j < kLanes; ++j) {
+        if (user) {
+            b.s[j] = sp.paths[row[j] * stride];
+            b.lx[j] = vmath::log(b.s[j]);
+        } else {
+            b.s[j] = su.spot;
+            b.lx[j] = ls0;
+        }
+    }
+    fill(b.var, hp(sp, hp_heston_v0));
+    fill(b.walk, 0.0);
+    fill(b.start, 0.0);
+    const bool noisy = su.noise != NoiseKind::none;
+    if (noisy) {
+        draw_pair(b, sp.seed, rng::kStreamNoise, 0, su.noise == NoiseKind::iid, b.na, b.nb);
+    }
+    observe(su, b, 0);
+    for (double* a : {b.a_gamma, b.a_theta, b.a_vega, b.rv, b.veg}) {
+        fill(a, 0.0);
+    }
+    portfolio_greeks(su, b, 0, gs);
+    // Every book buys the options at their model value, paying the option half-spread, and
+    // (optionally) hedges.
+    const double opt_spread = hp(sp, hp_option_half_spread) * su.option_units;
+    const double vol0 = sp.vols != nullptr ? sp.vols[0] : su.vol;
+    for (i64 r = 0; r < n_rules; ++r) {
+        Book& bk = ws.books[static_cast<std::size_t>(r)];
+        for (double* a : {bk.h, bk.since, bk.a_hedge, bk.a_fin, bk.rebal, bk.traded, bk.turnover,
+                          bk.peak, bk.atr, bk.er, bk.q}) {
+            fill(a, 0.0);
+        }
+        fill(bk.band, vmath::kNaN);
+        fill(bk.hv, vol0 * vol0);
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            bk.cash[j] = -b.val[j] - opt_spread;
+            bk.a_cost[j] = -opt_spread;
+            bk.last[j] = b.o[j];
+        }
+        if (hp(sp, hp_initial_hedge) != 0.0) {
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                bk.q[j] = -b.hdel[j];
+            }
+            trade(su, b, bk, hp(sp, hp_entry_costs) != 0.0);
+        }
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double pnl = bk.cash[j] + bk.h[j] * b.o[j] + b.val[j];
+            bk.maxdd[j] = pnl < 0.0 ? -pnl : 0.0;  // the peak starts at 0 (before any trade)
+        }
+        if (ws.rules[static_cast<std::size_t>(r)].band_kind == BandKind::trend) {
+            double* rg = ws.rings[static_cast<std::size_t>(r)].data();
+            for (int j = 0; j < kLanes; ++j) {
+                rg[j] = b.o[j];
+            }
+        }
+        write_trace(su, b, bk, r, slots, 0);
+    }
+
+    const bool financing = hp(sp, hp_financing) != 0.0;
+    const bool draws_price = !user && su.kind != PathKind::bootstrap;
+    const double lam = hp(sp, hp_jump_intensity);
+    const bool scenario = su.kind == PathKind::oscillation || su.kind == PathKind::trend;
+    const bool scenario_noise = hp(sp, hp_scenario_noise) != 0.0;
+
+    for (i64 k = 0; k < N; ++k) {
+        const double dt = sp.times[k + 1] - sp.times[k];
+        // Random numbers for this step (pairs: even k draws k and k + 1).
+        if ((k & 1) == 0) {
+            const auto n = static_cast<u32>(k >> 1);
+            if (draws_price && (!scenario || scenario_noise)) {
+                draw_pair(b, sp.seed, rng::kStreamPrice, n, true, b.za, b.zb);
+            }
+            if (su.kind == PathKind::heston) {
+                draw_pair(b, sp.seed, rng::kStreamVariance, n, false, b.ua, b.ub);
+            }
+            if (su.kind == PathKind::merton) {
+                draw_pair(b, sp.seed, rng::kStreamJumpCount, n, false, b.ua, b.ub);
+                draw_pair(b, sp.seed, rng::kStreamJumpSize, n, true, b.ja, b.jb);
+            }
+        }
+        if (noisy && ((k + 1) & 1) == 0) {
+            draw_pair(b, sp.seed, rng::kStreamNoise, static_cast<u32>((k + 1) >> 1),
+                      su.noise == NoiseKind::iid, b.na, b.nb);
+        }
+        if (scenario && !scenario_noise) {
+            fill(b.za, 0.0);
+            fill(b.zb, 0.0);
+        }
+        if (su.kind == PathKind::merton) {
+            // Poisson(lambda dt) CDF at 0..kMaxJumps-1 for this step's dt.
+            const double m = lam * dt;
+            double pk = std::exp(-m), f = pk;
+            for (int i = 0; i < kMaxJumps; ++i) {
+                ws.jump_cdf[static_cast<std::size_t>(i)] = f;
+                pk *= m / static_cast<double>(i + 1);
+                f += pk;
+            }
+        }
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            b.lx_prev[j] = b.lx[j];
+            b.lo_prev[j] = b.lo[j];
+            b.s_prev[j] = b.s[j];
+            b.o_prev[j] = b.o[j];
+        }
+        if (user) {
+            for (int j = 0; j < kLanes; ++j) {
+                b.s[j] = sp.paths[row[j] * stride + k + 1];
+            }
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                b.lx[j] = vmath::log(b.s[j]);
+            }
+        } else {
+            advance(su, b, k, ws.jump_cdf);
+        }
+        observe(su, b, k + 1);
+
+        // The P&L attribution with the Greeks of step k: the option parts are the same for
+        // every rule; financing over the step and the net-delta P&L depend on the book.
+        const double dvol = sp.vols != nullptr ? sp.vols[k + 1] - sp.vols[k] : 0.0;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double ds = b.s[j] - b.s_prev[j];
+            b.a_gamma[j] += 0.5 * b.gam[j] * ds * ds;
+            b.a_theta[j] += b.the[j] * dt;
+            b.a_vega[j] += b.veg[j] * dvol;
+            const double lr = b.lo[j] - b.lo_prev[j];
+            b.rv[j] += lr * lr;
+        }
+        const double grow_cash = financing ? std::expm1(su.rate * dt) : 0.0;
+        const double grow_div = financing ? std::expm1(su.div * dt) : 0.0;
+        for (Book& bk : ws.books) {
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                const double fin = bk.cash[j] * grow_cash + bk.h[j] * b.o_prev[j] * grow_div;
+                bk.cash[j] += fin;
+                bk.a_fin[j] += fin;
+                const double ds = b.s[j] - b.s_prev[j];
+                bk.a_hedge[j] += b.del[j] * ds + bk.h[j] * (b.o[j] - b.o_prev[j]);
+            }
+        }
+        const i64 k1 = k + 1;
+        portfolio_greeks(su, b, k1, gs);  // options expiring at k1 pay into cash
+        double alive_units = 0.0;
+        for (const GroupStep& c : gs) {
+            alive_units += c.alive ? std::fabs(c.qc) + std::fabs(c.qp) : 0.0;
+        }
+        const double exit_spread =
+            hp(sp, hp_close_options) != 0.0 ? hp(sp, hp_option_half_spread) * alive_units : 0.0;
+
+        for (i64 r = 0; r < n_rules; ++r) {
+            Book& bk = ws.books[static_cast<std::size_t>(r)];
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                bk.cash[j] += b.pay[j];
+                bk.q[j] = 0.0;
+                bk.since[j] += 1.0;
+            }
+            double opt_val_factor = 1.0;  // 0 at the horizon, where the options are sold
+            if (k1 < N) {
+                decide(su, b, bk, ws.rules[static_cast<std::size_t>(r)],
+                       ws.rings[static_cast<std::size_t>(r)].data(), k1, dt);
+                trade(su, b, bk, true);
+            } else {
+                // Horizon: unwind the stock, sell the options still alive at model value.
+#pragma omp simd
+                for (int j = 0; j < kLanes; ++j) {
+                    bk.q[j] = -bk.h[j];
+                }
+                trade(su, b, bk, hp(sp, hp_exit_costs) != 0.0);
+#pragma omp simd
+                for (int j = 0; j < kLanes; ++j) {
+                    bk.cash[j] += b.val[j] - exit_spread;
+                    bk.a_cost[j] -= exit_spread;
+                }
+                fill(bk.band, vmath::kNaN);
+                opt_val_factor = 0.0;
+            }
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                const double pnl = bk.cash[j] + bk.h[j] * b.o[j] + opt_val_factor * b.val[j];
+                bk.peak[j] = pnl > bk.peak[j] ? pnl : bk.peak[j];
+                const double dd = bk.peak[j] - pnl;
+                bk.maxdd[j] = dd > bk.maxdd[j] ? dd : bk.maxdd[j];
+            }
+        }
+        if (k1 == N) {
+            fill(b.val, 0.0);  // sold (after the books used it)
+        }
+        for (i64 r = 0; r < n_rules; ++r) {
+            write_trace(su, b, ws.books[static_cast<std::size_t>(r)], r, slots, k1);
+        }
+    }
+
+    // Outputs of the real lanes: rule r's rows start at r * n_paths.
+    const double horizon = su.horizon;
+    for (i64 r = 0; r < n_rules; ++r) {
+        const Book& bk = ws.books[static_cast<std::size_t>(r)];
+        for (int j = 0; j < len; ++j) {
+            const i64 at = r * sp.n_paths + i0 + j;
+            const double parts = b.a_gamma[j] + b.a_theta[j] + b.a_vega[j] + bk.a_hedge[j] +
+                                 bk.a_fin[j] + bk.a_cost[j];
+            const auto put = [&](HedgeOutput o, double x) {
+                if (sp.out[o] != nullptr) {
+                    sp.out[o][at] = x;
+                }
+            };
+            put(ho_pnl, bk.cash[j]);
+            put(ho_gamma, b.a_gamma[j]);
+            put(ho_theta, b.a_theta[j]);
+            put(ho_vega, b.a_vega[j]);
+            put(ho_hedge, bk.a_hedge[j]);
+            put(ho_financing, bk.a_fin[j]);
+            put(ho_costs, bk.a_cost[j]);
+            put(ho_residual, bk.cash[j] - parts);
+            put(ho_rebalances, bk.rebal[j]);
+            put(ho_traded, bk.traded[j]);
+            put(ho_turnover, bk.turnover[j]);
+            put(ho_realized_vol, horizon > 0.0 ? std::sqrt(b.rv[j] / horizon) : vmath::kNaN);
+            put(ho_max_drawdown, bk.maxdd[j]);
+            put(ho_final_spot, b.s[j]);
+        }
+    }
+}
+
+}  // namespace
+
+void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) noexcept {
+    if (end <= begin) {
+        return;
+    }
+    Setup su{spec,
+             static_cast<PathKind>(static_cast<int>(hp(spec, hp_path_kind))),
+             static_cast<NoiseKind>(static_cast<int>(hp(spec, hp_noise_kind))),
+             spec.n_steps,
+             hp(spec, hp_spot),
+             hp(spec, hp_drift),
+             hp(spec, hp_path_vol),
+             hp(spec, hp_vol),
+             hp(spec, hp_hedge_vol),
+             hp(spec, hp_rate),
+             hp(spec, hp_div),
+             std::isnan(hp(spec, hp_hedge_vol)) ||
+                 (spec.vols == nullptr && hp(spec, hp_hedge_vol) == hp(spec, hp_vol)),
+             0.0,
+             spec.times[spec.n_steps] - spec.times[0],
+             {}};
+    for (std::int64_t g = 0; g < spec.n_groups; ++g) {
+        su.option_units += std::fabs(spec.groups[g].qc) + std::fabs(spec.groups[g].qp);
+        su.lnk.push_back(std::log(spec.groups[g].strike));
+    }
+    Workspace ws;
+    ws.gs.resize(static_cast<std::size_t>(spec.n_groups));
+    const std::int64_t n_rules = spec.rule_params != nullptr ? spec.n_rules : 1;
+    ws.books.resize(static_cast<std::size_t>(n_rules));
+    for (std::int64_t r = 0; r < n_rules; ++r) {
+        const double* rp =
+            spec.rule_params != nullptr ? spec.rule_params + r * kNumHedgeParams : spec.p;
+        ws.rules.emplace_back(rp);
+        const auto er_n = static_cast<std::size_t>(ws.rules.back().er_n);
+        ws.rings.emplace_back((er_n + 1) * kLanes);
+    }
+    ws.jump_cdf.resize(kMaxJumps);
+    for (std::int64_t i0 = begin; i0 < end; i0 += kLanes) {
+        run_block(su, i0, end, ws);
+    }
+}
+
+void random_draws(std::uint64_t seed, std::uint32_t stream, std::int64_t first_path,
+                  std::int64_t begin, std::int64_t end, std::int64_t n_draws, bool normal,
+                  double* out) noexcept {
+    Block b;  // only the path words and two draw buffers are used
+    for (std::int64_t i0 = begin; i0 < end; i0 += kLanes) {
+        const std::int64_t len = std::min<std::int64_t>(kLanes, end - i0);
+        for (int j = 0; j < kLanes; ++j) {
+            const auto gp = static_cast<u64>(first_path + i0 + (j < len ? j : len - 1));
+            b.path_lo[j] = static_cast<u32>(gp);
+            b.path_hi[j] = static_cast<u32>(gp >> 32);
+        }
+        for (std::int64_t k = 0; k < n_draws; k += 2) {
+            draw_pair(b, seed, stream, static_cast<u32>(k >> 1), normal, b.za, b.zb);
+            for (int j = 0; j < len; ++j) {
+                double* row = out + (i0 + j) * n_draws;
+                row[k] = b.za[j];
+                if (k + 1 < n_draws) {
+                    row[k + 1] = b.zb[j];
+                }
+            }
+        }
+    }
+}
+
+}  // namespace gammaext::GAMMAEXT_ISA_NS

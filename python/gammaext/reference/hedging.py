@@ -1,0 +1,424 @@
+"""Reference hedging engine (NumPy): vectorized across paths, one Python loop over steps.
+
+Written for clarity; the C++ engine (:func:`gammaext.simulate_hedge`) matches it to about 1e-10
+relative when fed the same random numbers. Two entry points:
+
+* :func:`generate_paths` builds the true and observed price paths of a generator from the
+  engine's random draws (or any draws you pass), as full ``(n_paths, n_steps + 1)`` arrays;
+* :func:`hedge_paths` runs the hedging accounting on such arrays.
+
+:func:`simulate_hedge` chains the two with the same arguments as the C++ entry point.
+
+The accounting, step by step (k = 0 .. N-1, true price S, observed price O, options marked at
+the implied vol on S, hedge shares h traded at O):
+
+0. buy the options: ``cash = -V_0 - option_half_spread * units``; hedge to ``h = -Delta_0``
+   (hedge vol) if ``initial_hedge``, paying costs if ``entry_costs``.
+1. financing over [t_k, t_k+1]: ``cash * expm1(rate dt) + h O_k expm1(div dt)``, added to cash;
+2. the price moves; attribution with the Greeks of step k:
+   gamma += 1/2 Gamma_k dS^2, theta += Theta_k dt, hedge += Delta_k dS + h dO;
+3. options expiring at k+1 (first grid time on/after expiry) pay their intrinsic value into cash;
+4. if k+1 < N the rule decides a trade at O_{k+1} (with costs); if k+1 = N the stock is sold
+   (costs if ``exit_costs``) and live options are sold at model value (minus the option
+   half-spread if ``close_options``).
+The residual is the total minus the other parts.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import hedging as _h
+from .._arrays import FloatArray
+from .black_scholes import norm_cdf, norm_pdf
+
+__all__ = ["generate_paths", "hedge_paths", "simulate_hedge"]
+
+_MAX_JUMPS = 16
+
+
+def _ndtri(p: FloatArray) -> FloatArray:
+    """Inverse normal CDF: SciPy's ndtri, or the standard library's without SciPy."""
+    try:
+        from scipy.special import ndtri
+    except ImportError:  # pragma: no cover - SciPy is a test dependency
+        from statistics import NormalDist
+
+        return np.asarray(np.vectorize(NormalDist().inv_cdf, otypes=[np.float64])(p))
+    return np.asarray(ndtri(p))
+
+
+def _draws(prep: _h.Prepared, stream: str, n: int, normal: bool) -> FloatArray:
+    return _h.random_draws(
+        prep.seed, stream, prep.n_paths, n, first_path=prep.first_path, normal=normal
+    )
+
+
+def generate_paths(
+    prep: _h.Prepared, draws: dict[str, FloatArray] | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """(true prices S, observed prices O), each ``(n_paths, n_steps + 1)``.
+
+    ``draws`` maps stream names to arrays of draws (paths x draws); missing streams are taken
+    from the engine's generator (:func:`gammaext.hedging.random_draws`), so a test can feed
+    NumPy's own normals instead.
+    """
+    p = prep.params
+    t = prep.times
+    n, N = prep.n_paths, t.size - 1
+    dt = np.diff(t)
+    draws = dict(draws or {})
+
+    def get(stream: str, count: int, normal: bool) -> FloatArray:
+        if stream not in draws:
+            draws[stream] = _draws(prep, stream, count, normal)
+        return draws[stream]
+
+    kind = int(p["path_kind"])
+    lx = np.empty((n, N + 1))
+    if kind == 6:  # user paths
+        S = prep.user.copy()
+        lx = np.log(S)
+    else:
+        lx[:, 0] = math.log(p["spot"])
+        if kind == 0:  # GBM
+            z = get("price", N, True)
+            for k in range(N):
+                lx[:, k + 1] = lx[:, k] + (
+                    (p["drift"] - 0.5 * p["path_vol"] ** 2) * dt[k]
+                    + p["path_vol"] * math.sqrt(dt[k]) * z[:, k]
+                )
+        elif kind == 1:  # Heston, Andersen QE
+            z = get("price", N, True)
+            u = get("variance", N, False)
+            kappa, theta, xi, rho = (
+                p["heston_kappa"],
+                p["heston_theta"],
+                p["heston_xi"],
+                p["heston_rho"],
+            )
+            v = np.full(n, p["heston_v0"])
+            for k in range(N):
+                h = dt[k]
+                e = math.exp(-kappa * h)
+                m = theta + (v - theta) * e
+                s2 = v * xi**2 * e * (1 - e) / kappa + theta * xi**2 * (1 - e) ** 2 / (2 * kappa)
+                psi = s2 / m**2
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    b2 = 2 / psi - 1 + np.sqrt(2 / psi) * np.sqrt(np.maximum(2 / psi - 1, 0))
+                    a = m / (1 + b2)
+                    v_quad = a * (np.sqrt(b2) + _ndtri(u[:, k])) ** 2
+                    pp = (psi - 1) / (psi + 1)
+                    beta = (1 - pp) / m
+                    v_exp = np.where(u[:, k] > pp, np.log((1 - pp) / (1 - u[:, k])) / beta, 0.0)
+                vn = np.where(psi <= 1.5, v_quad, v_exp)
+                k0 = -rho * kappa * theta / xi * h
+                k1 = 0.5 * h * (kappa * rho / xi - 0.5) - rho / xi
+                k2 = 0.5 * h * (kappa * rho / xi - 0.5) + rho / xi
+                k3 = 0.5 * h * (1 - rho**2)
+                lx[:, k + 1] = (
+                    lx[:, k]
+                    + p["drift"] * h
+                    + k0
+                    + k1 * v
+                    + k2 * vn
+                    + np.sqrt(k3 * (v + vn)) * z[:, k]
+                )
+                v = vn
+        elif kind == 2:  # Merton
+            z = get("price", N, True)
+            u = get("jump_count", N, False)
+            zj = get("jump_size", N, True)
+            lam, jm, js = p["jump_intensity"], p["jump_mean"], p["jump_std"]
+            kbar = math.exp(jm + 0.5 * js**2) - 1
+            for k in range(N):
+                mu = lam * dt[k]
+                cdf = np.cumsum(
+                    [math.exp(-mu) * mu**i / math.factorial(i) for i in range(_MAX_JUMPS)]
+                )
+                nj = (u[:, k][:, None] > cdf[None, :]).sum(axis=1).astype(float)
+                lx[:, k + 1] = (
+                    lx[:, k]
+                    + (p["drift"] - 0.5 * p["path_vol"] ** 2 - lam * kbar) * dt[k]
+                    + p["path_vol"] * math.sqrt(dt[k]) * z[:, k]
+                    + nj * jm
+                    + np.sqrt(nj) * js * zj[:, k]
+                )
+        elif kind in (3, 4):  # oscillation, trend
+            noise = p["scenario_noise"]
+            z = get("price", N, True) if noise else np.zeros((n, N))
+            walk = np.zeros(n)
+            for k in range(N):
+                walk = walk + noise * math.sqrt(dt[k]) * z[:, k]
+                if kind == 3:
+                    base = math.log(p["spot"]) + p["amplitude"] * math.sin(
+                        2 * math.pi * (k + 1) / p["period"]
+                    )
+                else:
+                    base = math.log(p["spot"]) + math.log1p(p["total_return"]) * t[k + 1] / t[-1]
+                lx[:, k + 1] = base + walk
+        elif kind == 5:  # circular block bootstrap
+            L = int(p["block_length"])
+            r = prep.returns
+            nb = (N + L - 1) // L
+            u = get("bootstrap", nb, False)
+            start = np.floor(u * r.size).astype(np.int64)
+            for k in range(N):
+                idx = (start[:, k // L] + k % L) % r.size
+                lx[:, k + 1] = lx[:, k] + r[idx]
+        S = np.exp(lx)
+        if kind == 6:
+            S = prep.user.copy()
+    noise_kind = int(p["noise_kind"])
+    if noise_kind == 1:
+        lo = lx + p["noise_size"] * get("noise", N + 1, True)
+        O = np.exp(lo)
+    elif noise_kind == 2:
+        u = get("noise", N + 1, False)
+        lo = lx + np.where(u < 0.5, math.log1p(-p["noise_size"]), math.log1p(p["noise_size"]))
+        O = np.exp(lo)
+    else:
+        O = S
+    return S, O
+
+
+def _bs(
+    S: FloatArray, K: float, tau: float, vol: float, r: float, q: float, is_call: bool
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Black-Scholes-Merton price, delta, gamma, theta (per year), vega at tau > 0."""
+    sq = math.sqrt(tau)
+    d1 = (np.log(S / K) + (r - q + 0.5 * vol**2) * tau) / (vol * sq)
+    d2 = d1 - vol * sq
+    dq, dr = math.exp(-q * tau), math.exp(-r * tau)
+    phi = 1.0 if is_call else -1.0
+    price = phi * (S * dq * norm_cdf(phi * d1) - K * dr * norm_cdf(phi * d2))
+    delta = phi * dq * norm_cdf(phi * d1)
+    gamma = dq * norm_pdf(d1) / (S * vol * sq)
+    theta = (
+        -S * dq * norm_pdf(d1) * vol / (2 * sq)
+        - phi * r * K * dr * norm_cdf(phi * d2)
+        + phi * q * S * dq * norm_cdf(phi * d1)
+    )
+    vega = S * dq * norm_pdf(d1) * sq
+    return price, delta, gamma, theta, vega
+
+
+def _portfolio(prep: _h.Prepared, S: FloatArray, k: int, vol: float) -> dict[str, FloatArray]:
+    p = prep.params
+    t = prep.times[k]
+    out = {name: np.zeros_like(S) for name in ("value", "delta", "gamma", "theta", "vega", "pay")}
+    for strike, expiry, qc, qp, step in prep.groups:
+        if k == int(step):
+            out["pay"] += qc * np.maximum(S - strike, 0) + qp * np.maximum(strike - S, 0)
+        if k >= int(step):
+            continue
+        for qty, is_call in ((qc, True), (qp, False)):
+            if qty == 0:
+                continue
+            v, d, g, th, vg = _bs(S, strike, expiry - t, vol, p["rate"], p["div"], is_call)
+            out["value"] += qty * v
+            out["delta"] += qty * d
+            out["gamma"] += qty * g
+            out["theta"] += qty * th
+            out["vega"] += qty * vg
+    return out
+
+
+def hedge_paths(
+    prep: _h.Prepared, S: FloatArray, O: FloatArray, trace: int | None = None
+) -> dict[str, Any]:
+    """Hedge along true prices ``S`` and observed prices ``O`` (both paths x times).
+
+    Returns the per-path fields of :data:`gammaext.hedging.HEDGE_FIELDS` (and, if ``trace`` is
+    a row number, ``"trace"``: per-step band widths and trades of that row).
+    """
+    p = prep.params
+    t = prep.times
+    N = t.size - 1
+    n = S.shape[0]
+    r, q = p["rate"], p["div"]
+    # implied vol at each time: the path if given, else the constant
+    vols = prep.vols if prep.vols.size else np.full(t.size, p["vol"])
+    hvol = p["hedge_vol"]  # NaN: hedge at the implied vol
+    units = float(np.abs(prep.groups[:, 2]).sum() + np.abs(prep.groups[:, 3]).sum())
+    bps = (p["cost_bps"] + p["half_spread_bps"]) * 1e-4
+
+    acc = {
+        name: np.zeros(n)
+        for name in (
+            "gamma",
+            "theta",
+            "vega",
+            "hedge",
+            "financing",
+            "costs",
+            "rebalances",
+            "traded",
+            "turnover",
+            "rv",
+        )
+    }
+    h = np.zeros(n)
+    cash = np.zeros(n)
+
+    def trade(qty: FloatArray, price: FloatArray, pay: bool) -> None:
+        nonlocal cash, h
+        qty = np.where(np.abs(qty) > 1e-12 * units, qty, 0.0)  # rounding noise is not a trade
+        cost = (
+            np.where(
+                qty != 0,
+                np.abs(qty) * price * bps + np.abs(qty) * p["half_spread"] + p["fixed_cost"],
+                0.0,
+            )
+            if pay
+            else np.zeros(n)
+        )
+        cash = cash - (qty * price + cost)
+        h = h + qty
+        acc["costs"] -= cost
+        acc["traded"] += np.abs(qty)
+        acc["turnover"] += np.abs(qty) * price
+
+    def greeks(k: int) -> tuple[dict[str, FloatArray], FloatArray, FloatArray]:
+        m = _portfolio(prep, S[:, k], k, vols[k])
+        if math.isnan(hvol) or hvol == vols[k]:
+            return m, m["delta"], m["gamma"]
+        hg = _portfolio(prep, S[:, k], k, hvol)
+        return m, hg["delta"], hg["gamma"]
+
+    m, hdel, hgam = greeks(0)
+    spread = p["option_half_spread"] * units
+    cash = -m["value"] - spread
+    acc["costs"] -= spread
+    if p["initial_hedge"]:
+        trade(-hdel, O[:, 0], bool(p["entry_costs"]))
+    pnl0 = cash + h * O[:, 0] + m["value"]
+    peak = np.zeros(n)
+    maxdd = np.maximum(-pnl0, 0.0)
+    last = O[:, 0].copy()
+    since = np.zeros(n)
+    atr = np.zeros(n)
+    hv = np.full(n, vols[0] ** 2)
+    L = int(p["atr_length"])
+    er_n = int(p["er_length"])
+    band_kind = int(p["band_kind"])
+    trace_rows: dict[str, list[float]] = {"band": [math.nan], "trade": []}
+
+    for k in range(N):
+        dt = t[k + 1] - t[k]
+        if p["financing"]:
+            fin = cash * math.expm1(r * dt) + h * O[:, k] * math.expm1(q * dt)
+        else:
+            fin = np.zeros(n)
+        cash = cash + fin
+        acc["financing"] += fin
+        dS = S[:, k + 1] - S[:, k]
+        acc["gamma"] += 0.5 * m["gamma"] * dS * dS
+        acc["theta"] += m["theta"] * dt
+        acc["vega"] += m["vega"] * (vols[k + 1] - vols[k])
+        acc["hedge"] += m["delta"] * dS + h * (O[:, k + 1] - O[:, k])
+        acc["rv"] += np.log(O[:, k + 1] / O[:, k]) ** 2
+        k1 = k + 1
+        m, hdel, hgam = greeks(k1)
+        cash = cash + m["pay"]
+        since += 1
+        o = O[:, k1]
+        if k1 < N:
+            if p["atr_mult"] > 0:
+                tr = np.abs(o - O[:, k])
+                if k1 < L:
+                    atr = atr + tr
+                elif k1 == L:
+                    atr = (atr + tr) / L
+                else:
+                    atr = atr + (tr - atr) / L
+            if p["gate"]:
+                lr = np.log(o / O[:, k])
+                hv = (1 - p["gate_alpha"]) * hv + p["gate_alpha"] / dt * lr * lr
+            net = hdel + h
+            if band_kind == 1:
+                band = np.full(n, p["band"])
+            elif band_kind == 2:
+                w = min(er_n, k1)
+                path_len = np.abs(np.diff(O[:, k1 - w : k1 + 1], axis=1)).sum(axis=1)
+                num = np.abs(o - O[:, k1 - w])
+                er = np.where(path_len > 0, num / np.where(path_len > 0, path_len, 1), 0.0)
+                band = p["band"] * (1 + p["er_widen"] * er)
+            elif band_kind == 3:
+                disc = math.exp(-r * (t[-1] - t[k1]))
+                band = np.cbrt(1.5 * p["ww_cost"] / p["ww_risk_aversion"] * disc * o * hgam**2)
+            else:
+                band = np.full(n, math.nan)
+            t_every = p["every"] > 0 and k1 % int(p["every"]) == 0
+            t_move = (np.abs(o - last) >= p["move"] * last) if p["move"] > 0 else np.zeros(n, bool)
+            if p["atr_mult"] > 0 and k1 >= L:
+                ref = last if p["atr_from_last"] else O[:, k]
+                t_atr = np.abs(o - ref) > p["atr_mult"] * atr
+            else:
+                t_atr = np.zeros(n, bool)
+            t_band = (np.abs(net) > band) if band_kind else np.zeros(n, bool)
+            if p["gate"]:
+                iv = vols[k1]
+                open_ = (hv >= (p["gate_min"] * iv) ** 2) & (hv <= (p["gate_max"] * iv) ** 2)
+            else:
+                open_ = np.ones(n, bool)
+            t_max = (since >= p["max_interval"]) if p["max_interval"] > 0 else np.zeros(n, bool)
+            edge_mode = bool(p["band_to_edge"])
+            full = (open_ & (t_every | t_move | t_atr | (t_band & (not edge_mode)))) | t_max
+            edge = ~full & open_ & t_band & edge_mode
+            target = np.where(full, 0.0, np.where(net > 0, band, -band))
+            trig = full | edge
+            qty = np.where(trig, target - net, 0.0)
+            trade(qty, o, True)
+            last = np.where(trig, o, last)
+            since = np.where(trig, 0.0, since)
+            acc["rebalances"] += trig
+            if trace is not None:
+                trace_rows["band"].append(float(band[trace]))
+                trace_rows["trade"].append(float(qty[trace]))
+        else:
+            trade(-h, o, bool(p["exit_costs"]))
+            alive_units = sum(abs(qc) + abs(qp) for _, _, qc, qp, st in prep.groups if N < int(st))
+            exit_spread = p["option_half_spread"] * alive_units if p["close_options"] else 0.0
+            cash = cash + m["value"] - exit_spread
+            acc["costs"] -= exit_spread
+            m["value"] = np.zeros(n)
+        pnl = cash + h * o + m["value"]
+        peak = np.maximum(peak, pnl)
+        maxdd = np.maximum(maxdd, peak - pnl)
+
+    parts = (
+        acc["gamma"] + acc["theta"] + acc["vega"] + acc["hedge"] + acc["financing"] + acc["costs"]
+    )
+    out: dict[str, Any] = {
+        "pnl": cash,
+        "gamma": acc["gamma"],
+        "theta": acc["theta"],
+        "vega": acc["vega"],
+        "hedge": acc["hedge"],
+        "financing": acc["financing"],
+        "costs": acc["costs"],
+        "residual": cash - parts,
+        "rebalances": acc["rebalances"],
+        "traded": acc["traded"],
+        "turnover": acc["turnover"],
+        "realized_vol": np.sqrt(acc["rv"] / t[-1]),
+        "max_drawdown": maxdd,
+        "final_spot": S[:, -1].copy(),
+    }
+    if trace is not None:
+        out["trace"] = trace_rows
+    return out
+
+
+def simulate_hedge(
+    paths: Any = None, *, draws: dict[str, FloatArray] | None = None, **kwargs: Any
+) -> dict[str, Any]:
+    """Same arguments as :func:`gammaext.simulate_hedge` (no ``trace``/``threads``), plus
+    optional ``draws`` to replace the engine's random numbers. Returns a dict of arrays."""
+    prep = _h.prepare(paths, **kwargs)
+    S, O = generate_paths(prep, draws)
+    return hedge_paths(prep, S, O)
