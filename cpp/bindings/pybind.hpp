@@ -62,5 +62,6 @@ inline double* output(std::optional<fbuffer> a, std::int64_t n, const char* name
 void bind_black_scholes(py::module_& m);
 void bind_backtest(py::module_& m);
 void bind_hedging(py::module_& m);
+void bind_implied_vol(py::module_& m);
 
 }  // namespace gammaext::bindings

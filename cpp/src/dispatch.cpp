@@ -5,6 +5,7 @@
 
 #include "gammaext/black_scholes.hpp"
 #include "gammaext/hedging.hpp"
+#include "gammaext/implied_vol.hpp"
 #include "gammaext/kernels.hpp"
 #include "gammaext/parallel.hpp"
 #include "gammaext/simd.hpp"
@@ -73,6 +74,8 @@ std::atomic<int> g_default_threads{0};
 
 // Below this many elements per thread, starting a thread costs more than it saves.
 constexpr std::int64_t kGreeksPerThread = 1 << 14;
+// Implied vol costs about 50 times a Greek evaluation per element.
+constexpr std::int64_t kImpliedVolPerThread = 1 << 10;
 
 }  // namespace
 
@@ -223,6 +226,22 @@ void random_draws_range(std::uint64_t seed, std::uint32_t stream, std::int64_t f
                         double* out, int isa) noexcept {
     GAMMAEXT_DISPATCH(isa, random_draws, seed, stream, first_path, begin, end, n_draws, normal,
                       out)
+}
+
+void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::int64_t begin,
+                       std::int64_t end, int isa) noexcept {
+    GAMMAEXT_DISPATCH(isa, implied_vol_range, in, out, begin, end)
+}
+
+void implied_vol(const ImpliedVolIn& in, const ImpliedVolOut& out, int threads, int isa) noexcept {
+    parallel_for(in.n, threads, kImpliedVolPerThread, [&](int, std::int64_t lo, std::int64_t hi) {
+        implied_vol_range(in, out, lo, hi, isa);
+    });
+}
+
+void normalised_black(const double* x, const double* s, double* b, std::int64_t n,
+                      int isa) noexcept {
+    GAMMAEXT_DISPATCH(isa, normalised_black, x, s, b, n)
 }
 
 }  // namespace gammaext

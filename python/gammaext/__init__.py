@@ -66,6 +66,7 @@ from .hedging import (
     simulate_rules,
     straddle,
 )
+from .iv import IVStatus, black76_implied_vol, implied_vol
 from .lab import Scenario, compare_rules, run_experiment
 
 __version__ = "0.1.0"
@@ -79,6 +80,7 @@ __all__ = [
     "BacktestResult",
     "Bars",
     "black76_greeks",
+    "black76_implied_vol",
     "black76_price",
     "Bootstrap",
     "compare_rules",
@@ -92,8 +94,10 @@ __all__ = [
     "greeks",
     "HedgeResult",
     "Heston",
+    "implied_vol",
     "indicators",
     "InputWarning",
+    "IVStatus",
     "Leg",
     "load_csv",
     "MaxInterval",

@@ -100,3 +100,20 @@ def _random_draws(
 def _philox4x32(ctr: list[int], key: list[int]) -> list[int]: ...
 def _box_muller(u0: _F, u1: _F) -> tuple[_F, _F]: ...
 def _norm_ppf(p: _F) -> _F: ...
+
+# Implied volatility (cpp/bindings/bind_implied_vol.cpp)
+def _implied_vol(
+    n: int,
+    price: _F,
+    spot: _F,
+    strike: _F,
+    t: _F,
+    rate: _F,
+    div: _F,
+    is_call: npt.NDArray[np.uint8],
+    vol: _F | None,
+    status: npt.NDArray[np.int8] | None,
+    threads: int = 0,
+    isa: int = -1,
+) -> None: ...
+def _normalised_black(x: _F, s: _F, b: _F, isa: int = -1) -> None: ...

@@ -6,6 +6,7 @@
 
 #include "gammaext/black_scholes.hpp"
 #include "gammaext/hedging.hpp"
+#include "gammaext/implied_vol.hpp"
 
 #define GAMMAEXT_DECLARE_KERNELS(ns)                                                          \
     namespace gammaext::ns {                                                                  \
@@ -17,6 +18,9 @@
     void random_draws(std::uint64_t seed, std::uint32_t stream, std::int64_t first_path,     \
                       std::int64_t begin, std::int64_t end, std::int64_t n_draws, bool normal,\
                       double* out) noexcept;                                                \
+    void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out,                 \
+                           std::int64_t begin, std::int64_t end) noexcept;                   \
+    void normalised_black(const double* x, const double* s, double* b, std::int64_t n) noexcept; \
     }
 
 GAMMAEXT_DECLARE_KERNELS(isa_baseline)

@@ -1,0 +1,751 @@
+// The implied-volatility kernel, compiled once per instruction set (GAMMAEXT_ISA_NS).
+//
+// Notation (Jaeckel, "Let's Be Rational", 2015): x = ln(F/K) <= 0 after the reduction below,
+// s = vol sqrt(t) > 0, h = x/s, t = s/2 (this `t` is half the total deviation, not the expiry),
+// and the normalised out-of-the-money call
+//
+//     b(x, s) = e^{x/2} N(h + t) - e^{-x/2} N(h - t),        0 <= b < b_max = e^{x/2}.
+//
+// Since (h + t)^2 / 2 - x/2 = (h - t)^2 / 2 + x/2 = (h^2 + t^2) / 2, both terms share the factor
+// Q = exp(-(h^2 + t^2)/2), and with G(z) = erfcx(-z/sqrt 2) = 2 e^{z^2/2} N(z):
+//
+//     b = Q/2 [G(h + t) - G(h - t)],           b_max - b = Q/2 [G(-(h + t)) + G(h - t)],
+//     b'(s) = Q / sqrt(2 pi),   b''/b' = x^2/s^3 - s/4,   b'''/b' = (b''/b')^2 - 3 x^2/s^4 - 1/4.
+//
+// Q is taken with h^2 + t^2 split into a double-double, so that it keeps its relative accuracy
+// where h^2/2 is hundreds. b is evaluated in four regions, each free of harmful cancellation:
+//   asymptotic  h + t <= -12: G(-a) ~ (c/a) sum_k (-1)^k (2k-1)!! / a^{2k} (c = sqrt(2/pi)), and
+//               each difference a^{-n} - b^{-n} is formed as (1 - rho^n)/a^n with
+//               1 - rho^n = (2t/b)(1 + rho + ... + rho^{n-1}), rho = a/b: a sum of positive terms.
+//   small t     t < 0.21: the Taylor series of G(h + t) - G(h - t) in t. G' = zG + c gives the
+//               Taylor coefficients g_k of G at h by (k+1) g_{k+1} = h g_k + g_{k-1}; the odd ones
+//               are polynomials in h^2 and a = 1 + h G(h)/c (Jaeckel's expansion; the
+//               coefficients below were derived from that recurrence in exact rational
+//               arithmetic), b = Q c t sum_j gamma_j t^{2j}, gamma_j = a A_j(h^2) - B_j(h^2).
+//   erfcx       h + t <= 0: the difference of the two erfcx values loses at most a factor
+//               (|h| + t)/(2t) < 31 in this region.
+//   direct      h + t > 0: b = b_max - (b_max - b), the complement a sum of positive terms.
+// Each lane evaluates the formulas of the regions present in its block of 64 and selects its
+// own, so the loops have no branches.
+//
+// Inversion: put-call parity turns every input into the out-of-the-money call above; then the
+// objective is ln b(s) - ln beta, or ln(b_max - b(s)) - ln(b_max - beta) when beta > b_max/2
+// (both concave and close to linear in s; Jaeckel 2006, "By Implication"; each keeps the
+// relative precision of the quantity that carries the information). Initial guesses solve a
+// model of the objective on the branch below or above the inflection point s_c = sqrt(2|x|)
+// (see initial_guess), within about 2% below and 7% above. Then third-order Householder steps
+// (f, f', f'', f''' are all closed-form), safeguarded by a bracket that each evaluation narrows;
+// a step leaving the bracket is replaced by bisection. A lane stops after it took a step shorter
+// than kConvergedStep relative (quartic convergence then leaves an error far below one ulp): two
+// steps from these guesses. A block stops when all its lanes have, after at most
+// kMaxIterations. A lane's result depends only on its own inputs, never on its neighbours, the
+// block or the thread split: every loop runs over the whole (padded) block.
+//
+// GCC 12 vectorizes these loops only under conditions worth knowing: booleans must be combined
+// with & and | (short-circuit && and || become control flow), a boolean select of booleans
+// (c ? a < b : a > b) is not vectorized, and the loops must live in functions that take the
+// workspace by reference (inlined next to the workspace's owner they are not). Check with
+// -fopt-info-vec-missed after any change to the lane code.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "gammaext/implied_vol.hpp"
+#include "gammaext/vmath.hpp"
+
+#ifndef GAMMAEXT_ISA_NS
+#error "compile this file with -DGAMMAEXT_ISA_NS=<namespace>"
+#endif
+
+namespace gammaext::GAMMAEXT_ISA_NS {
+namespace {
+
+constexpr std::int64_t kBlock = 64;
+constexpr int kMaxIterations = 16;
+// A Householder step below this (relative to s) leaves an error of order its fourth power
+// (1e-20): the method converges quartically with exact derivatives.
+constexpr double kConvergedStep = 1e-5;
+constexpr double kEps = std::numeric_limits<double>::epsilon();
+constexpr double kTiny = std::numeric_limits<double>::min();
+// Prices this close to the intrinsic value (in ulps of S e^{-qt} + K e^{-rt}) are at it.
+constexpr double kIntrinsicUlps = 4.0;
+
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+constexpr double kSqrt2OverPi = 0.79788456080286535588;  // c in the comments above
+constexpr double kSqrtPiOver2 = 1.25331413731550025121;  // 1/c
+
+constexpr double kGaussUnderflow = 1500.0;  // exp(-1500/2) is below the smallest subnormal
+constexpr double kAsymptoticFrom = 12.0;  // -(h + t) at and beyond which the series is used
+constexpr int kAsymptoticTerms = 18;      // (2k-1)!!/12^{2k} (2k+1) < 1e-17 for k = 18
+constexpr double kSmallT = 0.21;          // Jaeckel's tau = 2 eps^{1/16}: t^18 term below eps
+constexpr int kSmallTerms = 9;            // gamma_0 .. gamma_8 (up to t^17)
+constexpr int kGuessIterations = 4;       // Newton steps on the guess models (see initial_guess)
+constexpr double kPi = 3.14159265358979323846;
+constexpr double kMaxGuessStep = 8.0;
+
+// gamma_j = a A_j(q) - B_j(q), q = h^2, coefficients in increasing powers of q.
+constexpr double kA[kSmallTerms][kSmallTerms] = {
+    {1.0},
+    {1.0 / 2.0, 1.0 / 6.0},
+    {1.0 / 8.0, 1.0 / 12.0, 1.0 / 120.0},
+    {1.0 / 48.0, 1.0 / 48.0, 1.0 / 240.0, 1.0 / 5040.0},
+    {1.0 / 384.0, 1.0 / 288.0, 1.0 / 960.0, 1.0 / 10080.0, 1.0 / 362880.0},
+    {1.0 / 3840.0, 1.0 / 2304.0, 1.0 / 5760.0, 1.0 / 40320.0, 1.0 / 725760.0, 1.0 / 39916800.0},
+    {1.0 / 46080.0, 1.0 / 23040.0, 1.0 / 46080.0, 1.0 / 241920.0, 1.0 / 2903040.0,
+     1.0 / 79833600.0, 1.0 / 6227020800.0},
+    {1.0 / 645120.0, 1.0 / 276480.0, 1.0 / 460800.0, 1.0 / 1935360.0, 1.0 / 17418240.0,
+     1.0 / 319334400.0, 1.0 / 12454041600.0, 1.0 / 1307674368000.0},
+    {1.0 / 10321920.0, 1.0 / 3870720.0, 1.0 / 5529600.0, 1.0 / 19353600.0, 1.0 / 139345920.0,
+     1.0 / 1916006400.0, 1.0 / 49816166400.0, 1.0 / 2615348736000.0,
+     1.0 / 355687428096000.0},
+};
+constexpr double kB[kSmallTerms][kSmallTerms] = {
+    {0.0},
+    {1.0 / 6.0},
+    {7.0 / 120.0, 1.0 / 120.0},
+    {19.0 / 1680.0, 1.0 / 280.0, 1.0 / 5040.0},
+    {187.0 / 120960.0, 19.0 / 24192.0, 11.0 / 120960.0, 1.0 / 362880.0},
+    {437.0 / 2661120.0, 13.0 / 110880.0, 1.0 / 47520.0, 13.0 / 9979200.0, 1.0 / 39916800.0},
+    {1979.0 / 138378240.0, 263.0 / 19768320.0, 97.0 / 29652480.0, 107.0 / 345945600.0,
+     1.0 / 83026944.0, 1.0 / 6227020800.0},
+    {4387.0 / 4151347200.0, 2533.0 / 2075673600.0, 59.0 / 153753600.0, 17.0 / 345945600.0,
+     23.0 / 7925299200.0, 17.0 / 217945728000.0, 1.0 / 1307674368000.0},
+    {76627.0 / 1129166438400.0, 35401.0 / 376388812800.0, 4541.0 / 125462937600.0,
+     67.0 / 11405721600.0, 1007.0 / 2155681382400.0, 173.0 / 9120190464000.0,
+     19.0 / 50812489728000.0, 1.0 / 355687428096000.0},
+};
+
+/// v with its 27 low mantissa bits cleared: a 26-bit head whose products with 27-bit tails are
+/// exact (Dekker's splitting by masking, which -ffp-contract cannot disturb).
+inline double head26(double v) noexcept {
+    constexpr std::uint64_t kMask = ~((std::uint64_t{1} << 27) - 1);
+    return std::bit_cast<double>(std::bit_cast<std::uint64_t>(v) & kMask);
+}
+
+/// erfcx(y) = e^{y^2} erfc(y) for y >= 0 (y may be +inf), from Cody's rational approximations
+/// (the same three ranges and coefficients as vmath::erfc_nonneg; erfcx needs no exp above
+/// 0.46875). Branch-free: each range gives a numerator and a denominator, and the one division
+/// is done after the selection.
+inline double erfcx_nonneg(double y) noexcept {
+    constexpr double kThresh = 0.46875;
+    constexpr double kFour = 4.0;
+    constexpr double kInvSqrtPi = 0.56418958354775628695;
+    // y <= 0.46875: e^{y^2} (1 - y P(y^2)/Q(y^2)) = e^{y^2} (Q - y P) / Q.
+    const double ys = y < kThresh ? y : kThresh;
+    const double ysq = ys * ys;
+    double xnum = 0.185777706184603153 * ysq;
+    double xden = ysq;
+    xnum = (xnum + 3.1611237438705656) * ysq;
+    xden = (xden + 23.6012909523441209) * ysq;
+    xnum = (xnum + 113.864154151050156) * ysq;
+    xden = (xden + 244.024637934444173) * ysq;
+    xnum = (xnum + 377.485237685302021) * ysq;
+    xden = (xden + 1282.61652607737228) * ysq;
+    xnum += 3209.37758913846947;
+    xden += 2844.23683343917062;
+    const double small_num = vmath::exp(ysq) * (xden - ys * xnum);
+    // 0.46875 < y <= 4: P(y)/Q(y).
+    const double ym = y < kFour ? y : kFour;
+    double cnum = 2.15311535474403846e-8 * ym;
+    double cden = ym;
+    cnum = (cnum + 0.564188496988670089) * ym;
+    cden = (cden + 15.7449261107098347) * ym;
+    cnum = (cnum + 8.88314979438837594) * ym;
+    cden = (cden + 117.693950891312499) * ym;
+    cnum = (cnum + 66.1191906371416295) * ym;
+    cden = (cden + 537.181101862009858) * ym;
+    cnum = (cnum + 298.635138197400131) * ym;
+    cden = (cden + 1621.38957456669019) * ym;
+    cnum = (cnum + 881.95222124176909) * ym;
+    cden = (cden + 3290.79923573345963) * ym;
+    cnum = (cnum + 1712.04761263407058) * ym;
+    cden = (cden + 4362.61909014324716) * ym;
+    cnum = (cnum + 2051.07837782607147) * ym;
+    cden = (cden + 3439.36767414372164) * ym;
+    cnum += 1230.33935479799725;
+    cden += 1230.33935480374942;
+    // y > 4: (1/sqrt(pi) - z P(z)/Q(z)) / y = (Q/sqrt(pi) - z P) / (Q y), z = 1/y^2 (0 for huge
+    // y, giving the 1/(y sqrt pi) limit; y = inf gives 0).
+    const double yl = y > kFour ? y : kFour;
+    const double z = 1.0 / (yl * yl);
+    double pnum = 0.0163153871373020978 * z;
+    double pden = z;
+    pnum = (pnum + 0.305326634961232344) * z;
+    pden = (pden + 2.56852019228982242) * z;
+    pnum = (pnum + 0.360344899949804439) * z;
+    pden = (pden + 1.87295284992346047) * z;
+    pnum = (pnum + 0.125781726111229246) * z;
+    pden = (pden + 0.527905102951428412) * z;
+    pnum = (pnum + 0.0160837851487422766) * z;
+    pden = (pden + 0.0605183413124413191) * z;
+    pnum += 6.58749161529837803e-4;
+    pden += 0.00233520497626869185;
+    const double large_num = kInvSqrtPi * pden - z * pnum;
+    const double large_den = pden * yl;
+    const bool is_small = y <= kThresh, is_mid = !is_small && y <= kFour;
+    const double num = is_small ? small_num : (is_mid ? cnum : large_num);
+    const double den = is_small ? xden : (is_mid ? cden : large_den);
+    return num / den;
+}
+
+/// ln(y) for positive normal y to about 1e-8 absolute (vmath::log's reduction with a shorter
+/// atanh series): enough for the model Newton steps of the initial guess.
+inline double log_rough(double y) noexcept {
+    constexpr double kLn2 = 0.69314718055994530942;
+    constexpr std::uint64_t kMantissa = 0x000FFFFFFFFFFFFFULL;
+    constexpr std::uint64_t kOneExp = 0x3FF0000000000000ULL;
+    constexpr double kSqrt2 = 1.41421356237309504880;
+    const auto iy = std::bit_cast<std::uint64_t>(y);
+    const double m1 = std::bit_cast<double>((iy & kMantissa) | kOneExp);  // [1, 2)
+    const bool big = m1 >= kSqrt2;
+    const double m = big ? 0.5 * m1 : m1;
+    const double e = std::bit_cast<double>((iy >> 52) | std::bit_cast<std::uint64_t>(0x1p52)) -
+                     0x1p52 - 1023.0 + (big ? 1.0 : 0.0);
+    const double f = (m - 1.0) / (m + 1.0);
+    const double z = f * f;
+    const double series = 1.0 + z * (1.0 / 3.0 + z * (1.0 / 5.0 + z * (1.0 / 7.0 + z / 9.0)));
+    return e * kLn2 + 2.0 * f * series;
+}
+
+/// Inverse of the standard normal CDF for p in (0, 1/2], relative error below 1.2e-9 (P. J.
+/// Acklam's rational approximation, 2003, published coefficients; the lower half only, which is
+/// all the initial guess needs). Only used for initial guesses.
+inline double norm_inv_lower(double p) noexcept {
+    constexpr double kLow = 0.02425;
+    constexpr double a0 = -3.969683028665376e+01, a1 = 2.209460984245205e+02,
+                     a2 = -2.759285104469687e+02, a3 = 1.383577518672690e+02,
+                     a4 = -3.066479806614716e+01, a5 = 2.506628277459239e+00;
+    constexpr double b0 = -5.447609879822406e+01, b1 = 1.615858368580409e+02,
+                     b2 = -1.556989798598866e+02, b3 = 6.680131188771972e+01,
+                     b4 = -1.328068155288572e+01;
+    constexpr double c0 = -7.784894002430293e-03, c1 = -3.223964580411365e-01,
+                     c2 = -2.400758277161838e+00, c3 = -2.549732539343734e+00,
+                     c4 = 4.374664141464968e+00, c5 = 2.938163982698783e+00;
+    constexpr double d0 = 7.784695709041462e-03, d1 = 3.224671290700398e-01,
+                     d2 = 2.445134137142996e+00, d3 = 3.754408661907416e+00;
+    // Central region [kLow, 1/2].
+    const double pc = p < kLow ? kLow : (p > 0.5 ? 0.5 : p);
+    const double q = pc - 0.5;
+    const double r = q * q;
+    const double central = (((((a0 * r + a1) * r + a2) * r + a3) * r + a4) * r + a5) * q /
+                           (((((b0 * r + b1) * r + b2) * r + b3) * r + b4) * r + 1.0);
+    // Lower tail (0, kLow).
+    const double pt = p < kTiny ? kTiny : (p > kLow ? kLow : p);
+    const double u = std::sqrt(-2.0 * log_rough(pt));
+    const double tail = (((((c0 * u + c1) * u + c2) * u + c3) * u + c4) * u + c5) /
+                        ((((d0 * u + d1) * u + d2) * u + d3) * u + 1.0);
+    return p < kLow ? tail : central;
+}
+
+/// 2 sinh(y/2) for y >= 0, given exp(-y/2), without cancellation near 0 (Taylor series below 1).
+inline double two_sinh_half(double y, double e_minus) noexcept {
+    const double big = 1.0 / e_minus - e_minus;  // e_minus = exp(-y/2)
+    const double u = 0.25 * y * y;  // (y/2)^2
+    // 2 sinh(v) = 2v (1 + v^2/3! + v^4/5! + ...), v = y/2 <= 1/2: 9 terms reach 1e-19.
+    double p = 1.0 / 6227020800.0;  // 1/13!
+    p = p * u + 1.0 / 39916800.0;
+    p = p * u + 1.0 / 362880.0;
+    p = p * u + 1.0 / 5040.0;
+    p = p * u + 1.0 / 120.0;
+    p = p * u + 1.0 / 6.0;
+    p = p * u + 1.0;
+    return y < 1.0 ? y * p : big;
+}
+
+// Regions of the normalised Black function (a bit mask, so that a block of lanes evaluates only
+// the formulas some lane needs).
+constexpr unsigned kRegionAsymptotic = 1U;
+constexpr unsigned kRegionSmallT = 2U;
+constexpr unsigned kRegionErfcx = 4U;  // erfcx difference or direct (both use the same erfcx pair)
+constexpr unsigned kRegionAll = 7U;
+
+inline bool in_asymptotic(double h, double t) noexcept { return -(h + t) >= kAsymptoticFrom; }
+
+struct Black {
+    double b;   ///< b(x, s)
+    double g;   ///< b_max - b(x, s), accurate also when b is close to b_max
+    double dq;  ///< Q = exp(-(h^2 + t^2)/2), so that b'(s) = Q / sqrt(2 pi)
+};
+
+/// The normalised out-of-the-money call for x <= 0, s > 0, and its complement. Branch-free.
+/// Regions not in R are not evaluated (a lane that needs one of them gets NaN).
+template <unsigned R>
+inline Black normalised_call(double x, double s, double b_max) noexcept {
+    const double t = 0.5 * s;
+    const double h = x / s;
+    // x - h s exactly (Dekker), so h = x/s is known to twice the working precision.
+    const double h1 = head26(h), h2 = h - h1;
+    const double s1 = head26(s), s2 = s - s1;
+    const double res = (((x - h1 * s1) - h1 * s2) - h2 * s1) - h2 * s2;
+    const double hl = res / s;
+    // h^2 + t^2 as hi + lo: the heads' squares are exact, the rest is a small correction.
+    const double t1 = head26(t), t2 = t - t1;
+    const double hh = h1 * h1, tt = t1 * t1;
+    const double sum = hh + tt;
+    const double bv = sum - hh;
+    const double sum_err = (hh - (sum - bv)) + (tt - bv);
+    const double lo = sum_err + h2 * (2.0 * h1 + h2) + t2 * (2.0 * t1 + t2) + 2.0 * h * hl;
+    // Beyond 1500, Q underflows to 0 whatever lo is; keep exp_hl's arguments in its range.
+    const bool far = sum > kGaussUnderflow;
+    const double q =
+        vmath::exp_hl(far ? -0.5 * kGaussUnderflow : -0.5 * sum, far ? 0.0 : -0.5 * lo);
+    const double z1 = h + t;  // h - t <= z1, and h - t < 0 always
+
+    const bool asym = in_asymptotic(h, t);
+    const bool small = !asym & (t < kSmallT);
+    const bool direct = !asym & !small & (z1 > 0.0);
+    // One erfcx serves both the small-t lanes (at -h/sqrt 2) and the erfcx/direct lanes (at
+    // |h + t|/sqrt 2); the second only the latter.
+    double e1 = vmath::kNaN;
+    if constexpr ((R & (kRegionErfcx | kRegionSmallT)) != 0U) {
+        const double arg_small = -h * kInvSqrt2;
+        const double arg_mid = (z1 < 0.0 ? -z1 : z1) * kInvSqrt2;
+        e1 = erfcx_nonneg((R & kRegionErfcx) == 0U ? arg_small
+                          : (R & kRegionSmallT) == 0U ? arg_mid
+                          : small ? arg_small : arg_mid);
+    }
+
+    // erfcx region (z1 <= 0) and direct region (z1 > 0).
+    double b_erfcx = vmath::kNaN, g_direct = vmath::kNaN;
+    if constexpr ((R & kRegionErfcx) != 0U) {
+        const double e2 = erfcx_nonneg((t - h) * kInvSqrt2);
+        b_erfcx = 0.5 * q * (e1 - e2);
+        g_direct = 0.5 * q * (e1 + e2);
+    }
+    const double b_direct = b_max - g_direct;
+
+    // Asymptotic region: a = -(h + t) >= 12, bb = t - h = a + 2t.
+    double b_asym = vmath::kNaN;
+    if constexpr ((R & kRegionAsymptotic) != 0U) {
+        const double a = -z1 > kAsymptoticFrom ? -z1 : kAsymptoticFrom;
+        const double bb = (t - h) > a ? (t - h) : a;
+        const double rho = a / bb;
+        const double rho2 = rho * rho;
+        const double ia2 = 1.0 / (a * a);
+        double coef = 1.0;   // (-1)^k (2k-1)!! / a^{2k}
+        double geo = 1.0;    // 1 + rho + ... + rho^{2k}
+        double rho_n = rho;  // rho^{2k+1}
+        double series = 0.0;
+#pragma GCC unroll 32
+        for (int k = 0; k < kAsymptoticTerms; ++k) {
+            series += coef * geo;
+            coef *= -(2.0 * k + 1.0) * ia2;
+            geo += rho_n * (1.0 + rho);
+            rho_n *= rho2;
+        }
+        b_asym = 0.5 * q * kSqrt2OverPi * (2.0 * t / (bb * a)) * series;
+    }
+
+    // Small-t region.
+    double b_small = vmath::kNaN;
+    if constexpr ((R & kRegionSmallT) != 0U) {
+        const double ah = 1.0 + h * kSqrtPiOver2 * e1;  // a = 1 + h G(h)/c, G(h) = e1 here
+        const double qh = h * h;
+        const double w = t * t;
+        double poly = 0.0;
+#pragma GCC unroll 16
+        for (int j = kSmallTerms - 1; j >= 0; --j) {
+            double pa = 0.0, pb = 0.0;
+#pragma GCC unroll 16
+            for (int i = j; i >= 0; --i) {
+                pa = pa * qh + kA[j][i];
+                pb = pb * qh + kB[j][i];
+            }
+            poly = poly * w + (ah * pa - pb);
+        }
+        b_small = q * kSqrt2OverPi * t * poly;
+    }
+
+    Black r;
+    r.b = asym ? b_asym : (small ? b_small : (direct ? b_direct : b_erfcx));
+    r.g = direct ? g_direct : b_max - r.b;
+    r.dq = q;
+    return r;
+}
+
+/// Every lane's state through the iteration (structure of arrays over a block).
+struct Workspace {
+    alignas(64) double p[kBlock], spot[kBlock], k[kBlock], t[kBlock], r[kBlock], q[kBlock];
+    alignas(64) double phi[kBlock];
+    alignas(64) double x[kBlock], bmax[kBlock], beta[kBlock], target[kBlock];
+    alignas(64) double s[kBlock], lo[kBlock], hi[kBlock], use_g[kBlock], active[kBlock];
+    alignas(64) double status[kBlock], b[kBlock], g[kBlock], dq[kBlock];
+};
+
+void load(double* __restrict dst, const Column& col, std::int64_t i0, std::int64_t len) noexcept {
+    if (col.broadcast) {
+        const double v = col.data[0];
+        for (std::int64_t j = 0; j < len; ++j) {
+            dst[j] = v;
+        }
+    } else {
+        const double* __restrict src = col.data + i0;
+        for (std::int64_t j = 0; j < len; ++j) {
+            dst[j] = src[j];
+        }
+    }
+}
+
+void load_sign(double* __restrict dst, const FlagColumn& col, std::int64_t i0,
+               std::int64_t len) noexcept {
+    const std::uint8_t* __restrict src = col.data + (col.broadcast ? 0 : i0);
+    const std::int64_t step = col.broadcast ? 0 : 1;
+    for (std::int64_t j = 0; j < len; ++j) {
+        dst[j] = src[j * step] != 0 ? 1.0 : -1.0;
+    }
+}
+
+constexpr double kStOk = static_cast<double>(IVStatus::ok);
+constexpr double kStBelow = static_cast<double>(IVStatus::below_intrinsic);
+constexpr double kStAbove = static_cast<double>(IVStatus::above_max);
+constexpr double kStAt = static_cast<double>(IVStatus::at_intrinsic);
+constexpr double kStInvalid = static_cast<double>(IVStatus::invalid_input);
+constexpr double kStNotConverged = static_cast<double>(IVStatus::not_converged);
+
+/// The regions the active lanes of a block need at their current s.
+unsigned block_regions(const Workspace& w) noexcept {
+    double n_asym = 0.0, n_small = 0.0, n_mid = 0.0;
+#pragma omp simd reduction(+ : n_asym, n_small, n_mid)
+    for (std::int64_t j = 0; j < kBlock; ++j) {
+        const double s = w.s[j], t = 0.5 * s, h = w.x[j] / s;
+        const bool on = w.active[j] != 0.0;
+        const bool asym = in_asymptotic(h, t);
+        const bool small = !asym & (t < kSmallT);
+        n_asym += on & asym ? 1.0 : 0.0;
+        n_small += on & small ? 1.0 : 0.0;
+        n_mid += on & !asym & !small ? 1.0 : 0.0;
+    }
+    return (n_asym > 0.0 ? kRegionAsymptotic : 0U) | (n_small > 0.0 ? kRegionSmallT : 0U) |
+           (n_mid > 0.0 ? kRegionErfcx : 0U);
+}
+
+template <unsigned R>
+[[gnu::noinline]] void evaluate_as(Workspace& w) noexcept {
+#pragma omp simd
+    for (std::int64_t j = 0; j < kBlock; ++j) {
+        const Black bl = normalised_call<R>(w.x[j], w.s[j], w.bmax[j]);
+        w.b[j] = bl.b;
+        w.g[j] = bl.g;
+        w.dq[j] = bl.dq;
+    }
+}
+
+/// b, b_max - b and Q at every lane's s (only the regions some active lane needs).
+void evaluate(Workspace& w) noexcept {
+    switch (block_regions(w)) {
+        case 0U:
+            return;
+        case 1U:
+            return evaluate_as<1U>(w);
+        case 2U:
+            return evaluate_as<2U>(w);
+        case 3U:
+            return evaluate_as<3U>(w);
+        case 4U:
+            return evaluate_as<4U>(w);
+        case 5U:
+            return evaluate_as<5U>(w);
+        case 6U:
+            return evaluate_as<6U>(w);
+        default:
+            return evaluate_as<kRegionAll>(w);
+    }
+}
+
+/// Lane j: status, the reduced problem (x <= 0, beta) and s_c = sqrt(2|x|) in w.s.
+inline void setup(Workspace& w, std::int64_t j) noexcept {
+    const double p = w.p[j], S = w.spot[j], K = w.k[j], T = w.t[j], r = w.r[j], q = w.q[j];
+    const double phi = w.phi[j];
+    // Conditions combine with & and | (not && and ||) throughout: GCC does not vectorize loops
+    // whose booleans go through short-circuit control flow.
+    const bool finite = (std::fabs(p) < vmath::kInf) & (std::fabs(S) < vmath::kInf) &
+                        (std::fabs(K) < vmath::kInf) & (std::fabs(T) < vmath::kInf) &
+                        (std::fabs(r) < vmath::kInf) & (std::fabs(q) < vmath::kInf);  // NaN: false
+    const bool invalid = !finite | !(S > 0.0) | !(K > 0.0) | !(T > 0.0);
+
+    // Price-space bounds, computed as the Greek kernel computes the zero-vol price, so that
+    // price(vol=0) comes back as at_intrinsic exactly.
+    const double dq = vmath::exp(-q * T), dr = vmath::exp(-r * T);
+    const double fwd_value = S * dq, strike_value = K * dr;
+    const double intrinsic = phi * (fwd_value - strike_value);
+    const double floor_p = intrinsic > 0.0 ? intrinsic : 0.0;
+    const double max_p = phi > 0.0 ? fwd_value : strike_value;
+
+    // x = ln(F/K) = ln(S/K) + (r - q) t, with the rounding error of S/K put back (Dekker): the
+    // price is sensitive to x in absolute terms (d ln b/dx = -x/s^2), so x must be good to
+    // ~eps |x|, not just ~eps.
+    const double sk = S / K;
+    const double sk1 = head26(sk), sk2 = sk - sk1;
+    const double k1 = head26(K), k2 = K - k1;
+    const double sk_res = (((S - sk1 * k1) - sk1 * k2) - sk2 * k1) - sk2 * k2;  // S - sk K
+    const double x = vmath::log(sk) + (sk_res / (K * sk) + (r - q) * T);
+    const double norm = std::sqrt(fwd_value) * std::sqrt(strike_value);  // D sqrt(F K)
+    // The out-of-the-money normalised price. The intrinsic value is subtracted in normalised
+    // form, 2 sinh(|x|/2), computed from the accurate x: in price units S e^{-qt} - K e^{-rt}
+    // cancels near the money and its rounding (eps S) would swamp a small time value.
+    const double itm = phi * x > 0.0 ? 1.0 : 0.0;
+    const double xn = -std::fabs(x);
+    const double bmax = vmath::exp(0.5 * xn);
+    const double beta = p / norm - itm * two_sinh_half(-xn, bmax);
+
+    // A price within the rounding error of the intrinsic value (the error of S e^{-qt} and
+    // K e^{-rt}, and of the price itself) carries no time value: at_intrinsic, vol 0.
+    const double tol = kIntrinsicUlps * kEps * (fwd_value + strike_value);
+    const bool near_money = intrinsic > -tol;  // out of the money, 0 is the exact floor
+    double st = kStOk;
+    st = (beta >= bmax) | (p >= max_p) ? kStAbove : st;
+    st = (beta <= 0.0) | (near_money & (std::fabs(p - floor_p) <= tol)) ? kStAt : st;
+    st = p < floor_p - (near_money ? tol : 0.0) ? kStBelow : st;
+    // Out of double range (|ln(F/K)| beyond ~1400, or discount factors that overflow): the
+    // normalised problem cannot be represented, and is reported as invalid input.
+    // (One select per condition: a combined boolean here stops GCC from vectorizing the loop.)
+    st = norm > 0.0 ? st : kStInvalid;
+    st = norm < vmath::kInf ? st : kStInvalid;
+    st = bmax > 0.0 ? st : kStInvalid;
+    st = std::fabs(beta) < vmath::kInf ? st : kStInvalid;
+    st = invalid ? kStInvalid : st;
+    w.status[j] = st;
+    const bool go = st == kStOk;
+    // Inactive lanes carry harmless values (their results are discarded).
+    const double xs = go ? xn : -1.0;
+    w.x[j] = xs;
+    w.beta[j] = go ? beta : 0.1;
+    w.bmax[j] = go ? bmax : vmath::exp(-0.5);
+    w.active[j] = go ? 1.0 : 0.0;
+    const double sc = std::sqrt(-2.0 * xs);
+    w.s[j] = sc > kTiny ? sc : kTiny;
+}
+
+/// e^y to about 3e-6 relative for |y| <= 8 (a degree-5 Taylor polynomial after reduction by
+/// powers of two): enough for the model Newton steps of the initial guess.
+inline double exp_rough(double y) noexcept {
+    constexpr double kLog2e = 1.4426950408889634074;
+    constexpr double kLn2 = 0.69314718055994530942;
+    const double k = vmath::round_int(y * kLog2e);
+    const double r = y - k * kLn2;
+    const double p =
+        1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0)))));
+    return p * vmath::pow2_int(k);
+}
+
+/// Boyd's approximation of the Mills ratio R(z) = N(-z)/n(z), pi/((pi-1) z + sqrt(z^2 + 2 pi))
+/// (J. T. Boyd, "Inequalities for Mills' ratio", 1959): exact at 0 and as z -> inf, within a few
+/// percent between; for the initial guesses only. Returns R and sets dr = R'(z), for z > -1.
+/// Also returns r = sqrt(z^2 + 2 pi), 1/r and 1/den, den = (pi - 1) z + r, for reuse (one
+/// division for both reciprocals).
+inline double mills_boyd(double z, double& dr, double& r, double& inv_r, double& inv_den) noexcept {
+    r = std::sqrt(z * z + 2.0 * kPi);
+    const double den = (kPi - 1.0) * z + r;
+    const double q = 1.0 / (r * den);
+    inv_r = den * q;
+    inv_den = r * q;
+    dr = -kPi * ((kPi - 1.0) + z * inv_r) * inv_den * inv_den;
+    return kPi * inv_den;
+}
+
+/// Lane j: objective branch, bracket and initial guess (w.s on entry holds s_c).
+///
+/// The guesses solve a model of the objective (ln b below s_c, ln(b_max - b) above) built from
+/// exact identities and Boyd's Mills ratio R~ (four Newton steps in ln s on the model):
+///   b_max - b = Q/sqrt(2 pi) [R(h + t) + R(t - h)]                       exactly, so
+///   ln(b_max - b) ~ -(h^2 + t^2)/2 - ln sqrt(2 pi) + ln(R~(h + t) + R~(t - h));
+///   b ~ Q c t (1 - |h| R(|h|)) for small t, with 1 - y R~(y) = 2 pi / ((r + y)((pi-1) y + r)),
+///   r = sqrt(y^2 + 2 pi), which also has the right 1/h^2 decay for large |h|.
+/// Each model is shifted to be exact at s_c (where b(s_c) = e^{x/2}/2 - e^{-x/2} N(-s_c)), the
+/// shift fading like s/s_c below and s_c/s above. On the test grids the guesses are within 2%
+/// (lower) and 7% (upper), so that two Householder steps usually reach full precision.
+inline void initial_guess(Workspace& w, std::int64_t j) noexcept {
+    constexpr double kTwoPi = 6.28318530717958647693;
+    constexpr double kLnSqrt2Pi = 0.91893853320467274178;
+    const double xs = w.x[j], bs = w.beta[j], bms = w.bmax[j];
+    const double sc = std::sqrt(-2.0 * xs);
+    const bool atm = !(sc > kTiny);
+    const double tc = 0.5 * sc;
+    // b(s_c) and b_max - b(s_c) (an approximation near the money, where only the branch choice
+    // depends on it).
+    // e^{-x/2} N(-s_c) = e^{-x/2} e^{-s_c^2/2} erfcx(s_c/sqrt 2)/2 and s_c^2/2 = -x: no exp.
+    const double nc = 0.5 * bms * erfcx_nonneg(sc * kInvSqrt2);
+    const double bc = 0.5 * bms - nc;
+    const double gc = 0.5 * bms + nc;
+    // Below or above the inflection point s_c (always above at the money).
+    const bool upper = atm | (bs >= bc);
+    const double gbeta = bms - bs;
+    const double lnb = vmath::log(bs), lng = vmath::log(gbeta);
+    const double target = upper ? lng : lnb;  // of the guess model
+    // The Householder objective: ln b, unless beta is closer to b_max than to 0; then
+    // ln(b_max - b). Each is the one whose argument carries the information to full relative
+    // precision (b_max - b computed as a difference would lose eps/b relative for small b).
+    const bool use_g = bs > 0.5 * bms;
+    w.use_g[j] = use_g ? 1.0 : 0.0;
+    w.target[j] = use_g ? lng : lnb;
+
+    // The models at s_c (h = -t_c), for the shifts.
+    double d1 = 0.0, d2 = 0.0, rc = 0.0, irc = 0.0, idc = 0.0, r0 = 0.0, ir0 = 0.0, id0 = 0.0;
+    mills_boyd(tc, d1, rc, irc, idc);  // for r and den at y = t_c
+    // Lower model at s_c: -t_c^2 + ln(c t_c A(t_c)); upper: -t_c^2 - ln sqrt(2 pi) +
+    // ln(R~(0) + R~(2 t_c)). The shift is ln(b(s_c)) (or ln(b_max - b(s_c))) minus that, with
+    // the two logarithms folded into one.
+    const double ac = kTwoPi * idc / (rc + tc);
+    const double arg_l = kSqrt2OverPi * tc * ac;
+    const double arg_u = mills_boyd(0.0, d1, r0, ir0, id0) + mills_boyd(2.0 * tc, d2, r0, ir0, id0);
+    const double ratio_c = upper ? gc / arg_u : bc / arg_l;
+    double shift = log_rough(ratio_c) + tc * tc + (upper ? kLnSqrt2Pi : 0.0);
+    shift = atm ? 0.0 : shift;
+    const double inv_sc = 1.0 / (sc > kTiny ? sc : kTiny);
+
+    // Starting points: the leading term h^2 = -2 ln b below; b_max - b ~ (e^{x/2} + e^{-x/2})
+    // N(-s/2) above (exact at the money).
+    const double s_low = std::fabs(xs) / std::sqrt(-2.0 * lnb > kTiny ? -2.0 * lnb : kTiny);
+    const double pu = gbeta / (bms + 1.0 / bms);
+    const double s_up = -2.0 * norm_inv_lower(pu > kTiny ? pu : kTiny);
+    double s = upper ? (s_up > sc ? s_up : sc) : (s_low < sc ? s_low : sc);
+    s = s > kTiny ? s : kTiny;
+#pragma GCC unroll 8
+    for (int it = 0; it < kGuessIterations; ++it) {
+        const double inv_s = 1.0 / s;
+        const double t = 0.5 * s, h = xs * inv_s;
+        const double a1 = upper ? h + t : -h;
+        const double a2 = t - h;
+        double dr1 = 0.0, dr2 = 0.0, ry = 0.0, iry = 0.0, idy = 0.0;
+        double r2s = 0.0, ir2 = 0.0, id2 = 0.0;
+        const double r1 = mills_boyd(a1, dr1, ry, iry, idy);
+        const double r2 = mills_boyd(a2, dr2, r2s, ir2, id2);
+        // Lower: 1 - y R~(y) = 2 pi / ((r + y)((pi-1) y + r)) with y = a1, and its log-derivative.
+        const double amod = kTwoPi * idy / (ry + a1);
+        const double arg = upper ? r1 + r2 : kSqrt2OverPi * t * amod;
+        const double m = -0.5 * (h * h + t * t) + log_rough(arg) - (upper ? kLnSqrt2Pi : 0.0);
+        const double dm_low = 1.0 + a1 * (iry + ((kPi - 1.0) + a1 * iry) * idy);
+        const double dm_up = (dr1 * (t - h) + dr2 * (t + h)) / (r1 + r2);
+        const double ratio_sc = upper ? sc * inv_s : s * inv_sc;
+        const double f = m + shift * ratio_sc - target;
+        const double fp = h * h - t * t + (upper ? dm_up : dm_low) +
+                          (upper ? -shift * ratio_sc : shift * ratio_sc);
+        // Newton in ln s (a step of at most kMaxGuessStep in ln s).
+        double d = f / fp;
+        d = d > kMaxGuessStep ? kMaxGuessStep : (d < -kMaxGuessStep ? -kMaxGuessStep : d);
+        double s_new = s * exp_rough(-d);
+        s_new = upper ? (s_new > sc ? s_new : sc) : (s_new < sc ? s_new : sc);
+        s = s_new > kTiny ? s_new : s;  // keeps NaN out
+    }
+    w.s[j] = s;
+    // The bracket reaches past s_c on purpose: b(s_c) above is approximate near the money.
+    w.lo[j] = upper ? 0.5 * sc : 0.0;
+    w.hi[j] = upper ? vmath::kInf : 2.0 * sc;
+}
+
+/// One safeguarded Householder step for lane j from b, b_max - b, Q at w.s[j] (in w.b, w.g,
+/// w.dq). Lanes that have stopped keep their values.
+inline void step(Workspace& w, std::int64_t j) noexcept {
+    const double s = w.s[j], x = w.x[j];
+    const bool upper = w.use_g[j] != 0.0;
+    const double u = upper ? w.g[j] : w.b[j];
+    const double db = w.dq[j] * kInvSqrt2Pi;  // b'(s)
+    const double f = vmath::log(u) - w.target[j];
+    // f > 0 means b too large (lower: u = b) or too small (upper: u = b_max - b).
+    const bool s_too_big = (upper ? -f : f) > 0.0;
+    double lo = w.lo[j], hi = w.hi[j];
+    lo = s_too_big ? lo : s;
+    hi = s_too_big ? s : hi;
+    // Householder (order 3) on f = ln u - ln u*: with r = u'/u, k2 = b''/b', k3 = b'''/b',
+    // f' = r, f''/f' = k2 - r, f'''/f' = k3 - 3 r k2 + 2 r^2.
+    const double rr = (upper ? -db : db) / u;
+    const double x2s = x * x / (s * s * s);
+    const double k2 = x2s - 0.25 * s;
+    const double k3 = k2 * k2 - 3.0 * x2s / s - 0.25;
+    const double nu = -f / rr;
+    const double h2 = k2 - rr;
+    const double h3 = k3 - 3.0 * rr * k2 + 2.0 * rr * rr;
+    const double delta = nu * (1.0 + 0.5 * h2 * nu) / (1.0 + h2 * nu + h3 * nu * nu / 6.0);
+    double s_new = s + delta;
+    // Equality allowed: lo or hi is the s just evaluated, and a converged step may round to it.
+    const bool inside = (s_new >= lo) & (s_new <= hi) & (s_new > 0.0);  // false for NaN
+    const double bisect = hi < vmath::kInf ? (lo > 0.0 ? std::sqrt(lo * hi) : 0.5 * hi) : 2.0 * s;
+    s_new = inside ? s_new : bisect;
+    const bool done = inside & (std::fabs(delta) <= kConvergedStep * s);
+    const bool on = w.active[j] != 0.0;
+    w.s[j] = on ? s_new : s;
+    w.lo[j] = on ? lo : w.lo[j];
+    w.hi[j] = on ? hi : w.hi[j];
+    w.active[j] = on & !done ? 1.0 : 0.0;
+}
+
+/// Runs fn on every lane of the block, vectorized. (Not inlined on purpose: inlined into the
+/// function that owns the workspace, GCC 13 finds "no vectype" for the loads and gives up.)
+template <void (*Fn)(Workspace&, std::int64_t) noexcept>
+[[gnu::noinline]] void for_lanes(Workspace& w) noexcept {
+#pragma omp simd
+    for (std::int64_t j = 0; j < kBlock; ++j) {
+        Fn(w, j);
+    }
+}
+
+double count_active(const Workspace& w) noexcept {
+    double n = 0.0;
+    for (std::int64_t j = 0; j < kBlock; ++j) {
+        n += w.active[j];
+    }
+    return n;
+}
+
+}  // namespace
+
+void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::int64_t begin,
+                       std::int64_t end) noexcept {
+    Workspace w;  // NOLINT: filled before use
+    for (std::int64_t i0 = begin; i0 < end; i0 += kBlock) {
+        const std::int64_t len = end - i0 < kBlock ? end - i0 : kBlock;
+        load(w.p, in.price, i0, len);
+        load(w.spot, in.spot, i0, len);
+        load(w.k, in.strike, i0, len);
+        load(w.t, in.t, i0, len);
+        load(w.r, in.rate, i0, len);
+        load(w.q, in.div, i0, len);
+        load_sign(w.phi, in.is_call, i0, len);
+        // Every loop runs over the whole block (the tail of the last one is padded with invalid
+        // lanes), so that each element goes through the same vector code wherever it sits:
+        // results do not depend on the block or thread split, to the last bit.
+        for (std::int64_t j = len; j < kBlock; ++j) {
+            w.p[j] = vmath::kNaN;
+            w.spot[j] = w.k[j] = w.t[j] = 1.0;
+            w.r[j] = w.q[j] = 0.0;
+            w.phi[j] = 1.0;
+        }
+
+        for_lanes<setup>(w);
+        for_lanes<initial_guess>(w);
+        for (int it = 0; it < kMaxIterations && count_active(w) > 0.0; ++it) {
+            evaluate(w);
+            for_lanes<step>(w);
+        }
+
+        double* __restrict vol = out.vol + i0;
+#pragma omp simd
+        for (std::int64_t j = 0; j < len; ++j) {
+            double st = w.status[j];
+            st = st == kStOk && w.active[j] != 0.0 ? kStNotConverged : st;
+            const double v = w.s[j] / std::sqrt(w.t[j]);
+            vol[j] = st == kStOk ? v : (st == kStAt ? 0.0 : vmath::kNaN);
+            w.status[j] = st;
+        }
+        if (out.status != nullptr) {
+            std::int8_t* __restrict status = out.status + i0;
+            for (std::int64_t j = 0; j < len; ++j) {
+                status[j] = static_cast<std::int8_t>(w.status[j]);
+            }
+        }
+    }
+}
+
+void normalised_black(const double* x, const double* s, double* b, std::int64_t n) noexcept {
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i) {
+        const double xi = x[i];
+        const double ax = std::fabs(xi);
+        const double bm = vmath::exp(-0.5 * ax);
+        const Black bl = normalised_call<kRegionAll>(-ax, s[i], bm);
+        b[i] = xi > 0.0 ? bl.b + two_sinh_half(ax, bm) : bl.b;
+    }
+}
+
+}  // namespace gammaext::GAMMAEXT_ISA_NS
