@@ -45,7 +45,7 @@ def test_matches_reference_on_every_isa(rng, isa):
         assert_allclose(got[name], want[name], rtol=1e-12, atol=1e-13 * scale, err_msg=name)
 
 
-def test_vector_call_equals_scalar_loop(rng):
+def test_vector_call_equals_scalar_loop(rng, isa):
     args = random_inputs(rng, 50)
     is_call = rng.random(50) < 0.5
     vec = gammaext.greeks(**args, is_call=is_call)

@@ -98,6 +98,31 @@ void load_sign(double* __restrict dst, const FlagColumn& col, std::int64_t i0,
     }
 }
 
+/// Inputs and outputs of a last, partial block, padded to a whole block.
+struct TailBlock {
+    alignas(64) double in[6][kBlock];
+    alignas(64) double out[kNumGreeks][kBlock];
+
+    /// The first len values of src, then copies of src[0].
+    const double* pad(int column, const double* src, std::int64_t len) noexcept {
+        double* dst = in[column];
+        for (std::int64_t j = 0; j < kBlock; ++j) {
+            dst[j] = src[j < len ? j : 0];
+        }
+        return dst;
+    }
+
+    void copy_out(const GreeksOut& o, std::int64_t i0, std::int64_t len) const noexcept {
+        for (int g = 0; g < kNumGreeks; ++g) {
+            if (double* p = o.out[static_cast<std::size_t>(g)]; p != nullptr) {
+                for (std::int64_t j = 0; j < len; ++j) {
+                    p[i0 + j] = out[g][j];
+                }
+            }
+        }
+    }
+};
+
 bool needs_cdf(const GreeksOut& out) noexcept {
     for (const Greek g : {Greek::price, Greek::delta, Greek::theta, Greek::rho, Greek::epsilon,
                           Greek::charm, Greek::dual_delta}) {
@@ -175,17 +200,26 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         want_any |= p != nullptr;
     }
     Workspace w;  // NOLINT: filled before use
+    TailBlock tail;
     const Source spot(in.spot), strike(in.strike), time(in.t), vol(in.vol), rate(in.rate),
         div(in.div);
     for (std::int64_t i0 = begin; i0 < end; i0 += kBlock) {
         const std::int64_t len = end - i0 < kBlock ? end - i0 : kBlock;
-        const double* __restrict s = spot.block(i0);
-        const double* __restrict k = strike.block(i0);
-        const double* __restrict t = time.block(i0);
-        const double* __restrict v = vol.block(i0);
-        const double* __restrict r = rate.block(i0);
-        const double* __restrict q = div.block(i0);
+        // The maths always runs over a whole block, so that every element goes through the same
+        // vector code (a scalar remainder loop could round differently, making a result depend
+        // on its position): a last, partial block is padded with copies of its first element.
+        const bool partial = len < kBlock;
+        const double* __restrict s = partial ? tail.pad(0, spot.block(i0), len) : spot.block(i0);
+        const double* __restrict k =
+            partial ? tail.pad(1, strike.block(i0), len) : strike.block(i0);
+        const double* __restrict t = partial ? tail.pad(2, time.block(i0), len) : time.block(i0);
+        const double* __restrict v = partial ? tail.pad(3, vol.block(i0), len) : vol.block(i0);
+        const double* __restrict r = partial ? tail.pad(4, rate.block(i0), len) : rate.block(i0);
+        const double* __restrict q = partial ? tail.pad(5, div.block(i0), len) : div.block(i0);
         load_sign(w.phi, in.is_call, i0, len);
+        for (std::int64_t j = len; j < kBlock; ++j) {
+            w.phi[j] = w.phi[0];
+        }
 
         double n_bad = 0.0, n_rate = 0.0, n_div = 0.0, n_vol = 0.0;  // counts, kept as doubles
                                                                      // so the loop vectorizes
@@ -226,7 +260,7 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         }
 
 #pragma omp simd
-        for (std::int64_t j = 0; j < len; ++j) {
+        for (std::int64_t j = 0; j < kBlock; ++j) {
             const double sj = s[j], kj = k[j], tj = t[j], vj = v[j], rj = r[j], qj = q[j];
             const double sqrt_t = std::sqrt(tj);
             const double sig_t = vj * sqrt_t;
@@ -247,8 +281,8 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         }
         // Discount factors: one exp per call when the rate (or yield) and t are both scalars,
         // as for a chain with one expiry, else one per element.
-        discount<M>(w.dq, q, t, in.div.broadcast && in.t.broadcast, len);
-        discount<M>(w.dr, r, t, in.rate.broadcast && in.t.broadcast, len);
+        discount<M>(w.dq, q, t, in.div.broadcast && in.t.broadcast, kBlock);
+        discount<M>(w.dr, r, t, in.rate.broadcast && in.t.broadcast, kBlock);
 
 
         if (want_cdf) {
@@ -261,22 +295,22 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
             // - no g1 near underflow: no exp at all.
             double n_tail = 0.0, n_tiny = 0.0;
 #pragma omp simd reduction(+ : n_tail, n_tiny)
-            for (std::int64_t j = 0; j < len; ++j) {
+            for (std::int64_t j = 0; j < kBlock; ++j) {
                 const bool tail = (std::fabs(w.d1[j]) > vmath::kCdfTailStart) |
                                   (std::fabs(w.d2[j]) > vmath::kCdfTailStart);
                 n_tail += tail ? 1.0 : 0.0;
                 n_tiny += w.g1[j] > kTinyGauss ? 0.0 : 1.0;  // NaN counts as tiny
             }
             if (n_tail > 0.0) {
-                cdf_pair<M, true>(w, s, k, n_tiny == 0.0, len);
+                cdf_pair<M, true>(w, s, k, n_tiny == 0.0, kBlock);
             } else {
-                cdf_pair<M, false>(w, s, k, n_tiny == 0.0, len);
+                cdf_pair<M, false>(w, s, k, n_tiny == 0.0, kBlock);
             }
         }
 
         const auto o = [&](Greek g) {
             double* p = out.out[static_cast<int>(g)];
-            return p == nullptr ? nullptr : p + i0;
+            return p == nullptr ? nullptr : (partial ? tail.out[static_cast<int>(g)] : p + i0);
         };
         // Shorthands for the formulas below (phi = +1 call, -1 put; N1 = N(phi d1), etc.).
         // Probabilities multiply first, so that a zero probability times a huge (even
@@ -292,57 +326,60 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         const double* __restrict n1 = w.n1;
         const double* __restrict n2 = w.n2;
 
-        emit(o(Greek::price), w, len, [&](std::int64_t j) {
+        emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
             return phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]);
         });
-        emit(o(Greek::delta), w, len, [&](std::int64_t j) { return phi[j] * n1[j] * dq[j]; });
-        emit(o(Greek::gamma), w, len,
+        emit(o(Greek::delta), w, kBlock, [&](std::int64_t j) { return phi[j] * n1[j] * dq[j]; });
+        emit(o(Greek::gamma), w, kBlock,
              [&](std::int64_t j) { return mul0(pdf[j], dq[j] / (s[j] * sig[j])); });
-        emit(o(Greek::theta), w, len, [&](std::int64_t j) {
+        emit(o(Greek::theta), w, kBlock, [&](std::int64_t j) {
             return -mul0(pdf[j], s[j] * dq[j] * v[j] / (2.0 * st[j])) -
                    phi[j] * r[j] * (n2[j] * k[j]) * dr[j] + phi[j] * q[j] * (n1[j] * s[j]) * dq[j];
         });
-        emit(o(Greek::vega), w, len, [&](std::int64_t j) { return pdf[j] * s[j] * dq[j] * st[j]; });
-        emit(o(Greek::rho), w, len,
+        emit(o(Greek::vega), w, kBlock, [&](std::int64_t j) { return pdf[j] * s[j] * dq[j] * st[j]; });
+        emit(o(Greek::rho), w, kBlock,
              [&](std::int64_t j) { return phi[j] * (n2[j] * k[j]) * t[j] * dr[j]; });
-        emit(o(Greek::epsilon), w, len,
+        emit(o(Greek::epsilon), w, kBlock,
              [&](std::int64_t j) { return -phi[j] * (n1[j] * s[j]) * t[j] * dq[j]; });
-        emit(o(Greek::vanna), w, len,
+        emit(o(Greek::vanna), w, kBlock,
              [&](std::int64_t j) { return -mul0(pdf[j], dq[j] * d2[j] / v[j]); });
-        emit(o(Greek::charm), w, len, [&](std::int64_t j) {
+        emit(o(Greek::charm), w, kBlock, [&](std::int64_t j) {
             const double drift = 2.0 * (r[j] - q[j]) * t[j] - d2[j] * sig[j];
             return phi[j] * q[j] * n1[j] * dq[j] -
                    mul0(pdf[j], dq[j] * drift / (2.0 * t[j] * sig[j]));
         });
-        emit(o(Greek::vomma), w, len, [&](std::int64_t j) {
+        emit(o(Greek::vomma), w, kBlock, [&](std::int64_t j) {
             return mul0(pdf[j], s[j] * dq[j] * st[j] * d1[j] * d2[j] / v[j]);
         });
-        emit(o(Greek::veta), w, len, [&](std::int64_t j) {
+        emit(o(Greek::veta), w, kBlock, [&](std::int64_t j) {
             const double inner =
                 q[j] + (r[j] - q[j]) * d1[j] / sig[j] - (1.0 + d1[j] * d2[j]) / (2.0 * t[j]);
             return mul0(pdf[j], s[j] * dq[j] * st[j] * inner);  // d(vega)/dt, calendar time
         });
-        emit(o(Greek::speed), w, len, [&](std::int64_t j) {
+        emit(o(Greek::speed), w, kBlock, [&](std::int64_t j) {
             return -mul0(pdf[j], dq[j] / (s[j] * s[j] * sig[j]) * (d1[j] / sig[j] + 1.0));
         });
-        emit(o(Greek::zomma), w, len, [&](std::int64_t j) {
+        emit(o(Greek::zomma), w, kBlock, [&](std::int64_t j) {
             return mul0(pdf[j], dq[j] / (s[j] * sig[j]) * (d1[j] * d2[j] - 1.0) / v[j]);
         });
-        emit(o(Greek::color), w, len, [&](std::int64_t j) {
+        emit(o(Greek::color), w, kBlock, [&](std::int64_t j) {
             const double drift = 2.0 * (r[j] - q[j]) * t[j] - d2[j] * sig[j];
             const double inner = 2.0 * q[j] * t[j] + 1.0 + drift / sig[j] * d1[j];
             return mul0(pdf[j], dq[j] / (2.0 * s[j] * t[j] * sig[j]) * inner);  // dGamma/dt
         });
-        emit(o(Greek::ultima), w, len, [&](std::int64_t j) {
+        emit(o(Greek::ultima), w, kBlock, [&](std::int64_t j) {
             const double x = d1[j] * d2[j];
             const double inner = x * (1.0 - x) + d1[j] * d1[j] + d2[j] * d2[j];
             return -mul0(pdf[j], s[j] * dq[j] * st[j] / (v[j] * v[j]) * inner);
         });
-        emit(o(Greek::dual_delta), w, len,
+        emit(o(Greek::dual_delta), w, kBlock,
              [&](std::int64_t j) { return -phi[j] * n2[j] * dr[j]; });
-        emit(o(Greek::dual_gamma), w, len, [&](std::int64_t j) {
+        emit(o(Greek::dual_gamma), w, kBlock, [&](std::int64_t j) {
             return mul0(pdf[j], s[j] * dq[j] / (k[j] * k[j] * sig[j]));
         });
+        if (partial) {
+            tail.copy_out(out, i0, len);
+        }
     }
     return report;
 }
