@@ -156,13 +156,14 @@ def test_ctrl_c_writes_partial_results(tmp_path):
     assert proc.stdout is not None
     first = proc.stdout.readline()  # printed just before the run starts
     assert first.startswith("gammaext lab:")
-    time.sleep(1.5)
+    # Let a few chunks finish (much slower under the sanitizers) before interrupting.
+    time.sleep(10.0 if os.environ.get("GAMMAEXT_SANITIZED") else 1.5)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "PARTIAL" in out and "interrupted; partial results" in err
     text = (tmp_path / "lab_table.csv").read_text()
-    assert ",True" in text  # the partial column
+    assert ",True" in text  # the partial column (at least one chunk was done)
 
 
 def test_rules_on_a_dask_scheduler_equal_local(tmp_path):

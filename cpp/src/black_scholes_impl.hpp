@@ -26,7 +26,7 @@
 namespace gammaext::GAMMAEXT_ISA_NS {
 namespace {
 
-constexpr std::int64_t kBlock = 128;  // 13 work arrays + 6 broadcast buffers: 19 KiB, in L1
+constexpr std::int64_t kBlock = kGreeksBlock;  // 13 work arrays + 6 broadcasts: 19 KiB, in L1
 constexpr double kPercentRate = 1.0;  // |rate| or |div| above 100% per year looks like percent
 constexpr double kPercentVol = 10.0;  // vol above 1000% looks like percent
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
@@ -133,33 +133,55 @@ bool needs_cdf(const GreeksOut& out) noexcept {
     return false;
 }
 
-/// d[j] = exp(-rate[j] t[j]); computed once and repeated when both inputs are scalars.
+/// d[j] = exp(-rate[j] t[j]), vectorized over a whole block.
 template <class M>
-void discount(double* __restrict d, const double* __restrict rate, const double* __restrict t,
-              bool constant, std::int64_t len) noexcept {
-    if (constant) {
-        const double value = M::exp(-rate[0] * t[0]);
-        for (std::int64_t j = 0; j < len; ++j) {
-            d[j] = value;
-        }
-        return;
-    }
+void discount(double* __restrict d, const double* __restrict rate,
+              const double* __restrict t) noexcept {
 #pragma omp simd
-    for (std::int64_t j = 0; j < len; ++j) {
+    for (std::int64_t j = 0; j < kBlock; ++j) {
         d[j] = M::exp(-rate[j] * t[j]);
     }
 }
 
+/// The discount factors of a call: when the rate (or yield) and t are both scalars, as for a
+/// chain with one expiry, they are computed for one block at the start (by the same vector
+/// code, so the bits are those of the general case) and reused.
+template <class M>
+class Discount {
+public:
+    Discount(const Column& rate, const Column& t, const double* rate_fill,
+             const double* t_fill) noexcept
+        : constant_(rate.broadcast && t.broadcast) {
+        if (constant_) {
+            discount<M>(fixed_, rate_fill, t_fill);
+        }
+    }
+    /// The factors of a block: the precomputed ones, or computed into scratch.
+    const double* block(double* __restrict scratch, const double* __restrict rate,
+                        const double* __restrict t) const noexcept {
+        if (constant_) {
+            return fixed_;
+        }
+        discount<M>(scratch, rate, t);
+        return scratch;
+    }
+
+private:
+    bool constant_;
+    alignas(64) double fixed_[kBlock];
+};
+
 /// N(phi d1) and N(phi d2) into w.n1, w.n2 (which hold the point-mass step on entry).
 template <class M, bool kTail>
 void cdf_pair(Workspace& w, const double* __restrict s, const double* __restrict k,
-              bool g2_from_g1, std::int64_t len) noexcept {
+              const double* __restrict dq, const double* __restrict dr, bool g2_from_g1,
+              std::int64_t len) noexcept {
     if (g2_from_g1) {
 #pragma omp simd
         for (std::int64_t j = 0; j < len; ++j) {
             const bool degenerate = !(w.sig_t[j] > 0.0);
             const double step = w.n1[j];
-            const double g2 = w.g1[j] * (s[j] * w.dq[j]) / (k[j] * w.dr[j]);
+            const double g2 = w.g1[j] * (s[j] * dq[j]) / (k[j] * dr[j]);
             w.n1[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * w.d1[j], w.g1[j]);
             w.n2[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * w.d2[j], g2);
         }
@@ -170,7 +192,7 @@ void cdf_pair(Workspace& w, const double* __restrict s, const double* __restrict
             const double step = w.n1[j];
             const double d2 = w.d2[j];
             const double g2 = w.g1[j] > kTinyGauss
-                                  ? w.g1[j] * (s[j] * w.dq[j]) / (k[j] * w.dr[j])
+                                  ? w.g1[j] * (s[j] * dq[j]) / (k[j] * dr[j])
                                   : M::gauss(d2);
             w.n1[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * w.d1[j], w.g1[j]);
             w.n2[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * d2, g2);
@@ -203,6 +225,8 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
     TailBlock tail;
     const Source spot(in.spot), strike(in.strike), time(in.t), vol(in.vol), rate(in.rate),
         div(in.div);
+    const Discount<M> div_discount(in.div, in.t, div.block(0), time.block(0));
+    const Discount<M> rate_discount(in.rate, in.t, rate.block(0), time.block(0));
     for (std::int64_t i0 = begin; i0 < end; i0 += kBlock) {
         const std::int64_t len = end - i0 < kBlock ? end - i0 : kBlock;
         // The maths always runs over a whole block, so that every element goes through the same
@@ -281,8 +305,8 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         }
         // Discount factors: one exp per call when the rate (or yield) and t are both scalars,
         // as for a chain with one expiry, else one per element.
-        discount<M>(w.dq, q, t, in.div.broadcast && in.t.broadcast, kBlock);
-        discount<M>(w.dr, r, t, in.rate.broadcast && in.t.broadcast, kBlock);
+        const double* __restrict dq = div_discount.block(w.dq, q, t);
+        const double* __restrict dr = rate_discount.block(w.dr, r, t);
 
 
         if (want_cdf) {
@@ -302,9 +326,9 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
                 n_tiny += w.g1[j] > kTinyGauss ? 0.0 : 1.0;  // NaN counts as tiny
             }
             if (n_tail > 0.0) {
-                cdf_pair<M, true>(w, s, k, n_tiny == 0.0, kBlock);
+                cdf_pair<M, true>(w, s, k, dq, dr, n_tiny == 0.0, kBlock);
             } else {
-                cdf_pair<M, false>(w, s, k, n_tiny == 0.0, kBlock);
+                cdf_pair<M, false>(w, s, k, dq, dr, n_tiny == 0.0, kBlock);
             }
         }
 
@@ -320,8 +344,6 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         const double* __restrict sig = w.sig_t;
         const double* __restrict d1 = w.d1;
         const double* __restrict d2 = w.d2;
-        const double* __restrict dq = w.dq;
-        const double* __restrict dr = w.dr;
         const double* __restrict pdf = w.pdf;
         const double* __restrict n1 = w.n1;
         const double* __restrict n2 = w.n2;

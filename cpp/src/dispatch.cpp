@@ -153,10 +153,14 @@ InputReport greeks(const GreeksIn& in, const GreeksOut& out, NormalMode mode, in
     constexpr int kMaxChunks = 1024;
     InputReport parts[kMaxChunks];
     const int nt = effective_threads(threads);
+    // Threads split whole blocks, so every block holds the same elements whatever the thread
+    // count (the kernel picks its cheapest exact code path per block).
+    const std::int64_t blocks = (in.n + kGreeksBlock - 1) / kGreeksBlock;
     const int used = parallel_for(
-        in.n, nt > kMaxChunks ? kMaxChunks : nt, kGreeksPerThread,
+        blocks, nt > kMaxChunks ? kMaxChunks : nt, kGreeksPerThread / kGreeksBlock,
         [&](int c, std::int64_t lo, std::int64_t hi) {
-            parts[c] = greeks_range(in, out, mode, lo, hi, isa);
+            const std::int64_t end = hi * kGreeksBlock < in.n ? hi * kGreeksBlock : in.n;
+            parts[c] = greeks_range(in, out, mode, lo * kGreeksBlock, end, isa);
         });
     InputReport report;
     for (int c = 0; c < used; ++c) {

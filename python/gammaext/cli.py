@@ -47,8 +47,9 @@ def _fmt(x: Any, width: int = 10, digits: int = 4) -> str:
     return f"{x:>{width}.{digits}g}"
 
 
-def print_table(table: Any, file: Any = None) -> None:
-    """A compact text view of a lab table (the full table is in the CSV)."""
+def print_table(table: Any, file: Any = None, *, partial: bool = False) -> None:
+    """A compact text view of a lab table (the full table is in the CSV). ``partial`` marks an
+    interrupted run even when no chunk had finished (no rows)."""
     from .lab import table_rows
 
     file = sys.stdout if file is None else file
@@ -78,7 +79,7 @@ def print_table(table: Any, file: Any = None) -> None:
             v = r.get(k)
             cells.append(f"{v!s:<{w}.{w}s}" if i <= 1 else _fmt(v, w))
         print(" ".join(cells), file=file)
-    if any(r.get("partial") for r in rows):
+    if partial or any(r.get("partial") for r in rows):
         print("PARTIAL: interrupted; rows cover only the paths done (n_paths column)", file=file)
 
 
@@ -221,7 +222,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
     )
     table = res.table()
     print()
-    print_table(table)
+    print_table(table, partial=res.partial)
     written = write_table(table, out / "lab_table.csv")
     print()
     checks = lab.check_conclusions(table)
@@ -296,7 +297,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
         exp.rules, exp.scenarios, progress=_progress(args), client=client, **opts
     )
     table = res.table(exp.confidence)
-    print_table(table)
+    print_table(table, partial=res.partial)
     written = write_table(table, out / "rules_table.csv")
     sweep_table = None
     if exp.sweep is not None and not res.partial:

@@ -47,6 +47,9 @@ enum class Greek : int {
 };
 inline constexpr int kNumGreeks = static_cast<int>(Greek::count_);
 
+/// The kernel works in blocks of this many elements, aligned to multiples of it in the arrays.
+inline constexpr std::int64_t kGreeksBlock = 128;
+
 /// How the normal distribution is evaluated.
 enum class NormalMode : int {
     exact = 0,    ///< erfc-based CDF, full double precision in both tails (vectorized)
