@@ -88,15 +88,17 @@ inline double log(double x) noexcept {
     constexpr double kSubnormalScale = 0x1p54;
     constexpr std::uint64_t kMantissa = 0x000FFFFFFFFFFFFFULL;
     constexpr std::uint64_t kOneExp = 0x3FF0000000000000ULL;   // exponent field of 1.0
-    constexpr std::uint64_t kHalfExp = 0x3FE0000000000000ULL;  // exponent field of 0.5
-    constexpr std::uint64_t kSqrt2Mantissa = 0x6A09E667F3BCDULL;  // mantissa bits of sqrt(2)
+    constexpr double kSqrt2 = 1.41421356237309504880;
 
     const bool subnormal = x < kSmallestNormal;
     const double xs = subnormal ? x * kSubnormalScale : x;
     const auto ix = std::bit_cast<std::uint64_t>(xs);
     const std::uint64_t mant = ix & kMantissa;
-    const bool upper = mant >= kSqrt2Mantissa;  // m >= sqrt(2): use m/2 and e+1
-    const double m = std::bit_cast<double>(mant | (upper ? kHalfExp : kOneExp));
+    // The mantissa as a double in [1, 2); from sqrt(2) on, use m/2 and e+1. (A double compare:
+    // SSE2 has no 64-bit integer compare, which would stop the baseline build vectorizing.)
+    const double m1 = std::bit_cast<double>(mant | kOneExp);
+    const bool upper = m1 >= kSqrt2;
+    const double m = upper ? 0.5 * m1 : m1;
     // Biased exponent (0..2047) as a double without an int-to-float instruction.
     const double biased =
         std::bit_cast<double>((ix >> 52) | std::bit_cast<std::uint64_t>(0x1p52)) - 0x1p52;
