@@ -120,8 +120,13 @@ int default_threads() noexcept {
     if (n > 0) {
         return n;
     }
-    const unsigned hw = std::thread::hardware_concurrency();
-    return hw == 0 ? 1 : static_cast<int>(hw);
+    // Read once: glibc answers hardware_concurrency() by reading /sys on every call, which
+    // cost ~10 us per kernel call.
+    static const int hw = [] {
+        const unsigned n = std::thread::hardware_concurrency();
+        return n == 0 ? 1 : static_cast<int>(n);
+    }();
+    return hw;
 }
 
 void set_default_threads(int threads) noexcept {
