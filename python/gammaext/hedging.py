@@ -108,13 +108,20 @@ def _finite(name: str, value: float, *, positive: bool = False, nonneg: bool = F
     return x
 
 
-def _count(name: str, value: int, minimum: int = 1) -> int:
+#: Largest rule length / interval / block: the engine holds counts as doubles and int64, and
+#: 2**53 is the last integer a double holds exactly (larger ones crashed or were UB).
+_MAX_COUNT = 2**53
+
+
+def _count(name: str, value: int, minimum: int = 1, maximum: int | None = None) -> int:
     try:
         n = operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an integer, got {value!r}") from None
     if n < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {n}")
+    if maximum is not None and n > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {n}")
     return n
 
 
@@ -337,7 +344,7 @@ class EveryK(Rule):
     k: int = 1
 
     def __post_init__(self) -> None:
-        _count("EveryK k", self.k)
+        _count("EveryK k", self.k, maximum=_MAX_COUNT)
 
     def _params(self, p: dict[str, float], units: float) -> None:
         if p["every"]:
@@ -403,7 +410,7 @@ class TrendBand(Rule):
 
     def __post_init__(self) -> None:
         _finite("TrendBand width", self.width, positive=True)
-        _count("TrendBand er_length", self.er_length)
+        _count("TrendBand er_length", self.er_length, maximum=_MAX_COUNT)
         _finite("TrendBand widen", self.widen, nonneg=True)
         _band_width(self.width, self.units, 1.0)
         _to("TrendBand", self.to)
@@ -466,7 +473,7 @@ class AtrMove(Rule):
 
     def __post_init__(self) -> None:
         _finite("AtrMove mult", self.mult, positive=True)
-        _count("AtrMove length", self.length)
+        _count("AtrMove length", self.length, maximum=_MAX_COUNT)
         if self.since not in ("last_hedge", "previous"):
             raise ValueError(
                 f"AtrMove since= must be 'last_hedge' or 'previous', got {self.since!r}"
@@ -490,7 +497,7 @@ class MaxInterval(Rule):
     n: int = 24
 
     def __post_init__(self) -> None:
-        _count("MaxInterval n", self.n)
+        _count("MaxInterval n", self.n, maximum=_MAX_COUNT)
 
     def _params(self, p: dict[str, float], units: float) -> None:
         if p["max_interval"]:
@@ -544,7 +551,7 @@ class VolGate(Rule):
         _finite("VolGate min_ratio", self.min_ratio, nonneg=True)
         if not self.max_ratio >= self.min_ratio:
             raise ValueError("VolGate max_ratio must be >= min_ratio")
-        _count("VolGate length", self.length)
+        _count("VolGate length", self.length, maximum=_MAX_COUNT)
 
     def _params(self, p: dict[str, float], units: float) -> None:
         self.rule._params(p, units)
@@ -725,7 +732,7 @@ class Bootstrap:
     def __post_init__(self) -> None:
         if (self.prices is None) == (self.returns is None):
             raise ValueError("Bootstrap needs exactly one of prices= or returns=")
-        _count("Bootstrap block", self.block)
+        _count("Bootstrap block", self.block, maximum=_MAX_COUNT)
         if self.spot is not None:
             _finite("Bootstrap spot", self.spot, positive=True)
 
