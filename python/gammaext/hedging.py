@@ -191,7 +191,10 @@ class Position:
     hedge_vol: float | None = None
 
     def __post_init__(self) -> None:
-        legs = tuple(self.legs)
+        try:
+            legs = tuple(self.legs)
+        except TypeError:  # e.g. legs=0: name the argument rather than "int is not iterable"
+            raise TypeError(f"position legs must be a sequence of Leg, got {self.legs!r}") from None
         object.__setattr__(self, "legs", legs)
         if not legs:
             raise ValueError("position has no legs (an empty portfolio has nothing to hedge)")
@@ -1054,10 +1057,11 @@ def prepare(
         user = _arrays.as_float("paths", paths)
         if user.ndim == 1:
             user = user.reshape(1, -1)
-        if user.ndim != 2 or user.shape[1] < 2:
+        # At least one path: an empty (0, n) array used to fail with an IndexError below.
+        if user.ndim != 2 or user.shape[1] < 2 or user.shape[0] < 1:
             raise ValueError(
-                f"paths must be a 2-D array (paths x times) with at least 2 times, got shape "
-                f"{np.shape(paths)}"
+                f"paths must be a 2-D array (paths x times) with at least 1 path and 2 times, "
+                f"got shape {np.shape(paths)}"
             )
         _check_prices("paths", user)
         user = np.ascontiguousarray(user)
