@@ -143,7 +143,8 @@ class StrategyParams:
                     raise TypeError(f"{name} must be a number, got {v!r}")
         if self.timeframe is not None:
             if not isinstance(self.timeframe, str):
-                raise TypeError(f"timeframe must be a string like 'D' or '60', got {self.timeframe!r}")
+                tf = self.timeframe
+                raise TypeError(f"timeframe must be a string like 'D' or '60', got {tf!r}")
             annualization_factor(self.timeframe)  # validates
 
     def replace(self, **changes: Any) -> StrategyParams:
@@ -420,7 +421,7 @@ def _parse_time(text: str, lineno: int | None) -> np.datetime64:
             if tz[0] == "-":
                 offset_min = -offset_min
     try:
-        t = _to_ns(np.datetime64(s.replace(" ", "T")))[()]
+        t = _to_ns(np.datetime64(s.replace(" ", "T"))).reshape(-1)[0]
     except ValueError:
         raise ValueError(f"{where}{text!r} is not a date/time in range (1678 to 2261)") from None
     return t - np.timedelta64(offset_min, "m")

@@ -91,6 +91,9 @@ _NOISE_KIND = {"none": 0, "iid": 1, "bounce": 2}
 _BAND_KIND = {"none": 0, "fixed": 1, "trend": 2, "whalley_wilmott": 3}
 #: Stream numbers of the counter-based generator (see docs/hedging.md).
 STREAMS = {"price": 0, "variance": 1, "jump_count": 2, "jump_size": 3, "bootstrap": 4, "noise": 5}
+#: Path-steps x rules per call of the C++ engine (about 0.25 s on one core): the bound on
+#: how long a KeyboardInterrupt waits in simulate_hedge / simulate_rules.
+_CHUNK_WORK = 2**23
 _EXPIRY_TOL = 1e-9  # years (0.03 s): an expiry this close to a grid time expires at that time
 
 
@@ -1163,20 +1166,32 @@ def _run(
                 f"[{prep.first_path}, {prep.first_path + prep.n_paths})"
             )
     params = np.array([[row[k] for k in PARAM_NAMES] for row in rows], dtype=np.float64)
-    out, tr = _core._hedge(
-        params,
-        prep.seed,
-        prep.times,
-        prep.vols,
-        prep.groups,
-        prep.returns,
-        prep.user,
-        prep.first_path,
-        prep.n_paths,
-        trace_idx,
-        _arrays.threads_arg(threads),
-        _arrays.ISA,
-    )
+    nthreads = _arrays.threads_arg(threads)
+    n, n_steps = prep.n_paths, prep.times.size - 1
+    # Long runs go to the core in chunks of paths: Python can only act on Ctrl-C
+    # (KeyboardInterrupt) between calls into C++, so this bounds the wait to about one chunk.
+    # Exact: path i's numbers depend only on (seed, i), so chunking changes nothing.
+    chunk = max(64, _CHUNK_WORK // max(1, n_steps * len(rows)) // 64 * 64)
+    out = np.empty((len(HEDGE_FIELDS), len(rows), n))
+    tr = np.empty((len(rows), trace_idx.size, n_steps + 1, len(TRACE_FIELDS)))
+    for a in range(0, max(n, 1), chunk):
+        b = min(n, a + chunk)
+        first = prep.first_path + a
+        sel = (trace_idx >= first) & (trace_idx < prep.first_path + b)
+        out[:, :, a:b], tr[:, sel] = _core._hedge(
+            params,
+            prep.seed,
+            prep.times,
+            prep.vols,
+            prep.groups,
+            prep.returns,
+            prep.user[a:b] if prep.user.shape[0] else prep.user,
+            first,
+            b - a,
+            trace_idx[sel],
+            nthreads,
+            _arrays.ISA,
+        )
     results = []
     for r in range(len(rows)):
         data = {name: out[i, r] for i, name in enumerate(HEDGE_FIELDS)}
