@@ -421,7 +421,7 @@ def _parse_time(text: str, lineno: int | None) -> np.datetime64:
             if tz[0] == "-":
                 offset_min = -offset_min
     try:
-        t = _to_ns(np.datetime64(s.replace(" ", "T"))).reshape(-1)[0]
+        t: np.datetime64 = _to_ns(np.datetime64(s.replace(" ", "T"))).reshape(-1)[0]
     except ValueError:
         raise ValueError(f"{where}{text!r} is not a date/time in range (1678 to 2261)") from None
     return t - np.timedelta64(offset_min, "m")
