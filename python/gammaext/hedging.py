@@ -1136,6 +1136,12 @@ def simulate_hedge(
     Returns
     -------
     HedgeResult
+
+    Notes
+    -----
+    The GIL is released while the engine runs. Long runs are handed to it in chunks of about
+    2**23 path-steps, so Ctrl-C (KeyboardInterrupt) stops a run within about a quarter of a
+    second per core-chunk; chunking does not change any result.
     """
     prep = prepare(
         paths,
