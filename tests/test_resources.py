@@ -77,3 +77,76 @@ def test_element_counts_beyond_int32_use_64_bit_indexing():
                                     np.array([0.2]), np.array([0.0]), np.array([0.0]), flags,
                                     [None] * len(gammaext.GREEKS), 0, 0, -1)
     assert report["first_invalid"] == 0 and report["invalid_count"] == n
+
+
+@linux_only
+@rss_meaningful
+def test_repeated_iv_hedging_and_backtest_calls_do_not_leak(rng):
+    n = 50_000
+    spot, strike = rng.uniform(50, 150, n), rng.uniform(50, 150, n)
+    price = gammaext.price(spot, strike, 0.5, 0.3)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 500)))
+    bars = gammaext.Bars.from_arrays(close, close * 1.01, close * 0.99, close)
+
+    def call() -> None:
+        gammaext.implied_vol(price, spot, strike, 0.5, return_status=True)
+        gammaext.simulate_hedge(gammaext.GBM(), rule=gammaext.Move(0.01) | gammaext.DeltaBand(0.2),
+                                n_paths=2_000, n_steps=50, trace=[0, 1])
+        gammaext.simulate_rules(gammaext.GBM(), [gammaext.EveryK(1), gammaext.TrendBand(0.1)],
+                                n_paths=500, n_steps=50)
+        gammaext.backtest(bars)
+        gammaext.sweep(bars, gammaext.param_grid(stop_loss_atr_mult=[1, 2]))
+        for bad in (lambda: gammaext.simulate_hedge(np.array([[1.0, -1.0]])),
+                    lambda: gammaext.backtest(bars, atr_period=0)):
+            try:
+                bad()
+            except ValueError:
+                pass
+
+    # Each round allocates a few MB (outputs, traces, trade lists); 100 rounds ~ 0.5 GB in
+    # total, so a leak of any per-call buffer would show far above the allowance.
+    assert growth(call, 100) < 16 * 2**20
+
+
+def test_keyboard_interrupt_stops_a_long_hedging_run_quickly():
+    # simulate_hedge hands the paths to C++ in chunks of ~2^23 path-steps (~0.25 s on one core,
+    # ~1 s under ASan); Python raises KeyboardInterrupt between two chunks. The whole run would
+    # take ~30 s single-threaded (~90 s under ASan).
+    import _thread
+    import threading
+    import time
+
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    start = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        gammaext.simulate_hedge(n_paths=200_000, n_steps=5_000, seed=1, threads=1)
+    elapsed = time.perf_counter() - start
+    timer.join()
+    assert elapsed < 8.0  # a few chunks at most, even on a loaded machine or under ASan
+
+
+def test_chunked_hedging_runs_are_identical(monkeypatch):
+    # The chunking that makes Ctrl-C responsive must not change a bit: generators, user paths
+    # with noise, several rules, first_path and traces across chunk boundaries.
+    paths = 100 * np.exp(np.cumsum(np.random.default_rng(1).normal(0, 0.01, (700, 31)), axis=1))
+    rules = [gammaext.EveryK(1), gammaext.TrendBand(0.05), gammaext.AtrMove(0.5)]
+
+    def runs():
+        return [
+            *gammaext.simulate_rules(gammaext.Heston(), rules, n_paths=700, n_steps=30, seed=4,
+                                     first_path=5, trace=[5, 69, 70, 704]),
+            *gammaext.simulate_rules(paths, rules, noise=gammaext.Noise("iid", 1e-3),
+                                     first_path=3, trace=[3, 600]),
+        ]
+
+    whole = runs()
+    monkeypatch.setattr(gammaext.hedging, "_CHUNK_WORK", 64 * 30 * 3)  # 1 block per chunk
+    chunked = runs()
+    for a, b in zip(whole, chunked):
+        for k in a.data:
+            np.testing.assert_array_equal(a.data[k], b.data[k])
+        assert a.trace.keys() == b.trace.keys()
+        for p in a.trace:
+            for k in a.trace[p]:
+                np.testing.assert_array_equal(a.trace[p][k], b.trace[p][k])

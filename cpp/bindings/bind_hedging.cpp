@@ -34,6 +34,9 @@ std::vector<std::string> names_of(const char* list) {
 
 #define GAMMAEXT_NAME(name) #name ","
 
+/// Largest count (rule length, interval, block) accepted: 2^53, the last exact integer.
+constexpr double kMaxCount = 9007199254740992.0;
+
 void require(bool ok, const std::string& message) {
     if (!ok) {
         throw std::invalid_argument(message);
@@ -79,6 +82,13 @@ void bind_hedging(py::module_& m) {
             for (py::ssize_t r = 0; r < n_rules; ++r) {
                 require(params.at(r, hp_atr_length) >= 1.0 && params.at(r, hp_er_length) >= 1.0,
                         "atr_length and er_length must be >= 1");
+                // The kernel converts these counts to int64: beyond 2^53 (not even exact as
+                // doubles) the conversion would be undefined behaviour. NaN fails too.
+                for (const HedgeParam c : {hp_atr_length, hp_er_length, hp_every, hp_max_interval,
+                                    hp_block_length}) {
+                    require(params.at(r, c) <= kMaxCount,
+                            "rule lengths and intervals must be <= 2**53");
+                }
             }
             std::vector<OptionGroup> gs(static_cast<std::size_t>(groups.shape(0)));
             auto g = groups.unchecked<2>();

@@ -900,8 +900,13 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         const double* rp =
             spec.rule_params != nullptr ? spec.rule_params + r * kNumHedgeParams : spec.p;
         ws.rules.emplace_back(rp);
-        const auto er_n = static_cast<std::size_t>(ws.rules.back().er_n);
-        ws.rings.emplace_back((er_n + 1) * kLanes);
+        // The efficiency ratio looks back min(er_n, k) <= n_steps prices, so a longer window
+        // is the same as n_steps and only needs a ring of n_steps + 1 slots. Without this cap
+        // a huge er_length (TrendBand(er_length=10**9)) made this allocation throw inside a
+        // noexcept thread function (std::terminate), and 2**63 overflowed it (segfault).
+        RuleParams& rule = ws.rules.back();
+        rule.er_n = std::min(rule.er_n, spec.n_steps);
+        ws.rings.emplace_back(static_cast<std::size_t>(rule.er_n + 1) * kLanes);
     }
     ws.jump_cdf.resize(kMaxJumps);
     for (std::int64_t i0 = begin; i0 < end; i0 += kLanes) {

@@ -15,6 +15,7 @@ Prices are in the quote currency; quantities in base units; P&L = price differen
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import math
 import os
@@ -133,7 +134,17 @@ class StrategyParams:
         for name, allowed in _OPTION_VALUES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        # Numbers are range-checked by the core (check_params); here only their type, so that
+        # mintick="x" names mintick instead of failing later in a comparison.
+        for name in _PARAM_NAMES:
+            v = getattr(self, name)
+            if name not in _OPTION_VALUES and not (name == "annualization" and v is None):
+                if not _is_real(v):
+                    raise TypeError(f"{name} must be a number, got {v!r}")
         if self.timeframe is not None:
+            if not isinstance(self.timeframe, str):
+                tf = self.timeframe
+                raise TypeError(f"timeframe must be a string like 'D' or '60', got {tf!r}")
             annualization_factor(self.timeframe)  # validates
 
     def replace(self, **changes: Any) -> StrategyParams:
@@ -354,7 +365,7 @@ class Bars:
 def _as_times(value: Any) -> TimeArray:
     arr = np.asarray(value)
     if arr.dtype.kind == "M":
-        return arr.astype("datetime64[ns]")
+        return _to_ns(arr)
     if arr.dtype.kind in "iu":
         return _epoch_to_datetime(arr.astype(np.int64))
     if arr.dtype.kind in "UO":
@@ -362,12 +373,28 @@ def _as_times(value: Any) -> TimeArray:
     raise TypeError(f"time must be datetime64, epoch integers or strings, got {arr.dtype}")
 
 
+#: The range of datetime64[ns] (years 1677-2262), in microseconds so that comparing with any
+#: parsed time cannot overflow. NumPy's conversion to ns wraps around silently outside it
+#: (found by fuzzing: "9999-12-31" became 1816-03-29, epoch 99999999999 s became 2216).
+_NS_RANGE_US = (np.datetime64("1677-09-22", "us"), np.datetime64("2262-04-11", "us"))
+
+
+def _to_ns(t: Any) -> TimeArray:
+    """datetime64 of any unit to datetime64[ns]; ValueError (naming the value) outside its range."""
+    us = np.asarray(t).astype("datetime64[us]")
+    bad = np.isnat(us) | (us < _NS_RANGE_US[0]) | (us > _NS_RANGE_US[1])
+    if bad.any():
+        value = np.asarray(t).ravel()[int(np.flatnonzero(bad.ravel())[0])]
+        raise ValueError(f"time {value} is outside the supported range (1678 to 2261)")
+    return np.asarray(t).astype("datetime64[ns]")
+
+
 def _epoch_to_datetime(v: npt.NDArray[np.int64]) -> TimeArray:
     """Epoch integers; the unit (s, ms, us, ns) is read from the magnitude (Binance exports
     switched from milliseconds to microseconds in 2025)."""
-    mag = int(np.max(np.abs(v))) if v.size else 0
+    mag = int(np.max(np.abs(v.astype(np.float64)))) if v.size else 0  # abs(int64 min) wraps
     unit = "s" if mag < 10**11 else "ms" if mag < 10**14 else "us" if mag < 10**17 else "ns"
-    return v.astype(f"datetime64[{unit}]").astype("datetime64[ns]")
+    return _to_ns(v.astype(f"datetime64[{unit}]"))
 
 
 _TZ = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
@@ -377,7 +404,10 @@ def _parse_time(text: str, lineno: int | None) -> np.datetime64:
     s = text.strip()
     where = f"line {lineno}: " if lineno is not None else ""
     if re.fullmatch(r"-?\d+", s):
-        return np.datetime64(_epoch_to_datetime(np.array([int(s)], dtype=np.int64))[0], "ns")
+        try:
+            return np.datetime64(_epoch_to_datetime(np.array([int(s)], dtype=np.int64))[0], "ns")
+        except (OverflowError, ValueError):  # beyond int64, or outside the datetime64 range
+            raise ValueError(f"{where}{text!r} is not a time in range (1678 to 2261)") from None
     offset_min = 0
     m = _TZ.search(s)
     if m:
@@ -385,13 +415,15 @@ def _parse_time(text: str, lineno: int | None) -> np.datetime64:
         s = s[: m.start()]
         if tz != "Z":
             digits = tz[1:].replace(":", "")
+            if int(digits[:2]) > 23 or int(digits[2:]) > 59:
+                raise ValueError(f"{where}{text!r} has an invalid UTC offset")
             offset_min = int(digits[:2]) * 60 + int(digits[2:])
             if tz[0] == "-":
                 offset_min = -offset_min
     try:
-        t = np.datetime64(s.replace(" ", "T"), "ns")
+        t: np.datetime64 = _to_ns(np.datetime64(s.replace(" ", "T"))).reshape(-1)[0]
     except ValueError:
-        raise ValueError(f"{where}{text!r} is not a date/time") from None
+        raise ValueError(f"{where}{text!r} is not a date/time in range (1678 to 2261)") from None
     return t - np.timedelta64(offset_min, "m")
 
 
@@ -464,11 +496,22 @@ def load_csv(
     close outside the bar's range, a bad or non-increasing time.
     """
     path = os.fspath(path)
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        rows = [(k + 1, r) for k, r in enumerate(reader)]
-    rows = [(ln, r) for ln, r in rows if r and any(f.strip() for f in r)]
     name = os.path.basename(path)
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:  # was a bare UnicodeDecodeError without the line
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ValueError(f"{name} line {line}: not UTF-8 text (byte {exc.start})") from None
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows: list[tuple[int, list[str]]] = []
+    try:
+        for row in reader:
+            rows.append((len(rows) + 1, row))
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit (not a ValueError)
+        raise ValueError(f"{name} line {len(rows) + 1}: {exc}") from None
+    rows = [(ln, r) for ln, r in rows if r and any(f.strip() for f in r)]
     if not rows:
         raise ValueError(f"{name}: empty file (no header and no bars)")
     first_ln, first = rows[0]

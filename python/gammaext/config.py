@@ -139,7 +139,7 @@ def _scenario(where: str, spec: Any, name: str, base: Path) -> _lab.Scenario:
     kind = spec.get("kind", name if name in _lab.SCENARIOS else None)
     if kind is None:
         raise ConfigError(f"{where}.kind", f"missing; one of {', '.join(sorted(_lab.SCENARIOS))}")
-    if kind not in _lab.SCENARIOS or kind == "user":
+    if not isinstance(kind, str) or kind not in _lab.SCENARIOS or kind == "user":
         raise ConfigError(
             f"{where}.kind",
             f"unknown scenario kind {kind!r}; one of "
@@ -207,7 +207,7 @@ def parse_config(cfg: Mapping[str, Any], base: str | os.PathLike[str] = ".") -> 
         raise ConfigError("rules", "no rules (add [rules.NAME] tables)")
     rules = {str(n): parse_rule(f"rules.{n}", s) for n, s in rules_t.items()}
     if "baseline" in exp:
-        if exp["baseline"] not in rules:
+        if not isinstance(exp["baseline"], str) or exp["baseline"] not in rules:
             raise ConfigError("experiment.baseline", f"{exp['baseline']!r} is not a rule name")
         options["baseline"] = exp["baseline"]
 
@@ -236,6 +236,9 @@ def parse_config(cfg: Mapping[str, Any], base: str | os.PathLike[str] = ".") -> 
             key = "sweep.family" if "family" in str(exc) else "sweep.values"
             raise ConfigError(key, str(exc)) from None
         names = sw.get("scenarios", [s.name for s in scenarios])
+        # scenarios = 0 or = [[]] were bare TypeErrors (found by fuzzing)
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ConfigError("sweep.scenarios", f"must be an array of names, got {names!r}")
         known = {s.name for s in scenarios}
         for n in names:
             if n not in known:

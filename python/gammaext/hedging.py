@@ -91,6 +91,9 @@ _NOISE_KIND = {"none": 0, "iid": 1, "bounce": 2}
 _BAND_KIND = {"none": 0, "fixed": 1, "trend": 2, "whalley_wilmott": 3}
 #: Stream numbers of the counter-based generator (see docs/hedging.md).
 STREAMS = {"price": 0, "variance": 1, "jump_count": 2, "jump_size": 3, "bootstrap": 4, "noise": 5}
+#: Path-steps x rules per call of the C++ engine (about 0.25 s on one core): the bound on
+#: how long a KeyboardInterrupt waits in simulate_hedge / simulate_rules.
+_CHUNK_WORK = 2**23
 _EXPIRY_TOL = 1e-9  # years (0.03 s): an expiry this close to a grid time expires at that time
 
 
@@ -108,13 +111,20 @@ def _finite(name: str, value: float, *, positive: bool = False, nonneg: bool = F
     return x
 
 
-def _count(name: str, value: int, minimum: int = 1) -> int:
+#: Largest rule length / interval / block: the engine holds counts as doubles and int64, and
+#: 2**53 is the last integer a double holds exactly (larger ones crashed or were UB).
+_MAX_COUNT = 2**53
+
+
+def _count(name: str, value: int, minimum: int = 1, maximum: int | None = None) -> int:
     try:
         n = operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an integer, got {value!r}") from None
     if n < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {n}")
+    if maximum is not None and n > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {n}")
     return n
 
 
@@ -184,7 +194,10 @@ class Position:
     hedge_vol: float | None = None
 
     def __post_init__(self) -> None:
-        legs = tuple(self.legs)
+        try:
+            legs = tuple(self.legs)
+        except TypeError:  # e.g. legs=0: name the argument rather than "int is not iterable"
+            raise TypeError(f"position legs must be a sequence of Leg, got {self.legs!r}") from None
         object.__setattr__(self, "legs", legs)
         if not legs:
             raise ValueError("position has no legs (an empty portfolio has nothing to hedge)")
@@ -337,7 +350,7 @@ class EveryK(Rule):
     k: int = 1
 
     def __post_init__(self) -> None:
-        _count("EveryK k", self.k)
+        _count("EveryK k", self.k, maximum=_MAX_COUNT)
 
     def _params(self, p: dict[str, float], units: float) -> None:
         if p["every"]:
@@ -403,7 +416,7 @@ class TrendBand(Rule):
 
     def __post_init__(self) -> None:
         _finite("TrendBand width", self.width, positive=True)
-        _count("TrendBand er_length", self.er_length)
+        _count("TrendBand er_length", self.er_length, maximum=_MAX_COUNT)
         _finite("TrendBand widen", self.widen, nonneg=True)
         _band_width(self.width, self.units, 1.0)
         _to("TrendBand", self.to)
@@ -466,7 +479,7 @@ class AtrMove(Rule):
 
     def __post_init__(self) -> None:
         _finite("AtrMove mult", self.mult, positive=True)
-        _count("AtrMove length", self.length)
+        _count("AtrMove length", self.length, maximum=_MAX_COUNT)
         if self.since not in ("last_hedge", "previous"):
             raise ValueError(
                 f"AtrMove since= must be 'last_hedge' or 'previous', got {self.since!r}"
@@ -490,7 +503,7 @@ class MaxInterval(Rule):
     n: int = 24
 
     def __post_init__(self) -> None:
-        _count("MaxInterval n", self.n)
+        _count("MaxInterval n", self.n, maximum=_MAX_COUNT)
 
     def _params(self, p: dict[str, float], units: float) -> None:
         if p["max_interval"]:
@@ -544,7 +557,7 @@ class VolGate(Rule):
         _finite("VolGate min_ratio", self.min_ratio, nonneg=True)
         if not self.max_ratio >= self.min_ratio:
             raise ValueError("VolGate max_ratio must be >= min_ratio")
-        _count("VolGate length", self.length)
+        _count("VolGate length", self.length, maximum=_MAX_COUNT)
 
     def _params(self, p: dict[str, float], units: float) -> None:
         self.rule._params(p, units)
@@ -725,7 +738,7 @@ class Bootstrap:
     def __post_init__(self) -> None:
         if (self.prices is None) == (self.returns is None):
             raise ValueError("Bootstrap needs exactly one of prices= or returns=")
-        _count("Bootstrap block", self.block)
+        _count("Bootstrap block", self.block, maximum=_MAX_COUNT)
         if self.spot is not None:
             _finite("Bootstrap spot", self.spot, positive=True)
 
@@ -1047,10 +1060,11 @@ def prepare(
         user = _arrays.as_float("paths", paths)
         if user.ndim == 1:
             user = user.reshape(1, -1)
-        if user.ndim != 2 or user.shape[1] < 2:
+        # At least one path: an empty (0, n) array used to fail with an IndexError below.
+        if user.ndim != 2 or user.shape[1] < 2 or user.shape[0] < 1:
             raise ValueError(
-                f"paths must be a 2-D array (paths x times) with at least 2 times, got shape "
-                f"{np.shape(paths)}"
+                f"paths must be a 2-D array (paths x times) with at least 1 path and 2 times, "
+                f"got shape {np.shape(paths)}"
             )
         _check_prices("paths", user)
         user = np.ascontiguousarray(user)
@@ -1122,6 +1136,12 @@ def simulate_hedge(
     Returns
     -------
     HedgeResult
+
+    Notes
+    -----
+    The GIL is released while the engine runs. Long runs are handed to it in chunks of about
+    2**23 path-steps, so Ctrl-C (KeyboardInterrupt) stops a run within about a quarter of a
+    second per core-chunk; chunking does not change any result.
     """
     prep = prepare(
         paths,
@@ -1152,20 +1172,32 @@ def _run(
                 f"[{prep.first_path}, {prep.first_path + prep.n_paths})"
             )
     params = np.array([[row[k] for k in PARAM_NAMES] for row in rows], dtype=np.float64)
-    out, tr = _core._hedge(
-        params,
-        prep.seed,
-        prep.times,
-        prep.vols,
-        prep.groups,
-        prep.returns,
-        prep.user,
-        prep.first_path,
-        prep.n_paths,
-        trace_idx,
-        _arrays.threads_arg(threads),
-        _arrays.ISA,
-    )
+    nthreads = _arrays.threads_arg(threads)
+    n, n_steps = prep.n_paths, prep.times.size - 1
+    # Long runs go to the core in chunks of paths: Python can only act on Ctrl-C
+    # (KeyboardInterrupt) between calls into C++, so this bounds the wait to about one chunk.
+    # Exact: path i's numbers depend only on (seed, i), so chunking changes nothing.
+    chunk = max(64, _CHUNK_WORK // max(1, n_steps * len(rows)) // 64 * 64)
+    out = np.empty((len(HEDGE_FIELDS), len(rows), n))
+    tr = np.empty((len(rows), trace_idx.size, n_steps + 1, len(TRACE_FIELDS)))
+    for a in range(0, max(n, 1), chunk):
+        b = min(n, a + chunk)
+        first = prep.first_path + a
+        sel = (trace_idx >= first) & (trace_idx < prep.first_path + b)
+        out[:, :, a:b], tr[:, sel] = _core._hedge(
+            params,
+            prep.seed,
+            prep.times,
+            prep.vols,
+            prep.groups,
+            prep.returns,
+            prep.user[a:b] if prep.user.shape[0] else prep.user,
+            first,
+            b - a,
+            trace_idx[sel],
+            nthreads,
+            _arrays.ISA,
+        )
     results = []
     for r in range(len(rows)):
         data = {name: out[i, r] for i, name in enumerate(HEDGE_FIELDS)}

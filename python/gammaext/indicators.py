@@ -46,7 +46,12 @@ def _length(name: str, value: int) -> int:
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")
+    if value > _MAX_LENGTH:  # the core takes int64: say so instead of a pybind TypeError
+        raise ValueError(f"{name} must be <= 2**62, got {value}")
     return int(value)
+
+
+_MAX_LENGTH = 2**62
 
 
 def log_returns(close: Any) -> FloatArray:
