@@ -149,3 +149,28 @@ def test_long_hedging_run_releases_the_gil():
         time.sleep(0.001)
     worker.join()
     assert ticks >= 5
+
+
+def test_sweep_survives_the_default_thread_count_changing_meanwhile(rng):
+    # The sweep sizes per-thread scratch from the default thread count: it must read it once.
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 3000)))
+    bars = gammaext.Bars(open=close, high=close * 1.01, low=close * 0.99, close=close)
+    grid = gammaext.param_grid(stop_loss_atr_mult=[1.0, 2.0, 3.0, 4.0],
+                               take_profit_atr_mult=[1.0, 2.0, 3.0, 4.0])
+    want = gammaext.sweep(bars, grid, threads=1)["net_profit"]
+    stop = threading.Event()
+
+    def toggle() -> None:
+        while not stop.is_set():
+            gammaext.set_num_threads(64)
+            gammaext.set_num_threads(1)
+
+    flipper = threading.Thread(target=toggle)
+    flipper.start()
+    try:
+        for _ in range(20):
+            assert_array_equal(gammaext.sweep(bars, grid)["net_profit"], want)
+    finally:
+        stop.set()
+        flipper.join()
+        gammaext.set_num_threads(0)

@@ -434,3 +434,9 @@ def test_per_day_conversion():
     assert gammaext.per_day(theta, basis=252) == theta / 252
     with pytest.raises(ValueError):
         gammaext.per_day(theta, basis=0)
+
+
+def test_invalid_input_that_is_also_the_out_buffer_is_named():
+    spot = np.array([100.0, -1.0])
+    with pytest.raises(ValueError, match=r"spot must be > 0.*-1\.0"):
+        gammaext.price(spot, 100.0, 1.0, 0.2, out=spot)

@@ -422,3 +422,18 @@ def test_deribit_chain_black76():
     err = np.abs(iv - mark_iv[otm])
     assert err.max() < 2e-3
     assert np.median(err) < 1e-4
+
+
+def test_out_buffer_overlapping_inputs_in_any_way():
+    strikes = np.linspace(80.0, 120.0, 200)
+    prices = gammaext.price(100.0, strikes, 1.0, 0.2)
+    want = gammaext.implied_vol(prices, 100.0, strikes, 1.0)
+    # A broadcast input that is a view of out=, and a price array shifted against out=.
+    out = np.empty(200)
+    out[0] = 100.0
+    np.testing.assert_array_equal(gammaext.implied_vol(prices, out[:1], strikes, 1.0, out=out),
+                                  want)
+    buf = np.empty(201)
+    buf[:-1] = prices
+    np.testing.assert_array_equal(gammaext.implied_vol(buf[:-1], 100.0, strikes, 1.0,
+                                                       out=buf[1:]), want)

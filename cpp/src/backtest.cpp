@@ -670,7 +670,10 @@ void sweep(const std::vector<Series>& series, const std::vector<Params>& params,
     int max_pyr = 1;
     for (const Params& p : params) max_pyr = std::max(max_pyr, static_cast<int>(p.pyramiding));
     // Scratch for every chunk parallel_for may use, allocated before any thread starts.
-    std::vector<Scratch> scratch(static_cast<std::size_t>(std::max(1, effective_threads(threads))));
+    // The thread count is read once: the process default may change concurrently, and the
+    // scratch must cover every chunk parallel_for can create.
+    const int nt = std::max(1, effective_threads(threads));
+    std::vector<Scratch> scratch(static_cast<std::size_t>(nt));
     for (Scratch& sc : scratch) sc.resize(max_n, max_pyr);
     // Visit the parameter sets grouped by their indicator inputs, so that consecutive runs on
     // a thread reuse the indicator arrays (Scratch keys). Each result still depends only on its
@@ -686,7 +689,7 @@ void sweep(const std::vector<Series>& series, const std::vector<Params>& params,
         return indicator_inputs(params[a]) < indicator_inputs(params[b]);
     });
     constexpr std::int64_t kMinPairsPerThread = 4;
-    parallel_for(pairs, threads, kMinPairsPerThread,
+    parallel_for(pairs, nt, kMinPairsPerThread,
                  [&](int chunk, std::int64_t lo, std::int64_t hi) {
                      Scratch& sc = scratch[static_cast<std::size_t>(chunk)];
                      Summary sm;

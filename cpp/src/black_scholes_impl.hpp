@@ -1,5 +1,5 @@
 // The Greek kernel's implementation, shared by the per-instruction-set translation units
-// (black_scholes_kernel.cpp, exact normal) and black_scholes_pine.cpp (the TradingView script's
+// (black_scholes_kernel.cpp, exact normal) and pine_math.cpp (the TradingView script's
 // arithmetic). The including file defines GAMMAEXT_ISA_NS; everything here has internal linkage,
 // so translation units built with different flags never share an instantiation.
 //

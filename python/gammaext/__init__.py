@@ -6,6 +6,8 @@ conventions: time in years, decimals for rates and vols, theta per calendar year
 
 from __future__ import annotations
 
+from importlib import metadata as _metadata
+
 try:
     from . import _core  # noqa: F401
 except ImportError as exc:  # pragma: no cover - only on a broken install
@@ -69,7 +71,7 @@ from .hedging import (
 from .iv import IVStatus, black76_implied_vol, implied_vol
 from .lab import Scenario, compare_rules, run_experiment
 
-__version__ = "0.1.0"
+__version__ = _metadata.version("gammaext")  # one source of truth: pyproject.toml
 
 __all__ = [
     "__version__",

@@ -92,6 +92,16 @@ def shares_memory(arr: np.ndarray, others: Sequence[np.ndarray]) -> bool:
     return any(np.may_share_memory(arr, o) for o in others)
 
 
+def detach(columns: Sequence[np.ndarray], outs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The kernel inputs, each copied if it may overlap an output buffer.
+
+    Kernels read inputs in place while writing outputs, block by block and from several
+    threads: an input that is (part of) an ``out=`` buffer would be overwritten before it is
+    read. Copying such inputs makes every ``out=`` safe and leaves the caller's data alone.
+    """
+    return [c.copy() if shares_memory(c, outs) else c for c in columns]
+
+
 def threads_arg(threads: int | None) -> int:
     if threads is None:
         return 0

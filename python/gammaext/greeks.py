@@ -176,33 +176,28 @@ def _compute(
     extra = set(out or ()) - set(names)
     if extra:
         raise ValueError(f"out= has buffers for outputs not requested: {sorted(extra)}")
-    block = np.empty((len(names), n))  # one allocation for all outputs without a buffer
-    for i, name in enumerate(names):
+    for name in names:  # separate arrays: keeping one result does not keep the others alive
         if out is not None and name in out:
             results[name] = _arrays.output_buffer(name, out[name], shape)
         else:
-            results[name] = block[i].reshape(shape)
+            results[name] = np.empty(shape)
     slots: list[np.ndarray | None] = [None] * len(GREEKS)
     for name, buf in results.items():
         slots[_INDEX[name]] = buf.reshape(-1)
     if out:
-        # The kernel reads inputs in place while writing outputs: copy any input that an out=
-        # buffer overlaps, so that writing one output cannot change the inputs of the next.
-        columns = [
-            c.copy() if _arrays.shares_memory(c, list(out.values())) else c for c in columns
-        ]
+        columns = _arrays.detach(columns, list(out.values()))
 
     spot, strike, time, vol, rate, div = columns
     report = _core._greeks(
         n, spot, strike, time, vol, rate, div, flag_column, slots, _NORMAL_MODES[normal],
         nthreads, _arrays.ISA,
     )
-    _check_report(report, arrays, shape, errors)
+    _check_report(report, columns, shape, errors)
     return shape, results
 
 
 def _check_report(
-    report: dict[str, Any], arrays: Sequence[np.ndarray], shape: tuple[int, ...], errors: Errors
+    report: dict[str, Any], columns: Sequence[np.ndarray], shape: tuple[int, ...], errors: Errors
 ) -> None:
     looks_percent = [
         f"{name} has values above {limit}"
@@ -223,8 +218,8 @@ def _check_report(
     if first < 0 or errors == "nan":
         return
     index = _arrays.unravel(first, shape)
-    for name, arr in zip(_ARG_NAMES, arrays):
-        value = float(np.broadcast_to(arr, shape)[index])
+    for name, col in zip(_ARG_NAMES, columns):  # the kernel's inputs: 1 or n elements
+        value = float(col[first if col.size > 1 else 0])
         rule = {"spot": "> 0", "strike": "> 0", "t": ">= 0", "vol": ">= 0"}.get(name)
         invalid = (
             np.isinf(value)
@@ -362,8 +357,7 @@ def _unary(kernel: Any, x: Any, normal: Normal, out: np.ndarray | None) -> Any:
         buf = np.empty(shape)
     else:
         buf = _arrays.output_buffer("x", out, shape)
-        if _arrays.shares_memory(arr, [buf]):
-            arr = arr.copy()
+        (arr,) = _arrays.detach([arr], [buf])
     flat = np.ascontiguousarray(arr).reshape(-1)
     kernel(flat, buf.reshape(-1), _NORMAL_MODES[normal], _arrays.ISA)
     return _arrays.scalar_or_array(buf)

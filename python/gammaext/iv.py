@@ -67,9 +67,7 @@ def _solve(
     flag_column = _arrays.column(flags, shape).view(np.uint8)
     vol = np.empty(shape) if out is None else _arrays.output_buffer("vol", out, shape)
     status: npt.NDArray[np.int8] = np.empty(shape, dtype=np.int8)
-    # The kernel loads each block of inputs before writing that block's results, so an out=
-    # buffer that is also an input (price, say) is safe.
-    c_price, c_spot, c_strike, c_t, c_rate, c_div = columns
+    c_price, c_spot, c_strike, c_t, c_rate, c_div = _arrays.detach(columns, [vol])
     _core._implied_vol(
         n,
         c_price,

@@ -60,16 +60,12 @@ enum class NormalMode : int {
 struct Column {
     const double* data = nullptr;
     bool broadcast = false;
-    [[nodiscard]] double at(std::int64_t i) const noexcept { return data[broadcast ? 0 : i]; }
 };
 
 /// Same for the call/put flags (numpy bool, one byte each).
 struct FlagColumn {
     const std::uint8_t* data = nullptr;
     bool broadcast = false;
-    [[nodiscard]] bool at(std::int64_t i) const noexcept {
-        return data[broadcast ? 0 : i] != 0;
-    }
 };
 
 struct GreeksIn {

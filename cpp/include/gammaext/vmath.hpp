@@ -6,7 +6,7 @@
 // so GCC and Clang vectorize the calling loops at whatever width the translation unit is built
 // for. The results do not depend on the platform's libm.
 //
-// Accuracy (checked against mpmath in tests/test_vmath.py):
+// Accuracy (checked against mpmath in tests/test_normal.py and test_greeks.py):
 //   exp_hl, exp        about 1 ulp over the whole range, subnormal results included
 //   log                about 1 ulp for every positive normal or subnormal input
 //   norm_cdf           a few ulp relative in both tails down to underflow (Cody's erfc)
