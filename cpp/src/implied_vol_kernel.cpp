@@ -124,9 +124,11 @@ inline double head26(double v) noexcept {
 }
 
 /// erfcx(y) = e^{y^2} erfc(y) for y >= 0 (y may be +inf), from Cody's rational approximations
-/// (the same three ranges and coefficients as vmath::erfc_nonneg; erfcx needs no exp above
-/// 0.46875). Branch-free: each range gives a numerator and a denominator, and the one division
-/// is done after the selection.
+/// (the two lower ranges are vmath's cody_erf_small / cody_erfc_mid; erfcx needs no exp above
+/// 0.46875). The asymptotic range is written here in z = 1/y^2 rather than as vmath's reversed
+/// polynomials, because erfcx must stay exact for any large y (vmath's CDF clamps at y = 30,
+/// where erfc underflows). Branch-free: each range gives a numerator and a denominator, and the
+/// one division is done after the selection.
 inline double erfcx_nonneg(double y) noexcept {
     constexpr double kThresh = 0.46875;
     constexpr double kFour = 4.0;
@@ -134,37 +136,11 @@ inline double erfcx_nonneg(double y) noexcept {
     // y <= 0.46875: e^{y^2} (1 - y P(y^2)/Q(y^2)) = e^{y^2} (Q - y P) / Q.
     const double ys = y < kThresh ? y : kThresh;
     const double ysq = ys * ys;
-    double xnum = 0.185777706184603153 * ysq;
-    double xden = ysq;
-    xnum = (xnum + 3.1611237438705656) * ysq;
-    xden = (xden + 23.6012909523441209) * ysq;
-    xnum = (xnum + 113.864154151050156) * ysq;
-    xden = (xden + 244.024637934444173) * ysq;
-    xnum = (xnum + 377.485237685302021) * ysq;
-    xden = (xden + 1282.61652607737228) * ysq;
-    xnum += 3209.37758913846947;
-    xden += 2844.23683343917062;
+    const auto [xnum, xden] = vmath::cody_erf_small(ysq);
     const double small_num = vmath::exp(ysq) * (xden - ys * xnum);
     // 0.46875 < y <= 4: P(y)/Q(y).
     const double ym = y < kFour ? y : kFour;
-    double cnum = 2.15311535474403846e-8 * ym;
-    double cden = ym;
-    cnum = (cnum + 0.564188496988670089) * ym;
-    cden = (cden + 15.7449261107098347) * ym;
-    cnum = (cnum + 8.88314979438837594) * ym;
-    cden = (cden + 117.693950891312499) * ym;
-    cnum = (cnum + 66.1191906371416295) * ym;
-    cden = (cden + 537.181101862009858) * ym;
-    cnum = (cnum + 298.635138197400131) * ym;
-    cden = (cden + 1621.38957456669019) * ym;
-    cnum = (cnum + 881.95222124176909) * ym;
-    cden = (cden + 3290.79923573345963) * ym;
-    cnum = (cnum + 1712.04761263407058) * ym;
-    cden = (cden + 4362.61909014324716) * ym;
-    cnum = (cnum + 2051.07837782607147) * ym;
-    cden = (cden + 3439.36767414372164) * ym;
-    cnum += 1230.33935479799725;
-    cden += 1230.33935480374942;
+    const auto [cnum, cden] = vmath::cody_erfc_mid(ym);
     // y > 4: (1/sqrt(pi) - z P(z)/Q(z)) / y = (Q/sqrt(pi) - z P) / (Q y), z = 1/y^2 (0 for huge
     // y, giving the 1/(y sqrt pi) limit; y = inf gives 0).
     const double yl = y > kFour ? y : kFour;

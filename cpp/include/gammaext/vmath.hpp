@@ -148,6 +148,38 @@ inline double norm_pdf(double x) noexcept {
     return kInvSqrt2Pi * half_gauss(x);
 }
 
+/// A numerator and a denominator (one division, by the caller, after selecting).
+struct Ratio {
+    double num;
+    double den;
+};
+
+/// Cody's rational for |y| <= 0.46875 in w = y^2 (coefficients of CALERF, see norm_cdf_from):
+/// erf(y) = y num/den.
+inline Ratio cody_erf_small(double w) noexcept {
+    const double a = (((0.185777706184603153 * w + 3.1611237438705656) * w +
+                       113.864154151050156) * w + 377.485237685302021) * w +
+                     3209.37758913846947;
+    const double b = (((w + 23.6012909523441209) * w + 244.024637934444173) * w +
+                      1282.61652607737228) * w + 2844.23683343917062;
+    return {a, b};
+}
+
+/// Cody's rational for 0.46875 < y <= 4: erfc(y) = exp(-y^2) num/den.
+inline Ratio cody_erfc_mid(double y) noexcept {
+    const double c = (((((((2.15311535474403846e-8 * y + 0.564188496988670089) * y +
+                           8.88314979438837594) * y + 66.1191906371416295) * y +
+                         298.635138197400131) * y + 881.95222124176909) * y +
+                       1712.04761263407058) * y + 2051.07837782607147) * y +
+                     1230.33935479799725;
+    const double d = (((((((y + 15.7449261107098347) * y + 117.693950891312499) * y +
+                          537.181101862009858) * y + 1621.38957456669019) * y +
+                        3290.79923573345963) * y + 4362.61909014324716) * y +
+                      3439.36767414372164) * y + 1230.33935480374942;
+
+    return {c, d};
+}
+
 /// Standard normal CDF Phi(x) given g = half_gauss(x) (so that a caller who also needs the
 /// density computes the exponential once).
 ///
@@ -174,23 +206,11 @@ inline double norm_cdf_from(double x, double g) noexcept {
     const double w = y * y;
 
     // y <= 0.46875: erfc = 1 - y A(w)/B(w) = (B - y A)/B.
-    const double a = (((0.185777706184603153 * w + 3.1611237438705656) * w +
-                       113.864154151050156) * w + 377.485237685302021) * w +
-                     3209.37758913846947;
-    const double b = (((w + 23.6012909523441209) * w + 244.024637934444173) * w +
-                      1282.61652607737228) * w + 2844.23683343917062;
+    const auto [a, b] = cody_erf_small(w);
     const double num_small = b - y * a;
 
     // 0.46875 < y <= 4: erfc = exp(-y^2) C(y)/D(y).
-    const double c = (((((((2.15311535474403846e-8 * y + 0.564188496988670089) * y +
-                           8.88314979438837594) * y + 66.1191906371416295) * y +
-                         298.635138197400131) * y + 881.95222124176909) * y +
-                       1712.04761263407058) * y + 2051.07837782607147) * y +
-                     1230.33935479799725;
-    const double d = (((((((y + 15.7449261107098347) * y + 117.693950891312499) * y +
-                          537.181101862009858) * y + 1621.38957456669019) * y +
-                        3290.79923573345963) * y + 4362.61909014324716) * y +
-                      3439.36767414372164) * y + 1230.33935480374942;
+    const auto [c, d] = cody_erfc_mid(y);
 
     const bool small = y <= kThresh;
     if constexpr (!kTail) {
