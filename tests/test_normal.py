@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
+import pine_slow
 import pytest
 from numpy.testing import assert_array_equal
 
@@ -43,18 +42,9 @@ def test_pdf_full_precision(isa):
     assert (np.abs(got - want) / want).max() < 1e-15
 
 
-# The TradingView script's CDF (PINE_STRATEGY_SPEC.md section 3.4), written out in Python with the
-# same operations in the same order: the C++ must agree bit for bit.
-def pine_norm_cdf(x: float) -> float:
-    if math.isnan(x):
-        return x
-    if abs(x) > 10:
-        return 1.0 if x > 0 else 0.0
-    t = 1 / (1 + 0.2316419 * abs(x))
-    d = 0.3989422804 * math.exp(-x * x / 2)
-    p = t * (0.31938153 + t * (-0.356563782 + t * (1.781477937
-                                                 + t * (-1.821255978 + t * 1.330274429))))
-    return 1 - d * p if x >= 0 else d * p
+# The TradingView script's CDF (PINE_STRATEGY_SPEC.md section 3.4) as the independent slow
+# replica writes it, with the same operations in the same order: the C++ must agree bit for bit.
+pine_norm_cdf = pine_slow.as_norm_cdf
 
 
 def test_as26217_reproduces_the_script_bit_for_bit(rng):
