@@ -156,6 +156,51 @@ struct Setup {
     std::vector<double> lnk;
 };
 
+/// The option marks of one group, added into val/del/gam/the for every lane: call Greeks
+/// (Haug ch. 2), puts by parity P = C - S dq + K dr. One exponential: exp(-d2^2/2) =
+/// exp(-d1^2/2) S dq / (K dr) (exact identity; the product loses relative accuracy only if
+/// vol sqrt(t) > ~10, far outside any hedging use).
+template <bool kTail>
+void marks(Block& b, const GroupStep& c, double r, double q) noexcept {
+    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+    const double K = c.strike;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double s = b.s[j];
+        const double lsk = b.lx[j] - c.log_strike;
+        const double d1 = (lsk + c.mu_t) * c.inv_sig_t;
+        const double d2 = d1 - c.sig_t;
+        const double e1 = vmath::half_gauss(d1);
+        const double pdf = kInvSqrt2Pi * e1;
+        const double n1 = vmath::norm_cdf_from<kTail>(d1, e1);
+        const double n2 = vmath::norm_cdf_from<kTail>(d2, e1 * s * c.ratio);
+        const double sdq = s * c.dq;
+        const double kdr = K * c.dr;
+        const double call = sdq * n1 - kdr * n2;
+        const double cdelta = c.dq * n1;
+        const double gamma = pdf * c.dq_sig_t * b.inv_s[j];
+        const double ctheta = -sdq * pdf * c.theta_k - r * kdr * n2 + q * sdq * n1;
+        b.val[j] += c.qsum * call - c.qp * (sdq - kdr);
+        b.del[j] += c.qsum * cdelta - c.qp * c.dq;
+        b.gam[j] += c.qsum * gamma;
+        b.the[j] += c.qsum * ctheta - c.qp * (q * sdq - r * kdr);
+    }
+}
+
+/// Whether some lane's d1 or d2 of group c lies beyond kCdfTailStart (or is NaN).
+bool block_needs_tail(const Block& b, const GroupStep& c) noexcept {
+    double n = 0.0;
+#pragma omp simd reduction(+ : n)
+    for (int j = 0; j < kLanes; ++j) {
+        const double d1 = (b.lx[j] - c.log_strike + c.mu_t) * c.inv_sig_t;
+        const double d2 = d1 - c.sig_t;
+        const bool near = (std::fabs(d1) <= vmath::kCdfTailStart) &
+                          (std::fabs(d2) <= vmath::kCdfTailStart);  // false for NaN
+        n += near ? 0.0 : 1.0;
+    }
+    return n > 0.0;
+}
+
 /// Greeks of the portfolio at step k for all lanes: val/del/gam/the/hdel/hgam and settlements.
 void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& gs) noexcept {
     const HedgeSpec& sp = su.spec;
@@ -217,31 +262,14 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
         if (!c.alive) {
             continue;
         }
-        const double K = c.strike;
-        // Call Greeks (Haug ch. 2); puts by parity P = C - S dq + K dr. One exponential:
-        // exp(-d2^2/2) = exp(-d1^2/2) S dq / (K dr) (exact identity; the product loses
-        // relative accuracy only if vol sqrt(t) > ~10, far outside any hedging use).
         constexpr double kInvSqrt2Pi = 0.39894228040143267794;
-#pragma omp simd
-        for (int j = 0; j < kLanes; ++j) {
-            const double s = b.s[j];
-            const double lsk = b.lx[j] - c.log_strike;
-            const double d1 = (lsk + c.mu_t) * c.inv_sig_t;
-            const double d2 = d1 - c.sig_t;
-            const double e1 = vmath::half_gauss(d1);
-            const double pdf = kInvSqrt2Pi * e1;
-            const double n1 = vmath::norm_cdf_from(d1, e1);
-            const double n2 = vmath::norm_cdf_from(d2, e1 * s * c.ratio);
-            const double sdq = s * c.dq;
-            const double kdr = K * c.dr;
-            const double call = sdq * n1 - kdr * n2;
-            const double cdelta = c.dq * n1;
-            const double gamma = pdf * c.dq_sig_t * b.inv_s[j];
-            const double ctheta = -sdq * pdf * c.theta_k - r * kdr * n2 + q * sdq * n1;
-            b.val[j] += c.qsum * call - c.qp * (sdq - kdr);
-            b.del[j] += c.qsum * cdelta - c.qp * c.dq;
-            b.gam[j] += c.qsum * gamma;
-            b.the[j] += c.qsum * ctheta - c.qp * (q * sdq - r * kdr);
+        // Cody's asymptotic range is evaluated only in blocks where some |d| needs it (near
+        // expiry, far from the money): norm_cdf_from<false> gives the same bits below
+        // kCdfTailStart, so a lane's result does not depend on its neighbours.
+        if (block_needs_tail(b, c)) {
+            marks<true>(b, c, r, q);
+        } else {
+            marks<false>(b, c, r, q);
         }
         if (sp.vols != nullptr) {  // vega (per 1.00 of vol), only needed with a vol path
 #pragma omp simd
