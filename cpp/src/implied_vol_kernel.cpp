@@ -52,9 +52,11 @@
 // (c ? a < b : a > b) is not vectorized, and the loops must live in functions that take the
 // workspace by reference (inlined next to the workspace's owner they are not). Check with
 // -fopt-info-vec-missed after any change to the lane code.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 #include "gammaext/implied_vol.hpp"
 #include "gammaext/vmath.hpp"
@@ -362,6 +364,7 @@ struct Workspace {
     alignas(64) double status[kBlock], b[kBlock], g[kBlock], dq[kBlock];
     // The initial guess's model (see initial_guess).
     alignas(64) double m_target[kBlock], m_shift[kBlock], m_sc[kBlock], m_upper[kBlock];
+    const double* table = nullptr;  ///< the guess table (see GuessTable)
 };
 
 void load(double* __restrict dst, const Column& col, std::int64_t i0, std::int64_t len) noexcept {
@@ -642,6 +645,162 @@ inline void guess_step(Workspace& w, std::int64_t j) noexcept {
     w.s[j] = kUpper | (w.m_upper[j] == 0.0) ? s : s_in;
 }
 
+// ---- Initial guess by table, for |x| <= kTableXMax (the model above is the fallback) ----
+//
+// The model guess costs four Newton steps because its starting points are poor; a table of the
+// exact inverse in well-chosen coordinates gives a guess as good (about 1%) for the price of a
+// bilinear interpolation. Coordinates, with zeta = |x|^(1/4) (fine near the money, where the
+// lower branch changes fastest):
+//   lower branch (s < s_c): omega = sqrt(ln b(s_c) / ln beta), from 0 (beta -> 0) to 1 (beta =
+//     b(s_c)); the table holds s/s_c;
+//   upper branch: w = s_c/(s_c + s_up), s_up = -2 N^{-1}((b_max - beta)/(b_max + 1/b_max)) (the
+//     start of the model guess, exact at the money, so the table holds s/s_up, which is 1 at
+//     the money and as s -> inf).
+// The table is built on first use, in double precision, from ln b written in log space with
+// Mills ratios (no underflow: b(x, s) = Q/sqrt(2 pi) (R(|h| - t) - R(|h| + t)) below s_c and
+// b_max - b = Q/sqrt(2 pi) (R(h + t) + R(t - h)) above), by inverse interpolation on dense
+// samples of s. It is immutable once built (a function-local static: thread-safe, no state).
+constexpr int kTabRows = 33;
+constexpr int kTabCols = 33;
+constexpr double kTableXMax = 9.0;                     // |x| = |ln(F/K)| covered by the table
+constexpr double kZetaMax = 1.73205080756887729353;  // kTableXMax^(1/4)
+constexpr double kLnSqrt2PiT = 0.91893853320467274178;
+
+struct GuessTable {
+    double v[2][kTabRows][kTabCols];  ///< [0]: lower, s/s_c at (zeta, omega); [1]: upper, s/s_up
+};
+
+/// Mills ratio R(y) = N(-y)/n(y) for y >= 0.
+double mills(double y) noexcept { return kSqrtPiOver2 * erfcx_nonneg(y * kInvSqrt2); }
+
+/// ln b(x, s) for s <= s_c (x < 0): the lower branch in log space.
+double log_b_lower(double x, double s) noexcept {
+    const double h = x / s, t = 0.5 * s;
+    return -0.5 * (h * h + t * t) - kLnSqrt2PiT + vmath::log(mills(-h - t) - mills(t - h));
+}
+
+/// ln(b_max - b(x, s)) for s >= s_c: the upper branch in log space.
+double log_g_upper(double x, double s) noexcept {
+    const double h = x / s, t = 0.5 * s;
+    return -0.5 * (h * h + t * t) - kLnSqrt2PiT + vmath::log(mills(h + t) + mills(t - h));
+}
+
+/// Fills row[0..kTabCols) with y at the nodes j/(kTabCols-1) of the increasing coordinate xs
+/// (linear inverse interpolation; samples that do not increase are skipped; nodes outside the
+/// sampled range get the end values).
+void fill_row(const std::vector<double>& xs, const std::vector<double>& ys, double* row) {
+    std::vector<double> cx, cy;
+    for (std::size_t k = 0; k < xs.size(); ++k) {
+        if (std::isfinite(xs[k]) && std::isfinite(ys[k]) && (cx.empty() || xs[k] > cx.back())) {
+            cx.push_back(xs[k]);
+            cy.push_back(ys[k]);
+        }
+    }
+    for (int j = 0; j < kTabCols; ++j) {
+        const double q = static_cast<double>(j) / (kTabCols - 1);
+        if (cx.empty()) {
+            row[j] = 1.0;
+        } else if (q <= cx.front()) {
+            row[j] = cy.front();
+        } else if (q >= cx.back()) {
+            row[j] = cy.back();
+        } else {
+            const auto k = static_cast<std::size_t>(
+                std::upper_bound(cx.begin(), cx.end(), q) - cx.begin());
+            const double f = (q - cx[k - 1]) / (cx[k] - cx[k - 1]);
+            row[j] = cy[k - 1] + f * (cy[k] - cy[k - 1]);
+        }
+    }
+}
+
+GuessTable build_guess_table() {
+    constexpr int kSamples = 2048;
+    constexpr double kUpperMax = 60.0;  // s beyond which s/s_up is 1 to ~|x|/s^2
+    GuessTable tab{};
+    std::vector<double> xs(kSamples), ys(kSamples);
+    for (int i = 0; i < kTabRows; ++i) {
+        // Row 0 stands for x -> 0, where the branch formulas cancel: a small x instead.
+        const double zeta = kZetaMax * (i == 0 ? 0.3 : static_cast<double>(i)) / (kTabRows - 1);
+        const double x = -(zeta * zeta) * (zeta * zeta);
+        const double sc = std::sqrt(-2.0 * x);
+        const double ln_bc = log_b_lower(x, sc);
+        for (int k = 0; k < kSamples; ++k) {
+            const double r = static_cast<double>(k + 1) / kSamples;  // s/s_c in (0, 1]
+            xs[static_cast<std::size_t>(k)] = std::sqrt(ln_bc / log_b_lower(x, r * sc));
+            ys[static_cast<std::size_t>(k)] = r;
+        }
+        fill_row(xs, ys, tab.v[0][i]);
+        const double bm = vmath::exp(0.5 * x);
+        const double ln_norm = vmath::log(bm + 1.0 / bm);
+        const double span = vmath::log(kUpperMax / sc);
+        for (int k = 0; k < kSamples; ++k) {
+            // s from kUpperMax down to s_c (geometric), so that w increases.
+            const double s = sc * vmath::exp(span * (1.0 - static_cast<double>(k) / (kSamples - 1)));
+            const double pu = vmath::exp(log_g_upper(x, s) - ln_norm);
+            const double s_up = -2.0 * norm_inv_lower(pu > kTiny ? pu : kTiny);
+            xs[static_cast<std::size_t>(k)] = sc / (sc + s_up);
+            ys[static_cast<std::size_t>(k)] = s / s_up;
+        }
+        fill_row(xs, ys, tab.v[1][i]);
+    }
+    return tab;
+}
+
+const GuessTable& guess_table() {
+    static const GuessTable table = build_guess_table();
+    return table;
+}
+
+/// Whether every active lane of the block lies inside the table (|x| <= kTableXMax).
+bool block_in_table(const Workspace& w) noexcept {
+    double n_out = 0.0;
+#pragma omp simd reduction(+ : n_out)
+    for (std::int64_t j = 0; j < kBlock; ++j) {
+        n_out += (w.active[j] != 0.0) & !(-w.x[j] <= kTableXMax) ? 1.0 : 0.0;
+    }
+    return n_out == 0.0;
+}
+
+/// Lane j: objective branch, bracket and initial guess from the table (see GuessTable).
+inline void table_guess(Workspace& w, std::int64_t j) noexcept {
+    const double xs = w.x[j], bs = w.beta[j], bms = w.bmax[j];
+    const double sc = std::sqrt(-2.0 * xs);
+    const bool atm = !(sc > kTiny);
+    // b(s_c), for the branch (as in initial_guess).
+    const double bc = 0.5 * bms - 0.5 * bms * erfcx_nonneg(sc * kInvSqrt2);
+    const bool upper = atm | (bs >= bc);
+    const double gbeta = bms - bs;
+    // The Householder objective (see initial_guess); lower lanes have use_g false, so that
+    // ln_exact is ln beta there.
+    const bool use_g = bs > 0.5 * bms;
+    const double ln_exact = vmath::log(use_g ? gbeta : bs);
+    w.use_g[j] = use_g ? 1.0 : 0.0;
+    w.target[j] = ln_exact;
+    // Table coordinates.
+    const double ratio = log_rough(bc > kTiny ? bc : kTiny) / ln_exact;
+    const double omega = std::sqrt(ratio > 0.0 ? (ratio < 1.0 ? ratio : 1.0) : 0.0);  // NaN: 0
+    const double pu = gbeta * bms / (bms * bms + 1.0);
+    const double s_up = -2.0 * norm_inv_lower(pu > kTiny ? pu : kTiny);
+    const double den = sc + s_up;
+    const double wu = sc / (den > kTiny ? den : kTiny);  // 0 at the money
+    const double zeta = std::sqrt(sc * kInvSqrt2);  // |x|^(1/4)
+    double a = zeta * ((kTabRows - 1) / kZetaMax);
+    a = a < kTabRows - 1.0 ? a : kTabRows - 1.0 - 1e-9;
+    double c = (upper ? wu : omega) * (kTabCols - 1);
+    c = c < kTabCols - 1.0 ? (c > 0.0 ? c : 0.0) : kTabCols - 1.0 - 1e-9;
+    const int ia = static_cast<int>(a), ic = static_cast<int>(c);
+    const double u = a - ia, v = c - ic;
+    const int at = static_cast<int>(upper) * (kTabRows * kTabCols) + ia * kTabCols + ic;
+    const double* tab = w.table;
+    const double val = (tab[at] * (1.0 - u) + tab[at + kTabCols] * u) * (1.0 - v) +
+                       (tab[at + 1] * (1.0 - u) + tab[at + kTabCols + 1] * u) * v;
+    double s = upper ? s_up * val : sc * val;
+    s = upper ? (s > sc ? s : sc) : (s < sc ? s : sc);
+    w.s[j] = s > kTiny ? s : kTiny;
+    w.lo[j] = upper ? 0.5 * sc : 0.0;
+    w.hi[j] = upper ? vmath::kInf : 2.0 * sc;
+}
+
 /// One safeguarded Householder step for lane j from b, b_max - b, Q at w.s[j] (in w.b, w.g,
 /// w.dq). Lanes that have stopped keep their values.
 inline void step(Workspace& w, std::int64_t j) noexcept {
@@ -702,6 +861,7 @@ double count_active(const Workspace& w) noexcept {
 void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::int64_t begin,
                        std::int64_t end) noexcept {
     Workspace w;  // NOLINT: filled before use
+    w.table = &guess_table().v[0][0][0];
     for (std::int64_t i0 = begin; i0 < end; i0 += kBlock) {
         const std::int64_t len = end - i0 < kBlock ? end - i0 : kBlock;
         load(w.p, in.price, i0, len);
@@ -722,10 +882,14 @@ void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::in
         }
 
         for_lanes<setup>(w);
-        for_lanes<initial_guess>(w);
-        for_lanes<guess_step<true>>(w);
-        for (int it = 1; it < kGuessIterations; ++it) {
-            for_lanes<guess_step<false>>(w);
+        if (block_in_table(w)) {
+            for_lanes<table_guess>(w);
+        } else {
+            for_lanes<initial_guess>(w);
+            for_lanes<guess_step<true>>(w);
+            for (int it = 1; it < kGuessIterations; ++it) {
+                for_lanes<guess_step<false>>(w);
+            }
         }
         for (int it = 0; it < kMaxIterations && count_active(w) > 0.0; ++it) {
             evaluate(w);
