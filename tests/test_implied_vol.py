@@ -342,6 +342,42 @@ def test_result_independent_of_neighbours(rng):
     assert_array_equal(alone, together[::25])
 
 
+
+def test_far_from_the_money_beyond_the_guess_table(rng):
+    # Beyond |ln(F/K)| = 9 the initial guess comes from the model instead of the table
+    # (implied_vol_kernel.cpp). Such lanes are mixed into the same blocks as ordinary ones here:
+    # both kinds converge, and each lane's result is the one it gets alone, to the bit.
+    kf = np.array([1e-6, 3e-5, 1e-4, 2e-4, 8e3, 4e4, 1e5, 1e6])  # |x| from 8.5 to 13.8
+    t, vols = 10.0, np.array([1.0, 1.5, 2.0])
+    kf, vol = (a.ravel() for a in np.meshgrid(kf, vols, indexing="ij"))
+    fwd = S0 * np.exp((RATE - DIV) * t)
+    strike = fwd * kf
+    call = kf > 1.0  # out of the money
+    price = gammaext.price(S0, strike, t, vol, RATE, DIV, is_call=call)
+    far = gammaext.implied_vol(price, S0, strike, t, RATE, DIV, is_call=call)
+    assert np.all(np.abs(np.log(kf)) > 8.4)
+    assert_allclose(far, vol, rtol=1e-12)
+    back = gammaext.price(S0, strike, t, far, RATE, DIV, is_call=call)
+    assert_allclose(back, price, rtol=1e-13)
+
+    n = 300
+    k2 = S0 * np.exp(rng.normal(0.0, 0.4, n))
+    t2 = rng.uniform(0.01, 3.0, n)
+    p2 = gammaext.price(S0, k2, t2, rng.uniform(0.05, 2.0, n))
+    near = gammaext.implied_vol(p2, S0, k2, t2)
+    # Interleave: every 13th element is a far one.
+    at = np.arange(0, n, 13)[: len(far)]
+    p_mix, k_mix, t_mix = (np.insert(a, at, b[: len(at)]) for a, b in
+                           ((p2, price), (k2, strike), (t2, np.full(len(far), t))))
+    c_mix = np.insert(np.full(n, True), at, call[: len(at)])
+    r_mix = np.insert(np.zeros(n), at, RATE)
+    q_mix = np.insert(np.zeros(n), at, DIV)
+    mixed = gammaext.implied_vol(p_mix, S0, k_mix, t_mix, r_mix, q_mix, is_call=c_mix)
+    is_far = np.zeros(len(mixed), bool)
+    is_far[at + np.arange(len(at))] = True
+    assert_array_equal(mixed[~is_far], near)
+    assert_array_equal(mixed[is_far], far[: len(at)])
+
 def test_empty():
     assert gammaext.implied_vol(np.array([]), 100.0, 100.0, 1.0).shape == (0,)
 

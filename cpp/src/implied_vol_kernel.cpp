@@ -761,7 +761,8 @@ bool block_in_table(const Workspace& w) noexcept {
     return n_out == 0.0;
 }
 
-/// Lane j: objective branch, bracket and initial guess from the table (see GuessTable).
+/// Lane j: objective branch, bracket and initial guess from the table (see GuessTable); a lane
+/// beyond the table keeps the guess in w.s (the model's).
 inline void table_guess(Workspace& w, std::int64_t j) noexcept {
     const double xs = w.x[j], bs = w.beta[j], bms = w.bmax[j];
     const double sc = std::sqrt(-2.0 * xs);
@@ -796,7 +797,8 @@ inline void table_guess(Workspace& w, std::int64_t j) noexcept {
                        (tab[at + 1] * (1.0 - u) + tab[at + kTabCols + 1] * u) * v;
     double s = upper ? s_up * val : sc * val;
     s = upper ? (s > sc ? s : sc) : (s < sc ? s : sc);
-    w.s[j] = s > kTiny ? s : kTiny;
+    s = s > kTiny ? s : kTiny;
+    w.s[j] = -xs <= kTableXMax ? s : w.s[j];
     w.lo[j] = upper ? 0.5 * sc : 0.0;
     w.hi[j] = upper ? vmath::kInf : 2.0 * sc;
 }
@@ -882,15 +884,16 @@ void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::in
         }
 
         for_lanes<setup>(w);
-        if (block_in_table(w)) {
-            for_lanes<table_guess>(w);
-        } else {
+        // Lanes beyond the table take the model guess (computed only in blocks that have
+        // some), every other lane the table's: which one a lane gets depends on its own x only.
+        if (!block_in_table(w)) {
             for_lanes<initial_guess>(w);
             for_lanes<guess_step<true>>(w);
             for (int it = 1; it < kGuessIterations; ++it) {
                 for_lanes<guess_step<false>>(w);
             }
         }
+        for_lanes<table_guess>(w);
         for (int it = 0; it < kMaxIterations && count_active(w) > 0.0; ++it) {
             evaluate(w);
             for_lanes<step>(w);
