@@ -88,6 +88,11 @@ constexpr double kAsymptoticFrom = 12.0;  // -(h + t) at and beyond which the se
 constexpr int kAsymptoticTerms = 18;      // (2k-1)!!/12^{2k} (2k+1) < 1e-17 for k = 18
 constexpr double kSmallT = 0.21;          // Jaeckel's tau = 2 eps^{1/16}: t^18 term below eps
 constexpr int kSmallTerms = 9;            // gamma_0 .. gamma_8 (up to t^17)
+// The first Householder step only has to bring a ~1% guess to ~1e-8, so its evaluation may lose
+// a few digits: it uses the erfcx difference down to this t (losing at most a factor
+// (|h| + t)/(2t) < 6000, about 1e-12 relative) and skips the small-t series, the most expensive
+// part of an evaluation. A step on such an evaluation never ends the iteration.
+constexpr double kSmallTFirst = 1e-3;
 constexpr int kGuessIterations = 4;       // Newton steps on the guess models (see initial_guess)
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kMaxGuessStep = 8.0;
@@ -260,7 +265,7 @@ struct Black {
 /// The normalised out-of-the-money call for x <= 0, s > 0, and its complement. Branch-free.
 /// Regions not in R are not evaluated (a lane that needs one of them gets NaN).
 template <unsigned R>
-inline Black normalised_call(double x, double s, double b_max) noexcept {
+inline Black normalised_call(double x, double s, double b_max, double small_t = kSmallT) noexcept {
     const double t = 0.5 * s;
     // h = x/s to about an ulp (a multiplication by 1/s), and x - h s exactly (Dekker): h + hl
     // is x/s to twice the working precision whatever the rounding of h.
@@ -284,7 +289,7 @@ inline Black normalised_call(double x, double s, double b_max) noexcept {
     const double z1 = h + t;  // h - t <= z1, and h - t < 0 always
 
     const bool asym = in_asymptotic(h, t);
-    const bool small = !asym & (t < kSmallT);
+    const bool small = !asym & (t < small_t);
     const bool direct = !asym & !small & (z1 > 0.0);
     // One erfcx serves both the small-t lanes (at -h/sqrt 2) and the erfcx/direct lanes (at
     // |h + t|/sqrt 2); the second only the latter.
@@ -398,14 +403,14 @@ constexpr double kStInvalid = static_cast<double>(IVStatus::invalid_input);
 constexpr double kStNotConverged = static_cast<double>(IVStatus::not_converged);
 
 /// The regions the active lanes of a block need at their current s.
-unsigned block_regions(const Workspace& w) noexcept {
+unsigned block_regions(const Workspace& w, double small_t) noexcept {
     double n_asym = 0.0, n_small = 0.0, n_mid = 0.0;
 #pragma omp simd reduction(+ : n_asym, n_small, n_mid)
     for (std::int64_t j = 0; j < kBlock; ++j) {
         const double s = w.s[j], t = 0.5 * s, h = h_of(w.x[j], 1.0 / s);
         const bool on = w.active[j] != 0.0;
         const bool asym = in_asymptotic(h, t);
-        const bool small = !asym & (t < kSmallT);
+        const bool small = !asym & (t < small_t);
         n_asym += on & asym ? 1.0 : 0.0;
         n_small += on & small ? 1.0 : 0.0;
         n_mid += on & !asym & !small ? 1.0 : 0.0;
@@ -415,35 +420,36 @@ unsigned block_regions(const Workspace& w) noexcept {
 }
 
 template <unsigned R>
-[[gnu::noinline]] void evaluate_as(Workspace& w) noexcept {
+[[gnu::noinline]] void evaluate_as(Workspace& w, double small_t) noexcept {
 #pragma omp simd simdlen(16)
     for (std::int64_t j = 0; j < kBlock; ++j) {
-        const Black bl = normalised_call<R>(w.x[j], w.s[j], w.bmax[j]);
+        const Black bl = normalised_call<R>(w.x[j], w.s[j], w.bmax[j], small_t);
         w.b[j] = bl.b;
         w.g[j] = bl.g;
         w.dq[j] = bl.dq;
     }
 }
 
-/// b, b_max - b and Q at every lane's s (only the regions some active lane needs).
-void evaluate(Workspace& w) noexcept {
-    switch (block_regions(w)) {
+/// b, b_max - b and Q at every lane's s (only the regions some active lane needs), with the
+/// small-t series below small_t.
+void evaluate(Workspace& w, double small_t) noexcept {
+    switch (block_regions(w, small_t)) {
         case 0U:
             return;
         case 1U:
-            return evaluate_as<1U>(w);
+            return evaluate_as<1U>(w, small_t);
         case 2U:
-            return evaluate_as<2U>(w);
+            return evaluate_as<2U>(w, small_t);
         case 3U:
-            return evaluate_as<3U>(w);
+            return evaluate_as<3U>(w, small_t);
         case 4U:
-            return evaluate_as<4U>(w);
+            return evaluate_as<4U>(w, small_t);
         case 5U:
-            return evaluate_as<5U>(w);
+            return evaluate_as<5U>(w, small_t);
         case 6U:
-            return evaluate_as<6U>(w);
+            return evaluate_as<6U>(w, small_t);
         default:
-            return evaluate_as<kRegionAll>(w);
+            return evaluate_as<kRegionAll>(w, small_t);
     }
 }
 
@@ -804,7 +810,9 @@ inline void table_guess(Workspace& w, std::int64_t j) noexcept {
 }
 
 /// One safeguarded Householder step for lane j from b, b_max - b, Q at w.s[j] (in w.b, w.g,
-/// w.dq). Lanes that have stopped keep their values.
+/// w.dq). Lanes that have stopped keep their values; kMayStop false: the evaluation was the
+/// first, less precise one (kSmallTFirst), and no lane stops.
+template <bool kMayStop>
 inline void step(Workspace& w, std::int64_t j) noexcept {
     const double s = w.s[j], x = w.x[j];
     const bool upper = w.use_g[j] != 0.0;
@@ -832,7 +840,7 @@ inline void step(Workspace& w, std::int64_t j) noexcept {
     const bool inside = (s_new >= lo) & (s_new <= hi) & (s_new > 0.0);  // false for NaN
     const double bisect = hi < vmath::kInf ? (lo > 0.0 ? std::sqrt(lo * hi) : 0.5 * hi) : 2.0 * s;
     s_new = inside ? s_new : bisect;
-    const bool done = inside & (std::fabs(delta) <= kConvergedStep * s);
+    const bool done = kMayStop & inside & (std::fabs(delta) <= kConvergedStep * s);
     const bool on = w.active[j] != 0.0;
     w.s[j] = on ? s_new : s;
     w.lo[j] = on ? lo : w.lo[j];
@@ -895,8 +903,13 @@ void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::in
         }
         for_lanes<table_guess>(w);
         for (int it = 0; it < kMaxIterations && count_active(w) > 0.0; ++it) {
-            evaluate(w);
-            for_lanes<step>(w);
+            const bool first = it == 0;
+            evaluate(w, first ? kSmallTFirst : kSmallT);
+            if (first) {
+                for_lanes<step<false>>(w);
+            } else {
+                for_lanes<step<true>>(w);
+            }
         }
 
         double* __restrict vol = out.vol + i0;
