@@ -369,7 +369,8 @@ struct Workspace {
     alignas(64) double status[kBlock], b[kBlock], g[kBlock], dq[kBlock];
     // The initial guess's model (see initial_guess).
     alignas(64) double m_target[kBlock], m_shift[kBlock], m_sc[kBlock], m_upper[kBlock];
-    const double* table = nullptr;  ///< the guess table (see GuessTable)
+    const double* table = nullptr;     ///< GuessTable::v
+    const double* bc_table = nullptr;  ///< GuessTable::bc
 };
 
 void load(double* __restrict dst, const Column& col, std::int64_t i0, std::int64_t len) noexcept {
@@ -388,10 +389,17 @@ void load(double* __restrict dst, const Column& col, std::int64_t i0, std::int64
 
 void load_sign(double* __restrict dst, const FlagColumn& col, std::int64_t i0,
                std::int64_t len) noexcept {
-    const std::uint8_t* __restrict src = col.data + (col.broadcast ? 0 : i0);
-    const std::int64_t step = col.broadcast ? 0 : 1;
-    for (std::int64_t j = 0; j < len; ++j) {
-        dst[j] = src[j * step] != 0 ? 1.0 : -1.0;
+    if (col.broadcast) {
+        const double v = col.data[0] != 0 ? 1.0 : -1.0;
+        for (std::int64_t j = 0; j < len; ++j) {
+            dst[j] = v;
+        }
+    } else {
+        const std::uint8_t* __restrict src = col.data + i0;
+        for (std::int64_t j = 0; j < len; ++j) {
+            const int call = src[j] != 0;  // integer arithmetic: vectorizes
+            dst[j] = static_cast<double>(2 * call - 1);
+        }
     }
 }
 
@@ -672,8 +680,14 @@ constexpr double kTableXMax = 9.0;                     // |x| = |ln(F/K)| covere
 constexpr double kZetaMax = 1.73205080756887729353;  // kTableXMax^(1/4)
 constexpr double kLnSqrt2PiT = 0.91893853320467274178;
 
+constexpr int kBcNodes = 257;
+
 struct GuessTable {
     double v[2][kTabRows][kTabCols];  ///< [0]: lower, s/s_c at (zeta, omega); [1]: upper, s/s_up
+    /// b(s_c)/(b_max sqrt|x|) = (1 - erfcx(sqrt|x|))/(2 sqrt|x|) at zeta = k zeta_max/(n-1), for
+    /// the branch test (linear interpolation: ~1e-5 relative, which only moves the branch
+    /// boundary within the brackets' overlap).
+    double bc[kBcNodes];
 };
 
 /// Mills ratio R(y) = N(-y)/n(y) for y >= 0.
@@ -741,13 +755,20 @@ GuessTable build_guess_table() {
         const double span = vmath::log(kUpperMax / sc);
         for (int k = 0; k < kSamples; ++k) {
             // s from kUpperMax down to s_c (geometric), so that w increases.
-            const double s = sc * vmath::exp(span * (1.0 - static_cast<double>(k) / (kSamples - 1)));
+            const double frac = static_cast<double>(k) / (kSamples - 1);
+            const double s = sc * vmath::exp(span * (1.0 - frac));
             const double pu = vmath::exp(log_g_upper(x, s) - ln_norm);
             const double s_up = -2.0 * norm_inv_lower(pu > kTiny ? pu : kTiny);
             xs[static_cast<std::size_t>(k)] = sc / (sc + s_up);
             ys[static_cast<std::size_t>(k)] = s / s_up;
         }
         fill_row(xs, ys, tab.v[1][i]);
+    }
+    for (int k = 0; k < kBcNodes; ++k) {
+        const double zeta = kZetaMax * k / (kBcNodes - 1);
+        const double y = zeta * zeta;  // sqrt|x|
+        constexpr double kInvSqrtPi = 0.56418958354775628695;
+        tab.bc[k] = k == 0 ? kInvSqrtPi : (1.0 - erfcx_nonneg(y)) / (2.0 * y);
     }
     return tab;
 }
@@ -773,8 +794,13 @@ inline void table_guess(Workspace& w, std::int64_t j) noexcept {
     const double xs = w.x[j], bs = w.beta[j], bms = w.bmax[j];
     const double sc = std::sqrt(-2.0 * xs);
     const bool atm = !(sc > kTiny);
-    // b(s_c), for the branch (as in initial_guess).
-    const double bc = 0.5 * bms - 0.5 * bms * erfcx_nonneg(sc * kInvSqrt2);
+    const double zeta = std::sqrt(sc * kInvSqrt2);  // |x|^(1/4)
+    // b(s_c), for the branch, from the table.
+    const double* bct = w.bc_table;
+    double az = zeta * ((kBcNodes - 1) / kZetaMax);
+    az = az < kBcNodes - 1.0 ? az : kBcNodes - 1.0 - 1e-9;
+    const int iz = static_cast<int>(az);
+    const double bc = bms * (sc * kInvSqrt2) * (bct[iz] + (az - iz) * (bct[iz + 1] - bct[iz]));
     const bool upper = atm | (bs >= bc);
     const double gbeta = bms - bs;
     // The Householder objective (see initial_guess); lower lanes have use_g false, so that
@@ -790,7 +816,6 @@ inline void table_guess(Workspace& w, std::int64_t j) noexcept {
     const double s_up = -2.0 * norm_inv_lower(pu > kTiny ? pu : kTiny);
     const double den = sc + s_up;
     const double wu = sc / (den > kTiny ? den : kTiny);  // 0 at the money
-    const double zeta = std::sqrt(sc * kInvSqrt2);  // |x|^(1/4)
     double a = zeta * ((kTabRows - 1) / kZetaMax);
     a = a < kTabRows - 1.0 ? a : kTabRows - 1.0 - 1e-9;
     double c = (upper ? wu : omega) * (kTabCols - 1);
@@ -804,9 +829,10 @@ inline void table_guess(Workspace& w, std::int64_t j) noexcept {
     double s = upper ? s_up * val : sc * val;
     s = upper ? (s > sc ? s : sc) : (s < sc ? s : sc);
     s = s > kTiny ? s : kTiny;
-    w.s[j] = -xs <= kTableXMax ? s : w.s[j];
-    w.lo[j] = upper ? 0.5 * sc : 0.0;
-    w.hi[j] = upper ? vmath::kInf : 2.0 * sc;
+    const bool in = -xs <= kTableXMax;
+    w.s[j] = in ? s : w.s[j];
+    w.lo[j] = in ? (upper ? 0.5 * sc : 0.0) : w.lo[j];
+    w.hi[j] = in ? (upper ? vmath::kInf : 2.0 * sc) : w.hi[j];
 }
 
 /// One safeguarded Householder step for lane j from b, b_max - b, Q at w.s[j] (in w.b, w.g,
@@ -860,6 +886,7 @@ template <void (*Fn)(Workspace&, std::int64_t) noexcept>
 
 double count_active(const Workspace& w) noexcept {
     double n = 0.0;
+#pragma omp simd reduction(+ : n)
     for (std::int64_t j = 0; j < kBlock; ++j) {
         n += w.active[j];
     }
@@ -872,6 +899,7 @@ void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::in
                        std::int64_t end) noexcept {
     Workspace w;  // NOLINT: filled before use
     w.table = &guess_table().v[0][0][0];
+    w.bc_table = guess_table().bc;
     for (std::int64_t i0 = begin; i0 < end; i0 += kBlock) {
         const std::int64_t len = end - i0 < kBlock ? end - i0 : kBlock;
         load(w.p, in.price, i0, len);
