@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import math
+import subprocess
+import sys
 from functools import lru_cache
 
 import numpy as np
@@ -377,6 +379,28 @@ def test_far_from_the_money_beyond_the_guess_table(rng):
     is_far[at + np.arange(len(at))] = True
     assert_array_equal(mixed[~is_far], near)
     assert_array_equal(mixed[is_far], far[: len(at)])
+
+
+def test_first_calls_from_many_threads_agree():
+    # The guess table is built on the first call (a function-local static in C++): calls that
+    # race to it from several threads, with the GIL released, all wait for the same table.
+    code = """
+import threading, numpy as np, gammaext
+rng = np.random.default_rng(3)
+k = 100 * np.exp(rng.normal(0, 0.3, 4000)); t = rng.uniform(0.02, 2, 4000)
+p = gammaext.price(100.0, k, t, rng.uniform(0.1, 0.8, 4000))
+out = [None] * 6
+def run(i):
+    out[i] = gammaext.implied_vol(p, 100.0, k, t, threads=1)
+threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
+for th in threads: th.start()
+for th in threads: th.join()
+again = gammaext.implied_vol(p, 100.0, k, t, threads=1)
+print(all(np.array_equal(o, again) for o in out) and not np.isnan(again).any())
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
 
 def test_empty():
     assert gammaext.implied_vol(np.array([]), 100.0, 100.0, 1.0).shape == (0,)

@@ -31,10 +31,11 @@
 // Inversion: put-call parity turns every input into the out-of-the-money call above; then the
 // objective is ln b(s) - ln beta, or ln(b_max - b(s)) - ln(b_max - beta) when beta > b_max/2
 // (both concave and close to linear in s; Jaeckel 2006, "By Implication"; each keeps the
-// relative precision of the quantity that carries the information). Initial guesses solve a
-// model of the objective on the branch below or above the inflection point s_c = sqrt(2|x|)
-// (see initial_guess), within about 2% below and 7% above. Then third-order Householder steps
-// (f, f', f'', f''' are all closed-form), safeguarded by a bracket that each evaluation narrows;
+// relative precision of the quantity that carries the information). The initial guess comes
+// from a table of the exact inverse on each side of the inflection point s_c = sqrt(2|x|) (see
+// GuessTable; about 1%), or for |x| > 9 from a model of the objective (see initial_guess; about
+// 2% below s_c and 7% above). Then third-order Householder steps (f, f', f'', f''' are all
+// closed-form), safeguarded by a bracket that each evaluation narrows;
 // a step leaving the bracket is replaced by bisection. A lane stops after it took a step shorter
 // than kConvergedStep relative (quartic convergence then leaves an error far below one ulp): two
 // steps from these guesses. A block stops when all its lanes have, after at most
@@ -43,20 +44,22 @@
 //
 // Each phase is a pass of its own over the block (set-up, guess, each model step, each evaluation
 // and each step), and the passes ask for 16 lanes at a time (simdlen): a lane's work is one long
-// dependency chain, and with two or more independent vectors in flight the pipeline stays busy.
-// On Zen 4 this took the kernel from about 125 to 87 ns per option (AVX-512) and from 195 to 135
-// (AVX2), together with fewer divisions and square roots (benchmarks/RESULTS.md).
+// dependency chain, and with two or more independent vectors in flight the pipeline stays busy
+// (on Zen 4 about 25% for AVX-512 and 30% for AVX2, measured when the model guess was the only
+// one).
 //
 // GCC 12 vectorizes these loops only under conditions worth knowing: booleans must be combined
 // with & and | (short-circuit && and || become control flow), a boolean select of booleans
-// (c ? a < b : a > b) is not vectorized, and the loops must live in functions that take the
-// workspace by reference (inlined next to the workspace's owner they are not). Check with
-// -fopt-info-vec-missed after any change to the lane code.
+// (c ? a < b : a > b) is not vectorized, neither is a division or an int select under a
+// condition (write sc / (d > tiny ? d : tiny), int(flag) * n), the loops must live in functions
+// that take the workspace by reference (inlined next to the workspace's owner they are not),
+// and table pointers in the workspace must be plain double pointers. Check with
+// -fopt-info-vec-missed after any change to the lane code: a pass that stops vectorizing costs
+// the kernel 30% or more.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <vector>
 
 #include "gammaext/implied_vol.hpp"
 #include "gammaext/vmath.hpp"
@@ -705,39 +708,39 @@ double log_g_upper(double x, double s) noexcept {
     return -0.5 * (h * h + t * t) - kLnSqrt2PiT + vmath::log(mills(h + t) + mills(t - h));
 }
 
-/// Fills row[0..kTabCols) with y at the nodes j/(kTabCols-1) of the increasing coordinate xs
-/// (linear inverse interpolation; samples that do not increase are skipped; nodes outside the
-/// sampled range get the end values).
-void fill_row(const std::vector<double>& xs, const std::vector<double>& ys, double* row) {
-    std::vector<double> cx, cy;
-    for (std::size_t k = 0; k < xs.size(); ++k) {
-        if (std::isfinite(xs[k]) && std::isfinite(ys[k]) && (cx.empty() || xs[k] > cx.back())) {
-            cx.push_back(xs[k]);
-            cy.push_back(ys[k]);
+/// Fills row[0..kTabCols) with y at the nodes j/(kTabCols-1) of the increasing coordinate x
+/// (linear inverse interpolation over the n samples; samples that do not increase are dropped,
+/// in place; nodes outside the sampled range get the end values).
+void fill_row(double* xs, double* ys, int n, double* row) noexcept {
+    int m = 0;
+    for (int k = 0; k < n; ++k) {
+        if (std::isfinite(xs[k]) && std::isfinite(ys[k]) && (m == 0 || xs[k] > xs[m - 1])) {
+            xs[m] = xs[k];
+            ys[m] = ys[k];
+            ++m;
         }
     }
     for (int j = 0; j < kTabCols; ++j) {
         const double q = static_cast<double>(j) / (kTabCols - 1);
-        if (cx.empty()) {
+        if (m == 0) {
             row[j] = 1.0;
-        } else if (q <= cx.front()) {
-            row[j] = cy.front();
-        } else if (q >= cx.back()) {
-            row[j] = cy.back();
+        } else if (q <= xs[0]) {
+            row[j] = ys[0];
+        } else if (q >= xs[m - 1]) {
+            row[j] = ys[m - 1];
         } else {
-            const auto k = static_cast<std::size_t>(
-                std::upper_bound(cx.begin(), cx.end(), q) - cx.begin());
-            const double f = (q - cx[k - 1]) / (cx[k] - cx[k - 1]);
-            row[j] = cy[k - 1] + f * (cy[k] - cy[k - 1]);
+            const int k = static_cast<int>(std::upper_bound(xs, xs + m, q) - xs);
+            const double f = (q - xs[k - 1]) / (xs[k] - xs[k - 1]);
+            row[j] = ys[k - 1] + f * (ys[k] - ys[k - 1]);
         }
     }
 }
 
-GuessTable build_guess_table() {
+GuessTable build_guess_table() noexcept {
     constexpr int kSamples = 2048;
     constexpr double kUpperMax = 60.0;  // s beyond which s/s_up is 1 to ~|x|/s^2
     GuessTable tab{};
-    std::vector<double> xs(kSamples), ys(kSamples);
+    double xs[kSamples], ys[kSamples];  // 32 KB of stack, once
     for (int i = 0; i < kTabRows; ++i) {
         // Row 0 stands for x -> 0, where the branch formulas cancel: a small x instead.
         const double zeta = kZetaMax * (i == 0 ? 0.3 : static_cast<double>(i)) / (kTabRows - 1);
@@ -746,10 +749,10 @@ GuessTable build_guess_table() {
         const double ln_bc = log_b_lower(x, sc);
         for (int k = 0; k < kSamples; ++k) {
             const double r = static_cast<double>(k + 1) / kSamples;  // s/s_c in (0, 1]
-            xs[static_cast<std::size_t>(k)] = std::sqrt(ln_bc / log_b_lower(x, r * sc));
-            ys[static_cast<std::size_t>(k)] = r;
+            xs[k] = std::sqrt(ln_bc / log_b_lower(x, r * sc));
+            ys[k] = r;
         }
-        fill_row(xs, ys, tab.v[0][i]);
+        fill_row(xs, ys, kSamples, tab.v[0][i]);
         const double bm = vmath::exp(0.5 * x);
         const double ln_norm = vmath::log(bm + 1.0 / bm);
         const double span = vmath::log(kUpperMax / sc);
@@ -759,10 +762,10 @@ GuessTable build_guess_table() {
             const double s = sc * vmath::exp(span * (1.0 - frac));
             const double pu = vmath::exp(log_g_upper(x, s) - ln_norm);
             const double s_up = -2.0 * norm_inv_lower(pu > kTiny ? pu : kTiny);
-            xs[static_cast<std::size_t>(k)] = sc / (sc + s_up);
-            ys[static_cast<std::size_t>(k)] = s / s_up;
+            xs[k] = sc / (sc + s_up);
+            ys[k] = s / s_up;
         }
-        fill_row(xs, ys, tab.v[1][i]);
+        fill_row(xs, ys, kSamples, tab.v[1][i]);
     }
     for (int k = 0; k < kBcNodes; ++k) {
         const double zeta = kZetaMax * k / (kBcNodes - 1);
@@ -773,7 +776,7 @@ GuessTable build_guess_table() {
     return tab;
 }
 
-const GuessTable& guess_table() {
+const GuessTable& guess_table() noexcept {
     static const GuessTable table = build_guess_table();
     return table;
 }

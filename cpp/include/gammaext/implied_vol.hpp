@@ -11,8 +11,8 @@
 // intrinsic value; b(x, s, put) = b(-x, s, call)). b is evaluated without cancellation in four
 // regions (see implied_vol_kernel.cpp) and inverted by third-order Householder steps on an
 // objective that is nearly linear in s (ln b, or ln(b_max - b) for prices above b_max/2), from
-// model-based initial guesses on each side of the inflection point s_c = sqrt(2|x|), inside a
-// bracket.
+// initial guesses on each side of the inflection point s_c = sqrt(2|x|) (a table of the exact
+// inverse, or a model of the objective far from the money), inside a bracket.
 //
 // Accuracy target (tests/test_implied_vol.py): the price of the returned vol reproduces the input
 // price to 1e-14 relative, or to within a few units in the last place of vol times the price's
