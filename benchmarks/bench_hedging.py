@@ -3,8 +3,8 @@
 The workload of issue 3: GBM paths x 252 steps, a long ATM straddle, a move-based rule (1%)
 and a proportional cost (2 bps), end to end (path generation included). The NumPy reference is
 fed by NumPy's own generator and runs the same workload (one round: it takes ~13 s); the
-``ns_per_path_step`` figures in ``extra_info`` compare across thread counts. Also: time-based hedging at every step and a
-run on user-supplied paths.
+``ns_per_path_step`` figures in ``extra_info`` compare across thread counts. Also: time-based
+hedging at every step and a run on user-supplied paths.
 
 Run: python -m pytest benchmarks/bench_hedging.py --benchmark-only --benchmark-group-by=group
 """
