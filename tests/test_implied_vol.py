@@ -381,6 +381,23 @@ def test_far_from_the_money_beyond_the_guess_table(rng):
     assert_array_equal(mixed[is_far], far[: len(at)])
 
 
+
+def test_tiny_vol_a_hair_from_the_money_converges():
+    # Strikes within 1e-14..1e-4 of the spot and vol sqrt(t) down to 1e-16: prices from 1e-300
+    # up, many of them with an elasticity in the hundreds (the vol is then only as good as the
+    # rounding of K/S allows). The iteration must still end (no not_converged), with a finite
+    # vol wherever the status is ok. (The guess table's first rows once sent such lanes to
+    # s_c/2048 and they ran out of iterations.)
+    spot, t = 100.0, 1.0
+    k, v = np.meshgrid(spot * (1 + np.geomspace(1e-14, 1e-4, 40)), np.geomspace(1e-16, 1e-6, 40))
+    k, v = k.ravel(), v.ravel()
+    p = gammaext.price(spot, k, t, v)
+    iv, status = gammaext.implied_vol(p, spot, k, t, return_status=True)
+    assert not np.any(status == IVStatus.not_converged)
+    ok = status == IVStatus.ok
+    assert ok.sum() > 500
+    assert np.all(np.isfinite(iv[ok]))
+
 def test_first_calls_from_many_threads_agree():
     # The guess table is built on the first call (a function-local static in C++): calls that
     # race to it from several threads, with the GIL released, all wait for the same table.

@@ -33,10 +33,10 @@
 // (both concave and close to linear in s; Jaeckel 2006, "By Implication"; each keeps the
 // relative precision of the quantity that carries the information). The initial guess comes
 // from a table of the exact inverse on each side of the inflection point s_c = sqrt(2|x|) (see
-// GuessTable; about 1%), or for |x| > 9 from a model of the objective (see initial_guess; about
-// 2% below s_c and 7% above). Then third-order Householder steps (f, f', f'', f''' are all
-// closed-form), safeguarded by a bracket that each evaluation narrows;
-// a step leaving the bracket is replaced by bisection. A lane stops after it took a step shorter
+// GuessTable; about 1%), or for |x| > 9 or < 1e-5 from a model of the objective (see
+// initial_guess; about 2% below s_c and 7% above). Then third-order Householder steps (f, f',
+// f'', f''' are all closed-form), safeguarded by a bracket that each evaluation narrows (all but
+// the first, less precise one); a step leaving the bracket is replaced by bisection. A lane stops after it took a step shorter
 // than kConvergedStep relative (quartic convergence then leaves an error far below one ulp): two
 // steps from these guesses. A block stops when all its lanes have, after at most
 // kMaxIterations. A lane's result depends only on its own inputs, never on its neighbours, the
@@ -266,9 +266,10 @@ struct Black {
 };
 
 /// The normalised out-of-the-money call for x <= 0, s > 0, and its complement. Branch-free.
-/// Regions not in R are not evaluated (a lane that needs one of them gets NaN).
+/// Regions not in R are not evaluated (a lane that needs one of them gets NaN). The lane's
+/// region flags come from block_regions (see there).
 template <unsigned R>
-inline Black normalised_call(double x, double s, double b_max, double small_t = kSmallT) noexcept {
+inline Black normalised_call(double x, double s, double b_max, bool asym, bool small) noexcept {
     const double t = 0.5 * s;
     // h = x/s to about an ulp (a multiplication by 1/s), and x - h s exactly (Dekker): h + hl
     // is x/s to twice the working precision whatever the rounding of h.
@@ -291,8 +292,6 @@ inline Black normalised_call(double x, double s, double b_max, double small_t = 
         vmath::exp_hl(far ? -0.5 * kGaussUnderflow : -0.5 * sum, far ? 0.0 : -0.5 * lo);
     const double z1 = h + t;  // h - t <= z1, and h - t < 0 always
 
-    const bool asym = in_asymptotic(h, t);
-    const bool small = !asym & (t < small_t);
     const bool direct = !asym & !small & (z1 > 0.0);
     // One erfcx serves both the small-t lanes (at -h/sqrt 2) and the erfcx/direct lanes (at
     // |h + t|/sqrt 2); the second only the latter.
@@ -370,10 +369,12 @@ struct Workspace {
     alignas(64) double x[kBlock], bmax[kBlock], beta[kBlock], target[kBlock];
     alignas(64) double s[kBlock], lo[kBlock], hi[kBlock], use_g[kBlock], active[kBlock];
     alignas(64) double status[kBlock], b[kBlock], g[kBlock], dq[kBlock];
+    alignas(64) double r_asym[kBlock], r_small[kBlock];  // region flags (see block_regions)
     // The initial guess's model (see initial_guess).
     alignas(64) double m_target[kBlock], m_shift[kBlock], m_sc[kBlock], m_upper[kBlock];
     const double* table = nullptr;     ///< GuessTable::v
     const double* bc_table = nullptr;  ///< GuessTable::bc
+    const double* omega_min = nullptr;  ///< GuessTable::omega_min
 };
 
 void load(double* __restrict dst, const Column& col, std::int64_t i0, std::int64_t len) noexcept {
@@ -413,8 +414,11 @@ constexpr double kStAt = static_cast<double>(IVStatus::at_intrinsic);
 constexpr double kStInvalid = static_cast<double>(IVStatus::invalid_input);
 constexpr double kStNotConverged = static_cast<double>(IVStatus::not_converged);
 
-/// The regions the active lanes of a block need at their current s.
-unsigned block_regions(const Workspace& w, double small_t) noexcept {
+/// The regions the active lanes of a block need at their current s, and every lane's own
+/// region flags (w.r_asym, w.r_small), which the evaluation then reads rather than recomputes:
+/// with -ffp-contract, h + t could be fused differently in two loops and a lane near a
+/// region boundary could select a region the block did not evaluate.
+unsigned block_regions(Workspace& w, double small_t) noexcept {
     double n_asym = 0.0, n_small = 0.0, n_mid = 0.0;
 #pragma omp simd reduction(+ : n_asym, n_small, n_mid)
     for (std::int64_t j = 0; j < kBlock; ++j) {
@@ -422,6 +426,8 @@ unsigned block_regions(const Workspace& w, double small_t) noexcept {
         const bool on = w.active[j] != 0.0;
         const bool asym = in_asymptotic(h, t);
         const bool small = !asym & (t < small_t);
+        w.r_asym[j] = asym ? 1.0 : 0.0;
+        w.r_small[j] = small ? 1.0 : 0.0;
         n_asym += on & asym ? 1.0 : 0.0;
         n_small += on & small ? 1.0 : 0.0;
         n_mid += on & !asym & !small ? 1.0 : 0.0;
@@ -431,10 +437,11 @@ unsigned block_regions(const Workspace& w, double small_t) noexcept {
 }
 
 template <unsigned R>
-[[gnu::noinline]] void evaluate_as(Workspace& w, double small_t) noexcept {
+[[gnu::noinline]] void evaluate_as(Workspace& w) noexcept {
 #pragma omp simd simdlen(16)
     for (std::int64_t j = 0; j < kBlock; ++j) {
-        const Black bl = normalised_call<R>(w.x[j], w.s[j], w.bmax[j], small_t);
+        const Black bl =
+            normalised_call<R>(w.x[j], w.s[j], w.bmax[j], w.r_asym[j] != 0.0, w.r_small[j] != 0.0);
         w.b[j] = bl.b;
         w.g[j] = bl.g;
         w.dq[j] = bl.dq;
@@ -448,19 +455,19 @@ void evaluate(Workspace& w, double small_t) noexcept {
         case 0U:
             return;
         case 1U:
-            return evaluate_as<1U>(w, small_t);
+            return evaluate_as<1U>(w);
         case 2U:
-            return evaluate_as<2U>(w, small_t);
+            return evaluate_as<2U>(w);
         case 3U:
-            return evaluate_as<3U>(w, small_t);
+            return evaluate_as<3U>(w);
         case 4U:
-            return evaluate_as<4U>(w, small_t);
+            return evaluate_as<4U>(w);
         case 5U:
-            return evaluate_as<5U>(w, small_t);
+            return evaluate_as<5U>(w);
         case 6U:
-            return evaluate_as<6U>(w, small_t);
+            return evaluate_as<6U>(w);
         default:
-            return evaluate_as<kRegionAll>(w, small_t);
+            return evaluate_as<kRegionAll>(w);
     }
 }
 
@@ -553,7 +560,8 @@ inline double mills_boyd(double z, double& dr, double& r, double& inv_r, double&
     return kPi * inv_den;
 }
 
-/// Lane j: objective branch, bracket and initial guess (w.s on entry holds s_c).
+/// Lane j: objective branch, bracket and initial guess from the model (the fallback of
+/// table_guess).
 ///
 /// The guesses solve a model of the objective (ln b below s_c, ln(b_max - b) above) built from
 /// exact identities and Boyd's Mills ratio R~ (four Newton steps in ln s on the model):
@@ -662,7 +670,7 @@ inline void guess_step(Workspace& w, std::int64_t j) noexcept {
     w.s[j] = kUpper | (w.m_upper[j] == 0.0) ? s : s_in;
 }
 
-// ---- Initial guess by table, for |x| <= kTableXMax (the model above is the fallback) ----
+// ---- Initial guess by table, for kTableXMin <= |x| <= kTableXMax (else the model above) ----
 //
 // The model guess costs four Newton steps because its starting points are poor; a table of the
 // exact inverse in well-chosen coordinates gives a guess as good (about 1%) for the price of a
@@ -679,14 +687,21 @@ inline void guess_step(Workspace& w, std::int64_t j) noexcept {
 // samples of s. It is immutable once built (a function-local static: thread-safe, no state).
 constexpr int kTabRows = 33;
 constexpr int kTabCols = 33;
-constexpr double kTableXMax = 9.0;                     // |x| = |ln(F/K)| covered by the table
+constexpr double kTableXMax = 9.0;  // |x| = |ln(F/K)| covered by the table, and from
+constexpr double kTableXMin = 1e-5;  // (closer to the money, where b changes shape with x as
+                                     // fast as with s, the model guess is kept)
 constexpr double kZetaMax = 1.73205080756887729353;  // kTableXMax^(1/4)
 constexpr double kLnSqrt2PiT = 0.91893853320467274178;
 
 constexpr int kBcNodes = 257;
 
 struct GuessTable {
-    double v[2][kTabRows][kTabCols];  ///< [0]: lower, s/s_c at (zeta, omega); [1]: upper, s/s_up
+    /// [0 .. R C): lower, s/s_c at (zeta, omega); [R C .. 2 R C): upper, s/s_up at (zeta, w);
+    /// row-major, R = kTabRows, C = kTabCols.
+    double v[2 * kTabRows * kTabCols];
+    /// Per lower row, the smallest omega its samples reached: below it the table is not used
+    /// (the leading-order s_low is, about 8% there).
+    double omega_min[kTabRows];
     /// b(s_c)/(b_max sqrt|x|) = (1 - erfcx(sqrt|x|))/(2 sqrt|x|) at zeta = k zeta_max/(n-1), for
     /// the branch test (linear interpolation: ~1e-5 relative, which only moves the branch
     /// boundary within the brackets' overlap).
@@ -710,8 +725,9 @@ double log_g_upper(double x, double s) noexcept {
 
 /// Fills row[0..kTabCols) with y at the nodes j/(kTabCols-1) of the increasing coordinate x
 /// (linear inverse interpolation over the n samples; samples that do not increase are dropped,
-/// in place; nodes outside the sampled range get the end values).
-void fill_row(double* xs, double* ys, int n, double* row) noexcept {
+/// in place; nodes outside the sampled range get the end values). Returns the smallest
+/// coordinate sampled (1 if none).
+double fill_row(double* xs, double* ys, int n, double* row) noexcept {
     int m = 0;
     for (int k = 0; k < n; ++k) {
         if (std::isfinite(xs[k]) && std::isfinite(ys[k]) && (m == 0 || xs[k] > xs[m - 1])) {
@@ -734,11 +750,13 @@ void fill_row(double* xs, double* ys, int n, double* row) noexcept {
             row[j] = ys[k - 1] + f * (ys[k] - ys[k - 1]);
         }
     }
+    return m == 0 ? 1.0 : xs[0];
 }
 
 GuessTable build_guess_table() noexcept {
     constexpr int kSamples = 2048;
-    constexpr double kUpperMax = 60.0;  // s beyond which s/s_up is 1 to ~|x|/s^2
+    constexpr double kUpperMax = 60.0;     // s beyond which s/s_up is 1 to ~|x|/s^2
+    constexpr double kLnLowerMin = -16.11809565095832;  // ln(1e-7): smallest s/s_c sampled
     GuessTable tab{};
     double xs[kSamples], ys[kSamples];  // 32 KB of stack, once
     for (int i = 0; i < kTabRows; ++i) {
@@ -748,11 +766,13 @@ GuessTable build_guess_table() noexcept {
         const double sc = std::sqrt(-2.0 * x);
         const double ln_bc = log_b_lower(x, sc);
         for (int k = 0; k < kSamples; ++k) {
-            const double r = static_cast<double>(k + 1) / kSamples;  // s/s_c in (0, 1]
+            // s/s_c from kLowerMin to 1 (geometric), so that small omega are sampled too.
+            const double frac = static_cast<double>(k) / (kSamples - 1);
+            const double r = vmath::exp(kLnLowerMin * (1.0 - frac));
             xs[k] = std::sqrt(ln_bc / log_b_lower(x, r * sc));
             ys[k] = r;
         }
-        fill_row(xs, ys, kSamples, tab.v[0][i]);
+        tab.omega_min[i] = fill_row(xs, ys, kSamples, &tab.v[i * kTabCols]);
         const double bm = vmath::exp(0.5 * x);
         const double ln_norm = vmath::log(bm + 1.0 / bm);
         const double span = vmath::log(kUpperMax / sc);
@@ -765,7 +785,7 @@ GuessTable build_guess_table() noexcept {
             xs[k] = sc / (sc + s_up);
             ys[k] = s / s_up;
         }
-        fill_row(xs, ys, kSamples, tab.v[1][i]);
+        fill_row(xs, ys, kSamples, &tab.v[(kTabRows + i) * kTabCols]);
     }
     for (int k = 0; k < kBcNodes; ++k) {
         const double zeta = kZetaMax * k / (kBcNodes - 1);
@@ -781,12 +801,15 @@ const GuessTable& guess_table() noexcept {
     return table;
 }
 
-/// Whether every active lane of the block lies inside the table (|x| <= kTableXMax).
+/// Whether the lane's x is inside the table's range.
+inline bool in_table(double x) noexcept { return (-x <= kTableXMax) & (-x >= kTableXMin); }
+
+/// Whether every active lane of the block lies inside the table.
 bool block_in_table(const Workspace& w) noexcept {
     double n_out = 0.0;
 #pragma omp simd reduction(+ : n_out)
     for (std::int64_t j = 0; j < kBlock; ++j) {
-        n_out += (w.active[j] != 0.0) & !(-w.x[j] <= kTableXMax) ? 1.0 : 0.0;
+        n_out += (w.active[j] != 0.0) & !in_table(w.x[j]) ? 1.0 : 0.0;
     }
     return n_out == 0.0;
 }
@@ -829,10 +852,18 @@ inline void table_guess(Workspace& w, std::int64_t j) noexcept {
     const double* tab = w.table;
     const double val = (tab[at] * (1.0 - u) + tab[at + kTabCols] * u) * (1.0 - v) +
                        (tab[at + 1] * (1.0 - u) + tab[at + kTabCols + 1] * u) * v;
-    double s = upper ? s_up * val : sc * val;
+    // Below s_c the leading-order solution s_low = |x| / sqrt(-2 ln beta) is a lower bound of s
+    // (the neglected terms of ln b are negative); it takes over where the table's coordinate
+    // leaves its sampled range (tiny beta very near the money, where the lower rows end).
+    const double s_low = -xs / std::sqrt(-2.0 * ln_exact > kTiny ? -2.0 * ln_exact : kTiny);
+    const double* om_min = w.omega_min;
+    const double deep_below = om_min[ia] > om_min[ia + 1] ? om_min[ia] : om_min[ia + 1];
+    const double s_table = sc * val > s_low ? sc * val : s_low;
+    const double s_lower = omega < deep_below ? s_low : s_table;
+    double s = upper ? s_up * val : s_lower;
     s = upper ? (s > sc ? s : sc) : (s < sc ? s : sc);
     s = s > kTiny ? s : kTiny;
-    const bool in = -xs <= kTableXMax;
+    const bool in = in_table(xs);
     w.s[j] = in ? s : w.s[j];
     w.lo[j] = in ? (upper ? 0.5 * sc : 0.0) : w.lo[j];
     w.hi[j] = in ? (upper ? vmath::kInf : 2.0 * sc) : w.hi[j];
@@ -850,9 +881,11 @@ inline void step(Workspace& w, std::int64_t j) noexcept {
     const double f = vmath::log(u) - w.target[j];
     // f > 0 means b too large (lower: u = b) or too small (upper: u = b_max - b).
     const bool s_too_big = (upper ? -f : f) > 0.0;
+    // The first, less precise evaluation does not narrow the bracket either: where the guess is
+    // within its error of the root, the sign of f could be wrong.
     double lo = w.lo[j], hi = w.hi[j];
-    lo = s_too_big ? lo : s;
-    hi = s_too_big ? s : hi;
+    lo = kMayStop & !s_too_big ? s : lo;
+    hi = kMayStop & s_too_big ? s : hi;
     // Householder (order 3) on f = ln u - ln u*: with r = u'/u, k2 = b''/b', k3 = b'''/b',
     // f' = r, f''/f' = k2 - r, f'''/f' = k3 - 3 r k2 + 2 r^2.
     const double rr = (upper ? -db : db) / u;
@@ -901,8 +934,10 @@ double count_active(const Workspace& w) noexcept {
 void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::int64_t begin,
                        std::int64_t end) noexcept {
     Workspace w;  // NOLINT: filled before use
-    w.table = &guess_table().v[0][0][0];
-    w.bc_table = guess_table().bc;
+    const GuessTable& table = guess_table();
+    w.table = table.v;
+    w.bc_table = table.bc;
+    w.omega_min = table.omega_min;
     for (std::int64_t i0 = begin; i0 < end; i0 += kBlock) {
         const std::int64_t len = end - i0 < kBlock ? end - i0 : kBlock;
         load(w.p, in.price, i0, len);
@@ -967,7 +1002,11 @@ void normalised_black(const double* x, const double* s, double* b, std::int64_t 
         const double xi = x[i];
         const double ax = std::fabs(xi);
         const double bm = vmath::exp(-0.5 * ax);
-        const Black bl = normalised_call<kRegionAll>(-ax, s[i], bm);
+        // Every region is evaluated here, so the flags need no agreement with another loop.
+        const double si = s[i], t = 0.5 * si;
+        const bool asym = in_asymptotic(h_of(-ax, 1.0 / si), t);
+        const bool small = !asym & (t < kSmallT);
+        const Black bl = normalised_call<kRegionAll>(-ax, si, bm, asym, small);
         b[i] = xi > 0.0 ? bl.b + two_sinh_half(ax, bm) : bl.b;
     }
 }
