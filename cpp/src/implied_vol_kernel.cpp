@@ -85,6 +85,7 @@ constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 constexpr double kSqrt2OverPi = 0.79788456080286535588;  // c in the comments above
 constexpr double kSqrtPiOver2 = 1.25331413731550025121;  // 1/c
+constexpr double kLnSqrt2Pi = 0.91893853320467274178;
 
 constexpr double kGaussUnderflow = 1500.0;  // exp(-1500/2) is below the smallest subnormal
 constexpr double kAsymptoticFrom = 12.0;  // -(h + t) at and beyond which the series is used
@@ -574,7 +575,6 @@ inline double mills_boyd(double z, double& dr, double& r, double& inv_r, double&
 /// (lower) and 7% (upper), so that two Householder steps usually reach full precision.
 inline void initial_guess(Workspace& w, std::int64_t j) noexcept {
     constexpr double kTwoPi = 6.28318530717958647693;
-    constexpr double kLnSqrt2Pi = 0.91893853320467274178;
     const double xs = w.x[j], bs = w.beta[j], bms = w.bmax[j];
     const double sc = std::sqrt(-2.0 * xs);
     const bool atm = !(sc > kTiny);
@@ -637,7 +637,6 @@ inline void initial_guess(Workspace& w, std::int64_t j) noexcept {
 template <bool kUpper>
 inline void guess_step(Workspace& w, std::int64_t j) noexcept {
     constexpr double kTwoPi = 6.28318530717958647693;
-    constexpr double kLnSqrt2Pi = 0.91893853320467274178;
     const double xs = w.x[j], target = w.m_target[j], shift = w.m_shift[j], sc = w.m_sc[j];
     const bool upper = kUpper & (w.m_upper[j] != 0.0);
     const double inv_sc = 1.0 / (sc > kTiny ? sc : kTiny);
@@ -687,11 +686,11 @@ inline void guess_step(Workspace& w, std::int64_t j) noexcept {
 // samples of s. It is immutable once built (a function-local static: thread-safe, no state).
 constexpr int kTabRows = 33;
 constexpr int kTabCols = 33;
-constexpr double kTableXMax = 9.0;  // |x| = |ln(F/K)| covered by the table, and from
-constexpr double kTableXMin = 1e-5;  // (closer to the money, where b changes shape with x as
-                                     // fast as with s, the model guess is kept)
+// The table covers kTableXMin <= |x| <= kTableXMax. Closer to the money b changes shape with x
+// as fast as with s and the rows cannot follow; there, and beyond, the model guess is kept.
+constexpr double kTableXMax = 9.0;
+constexpr double kTableXMin = 1e-5;
 constexpr double kZetaMax = 1.73205080756887729353;  // kTableXMax^(1/4)
-constexpr double kLnSqrt2PiT = 0.91893853320467274178;
 
 constexpr int kBcNodes = 257;
 
@@ -714,13 +713,13 @@ double mills(double y) noexcept { return kSqrtPiOver2 * erfcx_nonneg(y * kInvSqr
 /// ln b(x, s) for s <= s_c (x < 0): the lower branch in log space.
 double log_b_lower(double x, double s) noexcept {
     const double h = x / s, t = 0.5 * s;
-    return -0.5 * (h * h + t * t) - kLnSqrt2PiT + vmath::log(mills(-h - t) - mills(t - h));
+    return -0.5 * (h * h + t * t) - kLnSqrt2Pi + vmath::log(mills(-h - t) - mills(t - h));
 }
 
 /// ln(b_max - b(x, s)) for s >= s_c: the upper branch in log space.
 double log_g_upper(double x, double s) noexcept {
     const double h = x / s, t = 0.5 * s;
-    return -0.5 * (h * h + t * t) - kLnSqrt2PiT + vmath::log(mills(h + t) + mills(t - h));
+    return -0.5 * (h * h + t * t) - kLnSqrt2Pi + vmath::log(mills(h + t) + mills(t - h));
 }
 
 /// Fills row[0..kTabCols) with y at the nodes j/(kTabCols-1) of the increasing coordinate x
