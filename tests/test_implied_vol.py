@@ -165,8 +165,8 @@ def test_round_trip_with_price(moneyness, t, vol, rate, div, is_call):
     vega = gammaext.greeks(S0, strike, t, vol, rate, div, is_call=is_call, which="vega").vega
     # The price function's own rounding (a few ulps of S + K) moves vol by that over vega; the
     # recovered vol reprices to within it.
-    if vega > 1e-6 * p:
-        assert abs(iv - vol) <= 1e-12 * vol + 8 * EPS * (S0 + strike) / vega
+    if vega > 1e-6 * p:  # (multiplied out: vega may be subnormal, and 1/vega overflow)
+        assert abs(iv - vol) * vega <= 1e-12 * vol * vega + 8 * EPS * (S0 + strike)
     assert abs(gammaext.price(S0, strike, t, iv, rate, div, is_call=is_call) - p) <= 8 * EPS * (
         S0 + strike
     )
