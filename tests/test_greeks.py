@@ -317,6 +317,29 @@ def test_broadcasting_shapes_and_scalars():
     )
 
 
+
+@pytest.mark.parametrize("call", [True, False])
+def test_python_scalars_take_the_short_path_with_the_same_result(call):
+    # Python floats and ints skip the array machinery (_arrays.kernel_columns); NumPy scalars
+    # and 0-d arrays take the general path. Same bits, same errors, same warnings.
+    args = (101.5, 97, 0.75, 0.31, 0.02, 0.01)
+    fast = gammaext.greeks(*args, is_call=call).to_dict()
+    slow = gammaext.greeks(*(np.float64(a) for a in args), is_call=np.bool_(call)).to_dict()
+    assert fast == slow and all(isinstance(v, float) for v in fast.values())
+    p = gammaext.price(*args, is_call=call)
+    assert gammaext.implied_vol(p, *args[:3], *args[4:], is_call=call) == gammaext.implied_vol(
+        np.array(p), *(np.array(a) for a in args[:3]), *args[4:], is_call=np.array(call)
+    )
+    bad = args[:2] + (-1.0,) + args[3:]
+    with pytest.raises(ValueError) as short:
+        gammaext.greeks(*bad, is_call=call)
+    with pytest.raises(ValueError) as general:
+        gammaext.greeks(*(np.array(a) for a in bad), is_call=call)
+    assert str(short.value) == str(general.value)
+    assert math.isnan(gammaext.price(*args[:3], math.nan, is_call=call))
+    with pytest.warns(UserWarning, match="percent"):
+        gammaext.price(100.0, 100.0, 1.0, 20.0)
+
 def test_mismatched_shapes_raise():
     with pytest.raises(ValueError, match=r"cannot be broadcast.*spot\(3,\).*strike\(2,\)"):
         gammaext.greeks([1.0, 2.0, 3.0], [1.0, 2.0], 1.0, 0.2)

@@ -74,6 +74,27 @@ def column(arr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(arr, shape)).reshape(-1)
 
 
+_SCALARS = (float, int)
+
+
+def kernel_columns(
+    names: Sequence[str], args: Sequence[Any], is_call: Any
+) -> tuple[tuple[int, ...], list[np.ndarray], np.ndarray]:
+    """(shape, one 1-D float64 column per argument, the call flags as uint8) for a kernel.
+
+    Python scalars (the common one-option call) take a short path with the same result: the
+    general one costs several microseconds of NumPy calls per argument.
+    """
+    if type(is_call) is bool and all(type(a) in _SCALARS for a in args):
+        return (), [np.array((a,), dtype=np.float64) for a in args], np.array(
+            (is_call,), dtype=np.uint8
+        )
+    arrays = [as_float(n, a) for n, a in zip(names, args)]
+    flags = as_flags("is_call", is_call)
+    shape = broadcast_shape((*names, "is_call"), (*arrays, flags))
+    return shape, [column(a, shape) for a in arrays], column(flags, shape).view(np.uint8)
+
+
 def output_buffer(name: str, buf: Any, shape: tuple[int, ...]) -> FloatArray:
     """Validate a user ``out=`` array: float64, C-contiguous, writeable, of the result's shape."""
     if not isinstance(buf, np.ndarray):

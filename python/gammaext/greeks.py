@@ -165,12 +165,8 @@ def _compute(
     if errors not in ("raise", "nan"):
         raise ValueError(f"errors must be 'raise' or 'nan', got {errors!r}")
     nthreads = _arrays.threads_arg(threads)
-    arrays = [_arrays.as_float(n, a) for n, a in zip(_ARG_NAMES, args)]
-    flags = _arrays.as_flags("is_call", is_call)
-    shape = _arrays.broadcast_shape((*_ARG_NAMES, "is_call"), (*arrays, flags))
+    shape, columns, flag_column = _arrays.kernel_columns(_ARG_NAMES, args, is_call)
     n = math.prod(shape)
-    columns = [_arrays.column(a, shape) for a in arrays]
-    flag_column = _arrays.column(flags, shape).view(np.uint8)
 
     results: dict[str, FloatArray] = {}
     extra = set(out or ()) - set(names)

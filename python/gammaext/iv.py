@@ -59,12 +59,8 @@ def _solve(
     threads: int | None,
 ) -> Any:
     nthreads = _arrays.threads_arg(threads)
-    arrays = [_arrays.as_float(n, a) for n, a in zip(_ARG_NAMES, args)]
-    flags = _arrays.as_flags("is_call", is_call)
-    shape = _arrays.broadcast_shape((*_ARG_NAMES, "is_call"), (*arrays, flags))
+    shape, columns, flag_column = _arrays.kernel_columns(_ARG_NAMES, args, is_call)
     n = int(np.prod(shape, dtype=np.int64))
-    columns = [_arrays.column(a, shape) for a in arrays]
-    flag_column = _arrays.column(flags, shape).view(np.uint8)
     vol = np.empty(shape) if out is None else _arrays.output_buffer("vol", out, shape)
     status: npt.NDArray[np.int8] = np.empty(shape, dtype=np.int8)
     c_price, c_spot, c_strike, c_t, c_rate, c_div = _arrays.detach(columns, [vol])
