@@ -147,17 +147,8 @@ inline double head26(double v) noexcept {
 /// s = (m - 1)/(m + 1) taken in double-double; the series beyond 2s is below 0.4% of it, so
 /// its rounding does not matter.
 inline double log_dd(double v, double& lo) noexcept {
-    constexpr double kLn2Hi = 6.93147180369123816490e-01;  // e * kLn2Hi is exact for |e| < 2^11
-    constexpr double kLn2Lo = 1.90821492927058770002e-10;
-    constexpr std::uint64_t kMantissa = 0x000FFFFFFFFFFFFFULL;
-    constexpr std::uint64_t kOneExp = 0x3FF0000000000000ULL;
-    constexpr double kSqrt2 = 1.41421356237309504880;
-    const auto iv = std::bit_cast<std::uint64_t>(v);
-    const double m1 = std::bit_cast<double>((iv & kMantissa) | kOneExp);  // [1, 2)
-    const bool big = m1 >= kSqrt2;
-    const double m = big ? 0.5 * m1 : m1;
-    const double e = std::bit_cast<double>((iv >> 52) | std::bit_cast<std::uint64_t>(0x1p52)) -
-                     0x1p52 - 1023.0 + (big ? 1.0 : 0.0);
+    double e = 0.0;
+    const double m = vmath::log_reduce(v, e);
     const double f = m - 1.0;                // exact
     const double d = 2.0 + f;                // d + d_err = 2 + f exactly
     const double d_err = (2.0 - d) + f;
@@ -166,24 +157,12 @@ inline double log_dd(double v, double& lo) noexcept {
     const double d1 = head26(d), d2 = d - d1;
     const double rem = ((((f - sh1 * d1) - sh1 * d2) - sh2 * d1) - sh2 * d2) - sh * d_err;
     const double sl = rem / d;
-    const double z = sh * sh;
-    double r = 2.0 / 23.0;  // 2 atanh(s) = 2s + s R(z), R(z) = sum_{k>=1} 2 z^k / (2k + 1)
-    r = r * z + 2.0 / 21.0;
-    r = r * z + 2.0 / 19.0;
-    r = r * z + 2.0 / 17.0;
-    r = r * z + 2.0 / 15.0;
-    r = r * z + 2.0 / 13.0;
-    r = r * z + 2.0 / 11.0;
-    r = r * z + 2.0 / 9.0;
-    r = r * z + 2.0 / 7.0;
-    r = r * z + 2.0 / 5.0;
-    r = r * z + 2.0 / 3.0;
-    r = r * z;
-    const double a = e * kLn2Hi, b = 2.0 * sh;  // both exact
+    const double r = vmath::atanh_tail(sh * sh);  // 2 atanh(s) = 2s + s R(s^2)
+    const double a = e * vmath::kLn2Hi, b = 2.0 * sh;  // both exact
     const double hi = a + b;
     const double bv = hi - a;
     const double sum_err = (a - (hi - bv)) + (b - bv);
-    lo = sum_err + (e * kLn2Lo + (2.0 * sl + sh * r));
+    lo = sum_err + (e * vmath::kLn2Lo + (2.0 * sl + sh * r));
     const bool normal = (v >= std::numeric_limits<double>::min()) & (v < vmath::kInf);
     lo = normal ? lo : 0.0;
     return normal ? hi : vmath::log(v);
@@ -235,15 +214,8 @@ inline double erfcx_nonneg(double y) noexcept {
 /// atanh series): enough for the model Newton steps of the initial guess.
 inline double log_rough(double y) noexcept {
     constexpr double kLn2 = 0.69314718055994530942;
-    constexpr std::uint64_t kMantissa = 0x000FFFFFFFFFFFFFULL;
-    constexpr std::uint64_t kOneExp = 0x3FF0000000000000ULL;
-    constexpr double kSqrt2 = 1.41421356237309504880;
-    const auto iy = std::bit_cast<std::uint64_t>(y);
-    const double m1 = std::bit_cast<double>((iy & kMantissa) | kOneExp);  // [1, 2)
-    const bool big = m1 >= kSqrt2;
-    const double m = big ? 0.5 * m1 : m1;
-    const double e = std::bit_cast<double>((iy >> 52) | std::bit_cast<std::uint64_t>(0x1p52)) -
-                     0x1p52 - 1023.0 + (big ? 1.0 : 0.0);
+    double e = 0.0;
+    const double m = vmath::log_reduce(y, e);
     const double f = (m - 1.0) / (m + 1.0);
     const double z = f * f;
     const double series = 1.0 + z * (1.0 / 3.0 + z * (1.0 / 5.0 + z * (1.0 / 7.0 + z / 9.0)));

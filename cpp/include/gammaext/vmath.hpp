@@ -38,6 +38,11 @@ inline double pow2_int(double k) noexcept {
     return std::bit_cast<double>((bits + 1023U) << 52);
 }
 
+/// ln 2 split so that k * kLn2Hi is exact for |k| < 2^11 (21 trailing zero bits; fdlibm's),
+/// and kLn2Lo = ln 2 - kLn2Hi.
+inline constexpr double kLn2Hi = 6.93147180369123816490e-01;
+inline constexpr double kLn2Lo = 1.90821492927058770002e-10;
+
 /// exp(hi + lo), where lo is a correction to hi much smaller than hi.
 ///
 /// Taking the argument in two parts lets callers pass -x^2/2 without the rounding error of x*x,
@@ -48,8 +53,6 @@ inline double pow2_int(double k) noexcept {
 /// to +0 below -745.13, NaN propagates.
 inline double exp_hl(double hi, double lo) noexcept {
     constexpr double kLog2e = 1.4426950408889634074;
-    constexpr double kLn2Hi = 6.93147180369123816490e-01;  // ln2 with 21 trailing zero bits
-    constexpr double kLn2Lo = 1.90821492927058770002e-10;  // ln2 - kLn2Hi
     constexpr double kMax = 710.0;   // e^710 overflows: the result is +inf either way
     constexpr double kMin = -746.0;  // e^-746 is below half the smallest subnormal: +0
     hi = hi > kMax ? kMax : hi;
@@ -76,38 +79,26 @@ inline double exp_hl(double hi, double lo) noexcept {
 
 inline double exp(double x) noexcept { return exp_hl(x, 0.0); }
 
-/// Natural logarithm. log(0) = -inf, log(x < 0) = NaN, log(inf) = inf, NaN propagates.
-///
-/// Method: x = 2^e m with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s) with s = (m-1)/(m+1),
-/// |s| <= 0.1716, as f - f^2/2 + s (f^2/2 + R(s^2)) (the fdlibm arrangement, which keeps the
-/// leading term exact), with the atanh series to s^22 (truncation error below 2^-60).
-inline double log(double x) noexcept {
-    constexpr double kLn2Hi = 6.93147180369123816490e-01;
-    constexpr double kLn2Lo = 1.90821492927058770002e-10;
-    constexpr double kSmallestNormal = 0x1p-1022;
-    constexpr double kSubnormalScale = 0x1p54;
+/// v = 2^e m for positive normal v, with m in [sqrt(1/2), sqrt(2)): returns m, sets e (an
+/// integer, as a double). Bits only (a double compare for m: SSE2 has no 64-bit integer
+/// compare, which would stop the baseline build vectorizing).
+inline double log_reduce(double v, double& e) noexcept {
     constexpr std::uint64_t kMantissa = 0x000FFFFFFFFFFFFFULL;
-    constexpr std::uint64_t kOneExp = 0x3FF0000000000000ULL;   // exponent field of 1.0
+    constexpr std::uint64_t kOneExp = 0x3FF0000000000000ULL;  // exponent field of 1.0
     constexpr double kSqrt2 = 1.41421356237309504880;
-
-    const bool subnormal = x < kSmallestNormal;
-    const double xs = subnormal ? x * kSubnormalScale : x;
-    const auto ix = std::bit_cast<std::uint64_t>(xs);
-    const std::uint64_t mant = ix & kMantissa;
-    // The mantissa as a double in [1, 2); from sqrt(2) on, use m/2 and e+1. (A double compare:
-    // SSE2 has no 64-bit integer compare, which would stop the baseline build vectorizing.)
-    const double m1 = std::bit_cast<double>(mant | kOneExp);
-    const bool upper = m1 >= kSqrt2;
-    const double m = upper ? 0.5 * m1 : m1;
+    const auto iv = std::bit_cast<std::uint64_t>(v);
+    const double m1 = std::bit_cast<double>((iv & kMantissa) | kOneExp);  // [1, 2)
+    const bool upper = m1 >= kSqrt2;  // from sqrt(2) on, m/2 and e+1
     // Biased exponent (0..2047) as a double without an int-to-float instruction.
     const double biased =
-        std::bit_cast<double>((ix >> 52) | std::bit_cast<std::uint64_t>(0x1p52)) - 0x1p52;
-    const double e = biased - 1023.0 + (upper ? 1.0 : 0.0) - (subnormal ? 54.0 : 0.0);
+        std::bit_cast<double>((iv >> 52) | std::bit_cast<std::uint64_t>(0x1p52)) - 0x1p52;
+    e = biased - 1023.0 + (upper ? 1.0 : 0.0);
+    return upper ? 0.5 * m1 : m1;
+}
 
-    const double f = m - 1.0;
-    const double s = f / (2.0 + f);
-    const double z = s * s;
-    // 2 atanh(s) = 2s + s * R(z), R(z) = sum_{k>=1} 2 z^k / (2k + 1).
+/// R(z) in 2 atanh(s) = 2s + s R(z), z = s^2, R(z) = sum_{k>=1} 2 z^k / (2k + 1), to s^22
+/// (truncation below 2^-60 for |s| <= 0.1716, i.e. m in [sqrt(1/2), sqrt(2))).
+inline double atanh_tail(double z) noexcept {
     double r = 2.0 / 23.0;
     r = r * z + 2.0 / 21.0;
     r = r * z + 2.0 / 19.0;
@@ -119,7 +110,27 @@ inline double log(double x) noexcept {
     r = r * z + 2.0 / 7.0;
     r = r * z + 2.0 / 5.0;
     r = r * z + 2.0 / 3.0;
-    r = r * z;
+    return r * z;
+}
+
+/// Natural logarithm. log(0) = -inf, log(x < 0) = NaN, log(inf) = inf, NaN propagates.
+///
+/// Method: x = 2^e m with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s) with s = (m-1)/(m+1),
+/// |s| <= 0.1716, as f - f^2/2 + s (f^2/2 + R(s^2)) (the fdlibm arrangement, which keeps the
+/// leading term exact), with the atanh series to s^22 (truncation error below 2^-60).
+inline double log(double x) noexcept {
+    constexpr double kSmallestNormal = 0x1p-1022;
+    constexpr double kSubnormalScale = 0x1p54;
+
+    const bool subnormal = x < kSmallestNormal;
+    const double xs = subnormal ? x * kSubnormalScale : x;
+    double e0 = 0.0;
+    const double m = log_reduce(xs, e0);
+    const double e = e0 - (subnormal ? 54.0 : 0.0);
+
+    const double f = m - 1.0;
+    const double s = f / (2.0 + f);
+    const double r = atanh_tail(s * s);
     const double hfsq = 0.5 * f * f;
     const double logm = f - (hfsq - s * (hfsq + r));
     double result = e * kLn2Hi + (logm + e * kLn2Lo);
