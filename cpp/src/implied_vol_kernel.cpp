@@ -594,6 +594,18 @@ inline double mills_boyd(double z, double& dr, double& r, double& inv_r, double&
     return kPi * inv_den;
 }
 
+/// The Householder objective of lane j: ln b, unless beta is closer to b_max than to 0; then
+/// ln(b_max - b). Each is the one whose argument carries the information to full relative
+/// precision (b_max - b computed as a difference would lose eps/b relative for small b).
+/// Stores w.use_g and w.target (the exact logarithm) and returns the latter.
+inline double set_objective(Workspace& w, std::int64_t j, double bs, double bms) noexcept {
+    const bool use_g = bs > 0.5 * bms;
+    const double ln_exact = vmath::log(use_g ? bms - bs : bs);
+    w.use_g[j] = use_g ? 1.0 : 0.0;
+    w.target[j] = ln_exact;
+    return ln_exact;
+}
+
 /// Lane j: objective branch, bracket and initial guess from the model (the fallback of
 /// table_guess).
 ///
@@ -621,17 +633,12 @@ inline void initial_guess(Workspace& w, std::int64_t j) noexcept {
     // Below or above the inflection point s_c (always above at the money).
     const bool upper = atm | (bs >= bc);
     const double gbeta = bms - bs;
-    // The Householder objective: ln b, unless beta is closer to b_max than to 0; then
-    // ln(b_max - b). Each is the one whose argument carries the information to full relative
-    // precision (b_max - b computed as a difference would lose eps/b relative for small b).
-    // That logarithm is exact; the other one only feeds the guess model.
+    // The objective's exact logarithm (see set_objective); the other one only feeds the model.
     const bool use_g = bs > 0.5 * bms;
-    const double ln_exact = vmath::log(use_g ? gbeta : bs);
+    const double ln_exact = set_objective(w, j, bs, bms);
     const double ln_rough = log_rough(use_g ? bs : gbeta);
     const double lnb = use_g ? ln_rough : ln_exact, lng = use_g ? ln_exact : ln_rough;
     const double target = upper ? lng : lnb;  // of the guess model
-    w.use_g[j] = use_g ? 1.0 : 0.0;
-    w.target[j] = ln_exact;
 
     // The models at s_c (h = -t_c), for the shifts. Lower: -t_c^2 + ln(c t_c A(t_c)) with
     // A(y) = 2 pi / ((r + y) den), r and den of Boyd's formula at y = t_c; upper: -t_c^2 -
@@ -861,12 +868,8 @@ inline void table_guess(Workspace& w, std::int64_t j) noexcept {
     const double bc = bms * (sc * kInvSqrt2) * (bct[iz] + (az - iz) * (bct[iz + 1] - bct[iz]));
     const bool upper = atm | (bs >= bc);
     const double gbeta = bms - bs;
-    // The Householder objective (see initial_guess); lower lanes have use_g false, so that
-    // ln_exact is ln beta there.
-    const bool use_g = bs > 0.5 * bms;
-    const double ln_exact = vmath::log(use_g ? gbeta : bs);
-    w.use_g[j] = use_g ? 1.0 : 0.0;
-    w.target[j] = ln_exact;
+    // Lower lanes have use_g false (beta < b(s_c) < b_max/2): ln_exact is ln beta there.
+    const double ln_exact = set_objective(w, j, bs, bms);
     // Table coordinates.
     const double ratio = log_rough(bc > kTiny ? bc : kTiny) / ln_exact;
     const double omega = std::sqrt(ratio > 0.0 ? (ratio < 1.0 ? ratio : 1.0) : 0.0);  // NaN: 0
