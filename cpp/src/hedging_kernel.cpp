@@ -28,6 +28,8 @@
 namespace gammaext::GAMMAEXT_ISA_NS {
 namespace {
 
+[[nodiscard]] double hp(const HedgeSpec& s, HedgeParam i) noexcept { return s.p[i]; }
+
 constexpr int kLanes = 64;          // paths per block: ~40 state arrays of 64 doubles stay in L1
 constexpr int kMaxJumps = 16;  // Poisson inverse CDF truncated here: P(N >= 16) < 2e-14 for
                                // intensity x dt <= 1, which the Python layer enforces

@@ -102,8 +102,6 @@ struct HedgeSpec {
     double* trace = nullptr;          ///< n_trace x (n_steps + 1) x kNumTraceFields
 };
 
-[[nodiscard]] inline double hp(const HedgeSpec& s, HedgeParam i) noexcept { return s.p[i]; }
-
 /// Output rows [begin, end) of the run on the calling thread with the instruction set `isa`.
 void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end, int isa) noexcept;
 

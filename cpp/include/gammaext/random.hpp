@@ -36,6 +36,7 @@
 #include "gammaext/vmath.hpp"
 
 namespace gammaext::rng {
+inline namespace GAMMAEXT_INLINE_NS {  // one copy per instruction set (simd.hpp)
 
 inline constexpr std::uint32_t kPhiloxM0 = 0xD2511F53U;
 inline constexpr std::uint32_t kPhiloxM1 = 0xCD9E8D57U;
@@ -192,4 +193,5 @@ inline double norm_ppf(double p) noexcept {
     return num / den;
 }
 
+}  // namespace GAMMAEXT_INLINE_NS
 }  // namespace gammaext::rng

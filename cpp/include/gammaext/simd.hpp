@@ -7,6 +7,18 @@
 // one machine runs on any x86-64 and the results can be compared across instruction sets.
 #pragma once
 
+// Inline functions of headers that the kernels include (vmath.hpp, random.hpp, ...) live in an
+// inline namespace named after the instruction set of the translation unit (`isa_default`
+// outside the kernels). The linker keeps one out-of-line copy of an inline function per name; if
+// the compiler does not inline one (sanitizer builds do not, always), the baseline kernel could
+// otherwise end up calling a copy built for AVX-512 and fault on a CPU without it. Callers
+// still write vmath::exp. `.ci/check_isa_symbols` checks the object files for shared copies.
+#ifdef GAMMAEXT_ISA_NS
+#define GAMMAEXT_INLINE_NS GAMMAEXT_ISA_NS
+#else
+#define GAMMAEXT_INLINE_NS isa_default
+#endif
+
 namespace gammaext {
 
 inline constexpr int kIsaBaseline = 0;  ///< portable: SSE2 on x86-64, the default elsewhere

@@ -18,7 +18,20 @@
 #include <cstdint>
 #include <limits>
 
+#include "gammaext/simd.hpp"
+
 namespace gammaext::vmath {
+
+/// The normal CDF of Abramowitz & Stegun 26.2.17 exactly as the TradingView strategy writes it
+/// (absolute error up to about 7.5e-8), for replicating that script bit for bit. Defined in
+/// cpp/src/pine_math.cpp, compiled without FMA contraction and with the platform's std::exp (as
+/// Pine evaluates it), so it is the same function in every translation unit; not vectorized.
+double norm_cdf_as26217(double x) noexcept;
+
+/// The density as the TradingView strategy writes it (truncated 1/sqrt(2 pi), std::exp).
+double norm_pdf_as26217(double x) noexcept;
+
+inline namespace GAMMAEXT_INLINE_NS {  // one copy per instruction set (simd.hpp)
 
 inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 inline constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -256,13 +269,5 @@ inline double norm_cdf(double x) noexcept { return norm_cdf_from<true>(x, half_g
 /// |x| beyond which norm_cdf_from<false> must not be used (4 sqrt 2 = 5.657, with a margin).
 inline constexpr double kCdfTailStart = 5.65;
 
-/// The normal CDF of Abramowitz & Stegun 26.2.17 exactly as the TradingView strategy writes it
-/// (absolute error up to about 7.5e-8), for replicating that script bit for bit. Defined in
-/// cpp/src/pine_math.cpp, compiled without FMA contraction and with the platform's std::exp (as
-/// Pine evaluates it), so it is the same function in every translation unit; not vectorized.
-double norm_cdf_as26217(double x) noexcept;
-
-/// The density as the TradingView strategy writes it (truncated 1/sqrt(2 pi), std::exp).
-double norm_pdf_as26217(double x) noexcept;
-
+}  // namespace GAMMAEXT_INLINE_NS
 }  // namespace gammaext::vmath
