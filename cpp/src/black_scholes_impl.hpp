@@ -34,18 +34,18 @@ constexpr double kTinyGauss = 1e-280;  // exp(-d1^2/2) below this: compute exp(-
 
 /// The full-precision policy: our vectorizable exp/log/erfc.
 struct ExactMath {
-    static double log(double x) noexcept { return vmath::log(x); }
-    static double exp(double x) noexcept { return vmath::exp(x); }
+    static GAMMAEXT_ALWAYS_INLINE double log(double x) noexcept { return vmath::log(x); }
+    static GAMMAEXT_ALWAYS_INLINE double exp(double x) noexcept { return vmath::exp(x); }
     /// exp(-x^2/2): shared by the density and the CDF of the same argument.
-    static double gauss(double x) noexcept { return vmath::half_gauss(x); }
-    static double pdf_from(double g) noexcept { return kInvSqrt2Pi * g; }
+    static GAMMAEXT_ALWAYS_INLINE double gauss(double x) noexcept { return vmath::half_gauss(x); }
+    static GAMMAEXT_ALWAYS_INLINE double pdf_from(double g) noexcept { return kInvSqrt2Pi * g; }
     template <bool kTail>
-    static double cdf_from(double x, double g) noexcept {
+    static GAMMAEXT_ALWAYS_INLINE double cdf_from(double x, double g) noexcept {
         return vmath::norm_cdf_from<kTail>(x, g);
     }
     /// d1 = ln(F/K) / (vol sqrt t) + vol sqrt t / 2.
-    static double d1(double log_sk, double r, double q, double vol, double t,
-                     double sig_t) noexcept {
+    static GAMMAEXT_ALWAYS_INLINE double d1(double log_sk, double r, double q, double vol,
+                                            double t, double sig_t) noexcept {
         (void)vol;
         return (log_sk + (r - q) * t) / sig_t + 0.5 * sig_t;
     }

@@ -55,7 +55,7 @@ enum Stream : std::uint32_t {
 };
 
 /// Philox4x32-10: the four output words for (counter c0..c3, key k0, k1).
-inline void philox4x32(std::uint32_t c0, std::uint32_t c1, std::uint32_t c2, std::uint32_t c3,
+GAMMAEXT_ALWAYS_INLINE void philox4x32(std::uint32_t c0, std::uint32_t c1, std::uint32_t c2, std::uint32_t c3,
                        std::uint32_t k0, std::uint32_t k1, std::uint32_t out[4]) noexcept {
     for (int round = 0; round < kPhiloxRounds; ++round) {
         const std::uint64_t p0 = static_cast<std::uint64_t>(kPhiloxM0) * c0;
@@ -78,7 +78,7 @@ inline void philox4x32(std::uint32_t c0, std::uint32_t c1, std::uint32_t c2, std
 }
 
 /// (m + 1/2) 2^-52 for the top 52 bits m of (hi:lo): exact, strictly inside (0, 1).
-inline double uniform_from_bits(std::uint32_t lo, std::uint32_t hi) noexcept {
+GAMMAEXT_ALWAYS_INLINE double uniform_from_bits(std::uint32_t lo, std::uint32_t hi) noexcept {
     constexpr std::uint64_t kOneBits = 0x3FF0000000000000ULL;  // 1.0
     constexpr double kHalfUlp = 0x1p-53;
     const std::uint64_t bits = (static_cast<std::uint64_t>(hi) << 32) | lo;
@@ -87,7 +87,7 @@ inline double uniform_from_bits(std::uint32_t lo, std::uint32_t hi) noexcept {
 }
 
 /// The pair of uniforms (draws 2n and 2n+1) of (seed, stream, path) at counter n.
-inline void uniform_pair(std::uint64_t seed, std::uint32_t stream, std::uint64_t path,
+GAMMAEXT_ALWAYS_INLINE void uniform_pair(std::uint64_t seed, std::uint32_t stream, std::uint64_t path,
                          std::uint32_t n, double& u0, double& u1) noexcept {
     std::uint32_t w[4];
     philox4x32(n, stream, static_cast<std::uint32_t>(path), static_cast<std::uint32_t>(path >> 32),
@@ -97,7 +97,7 @@ inline void uniform_pair(std::uint64_t seed, std::uint32_t stream, std::uint64_t
 }
 
 /// sin(2 pi u) and cos(2 pi u) for u in [0, 1], branch-free.
-inline void sincos_2pi(double u, double& sin_out, double& cos_out) noexcept {
+GAMMAEXT_ALWAYS_INLINE void sincos_2pi(double u, double& sin_out, double& cos_out) noexcept {
     constexpr double kHalfPi = 1.57079632679489661923;
     const double v = 4.0 * u;                   // quarter turns, exact
     const double k = vmath::round_int(v);       // quadrant 0..4
@@ -130,7 +130,7 @@ inline void sincos_2pi(double u, double& sin_out, double& cos_out) noexcept {
 }
 
 /// Box-Muller: two independent standard normals from two uniforms in (0, 1).
-inline void box_muller(double u0, double u1, double& z0, double& z1) noexcept {
+GAMMAEXT_ALWAYS_INLINE void box_muller(double u0, double u1, double& z0, double& z1) noexcept {
     const double r = std::sqrt(-2.0 * vmath::log(u0));
     double s, c;
     sincos_2pi(u1, s, c);
@@ -139,7 +139,7 @@ inline void box_muller(double u0, double u1, double& z0, double& z1) noexcept {
 }
 
 /// Inverse of the standard normal CDF for p in (0, 1), Wichura's AS 241 (PPND16), branch-free.
-inline double norm_ppf(double p) noexcept {
+GAMMAEXT_ALWAYS_INLINE double norm_ppf(double p) noexcept {
     constexpr double kSplit1 = 0.425;  // |p - 1/2| <= 0.425: central rational function in q^2
     constexpr double kSplit2 = 5.0;    // r = sqrt(-log(min(p, 1-p))) <= 5: intermediate tail
     constexpr double kConst1 = 0.180625;  // 0.425^2

@@ -13,6 +13,15 @@
 // the compiler does not inline one (sanitizer builds do not, always), the baseline kernel could
 // otherwise end up calling a copy built for AVX-512 and fault on a CPU without it. Callers
 // still write vmath::exp. `.ci/check_isa_symbols` checks the object files for shared copies.
+// The element functions of vmath.hpp and random.hpp are called inside `#pragma omp simd` loops,
+// which vectorize only if the call is inlined: that must not depend on the compiler's inlining
+// budget (a large caller, -O2 or a sanitizer build would otherwise get a scalar call per element).
+#if defined(__GNUC__)
+#define GAMMAEXT_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define GAMMAEXT_ALWAYS_INLINE inline
+#endif
+
 #ifdef GAMMAEXT_ISA_NS
 #define GAMMAEXT_INLINE_NS GAMMAEXT_ISA_NS
 #else

@@ -42,10 +42,10 @@ inline constexpr double kInf = std::numeric_limits<double>::infinity();
 inline constexpr double kShifter = 0x1.8p52;
 
 /// round(x) for |x| < 2^51, ties to even (the current rounding mode).
-inline double round_int(double x) noexcept { return (x + kShifter) - kShifter; }
+GAMMAEXT_ALWAYS_INLINE double round_int(double x) noexcept { return (x + kShifter) - kShifter; }
 
 /// 2^k as a double, for an integral double k in [-1022, 1023].
-inline double pow2_int(double k) noexcept {
+GAMMAEXT_ALWAYS_INLINE double pow2_int(double k) noexcept {
     const auto bits = std::bit_cast<std::uint64_t>(k + kShifter) -
                       std::bit_cast<std::uint64_t>(kShifter);  // k as a two's-complement integer
     return std::bit_cast<double>((bits + 1023U) << 52);
@@ -64,7 +64,7 @@ inline constexpr double kLn2Lo = 1.90821492927058770002e-10;
 /// for e^r (approximation error 1.6e-17 on that interval), and scaling by 2^k in two
 /// steps so that subnormal results are rounded once. Overflows to +inf above 709.78, underflows
 /// to +0 below -745.13, NaN propagates.
-inline double exp_hl(double hi, double lo) noexcept {
+GAMMAEXT_ALWAYS_INLINE double exp_hl(double hi, double lo) noexcept {
     constexpr double kLog2e = 1.4426950408889634074;
     constexpr double kMax = 710.0;   // e^710 overflows: the result is +inf either way
     constexpr double kMin = -746.0;  // e^-746 is below half the smallest subnormal: +0
@@ -90,12 +90,12 @@ inline double exp_hl(double hi, double lo) noexcept {
     return er * pow2_int(k1) * pow2_int(k - k1);
 }
 
-inline double exp(double x) noexcept { return exp_hl(x, 0.0); }
+GAMMAEXT_ALWAYS_INLINE double exp(double x) noexcept { return exp_hl(x, 0.0); }
 
 /// v = 2^e m for positive normal v, with m in [sqrt(1/2), sqrt(2)): returns m, sets e (an
 /// integer, as a double). Bits only (a double compare for m: SSE2 has no 64-bit integer
 /// compare, which would stop the baseline build vectorizing).
-inline double log_reduce(double v, double& e) noexcept {
+GAMMAEXT_ALWAYS_INLINE double log_reduce(double v, double& e) noexcept {
     constexpr std::uint64_t kMantissa = 0x000FFFFFFFFFFFFFULL;
     constexpr std::uint64_t kOneExp = 0x3FF0000000000000ULL;  // exponent field of 1.0
     constexpr double kSqrt2 = 1.41421356237309504880;
@@ -111,7 +111,7 @@ inline double log_reduce(double v, double& e) noexcept {
 
 /// R(z) in 2 atanh(s) = 2s + s R(z), z = s^2, R(z) = sum_{k>=1} 2 z^k / (2k + 1), to s^22
 /// (truncation below 2^-60 for |s| <= 0.1716, i.e. m in [sqrt(1/2), sqrt(2))).
-inline double atanh_tail(double z) noexcept {
+GAMMAEXT_ALWAYS_INLINE double atanh_tail(double z) noexcept {
     double r = 2.0 / 23.0;
     r = r * z + 2.0 / 21.0;
     r = r * z + 2.0 / 19.0;
@@ -131,7 +131,7 @@ inline double atanh_tail(double z) noexcept {
 /// Method: x = 2^e m with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s) with s = (m-1)/(m+1),
 /// |s| <= 0.1716, as f - f^2/2 + s (f^2/2 + R(s^2)) (the fdlibm arrangement, which keeps the
 /// leading term exact), with the atanh series to s^22 (truncation error below 2^-60).
-inline double log(double x) noexcept {
+GAMMAEXT_ALWAYS_INLINE double log(double x) noexcept {
     constexpr double kSmallestNormal = 0x1p-1022;
     constexpr double kSubnormalScale = 0x1p54;
 
@@ -155,7 +155,7 @@ inline double log(double x) noexcept {
 
 /// exp(-x^2/2), with x^2 split exactly so that the result keeps full relative accuracy out to
 /// where it underflows (|x| ~ 38.6): the Gaussian factor shared by the density and the CDF.
-inline double half_gauss(double x) noexcept {
+GAMMAEXT_ALWAYS_INLINE double half_gauss(double x) noexcept {
     constexpr double kSplit = 65536.0;  // xh = x rounded to 2^-16: xh^2 is exact for |x| < 2^10
     constexpr double kClamp = 40.0;     // beyond it the result is 0 in double precision
     double a = x < 0.0 ? -x : x;
@@ -167,7 +167,7 @@ inline double half_gauss(double x) noexcept {
 }
 
 /// Standard normal density exp(-x^2/2)/sqrt(2 pi), full relative accuracy.
-inline double norm_pdf(double x) noexcept {
+GAMMAEXT_ALWAYS_INLINE double norm_pdf(double x) noexcept {
     constexpr double kInvSqrt2Pi = 0.39894228040143267794;
     return kInvSqrt2Pi * half_gauss(x);
 }
@@ -180,7 +180,7 @@ struct Ratio {
 
 /// Cody's rational for |y| <= 0.46875 in w = y^2 (coefficients of CALERF, see norm_cdf_from):
 /// erf(y) = y num/den.
-inline Ratio cody_erf_small(double w) noexcept {
+GAMMAEXT_ALWAYS_INLINE Ratio cody_erf_small(double w) noexcept {
     const double a = (((0.185777706184603153 * w + 3.1611237438705656) * w +
                        113.864154151050156) * w + 377.485237685302021) * w +
                      3209.37758913846947;
@@ -190,7 +190,7 @@ inline Ratio cody_erf_small(double w) noexcept {
 }
 
 /// Cody's rational for 0.46875 < y <= 4: erfc(y) = exp(-y^2) num/den.
-inline Ratio cody_erfc_mid(double y) noexcept {
+GAMMAEXT_ALWAYS_INLINE Ratio cody_erfc_mid(double y) noexcept {
     const double c = (((((((2.15311535474403846e-8 * y + 0.564188496988670089) * y +
                            8.88314979438837594) * y + 66.1191906371416295) * y +
                          298.635138197400131) * y + 881.95222124176909) * y +
@@ -219,7 +219,7 @@ inline Ratio cody_erfc_mid(double y) noexcept {
 /// element of a block is that far out (the common case) saves a third of the work; the result
 /// is identical for the elements it is valid for.
 template <bool kTail = true>
-inline double norm_cdf_from(double x, double g) noexcept {
+GAMMAEXT_ALWAYS_INLINE double norm_cdf_from(double x, double g) noexcept {
     constexpr double kInvSqrt2 = 0.70710678118654752440;
     constexpr double kThresh = 0.46875;  // Cody's switch between the erf and erfc forms
     constexpr double kFour = 4.0;        // switch to the asymptotic form
@@ -264,7 +264,7 @@ inline double norm_cdf_from(double x, double g) noexcept {
 }
 
 /// Standard normal CDF, accurate to a few ulp in both tails down to underflow.
-inline double norm_cdf(double x) noexcept { return norm_cdf_from<true>(x, half_gauss(x)); }
+GAMMAEXT_ALWAYS_INLINE double norm_cdf(double x) noexcept { return norm_cdf_from<true>(x, half_gauss(x)); }
 
 /// |x| beyond which norm_cdf_from<false> must not be used (4 sqrt 2 = 5.657, with a margin).
 inline constexpr double kCdfTailStart = 5.65;
