@@ -393,7 +393,7 @@ def test_trace_fields():
 
 
 def test_rule_that_never_triggers():
-    r = g.simulate_hedge(n_paths=20, n_steps=30, rule=g.Move(10.0), costs=COSTS)
+    r = g.simulate_hedge(n_paths=20, n_steps=30, rule=g.Move(0.9), costs=COSTS)
     assert (r.rebalances == 0).all()
     n = g.simulate_hedge(n_paths=20, n_steps=30, rule=g.Never(), costs=COSTS)
     assert_array_equal(r.pnl, n.pnl)
@@ -504,7 +504,8 @@ def test_bad_input(kwargs, match):
         (lambda: g.Position(vol=0), "vol must be > 0"),
         (lambda: g.Leg("straddle"), "call"),
         (lambda: g.Leg(expiry=-1.0), "expiry must be > 0"),
-        (lambda: g.Move(0), "threshold must be > 0"),
+        (lambda: g.Move(0), r"threshold is a relative move in \(0, 1\)"),
+        (lambda: g.Move(1), r"threshold is a relative move in \(0, 1\)"),
         (lambda: g.EveryK(0), "k must be >= 1"),
         (lambda: g.DeltaBand(0.1) | g.TrendBand(0.1), None),
         (lambda: g.DeltaBand(0.1, units="percent"), "units"),

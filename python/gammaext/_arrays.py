@@ -29,6 +29,8 @@ def as_float(name: str, value: Any) -> FloatArray:
     if arr.dtype.kind == "O":
         try:
             return arr.astype(np.float64)
+        except OverflowError:  # a Python int beyond float64 (10**400): a value, not a type
+            raise ValueError(f"{name} has an integer too large for a float64") from None
         except (TypeError, ValueError):
             pass
     raise TypeError(f"{name} must be real numbers, got an array of dtype {arr.dtype}")
@@ -86,9 +88,12 @@ def kernel_columns(
     general one costs several microseconds of NumPy calls per argument.
     """
     if type(is_call) is bool and all(type(a) in _SCALARS for a in args):
-        return (), [np.array((a,), dtype=np.float64) for a in args], np.array(
-            (is_call,), dtype=np.uint8
-        )
+        try:
+            return (), [np.array((a,), dtype=np.float64) for a in args], np.array(
+                (is_call,), dtype=np.uint8
+            )
+        except OverflowError:  # an int beyond float64: the general path names it
+            pass
     arrays = [as_float(n, a) for n, a in zip(names, args)]
     flags = as_flags("is_call", is_call)
     shape = broadcast_shape((*names, "is_call"), (*arrays, flags))

@@ -17,12 +17,14 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
 import math
 import operator
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -693,6 +695,22 @@ _REASONS = {
 _CLOSE_COMMENTS = {3: "Drawdown Protection", 4: "Vol Regime Shift"}
 
 
+def _cell(v: Any) -> Any:
+    """A CSV cell: times in ISO 8601 (UTC), floats with every digit (repr), the rest as is."""
+    if isinstance(v, np.datetime64):
+        return "" if np.isnat(v) else np.datetime_as_string(v, unit="s") + "Z"
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    if isinstance(v, (np.integer, np.bool_)):
+        return v.item()
+    return v
+
+
+def _money(x: float | None) -> str:
+    """An amount with thousands separators and cents (``1,037,941.73``)."""
+    return "-" if x is None or not math.isfinite(x) else f"{x:,.2f}"
+
+
 def pine_format(x: float, decimals: int) -> str:
     """Pine ``str.tostring(x, "#.##")``: at most ``decimals`` decimals, no trailing zeros."""
     if not math.isfinite(x):
@@ -725,6 +743,29 @@ class BacktestResult:
     indicators: dict[str, np.ndarray]
     summary: dict[str, float] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        """A short summary; the trade list and the per-bar arrays are in the attributes."""
+        s, n = self.summary, len(self.bars)
+        span = ""
+        if self.bars.time is not None and n:
+            first, last = (str(t)[:16].replace("T", " ") for t in self.bars.time[[0, -1]])
+            span = f" {first} .. {last}"
+        defaults = StrategyParams()
+        changed = [
+            f"{f.name}={getattr(self.params, f.name)!r}"
+            for f in fields(StrategyParams)
+            if getattr(self.params, f.name) != getattr(defaults, f.name)
+        ]
+        return (
+            f"<BacktestResult: {n:,} bars{span}, trading from bar {self.start_index}, "
+            f"{self.annualization:g} bars/year\n"
+            f"  {self.n_trades} closed trades, {len(self.open_trades['pnl'])} open; "
+            f"net profit {_money(s.get('net_profit'))} ({s.get('net_profit_pct', math.nan):+.2f}%)"
+            f", max drawdown {_money(s.get('max_drawdown'))}, final equity "
+            f"{_money(s.get('final_equity'))}\n"
+            f"  params: {', '.join(changed) if changed else 'the defaults'}>"
+        )
+
     @property
     def start_time(self) -> np.datetime64 | None:
         """Time of the first bar allowed to send orders (spec D1), None without times."""
@@ -744,6 +785,40 @@ class BacktestResult:
     def n_trades(self) -> int:
         return len(self.trades["pnl"])
 
+    def write(self, folder: str | os.PathLike[str]) -> list[Path]:
+        """Write ``trades.csv`` (closed trades, then open ones marked ``open``), ``equity.csv``
+        (per bar: time, equity and the indicators) and ``metrics.json`` (the summary, the
+        parameters, the first trading bar and the annualisation). No pandas needed."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        trades = out / "trades.csv"
+        with trades.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["status", *self.trades])
+            for status, table in (("closed", self.trades), ("open", self.open_trades)):
+                for k in range(len(table["pnl"])):
+                    w.writerow([status, *(_cell(table[c][k]) for c in self.trades)])
+        equity = out / "equity.csv"
+        columns = {k: v for k, v in {**self.equity, **self.indicators}.items() if k != "time"}
+        with equity.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            has_time = self.bars.time is not None
+            w.writerow((["time"] if has_time else ["bar"]) + list(columns))
+            first = self.bars.time if self.bars.time is not None else range(len(self.bars))
+            for k, t in enumerate(first):
+                w.writerow([_cell(t), *(_cell(v[k]) for v in columns.values())])
+        metrics = out / "metrics.json"
+        doc = {
+            "summary": {k: (v if math.isfinite(v) else None) for k, v in self.summary.items()},
+            "params": asdict(self.params),
+            "start_index": self.start_index,
+            "start_time": None if self.start_time is None else str(self.start_time),
+            "annualization": self.annualization,
+            "bars": len(self.bars),
+        }
+        metrics.write_text(json.dumps(doc, indent=2) + "\n")
+        return [trades, equity, metrics]
+
     def trades_dataframe(self, *, open_trades: bool = False) -> Any:
         """The trade list as a pandas DataFrame (pandas needed)."""
         import pandas as pd
@@ -756,8 +831,8 @@ class BacktestResult:
         """Per-bar equity and indicators as a pandas DataFrame indexed by time (or bar)."""
         import pandas as pd
 
-        data = {**self.equity, **self.indicators}
-        index = self.bars.time if self.bars.time is not None else None
+        data = {k: v for k, v in {**self.equity, **self.indicators}.items() if k != "time"}
+        index = None if self.bars.time is None else pd.DatetimeIndex(self.bars.time, name="time")
         return pd.DataFrame(data, index=index)
 
     def summary_dataframe(self) -> Any:
@@ -765,46 +840,12 @@ class BacktestResult:
 
         return pd.Series(self.summary, name="value").to_frame()
 
-    def plot(self, ax: Any = None) -> Any:
-        """Equity curve with entry/exit markers and the close price; returns the Figure."""
-        import matplotlib.pyplot as plt
+    def plot(self, ax: Any = None, *, currency: str = "quote currency") -> Any:
+        """Price with entry/exit markers and the equity curve; returns the Figure (see
+        :func:`gammaext.plots.plot_equity`)."""
+        from .plots import plot_equity
 
-        if ax is None:
-            fig, (ax_px, ax_eq) = plt.subplots(2, 1, sharex=True, figsize=(10, 6))
-        else:
-            ax_px = ax
-            ax_eq = ax.twinx()
-            fig = ax.figure
-        x = self.bars.time if self.bars.time is not None else np.arange(len(self.bars))
-        ax_px.plot(x, self.bars.close, color="0.4", lw=0.8, label="close")
-        tr = self.trades
-        for d, marker, color in ((1, "^", "tab:green"), (-1, "v", "tab:red")):
-            sel = tr["direction"] == ("long" if d > 0 else "short")
-            ax_px.scatter(
-                x[tr["entry_bar"][sel]],
-                tr["entry_price"][sel],
-                marker=marker,
-                color=color,
-                s=18,
-                label=f"{'long' if d > 0 else 'short'} entry",
-            )
-        ax_px.scatter(
-            x[tr["exit_bar"]], tr["exit_price"], marker="x", color="k", s=14, label="exit"
-        )
-        ax_px.legend(loc="best", fontsize="small")
-        ax_px.set_ylabel("price")
-        ax_eq.plot(x, self.equity["equity"], color="tab:blue", label="equity")
-        ax_eq.plot(
-            x,
-            self.equity["realized_equity"],
-            color="tab:blue",
-            ls=":",
-            lw=0.8,
-            label="realised equity",
-        )
-        ax_eq.set_ylabel("equity")
-        ax_eq.legend(loc="best", fontsize="small")
-        return fig
+        return plot_equity(self, ax, currency=currency)
 
 
 def _trade_columns(

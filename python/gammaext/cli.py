@@ -6,17 +6,20 @@ replica), ``bench`` (engine versus the NumPy reference), ``demo`` (Greeks of a s
 
 Exit codes: 0 success; 1 a runtime failure (e.g. an optional component missing); 2 bad usage
 or a bad configuration (the message names the key); 130 interrupted (Ctrl-C: the statistics of
-the chunks already done are printed and written, marked partial).
+the chunks already done are printed and written, marked partial); 141 the output pipe closed
+(``gammaext ... | head``; no message).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool cut off by a pipe
 
 
 class CliError(Exception):
@@ -137,7 +141,14 @@ def _client(address: str | None) -> Any:
         from dask.distributed import Client
     except ImportError:
         raise CliError("--scheduler needs dask.distributed: pip install 'gammaext[dask]'") from None
-    return Client(address)  # type: ignore[no-untyped-call,unused-ignore]
+    client = Client(address)  # type: ignore[no-untyped-call,unused-ignore]
+    workers = client.scheduler_info().get("workers", {})  # type: ignore[no-untyped-call,unused-ignore]
+    threads = sum(int(w.get("nthreads", 0)) for w in workers.values())
+    print(
+        f"running on the Dask scheduler {client.scheduler.address}: {len(workers)} workers, "
+        f"{threads} threads"
+    )
+    return client
 
 
 def _finish(res: Any, command: str) -> int:
@@ -155,6 +166,29 @@ def _finish(res: Any, command: str) -> int:
 # Subcommands
 
 
+#: Units of the Greeks as gammaext returns them (README, Conventions): time in years, vol,
+#: rate and dividend per 1.00 (a vol point is 0.01).
+_GREEK_UNITS = {
+    "price": "price units",
+    "delta": "per 1 of spot",
+    "gamma": "per 1 of spot, squared",
+    "theta": "per year (theta/day below)",
+    "vega": "per 1.00 of vol (/100 for a vol point)",
+    "rho": "per 1.00 of rate",
+    "epsilon": "per 1.00 of dividend yield",
+    "vanna": "delta per 1.00 of vol",
+    "charm": "delta per year",
+    "vomma": "vega per 1.00 of vol",
+    "veta": "vega per year",
+    "speed": "gamma per 1 of spot",
+    "zomma": "gamma per 1.00 of vol",
+    "color": "gamma per year",
+    "ultima": "vomma per 1.00 of vol",
+    "dual_delta": "per 1 of strike",
+    "dual_gamma": "per 1 of strike, squared",
+}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from . import GREEKS, greeks, per_day, simd_level
 
@@ -165,13 +199,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     call = greeks(spot, spot, t, vol, rate, div, is_call=True)
     put = greeks(spot, spot, t, vol, rate, div, is_call=False)
-    print(f"{'':12s}{'call':>14s}{'put':>14s}{'straddle':>14s}")
+    print(f"{'':12s}{'call':>14s}{'put':>14s}{'straddle':>14s}  unit")
     for name in GREEKS:
         c, p = call[name], put[name]
-        print(f"{name:12s}{c:14.6f}{p:14.6f}{c + p:14.6f}")
+        print(f"{name:12s}{c:14.6f}{p:14.6f}{c + p:14.6f}  {_GREEK_UNITS[name]}")
     print(
         f"{'theta/day':12s}{per_day(call.theta):14.6f}{per_day(put.theta):14.6f}"
-        f"{per_day(call.theta + put.theta):14.6f}"
+        f"{per_day(call.theta + put.theta):14.6f}  per calendar day (theta / 365)"
     )
     strikes = np.arange(80.0, 121.0, 5.0)
     chain = greeks(
@@ -332,49 +366,139 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return _finish(res, "rules")
 
 
-def cmd_backtest(args: argparse.Namespace) -> int:
+def _backtest_module() -> Any:
     import importlib
 
-    try:
-        # the module, not the function gammaext.backtest that the package re-exports
-        bt = importlib.import_module("gammaext.backtest")
-    except ModuleNotFoundError:
-        raise CliError(
-            "this build of gammaext has no backtest module (gammaext.backtest: the TradingView "
-            "strategy replica); install a version that includes it"
-        ) from None
-    path = Path(args.file)
-    if not path.exists():
-        raise CliError(f"bar file {path} not found", EXIT_USAGE)
+    # the module, not the function gammaext.backtest that the package re-exports
+    return importlib.import_module("gammaext.backtest")
+
+
+def _overrides(items: Sequence[str] | None) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
-    for item in args.set or ():
+    for item in items or ():
         if "=" not in item:
             raise CliError(f"--set {item!r}: expected KEY=VALUE", EXIT_USAGE)
         k, v = item.split("=", 1)
         overrides[k.strip()] = _parse_value(v.strip())
+    return overrides
+
+
+def _metric_text(name: str, v: float) -> str:
+    """A metric as a person reads it: money with cents, counts as integers, ratios with 4
+    significant digits."""
+    if not math.isfinite(v):
+        return "-" if math.isnan(v) else str(v)
+    if name.endswith(("_trades", "_bar", "contracts_held")) and float(v).is_integer():
+        return f"{int(v):,d}"
+    if name.endswith("_pct") or name in ("percent_profitable",):
+        return f"{v:.2f}%"
+    if abs(v) >= 1000:
+        return f"{v:,.2f}"
+    return f"{v:.6g}"
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    bt = _backtest_module()
+    path = Path(args.file)
+    if not path.exists():
+        raise CliError(f"bar file {path} not found", EXIT_USAGE)
     try:
         res = bt.backtest(
-            str(path), start_time=args.start_time, end_time=args.end_time, **overrides
+            str(path), start_time=args.start_time, end_time=args.end_time,
+            **_overrides(args.set),
         )
     except (ValueError, TypeError) as exc:
-        raise CliError(f"{path}: {exc}", EXIT_USAGE) from None
-    for k, v in res.summary.items():
-        print(f"{k:>28s}  {v:.6g}")
+        raise CliError(str(exc) if str(exc).startswith(path.name) else f"{path}: {exc}",
+                       EXIT_USAGE) from None
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    try:
-        eq = res.equity_dataframe()
-        eq.to_csv(out / "equity.csv")
-        written.append(out / "equity.csv")
-    except ImportError:
-        pass
+    written = res.write(out)
     if _plots_available(args.no_plots):
         from . import plots
 
-        written.append(plots.save(plots.plot_equity(res), out / "equity.png"))
-    if written:
-        print("\nwrote " + ", ".join(str(p) for p in written))
+        fig = plots.plot_equity(res, currency=args.currency)
+        written.append(plots.save(fig, out / "equity.png"))
+    for k, v in res.summary.items():
+        print(f"{k:>32s}  {_metric_text(k, v)}")
+    print("\nwrote " + ", ".join(str(p) for p in written))
+    return EXIT_OK
+
+
+def _grid_axes(items: Sequence[str] | None, grid_file: str | None) -> dict[str, list[Any]]:
+    """The sweep grid: ``--grid KEY=V1,V2,...`` (repeatable) and/or a TOML file whose
+    ``[grid]`` table maps parameter names to arrays of values."""
+    axes: dict[str, list[Any]] = {}
+    if grid_file is not None:
+        from .config import read_toml
+
+        doc = read_toml(Path(grid_file))
+        unknown = sorted(set(doc) - {"grid"})
+        if unknown or not isinstance(doc.get("grid"), dict):
+            raise CliError(f"{grid_file}: expected one [grid] table of KEY = [values]",
+                           EXIT_USAGE)
+        for k, v in doc["grid"].items():
+            if not isinstance(v, list) or not v:
+                raise CliError(f"{grid_file}: grid.{k}: must be a non-empty array", EXIT_USAGE)
+            axes[k] = v
+    for item in items or ():
+        if "=" not in item:
+            raise CliError(f"--grid {item!r}: expected KEY=V1,V2,...", EXIT_USAGE)
+        k, v = item.split("=", 1)
+        values = [_parse_value(x.strip()) for x in v.split(",") if x.strip()]
+        if not values:
+            raise CliError(f"--grid {item!r}: no values", EXIT_USAGE)
+        axes[k.strip()] = values
+    if not axes:
+        raise CliError("give the grid with --grid KEY=V1,V2,... or --grid-file GRID.toml",
+                       EXIT_USAGE)
+    return axes
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    bt = _backtest_module()
+    files = [Path(f) for f in args.files]
+    for f in files:
+        if not f.exists():
+            raise CliError(f"bar file {f} not found", EXIT_USAGE)
+    axes = _grid_axes(args.grid, args.grid_file)
+    fixed = _overrides(args.set)
+    names = list(axes)
+    try:
+        series = [bt.load_csv(f) for f in files]
+        plist = [
+            bt.StrategyParams(**{**fixed, **dict(zip(names, combo))})
+            for combo in itertools.product(*axes.values())
+        ]
+        res = bt.sweep(series, plist, start_time=args.start_time, end_time=args.end_time,
+                       threads=args.threads)
+    except (ValueError, TypeError) as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = out / "sweep.csv"
+    metrics = list(res.metrics)
+    rows = [
+        (f.name, [getattr(p, n) for n in names], {m: float(res.metrics[m][i, j]) for m in metrics})
+        for i, f in enumerate(files)
+        for j, p in enumerate(res.params)
+    ]
+    with table.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", *names, *metrics])
+        for fname, values, ms in rows:
+            w.writerow([fname, *values, *(repr(ms[m]) for m in metrics)])
+    if args.sort not in metrics:
+        raise CliError(f"--sort must be a metric: {', '.join(metrics)}", EXIT_USAGE)
+    key = args.sort
+    rows.sort(key=lambda r: -r[2][key] if math.isfinite(r[2][key]) else math.inf)
+    shown = ["net_profit", "net_profit_pct", "max_drawdown", "closed_trades", "profit_factor"]
+    shown = [key, *(m for m in shown if m != key)]
+    print(f"{len(plist)} parameter sets x {len(files)} series; best {args.top} by {key}:")
+    print(" ".join([f"{'file':<18s}", *(f"{n:>14.14s}" for n in names),
+                    *(f"{m:>16.16s}" for m in shown)]))
+    for fname, values, ms in rows[: args.top]:
+        print(" ".join([f"{fname:<18.18s}", *(f"{v!s:>14.14s}" for v in values),
+                        *(f"{_metric_text(m, ms[m]):>16s}" for m in shown)]))
+    print(f"\nwrote {table}")
     return EXIT_OK
 
 
@@ -452,13 +576,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Black-Scholes Greeks and the gamma-scalping lab: which hedging rule wins "
         "under which market, after costs.",
         epilog="Exit codes: 0 ok, 1 runtime error, 2 bad usage or configuration, "
-        "130 interrupted (partial results written). 'gammaext COMMAND --help' for details.",
+        "130 interrupted (partial results written), 141 output pipe closed. "
+        "'gammaext COMMAND --help' for details.",
     )
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"gammaext {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("demo", help="print the Greeks of an example straddle and a small chain")
+    p_demo = sub.add_parser("demo", help="print the Greeks of an example straddle and a chain")
+    p_demo.set_defaults(func=cmd_demo)
 
     def common(p: argparse.ArgumentParser, paths_default: int | None) -> None:
         p.add_argument(
@@ -527,7 +653,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="gammaext-backtest", help="output folder (default %(default)s)"
     )
     p_bt.add_argument("--no-plots", action="store_true", help="do not write the equity PNG")
+    p_bt.add_argument(
+        "--currency", default="quote currency", help="label of prices and equity in the plot"
+    )
     p_bt.set_defaults(func=cmd_backtest)
+
+    p_sw = sub.add_parser(
+        "sweep",
+        help="the strategy replica over a parameter grid on one or more bar CSV files",
+        description="Runs every combination of the grid's values (threaded) on every file and "
+        "writes OUT/sweep.csv (one row per file x parameter set, every metric); prints the "
+        "best rows. Example: gammaext sweep btc.csv --grid stop_loss_atr_mult=1,2,3 "
+        "--grid take_profit_atr_mult=2,4 --set commission_pct=0.1",
+    )
+    p_sw.add_argument("files", metavar="FILE.csv", nargs="+")
+    p_sw.add_argument(
+        "--grid", action="append", metavar="KEY=V1,V2,...", help="a grid axis (repeatable)"
+    )
+    p_sw.add_argument(
+        "--grid-file", metavar="GRID.toml", help="grid axes as a [grid] table of KEY = [values]"
+    )
+    p_sw.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="a fixed parameter (repeatable)"
+    )
+    p_sw.add_argument("--start-time", default=None, help="first bar allowed to trade")
+    p_sw.add_argument("--end-time", default=None, help="drop bars after this time")
+    p_sw.add_argument("--sort", default="net_profit", help="metric to rank by (descending)")
+    p_sw.add_argument("--top", type=_positive_int, default=10, help="rows to print")
+    p_sw.add_argument("--threads", type=_positive_int, default=None, help="threads")
+    p_sw.add_argument("--out", default="gammaext-sweep", help="output folder (default %(default)s)")
+    p_sw.set_defaults(func=cmd_sweep)
 
     p_bench = sub.add_parser("bench", help="quick speed check: engine vs the NumPy reference")
     p_bench.add_argument("--paths", type=_positive_int, default=2000)
@@ -556,14 +711,30 @@ def _nonneg_int(text: str) -> int:
     return v
 
 
+def _show_warning(command: str) -> Any:
+    """Warnings as one line naming the command, not Python's two-line source excerpt."""
+
+    def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+        print(f"gammaext {command}: warning: {message}", file=sys.stderr)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command in (None, "demo"):
-        return cmd_demo(args)
+    if args.command is None:
+        args.command, args.func = "demo", cmd_demo
     try:
-        return int(args.func(args))
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning(args.command)
+            return int(args.func(args))
+    except BrokenPipeError:
+        # the reader went away (gammaext ... | head): stop quietly, as a tool killed by SIGPIPE
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except CliError as exc:
         print(f"gammaext {args.command}: error: {exc}", file=sys.stderr)
         return exc.code

@@ -133,7 +133,31 @@ def parse_rule(where: str, spec: Any) -> _h.Rule:
     return rule
 
 
-def _scenario(where: str, spec: Any, name: str, base: Path) -> _lab.Scenario:
+#: Which key a scenario's run-time error is about, by the words of the message (first match).
+_CHECK_KEYS = (
+    ("vol path", "position.vol"),
+    ("intensity", "intensity"),
+    ("n_steps", "n_steps"),
+    ("times", "times"),
+    ("dt", "dt"),
+    ("implied_vol", "implied_vol"),
+)
+
+
+def _scenario(
+    where: str, spec: Any, name: str, base: Path, position: _h.Position
+) -> _lab.Scenario:
+    sc = _build_scenario(where, spec, name, base)
+    try:
+        sc.check(position)
+    except (TypeError, ValueError) as exc:
+        key = next((k for words, k in _CHECK_KEYS if words in str(exc)), None)
+        where_key = where if key is None else key if "." in key else f"{where}.{key}"
+        raise ConfigError(where_key, str(exc)) from None
+    return sc
+
+
+def _build_scenario(where: str, spec: Any, name: str, base: Path) -> _lab.Scenario:
     if not isinstance(spec, Mapping):
         raise ConfigError(where, f"must be a table with a 'kind', got {spec!r}")
     kind = spec.get("kind", name if name in _lab.SCENARIOS else None)
@@ -160,7 +184,12 @@ def _scenario(where: str, spec: Any, name: str, base: Path) -> _lab.Scenario:
     except TypeError as exc:
         bad = next((k for k in args if f"'{k}'" in str(exc)), None)
         if bad and "unexpected keyword" in str(exc):
-            raise ConfigError(f"{where}.{bad}", f"unknown key for scenario kind {kind!r}") from None
+            raise ConfigError(
+                f"{where}.{bad}",
+                f"unknown key for scenario kind {kind!r}; allowed: "
+                f"{', '.join(sorted(_lab.scenario_keys(kind)))}",
+            ) from None
+        bad = bad or next((k for k in args if k in str(exc)), None)
         raise ConfigError(f"{where}.{bad}" if bad else where, str(exc)) from None
     except (ValueError, FileNotFoundError) as exc:
         bad = next((k for k in args if k in str(exc)), None)
@@ -215,7 +244,10 @@ def parse_config(cfg: Mapping[str, Any], base: str | os.PathLike[str] = ".") -> 
     if not sc_t:
         raise ConfigError("scenarios", "no scenarios (add [scenarios.NAME] tables)")
     base_path = Path(base)
-    scenarios = [_scenario(f"scenarios.{n}", s, str(n), base_path) for n, s in sc_t.items()]
+    scenarios = [
+        _scenario(f"scenarios.{n}", s, str(n), base_path, options["position"])
+        for n, s in sc_t.items()
+    ]
 
     sweep = None
     if "sweep" in cfg:
@@ -251,8 +283,9 @@ def parse_config(cfg: Mapping[str, Any], base: str | os.PathLike[str] = ".") -> 
     return Experiment(rules, scenarios, options, float(confidence), sweep)
 
 
-def load_config(path: str | os.PathLike[str]) -> Experiment:
-    """Read and parse a TOML experiment file (tomllib, or the ``tomli`` backport)."""
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a mapping (tomllib, or the ``tomli`` backport); ConfigError if it is not
+    valid TOML."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python < 3.11
@@ -263,10 +296,14 @@ def load_config(path: str | os.PathLike[str]) -> Experiment:
                 "reading TOML needs Python >= 3.11 (tomllib) or the tomli package "
                 "(pip install tomli)"
             ) from None
-    p = Path(path)
     try:
-        with p.open("rb") as fh:
-            cfg = tomllib.load(fh)
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(p.name, f"not valid TOML: {exc}") from None
-    return parse_config(cfg, base=p.parent)
+        raise ConfigError(path.name, f"not valid TOML: {exc}") from None
+
+
+def load_config(path: str | os.PathLike[str]) -> Experiment:
+    """Read and parse a TOML experiment file."""
+    p = Path(path)
+    return parse_config(read_toml(p), base=p.parent)

@@ -85,6 +85,16 @@ class InputWarning(UserWarning):
     """Inputs that are valid but look like a unit mistake (percent instead of decimal)."""
 
 
+def warn_percent(looks_percent: Sequence[str], stacklevel: int) -> None:
+    """One :class:`InputWarning` listing the inputs that look like percentages, if any."""
+    if looks_percent:
+        warnings.warn(
+            "; ".join(looks_percent) + ": gammaext takes decimals (0.05 for 5%), not percent",
+            InputWarning,
+            stacklevel=stacklevel,
+        )
+
+
 @dataclass(frozen=True, repr=False)
 class Greeks:
     """The result of :func:`greeks`: one array (or float, for scalar inputs) per output.
@@ -195,21 +205,18 @@ def _compute(
 def _check_report(
     report: dict[str, Any], columns: Sequence[np.ndarray], shape: tuple[int, ...], errors: Errors
 ) -> None:
-    looks_percent = [
-        f"{name} has values above {limit}"
-        for name, key, limit in (
-            ("rate", "rate_looks_percent", "1 in magnitude"),
-            ("div", "div_looks_percent", "1 in magnitude"),
-            ("vol", "vol_looks_percent", "10"),
-        )
-        if report[key]
-    ]
-    if looks_percent:
-        warnings.warn(
-            "; ".join(looks_percent) + ": gammaext takes decimals (0.05 for 5%), not percent",
-            InputWarning,
-            stacklevel=4,
-        )
+    warn_percent(
+        [
+            f"{name} has values above {limit}"
+            for name, key, limit in (
+                ("rate", "rate_looks_percent", "1 in magnitude"),
+                ("div", "div_looks_percent", "1 in magnitude"),
+                ("vol", "vol_looks_percent", "10"),
+            )
+            if report[key]
+        ],
+        stacklevel=5,
+    )
     first = int(report["first_invalid"])
     if first < 0 or errors == "nan":
         return

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import _arrays, _core
 from ._arrays import FloatArray
+from .greeks import warn_percent
 
 __all__ = [
     "GBM",
@@ -98,8 +99,14 @@ _EXPIRY_TOL = 1e-9  # years (0.03 s): an expiry this close to a grid time expire
 
 
 def _finite(name: str, value: float, *, positive: bool = False, nonneg: bool = False) -> float:
+    # Strings and booleans convert with float() but are not numbers: vol="0.2" or
+    # threshold=true is a mistake, not a value.
+    if isinstance(value, (str, bytes, bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
     try:
         x = float(value)
+    except OverflowError:  # a Python int beyond float64
+        raise ValueError(f"{name} must be finite, got an integer too large for a float64") from None
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a real number, got {value!r}") from None
     if not math.isfinite(x):
@@ -114,6 +121,10 @@ def _finite(name: str, value: float, *, positive: bool = False, nonneg: bool = F
 #: Largest rule length / interval / block: the engine holds counts as doubles and int64, and
 #: 2**53 is the last integer a double holds exactly (larger ones crashed or were UB).
 _MAX_COUNT = 2**53
+
+
+#: Largest number of time steps: the time grid alone takes 8 bytes a step (16 GiB here).
+_MAX_STEPS = 2**31 - 1
 
 
 def _count(name: str, value: int, minimum: int = 1, maximum: int | None = None) -> int:
@@ -206,9 +217,11 @@ class Position:
                 raise TypeError(f"position legs must be Leg objects, got {type(leg).__name__}")
         if all(leg.quantity == 0 for leg in legs):
             raise ValueError("position has only zero quantities")
+        if isinstance(self.vol, (str, bytes, bool)):
+            raise TypeError(f"vol must be a number or a 1-D array, got {self.vol!r}")
         try:
-            v = np.asarray(self.vol, dtype=np.float64)
-        except (TypeError, ValueError):
+            v = _arrays.as_float("vol", self.vol)
+        except TypeError:
             raise TypeError(f"vol must be a number or a 1-D array, got {self.vol!r}") from None
         if v.ndim == 0:
             object.__setattr__(self, "vol", _finite("vol", float(v), positive=True))
@@ -223,6 +236,20 @@ class Position:
         _finite("div", self.div)
         if self.hedge_vol is not None:
             _finite("hedge_vol", self.hedge_vol, positive=True)
+        vols = np.atleast_1d(np.asarray(self.vol, dtype=np.float64))
+        warn_percent(
+            [
+                f"{name} is {value!r}, above {limit}"
+                for name, value, limit, bad in (
+                    ("vol", float(vols.max()), "10", float(vols.max()) > 10),
+                    ("hedge_vol", self.hedge_vol, "10", (self.hedge_vol or 0.0) > 10),
+                    ("rate", self.rate, "1 in magnitude", abs(self.rate) > 1),
+                    ("div", self.div, "1 in magnitude", abs(self.div) > 1),
+                )
+                if bad
+            ],
+            stacklevel=4,
+        )
 
     @property
     def vol0(self) -> float:
@@ -302,6 +329,12 @@ class Accounting:
     close_options: bool = True
     financing: bool = True
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not isinstance(v, (bool, np.bool_)):  # "yes" or 2 is a mistake, not a switch
+                raise TypeError(f"accounting.{f.name} must be True or False, got {v!r}")
+
 
 # --------------------------------------------------------------------------------------------
 # Rules
@@ -366,7 +399,10 @@ class Move(Rule):
     threshold: float = 0.01
 
     def __post_init__(self) -> None:
-        _finite("Move threshold", self.threshold, positive=True)
+        if not 0 < _finite("Move threshold", self.threshold) < 1:
+            raise ValueError(
+                f"Move threshold is a relative move in (0, 1) (0.01 = 1%), got {self.threshold!r}"
+            )
 
     def _params(self, p: dict[str, float], units: float) -> None:
         if p["move"]:
@@ -937,7 +973,7 @@ def _time_grid(times: Any, dt: Any, n_steps: int) -> FloatArray:
             raise ValueError("times must be finite and strictly increasing")
         return np.ascontiguousarray(t - t[0])
     step = 1.0 / 252.0 if dt is None else _finite("dt", dt, positive=True)
-    _count("n_steps", n_steps)
+    _count("n_steps", n_steps, maximum=_MAX_STEPS)
     return np.arange(n_steps + 1, dtype=np.float64) * step
 
 
@@ -1041,7 +1077,7 @@ def prepare(
     first = _count("first_path", first_path, 0)
     returns = np.zeros(1)
     if isinstance(paths, _GENERATORS):
-        n = _count("n_paths", n_paths, 0)
+        n = _count("n_paths", n_paths, 0, maximum=_MAX_COUNT)
         grid = _time_grid(times, dt, n_steps)
         user = np.zeros((0, 0))
         if isinstance(paths, Merton) and paths.intensity * float(np.max(np.diff(grid))) > 1.0:
@@ -1078,6 +1114,8 @@ def prepare(
                     f"times has {grid.size} values but paths has {user.shape[1]} columns"
                 )
         spot0 = float(user[0, 0])
+    if first + n >= 2**63:  # path indices are int64 in the engine
+        raise ValueError(f"first_path + n_paths must be < 2**63, got {first} + {n}")
     params = build_params(paths, position, rule, costs, accounting, noise, spot0)
     groups = position.groups(spot0, grid)
     vols = position.vol_path(grid)
@@ -1164,13 +1202,14 @@ def _run(
     prep: Prepared, rows: Sequence[Mapping[str, float]], trace: Iterable[int], threads: int | None
 ) -> list[HedgeResult]:
     """One pass of the engine over the paths of ``prep`` for every parameter row (rule)."""
-    trace_idx = np.asarray(sorted({operator.index(i) for i in trace}), dtype=np.int64)
-    for i in trace_idx:
+    wanted = sorted({operator.index(i) for i in trace})
+    for i in wanted:  # checked as Python ints: 2**63 must not reach int64
         if not prep.first_path <= i < prep.first_path + prep.n_paths:
             raise ValueError(
-                f"trace path {int(i)} is outside the simulated paths "
+                f"trace path {i} is outside the simulated paths "
                 f"[{prep.first_path}, {prep.first_path + prep.n_paths})"
             )
+    trace_idx = np.asarray(wanted, dtype=np.int64)
     params = np.array([[row[k] for k in PARAM_NAMES] for row in rows], dtype=np.float64)
     nthreads = _arrays.threads_arg(threads)
     n, n_steps = prep.n_paths, prep.times.size - 1

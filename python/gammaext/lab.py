@@ -27,6 +27,7 @@ Scale-out: pass ``client=`` (a ``dask.distributed.Client``) and every chunk beco
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import itertools
 import math
 import os
@@ -192,6 +193,20 @@ class Scenario:
             raise ValueError("scenario name must be a non-empty string")
         if self.noise is not None and not isinstance(self.noise, Noise):
             raise TypeError(f"scenario {self.name!r}: noise must be a Noise")
+        _h._count("n_steps", self.n_steps, maximum=_h._MAX_STEPS)
+        if self.dt is not None:
+            _h._finite("dt", self.dt, positive=True)
+        if self.implied_vol is not None:
+            _h._finite("implied_vol", self.implied_vol, positive=True)
+
+    def check(self, position: Position) -> None:
+        """Raise ValueError if this scenario cannot run with ``position`` (a grid the vol path
+        does not fit, a jump intensity too high for the step...): what a run would find, found
+        before it starts, without simulating a path."""
+        gen = self.generator(position)
+        pos = self.position(position)
+        grid = {} if self.is_array else {"n_steps": self.n_steps, "n_paths": 0}
+        _h.prepare(gen, position=pos, noise=self.noise, dt=self.dt, times=self.times, **grid)
 
     @property
     def is_array(self) -> bool:
@@ -392,6 +407,19 @@ SCENARIOS: dict[str, Callable[..., Scenario]] = {
 }
 
 
+def scenario_keys(kind: str) -> set[str]:
+    """The parameters a built-in scenario kind takes (for error messages)."""
+    make = SCENARIOS[kind]
+    generator = {"gbm": GBM, "heston": Heston, "jumps": Merton}.get(kind)
+    keys = {f.name for f in dataclasses.fields(generator)} if generator else set()
+    keys |= {
+        p.name
+        for p in inspect.signature(make).parameters.values()
+        if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "name"
+    }
+    return keys | set(_GRID_KEYS)
+
+
 def scenario(kind: str, name: str | None = None, **params: Any) -> Scenario:
     """A built-in scenario by kind (see :data:`SCENARIOS`), with parameters overridden.
 
@@ -494,9 +522,15 @@ def validate_rule(rule: Rule) -> None:
     rule._params(p, 1.0)
 
 
+def _whole(family: str, v: float) -> int:
+    if not float(v).is_integer():
+        raise ValueError(f"{family} values must be whole numbers of steps, got {v!r}")
+    return int(v)
+
+
 _FAMILIES: dict[str, Callable[[float], Rule]] = {
     "move": lambda v: Move(v),
-    "clock": lambda v: EveryK(round(v)),
+    "clock": lambda v: EveryK(_whole("clock", v)),
     "band": lambda v: DeltaBand(v, units="fraction"),
     "band_shares": lambda v: DeltaBand(v),
     "trend_band": lambda v: TrendBand(v, units="fraction"),
@@ -739,6 +773,30 @@ class LabResult:
     seed: int
     elapsed: float = 0.0
     position: Position = field(default_factory=Position)
+
+    def __repr__(self) -> str:
+        """A short summary (mean P&L and its standard error per cell), not the raw sums."""
+        paths = ", ".join(
+            f"{k} {self.done[k]:,}" + (f"/{self.n_paths[k]:,}" if self.partial else "")
+            for k in self.n_paths
+        )
+        lines = [
+            f"<LabResult: {len(self.scenarios)} scenarios x {len(self.rules)} rules, "
+            f"seed {self.seed}, baseline {self.baseline!r}, {self.elapsed:.1f} s"
+            + (", PARTIAL" if self.partial else ""),
+            f"  paths done: {paths}",
+            "  mean P&L per position +- standard error:",
+        ]
+        for sc in self.scenarios:
+            cells = []
+            for name in self.rules:
+                st = self.stats.get((sc.name, name))
+                if st is not None and st.n:
+                    row = st.row(0.95)
+                    se = row["pnl_std"] / math.sqrt(st.n)
+                    cells.append(f"{name} {row['pnl_mean']:+.4g} +- {se:.2g}")
+            lines.append(f"    {sc.name}: " + "; ".join(cells))
+        return "\n".join(lines) + ">"
 
     def pnl(self, scenario: str, rule: str) -> np.ndarray:
         return self.stats[(scenario, rule)].pnl

@@ -204,19 +204,55 @@ def plot_hedge_path(traces: Mapping[str, Mapping[str, np.ndarray]]) -> Any:
     return fig
 
 
-def plot_equity(result: Any) -> Any:
-    """Equity curve of a backtest (:class:`gammaext.backtest.BacktestResult`): price with the
-    trades above, equity below."""
-    fig, axes = _figure(2, 1, figsize=(10, 6), layout="constrained")
+def plot_equity(
+    result: Any, ax: Any = None, *, currency: str = "quote currency", title: str | None = None
+) -> Any:
+    """A backtest (:class:`gammaext.backtest.BacktestResult`): the close with long and short
+    entries and the exits above, equity and realised equity below (in ``currency``), titled
+    with the net profit. With ``ax``, both go on that axes (equity on a twin y axis). Returns
+    the Figure."""
+    if ax is None:
+        fig, axes = _figure(2, 1, figsize=(10, 6), layout="constrained")
+        ax_px, ax_eq = axes[0, 0], axes[1, 0]
+        ax_eq.sharex(ax_px)
+    else:
+        fig, ax_px = ax.figure, ax
+        ax_eq = ax.twinx()
     eq = result.equity
     bars = result.bars
     x = bars.time if getattr(bars, "time", None) is not None else np.arange(len(bars.close))
-    axes[0, 0].plot(x, bars.close, color="0.4", lw=0.8)
-    axes[0, 0].set_ylabel("close")
-    axes[1, 0].plot(x, eq["equity"], color="tab:blue", lw=1.0, label="equity")
-    axes[1, 0].set_ylabel("equity")
-    axes[1, 0].legend(fontsize="small")
-    fig.suptitle("Backtest equity curve")
+    ax_px.plot(x, bars.close, color="0.4", lw=0.8, label="close")
+    tr = getattr(result, "trades", None)
+    if tr is not None and len(tr["pnl"]):
+        for side, marker, color in (("long", "^", "tab:green"), ("short", "v", "tab:red")):
+            sel = tr["direction"] == side
+            ax_px.scatter(
+                x[tr["entry_bar"][sel]], tr["entry_price"][sel], marker=marker, color=color,
+                s=18, label=f"{side} entry", zorder=3,
+            )
+        ax_px.scatter(
+            x[tr["exit_bar"]], tr["exit_price"], marker="x", color="k", s=14, label="exit",
+            zorder=3,
+        )
+    ax_px.set_ylabel(f"price ({currency})")
+    ax_px.legend(loc="best", fontsize="small")
+    ax_eq.plot(x, eq["equity"], color="tab:blue", lw=1.0, label="equity")
+    if "realized_equity" in eq:
+        ax_eq.plot(
+            x, eq["realized_equity"], color="tab:blue", ls=":", lw=0.8, label="realised equity"
+        )
+    ax_eq.set_ylabel(f"equity ({currency})")
+    ax_eq.legend(loc="best", fontsize="small")
+    if title is None:
+        summary = getattr(result, "summary", {})
+        title = "Gamma-scalping backtest"
+        if "net_profit" in summary:
+            title += (
+                f": net profit {summary['net_profit']:,.2f} {currency}"
+                f" ({summary.get('net_profit_pct', math.nan):+.2f}%),"
+                f" {int(summary.get('closed_trades', 0))} trades"
+            )
+    fig.suptitle(title)
     return fig
 
 
