@@ -598,9 +598,24 @@ void summary_to_row(const Summary& s, double* row) noexcept {
 
 const char* check_params(const Params& p) noexcept {
 #define GAMMAEXT_X(name, def) \
-    if (std::isnan(p.name)) return #name " is NaN";
+    if (std::isnan(p.name)) return #name " is NaN";                                           \
+    if (std::isinf(p.name)) return #name " must be finite";
     GAMMAEXT_BACKTEST_PARAMS(GAMMAEXT_X)
 #undef GAMMAEXT_X
+    // Signs: a negative multiple puts the stop or the target on the wrong side of the entry
+    // (stop_loss_atr_mult = -2 gave hundreds of trades closed at once for nothing).
+#define GAMMAEXT_NONNEG(name) \
+    if (!(p.name >= 0.0)) return #name " must be >= 0";
+    GAMMAEXT_NONNEG(stop_loss_atr_mult)
+    GAMMAEXT_NONNEG(take_profit_atr_mult)
+    GAMMAEXT_NONNEG(gamma_scalp_threshold)
+    GAMMAEXT_NONNEG(hedge_band_pct)
+    GAMMAEXT_NONNEG(max_drawdown_pct)
+    GAMMAEXT_NONNEG(hist_vol_fallback)
+    GAMMAEXT_NONNEG(vol_ratio_threshold)
+    GAMMAEXT_NONNEG(vol_ratio_short)
+#undef GAMMAEXT_NONNEG
+    if (!(p.strike_offset_pct > -100.0)) return "strike_offset_pct must be > -100";
     if (!(p.hist_vol_period >= 1.0) || !whole(p.hist_vol_period) || p.hist_vol_period > 1e9)
         return "hist_vol_period must be a whole number >= 1";
     if (!(p.atr_period >= 1.0) || !whole(p.atr_period) || p.atr_period > 1e9)

@@ -22,6 +22,7 @@ import math
 import operator
 import os
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -142,13 +143,19 @@ class StrategyParams:
         for name in _PARAM_NAMES:
             v = getattr(self, name)
             if name not in _OPTION_VALUES and not (name == "annualization" and v is None):
-                if not _is_real(v):
+                if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**1023:
+                    raise ValueError(f"{name} must be finite, got an integer beyond float64")
+                if not _is_real(v) or isinstance(v, str):
                     raise TypeError(f"{name} must be a number, got {v!r}")
         if self.timeframe is not None:
             if not isinstance(self.timeframe, str):
                 tf = self.timeframe
                 raise TypeError(f"timeframe must be a string like 'D' or '60', got {tf!r}")
             annualization_factor(self.timeframe)  # validates
+        # The ranges are the core's (check_params), checked here too so that a bad set fails
+        # where it is made, not later inside a sweep.
+        ann = 1.0 if self.annualization is None else float(self.annualization)
+        _core._bt_check_params(self.to_row(ann))
 
     def replace(self, **changes: Any) -> StrategyParams:
         """A copy with some fields changed."""
@@ -333,7 +340,7 @@ class Bars:
         elif "DatetimeIndex" in type(df.index).__name__:
             time = df.index.to_numpy()
         if time is not None and np.asarray(time).dtype.kind not in "Mi":
-            time = [_parse_time(str(x), lineno=None) for x in time]
+            time = [str(x) for x in time]  # parsed (and zones checked) by _as_times
         return cls.from_arrays(
             data["open"],
             data["high"],
@@ -378,7 +385,9 @@ def _as_times(value: Any) -> TimeArray:
     if arr.dtype.kind in "iu":
         return _epoch_to_datetime(arr.astype(np.int64))
     if arr.dtype.kind in "UO":
-        return np.array([_parse_time(str(x), lineno=None) for x in arr], dtype="datetime64[ns]")
+        texts = [str(x) for x in arr]
+        _check_zones(texts)
+        return np.array([_parse_time(x, lineno=None) for x in texts], dtype="datetime64[ns]")
     raise TypeError(f"time must be datetime64, epoch integers or strings, got {arr.dtype}")
 
 
@@ -406,7 +415,42 @@ def _epoch_to_datetime(v: npt.NDArray[np.int64]) -> TimeArray:
     return _to_ns(v.astype(f"datetime64[{unit}]"))
 
 
-_TZ = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
+_TZ = re.compile(r"\s*(Z|UTC|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
+
+
+def _zone(s: str) -> re.Match[str] | None:
+    """The UTC offset at the end of a time string (``Z``, ``UTC``, ``+HH:MM``, ``+HHMM``,
+    ``+HH``), or None. A numeric offset needs a time of day before it: the ``-01`` that ends
+    ``2024-01-01`` is the day."""
+    m = _TZ.search(s)
+    if m is None or re.fullmatch(r"-?\d+", s):
+        return None
+    if m.group(1)[0] in "+-" and ":" not in s[: m.start()]:
+        return None
+    return m
+
+
+def _has_zone(text: str) -> bool:
+    """Whether a time string carries a UTC offset."""
+    return _zone(text.strip()) is not None
+
+
+def _check_zones(texts: Sequence[str]) -> None:
+    """Refuse a series that mixes times with and without a UTC offset: the naive ones are
+    read as UTC, which is a guess the user should make, not the loader."""
+    zoned = [_has_zone(t) for t in texts]
+    if any(zoned) and not all(zoned):
+        k = zoned.index(not zoned[0])
+        raise ValueError(_mixed_zones(texts[k], zoned[0], None, k))
+
+
+def _mixed_zones(text: str, first_zoned: bool, lineno: int | None, index: int = 0) -> str:
+    where = f"line {lineno}: " if lineno is not None else f"time {index}: "
+    first, other = ("with", "without") if first_zoned else ("without", "with")
+    return (
+        f"{where}{text.strip()!r} mixes times {first} a UTC offset and times {other} one "
+        "(give every time an offset, or none)"
+    )
 
 
 def _parse_time(text: str, lineno: int | None) -> np.datetime64:
@@ -418,20 +462,22 @@ def _parse_time(text: str, lineno: int | None) -> np.datetime64:
         except (OverflowError, ValueError):  # beyond int64, or outside the datetime64 range
             raise ValueError(f"{where}{text!r} is not a time in range (1678 to 2261)") from None
     offset_min = 0
-    m = _TZ.search(s)
+    m = _zone(s)
     if m:
-        tz = m.group(1)
+        tz = m.group(1).upper()
         s = s[: m.start()]
-        if tz != "Z":
-            digits = tz[1:].replace(":", "")
+        if tz not in ("Z", "UTC"):
+            digits = tz[1:].replace(":", "").ljust(4, "0")
             if int(digits[:2]) > 23 or int(digits[2:]) > 59:
                 raise ValueError(f"{where}{text!r} has an invalid UTC offset")
             offset_min = int(digits[:2]) * 60 + int(digits[2:])
             if tz[0] == "-":
                 offset_min = -offset_min
     try:
-        t: np.datetime64 = _to_ns(np.datetime64(s.replace(" ", "T"))).reshape(-1)[0]
-    except ValueError:
+        with warnings.catch_warnings():  # NumPy only warns about a zone it cannot read
+            warnings.simplefilter("error", UserWarning)
+            t: np.datetime64 = _to_ns(np.datetime64(s.replace(" ", "T"))).reshape(-1)[0]
+    except (ValueError, UserWarning):
         raise ValueError(f"{where}{text!r} is not a date/time in range (1678 to 2261)") from None
     return t - np.timedelta64(offset_min, "m")
 
@@ -456,6 +502,9 @@ def _find_columns(
 ) -> dict[str, int]:
     names = [h.strip() for h in header]
     lower = [h.lower() for h in names]
+    dup = next((h for k, h in enumerate(lower) if h and h in lower[:k]), None)
+    if dup is not None:
+        raise ValueError(f"{where}: duplicate column {names[lower.index(dup)]!r} (columns {names})")
     given = dict(columns or {})
     if time_column is not None:
         given["time"] = time_column
@@ -541,6 +590,7 @@ def load_csv(
     cols: dict[str, list[float]] = {k: [] for k in found if k != "time"}
     times: list[np.datetime64] = []
     prev_time: np.datetime64 | None = None
+    first_zoned: bool | None = None
     for ln, row in body:
         if len(row) != width:
             raise ValueError(f"{name} line {ln}: {len(row)} fields, the header has {width}")
@@ -569,6 +619,10 @@ def load_csv(
                 )
         if "time" in found:
             try:
+                zoned = _has_zone(row[found["time"]])
+                first_zoned = zoned if first_zoned is None else first_zoned
+                if zoned != first_zoned:
+                    raise ValueError(_mixed_zones(row[found["time"]], first_zoned, ln))
                 t = _parse_time(row[found["time"]], lineno=ln)
             except ValueError as exc:
                 raise ValueError(f"{name} {exc}") from None
@@ -635,18 +689,29 @@ def infer_timeframe(times: TimeArray | None) -> str:
     return timeframe_from_step(step)
 
 
-def _check_tick(bars: Bars, p: StrategyParams, low: float | None = None) -> None:
-    """The ATM strike and the order price are the close on the tick: a tick coarser than the
-    prices would make them 0 (an infinite quantity, a log of infinity). ``low``: the lowest
-    close if already known."""
-    if not len(bars) or not p.mintick > 0:
+def _check_tick(low: float, high: float, mintick: float) -> None:
+    """The ATM strike and the order price are the close on the tick. A tick coarser than the
+    prices rounds them to 0 (an infinite quantity, a log of infinity); one so fine that
+    price / tick passes 2**53 makes the rounding meaningless (and overflows near 1e307)."""
+    if not mintick > 0 or not low <= high:  # no rounding, or no bars
         return
-    low = float(bars.close.min()) if low is None else low
-    if math.floor(low / p.mintick + 0.5) < 1:
+    if low / mintick + 0.5 < 1:  # floor(x) < 1, without math.floor's overflow
         raise ValueError(
-            f"mintick {p.mintick} is too coarse for prices as low as {low}: "
+            f"mintick {mintick} is too coarse for prices as low as {low}: "
             "they round to 0 (pass the symbol's tick, e.g. mintick=1e-8, or 0 for none)"
         )
+    if high / mintick > 2.0**53:
+        raise ValueError(
+            f"mintick {mintick} is too fine for prices as high as {high}: price / tick "
+            "exceeds 2**53, where rounding to the tick means nothing (pass mintick=0 for none)"
+        )
+
+
+def _price_range(series: Sequence[Bars]) -> tuple[float, float]:
+    """(lowest close, highest high) over the series; (inf, -inf) without bars."""
+    low = min((float(s.close.min()) for s in series if len(s)), default=math.inf)
+    high = max((float(s.high.max()) for s in series if len(s)), default=-math.inf)
+    return low, high
 
 
 def _as_time(value: Any, name: str) -> np.datetime64:
@@ -654,6 +719,8 @@ def _as_time(value: Any, name: str) -> np.datetime64:
         return _parse_time(value, None)
     try:
         return np.datetime64(value, "ns")
+    except OverflowError:  # an epoch integer beyond int64 nanoseconds
+        raise ValueError(f"{name} {value!r} is outside the supported range (1678 to 2261)") from None
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a date/time, got {value!r}") from None
 
@@ -663,7 +730,11 @@ def _start_index(bars: Bars, start_time: Any) -> int:
         return 0
     if bars.time is None:
         raise ValueError("start_time needs bar times")
-    return int(np.searchsorted(bars.time, _as_time(start_time, "start_time"), side="left"))
+    start = int(np.searchsorted(bars.time, _as_time(start_time, "start_time"), side="left"))
+    if start >= len(bars):  # nothing could trade: a silent 0-trade result hid typos in the year
+        last = str(bars.time[-1]).replace("T", " ") if len(bars) else "none"
+        raise ValueError(f"start_time {start_time!r} is after the last bar ({last})")
+    return start
 
 
 def _until(bars: Bars, end_time: Any) -> Bars:
@@ -900,7 +971,10 @@ def _trade_columns(
         "limit": raw["limit"],
         "commission": raw["entry_fee"] + (0.0 if is_open else raw["exit_fee"]),
         "pnl": raw["pnl"],
-        "pnl_pct": raw["pnl"] / notional * 100.0,
+        # NaN for a zero notional (a quantity rounded to nothing), never a 0/0 warning
+        "pnl_pct": np.divide(
+            raw["pnl"] * 100.0, notional, out=np.full(n, math.nan), where=notional != 0
+        ),
         "cum_pnl": np.cumsum(raw["pnl"]) if not is_open else raw["pnl"].copy(),
         "run_up": raw["run_up"],
         "drawdown": raw["drawdown"],
@@ -964,7 +1038,7 @@ def backtest(
     bars = _until(as_bars(data, **kw), end_time)
     p = _as_params(params, overrides)
     ann = p.resolve_annualization(bars.time)
-    _check_tick(bars, p)
+    _check_tick(*_price_range([bars]), p.mintick)
     start = _start_index(bars, start_time)
     raw = _core._bt_run(bars.open, bars.high, bars.low, bars.close, start, p.to_row(ann), True)
     b = raw["bars"]
@@ -1046,7 +1120,7 @@ def sweep(
     # The annualisation of a parameter set follows the series' timeframe unless fixed; the
     # core takes one value per parameter set, so the series must agree.
     inferred = {annualization_factor(infer_timeframe(s.time)) for s in series}
-    low = min((float(s.close.min()) for s in series if len(s)), default=0.0)
+    low, high = _price_range(series)
     anns = np.empty(len(plist))
     for k, p in enumerate(plist):
         if p.annualization is not None:
@@ -1058,10 +1132,8 @@ def sweep(
         else:
             anns[k] = next(iter(inferred))
     matrix = _param_matrix(plist, anns)
-    ticks = matrix[:, _PARAM_NAMES.index("mintick")]
-    coarse = np.flatnonzero((ticks > 0) & (np.floor(low / np.where(ticks > 0, ticks, 1) + 0.5) < 1))
-    if coarse.size:
-        _check_tick(next(s for s in series if len(s) and s.close.min() == low), plist[coarse[0]])
+    for tick in np.unique(matrix[:, _PARAM_NAMES.index("mintick")]):
+        _check_tick(low, high, float(tick))
     starts = [_start_index(s, start_time) for s in series]
     out = _core._bt_sweep(
         [s.open for s in series],

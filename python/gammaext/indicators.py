@@ -190,9 +190,10 @@ def annualization_factor(timeframe: str) -> float:
         return 12.0
     if unit == "S":
         return 365.0 * 390.0 / 1440.0
-    minutes = int(mult)
-    if minutes < 1:
-        raise ValueError(f"timeframe minutes must be >= 1, got {timeframe!r}")
+    # at most a year of minutes (a longer digit string once overflowed the division)
+    minutes = int(mult) if len(mult) <= 6 else 10**6
+    if not 1 <= minutes <= 525_600:
+        raise ValueError(f"timeframe minutes must be in [1, 525600], got {timeframe!r}")
     return 365.0 * 390.0 / minutes
 
 
