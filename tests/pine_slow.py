@@ -257,6 +257,7 @@ class Emulator:
         t.exit_signal_bar = signal_bar
         t.exit_fee = self.fee * price * t.qty
         t.pnl = t.direction * (price - t.entry_price) * t.qty - t.entry_fee - t.exit_fee
+        t.hi, t.lo = max(t.hi, price), min(t.lo, price)  # the exit fill ends the path
         if t.direction > 0:
             t.run_up = max(0.0, t.hi - t.entry_price) * t.qty
             t.drawdown = max(0.0, t.entry_price - t.lo) * t.qty
@@ -402,9 +403,10 @@ def run(
                 em.market(order, i, c[i])
             pending = []
         equity_curve.append(em.equity(c[i]))
-    if P["close_at_end"] and n:
+    if P["close_at_end"] and n and em.trades_open:
         for t in list(em.trades_open):
             em.close(t, n - 1, c[-1] - t.direction * em.slip, "end_of_data", n - 1)
+        equity_curve[-1] = em.equity(c[-1])  # the last bar shows the state after the close
     for t in em.trades_open:
         t.pnl = t.direction * (c[-1] - t.entry_price) * t.qty - t.entry_fee
         if t.direction > 0:

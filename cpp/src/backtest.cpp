@@ -128,6 +128,7 @@ public:
         t.exit_signal_bar = exit_signal_bar;
         t.exit_fee = fee_rate_ * price * t.qty;
         t.pnl = t.dir * (price - t.entry_price) * t.qty - t.entry_fee - t.exit_fee;
+        visit(t, price);  // the exit fill (slipped) is the last point of the path (7.3)
         excursions(t);
         const double r_before = realized();
         net_ += t.pnl;
@@ -456,7 +457,7 @@ public:
                 if (out->short_entry) out->short_entry[i] = short_entry ? 1.0 : 0.0;
             }
         }
-        finish();
+        finish(out);
     }
 
     void send_entry(Pending& e, int dir, std::int64_t i, double equity, double c) noexcept {
@@ -473,14 +474,22 @@ public:
         e.signal_bar = i;
     }
 
-    void finish() noexcept {
+    void finish(const BarOutputs* out) noexcept {
         const std::int64_t n = s_.n;
         Summary& m = sm_;
-        if (n > 0 && p_.close_at_end != 0.0) {
+        if (n > 0 && p_.close_at_end != 0.0 && !open_.empty()) {
             const double c = s_.close[n - 1];
             while (!open_.empty()) {
                 const double price = c - open_.front().dir * slip_;
                 close_trade(0, price, ExitReason::end_of_data, n - 1, n - 1);
+            }
+            // The last bar's record shows the state after the forced close: flat, equity
+            // realised (it kept the open position before).
+            if (out) {
+                if (out->equity) out->equity[n - 1] = realized();
+                if (out->realized_equity) out->realized_equity[n - 1] = realized();
+                if (out->open_profit) out->open_profit[n - 1] = 0.0;
+                if (out->position_size) out->position_size[n - 1] = 0.0;
             }
         }
         const double last_close = n > 0 ? s_.close[n - 1] : kNaN;

@@ -170,6 +170,7 @@ def generate_paths(
                 idx = (start[:, k // L] + k % L) % r.size
                 lx[:, k + 1] = lx[:, k] + r[idx]
         S = np.exp(lx)
+        S[:, 0] = p["spot"]  # exactly, as the engine: exp(log(spot)) can be an ulp off
         if kind == 6:
             S = prep.user.copy()
     noise_kind = int(p["noise_kind"])
