@@ -720,7 +720,7 @@ def _as_time(value: Any, name: str) -> np.datetime64:
     try:
         return np.datetime64(value, "ns")
     except OverflowError:  # an epoch integer beyond int64 nanoseconds
-        raise ValueError(f"{name} {value!r} is outside the supported range (1678 to 2261)") from None
+        raise ValueError(f"{name} {value!r} is outside the time range (1678 to 2261)") from None
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a date/time, got {value!r}") from None
 

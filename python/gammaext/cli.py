@@ -145,7 +145,7 @@ def _client(address: str | None) -> Any:
     workers = client.scheduler_info().get("workers", {})  # type: ignore[no-untyped-call,unused-ignore]
     threads = sum(int(w.get("nthreads", 0)) for w in workers.values())
     print(
-        f"running on the Dask scheduler {client.scheduler.address}: {len(workers)} workers, "
+        f"running on the Dask scheduler {address}: {len(workers)} workers, "
         f"{threads} threads"
     )
     return client

@@ -205,8 +205,13 @@ class Scenario:
         before it starts, without simulating a path."""
         gen = self.generator(position)
         pos = self.position(position)
-        grid = {} if self.is_array else {"n_steps": self.n_steps, "n_paths": 0}
-        _h.prepare(gen, position=pos, noise=self.noise, dt=self.dt, times=self.times, **grid)
+        if self.is_array:
+            _h.prepare(gen, position=pos, noise=self.noise, dt=self.dt, times=self.times)
+        else:
+            _h.prepare(
+                gen, position=pos, noise=self.noise, dt=self.dt, times=self.times,
+                n_steps=self.n_steps, n_paths=0,
+            )
 
     @property
     def is_array(self) -> bool:
