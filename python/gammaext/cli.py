@@ -253,6 +253,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         progress=_progress(args),
         baseline=d["baseline"],
         client=_client(args.scheduler),
+        per_path=args.per_path,
     )
     table = res.table()
     print()
@@ -328,7 +329,12 @@ def cmd_rules(args: argparse.Namespace) -> int:
     out = Path(args.out)
     client = _client(args.scheduler)
     res = lab.run_experiment(
-        exp.rules, exp.scenarios, progress=_progress(args), client=client, **opts
+        exp.rules,
+        exp.scenarios,
+        progress=_progress(args),
+        client=client,
+        per_path=args.per_path,
+        **opts,
     )
     table = res.table(exp.confidence)
     print_table(table, partial=res.partial)
@@ -613,6 +619,13 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="ADDRESS",
             default=None,
             help="run the chunks on a Dask cluster (e.g. tcp://scheduler:8786)",
+        )
+        p.add_argument(
+            "--per-path",
+            metavar="DIR",
+            default=None,
+            help="also write every path's results as Parquet under DIR, one file per chunk "
+            "(pyarrow; on a cluster DIR must be shared by the workers)",
         )
 
     p_lab = sub.add_parser(

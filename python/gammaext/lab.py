@@ -67,6 +67,7 @@ __all__ = [
     "SCENARIOS",
     "ChunkStats",
     "LabResult",
+    "Sketch",
     "Scenario",
     "best_rules",
     "check_conclusions",
@@ -155,6 +156,94 @@ def _add_all(items: Iterable[ExactSum]) -> ExactSum:
 def _frac(s: ExactSum) -> Fraction:
     n, e = s
     return Fraction(n * 2**e) if e >= 0 else Fraction(n, 2**-e)
+
+
+# --------------------------------------------------------------------------------------------
+# A mergeable quantile sketch
+
+#: Mantissa bits kept by the quantile sketch: buckets of relative width 2**-SKETCH_BITS, and a
+#: reported quantile within 2**-(SKETCH_BITS + 1) (relative) of the exact one.
+SKETCH_BITS = 10
+_SKETCH_SHIFT = 52 - SKETCH_BITS
+
+
+@dataclass(frozen=True)
+class Sketch:
+    """Integer counts of values per bucket: a distribution whose size does not grow with the
+    number of values, merged exactly in any order (so bit-identical for any chunking, thread
+    count or cluster).
+
+    A bucket is a sign, a binary exponent and the top :data:`SKETCH_BITS` bits of the
+    mantissa, read off the float64's bits (no logarithm, so no platform's rounding decides a
+    bucket): ``[lo, hi)`` in magnitude with ``hi - lo <= 2**-SKETCH_BITS lo``. Each value is
+    represented by its bucket's midpoint, within ``2**-(SKETCH_BITS + 1)`` of it relatively
+    (zero is its own bucket, exact). The size is at most ``2 * 2**SKETCH_BITS`` buckets per
+    binade spanned by the values (a P&L from 1e-4 to 1e3 in magnitude: under 50,000), whatever
+    the number of paths.
+
+    ``keys`` (sorted, order-preserving bucket keys) and ``counts`` are int64 arrays.
+    """
+
+    keys: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def of(cls, x: np.ndarray) -> Sketch:
+        """The sketch of the finite values of ``x`` (non-finite ones are left out)."""
+        x = np.asarray(x, dtype=np.float64)
+        x = x[np.isfinite(x)] + 0.0  # -0.0 + 0.0 is +0.0: one zero bucket
+        bits = x.view(np.int64)
+        mag = (bits & np.int64(0x7FFFFFFFFFFFFFFF)) >> _SKETCH_SHIFT
+        keys = np.where(bits < 0, -mag - 1, mag)  # order-preserving: negatives below zero
+        k, c = np.unique(keys, return_counts=True)
+        return cls(k.astype(np.int64), c.astype(np.int64))
+
+    @classmethod
+    def merge(cls, parts: Sequence[Sketch]) -> Sketch:
+        keys = np.concatenate([p.keys for p in parts]) if parts else np.zeros(0, np.int64)
+        counts = np.concatenate([p.counts for p in parts]) if parts else np.zeros(0, np.int64)
+        k, inv = np.unique(keys, return_inverse=True)
+        return cls(k.astype(np.int64), np.bincount(inv, counts, k.size).astype(np.int64))
+
+    @property
+    def n(self) -> int:
+        return int(self.counts.sum())
+
+    def values(self) -> np.ndarray:
+        """The representative (midpoint) of every bucket, in the order of ``keys``."""
+        neg = self.keys < 0
+        mag = np.where(neg, -self.keys - 1, self.keys)
+        lo = (mag << _SKETCH_SHIFT).view(np.float64)
+        hi = ((mag + 1) << _SKETCH_SHIFT).view(np.float64)
+        mid = np.where(mag == 0, 0.0, lo + (hi - lo) / 2)
+        return np.where(neg, -mid, mid)
+
+    def quantile(self, q: float) -> float:
+        """The q-quantile, interpolated as ``numpy.quantile`` does between the order
+        statistics at ranks ``floor`` and ``ceil`` of ``q (n - 1)``, each taken as its bucket's
+        midpoint; NaN when empty."""
+        n = self.n
+        if n == 0:
+            return math.nan
+        cum = np.cumsum(self.counts)
+        vals = self.values()
+        r = q * (n - 1)
+        lo, frac = int(math.floor(r)), r - math.floor(r)
+        a = float(vals[np.searchsorted(cum, lo, side="right")])
+        b = float(vals[np.searchsorted(cum, min(lo + 1, n - 1), side="right")])
+        return a + (b - a) * frac
+
+    def lower_mean(self, count: int) -> float:
+        """The mean of the ``count`` smallest values (bucket midpoints): the CVaR's tail."""
+        if count <= 0 or self.n == 0:
+            return math.nan
+        before = np.cumsum(self.counts) - self.counts  # values in lower buckets
+        take = np.minimum(self.counts, np.maximum(count - before, 0))
+        return float(_frac(exact_sums((self.values() * take)[None, :])[0]) / count)
+
+    def histogram(self, bins: Any = 60, range: tuple[float, float] | None = None) -> Any:
+        """``numpy.histogram`` of the values (bucket midpoints weighted by their counts)."""
+        return np.histogram(self.values(), bins=bins, range=range, weights=self.counts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -577,14 +666,15 @@ class ChunkStats:
 
     ``sums[f]`` / ``sumsq[f]``: exact sums of field f and of its squares (:func:`exact_sums`);
     ``diff``/``diffsq``: of the paired P&L difference to the baseline rule; ``pnl``: the
-    per-path P&L in path order (quantiles, CVaR); ``ranges``: the path index ranges covered;
-    ``nonfinite[f]``: count of non-finite values (excluded; the statistic is then NaN).
+    :class:`Sketch` of the P&L (quantiles, CVaR, histograms); ``ranges``: the path index ranges
+    covered; ``nonfinite[f]``: count of non-finite values (excluded; the statistic is then NaN).
+    Its size does not grow with the number of paths.
     """
 
     n: int
     sums: dict[str, ExactSum]
     sumsq: dict[str, ExactSum]
-    pnl: np.ndarray
+    pnl: Sketch
     ranges: list[tuple[int, int]]
     nonfinite: dict[str, int] = field(default_factory=dict)
 
@@ -609,7 +699,7 @@ class ChunkStats:
             n=len(res),
             sums=dict(zip(names, s)),
             sumsq=dict(zip(sqnames, sq)),
-            pnl=np.array(res.data["pnl"], dtype=np.float64),
+            pnl=Sketch.of(res.data["pnl"]),
             ranges=[(a, a + len(res))],
             nonfinite=nonfinite,
         )
@@ -638,10 +728,15 @@ class ChunkStats:
             n=sum(c.n for c in order),
             sums={k: _add_all(c.sums[k] for c in order) for k in order[0].sums},
             sumsq={k: _add_all(c.sumsq[k] for c in order) for k in order[0].sumsq},
-            pnl=np.concatenate([c.pnl for c in order]),
+            pnl=Sketch.merge([c.pnl for c in order]),
             ranges=merged,
             nonfinite=nonfinite,
         )
+
+    def mean(self, f: str) -> float:
+        """The exact mean of field f (NaN with non-finite values or no paths)."""
+        n = self.n - self.nonfinite.get(f, 0)
+        return float(_frac(self.sums[f]) / n) if n and not self.nonfinite.get(f) else math.nan
 
     def _moments(self, f: str, z: float) -> dict[str, float]:
         n = self.n - self.nonfinite.get(f, 0)
@@ -670,17 +765,13 @@ class ChunkStats:
         for k, v in self._moments("diff", z).items():
             out[f"diff_{k}"] = v
         for f in MEAN_FIELDS:
-            n = self.n - self.nonfinite.get(f, 0)
-            out[f"{f}_mean"] = (
-                float(_frac(self.sums[f]) / n) if n and not self.nonfinite.get(f) else math.nan
-            )
+            out[f"{f}_mean"] = self.mean(f)
         out["cost_mean"] = -out["costs_mean"]
-        pnl = np.sort(self.pnl)
-        ok = bool(pnl.size) and not self.nonfinite.get("pnl")
+        ok = self.n > 0 and not self.nonfinite.get("pnl")
         for q in QUANTILES:
-            out[f"pnl_q{q:02d}"] = float(np.quantile(pnl, q / 100)) if ok else math.nan
-        tail = max(1, math.ceil(CVAR_LEVEL * pnl.size))
-        out["pnl_cvar05"] = float(_frac(exact_sums(pnl[None, :tail])[0]) / tail) if ok else math.nan
+            out[f"pnl_q{q:02d}"] = self.pnl.quantile(q / 100) if ok else math.nan
+        tail = max(1, math.ceil(CVAR_LEVEL * self.n))
+        out["pnl_cvar05"] = self.pnl.lower_mean(tail) if ok else math.nan
         std = out["pnl_std"]
         out["sharpe"] = out["pnl_mean"] / std if std > 0 else math.nan
         return out
@@ -701,6 +792,35 @@ class _Spec:
     accounting: Accounting
     seed: int
     threads: int | None
+    per_path: str | None = None
+
+
+def _write_per_path(
+    folder: str, scenario: str, a: int, results: Mapping[str, _h.HedgeResult]
+) -> None:
+    """One Parquet file of chunk [a, b) of a scenario, long format: ``path``, ``rule`` and
+    every per-path field; written where the chunk ran (a Dask worker needs ``folder`` on a
+    shared file system), so nothing per path travels to the client."""
+    try:
+        import pyarrow as pa  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        import pyarrow.parquet as pq  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    except ImportError:
+        raise ImportError(
+            "per_path= writes Parquet: pip install 'gammaext[parquet]' (pyarrow)"
+        ) from None
+    names = list(results)
+    first = next(iter(results.values()))
+    n = len(first)
+    path = np.tile(first.path_index, len(names))
+    rule = pa.DictionaryArray.from_arrays(
+        pa.array(np.repeat(np.arange(len(names), dtype=np.int32), n)), pa.array(names)
+    )
+    columns = {"path": pa.array(path), "rule": rule}
+    for f in _h.HEDGE_FIELDS:
+        columns[f] = pa.array(np.concatenate([results[r].data[f] for r in names]))
+    out = Path(folder) / f"scenario={scenario}"
+    out.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), out / f"part-{a:015d}.parquet")
 
 
 def _prepared_scenario(sc: Scenario, position: Position) -> tuple[Scenario, Position]:
@@ -755,6 +875,8 @@ def _run_chunk(
         threads=spec.threads,
         **kw,
     )
+    if spec.per_path is not None:
+        _write_per_path(spec.per_path, sc.name, a, res)
     base = res[spec.baseline]
     return {name: ChunkStats.of(r, base) for name, r in res.items()}
 
@@ -803,7 +925,8 @@ class LabResult:
             lines.append(f"    {sc.name}: " + "; ".join(cells))
         return "\n".join(lines) + ">"
 
-    def pnl(self, scenario: str, rule: str) -> np.ndarray:
+    def pnl(self, scenario: str, rule: str) -> Sketch:
+        """The distribution of the P&L (a :class:`Sketch`; per-path values: ``per_path=``)."""
         return self.stats[(scenario, rule)].pnl
 
     def rows(self, confidence: float = 0.95) -> list[dict[str, Any]]:
@@ -929,10 +1052,11 @@ def run_experiment(
     progress: Any = None,
     baseline: str | None = None,
     client: Any = None,
+    per_path: str | os.PathLike[str] | None = None,
 ) -> LabResult:
     """Hedge every scenario's paths under every rule; see :func:`compare_rules`.
 
-    Returns a :class:`LabResult` (the merged statistics and per-path P&L) instead of a table.
+    Returns a :class:`LabResult` (the merged statistics and P&L sketches) instead of a table.
     """
     rule_map = _as_rules(rules)
     scs = _as_scenarios(scenarios)
@@ -943,14 +1067,16 @@ def run_experiment(
     base = next(iter(rule_map)) if baseline is None else baseline
     if base not in rule_map:
         raise ValueError(f"baseline {base!r} is not one of the rules {list(rule_map)}")
-    spec = _Spec(rule_map, base, position, costs, accounting, int(seed), threads)
+    folder = None if per_path is None else os.fspath(per_path)
+    spec = _Spec(rule_map, base, position, costs, accounting, int(seed), threads, folder)
     resolved = [_prepared_scenario(sc, position) for sc in scs]
     totals = {sc.name: _n_paths_of(sc, n_paths) for sc, _ in resolved}
     size = chunk_size or min(65_536, max(2_048, -(-n_paths // 16)))
     size = _h._count("chunk_size", size)
     # validate every scenario and rule once, cheaply (clear errors before any long run)
+    check = dataclasses.replace(spec, per_path=None)
     for sc, pos in resolved:
-        _run_chunk(spec, sc, pos, 0, min(1, totals[sc.name]))
+        _run_chunk(check, sc, pos, 0, min(1, totals[sc.name]))
     # interleave: chunk 0 of every scenario, then chunk 1, ... (a partial run covers all)
     tasks = []
     longest = max(totals.values())
@@ -1052,6 +1178,7 @@ def compare_rules(
     client: Any = None,
     confidence: float = 0.95,
     output: str = "auto",
+    per_path: str | os.PathLike[str] | None = None,
 ) -> Any:
     """Every rule on the same paths of every scenario: a tidy table, one row per rule x scenario.
 
@@ -1083,6 +1210,14 @@ def compare_rules(
     output
         ``"auto"`` (DataFrame if pandas is installed), ``"pandas"`` or ``"numpy"``
         (structured array).
+    per_path
+        A folder: every chunk also writes its per-path results there as Parquet (pyarrow
+        needed), ``FOLDER/scenario=NAME/part-<first path>.parquet`` with columns ``path``,
+        ``rule`` and every field of :class:`~gammaext.HedgeResult`, written by whichever
+        process ran the chunk (on a cluster, a folder every worker can write). Read back with
+        ``pandas.read_parquet(FOLDER)`` or ``dask.dataframe.read_parquet(FOLDER)`` (the
+        scenario comes back as a column). The table never needs them: its size, and the
+        client's memory, do not grow with the number of paths.
 
     Returns
     -------
@@ -1107,6 +1242,7 @@ def compare_rules(
         progress=progress,
         baseline=baseline,
         client=client,
+        per_path=per_path,
     )
     return res.table(confidence, output=output)
 
