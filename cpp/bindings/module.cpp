@@ -14,4 +14,5 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     gammaext::bindings::bind_backtest(m);
     gammaext::bindings::bind_hedging(m);
     gammaext::bindings::bind_implied_vol(m);
+    gammaext::bindings::bind_lab(m);
 }

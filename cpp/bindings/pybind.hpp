@@ -63,5 +63,6 @@ void bind_black_scholes(py::module_& m);
 void bind_backtest(py::module_& m);
 void bind_hedging(py::module_& m);
 void bind_implied_vol(py::module_& m);
+void bind_lab(py::module_& m);
 
 }  // namespace gammaext::bindings

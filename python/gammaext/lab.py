@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _core
 from . import hedging as _h
 from .hedging import (
     GBM,
@@ -100,9 +101,9 @@ DEFAULT_SEED = 20261122
 # Exact, order-independent sums
 
 
-_TWO53 = 9007199254740992.0  # 2**53: frexp mantissa in [0.5, 1) times this is an integer
-_TWO26 = 67108864.0  # limb size: a sum of n < 2**27 limbs < 2**26 is exact in float64
-_MAX_EXACT_COUNT = 2**26  # paths per exact_sums call (limb sums stay below 2**53)
+#: Values per row handed to the core at once (its 32-bit halves stay exact below 2**31).
+_MAX_EXACT_COUNT = 2**30
+_EXACT_BIAS = 1075  # bin b of the core holds integer mantissas times 2**(b - 1075)
 
 ExactSum = tuple[int, int]  # (N, E): the value N * 2**E exactly
 
@@ -110,34 +111,25 @@ ExactSum = tuple[int, int]  # (N, E): the value N * 2**E exactly
 def exact_sums(x: np.ndarray) -> list[ExactSum]:
     """The exact sum of every row of a 2-D float64 array, as ``(N, E)`` = ``N * 2**E``.
 
-    Every finite double is ``M * 2**e`` with an integer ``|M| < 2**53``; M is split into two
-    26/27-bit limbs whose per-exponent totals ``np.bincount`` adds exactly in float64 (n limbs
-    below ``2**26`` sum below ``2**53``), then the totals are combined as Python integers. The
-    result does not depend on the order of the values, so partial sums of chunks add up to
-    exactly the sum of the whole. Non-finite values must be removed by the caller.
+    Every finite double is ``m * 2**(b - 1075)`` with an integer ``|m| < 2**53`` and a biased
+    exponent b. The core (``_core._exact_sum_bins``, one pass, GIL released) adds the 32-bit
+    halves of m per exponent in int64, exactly; the few non-empty exponents are then combined
+    as Python integers. The result does not depend on the order of the values, so partial sums
+    of chunks add up to exactly the sum of the whole. Non-finite values must be removed by the
+    caller.
     """
     x = np.ascontiguousarray(x, dtype=np.float64)
     rows, n = x.shape
     if n > _MAX_EXACT_COUNT:
         parts = [exact_sums(x[:, i : i + _MAX_EXACT_COUNT]) for i in range(0, n, _MAX_EXACT_COUNT)]
         return [_add_all(col) for col in zip(*parts)]
-    if n == 0:
-        return [(0, 0)] * rows
-    m, e = np.frexp(x)
-    big = m * _TWO53  # exact integers
-    hi = np.floor(big / _TWO26)  # exact (division by a power of two, floor of an exact value)
-    lo = big - hi * _TWO26  # exact, in [0, 2**26)
-    emin = int(e.min())
-    span = int(e.max()) - emin + 1
-    idx = (e - emin) + (np.arange(rows)[:, None] * span)
-    s_hi = np.bincount(idx.ravel(), hi.ravel(), minlength=rows * span).reshape(rows, span)
-    s_lo = np.bincount(idx.ravel(), lo.ravel(), minlength=rows * span).reshape(rows, span)
+    hi, lo = _core._exact_sum_bins(x)
     out: list[ExactSum] = []
     for r in range(rows):
         total = 0
-        for k in np.flatnonzero((s_hi[r] != 0) | (s_lo[r] != 0)).tolist():
-            total += ((int(s_hi[r, k]) << 26) + int(s_lo[r, k])) << k
-        out.append((total, emin - 53))
+        for b in np.flatnonzero((hi[r] != 0) | (lo[r] != 0)).tolist():
+            total += ((int(hi[r, b]) << 32) + int(lo[r, b])) << b
+        out.append((total, -_EXACT_BIAS))
     return out
 
 
