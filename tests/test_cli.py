@@ -184,3 +184,17 @@ def test_rules_on_a_dask_scheduler_equal_local(tmp_path):
     assert dist.returncode == 0, dist.stderr
     for name in ("rules_table.csv", "sweep_table.csv"):
         assert (tmp_path / "dist" / name).read_text() == (tmp_path / "local" / name).read_text()
+
+
+def test_rules_per_path_writes_parquet(tmp_path):
+    pytest.importorskip("pyarrow")
+    pd = pytest.importorskip("pandas")
+    f = tmp_path / "c.toml"
+    f.write_text('[experiment]\nn_paths = 100\nchunk_size = 40\n[rules.c]\ntype = "every_k"\n'
+                 '[rules.m]\ntype = "move"\n[scenarios.g]\nkind = "gbm"\nn_steps = 10\n')
+    r = run("rules", str(f), "--out", str(tmp_path / "o"), "--no-plots", "--no-progress",
+            "--per-path", str(tmp_path / "paths"))
+    assert r.returncode == 0, r.stderr
+    df = pd.read_parquet(tmp_path / "paths")
+    assert len(df) == 200 and set(df["rule"]) == {"c", "m"}
+    assert len(list((tmp_path / "paths" / "scenario=g").iterdir())) == 3
