@@ -526,6 +526,53 @@ def test_bad_objects(make, match):
         make()
 
 
+class _Typo(g.hedging.Rule):
+    """A rule whose _params misspells a parameter name (ww_cost)."""
+
+    def _params(self, p, units):
+        p["ww_cots"] = 0.001
+
+
+class _TypoUpdate(g.hedging.Rule):
+    def _params(self, p, units):
+        p.update(every=1.0, atr_lenght=5.0)
+
+
+@pytest.mark.parametrize("rule,name", [(_Typo(), "ww_cots"), (_TypoUpdate(), "atr_lenght")])
+def test_unknown_parameter_name_raises_at_once(rule, name):
+    # Before, the stray key was added silently and both engines read 0.0 for ww_cost.
+    for run in (g.simulate_hedge, lambda **kw: g.simulate_rules(rules=[g.EveryK(1), kw["rule"]])):
+        with pytest.raises(KeyError, match=f"unknown hedging engine parameter '{name}'"):
+            run(rule=rule)
+    p = g.hedging.build_params(
+        g.GBM(), g.Position(), g.Move(0.01), g.Costs(), g.Accounting(), None, 100.0
+    )
+    assert list(p) == list(g.hedging.PARAM_NAMES)
+
+
+def test_enum_names_from_the_core():
+    """Python takes the engine's enum numbers and array columns from the C++ lists by name."""
+    h = g.hedging
+    for table, names in (
+        (h._PATH_KIND, _core._path_kind_names()),
+        (h._NOISE_KIND, _core._noise_kind_names()),
+        (h._BAND_KIND, _core._band_kind_names()),
+        (h.STREAMS, _core._stream_names()),
+    ):
+        assert list(table) == names and list(table.values()) == list(range(len(names)))
+    assert g.GREEKS == tuple(_core._greek_names()) == tuple(g.greeks(100, 100, 1, 0.2).to_dict())
+    with pytest.raises(ImportError, match="differ"):
+        h._enum("path kind", ["gbm", "kou"], {"gbm"})
+    # Every generator sets its own kind; user paths are the remaining one.
+    kinds = set()
+    for gen in (g.GBM(), g.Heston(), g.Merton(), g.Oscillation(), g.Trend(),
+                g.Bootstrap(returns=[0.01])):
+        p = h._Params()
+        gen._params(p)
+        kinds.add(int(p["path_kind"]))
+    assert kinds | {h._PATH_KIND["user"]} == set(h._PATH_KIND.values())
+
+
 def test_inputs_not_modified():
     paths = USER.copy()
     times = np.cumsum(np.ones(41)) / 252

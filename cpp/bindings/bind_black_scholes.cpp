@@ -26,6 +26,8 @@ NormalMode normal_mode(int mode) {
 }  // namespace
 
 void bind_black_scholes(py::module_& m) {
+    m.def("_greek_names", [] { return names_of(GAMMAEXT_GREEKS(GAMMAEXT_NAME)); });
+    m.def("_normal_mode_names", [] { return names_of(GAMMAEXT_NORMAL_MODES(GAMMAEXT_NAME)); });
     m.def(
         "_greeks",
         [](std::int64_t n, const farray& spot, const farray& strike, const farray& t,

@@ -14,26 +14,6 @@ namespace {
 
 using i64array = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
 
-std::vector<std::string> names_of(const char* list) {
-    // list is "a, b, c" from the X-macros below.
-    std::vector<std::string> out;
-    std::string cur;
-    for (const char* c = list; *c != '\0'; ++c) {
-        if (*c == ',' ) {
-            out.push_back(cur);
-            cur.clear();
-        } else if (*c != ' ') {
-            cur += *c;
-        }
-    }
-    if (!cur.empty()) {
-        out.push_back(cur);
-    }
-    return out;
-}
-
-#define GAMMAEXT_NAME(name) #name ","
-
 /// Largest count (rule length, interval, block) accepted: 2^53, the last exact integer.
 constexpr double kMaxCount = 9007199254740992.0;
 
@@ -52,6 +32,12 @@ void bind_hedging(py::module_& m) {
           [] { return names_of(GAMMAEXT_HEDGE_OUTPUTS(GAMMAEXT_NAME)); });
     m.def("_trace_field_names",
           [] { return names_of(GAMMAEXT_TRACE_FIELDS(GAMMAEXT_NAME)); });
+    m.def("_path_kind_names", [] { return names_of(GAMMAEXT_PATH_KINDS(GAMMAEXT_NAME)); });
+    m.def("_noise_kind_names", [] { return names_of(GAMMAEXT_NOISE_KINDS(GAMMAEXT_NAME)); });
+    m.def("_band_kind_names", [] { return names_of(GAMMAEXT_BAND_KINDS(GAMMAEXT_NAME)); });
+    m.def("_stream_names", [] { return names_of(GAMMAEXT_RNG_STREAMS(GAMMAEXT_NAME)); });
+    m.def("_group_column_names",
+          [] { return names_of(GAMMAEXT_GROUP_COLUMNS(GAMMAEXT_NAME)); });
 
     m.def(
         "_hedge",
@@ -65,8 +51,9 @@ void bind_hedging(py::module_& m) {
                     "params must be (n_rules, " + std::to_string(kNumHedgeParams) + ")");
             const py::ssize_t n_rules = params.shape(0);
             require(times.ndim() == 1 && times.size() >= 2, "times needs at least 2 values");
-            require(groups.ndim() == 2 && groups.shape(1) == 5 && groups.shape(0) >= 1,
-                    "groups must be an (n >= 1, 5) array");
+            require(groups.ndim() == 2 && groups.shape(1) == kNumGroupColumns &&
+                        groups.shape(0) >= 1,
+                    "groups must be an (n >= 1, " + std::to_string(kNumGroupColumns) + ") array");
             require(n_paths >= 0 && first_path >= 0, "n_paths and first_path must be >= 0");
             const std::int64_t n_steps = times.size() - 1;
             const auto kind = static_cast<PathKind>(static_cast<int>(params.at(0, hp_path_kind)));
@@ -94,7 +81,11 @@ void bind_hedging(py::module_& m) {
             auto g = groups.unchecked<2>();
             for (py::ssize_t i = 0; i < groups.shape(0); ++i) {
                 gs[static_cast<std::size_t>(i)] = OptionGroup{
-                    g(i, 0), g(i, 1), g(i, 2), g(i, 3), static_cast<std::int64_t>(g(i, 4))};
+                    .strike = g(i, gc_strike),
+                    .expiry = g(i, gc_expiry),
+                    .qc = g(i, gc_qc),
+                    .qp = g(i, gc_qp),
+                    .expiry_step = static_cast<std::int64_t>(g(i, gc_expiry_step))};
             }
             const py::ssize_t n_trace = trace_paths.size();
             for (py::ssize_t i = 0; i < n_trace; ++i) {

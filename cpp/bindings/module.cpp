@@ -1,4 +1,6 @@
 // The _core extension module: one bind_<area> call per area. Docs live in the Python package.
+#include <string>
+
 #include "pybind.hpp"
 #include "gammaext/parallel.hpp"
 #include "gammaext/simd.hpp"
@@ -15,4 +17,14 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     gammaext::bindings::bind_hedging(m);
     gammaext::bindings::bind_implied_vol(m);
     gammaext::bindings::bind_lab(m);
+    // Every bound name: mypy's stubtest skips private names unless __all__ lists them, so this
+    // makes `python -m mypy.stubtest gammaext._core` (.ci/run) check each against _core.pyi.
+    py::list names;
+    for (const auto& item : py::cast<py::dict>(m.attr("__dict__"))) {
+        const auto name = py::cast<std::string>(item.first);
+        if (!name.starts_with("__")) {
+            names.append(name);
+        }
+    }
+    m.attr("__all__") = names;
 }

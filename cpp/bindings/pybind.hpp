@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "gammaext/black_scholes.hpp"
 
@@ -57,6 +58,23 @@ inline double* output(std::optional<fbuffer> a, std::int64_t n, const char* name
                                     std::to_string(n));
     }
     return a->mutable_data();
+}
+
+/// The names of an X-macro list, in order: names_of(GAMMAEXT_GREEKS(GAMMAEXT_NAME)). Python
+/// looks enum values and array columns up by these names.
+#define GAMMAEXT_NAME(name) #name ","
+inline std::vector<std::string> names_of(const char* list) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (const char* c = list; *c != '\0'; ++c) {
+        if (*c == ',') {
+            out.push_back(cur);
+            cur.clear();
+        } else {
+            cur += *c;
+        }
+    }
+    return out;
 }
 
 void bind_black_scholes(py::module_& m);

@@ -110,13 +110,13 @@ struct Book {
 };
 
 /// Fills a[j], b[j] with draws 2n and 2n+1 of `stream` for every lane (normals or uniforms).
-void draw_pair(const Block& b, u64 seed, u32 stream, u32 n, bool normal, double* __restrict a,
+void draw_pair(const Block& b, u64 seed, rng::Stream stream, u32 n, bool normal, double* __restrict a,
                double* __restrict c) noexcept {
     const auto k0 = static_cast<u32>(seed);
     const auto k1 = static_cast<u32>(seed >> 32);
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        u32 c0 = n, c1 = stream, c2 = b.path_lo[j], c3 = b.path_hi[j];
+        u32 c0 = n, c1 = static_cast<u32>(stream), c2 = b.path_lo[j], c3 = b.path_hi[j];
         u32 key0 = k0, key1 = k1;
 #pragma GCC unroll 10
         for (int round = 0; round < rng::kPhiloxRounds; ++round) {
@@ -493,7 +493,7 @@ void advance(const Setup& su, Block& b, i64 k, const std::vector<double>& jump_c
             const auto len = static_cast<i64>(hp(sp, hp_block_length));
             const i64 blk = k / len, off = k % len;
             if (off == 0) {
-                draw_pair(b, sp.seed, rng::kStreamBootstrap, static_cast<u32>(blk >> 1), false,
+                draw_pair(b, sp.seed, rng::Stream::bootstrap, static_cast<u32>(blk >> 1), false,
                           b.ua, b.ub);
                 const double* ub = (blk & 1) != 0 ? b.ub : b.ua;
                 const auto m = static_cast<double>(sp.n_returns);
@@ -682,7 +682,7 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
     fill(b.start, 0.0);
     const bool noisy = su.noise != NoiseKind::none;
     if (noisy) {
-        draw_pair(b, sp.seed, rng::kStreamNoise, 0, su.noise == NoiseKind::iid, b.na, b.nb);
+        draw_pair(b, sp.seed, rng::Stream::noise, 0, su.noise == NoiseKind::iid, b.na, b.nb);
     }
     observe(su, b, 0);
     for (double* a : {b.a_gamma, b.a_theta, b.a_vega, b.rv, b.veg}) {
@@ -740,18 +740,18 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
         if ((k & 1) == 0) {
             const auto n = static_cast<u32>(k >> 1);
             if (draws_price && (!scenario || scenario_noise)) {
-                draw_pair(b, sp.seed, rng::kStreamPrice, n, true, b.za, b.zb);
+                draw_pair(b, sp.seed, rng::Stream::price, n, true, b.za, b.zb);
             }
             if (su.kind == PathKind::heston) {
-                draw_pair(b, sp.seed, rng::kStreamVariance, n, false, b.ua, b.ub);
+                draw_pair(b, sp.seed, rng::Stream::variance, n, false, b.ua, b.ub);
             }
             if (su.kind == PathKind::merton) {
-                draw_pair(b, sp.seed, rng::kStreamJumpCount, n, false, b.ua, b.ub);
-                draw_pair(b, sp.seed, rng::kStreamJumpSize, n, true, b.ja, b.jb);
+                draw_pair(b, sp.seed, rng::Stream::jump_count, n, false, b.ua, b.ub);
+                draw_pair(b, sp.seed, rng::Stream::jump_size, n, true, b.ja, b.jb);
             }
         }
         if (noisy && ((k + 1) & 1) == 0) {
-            draw_pair(b, sp.seed, rng::kStreamNoise, static_cast<u32>((k + 1) >> 1),
+            draw_pair(b, sp.seed, rng::Stream::noise, static_cast<u32>((k + 1) >> 1),
                       su.noise == NoiseKind::iid, b.na, b.nb);
         }
         if (scenario && !scenario_noise) {
@@ -956,7 +956,8 @@ void random_draws(std::uint64_t seed, std::uint32_t stream, std::int64_t first_p
             b.path_hi[j] = static_cast<u32>(gp >> 32);
         }
         for (std::int64_t k = 0; k < n_draws; k += 2) {
-            draw_pair(b, seed, stream, static_cast<u32>(k >> 1), normal, b.za, b.zb);
+            draw_pair(b, seed, static_cast<rng::Stream>(stream), static_cast<u32>(k >> 1), normal, b.za,
+                      b.zb);
             for (int j = 0; j < len; ++j) {
                 double* row = out + (i0 + j) * n_draws;
                 row[k] = b.za[j];

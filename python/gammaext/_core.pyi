@@ -6,6 +6,49 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+# Every bound name, as the module lists them (checked by `python -m mypy.stubtest gammaext._core`).
+__all__ = [
+    "_best_isa",
+    "_resolve_isa",
+    "_isa_name",
+    "_default_threads",
+    "_set_default_threads",
+    "_greek_names",
+    "_normal_mode_names",
+    "_greeks",
+    "_norm_cdf",
+    "_norm_pdf",
+    "_bt_param_names",
+    "_bt_param_defaults",
+    "_bt_summary_names",
+    "_bt_run",
+    "_bt_sweep",
+    "_ind_log_returns",
+    "_ind_stdev",
+    "_ind_rma",
+    "_ind_hist_vol",
+    "_ind_true_range",
+    "_ind_atr",
+    "_ind_efficiency_ratio",
+    "_ind_straddle_greeks",
+    "_ind_vol_regime",
+    "_hedge_param_names",
+    "_hedge_output_names",
+    "_trace_field_names",
+    "_path_kind_names",
+    "_noise_kind_names",
+    "_band_kind_names",
+    "_stream_names",
+    "_group_column_names",
+    "_hedge",
+    "_random_draws",
+    "_philox4x32",
+    "_box_muller",
+    "_norm_ppf",
+    "_implied_vol",
+    "_normalised_black",
+]
+
 _F = npt.NDArray[np.float64]
 
 def _best_isa() -> int: ...
@@ -28,6 +71,8 @@ def _greeks(
     isa: int = -1,
     probe: bool = False,
 ) -> dict[str, Any]: ...
+def _greek_names() -> list[str]: ...
+def _normal_mode_names() -> list[str]: ...
 def _norm_cdf(x: _F, y: _F, mode: int = 0, isa: int = -1) -> None: ...
 def _norm_pdf(x: _F, y: _F, mode: int = 0, isa: int = -1) -> None: ...
 
@@ -74,6 +119,11 @@ def _ind_vol_regime(
 def _hedge_param_names() -> list[str]: ...
 def _hedge_output_names() -> list[str]: ...
 def _trace_field_names() -> list[str]: ...
+def _path_kind_names() -> list[str]: ...
+def _noise_kind_names() -> list[str]: ...
+def _band_kind_names() -> list[str]: ...
+def _stream_names() -> list[str]: ...
+def _group_column_names() -> list[str]: ...
 def _hedge(
     params: _F,  # (n_rules, n_params)
     seed: int,

@@ -33,7 +33,7 @@ import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -53,31 +53,15 @@ __all__ = [
     "price",
 ]
 
-#: Every output :func:`greeks` can compute, in order.
-GREEKS: tuple[str, ...] = (
-    "price",
-    "delta",
-    "gamma",
-    "theta",
-    "vega",
-    "rho",
-    "epsilon",
-    "vanna",
-    "charm",
-    "vomma",
-    "veta",
-    "speed",
-    "zomma",
-    "color",
-    "ultima",
-    "dual_delta",
-    "dual_gamma",
-)
+#: Every output :func:`greeks` can compute, in order (the C++ core's list).
+GREEKS: tuple[str, ...] = tuple(_core._greek_names())
 _INDEX = {name: i for i, name in enumerate(GREEKS)}
-_NORMAL_MODES = {"exact": 0, "as26217": 1}
+_NORMAL_MODES = {name: i for i, name in enumerate(_core._normal_mode_names())}
 _ARG_NAMES = ("spot", "strike", "t", "vol", "rate", "div")
 
 Normal = Literal["exact", "as26217"]
+if set(get_args(Normal)) != set(_NORMAL_MODES):  # import-time check against the core
+    raise ImportError(f"normal modes {get_args(Normal)} differ from the core's {_NORMAL_MODES}")
 Errors = Literal["raise", "nan"]
 
 
@@ -147,6 +131,11 @@ class Greeks:
     def __repr__(self) -> str:
         parts = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items())
         return f"Greeks({parts})"
+
+
+# The result fields are the core's outputs in the core's order (import-time check).
+if tuple(f.name for f in fields(Greeks)) != GREEKS:
+    raise ImportError(f"Greeks fields differ from the C++ core's outputs {GREEKS}")
 
 
 def _which(which: str | Sequence[str] | None) -> tuple[str, ...]:

@@ -68,6 +68,8 @@ PARAM_NAMES: tuple[str, ...] = tuple(_core._hedge_param_names())
 HEDGE_FIELDS: tuple[str, ...] = tuple(_core._hedge_output_names())
 #: Per-step trace fields, in order.
 TRACE_FIELDS: tuple[str, ...] = tuple(_core._trace_field_names())
+#: Columns of :meth:`Position.groups`, in order.
+GROUP_COLUMNS: tuple[str, ...] = tuple(_core._group_column_names())
 #: The parts whose sum is the total P&L (``pnl``).
 PNL_PARTS: tuple[str, ...] = (
     "gamma",
@@ -79,19 +81,33 @@ PNL_PARTS: tuple[str, ...] = (
     "residual",
 )
 
-_PATH_KIND = {
-    "gbm": 0,
-    "heston": 1,
-    "merton": 2,
-    "oscillation": 3,
-    "trend": 4,
-    "bootstrap": 5,
-    "user": 6,
-}
-_NOISE_KIND = {"none": 0, "iid": 1, "bounce": 2}
-_BAND_KIND = {"none": 0, "fixed": 1, "trend": 2, "whalley_wilmott": 3}
+
+def _enum(what: str, names: Sequence[str], known: set[str]) -> dict[str, int]:
+    """name -> value of an enum of the C++ core, whose values are the positions of the names in
+    its X-macro list (cpp/include/gammaext/hedging.hpp, random.hpp). ``known``: the names this
+    package implements. The core must have exactly these, so a kind added, renamed or removed
+    on one side only fails at import instead of running as another kind."""
+    table = {name: i for i, name in enumerate(names)}
+    if set(table) != known:
+        raise ImportError(f"the C++ core's {what}s {list(table)} differ from {sorted(known)}")
+    return table
+
+
+_PATH_KIND = _enum(
+    "path kind",
+    _core._path_kind_names(),
+    {"gbm", "heston", "merton", "oscillation", "trend", "bootstrap", "user"},
+)
+_NOISE_KIND = _enum("noise kind", _core._noise_kind_names(), {"none", "iid", "bounce"})
+_BAND_KIND = _enum(
+    "band kind", _core._band_kind_names(), {"none", "fixed", "trend", "whalley_wilmott"}
+)
 #: Stream numbers of the counter-based generator (see docs/hedging.md).
-STREAMS = {"price": 0, "variance": 1, "jump_count": 2, "jump_size": 3, "bootstrap": 4, "noise": 5}
+STREAMS = _enum(
+    "random stream",
+    _core._stream_names(),
+    {"price", "variance", "jump_count", "jump_size", "bootstrap", "noise"},
+)
 #: Path-steps x rules per call of the C++ engine (about 0.25 s on one core): the bound on
 #: how long a KeyboardInterrupt waits in simulate_hedge / simulate_rules.
 _CHUNK_WORK = 2**23
@@ -267,7 +283,8 @@ class Position:
         return np.asarray(self.vol, dtype=np.float64)
 
     def groups(self, spot0: float, times: FloatArray) -> FloatArray:
-        """(strike, expiry, call qty, put qty, expiry step) per distinct (strike, expiry)."""
+        """One row per distinct (strike, expiry): :data:`GROUP_COLUMNS` (strike, expiry, call
+        and put quantities, expiry step)."""
         horizon = float(times[-1])
         out: dict[tuple[float, float], list[float]] = {}
         for leg in self.legs:
@@ -280,7 +297,8 @@ class Position:
         rows = []
         for (strike, expiry), (qc, qp) in out.items():
             step = int(np.searchsorted(times, expiry - _EXPIRY_TOL, side="left"))
-            rows.append((strike, expiry, qc, qp, float(step)))  # len(times): never expires
+            row = {"strike": strike, "expiry": expiry, "qc": qc, "qp": qp, "expiry_step": step}
+            rows.append([row[name] for name in GROUP_COLUMNS])  # step len(times): never expires
         return np.asarray(rows, dtype=np.float64)
 
 
@@ -625,7 +643,9 @@ class GBM:
         _finite("GBM drift", self.drift)
 
     def _params(self, p: dict[str, float]) -> None:
-        p.update(path_kind=0.0, spot=self.spot, path_vol=self.vol, drift=self.drift)
+        p.update(
+            path_kind=float(_PATH_KIND["gbm"]), spot=self.spot, path_vol=self.vol, drift=self.drift
+        )
 
 
 @dataclass(frozen=True)
@@ -658,7 +678,7 @@ class Heston:
 
     def _params(self, p: dict[str, float]) -> None:
         p.update(
-            path_kind=1.0,
+            path_kind=float(_PATH_KIND["heston"]),
             spot=self.spot,
             drift=self.drift,
             heston_v0=self.v0,
@@ -692,7 +712,7 @@ class Merton:
 
     def _params(self, p: dict[str, float]) -> None:
         p.update(
-            path_kind=2.0,
+            path_kind=float(_PATH_KIND["merton"]),
             spot=self.spot,
             path_vol=self.vol,
             drift=self.drift,
@@ -725,7 +745,7 @@ class Oscillation:
 
     def _params(self, p: dict[str, float]) -> None:
         p.update(
-            path_kind=3.0,
+            path_kind=float(_PATH_KIND["oscillation"]),
             spot=self.spot,
             amplitude=self.amplitude,
             period=self.period,
@@ -752,7 +772,10 @@ class Trend:
 
     def _params(self, p: dict[str, float]) -> None:
         p.update(
-            path_kind=4.0, spot=self.spot, total_return=self.total_return, scenario_noise=self.noise
+            path_kind=float(_PATH_KIND["trend"]),
+            spot=self.spot,
+            total_return=self.total_return,
+            scenario_noise=self.noise,
         )
 
 
@@ -799,7 +822,11 @@ class Bootstrap:
         return 100.0
 
     def _params(self, p: dict[str, float]) -> None:
-        p.update(path_kind=5.0, spot=self.start_spot(), block_length=float(self.block))
+        p.update(
+            path_kind=float(_PATH_KIND["bootstrap"]),
+            spot=self.start_spot(),
+            block_length=float(self.block),
+        )
 
 
 @dataclass(frozen=True)
@@ -977,6 +1004,24 @@ def _time_grid(times: Any, dt: Any, n_steps: int) -> FloatArray:
     return np.arange(n_steps + 1, dtype=np.float64) * step
 
 
+class _Params(dict[str, float]):
+    """The engine's parameters by name, all 0.0 to begin with. Setting a name the engine does
+    not have raises KeyError at once: a typo in a rule's ``_params`` (``p["ww_cots"]``) would
+    otherwise add a stray key that neither the engine nor the reference ever reads."""
+
+    def __init__(self) -> None:
+        super().__init__(dict.fromkeys(PARAM_NAMES, 0.0))
+
+    def __setitem__(self, name: str, value: float) -> None:
+        if name not in self:
+            raise KeyError(f"unknown hedging engine parameter {name!r}")
+        super().__setitem__(name, value)
+
+    def update(self, *args: Any, **kwargs: float) -> None:  # dict.update skips __setitem__
+        for name, value in dict(*args, **kwargs).items():
+            self[name] = value
+
+
 def build_params(
     paths: Any,
     position: Position,
@@ -987,7 +1032,7 @@ def build_params(
     spot0: float,
 ) -> dict[str, float]:
     """The flat parameter dict of a run (names of _core._hedge_param_names())."""
-    p = {name: 0.0 for name in PARAM_NAMES}
+    p = _Params()
     p.update(
         atr_length=14.0,
         er_length=1.0,

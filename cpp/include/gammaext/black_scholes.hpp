@@ -24,25 +24,15 @@
 
 namespace gammaext {
 
-/// Every output the Greek kernel can produce, in the order of the Python result fields.
+/// Every output the Greek kernel can produce, in the order of the Python result fields
+/// (gammaext.GREEKS is _core._greek_names()).
+#define GAMMAEXT_GREEKS(X)                                                                    \
+    X(price) X(delta) X(gamma) X(theta) X(vega) X(rho) X(epsilon) X(vanna) X(charm) X(vomma) \
+    X(veta) X(speed) X(zomma) X(color) X(ultima) X(dual_delta) X(dual_gamma)
 enum class Greek : int {
-    price,
-    delta,
-    gamma,
-    theta,
-    vega,
-    rho,
-    epsilon,
-    vanna,
-    charm,
-    vomma,
-    veta,
-    speed,
-    zomma,
-    color,
-    ultima,
-    dual_delta,
-    dual_gamma,
+#define GAMMAEXT_X(name) name,
+    GAMMAEXT_GREEKS(GAMMAEXT_X)
+#undef GAMMAEXT_X
     count_
 };
 inline constexpr int kNumGreeks = static_cast<int>(Greek::count_);
@@ -50,10 +40,14 @@ inline constexpr int kNumGreeks = static_cast<int>(Greek::count_);
 /// The kernel works in blocks of this many elements, aligned to multiples of it in the arrays.
 inline constexpr std::int64_t kGreeksBlock = 128;
 
-/// How the normal distribution is evaluated.
+/// How the normal distribution is evaluated (Python: the `normal=` names, _core._normal_mode_names()):
+///   exact    erfc-based CDF, full double precision in both tails (vectorized)
+///   as26217  Abramowitz-Stegun 26.2.17 with the TradingView script's constants
+#define GAMMAEXT_NORMAL_MODES(X) X(exact) X(as26217)
 enum class NormalMode : int {
-    exact = 0,    ///< erfc-based CDF, full double precision in both tails (vectorized)
-    as26217 = 1,  ///< Abramowitz-Stegun 26.2.17 with the TradingView script's constants
+#define GAMMAEXT_X(name) name,
+    GAMMAEXT_NORMAL_MODES(GAMMAEXT_X)
+#undef GAMMAEXT_X
 };
 
 /// A read-only input: either n contiguous values or one value broadcast to all n elements.

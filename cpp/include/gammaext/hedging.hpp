@@ -40,10 +40,18 @@ enum HedgeParam : int {
         kNumHedgeParams
 };
 
-enum class PathKind : int { gbm = 0, heston = 1, merton = 2, oscillation = 3, trend = 4,
-                            bootstrap = 5, user = 6 };
-enum class NoiseKind : int { none = 0, iid = 1, bounce = 2 };
-enum class BandKind : int { none = 0, fixed = 1, trend = 2, whalley_wilmott = 3 };
+// The kinds carried by hp_path_kind, hp_noise_kind and hp_band_kind: a kind's number is its
+// position in its list, and Python looks the numbers up by name (_core._path_kind_names() ...).
+#define GAMMAEXT_PATH_KINDS(X) \
+    X(gbm) X(heston) X(merton) X(oscillation) X(trend) X(bootstrap) X(user)
+#define GAMMAEXT_NOISE_KINDS(X) X(none) X(iid) X(bounce)
+#define GAMMAEXT_BAND_KINDS(X) X(none) X(fixed) X(trend) X(whalley_wilmott)
+
+#define GAMMAEXT_X(name) name,
+enum class PathKind : int { GAMMAEXT_PATH_KINDS(GAMMAEXT_X) };
+enum class NoiseKind : int { GAMMAEXT_NOISE_KINDS(GAMMAEXT_X) };
+enum class BandKind : int { GAMMAEXT_BAND_KINDS(GAMMAEXT_X) };
+#undef GAMMAEXT_X
 
 // Per-path outputs, in this order (Python: HEDGE_FIELDS).
 #define GAMMAEXT_HEDGE_OUTPUTS(X)                                                             \
@@ -66,6 +74,16 @@ enum TraceField : int {
     GAMMAEXT_TRACE_FIELDS(GAMMAEXT_X)
 #undef GAMMAEXT_X
         kNumTraceFields
+};
+
+// Columns of the option-group array that Python passes, one row per OptionGroup (Python:
+// _core._group_column_names()).
+#define GAMMAEXT_GROUP_COLUMNS(X) X(strike) X(expiry) X(qc) X(qp) X(expiry_step)
+enum GroupColumn : int {
+#define GAMMAEXT_X(name) gc_##name,
+    GAMMAEXT_GROUP_COLUMNS(GAMMAEXT_X)
+#undef GAMMAEXT_X
+        kNumGroupColumns
 };
 
 /// One (strike, expiry) group of the portfolio: qc calls and qp puts (signed quantities).

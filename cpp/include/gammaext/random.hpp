@@ -44,14 +44,19 @@ inline constexpr std::uint32_t kPhiloxW0 = 0x9E3779B9U;
 inline constexpr std::uint32_t kPhiloxW1 = 0xBB67AE85U;
 inline constexpr int kPhiloxRounds = 10;
 
-/// Random streams of the path generators (the `stream` word of the counter).
-enum Stream : std::uint32_t {
-    kStreamPrice = 0,      ///< normals of the price (Brownian) increments, draw k = step k
-    kStreamVariance = 1,   ///< Heston: uniforms of the variance step (Andersen QE)
-    kStreamJumpCount = 2,  ///< Merton: uniforms for the Poisson number of jumps
-    kStreamJumpSize = 3,   ///< Merton: normals for the summed jump sizes
-    kStreamBootstrap = 4,  ///< block bootstrap: uniforms choosing each block's start
-    kStreamNoise = 5,      ///< microstructure noise: normals (iid) or uniforms (bounce), draw k = time k
+/// Random streams of the path generators (the `stream` word of the counter): a stream's number
+/// is its position in this list (Python: _core._stream_names()).
+///   price       normals of the price (Brownian) increments, draw k = step k
+///   variance    Heston: uniforms of the variance step (Andersen QE)
+///   jump_count  Merton: uniforms for the Poisson number of jumps
+///   jump_size   Merton: normals for the summed jump sizes
+///   bootstrap   block bootstrap: uniforms choosing each block's start
+///   noise       microstructure noise: normals (iid) or uniforms (bounce), draw k = time k
+#define GAMMAEXT_RNG_STREAMS(X) X(price) X(variance) X(jump_count) X(jump_size) X(bootstrap) X(noise)
+enum class Stream : std::uint32_t {
+#define GAMMAEXT_X(name) name,
+    GAMMAEXT_RNG_STREAMS(GAMMAEXT_X)
+#undef GAMMAEXT_X
 };
 
 /// Philox4x32-10: the four output words for (counter c0..c3, key k0, k1).

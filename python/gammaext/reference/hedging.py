@@ -38,6 +38,10 @@ from .black_scholes import norm_cdf, norm_pdf
 __all__ = ["generate_paths", "hedge_paths", "simulate_hedge"]
 
 _MAX_JUMPS = 16
+# number -> name of the engine's enums (the engine numbers them, hedging.py looks them up)
+_PATH_KIND = {v: k for k, v in _h._PATH_KIND.items()}
+_NOISE_KIND = {v: k for k, v in _h._NOISE_KIND.items()}
+_BAND_KIND = {v: k for k, v in _h._BAND_KIND.items()}
 
 
 def _ndtri(p: FloatArray) -> FloatArray:
@@ -77,21 +81,21 @@ def generate_paths(
             draws[stream] = _draws(prep, stream, count, normal)
         return draws[stream]
 
-    kind = int(p["path_kind"])
+    kind = _PATH_KIND[int(p["path_kind"])]
     lx = np.empty((n, N + 1))
-    if kind == 6:  # user paths
+    if kind == "user":
         S = prep.user.copy()
         lx = np.log(S)
     else:
         lx[:, 0] = math.log(p["spot"])
-        if kind == 0:  # GBM
+        if kind == "gbm":
             z = get("price", N, True)
             for k in range(N):
                 lx[:, k + 1] = lx[:, k] + (
                     (p["drift"] - 0.5 * p["path_vol"] ** 2) * dt[k]
                     + p["path_vol"] * math.sqrt(dt[k]) * z[:, k]
                 )
-        elif kind == 1:  # Heston, Andersen QE
+        elif kind == "heston":  # Andersen QE
             z = get("price", N, True)
             u = get("variance", N, False)
             kappa, theta, xi, rho = (
@@ -128,7 +132,7 @@ def generate_paths(
                     + np.sqrt(k3 * (v + vn)) * z[:, k]
                 )
                 v = vn
-        elif kind == 2:  # Merton
+        elif kind == "merton":
             z = get("price", N, True)
             u = get("jump_count", N, False)
             zj = get("jump_size", N, True)
@@ -147,20 +151,20 @@ def generate_paths(
                     + nj * jm
                     + np.sqrt(nj) * js * zj[:, k]
                 )
-        elif kind in (3, 4):  # oscillation, trend
+        elif kind in ("oscillation", "trend"):
             noise = p["scenario_noise"]
             z = get("price", N, True) if noise else np.zeros((n, N))
             walk = np.zeros(n)
             for k in range(N):
                 walk = walk + noise * math.sqrt(dt[k]) * z[:, k]
-                if kind == 3:
+                if kind == "oscillation":
                     base = math.log(p["spot"]) + p["amplitude"] * math.sin(
                         2 * math.pi * (k + 1) / p["period"]
                     )
                 else:
                     base = math.log(p["spot"]) + math.log1p(p["total_return"]) * t[k + 1] / t[-1]
                 lx[:, k + 1] = base + walk
-        elif kind == 5:  # circular block bootstrap
+        elif kind == "bootstrap":  # circular block bootstrap
             L = int(p["block_length"])
             r = prep.returns
             nb = (N + L - 1) // L
@@ -171,13 +175,11 @@ def generate_paths(
                 lx[:, k + 1] = lx[:, k] + r[idx]
         S = np.exp(lx)
         S[:, 0] = p["spot"]  # exactly, as the engine: exp(log(spot)) can be an ulp off
-        if kind == 6:
-            S = prep.user.copy()
-    noise_kind = int(p["noise_kind"])
-    if noise_kind == 1:
+    noise_kind = _NOISE_KIND[int(p["noise_kind"])]
+    if noise_kind == "iid":
         lo = lx + p["noise_size"] * get("noise", N + 1, True)
         O = np.exp(lo)
-    elif noise_kind == 2:
+    elif noise_kind == "bounce":
         u = get("noise", N + 1, False)
         lo = lx + np.where(u < 0.5, math.log1p(-p["noise_size"]), math.log1p(p["noise_size"]))
         O = np.exp(lo)
@@ -207,14 +209,21 @@ def _bs(
     return price, delta, gamma, theta, vega
 
 
+def _groups(prep: _h.Prepared) -> list[dict[str, float]]:
+    """The option groups, one dict per row of ``prep.groups`` (:data:`GROUP_COLUMNS`)."""
+    return [dict(zip(_h.GROUP_COLUMNS, map(float, row))) for row in prep.groups]
+
+
 def _portfolio(prep: _h.Prepared, S: FloatArray, k: int, vol: float) -> dict[str, FloatArray]:
     p = prep.params
     t = prep.times[k]
     out = {name: np.zeros_like(S) for name in ("value", "delta", "gamma", "theta", "vega", "pay")}
-    for strike, expiry, qc, qp, step in prep.groups:
-        if k == int(step):
+    for grp in _groups(prep):
+        strike, expiry, qc, qp = grp["strike"], grp["expiry"], grp["qc"], grp["qp"]
+        step = int(grp["expiry_step"])
+        if k == step:
             out["pay"] += qc * np.maximum(S - strike, 0) + qp * np.maximum(strike - S, 0)
-        if k >= int(step):
+        if k >= step:
             continue
         for qty, is_call in ((qc, True), (qp, False)):
             if qty == 0:
@@ -244,7 +253,8 @@ def hedge_paths(
     # implied vol at each time: the path if given, else the constant
     vols = prep.vols if prep.vols.size else np.full(t.size, p["vol"])
     hvol = p["hedge_vol"]  # NaN: hedge at the implied vol
-    units = float(np.abs(prep.groups[:, 2]).sum() + np.abs(prep.groups[:, 3]).sum())
+    groups = _groups(prep)
+    units = sum(abs(grp["qc"]) for grp in groups) + sum(abs(grp["qp"]) for grp in groups)
     bps = (p["cost_bps"] + p["half_spread_bps"]) * 1e-4
 
     acc = {
@@ -305,7 +315,7 @@ def hedge_paths(
     hv = np.full(n, vols[0] ** 2)
     L = int(p["atr_length"])
     er_n = int(p["er_length"])
-    band_kind = int(p["band_kind"])
+    band_kind = _BAND_KIND[int(p["band_kind"])]
     trace_rows: dict[str, list[float]] = {"band": [math.nan], "trade": []}
 
     for k in range(N):
@@ -340,15 +350,15 @@ def hedge_paths(
                 lr = np.log(o / O[:, k])
                 hv = (1 - p["gate_alpha"]) * hv + p["gate_alpha"] / dt * lr * lr
             net = hdel + h
-            if band_kind == 1:
+            if band_kind == "fixed":
                 band = np.full(n, p["band"])
-            elif band_kind == 2:
+            elif band_kind == "trend":
                 w = min(er_n, k1)
                 path_len = np.abs(np.diff(O[:, k1 - w : k1 + 1], axis=1)).sum(axis=1)
                 num = np.abs(o - O[:, k1 - w])
                 er = np.where(path_len > 0, num / np.where(path_len > 0, path_len, 1), 0.0)
                 band = p["band"] * (1 + p["er_widen"] * er)
-            elif band_kind == 3:
+            elif band_kind == "whalley_wilmott":
                 disc = math.exp(-r * (t[-1] - t[k1]))
                 band = np.cbrt(1.5 * p["ww_cost"] / p["ww_risk_aversion"] * disc * o * hgam**2)
             else:
@@ -360,7 +370,7 @@ def hedge_paths(
                 t_atr = np.abs(o - ref) > p["atr_mult"] * atr
             else:
                 t_atr = np.zeros(n, bool)
-            t_band = (np.abs(net) > band) if band_kind else np.zeros(n, bool)
+            t_band = (np.abs(net) > band) if band_kind != "none" else np.zeros(n, bool)
             if p["gate"]:
                 iv = vols[k1]
                 open_ = (hv >= (p["gate_min"] * iv) ** 2) & (hv <= (p["gate_max"] * iv) ** 2)
@@ -382,7 +392,9 @@ def hedge_paths(
                 trace_rows["trade"].append(float(qty[trace]))
         else:
             trade(-h, o, bool(p["exit_costs"]))
-            alive_units = sum(abs(qc) + abs(qp) for _, _, qc, qp, st in prep.groups if N < int(st))
+            alive_units = sum(
+                abs(grp["qc"]) + abs(grp["qp"]) for grp in groups if N < grp["expiry_step"]
+            )
             exit_spread = p["option_half_spread"] * alive_units if p["close_options"] else 0.0
             cash = cash + m["value"] - exit_spread
             acc["costs"] -= exit_spread
