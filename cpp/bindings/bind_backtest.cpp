@@ -89,7 +89,7 @@ void bind_backtest(py::module_& m) {
     m.def("_bt_param_defaults", [] {
         return std::vector<double>(bt::param_defaults(), bt::param_defaults() + bt::kNumParams);
     });
-    m.def("_bt_check_params", [](const farray& row) { params_checked(row); },
+    m.def("_bt_check_params", [](const farray& row) { params_checked(row); }, "row"_a,
           "Raise ValueError if a parameter row is invalid (the checks of _bt_run).");
     m.def("_bt_summary_names", [] {
         std::vector<std::string> names(bt::summary_names(),

@@ -20,6 +20,7 @@ __all__ = [
     "_norm_pdf",
     "_bt_param_names",
     "_bt_param_defaults",
+    "_bt_check_params",
     "_bt_summary_names",
     "_bt_run",
     "_bt_sweep",
@@ -47,6 +48,7 @@ __all__ = [
     "_norm_ppf",
     "_implied_vol",
     "_normalised_black",
+    "_exact_sum_bins",
 ]
 
 _F = npt.NDArray[np.float64]
