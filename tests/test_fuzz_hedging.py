@@ -96,6 +96,9 @@ GENERATORS = {
     g.Oscillation: {"amplitude": st.floats(0, 0.1), "period": st.floats(1, 50),
                     "noise": st.floats(0, 0.5)},
     g.Trend: {"total_return": st.floats(-0.9, 3), "noise": st.floats(0, 0.5)},
+    g.Bootstrap: {"returns": hnp.arrays(np.float64, st.integers(1, 30),
+                                        elements=st.floats(-0.05, 0.05)),
+                  "block": st.integers(1, 30), "spot": st.floats(1.0, 1e4)},
 }
 
 

@@ -40,20 +40,8 @@ class ConfigError(ValueError):
         self.key = key
 
 
-RULE_TYPES: dict[str, type] = {
-    "every_k": _h.EveryK,
-    "clock": _h.EveryK,
-    "move": _h.Move,
-    "delta_band": _h.DeltaBand,
-    "band": _h.DeltaBand,
-    "whalley_wilmott": _h.WhalleyWilmott,
-    "atr_move": _h.AtrMove,
-    "trend_band": _h.TrendBand,
-    "max_interval": _h.MaxInterval,
-    "vol_gate": _h.VolGate,
-    "any_of": _h.AnyOf,
-    "never": _h.Never,
-}
+#: Rule types by config name: the rules' own registry (``class Move(Rule, name="move")``).
+RULE_TYPES: dict[str, type] = _h.Rule.registry
 _CLASS_NAMES = {cls.__name__.lower(): cls for cls in RULE_TYPES.values()}
 
 

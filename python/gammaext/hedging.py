@@ -24,7 +24,7 @@ import math
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -52,6 +52,7 @@ __all__ = [
     "Never",
     "Noise",
     "Oscillation",
+    "PathGenerator",
     "Position",
     "Trend",
     "TrendBand",
@@ -93,11 +94,6 @@ def _enum(what: str, names: Sequence[str], known: set[str]) -> dict[str, int]:
     return table
 
 
-_PATH_KIND = _enum(
-    "path kind",
-    _core._path_kind_names(),
-    {"gbm", "heston", "merton", "oscillation", "trend", "bootstrap", "user"},
-)
 _NOISE_KIND = _enum("noise kind", _core._noise_kind_names(), {"none", "iid", "bounce"})
 _BAND_KIND = _enum(
     "band kind", _core._band_kind_names(), {"none", "fixed", "trend", "whalley_wilmott"}
@@ -359,7 +355,40 @@ class Accounting:
 
 
 class Rule:
-    """Base class of the hedging rules; ``a | b`` is :class:`AnyOf` (rebalance if either fires)."""
+    """Base class of the hedging rules; ``a | b`` is :class:`AnyOf` (rebalance if either fires).
+
+    A rule class registers itself where it is defined, by class arguments: ``name`` (its
+    ``type`` in a lab config), ``aliases`` (more config names) and ``families`` (names of
+    one-parameter sweeps, :func:`gammaext.lab.sweep_rules`, built by its ``_sweep``). The
+    config's rule types, the lab's sweep families and the fuzz tests read these registries.
+    """
+
+    #: Config name -> rule class (every ``name`` and alias).
+    registry: ClassVar[dict[str, type[Rule]]] = {}
+    #: Sweep family -> the rule class whose ``_sweep(value, family)`` builds its rules.
+    families: ClassVar[dict[str, type[Rule]]] = {}
+
+    def __init_subclass__(
+        cls,
+        *,
+        name: str | None = None,
+        aliases: tuple[str, ...] = (),
+        families: tuple[str, ...] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        for key in (*((name,) if name else ()), *aliases):
+            if key in Rule.registry:
+                raise TypeError(f"rule type {key!r} is registered twice")
+            Rule.registry[key] = cls
+        for fam in families:
+            if fam in Rule.families:
+                raise TypeError(f"sweep family {fam!r} is registered twice")
+            Rule.families[fam] = cls
+
+    @classmethod
+    def _sweep(cls, value: float, family: str) -> Rule:  # pragma: no cover - per family
+        raise NotImplementedError
 
     def __or__(self, other: Rule) -> AnyOf:
         return AnyOf(self, other)
@@ -387,7 +416,7 @@ def _set_band(p: dict[str, float], kind: str) -> None:
 
 
 @dataclass(frozen=True)
-class Never(Rule):
+class Never(Rule, name="never"):
     """Never rebalance (after the optional initial hedge): the unhedged benchmark."""
 
     def _params(self, p: dict[str, float], units: float) -> None:
@@ -395,13 +424,19 @@ class Never(Rule):
 
 
 @dataclass(frozen=True)
-class EveryK(Rule):
+class EveryK(Rule, name="every_k", aliases=("clock",), families=("clock",)):
     """Time-based: rebalance to delta-neutral at every ``k``-th step (steps k, 2k, ...)."""
 
     k: int = 1
 
     def __post_init__(self) -> None:
         _count("EveryK k", self.k, maximum=_MAX_COUNT)
+
+    @classmethod
+    def _sweep(cls, value: float, family: str) -> Rule:
+        if not float(value).is_integer():
+            raise ValueError(f"{family} values must be whole numbers of steps, got {value!r}")
+        return cls(int(value))
 
     def _params(self, p: dict[str, float], units: float) -> None:
         if p["every"]:
@@ -410,7 +445,7 @@ class EveryK(Rule):
 
 
 @dataclass(frozen=True)
-class Move(Rule):
+class Move(Rule, name="move", families=("move",)):
     """Move-based: rebalance when ``|S - S_last_hedge| >= threshold S_last_hedge`` (observed
     prices), i.e. a relative move of at least ``threshold`` since the last hedge."""
 
@@ -422,6 +457,10 @@ class Move(Rule):
                 f"Move threshold is a relative move in (0, 1) (0.01 = 1%), got {self.threshold!r}"
             )
 
+    @classmethod
+    def _sweep(cls, value: float, family: str) -> Rule:
+        return cls(value)
+
     def _params(self, p: dict[str, float], units: float) -> None:
         if p["move"]:
             raise ValueError("a rule can hold at most one Move")
@@ -429,7 +468,7 @@ class Move(Rule):
 
 
 @dataclass(frozen=True)
-class DeltaBand(Rule):
+class DeltaBand(Rule, name="delta_band", aliases=("band",), families=("band", "band_shares")):
     """Rebalance when the net delta leaves ``[-width, width]``.
 
     units: "shares" (width in units of the underlying) or "fraction" (width times the total
@@ -446,6 +485,10 @@ class DeltaBand(Rule):
         _band_width(self.width, self.units, 1.0)
         _to("DeltaBand", self.to)
 
+    @classmethod
+    def _sweep(cls, value: float, family: str) -> Rule:
+        return cls(value, units="shares" if family == "band_shares" else "fraction")
+
     def _params(self, p: dict[str, float], units: float) -> None:
         _set_band(p, "fixed")
         p["band"] = _band_width(self.width, self.units, units)
@@ -453,7 +496,7 @@ class DeltaBand(Rule):
 
 
 @dataclass(frozen=True)
-class TrendBand(Rule):
+class TrendBand(Rule, name="trend_band", families=("trend_band",)):
     """A delta band that widens in trends: ``width (1 + widen ER)``.
 
     ER is Kaufman's efficiency ratio over the last ``er_length`` steps of observed prices,
@@ -475,6 +518,10 @@ class TrendBand(Rule):
         _band_width(self.width, self.units, 1.0)
         _to("TrendBand", self.to)
 
+    @classmethod
+    def _sweep(cls, value: float, family: str) -> Rule:
+        return cls(value, units="fraction")
+
     def _params(self, p: dict[str, float], units: float) -> None:
         _set_band(p, "trend")
         p["band"] = _band_width(self.width, self.units, units)
@@ -484,7 +531,7 @@ class TrendBand(Rule):
 
 
 @dataclass(frozen=True)
-class WhalleyWilmott(Rule):
+class WhalleyWilmott(Rule, name="whalley_wilmott", families=("whalley_wilmott",)):
     """Whalley-Wilmott's asymptotically optimal no-trade band around delta-neutral.
 
     Half-width ``H = (3/2 e^{-r (T - t)} cost S Gamma^2 / risk_aversion)^(1/3)`` shares, with
@@ -509,6 +556,10 @@ class WhalleyWilmott(Rule):
         x = 1.5 * np.exp(-rate * np.asarray(time_left)) * self.cost * np.asarray(spot)
         return np.cbrt(x * np.asarray(gamma) ** 2 / self.risk_aversion)
 
+    @classmethod
+    def _sweep(cls, value: float, family: str) -> Rule:
+        return cls(cost=0.0002, risk_aversion=value)
+
     def _params(self, p: dict[str, float], units: float) -> None:
         _set_band(p, "whalley_wilmott")
         p["ww_cost"] = self.cost
@@ -517,7 +568,7 @@ class WhalleyWilmott(Rule):
 
 
 @dataclass(frozen=True)
-class AtrMove(Rule):
+class AtrMove(Rule, name="atr_move", families=("atr",)):
     """Rebalance on a move beyond ``mult`` x ATR (the TradingView strategy's trigger).
 
     ATR is Wilder's average true range of ``length`` steps computed on observed closes (true
@@ -539,6 +590,10 @@ class AtrMove(Rule):
                 f"AtrMove since= must be 'last_hedge' or 'previous', got {self.since!r}"
             )
 
+    @classmethod
+    def _sweep(cls, value: float, family: str) -> Rule:
+        return cls(value)
+
     def _params(self, p: dict[str, float], units: float) -> None:
         if p["atr_mult"]:
             raise ValueError("a rule can hold at most one AtrMove")
@@ -548,7 +603,7 @@ class AtrMove(Rule):
 
 
 @dataclass(frozen=True)
-class MaxInterval(Rule):
+class MaxInterval(Rule, name="max_interval"):
     """Rebalance when ``n`` steps have passed since the last rebalance ("at least every n").
 
     Not subject to a :class:`VolGate`: it is the safety net.
@@ -566,7 +621,7 @@ class MaxInterval(Rule):
 
 
 @dataclass(frozen=True, init=False)
-class AnyOf(Rule):
+class AnyOf(Rule, name="any_of"):
     """Rebalance when any of the rules fires; to delta-neutral unless only an edge band fired.
 
     At most one rule of each type (and one band) in a composition.
@@ -592,7 +647,7 @@ class AnyOf(Rule):
 
 
 @dataclass(frozen=True)
-class VolGate(Rule):
+class VolGate(Rule, name="vol_gate"):
     """Let ``rule`` act only in a volatility regime: ``min_ratio <= HV / IV <= max_ratio``.
 
     HV is an exponentially weighted historical vol of observed log returns (annualized,
@@ -625,8 +680,34 @@ class VolGate(Rule):
 # Path generators
 
 
+class PathGenerator:
+    """Base class of the built-in path generators, run inside the C++ loop. A generator class
+    registers itself with its path kind (``class GBM(PathGenerator, kind="gbm")``): the kind
+    names the engine's enum value (checked against the core's list at import) and is how the
+    fuzz tests and docs find every generator."""
+
+    #: Path kind -> generator class.
+    registry: ClassVar[dict[str, type[PathGenerator]]] = {}
+    kind: ClassVar[str]
+    spot: Any  # the first price (a field of every generator)
+
+    def __init_subclass__(cls, *, kind: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if kind in PathGenerator.registry:
+            raise TypeError(f"path kind {kind!r} is registered twice")
+        cls.kind = kind
+        PathGenerator.registry[kind] = cls
+
+    def start_spot(self) -> float:
+        """The price at the first time."""
+        return float(self.spot)
+
+    def _params(self, p: dict[str, float]) -> None:  # pragma: no cover - per generator
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class GBM:
+class GBM(PathGenerator, kind="gbm"):
     """Geometric Brownian motion, exact log steps: ``S_t = S_0 exp((drift - vol^2/2) t + vol W_t)``.
 
     ``drift`` is the expected return per year (0 by default: the real-world drift of a
@@ -644,12 +725,15 @@ class GBM:
 
     def _params(self, p: dict[str, float]) -> None:
         p.update(
-            path_kind=float(_PATH_KIND["gbm"]), spot=self.spot, path_vol=self.vol, drift=self.drift
+            path_kind=float(_PATH_KIND[self.kind]),
+            spot=self.spot,
+            path_vol=self.vol,
+            drift=self.drift,
         )
 
 
 @dataclass(frozen=True)
-class Heston:
+class Heston(PathGenerator, kind="heston"):
     """Heston stochastic volatility, Andersen's QE scheme (variance never negative).
 
     ``dS/S = drift dt + sqrt(v) dW1``, ``dv = kappa (theta - v) dt + xi sqrt(v) dW2``,
@@ -678,7 +762,7 @@ class Heston:
 
     def _params(self, p: dict[str, float]) -> None:
         p.update(
-            path_kind=float(_PATH_KIND["heston"]),
+            path_kind=float(_PATH_KIND[self.kind]),
             spot=self.spot,
             drift=self.drift,
             heston_v0=self.v0,
@@ -690,7 +774,7 @@ class Heston:
 
 
 @dataclass(frozen=True)
-class Merton:
+class Merton(PathGenerator, kind="merton"):
     """Merton jump-diffusion: GBM plus Poisson(``intensity`` per year) jumps with
     ``ln(1 + J) ~ N(jump_mean, jump_std^2)``, compensated so that ``E[S_t] = S_0 e^{drift t}``.
     """
@@ -712,7 +796,7 @@ class Merton:
 
     def _params(self, p: dict[str, float]) -> None:
         p.update(
-            path_kind=float(_PATH_KIND["merton"]),
+            path_kind=float(_PATH_KIND[self.kind]),
             spot=self.spot,
             path_vol=self.vol,
             drift=self.drift,
@@ -723,7 +807,7 @@ class Merton:
 
 
 @dataclass(frozen=True)
-class Oscillation:
+class Oscillation(PathGenerator, kind="oscillation"):
     """The lab's oscillating market: ``ln S_k = ln S_0 + amplitude sin(2 pi k / period) + noise``.
 
     ``period`` in steps; the path returns to its start whenever the number of steps is a
@@ -745,7 +829,7 @@ class Oscillation:
 
     def _params(self, p: dict[str, float]) -> None:
         p.update(
-            path_kind=float(_PATH_KIND["oscillation"]),
+            path_kind=float(_PATH_KIND[self.kind]),
             spot=self.spot,
             amplitude=self.amplitude,
             period=self.period,
@@ -754,7 +838,7 @@ class Oscillation:
 
 
 @dataclass(frozen=True)
-class Trend:
+class Trend(PathGenerator, kind="trend"):
     """The lab's trending market: a smooth ``total_return`` over the horizon plus tiny noise.
 
     ``ln S_t = ln S_0 + ln(1 + total_return) t / T + noise W_t``.
@@ -772,7 +856,7 @@ class Trend:
 
     def _params(self, p: dict[str, float]) -> None:
         p.update(
-            path_kind=float(_PATH_KIND["trend"]),
+            path_kind=float(_PATH_KIND[self.kind]),
             spot=self.spot,
             total_return=self.total_return,
             scenario_noise=self.noise,
@@ -780,7 +864,7 @@ class Trend:
 
 
 @dataclass(frozen=True)
-class Bootstrap:
+class Bootstrap(PathGenerator, kind="bootstrap"):
     """Circular block bootstrap of historical log returns (Politis & Romano 1992).
 
     Give ``prices`` (a 1-D series, e.g. closes) or ``returns`` (log returns). Each path is
@@ -823,7 +907,7 @@ class Bootstrap:
 
     def _params(self, p: dict[str, float]) -> None:
         p.update(
-            path_kind=float(_PATH_KIND["bootstrap"]),
+            path_kind=float(_PATH_KIND[self.kind]),
             spot=self.start_spot(),
             block_length=float(self.block),
         )
@@ -850,8 +934,7 @@ class Noise:
             raise ValueError("Noise size must be < 1 for a bid-ask bounce")
 
 
-Generator = GBM | Heston | Merton | Oscillation | Trend | Bootstrap
-_GENERATORS = (GBM, Heston, Merton, Oscillation, Trend, Bootstrap)
+_PATH_KIND = _enum("path kind", _core._path_kind_names(), {*PathGenerator.registry, "user"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -1042,7 +1125,7 @@ def build_params(
         block_length=1.0,
         spot=spot0,
     )
-    if isinstance(paths, _GENERATORS):
+    if isinstance(paths, PathGenerator):
         paths._params(p)
     else:
         p["path_kind"] = float(_PATH_KIND["user"])
@@ -1121,7 +1204,7 @@ def prepare(
         raise ValueError(f"seed must be in [0, 2**64), got {seed_i}")
     first = _count("first_path", first_path, 0)
     returns = np.zeros(1)
-    if isinstance(paths, _GENERATORS):
+    if isinstance(paths, PathGenerator):
         n = _count("n_paths", n_paths, 0, maximum=_MAX_COUNT)
         grid = _time_grid(times, dt, n_steps)
         user = np.zeros((0, 0))
@@ -1134,9 +1217,7 @@ def prepare(
             )
         if isinstance(paths, Bootstrap):
             returns = paths.log_returns()
-            spot0 = paths.start_spot()
-        else:
-            spot0 = float(paths.spot)
+        spot0 = paths.start_spot()
     else:
         user = _arrays.as_float("paths", paths)
         if user.ndim == 1:

@@ -27,6 +27,7 @@ Scale-out: pass ``client=`` (a ``dask.distributed.Client``) and every chunk beco
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import itertools
 import math
@@ -47,7 +48,6 @@ from . import hedging as _h
 from .hedging import (
     GBM,
     Accounting,
-    AtrMove,
     Bootstrap,
     Costs,
     DeltaBand,
@@ -60,8 +60,6 @@ from .hedging import (
     Position,
     Rule,
     Trend,
-    TrendBand,
-    WhalleyWilmott,
 )
 
 __all__ = [
@@ -296,11 +294,11 @@ class Scenario:
 
     @property
     def is_array(self) -> bool:
-        return not (isinstance(self.paths, _h._GENERATORS) or callable(self.paths))
+        return not (isinstance(self.paths, _h.PathGenerator) or callable(self.paths))
 
     def generator(self, position: Position) -> Any:
         """The generator (or array) for this position."""
-        if isinstance(self.paths, _h._GENERATORS) or self.is_array:
+        if isinstance(self.paths, _h.PathGenerator) or self.is_array:
             return self.paths
         return self.paths(position)
 
@@ -369,6 +367,23 @@ def default_series() -> Path:
     return candidates[-1]
 
 
+#: Built-in scenarios by kind, filled where each is defined (:func:`_kind`); :func:`scenario`
+#: builds one with overrides.
+SCENARIOS: dict[str, Callable[..., Scenario]] = {}
+
+
+def _kind(name: str) -> Callable[[Callable[..., Scenario]], Callable[..., Scenario]]:
+    """Registers a scenario maker under ``name`` (one place per scenario kind)."""
+
+    def register(make: Callable[..., Scenario]) -> Callable[..., Scenario]:
+        if name in SCENARIOS:
+            raise TypeError(f"scenario kind {name!r} is registered twice")
+        SCENARIOS[name] = make
+        return make
+
+    return register
+
+
 def _gbm_ratio(ratio: float) -> Callable[..., Scenario]:
     def make(name: str = "", ratio: float = ratio, drift: float = 0.0, **kw: Any) -> Scenario:
         return Scenario(
@@ -381,6 +396,11 @@ def _gbm_ratio(ratio: float) -> Callable[..., Scenario]:
     return make
 
 
+for _name, _ratio in (("gbm_above", 1.25), ("gbm_equal", 1.0), ("gbm_below", 0.75)):
+    _kind(_name)(_gbm_ratio(_ratio))
+
+
+@_kind("oscillation")
 def _oscillation(
     name: str = "oscillation",
     amplitude: float = 0.02,
@@ -396,6 +416,7 @@ def _oscillation(
     )
 
 
+@_kind("trend")
 def _trend(
     name: str = "trend", total_return: float = 0.10, noise: float = 0.01, **kw: Any
 ) -> Scenario:
@@ -410,16 +431,19 @@ def _trend(
 _GRID_KEYS = ("n_steps", "dt", "times", "noise", "implied_vol")
 
 
+@_kind("gbm")
 def _gbm(name: str = "gbm", **kw: Any) -> Scenario:
     grid = {k: kw.pop(k) for k in _GRID_KEYS if k in kw}
     return Scenario(name, GBM(**kw), description="GBM", **grid)
 
 
+@_kind("heston")
 def _heston(name: str = "heston", **kw: Any) -> Scenario:
     grid = {k: kw.pop(k) for k in _GRID_KEYS if k in kw}
     return Scenario(name, Heston(**kw), description="Heston stochastic vol (QE)", **grid)
 
 
+@_kind("jumps")
 def _jumps(name: str = "jumps", **kw: Any) -> Scenario:
     grid = {k: kw.pop(k) for k in _GRID_KEYS if k in kw}
     kw.setdefault("intensity", 4.0)
@@ -428,6 +452,7 @@ def _jumps(name: str = "jumps", **kw: Any) -> Scenario:
     return Scenario(name, Merton(**kw), description="Merton jump-diffusion", **grid)
 
 
+@_kind("noisy")
 def _noisy(
     name: str = "noisy", kind: str = "bounce", size: float = 0.0005, ratio: float = 1.0, **kw: Any
 ) -> Scenario:
@@ -441,6 +466,7 @@ def _noisy(
     )
 
 
+@_kind("bootstrap")
 def _bootstrap(
     name: str = "bootstrap",
     file: str | os.PathLike[str] | None = None,
@@ -471,6 +497,7 @@ def _bootstrap(
     )
 
 
+@_kind("user")
 def _user(name: str = "user", paths: Any = None, **kw: Any) -> Scenario:
     if paths is None:
         raise ValueError("the user scenario needs paths= (a 2-D array of prices)")
@@ -478,19 +505,6 @@ def _user(name: str = "user", paths: Any = None, **kw: Any) -> Scenario:
 
 
 #: Built-in scenarios by name; :func:`scenario` builds one with overrides.
-SCENARIOS: dict[str, Callable[..., Scenario]] = {
-    "gbm": _gbm,
-    "gbm_above": _gbm_ratio(1.25),
-    "gbm_equal": _gbm_ratio(1.0),
-    "gbm_below": _gbm_ratio(0.75),
-    "oscillation": _oscillation,
-    "trend": _trend,
-    "heston": _heston,
-    "jumps": _jumps,
-    "noisy": _noisy,
-    "bootstrap": _bootstrap,
-    "user": _user,
-}
 
 
 def scenario_keys(kind: str) -> set[str]:
@@ -529,7 +543,7 @@ def scenario(kind: str, name: str | None = None, **params: Any) -> Scenario:
 
 
 def _as_scenarios(scenarios: Any) -> list[Scenario]:
-    if isinstance(scenarios, (str, Scenario, *_h._GENERATORS)):
+    if isinstance(scenarios, (str, Scenario, _h.PathGenerator)):
         scenarios = [scenarios]
     items: list[tuple[str | None, Any]]
     if isinstance(scenarios, Mapping):
@@ -542,7 +556,7 @@ def _as_scenarios(scenarios: Any) -> list[Scenario]:
             s = scenario(s, name=key)
         elif isinstance(s, Scenario):
             s = s if key is None else dataclasses.replace(s, name=key)
-        elif isinstance(s, _h._GENERATORS):
+        elif isinstance(s, _h.PathGenerator):
             s = Scenario(key or type(s).__name__.lower(), s)
         elif isinstance(s, np.ndarray) or (isinstance(s, Sequence) and key is not None):
             s = Scenario(key or "user", np.asarray(s, dtype=np.float64))
@@ -608,23 +622,6 @@ def validate_rule(rule: Rule) -> None:
     rule._params(p, 1.0)
 
 
-def _whole(family: str, v: float) -> int:
-    if not float(v).is_integer():
-        raise ValueError(f"{family} values must be whole numbers of steps, got {v!r}")
-    return int(v)
-
-
-_FAMILIES: dict[str, Callable[[float], Rule]] = {
-    "move": lambda v: Move(v),
-    "clock": lambda v: EveryK(_whole("clock", v)),
-    "band": lambda v: DeltaBand(v, units="fraction"),
-    "band_shares": lambda v: DeltaBand(v),
-    "trend_band": lambda v: TrendBand(v, units="fraction"),
-    "atr": lambda v: AtrMove(v),
-    "whalley_wilmott": lambda v: WhalleyWilmott(cost=0.0002, risk_aversion=v),
-}
-
-
 def sweep_rules(family: str | Callable[[float], Rule], values: Iterable[float]) -> dict[str, Rule]:
     """Rules of one family over parameter values, named ``family=value``.
 
@@ -632,14 +629,16 @@ def sweep_rules(family: str | Callable[[float], Rule], values: Iterable[float]) 
     as a fraction of the option quantity), ``band_shares``, ``trend_band``, ``atr`` (ATR
     multiple), ``whalley_wilmott`` (risk aversion, cost 2 bps), or a callable value -> Rule.
     """
+    make: Callable[[float], Rule]
     if isinstance(family, str):
         try:
-            make = _FAMILIES[family]
+            cls = Rule.families[family]
         except KeyError:
             raise ValueError(
-                f"unknown rule family {family!r}; known: {sorted(_FAMILIES)}"
+                f"unknown rule family {family!r}; known: {sorted(Rule.families)}"
             ) from None
         fname = family
+        make = functools.partial(cls._sweep, family=family)
     else:
         make, fname = family, getattr(family, "__name__", "rule")
     vals = [float(v) for v in values]
