@@ -27,6 +27,7 @@ The residual is the total minus the other parts.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -237,6 +238,86 @@ def _portfolio(prep: _h.Prepared, S: FloatArray, k: int, vol: float) -> dict[str
     return out
 
 
+class _RuleState:
+    """One rule's state along the paths (last hedge price, steps since, ATR, EWMA variance) and
+    its decision at each step: the engine's ``decide``."""
+
+    def __init__(self, p: Mapping[str, float], t: FloatArray, vols: FloatArray, o0: FloatArray):
+        self.p, self.t, self.vols = p, t, vols
+        n = o0.size
+        self.last = o0.copy()
+        self.since = np.zeros(n)
+        self.atr = np.zeros(n)
+        self.hv = np.full(n, vols[0] ** 2)
+        self.L = int(p["atr_length"])
+        self.er_n = int(p["er_length"])
+        self.band_kind = _BAND_KIND[int(p["band_kind"])]
+
+    def _update(self, k1: int, O: FloatArray) -> None:
+        """The state's per-step updates (ATR on observed closes, EWMA of squared returns)."""
+        p, o, prev = self.p, O[:, k1], O[:, k1 - 1]
+        self.since += 1
+        if p["atr_mult"] > 0:
+            tr = np.abs(o - prev)
+            if k1 < self.L:
+                self.atr = self.atr + tr
+            elif k1 == self.L:
+                self.atr = (self.atr + tr) / self.L
+            else:
+                self.atr = self.atr + (tr - self.atr) / self.L
+        if p["gate"]:
+            lr = np.log(o / prev)
+            dt = self.t[k1] - self.t[k1 - 1]
+            self.hv = (1 - p["gate_alpha"]) * self.hv + p["gate_alpha"] / dt * lr * lr
+
+    def _band(self, k1: int, O: FloatArray, hgam: FloatArray) -> FloatArray:
+        p, o, n = self.p, O[:, k1], O.shape[0]
+        if self.band_kind == "fixed":
+            return np.full(n, p["band"])
+        if self.band_kind == "trend":
+            w = min(self.er_n, k1)
+            path_len = np.abs(np.diff(O[:, k1 - w : k1 + 1], axis=1)).sum(axis=1)
+            num = np.abs(o - O[:, k1 - w])
+            er = np.where(path_len > 0, num / np.where(path_len > 0, path_len, 1), 0.0)
+            return p["band"] * (1 + p["er_widen"] * er)
+        if self.band_kind == "whalley_wilmott":
+            disc = math.exp(-p["rate"] * (self.t[-1] - self.t[k1]))
+            return np.cbrt(1.5 * p["ww_cost"] / p["ww_risk_aversion"] * disc * o * hgam**2)
+        return np.full(n, math.nan)
+
+    def decide(
+        self, k1: int, O: FloatArray, net: FloatArray, hgam: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(trade quantity, triggered, band) at step k1 for the net delta ``net``."""
+        p, o, n = self.p, O[:, k1], O.shape[0]
+        self._update(k1, O)
+        band = self._band(k1, O, hgam)
+        none = np.zeros(n, bool)
+        t_every = p["every"] > 0 and k1 % int(p["every"]) == 0
+        t_move = (np.abs(o - self.last) >= p["move"] * self.last) if p["move"] > 0 else none
+        if p["atr_mult"] > 0 and k1 >= self.L:
+            ref = self.last if p["atr_from_last"] else O[:, k1 - 1]
+            t_atr = np.abs(o - ref) > p["atr_mult"] * self.atr
+        else:
+            t_atr = none
+        t_band = (np.abs(net) > band) if self.band_kind != "none" else none
+        if p["gate"]:
+            iv = self.vols[k1]
+            lo, hi = (p["gate_min"] * iv) ** 2, (p["gate_max"] * iv) ** 2
+            open_ = (self.hv >= lo) & (self.hv <= hi)
+        else:
+            open_ = np.ones(n, bool)
+        t_max = (self.since >= p["max_interval"]) if p["max_interval"] > 0 else none
+        edge_mode = bool(p["band_to_edge"])
+        full = (open_ & (t_every | t_move | t_atr | (t_band & (not edge_mode)))) | t_max
+        edge = ~full & open_ & t_band & edge_mode
+        target = np.where(full, 0.0, np.where(net > 0, band, -band))
+        trig = full | edge
+        self.last = np.where(trig, o, self.last)
+        self.since = np.where(trig, 0.0, self.since)
+        return np.where(trig, target - net, 0.0), trig, band
+
+
 def hedge_paths(
     prep: _h.Prepared, S: FloatArray, O: FloatArray, trace: int | None = None
 ) -> dict[str, Any]:
@@ -309,13 +390,7 @@ def hedge_paths(
     pnl0 = cash + h * O[:, 0] + m["value"]
     peak = np.zeros(n)
     maxdd = np.maximum(-pnl0, 0.0)
-    last = O[:, 0].copy()
-    since = np.zeros(n)
-    atr = np.zeros(n)
-    hv = np.full(n, vols[0] ** 2)
-    L = int(p["atr_length"])
-    er_n = int(p["er_length"])
-    band_kind = _BAND_KIND[int(p["band_kind"])]
+    rule = _RuleState(p, t, vols, O[:, 0])
     trace_rows: dict[str, list[float]] = {"band": [math.nan], "trade": []}
 
     for k in range(N):
@@ -335,57 +410,10 @@ def hedge_paths(
         k1 = k + 1
         m, hdel, hgam = greeks(k1)
         cash = cash + m["pay"]
-        since += 1
         o = O[:, k1]
         if k1 < N:
-            if p["atr_mult"] > 0:
-                tr = np.abs(o - O[:, k])
-                if k1 < L:
-                    atr = atr + tr
-                elif k1 == L:
-                    atr = (atr + tr) / L
-                else:
-                    atr = atr + (tr - atr) / L
-            if p["gate"]:
-                lr = np.log(o / O[:, k])
-                hv = (1 - p["gate_alpha"]) * hv + p["gate_alpha"] / dt * lr * lr
-            net = hdel + h
-            if band_kind == "fixed":
-                band = np.full(n, p["band"])
-            elif band_kind == "trend":
-                w = min(er_n, k1)
-                path_len = np.abs(np.diff(O[:, k1 - w : k1 + 1], axis=1)).sum(axis=1)
-                num = np.abs(o - O[:, k1 - w])
-                er = np.where(path_len > 0, num / np.where(path_len > 0, path_len, 1), 0.0)
-                band = p["band"] * (1 + p["er_widen"] * er)
-            elif band_kind == "whalley_wilmott":
-                disc = math.exp(-r * (t[-1] - t[k1]))
-                band = np.cbrt(1.5 * p["ww_cost"] / p["ww_risk_aversion"] * disc * o * hgam**2)
-            else:
-                band = np.full(n, math.nan)
-            t_every = p["every"] > 0 and k1 % int(p["every"]) == 0
-            t_move = (np.abs(o - last) >= p["move"] * last) if p["move"] > 0 else np.zeros(n, bool)
-            if p["atr_mult"] > 0 and k1 >= L:
-                ref = last if p["atr_from_last"] else O[:, k]
-                t_atr = np.abs(o - ref) > p["atr_mult"] * atr
-            else:
-                t_atr = np.zeros(n, bool)
-            t_band = (np.abs(net) > band) if band_kind != "none" else np.zeros(n, bool)
-            if p["gate"]:
-                iv = vols[k1]
-                open_ = (hv >= (p["gate_min"] * iv) ** 2) & (hv <= (p["gate_max"] * iv) ** 2)
-            else:
-                open_ = np.ones(n, bool)
-            t_max = (since >= p["max_interval"]) if p["max_interval"] > 0 else np.zeros(n, bool)
-            edge_mode = bool(p["band_to_edge"])
-            full = (open_ & (t_every | t_move | t_atr | (t_band & (not edge_mode)))) | t_max
-            edge = ~full & open_ & t_band & edge_mode
-            target = np.where(full, 0.0, np.where(net > 0, band, -band))
-            trig = full | edge
-            qty = np.where(trig, target - net, 0.0)
+            qty, trig, band = rule.decide(k1, O, hdel + h, hgam)
             trade(qty, o, True)
-            last = np.where(trig, o, last)
-            since = np.where(trig, 0.0, since)
             acc["rebalances"] += trig
             if trace is not None:
                 trace_rows["band"].append(float(band[trace]))
