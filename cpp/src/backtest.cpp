@@ -88,6 +88,13 @@ struct PendingClose {
     std::int64_t signal_bar = -1;
 };
 
+/// The market orders waiting for the next fill (the next open, or this close with
+/// process_orders_on_close).
+struct Orders {
+    Pending entry_long, entry_short;
+    PendingClose close;
+};
+
 /// Everything a run accumulates; one instance per run, on the stack.
 class Engine {
 public:
@@ -194,8 +201,10 @@ public:
 
     /// The pending market orders, in creation order, at `price` (the open, or the close with
     /// process_orders_on_close); all pending orders are consumed.
-    void fill_market(Pending& pl, Pending& ps, PendingClose& pc, double price,
-                     std::int64_t bar) noexcept {
+    void fill_market(Orders& orders, double price, std::int64_t bar) noexcept {
+        Pending& pl = orders.entry_long;
+        Pending& ps = orders.entry_short;
+        PendingClose& pc = orders.close;
         if (pl.active) fill_entry(pl, price, bar);
         if (ps.active) fill_entry(ps, price, bar);
         if (pc.active && !open_.empty()) close_all_at(price, pc.reason, bar, pc.signal_bar);
@@ -338,34 +347,122 @@ public:
         }
     }
 
-    void run(const Scratch& sc, const BarOutputs* out) noexcept {
-        const std::int64_t n = s_.n;
-        const double* hv = sc.hist_vol.data();
-        const double* atr = sc.atr.data();
-        const double* delta = sc.delta.data();
-        const double* gamma = sc.gamma.data();
+    /// The script's signals at the close of bar i (3.6).
+    struct Signals {
+        bool short_regime = false;
+        bool long_entry = false;
+        bool short_entry = false;
+    };
+
+    Signals signals(const Scratch& sc, std::int64_t i) const noexcept {
+        const double c = s_.close[i];
+        const double ratio = sc.hist_vol.data()[i] / p_.implied_vol;
+        const bool long_regime = ratio > p_.vol_ratio_threshold;
+        const double move = i > 0 ? c - s_.close[i - 1] : kNaN;
+        const double move_threshold = sc.atr.data()[i] * p_.gamma_scalp_threshold;
+        const bool up_move = move > move_threshold;
+        const bool down_move = move < -move_threshold;
+        const double band = p_.hedge_band_pct / 100.0;
+        const bool delta_long = sc.delta.data()[i] < -band;
+        const bool delta_short = sc.delta.data()[i] > band;
+        const bool vol_ok = p_.use_vol_filter != 0.0 ? long_regime : true;
+        return Signals{.short_regime = ratio < p_.vol_ratio_short,
+                       .long_entry = vol_ok && (down_move || delta_long),
+                       .short_entry = vol_ok && (up_move || delta_short)};
+    }
+
+    /// The orders of bar i, sent at its close c, in the script's statement order (5, 1.2):
+    /// entries with their brackets, then the close-all calls. pos, equity and dd_exceeded are
+    /// the state the script sees at the close (4).
+    void send_orders(const Signals& sg, std::int64_t i, double c, double atr, double equity,
+                     double pos, bool dd_exceeded, Orders& orders) noexcept {
         const bool reissue_every_bar =
             static_cast<int>(p_.exit_reissue) == static_cast<int>(ExitReissue::every_bar);
         const bool last_only = static_cast<int>(p_.same_bar_opposite_entries) ==
                                static_cast<int>(SameBarEntries::last_only);
         const bool round_levels = p_.round_exit_levels != 0.0;
         const bool vol_filter_on = p_.use_vol_filter != 0.0;
-        const double band = p_.hedge_band_pct / 100.0;
+        const double open_trades = static_cast<double>(open_.size());
+        const bool can_trade = !dd_exceeded && open_trades < p_.max_positions;
+        if (can_trade) {
+            // Bracket levels from this close (5.4): C -/+ ATR multiples, rounded away
+            // from the market (B6). Computed only for an exit call.
+            const auto bracket = [&](int dir) {
+                const double stop = c - dir * (atr * p_.stop_loss_atr_mult);
+                const double target = c + dir * (atr * p_.take_profit_atr_mult);
+                if (!round_levels) return std::array<double, 2>{stop, target};
+                return dir > 0 ? std::array<double, 2>{floor_to(stop, p_.mintick),
+                                                       ceil_to(target, p_.mintick)}
+                               : std::array<double, 2>{ceil_to(stop, p_.mintick),
+                                                       floor_to(target, p_.mintick)};
+            };
+            const auto exit_for = [&](int dir, Pending& pending) {
+                const auto lv = bracket(dir);
+                exit_call(dir, lv[0], lv[1], pending);
+            };
+            if (sg.long_entry && pos <= 0.0) {
+                send_entry(orders.entry_long, +1, i, equity, c);
+                if (!reissue_every_bar) exit_for(+1, orders.entry_long);
+            }
+            if (reissue_every_bar) exit_for(+1, orders.entry_long);
+            if (sg.short_entry && pos >= 0.0) {
+                send_entry(orders.entry_short, -1, i, equity, c);
+                if (!reissue_every_bar) exit_for(-1, orders.entry_short);
+            }
+            if (reissue_every_bar) exit_for(-1, orders.entry_short);
+            if (last_only && orders.entry_long.active && orders.entry_short.active) {
+                orders.entry_long.active = false;  // B4: only the bar's last entry order survives
+            }
+        }
+        if (dd_exceeded && pos != 0.0) {
+            orders.close = {true, ExitReason::close_all_drawdown, i};
+        }
+        if (vol_filter_on && sg.short_regime && pos != 0.0) {
+            orders.close = {true, ExitReason::close_all_regime, i};  // the later comment wins
+        }
+    }
+
+    /// Equity at the close after the bar's orders: the bar-close drawdown and the run-up (8.3).
+    void track_close_equity(double equity_now) noexcept {
+        bc_dd_.add(equity_now);
+        bc_trough_ = std::min(bc_trough_, equity_now);
+        max_runup_ = std::max(max_runup_, equity_now - bc_trough_);
+        if (bc_trough_ > 0.0) {
+            max_runup_pct_ =
+                std::max(max_runup_pct_, (equity_now - bc_trough_) / bc_trough_ * 100.0);
+        }
+    }
+
+    /// The per-bar record of bar i (8.2): equity, the script's state and its indicators.
+    void record_bar(const BarOutputs& out, const Scratch& sc, std::int64_t i, double real_now,
+                    double op_now, double equity_peak, double dd_pct,
+                    const Signals& sg) const noexcept {
+        if (out.equity) out.equity[i] = real_now + op_now;
+        if (out.realized_equity) out.realized_equity[i] = real_now;
+        if (out.open_profit) out.open_profit[i] = op_now;
+        if (out.position_size) out.position_size[i] = position();
+        if (out.equity_peak) out.equity_peak[i] = equity_peak;
+        if (out.drawdown_pct) out.drawdown_pct[i] = dd_pct;
+        if (out.hist_vol) out.hist_vol[i] = sc.hist_vol.data()[i];
+        if (out.atr) out.atr[i] = sc.atr.data()[i];
+        if (out.straddle_delta) out.straddle_delta[i] = sc.delta.data()[i];
+        if (out.straddle_gamma) out.straddle_gamma[i] = sc.gamma.data()[i];
+        if (out.long_entry) out.long_entry[i] = sg.long_entry ? 1.0 : 0.0;
+        if (out.short_entry) out.short_entry[i] = sg.short_entry ? 1.0 : 0.0;
+    }
+
+    void run(const Scratch& sc, const BarOutputs* out) noexcept {
         const bool orders_on_close = p_.process_orders_on_close != 0.0;
         double equity_peak = p_.initial_capital;
-        Pending pend_long, pend_short;
-        PendingClose pend_close;
+        Orders orders;
         sm_.halt_bar = -1.0;
-        for (std::int64_t i = 0; i < n; ++i) {
-            const double o = s_.open[i];
-            const double h = s_.high[i];
-            const double l = s_.low[i];
+        for (std::int64_t i = 0; i < s_.n; ++i) {
             const double c = s_.close[i];
             // 6.2 step 1: market orders of the previous close, in creation order.
-            fill_market(pend_long, pend_short, pend_close, o, i);
+            fill_market(orders, s_.open[i], i);
             // 6.2 step 2: brackets along the bar's path, oldest trade first.
             for (std::size_t k = 0; k < open_.size();) {
-                if (!check_bracket(k, i, o, h, l)) ++k;
+                if (!check_bracket(k, i, s_.open[i], s_.high[i], s_.low[i])) ++k;
             }
             // 4: the state the script sees at the close.
             const double op = open_profit(c);
@@ -375,87 +472,16 @@ public:
             const double dd_pct = (equity_peak - equity) / equity_peak * 100.0;
             const bool dd_exceeded = dd_pct > p_.max_drawdown_pct;
             if (dd_exceeded && sm_.halt_bar < 0.0) sm_.halt_bar = static_cast<double>(i);
-            const double pos = position();
-            // 3.6: signals.
-            const double ratio = hv[i] / p_.implied_vol;
-            const bool long_regime = ratio > p_.vol_ratio_threshold;
-            const bool short_regime = ratio < p_.vol_ratio_short;
-            const double move = i > 0 ? c - s_.close[i - 1] : kNaN;
-            const double move_threshold = atr[i] * p_.gamma_scalp_threshold;
-            const bool up_move = move > move_threshold;
-            const bool down_move = move < -move_threshold;
-            const bool delta_long = delta[i] < -band;
-            const bool delta_short = delta[i] > band;
-            const bool vol_ok = vol_filter_on ? long_regime : true;
-            const bool long_entry = vol_ok && (down_move || delta_long);
-            const bool short_entry = vol_ok && (up_move || delta_short);
+            const Signals sg = signals(sc, i);
             if (i >= s_.start) {  // D1: warm-up bars send no orders
-                // 5: orders, in the script's statement order (1.2).
-                const double open_trades = static_cast<double>(open_.size());
-                const bool can_trade = !dd_exceeded && open_trades < p_.max_positions;
-                if (can_trade) {
-                    // Bracket levels from this close (5.4): C -/+ ATR multiples, rounded away
-                    // from the market (B6). Computed only for an exit call.
-                    const auto bracket = [&](int dir) {
-                        const double stop = c - dir * (atr[i] * p_.stop_loss_atr_mult);
-                        const double target = c + dir * (atr[i] * p_.take_profit_atr_mult);
-                        if (!round_levels) return std::array<double, 2>{stop, target};
-                        return dir > 0 ? std::array<double, 2>{floor_to(stop, p_.mintick),
-                                                               ceil_to(target, p_.mintick)}
-                                       : std::array<double, 2>{ceil_to(stop, p_.mintick),
-                                                               floor_to(target, p_.mintick)};
-                    };
-                    const auto exit_for = [&](int dir, Pending& pending) {
-                        const auto lv = bracket(dir);
-                        exit_call(dir, lv[0], lv[1], pending);
-                    };
-                    if (long_entry && pos <= 0.0) {
-                        send_entry(pend_long, +1, i, equity, c);
-                        if (!reissue_every_bar) exit_for(+1, pend_long);
-                    }
-                    if (reissue_every_bar) exit_for(+1, pend_long);
-                    if (short_entry && pos >= 0.0) {
-                        send_entry(pend_short, -1, i, equity, c);
-                        if (!reissue_every_bar) exit_for(-1, pend_short);
-                    }
-                    if (reissue_every_bar) exit_for(-1, pend_short);
-                    if (last_only && pend_long.active && pend_short.active) {
-                        pend_long.active = false;  // B4: only the bar's last entry order survives
-                    }
-                }
-                if (dd_exceeded && pos != 0.0) {
-                    pend_close = {true, ExitReason::close_all_drawdown, i};
-                }
-                if (vol_filter_on && short_regime && pos != 0.0) {
-                    pend_close = {true, ExitReason::close_all_regime, i};  // the later comment wins
-                }
+                send_orders(sg, i, c, sc.atr.data()[i], equity, position(), dd_exceeded, orders);
             }
             // process_orders_on_close: the orders just sent fill at this close.
-            if (orders_on_close) fill_market(pend_long, pend_short, pend_close, c, i);
+            if (orders_on_close) fill_market(orders, c, i);
             const double op_now = orders_on_close ? open_profit(c) : op;
             const double real_now = orders_on_close ? realized() : real;
-            const double equity_now = real_now + op_now;
-            bc_dd_.add(equity_now);
-            bc_trough_ = std::min(bc_trough_, equity_now);
-            max_runup_ = std::max(max_runup_, equity_now - bc_trough_);
-            if (bc_trough_ > 0.0) {
-                max_runup_pct_ =
-                    std::max(max_runup_pct_, (equity_now - bc_trough_) / bc_trough_ * 100.0);
-            }
-            if (out) {
-                if (out->equity) out->equity[i] = equity_now;
-                if (out->realized_equity) out->realized_equity[i] = real_now;
-                if (out->open_profit) out->open_profit[i] = op_now;
-                if (out->position_size) out->position_size[i] = position();
-                if (out->equity_peak) out->equity_peak[i] = equity_peak;
-                if (out->drawdown_pct) out->drawdown_pct[i] = dd_pct;
-                if (out->hist_vol) out->hist_vol[i] = hv[i];
-                if (out->atr) out->atr[i] = atr[i];
-                if (out->straddle_delta) out->straddle_delta[i] = delta[i];
-                if (out->straddle_gamma) out->straddle_gamma[i] = gamma[i];
-                if (out->long_entry) out->long_entry[i] = long_entry ? 1.0 : 0.0;
-                if (out->short_entry) out->short_entry[i] = short_entry ? 1.0 : 0.0;
-            }
+            track_close_equity(real_now + op_now);
+            if (out) record_bar(*out, sc, i, real_now, op_now, equity_peak, dd_pct, sg);
         }
         finish(out);
     }

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "gammaext/hedging.hpp"
@@ -110,8 +111,8 @@ struct Book {
 };
 
 /// Fills a[j], b[j] with draws 2n and 2n+1 of `stream` for every lane (normals or uniforms).
-void draw_pair(const Block& b, u64 seed, rng::Stream stream, u32 n, bool normal, double* __restrict a,
-               double* __restrict c) noexcept {
+void draw_pair(const Block& b, u64 seed, rng::Stream stream, u32 n, bool normal,
+               double* __restrict a, double* __restrict c) noexcept {
     const auto k0 = static_cast<u32>(seed);
     const auto k1 = static_cast<u32>(seed >> 32);
 #pragma omp simd
@@ -152,10 +153,10 @@ struct Setup {
     NoiseKind noise;
     i64 n_steps;
     double spot, drift, path_vol, vol, hvol, rate, div;
-    bool same_hedge_vol;
-    double option_units = 0;  // sum of |qc| + |qp| over groups
-    double horizon;
-    std::vector<double> lnk;
+    bool same_hedge_vol;  // hedge delta and gamma are the marks' (hedge_vol NaN or equal)
+    double option_units;  // sum of |qc| + |qp| over groups
+    double horizon;       // times[n_steps] - times[0]
+    std::vector<double> lnk;  // log strike of each group
 };
 
 /// The option marks of one group, added into val/del/gam/the for every lane: call Greeks
@@ -393,134 +394,224 @@ void fill(double* a, double x) noexcept {
     }
 }
 
-/// Advances the true log price from step k to k + 1 (draws already in place).
-void advance(const Setup& su, Block& b, i64 k, const std::vector<double>& jump_cdf) noexcept {
-    const HedgeSpec& sp = su.spec;
-    const double dt = sp.times[k + 1] - sp.times[k];
-    const double sdt = std::sqrt(dt);
-    const bool odd = (k & 1) != 0;
-    const double* __restrict z = odd ? b.zb : b.za;
-    const double* __restrict u = odd ? b.ub : b.ua;
-    const double* __restrict jz = odd ? b.jb : b.ja;
-    switch (su.kind) {
-        case PathKind::gbm: {
-            const double mu = (su.drift - 0.5 * su.path_vol * su.path_vol) * dt;
-            const double sd = su.path_vol * sdt;
+// ---------------------------------------------------------------------------------------------
+// Path generators: one step of the true log price from time k to k + 1 for every lane, with the
+// step's draws (z normals, u uniforms, jz jump-size normals) already in place.
+
+/// GBM, exact log step.
+void advance_gbm(const Setup& su, Block& b, double dt, const double* __restrict z) noexcept {
+    const double mu = (su.drift - 0.5 * su.path_vol * su.path_vol) * dt;
+    const double sd = su.path_vol * std::sqrt(dt);
 #pragma omp simd
-            for (int j = 0; j < kLanes; ++j) {
-                b.lx[j] += mu + sd * z[j];
-                b.s[j] = vmath::exp(b.lx[j]);
-            }
-            break;
-        }
-        case PathKind::heston: {
-            // Andersen (2008), "Simple and efficient simulation of the Heston stochastic
-            // volatility model", J. Comp. Finance 11(3): QE step for the variance (psi_c = 1.5)
-            // and the central (gamma1 = gamma2 = 1/2) log-price discretization, eq. (33).
-            constexpr double kPsiC = 1.5;
-            const double kappa = hp(sp, hp_heston_kappa), theta = hp(sp, hp_heston_theta);
-            const double xi = hp(sp, hp_heston_xi), rho = hp(sp, hp_heston_rho);
-            const double e = std::exp(-kappa * dt);
-            const double c1 = xi * xi * e * (1.0 - e) / kappa;
-            const double c2 = theta * xi * xi * (1.0 - e) * (1.0 - e) / (2.0 * kappa);
-            const double k0 = -rho * kappa * theta / xi * dt;
-            const double k1 = 0.5 * dt * (kappa * rho / xi - 0.5) - rho / xi;
-            const double k2 = 0.5 * dt * (kappa * rho / xi - 0.5) + rho / xi;
-            const double k3 = 0.5 * dt * (1.0 - rho * rho);
-            const double mu = su.drift * dt;
-#pragma omp simd
-            for (int j = 0; j < kLanes; ++j) {
-                const double v = b.var[j];
-                const double m = theta + (v - theta) * e;
-                const double s2 = v * c1 + c2;
-                const double psi = s2 / (m * m);
-                const double inv = 2.0 / psi;
-                const double b2 = inv - 1.0 + std::sqrt(inv) * std::sqrt(std::max(inv - 1.0, 0.0));
-                const double a = m / (1.0 + b2);
-                const double zv = rng::norm_ppf(u[j]);
-                const double bz = std::sqrt(b2) + zv;
-                const double v_quad = a * bz * bz;
-                const double p = (psi - 1.0) / (psi + 1.0);
-                const double beta = (1.0 - p) / m;
-                const double uu = u[j] > p ? u[j] : 0.5;  // keeps the log finite in unused lanes
-                const double v_exp = u[j] > p ? vmath::log((1.0 - p) / (1.0 - uu)) / beta : 0.0;
-                const double vn = psi <= kPsiC ? v_quad : v_exp;
-                b.lx[j] += mu + k0 + k1 * v + k2 * vn + std::sqrt(k3 * (v + vn)) * z[j];
-                b.var[j] = vn;
-                b.s[j] = vmath::exp(b.lx[j]);
-            }
-            break;
-        }
-        case PathKind::merton: {
-            // Merton (1976): d ln S = (mu - sigma^2/2 - lambda kbar) dt + sigma dW + jumps,
-            // N ~ Poisson(lambda dt) jumps of size ln(1 + J) ~ N(m, s^2), kbar = e^{m + s^2/2} - 1.
-            const double lam = hp(sp, hp_jump_intensity), jm = hp(sp, hp_jump_mean);
-            const double js = hp(sp, hp_jump_std);
-            const double kbar = std::exp(jm + 0.5 * js * js) - 1.0;
-            const double mu = (su.drift - 0.5 * su.path_vol * su.path_vol - lam * kbar) * dt;
-            const double sd = su.path_vol * sdt;
-            const double* __restrict cdf = jump_cdf.data();
-#pragma omp simd
-            for (int j = 0; j < kLanes; ++j) {
-                double nj = 0.0;
-                for (int i = 0; i < kMaxJumps; ++i) {
-                    nj += u[j] > cdf[i] ? 1.0 : 0.0;
-                }
-                b.lx[j] += mu + sd * z[j] + nj * jm + std::sqrt(nj) * js * jz[j];
-                b.s[j] = vmath::exp(b.lx[j]);
-            }
-            break;
-        }
-        case PathKind::oscillation:
-        case PathKind::trend: {
-            const double t1 = sp.times[k + 1];
-            const double base =
-                su.kind == PathKind::trend
-                    ? std::log(su.spot) + std::log1p(hp(sp, hp_total_return)) * t1 / su.horizon
-                    : std::log(su.spot) +
-                          hp(sp, hp_amplitude) *
-                              std::sin(kTwoPi * static_cast<double>(k + 1) / hp(sp, hp_period));
-            const double sd = hp(sp, hp_scenario_noise) * sdt;
-#pragma omp simd
-            for (int j = 0; j < kLanes; ++j) {
-                b.walk[j] += sd * z[j];
-                b.lx[j] = base + b.walk[j];
-                b.s[j] = vmath::exp(b.lx[j]);
-            }
-            break;
-        }
-        case PathKind::bootstrap: {
-            const auto len = static_cast<i64>(hp(sp, hp_block_length));
-            const i64 blk = k / len, off = k % len;
-            if (off == 0) {
-                draw_pair(b, sp.seed, rng::Stream::bootstrap, static_cast<u32>(blk >> 1), false,
-                          b.ua, b.ub);
-                const double* ub = (blk & 1) != 0 ? b.ub : b.ua;
-                const auto m = static_cast<double>(sp.n_returns);
-                for (int j = 0; j < kLanes; ++j) {
-                    b.start[j] = std::floor(ub[j] * m);
-                }
-            }
-            for (int j = 0; j < kLanes; ++j) {
-                const i64 idx = (static_cast<i64>(b.start[j]) + off) % sp.n_returns;
-                b.lx[j] += sp.returns[idx];
-            }
-#pragma omp simd
-            for (int j = 0; j < kLanes; ++j) {
-                b.s[j] = vmath::exp(b.lx[j]);
-            }
-            break;
-        }
-        case PathKind::user:
-            break;  // handled by the caller (rows of the user's array)
+    for (int j = 0; j < kLanes; ++j) {
+        b.lx[j] += mu + sd * z[j];
+        b.s[j] = vmath::exp(b.lx[j]);
     }
 }
 
-/// Updates a rule's state at step k1 (ATR, EWMA vol, efficiency ratio), sets its band and
-/// decides its trades (k.q), for every lane.
-void decide(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, double* ring,
-            i64 k1, double dt) noexcept {
+/// Heston. Andersen (2008), "Simple and efficient simulation of the Heston stochastic
+/// volatility model", J. Comp. Finance 11(3): QE step for the variance (psi_c = 1.5) and the
+/// central (gamma1 = gamma2 = 1/2) log-price discretization, eq. (33).
+void advance_heston(const Setup& su, Block& b, double dt, const double* __restrict z,
+                    const double* __restrict u) noexcept {
     const HedgeSpec& sp = su.spec;
+    constexpr double kPsiC = 1.5;
+    const double kappa = hp(sp, hp_heston_kappa), theta = hp(sp, hp_heston_theta);
+    const double xi = hp(sp, hp_heston_xi), rho = hp(sp, hp_heston_rho);
+    const double e = std::exp(-kappa * dt);
+    const double c1 = xi * xi * e * (1.0 - e) / kappa;
+    const double c2 = theta * xi * xi * (1.0 - e) * (1.0 - e) / (2.0 * kappa);
+    const double k0 = -rho * kappa * theta / xi * dt;
+    const double k1 = 0.5 * dt * (kappa * rho / xi - 0.5) - rho / xi;
+    const double k2 = 0.5 * dt * (kappa * rho / xi - 0.5) + rho / xi;
+    const double k3 = 0.5 * dt * (1.0 - rho * rho);
+    const double mu = su.drift * dt;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double v = b.var[j];
+        const double m = theta + (v - theta) * e;
+        const double s2 = v * c1 + c2;
+        const double psi = s2 / (m * m);
+        const double inv = 2.0 / psi;
+        const double b2 = inv - 1.0 + std::sqrt(inv) * std::sqrt(std::max(inv - 1.0, 0.0));
+        const double a = m / (1.0 + b2);
+        const double zv = rng::norm_ppf(u[j]);
+        const double bz = std::sqrt(b2) + zv;
+        const double v_quad = a * bz * bz;
+        const double p = (psi - 1.0) / (psi + 1.0);
+        const double beta = (1.0 - p) / m;
+        const double uu = u[j] > p ? u[j] : 0.5;  // keeps the log finite in unused lanes
+        const double v_exp = u[j] > p ? vmath::log((1.0 - p) / (1.0 - uu)) / beta : 0.0;
+        const double vn = psi <= kPsiC ? v_quad : v_exp;
+        b.lx[j] += mu + k0 + k1 * v + k2 * vn + std::sqrt(k3 * (v + vn)) * z[j];
+        b.var[j] = vn;
+        b.s[j] = vmath::exp(b.lx[j]);
+    }
+}
+
+/// Poisson(m) CDF at 0..kMaxJumps-1, for the jump counts of a Merton step (m = lambda dt).
+void poisson_cdf(double m, std::vector<double>& cdf) noexcept {
+    double pk = std::exp(-m), f = pk;
+    for (int i = 0; i < kMaxJumps; ++i) {
+        cdf[static_cast<std::size_t>(i)] = f;
+        pk *= m / static_cast<double>(i + 1);
+        f += pk;
+    }
+}
+
+/// Merton (1976): d ln S = (mu - sigma^2/2 - lambda kbar) dt + sigma dW + jumps,
+/// N ~ Poisson(lambda dt) jumps of size ln(1 + J) ~ N(m, s^2), kbar = e^{m + s^2/2} - 1.
+void advance_merton(const Setup& su, Block& b, double dt, const double* __restrict z,
+                    const double* __restrict u, const double* __restrict jz,
+                    const double* __restrict cdf) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const double lam = hp(sp, hp_jump_intensity), jm = hp(sp, hp_jump_mean);
+    const double js = hp(sp, hp_jump_std);
+    const double kbar = std::exp(jm + 0.5 * js * js) - 1.0;
+    const double mu = (su.drift - 0.5 * su.path_vol * su.path_vol - lam * kbar) * dt;
+    const double sd = su.path_vol * std::sqrt(dt);
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        double nj = 0.0;
+        for (int i = 0; i < kMaxJumps; ++i) {
+            nj += u[j] > cdf[i] ? 1.0 : 0.0;
+        }
+        b.lx[j] += mu + sd * z[j] + nj * jm + std::sqrt(nj) * js * jz[j];
+        b.s[j] = vmath::exp(b.lx[j]);
+    }
+}
+
+/// The lab's oscillation and trend: a deterministic log path plus a Brownian walk.
+void advance_scenario(const Setup& su, Block& b, i64 k, double dt,
+                      const double* __restrict z) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const double t1 = sp.times[k + 1];
+    const double base =
+        su.kind == PathKind::trend
+            ? std::log(su.spot) + std::log1p(hp(sp, hp_total_return)) * t1 / su.horizon
+            : std::log(su.spot) +
+                  hp(sp, hp_amplitude) *
+                      std::sin(kTwoPi * static_cast<double>(k + 1) / hp(sp, hp_period));
+    const double sd = hp(sp, hp_scenario_noise) * std::sqrt(dt);
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        b.walk[j] += sd * z[j];
+        b.lx[j] = base + b.walk[j];
+        b.s[j] = vmath::exp(b.lx[j]);
+    }
+}
+
+/// Circular block bootstrap: a block starts at a uniformly drawn return every block_length
+/// steps (its own draws), then replays the returns that follow it.
+void advance_bootstrap(const Setup& su, Block& b, i64 k) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const auto len = static_cast<i64>(hp(sp, hp_block_length));
+    const i64 blk = k / len, off = k % len;
+    if (off == 0) {
+        draw_pair(b, sp.seed, rng::Stream::bootstrap, static_cast<u32>(blk >> 1), false, b.ua,
+                  b.ub);
+        const double* ub = (blk & 1) != 0 ? b.ub : b.ua;
+        const auto m = static_cast<double>(sp.n_returns);
+        for (int j = 0; j < kLanes; ++j) {
+            b.start[j] = std::floor(ub[j] * m);
+        }
+    }
+    for (int j = 0; j < kLanes; ++j) {
+        const i64 idx = (static_cast<i64>(b.start[j]) + off) % sp.n_returns;
+        b.lx[j] += sp.returns[idx];
+    }
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        b.s[j] = vmath::exp(b.lx[j]);
+    }
+}
+
+/// The random numbers of step k, drawn in pairs (even k draws k and k + 1), and the noise
+/// draws of time k + 1.
+void draw_step(const Setup& su, Block& b, i64 k) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const bool scenario = su.kind == PathKind::oscillation || su.kind == PathKind::trend;
+    const bool scenario_noise = hp(sp, hp_scenario_noise) != 0.0;
+    if ((k & 1) == 0) {
+        const auto n = static_cast<u32>(k >> 1);
+        const bool draws_price = su.kind != PathKind::user && su.kind != PathKind::bootstrap;
+        if (draws_price && (!scenario || scenario_noise)) {
+            draw_pair(b, sp.seed, rng::Stream::price, n, true, b.za, b.zb);
+        }
+        if (su.kind == PathKind::heston) {
+            draw_pair(b, sp.seed, rng::Stream::variance, n, false, b.ua, b.ub);
+        }
+        if (su.kind == PathKind::merton) {
+            draw_pair(b, sp.seed, rng::Stream::jump_count, n, false, b.ua, b.ub);
+            draw_pair(b, sp.seed, rng::Stream::jump_size, n, true, b.ja, b.jb);
+        }
+    }
+    if (su.noise != NoiseKind::none && ((k + 1) & 1) == 0) {
+        draw_pair(b, sp.seed, rng::Stream::noise, static_cast<u32>((k + 1) >> 1),
+                  su.noise == NoiseKind::iid, b.na, b.nb);
+    }
+    if (scenario && !scenario_noise) {
+        fill(b.za, 0.0);
+        fill(b.zb, 0.0);
+    }
+}
+
+/// Moves every lane from time k to k + 1: the true price (generated, or read from the user's
+/// rows) and the observed one.
+void move_prices(const Setup& su, Block& b, const i64* row, i64 k,
+                 const std::vector<double>& jump_cdf) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const double dt = sp.times[k + 1] - sp.times[k];
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        b.lx_prev[j] = b.lx[j];
+        b.lo_prev[j] = b.lo[j];
+        b.s_prev[j] = b.s[j];
+        b.o_prev[j] = b.o[j];
+    }
+    const bool odd = (k & 1) != 0;
+    const double* z = odd ? b.zb : b.za;
+    const double* u = odd ? b.ub : b.ua;
+    const double* jz = odd ? b.jb : b.ja;
+    switch (su.kind) {
+        case PathKind::gbm:
+            advance_gbm(su, b, dt, z);
+            break;
+        case PathKind::heston:
+            advance_heston(su, b, dt, z, u);
+            break;
+        case PathKind::merton:
+            advance_merton(su, b, dt, z, u, jz, jump_cdf.data());
+            break;
+        case PathKind::oscillation:
+        case PathKind::trend:
+            advance_scenario(su, b, k, dt, z);
+            break;
+        case PathKind::bootstrap:
+            advance_bootstrap(su, b, k);
+            break;
+        case PathKind::user: {
+            const i64 stride = sp.n_steps + 1;
+            for (int j = 0; j < kLanes; ++j) {
+                b.s[j] = sp.paths[row[j] * stride + k + 1];
+            }
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                b.lx[j] = vmath::log(b.s[j]);
+            }
+            break;
+        }
+    }
+    observe(su, b, k + 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rules
+
+/// A rule's indicators at step k1: Wilder's ATR, the EWMA variance of the vol gate and the
+/// efficiency ratio of the trend band (kept in a ring of the last er_n + 1 observed prices).
+void update_indicators(const Block& b, Book& bk, const RuleParams& rp, double* ring, i64 k1,
+                       double dt) noexcept {
     if (rp.atr_mult > 0.0) {
         const double inv = 1.0 / static_cast<double>(rp.atr_len);
         const i64 len = rp.atr_len;
@@ -567,12 +658,11 @@ void decide(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, dou
             bk.er[j] = bk.er[j] > 0.0 ? num / bk.er[j] : 0.0;
         }
     }
-    const double iv = sp.vols != nullptr ? sp.vols[k1] : su.vol;
-    const double gate_lo2 = rp.gate_min * iv * rp.gate_min * iv;
-    const double gate_hi2 = rp.gate_max * iv * rp.gate_max * iv;
-    const bool t_every = rp.every > 0.0 && k1 % static_cast<i64>(rp.every) == 0;
-    const bool atr_ready = rp.atr_mult > 0.0 && k1 >= rp.atr_len;
-    const double disc = std::exp(-su.rate * (su.horizon - sp.times[k1]));
+}
+
+/// The no-trade band's half-width at step k1 for every lane (NaN without a band).
+void set_band(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, i64 k1) noexcept {
+    const double disc = std::exp(-su.rate * (su.horizon - su.spec.times[k1]));
     const double ww_k = rp.ww_c * disc;
     const double band0 = rp.band0, widen = rp.widen;
     switch (rp.band_kind) {
@@ -597,6 +687,19 @@ void decide(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, dou
         default:
             fill(bk.band, vmath::kNaN);
     }
+}
+
+/// Updates a rule's state at step k1, sets its band and decides its trades (bk.q) for every
+/// lane: the triggers, combined.
+void decide(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, double* ring,
+            i64 k1, double dt) noexcept {
+    update_indicators(b, bk, rp, ring, k1, dt);
+    set_band(su, b, bk, rp, k1);
+    const double iv = su.spec.vols != nullptr ? su.spec.vols[k1] : su.vol;
+    const double gate_lo2 = rp.gate_min * iv * rp.gate_min * iv;
+    const double gate_hi2 = rp.gate_max * iv * rp.gate_max * iv;
+    const bool t_every = rp.every > 0.0 && k1 % static_cast<i64>(rp.every) == 0;
+    const bool atr_ready = rp.atr_mult > 0.0 && k1 >= rp.atr_len;
     // Step-level switches as 0/1 doubles and the triggers combined with bitwise operators: no
     // short-circuit control flow, so the loop vectorizes.
     const double move = rp.move, atr_mult = rp.atr_mult, max_interval = rp.max_interval;
@@ -632,6 +735,7 @@ void decide(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, dou
     }
 }
 
+
 /// Scratch owned by one thread: per-rule books, rule parameters and trend-band rings.
 struct Workspace {
     std::vector<GroupStep> gs;
@@ -641,21 +745,26 @@ struct Workspace {
     std::vector<double> jump_cdf;
 };
 
-void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
-    const HedgeSpec& sp = su.spec;
-    const i64 N = sp.n_steps;
+// ---------------------------------------------------------------------------------------------
+// One block of paths: the steps of run_block
+
+/// The lanes of the block of output rows [i0, i0 + len): lane j's output row, and its global
+/// path number, which keys its random numbers. Spare lanes of a partial block repeat the last
+/// real path. Returns len.
+i64 open_lanes(const HedgeSpec& sp, i64 i0, i64 end, Block& b, i64* row) noexcept {
     const i64 len = std::min<i64>(kLanes, end - i0);
-    const auto n_rules = static_cast<i64>(ws.books.size());
-    std::vector<GroupStep>& gs = ws.gs;
-    Block b;  // NOLINT: every array is filled before use
-    i64 row[kLanes];
     for (int j = 0; j < kLanes; ++j) {
-        const i64 local = i0 + (j < len ? j : len - 1);  // spare lanes repeat the last real path
+        const i64 local = i0 + (j < len ? j : len - 1);
         row[j] = local;
         const auto gp = static_cast<u64>(sp.first_path + local);
         b.path_lo[j] = static_cast<u32>(gp);
         b.path_hi[j] = static_cast<u32>(gp >> 32);
     }
+    return len;
+}
+
+/// The traced paths among the block's len lanes.
+std::vector<TraceSlot> trace_slots(const HedgeSpec& sp, i64 i0, i64 len) {
     std::vector<TraceSlot> slots;
     for (i64 t = 0; t < sp.n_trace; ++t) {
         const i64 local = sp.trace_paths[t] - sp.first_path;
@@ -663,14 +772,17 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
             slots.push_back(TraceSlot{static_cast<int>(local - i0), t});
         }
     }
+    return slots;
+}
 
-    const bool user = su.kind == PathKind::user;
-    const i64 stride = N + 1;
-    // Initial state.
+/// Time 0 for every lane: the prices, the generators' state, the observed price, the option
+/// marks and the rule-independent accumulators.
+void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupStep>& gs) noexcept {
+    const HedgeSpec& sp = su.spec;
     const double ls0 = std::log(su.spot);
     for (int j = 0; j < kLanes; ++j) {
-        if (user) {
-            b.s[j] = sp.paths[row[j] * stride];
+        if (su.kind == PathKind::user) {
+            b.s[j] = sp.paths[row[j] * (sp.n_steps + 1)];
             b.lx[j] = vmath::log(b.s[j]);
         } else {
             b.s[j] = su.spot;
@@ -680,8 +792,7 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
     fill(b.var, hp(sp, hp_heston_v0));
     fill(b.walk, 0.0);
     fill(b.start, 0.0);
-    const bool noisy = su.noise != NoiseKind::none;
-    if (noisy) {
+    if (su.noise != NoiseKind::none) {
         draw_pair(b, sp.seed, rng::Stream::noise, 0, su.noise == NoiseKind::iid, b.na, b.nb);
     }
     observe(su, b, 0);
@@ -689,188 +800,138 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
         fill(a, 0.0);
     }
     portfolio_greeks(su, b, 0, gs);
-    // Every book buys the options at their model value, paying the option half-spread, and
-    // (optionally) hedges.
+}
+
+/// Opens one rule's book at time 0: it buys the options at their model value, paying the
+/// option half-spread, and (optionally) hedges; the drawdown and the trend band's prices start.
+void open_book(const Setup& su, const Block& b, Book& bk, const RuleParams& rule,
+               double* ring) noexcept {
+    const HedgeSpec& sp = su.spec;
     const double opt_spread = hp(sp, hp_option_half_spread) * su.option_units;
     const double vol0 = sp.vols != nullptr ? sp.vols[0] : su.vol;
-    for (i64 r = 0; r < n_rules; ++r) {
-        Book& bk = ws.books[static_cast<std::size_t>(r)];
-        for (double* a : {bk.h, bk.since, bk.a_hedge, bk.a_fin, bk.rebal, bk.traded, bk.turnover,
-                          bk.peak, bk.atr, bk.er, bk.q}) {
-            fill(a, 0.0);
-        }
-        fill(bk.band, vmath::kNaN);
-        fill(bk.hv, vol0 * vol0);
-#pragma omp simd
-        for (int j = 0; j < kLanes; ++j) {
-            bk.cash[j] = -b.val[j] - opt_spread;
-            bk.a_cost[j] = -opt_spread;
-            bk.last[j] = b.o[j];
-        }
-        if (hp(sp, hp_initial_hedge) != 0.0) {
-#pragma omp simd
-            for (int j = 0; j < kLanes; ++j) {
-                bk.q[j] = -b.hdel[j];
-            }
-            trade(su, b, bk, hp(sp, hp_entry_costs) != 0.0);
-        }
-#pragma omp simd
-        for (int j = 0; j < kLanes; ++j) {
-            const double pnl = bk.cash[j] + bk.h[j] * b.o[j] + b.val[j];
-            bk.maxdd[j] = pnl < 0.0 ? -pnl : 0.0;  // the peak starts at 0 (before any trade)
-        }
-        if (ws.rules[static_cast<std::size_t>(r)].band_kind == BandKind::trend) {
-            double* rg = ws.rings[static_cast<std::size_t>(r)].data();
-            for (int j = 0; j < kLanes; ++j) {
-                rg[j] = b.o[j];
-            }
-        }
-        write_trace(su, b, bk, r, slots, 0);
+    for (double* a : {bk.h, bk.since, bk.a_hedge, bk.a_fin, bk.rebal, bk.traded, bk.turnover,
+                      bk.peak, bk.atr, bk.er, bk.q}) {
+        fill(a, 0.0);
     }
-
-    const bool financing = hp(sp, hp_financing) != 0.0;
-    const bool draws_price = !user && su.kind != PathKind::bootstrap;
-    const double lam = hp(sp, hp_jump_intensity);
-    const bool scenario = su.kind == PathKind::oscillation || su.kind == PathKind::trend;
-    const bool scenario_noise = hp(sp, hp_scenario_noise) != 0.0;
-
-    for (i64 k = 0; k < N; ++k) {
-        const double dt = sp.times[k + 1] - sp.times[k];
-        // Random numbers for this step (pairs: even k draws k and k + 1).
-        if ((k & 1) == 0) {
-            const auto n = static_cast<u32>(k >> 1);
-            if (draws_price && (!scenario || scenario_noise)) {
-                draw_pair(b, sp.seed, rng::Stream::price, n, true, b.za, b.zb);
-            }
-            if (su.kind == PathKind::heston) {
-                draw_pair(b, sp.seed, rng::Stream::variance, n, false, b.ua, b.ub);
-            }
-            if (su.kind == PathKind::merton) {
-                draw_pair(b, sp.seed, rng::Stream::jump_count, n, false, b.ua, b.ub);
-                draw_pair(b, sp.seed, rng::Stream::jump_size, n, true, b.ja, b.jb);
-            }
-        }
-        if (noisy && ((k + 1) & 1) == 0) {
-            draw_pair(b, sp.seed, rng::Stream::noise, static_cast<u32>((k + 1) >> 1),
-                      su.noise == NoiseKind::iid, b.na, b.nb);
-        }
-        if (scenario && !scenario_noise) {
-            fill(b.za, 0.0);
-            fill(b.zb, 0.0);
-        }
-        if (su.kind == PathKind::merton) {
-            // Poisson(lambda dt) CDF at 0..kMaxJumps-1 for this step's dt.
-            const double m = lam * dt;
-            double pk = std::exp(-m), f = pk;
-            for (int i = 0; i < kMaxJumps; ++i) {
-                ws.jump_cdf[static_cast<std::size_t>(i)] = f;
-                pk *= m / static_cast<double>(i + 1);
-                f += pk;
-            }
-        }
+    fill(bk.band, vmath::kNaN);
+    fill(bk.hv, vol0 * vol0);
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        bk.cash[j] = -b.val[j] - opt_spread;
+        bk.a_cost[j] = -opt_spread;
+        bk.last[j] = b.o[j];
+    }
+    if (hp(sp, hp_initial_hedge) != 0.0) {
 #pragma omp simd
         for (int j = 0; j < kLanes; ++j) {
-            b.lx_prev[j] = b.lx[j];
-            b.lo_prev[j] = b.lo[j];
-            b.s_prev[j] = b.s[j];
-            b.o_prev[j] = b.o[j];
+            bk.q[j] = -b.hdel[j];
         }
-        if (user) {
-            for (int j = 0; j < kLanes; ++j) {
-                b.s[j] = sp.paths[row[j] * stride + k + 1];
-            }
+        trade(su, b, bk, hp(sp, hp_entry_costs) != 0.0);
+    }
 #pragma omp simd
-            for (int j = 0; j < kLanes; ++j) {
-                b.lx[j] = vmath::log(b.s[j]);
-            }
-        } else {
-            advance(su, b, k, ws.jump_cdf);
-        }
-        observe(su, b, k + 1);
-
-        // The P&L attribution with the Greeks of step k: the option parts are the same for
-        // every rule; financing over the step and the net-delta P&L depend on the book.
-        const double dvol = sp.vols != nullptr ? sp.vols[k + 1] - sp.vols[k] : 0.0;
-#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double pnl = bk.cash[j] + bk.h[j] * b.o[j] + b.val[j];
+        bk.maxdd[j] = pnl < 0.0 ? -pnl : 0.0;  // the peak starts at 0 (before any trade)
+    }
+    if (rule.band_kind == BandKind::trend) {
         for (int j = 0; j < kLanes; ++j) {
-            const double ds = b.s[j] - b.s_prev[j];
-            b.a_gamma[j] += 0.5 * b.gam[j] * ds * ds;
-            b.a_theta[j] += b.the[j] * dt;
-            b.a_vega[j] += b.veg[j] * dvol;
-            const double lr = b.lo[j] - b.lo_prev[j];
-            b.rv[j] += lr * lr;
-        }
-        const double grow_cash = financing ? std::expm1(su.rate * dt) : 0.0;
-        const double grow_div = financing ? std::expm1(su.div * dt) : 0.0;
-        for (Book& bk : ws.books) {
-#pragma omp simd
-            for (int j = 0; j < kLanes; ++j) {
-                const double fin = bk.cash[j] * grow_cash + bk.h[j] * b.o_prev[j] * grow_div;
-                bk.cash[j] += fin;
-                bk.a_fin[j] += fin;
-                const double ds = b.s[j] - b.s_prev[j];
-                bk.a_hedge[j] += b.del[j] * ds + bk.h[j] * (b.o[j] - b.o_prev[j]);
-            }
-        }
-        const i64 k1 = k + 1;
-        portfolio_greeks(su, b, k1, gs);  // options expiring at k1 pay into cash
-        double alive_units = 0.0;
-        for (const GroupStep& c : gs) {
-            alive_units += c.alive ? std::fabs(c.qc) + std::fabs(c.qp) : 0.0;
-        }
-        const double exit_spread =
-            hp(sp, hp_close_options) != 0.0 ? hp(sp, hp_option_half_spread) * alive_units : 0.0;
-
-        for (i64 r = 0; r < n_rules; ++r) {
-            Book& bk = ws.books[static_cast<std::size_t>(r)];
-#pragma omp simd
-            for (int j = 0; j < kLanes; ++j) {
-                bk.cash[j] += b.pay[j];
-                bk.q[j] = 0.0;
-                bk.since[j] += 1.0;
-            }
-            double opt_val_factor = 1.0;  // 0 at the horizon, where the options are sold
-            if (k1 < N) {
-                decide(su, b, bk, ws.rules[static_cast<std::size_t>(r)],
-                       ws.rings[static_cast<std::size_t>(r)].data(), k1, dt);
-                trade(su, b, bk, true);
-            } else {
-                // Horizon: unwind the stock, sell the options still alive at model value.
-#pragma omp simd
-                for (int j = 0; j < kLanes; ++j) {
-                    bk.q[j] = -bk.h[j];
-                }
-                trade(su, b, bk, hp(sp, hp_exit_costs) != 0.0);
-#pragma omp simd
-                for (int j = 0; j < kLanes; ++j) {
-                    bk.cash[j] += b.val[j] - exit_spread;
-                    bk.a_cost[j] -= exit_spread;
-                }
-                fill(bk.band, vmath::kNaN);
-                opt_val_factor = 0.0;
-            }
-#pragma omp simd
-            for (int j = 0; j < kLanes; ++j) {
-                const double pnl = bk.cash[j] + bk.h[j] * b.o[j] + opt_val_factor * b.val[j];
-                bk.peak[j] = pnl > bk.peak[j] ? pnl : bk.peak[j];
-                const double dd = bk.peak[j] - pnl;
-                bk.maxdd[j] = dd > bk.maxdd[j] ? dd : bk.maxdd[j];
-            }
-        }
-        if (k1 == N) {
-            fill(b.val, 0.0);  // sold (after the books used it)
-        }
-        for (i64 r = 0; r < n_rules; ++r) {
-            write_trace(su, b, ws.books[static_cast<std::size_t>(r)], r, slots, k1);
+            ring[j] = b.o[j];
         }
     }
+}
 
-    // Outputs of the real lanes: rule r's rows start at r * n_paths.
+/// The P&L attribution of step k with the Greeks of step k: the option parts, which are the
+/// same for every rule, and the realized variance of the observed price.
+void attribute(const Setup& su, Block& b, i64 k, double dt) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const double dvol = sp.vols != nullptr ? sp.vols[k + 1] - sp.vols[k] : 0.0;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double ds = b.s[j] - b.s_prev[j];
+        b.a_gamma[j] += 0.5 * b.gam[j] * ds * ds;
+        b.a_theta[j] += b.the[j] * dt;
+        b.a_vega[j] += b.veg[j] * dvol;
+        const double lr = b.lo[j] - b.lo_prev[j];
+        b.rv[j] += lr * lr;
+    }
+}
+
+/// A book over step k: financing of its cash and stock (grow_cash = expm1(r dt), grow_div =
+/// expm1(q dt), 0 without financing) and the P&L of its net delta.
+void carry(const Block& b, Book& bk, double grow_cash, double grow_div) noexcept {
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double fin = bk.cash[j] * grow_cash + bk.h[j] * b.o_prev[j] * grow_div;
+        bk.cash[j] += fin;
+        bk.a_fin[j] += fin;
+        const double ds = b.s[j] - b.s_prev[j];
+        bk.a_hedge[j] += b.del[j] * ds + bk.h[j] * (b.o[j] - b.o_prev[j]);
+    }
+}
+
+/// Closes a book at the horizon: the stock is unwound and the options still alive are sold at
+/// model value, less the option half-spread on them (exit_spread).
+void close_book(const Setup& su, const Block& b, Book& bk, double exit_spread) noexcept {
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        bk.q[j] = -bk.h[j];
+    }
+    trade(su, b, bk, hp(su.spec, hp_exit_costs) != 0.0);
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        bk.cash[j] += b.val[j] - exit_spread;
+        bk.a_cost[j] -= exit_spread;
+    }
+    fill(bk.band, vmath::kNaN);
+}
+
+/// The option half-spread paid at the horizon on the options still alive (close_options).
+double exit_spread(const Setup& su, const std::vector<GroupStep>& gs) noexcept {
+    double alive_units = 0.0;
+    for (const GroupStep& c : gs) {
+        alive_units += c.alive ? std::fabs(c.qc) + std::fabs(c.qp) : 0.0;
+    }
+    return hp(su.spec, hp_close_options) != 0.0 ? hp(su.spec, hp_option_half_spread) * alive_units
+                                                : 0.0;
+}
+
+/// One rule's book at time k1, after the options expiring there paid into cash: the rule's
+/// trade before the horizon, the close at it; then the running drawdown of the mark-to-market
+/// P&L (options at model value until they are sold).
+void rebalance(const Setup& su, const Block& b, Book& bk, const RuleParams& rule, double* ring,
+               i64 k1, double dt, const std::vector<GroupStep>& gs) noexcept {
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        bk.cash[j] += b.pay[j];
+        bk.q[j] = 0.0;
+        bk.since[j] += 1.0;
+    }
+    double opt_val_factor = 1.0;  // 0 at the horizon, where the options are sold
+    if (k1 < su.n_steps) {
+        decide(su, b, bk, rule, ring, k1, dt);
+        trade(su, b, bk, true);
+    } else {
+        close_book(su, b, bk, exit_spread(su, gs));
+        opt_val_factor = 0.0;
+    }
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double pnl = bk.cash[j] + bk.h[j] * b.o[j] + opt_val_factor * b.val[j];
+        bk.peak[j] = pnl > bk.peak[j] ? pnl : bk.peak[j];
+        const double dd = bk.peak[j] - pnl;
+        bk.maxdd[j] = dd > bk.maxdd[j] ? dd : bk.maxdd[j];
+    }
+}
+
+/// The outputs of the block's len real lanes: rule r's rows start at r * n_paths.
+void write_outputs(const Setup& su, const Block& b, const std::vector<Book>& books, i64 i0,
+                   i64 len) noexcept {
+    const HedgeSpec& sp = su.spec;
     const double horizon = su.horizon;
-    for (i64 r = 0; r < n_rules; ++r) {
-        const Book& bk = ws.books[static_cast<std::size_t>(r)];
+    for (std::size_t r = 0; r < books.size(); ++r) {
+        const Book& bk = books[r];
         for (int j = 0; j < len; ++j) {
-            const i64 at = r * sp.n_paths + i0 + j;
+            const i64 at = static_cast<i64>(r) * sp.n_paths + i0 + j;
             const double parts = b.a_gamma[j] + b.a_theta[j] + b.a_vega[j] + bk.a_hedge[j] +
                                  bk.a_fin[j] + bk.a_cost[j];
             const auto put = [&](HedgeOutput o, double x) {
@@ -896,32 +957,78 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
     }
 }
 
+/// Output rows [i0, min(i0 + kLanes, end)) under every rule: the paths, the option marks and
+/// the rule-independent P&L once per step, then each rule's book.
+void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
+    const HedgeSpec& sp = su.spec;
+    Block b;  // NOLINT: every array is filled before use
+    i64 row[kLanes];
+    const i64 len = open_lanes(sp, i0, end, b, row);
+    const std::vector<TraceSlot> slots = trace_slots(sp, i0, len);
+    start_paths(su, b, row, ws.gs);
+    for (std::size_t r = 0; r < ws.books.size(); ++r) {
+        open_book(su, b, ws.books[r], ws.rules[r], ws.rings[r].data());
+        write_trace(su, b, ws.books[r], static_cast<i64>(r), slots, 0);
+    }
+    const bool financing = hp(sp, hp_financing) != 0.0;
+    for (i64 k = 0; k < su.n_steps; ++k) {
+        const double dt = sp.times[k + 1] - sp.times[k];
+        draw_step(su, b, k);
+        if (su.kind == PathKind::merton) {
+            poisson_cdf(hp(sp, hp_jump_intensity) * dt, ws.jump_cdf);
+        }
+        move_prices(su, b, row, k, ws.jump_cdf);
+        attribute(su, b, k, dt);
+        const double grow_cash = financing ? std::expm1(su.rate * dt) : 0.0;
+        const double grow_div = financing ? std::expm1(su.div * dt) : 0.0;
+        for (Book& bk : ws.books) {
+            carry(b, bk, grow_cash, grow_div);
+        }
+        const i64 k1 = k + 1;
+        portfolio_greeks(su, b, k1, ws.gs);  // options expiring at k1 pay into cash
+        for (std::size_t r = 0; r < ws.books.size(); ++r) {
+            rebalance(su, b, ws.books[r], ws.rules[r], ws.rings[r].data(), k1, dt, ws.gs);
+        }
+        if (k1 == su.n_steps) {
+            fill(b.val, 0.0);  // sold (after the books used it)
+        }
+        for (std::size_t r = 0; r < ws.books.size(); ++r) {
+            write_trace(su, b, ws.books[r], static_cast<i64>(r), slots, k1);
+        }
+    }
+    write_outputs(su, b, ws.books, i0, len);
+}
+
 }  // namespace
 
 void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) noexcept {
     if (end <= begin) {
         return;
     }
-    Setup su{spec,
-             static_cast<PathKind>(static_cast<int>(hp(spec, hp_path_kind))),
-             static_cast<NoiseKind>(static_cast<int>(hp(spec, hp_noise_kind))),
-             spec.n_steps,
-             hp(spec, hp_spot),
-             hp(spec, hp_drift),
-             hp(spec, hp_path_vol),
-             hp(spec, hp_vol),
-             hp(spec, hp_hedge_vol),
-             hp(spec, hp_rate),
-             hp(spec, hp_div),
-             std::isnan(hp(spec, hp_hedge_vol)) ||
-                 (spec.vols == nullptr && hp(spec, hp_hedge_vol) == hp(spec, hp_vol)),
-             0.0,
-             spec.times[spec.n_steps] - spec.times[0],
-             {}};
+    double option_units = 0.0;
+    std::vector<double> lnk;
     for (std::int64_t g = 0; g < spec.n_groups; ++g) {
-        su.option_units += std::fabs(spec.groups[g].qc) + std::fabs(spec.groups[g].qp);
-        su.lnk.push_back(std::log(spec.groups[g].strike));
+        option_units += std::fabs(spec.groups[g].qc) + std::fabs(spec.groups[g].qp);
+        lnk.push_back(std::log(spec.groups[g].strike));
     }
+    const Setup su{
+        .spec = spec,
+        .kind = static_cast<PathKind>(static_cast<int>(hp(spec, hp_path_kind))),
+        .noise = static_cast<NoiseKind>(static_cast<int>(hp(spec, hp_noise_kind))),
+        .n_steps = spec.n_steps,
+        .spot = hp(spec, hp_spot),
+        .drift = hp(spec, hp_drift),
+        .path_vol = hp(spec, hp_path_vol),
+        .vol = hp(spec, hp_vol),
+        .hvol = hp(spec, hp_hedge_vol),
+        .rate = hp(spec, hp_rate),
+        .div = hp(spec, hp_div),
+        .same_hedge_vol = std::isnan(hp(spec, hp_hedge_vol)) ||
+                          (spec.vols == nullptr && hp(spec, hp_hedge_vol) == hp(spec, hp_vol)),
+        .option_units = option_units,
+        .horizon = spec.times[spec.n_steps] - spec.times[0],
+        .lnk = std::move(lnk),
+    };
     Workspace ws;
     ws.gs.resize(static_cast<std::size_t>(spec.n_groups));
     const std::int64_t n_rules = spec.rule_params != nullptr ? spec.n_rules : 1;
@@ -956,8 +1063,8 @@ void random_draws(std::uint64_t seed, std::uint32_t stream, std::int64_t first_p
             b.path_hi[j] = static_cast<u32>(gp >> 32);
         }
         for (std::int64_t k = 0; k < n_draws; k += 2) {
-            draw_pair(b, seed, static_cast<rng::Stream>(stream), static_cast<u32>(k >> 1), normal, b.za,
-                      b.zb);
+            draw_pair(b, seed, static_cast<rng::Stream>(stream), static_cast<u32>(k >> 1), normal,
+                      b.za, b.zb);
             for (int j = 0; j < len; ++j) {
                 double* row = out + (i0 + j) * n_draws;
                 row[k] = b.za[j];

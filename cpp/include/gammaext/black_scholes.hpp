@@ -40,7 +40,7 @@ inline constexpr int kNumGreeks = static_cast<int>(Greek::count_);
 /// The kernel works in blocks of this many elements, aligned to multiples of it in the arrays.
 inline constexpr std::int64_t kGreeksBlock = 128;
 
-/// How the normal distribution is evaluated (Python: the `normal=` names, _core._normal_mode_names()):
+/// How the normal distribution is evaluated (Python: normal=, _core._normal_mode_names()):
 ///   exact    erfc-based CDF, full double precision in both tails (vectorized)
 ///   as26217  Abramowitz-Stegun 26.2.17 with the TradingView script's constants
 #define GAMMAEXT_NORMAL_MODES(X) X(exact) X(as26217)

@@ -52,7 +52,8 @@ inline constexpr int kPhiloxRounds = 10;
 ///   jump_size   Merton: normals for the summed jump sizes
 ///   bootstrap   block bootstrap: uniforms choosing each block's start
 ///   noise       microstructure noise: normals (iid) or uniforms (bounce), draw k = time k
-#define GAMMAEXT_RNG_STREAMS(X) X(price) X(variance) X(jump_count) X(jump_size) X(bootstrap) X(noise)
+#define GAMMAEXT_RNG_STREAMS(X) \
+    X(price) X(variance) X(jump_count) X(jump_size) X(bootstrap) X(noise)
 enum class Stream : std::uint32_t {
 #define GAMMAEXT_X(name) name,
     GAMMAEXT_RNG_STREAMS(GAMMAEXT_X)
