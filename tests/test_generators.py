@@ -43,17 +43,9 @@ MARTINGALE_CASES = [
     pytest.param(g.GBM(vol=0.3, drift=DRIFT), 12, 1 / 12, id="gbm"),
     pytest.param(g.GBM(vol=0.3, drift=DRIFT), 1, 2.0, id="gbm-one-step"),
     pytest.param(HESTON, 52, 1 / 52, id="heston-weekly"),
-    pytest.param(
-        HESTON,
-        4,
-        0.25,
-        id="heston-quarterly",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="issue 12: Andersen's QE step without the martingale correction; at "
-            "kappa dt = 0.75 E[S_T]/S_0 is about 0.5% low (about -10 standard errors here)",
-        ),
-    ),
+    # kappa dt = 0.75: without Andersen's martingale correction E[S_T]/S_0 was 0.5% low
+    # (about -10 standard errors here)
+    pytest.param(HESTON, 4, 0.25, id="heston-quarterly"),
     # The compensator lambda (e^{m + s^2/2} - 1) is -0.42 a year here: leaving it out, or
     # getting its sign or the s^2/2 wrong, moves E[S_T] by far more than the tolerance.
     pytest.param(
@@ -67,6 +59,13 @@ MARTINGALE_CASES = [
         40,
         1 / 40,
         id="merton-frequent-jumps",
+    ),
+    # intensity x dt = 12: many jumps per step (once refused, now drawn from the full CDF)
+    pytest.param(
+        g.Merton(vol=0.1, intensity=48.0, jump_mean=-0.01, jump_std=0.03, drift=DRIFT),
+        4,
+        0.25,
+        id="merton-coarse-grid",
     ),
 ]
 
@@ -120,11 +119,14 @@ def test_heston_expected_variance(n_steps):
 # ------------------------------------------------------------------------------ Merton jumps
 
 
-def test_merton_jump_counts_are_poisson():
+@pytest.mark.parametrize("lam,n_steps,dt", [(30.0, 20, 1 / 50), (60.0, 2, 0.2)],
+                         ids=["fine", "coarse-12-per-step"])
+def test_merton_jump_counts_are_poisson(lam, n_steps, dt):
     """With no diffusion and fixed jump sizes (jump_std = 0) the log return of a path is
     ``(drift - lambda kbar) T + N_T m``: the number of jumps N_T is read off exactly, and it must
-    be Poisson(lambda T) (the engine draws Poisson(lambda dt) per step, capped at 16)."""
-    lam, m, n_steps, dt = 30.0, 0.05, 20, 1 / 50
+    be Poisson(lambda T) (the engine draws Poisson(lambda dt) per step from its CDF, to
+    m + 12 sqrt(m) + 16 terms, so also many jumps per step on a coarse grid)."""
+    m = 0.05
     gen = g.Merton(vol=0.0, intensity=lam, jump_mean=m, jump_std=0.0, drift=DRIFT)
     t = n_steps * dt
     kbar = math.expm1(m)

@@ -513,7 +513,7 @@ def test_bad_input(kwargs, match):
         (lambda: g.Heston(rho=2.0), "rho"),
         (lambda: g.Noise("bounce", 1.5), "< 1"),
         (lambda: g.Bootstrap(), "exactly one"),
-        (lambda: g.simulate_hedge(g.Merton(intensity=500.0), n_paths=2), "intensity x dt"),
+        (lambda: g.simulate_hedge(g.Merton(intensity=5e6), n_paths=2), "intensity x dt"),
     ],
     ids=lambda x: "" if callable(x) else str(x),
 )

@@ -198,7 +198,7 @@ BASE = {"rules": {"clock": {"type": "every_k"}}}
         ({"kind": "gbm", "n_steps": 9223372036854775807}, {}, "scenarios.s.n_steps"),
         ({"kind": "gbm", "dt": -1}, {}, "scenarios.s.dt"),
         ({"kind": "gbm", "implied_vol": -0.1}, {}, "scenarios.s.implied_vol"),
-        ({"kind": "jumps", "intensity": 1000}, {}, "scenarios.s.intensity"),
+        ({"kind": "jumps", "intensity": 1e7}, {}, "scenarios.s.intensity"),
         ({"kind": "gbm", "n_steps": 10}, {"position": {"vol": [0.2] * 3}}, "position.vol"),
         ({"kind": "gbm"}, {"accounting": {"financing": "yes"}}, "accounting.financing"),
         ({"kind": "gbm"}, {"rules": {"m": {"type": "move", "threshold": True}}},

@@ -32,8 +32,9 @@ namespace {
 [[nodiscard]] double hp(const HedgeSpec& s, HedgeParam i) noexcept { return s.p[i]; }
 
 constexpr int kLanes = 64;          // paths per block: ~40 state arrays of 64 doubles stay in L1
-constexpr int kMaxJumps = 16;  // Poisson inverse CDF truncated here: P(N >= 16) < 2e-14 for
-                               // intensity x dt <= 1, which the Python layer enforces
+// Poisson inverse CDF of the jump counts: m + 12 sqrt(m) + kMaxJumps terms (m = intensity dt),
+// so P(N beyond them) < 2e-14 whatever m.
+constexpr int kMaxJumps = 16;
 constexpr double kBpsScale = 1e-4;  // basis points to a fraction
 constexpr double kMinTradeUnits = 1e-12;  // smallest trade, in shares per unit of option quantity
 constexpr double kTwoPi = 6.283185307179586477;
@@ -67,6 +68,9 @@ struct Block {
         hgam[kLanes], pay[kLanes], inv_s[kLanes], veg[kLanes];
     // Rule-independent accumulators.
     alignas(64) double a_vega[kLanes], a_gamma[kLanes], a_theta[kLanes], rv[kLanes];
+    // The price trades fill around and the stock is marked at: the efficient price (fills at
+    // the quotes), or the observed one (research mode, fill_observed); and 1/observed.
+    alignas(64) double px[kLanes], px_prev[kLanes], inv_o[kLanes];
 };
 
 /// The parameters of one rule (read from its parameter array).
@@ -108,6 +112,7 @@ struct Book {
     alignas(64) double a_hedge[kLanes], a_fin[kLanes], a_cost[kLanes], rebal[kLanes],
         traded[kLanes], turnover[kLanes], peak[kLanes], maxdd[kLanes];
     alignas(64) double atr[kLanes], hv[kLanes], er[kLanes], band[kLanes], q[kLanes];
+    alignas(64) double pend[kLanes];  // orders decided but not filled yet (latency > 0)
 };
 
 /// Fills a[j], b[j] with draws 2n and 2n+1 of `stream` for every lane (normals or uniforms).
@@ -154,6 +159,10 @@ struct Setup {
     i64 n_steps;
     double spot, drift, path_vol, vol, hvol, rate, div;
     bool same_hedge_vol;  // hedge delta and gamma are the marks' (hedge_vol NaN or equal)
+    bool fill_observed;   // research mode: fills and stock marks at the observed price
+    i64 latency;          // steps from a decision to its fill
+    double spread_vol;    // half-spread widening per unit of |efficient log return| of a step
+    double impact;        // impact: relative price concession per share, impact_bps 1e-4 / units
     double option_units;  // sum of |qc| + |qp| over groups
     double horizon;       // times[n_steps] - times[0]
     std::vector<double> lnk;  // log strike of each group
@@ -204,6 +213,12 @@ bool block_needs_tail(const Block& b, const GroupStep& c) noexcept {
     return n > 0.0;
 }
 
+/// Whether the hedge Greeks are the marks' own: the same vol, and the observed price is the
+/// efficient one (no noise).
+bool hedge_is_mark(const Setup& su) noexcept {
+    return su.same_hedge_vol && su.noise == NoiseKind::none;
+}
+
 /// Greeks of the portfolio at step k for all lanes: val/del/gam/the/hdel/hgam and settlements.
 void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& gs) noexcept {
     const HedgeSpec& sp = su.spec;
@@ -249,6 +264,7 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
         b.pay[j] = 0.0;
         b.veg[j] = 0.0;
         b.inv_s[j] = 1.0 / b.s[j];
+        b.inv_o[j] = 1.0 / b.o[j];
     }
     const double r = su.rate, q = su.div;
     for (const GroupStep& c : gs) {
@@ -281,23 +297,34 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
                 b.veg[j] += c.qsum * b.s[j] * c.dq * kInvSqrt2Pi * vmath::half_gauss(d1) * c.sqrt_t;
             }
         }
-        if (!su.same_hedge_vol) {
+        if (!hedge_is_mark(su)) {
+            // The trader's Greeks: at the observed price (never the efficient one, which the
+            // trader does not see) and the hedge vol.
 #pragma omp simd
             for (int j = 0; j < kLanes; ++j) {
-                const double d1 = (b.lx[j] - c.log_strike + c.hmu_t) * c.inv_hsig_t;
+                const double d1 = (b.lo[j] - c.log_strike + c.hmu_t) * c.inv_hsig_t;
                 const double e1 = vmath::half_gauss(d1);
                 const double n1 = vmath::norm_cdf_from(d1, e1);
                 b.hdel[j] += c.qsum * c.dq * n1 - c.qp * c.dq;
-                b.hgam[j] += c.qsum * kInvSqrt2Pi * e1 * c.dq_hsig_t * b.inv_s[j];
+                b.hgam[j] += c.qsum * kInvSqrt2Pi * e1 * c.dq_hsig_t * b.inv_o[j];
             }
         }
     }
-    if (su.same_hedge_vol) {
+    if (hedge_is_mark(su)) {
 #pragma omp simd
         for (int j = 0; j < kLanes; ++j) {
             b.hdel[j] = b.del[j];
             b.hgam[j] = b.gam[j];
         }
+    }
+}
+
+/// The execution price: fills and marks at the efficient price, or at the observed one.
+void set_execution_price(const Setup& su, Block& b) noexcept {
+    const double* __restrict src = su.fill_observed ? b.o : b.s;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        b.px[j] = src[j];
     }
 }
 
@@ -332,26 +359,34 @@ void observe(const Setup& su, Block& b, i64 k) noexcept {
     }
 }
 
-/// Trades k.q[j] shares at the observed price; pay = whether costs apply.
+/// Fills k.q[j] shares for every lane: a buy at the ask, a sell at the bid, around the
+/// execution price px (the efficient price; research mode: the observed one). The quoted
+/// half-spread is half_spread_bps (widened by spread_vol times the step's |efficient log
+/// return|) plus half_spread in price units; on top, the commission (cost_bps), the fixed fee
+/// per trade and the impact (impact_bps per unit of option quantity traded, a price concession
+/// growing with size). pay = whether costs apply (entry or exit costs switched off: none).
 void trade(const Setup& su, const Block& b, Book& k, bool pay) noexcept {
     const HedgeSpec& sp = su.spec;
     // Quantities below this are rounding noise of delta (e.g. a put delta of -1 + 1e-17), not
     // trades: they are dropped so that a fixed fee is never charged for them.
     const double min_trade = kMinTradeUnits * su.option_units;
-    const double bps = pay ? (hp(sp, hp_cost_bps) + hp(sp, hp_half_spread_bps)) * kBpsScale : 0.0;
-    const double hs = pay ? hp(sp, hp_half_spread) : 0.0;
-    const double fixed = pay ? hp(sp, hp_fixed_cost) : 0.0;
+    const double on = pay ? 1.0 : 0.0;
+    const double bps = on * (hp(sp, hp_cost_bps) + hp(sp, hp_half_spread_bps)) * kBpsScale;
+    const double hs = on * hp(sp, hp_half_spread);
+    const double fixed = on * hp(sp, hp_fixed_cost);
+    const double widen = on * su.spread_vol, impact = on * su.impact;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
         const double q = std::fabs(k.q[j]) > min_trade ? k.q[j] : 0.0;
         k.q[j] = q;
         const double aq = std::fabs(q);
-        const double cost = q != 0.0 ? aq * b.o[j] * bps + aq * hs + fixed : 0.0;
-        k.cash[j] -= q * b.o[j] + cost;
+        const double rel = bps + widen * std::fabs(b.lx[j] - b.lx_prev[j]) + impact * aq;
+        const double cost = q != 0.0 ? aq * b.px[j] * rel + aq * hs + fixed : 0.0;
+        k.cash[j] -= q * b.px[j] + cost;
         k.h[j] += q;
         k.a_cost[j] -= cost;
         k.traded[j] += aq;
-        k.turnover[j] += aq * b.o[j];
+        k.turnover[j] += aq * b.px[j];
     }
 }
 
@@ -374,7 +409,7 @@ void write_trace(const Setup& su, const Block& b, const Book& bk, i64 rule,
         row[tf_option_delta] = b.del[j];
         row[tf_option_gamma] = b.gam[j];
         row[tf_shares] = bk.h[j];
-        row[tf_net_delta] = b.hdel[j] + bk.h[j];
+        row[tf_net_delta] = b.hdel[j] + bk.h[j] + bk.pend[j];
         row[tf_band] = bk.band[j];
         row[tf_trade] = bk.q[j];
         row[tf_gamma] = b.a_gamma[j];
@@ -384,7 +419,7 @@ void write_trace(const Setup& su, const Block& b, const Book& bk, i64 rule,
         row[tf_hedge] = bk.a_hedge[j];
         row[tf_financing] = bk.a_fin[j];
         row[tf_costs] = bk.a_cost[j];
-        row[tf_pnl] = bk.cash[j] + bk.h[j] * b.o[j] + b.val[j];
+        row[tf_pnl] = bk.cash[j] + bk.h[j] * b.px[j] + b.val[j];
     }
 }
 
@@ -411,7 +446,13 @@ void advance_gbm(const Setup& su, Block& b, double dt, const double* __restrict 
 
 /// Heston. Andersen (2008), "Simple and efficient simulation of the Heston stochastic
 /// volatility model", J. Comp. Finance 11(3): QE step for the variance (psi_c = 1.5) and the
-/// central (gamma1 = gamma2 = 1/2) log-price discretization, eq. (33).
+/// central (gamma1 = gamma2 = 1/2) log-price discretization, eq. (33), with his martingale
+/// correction (section 3.2.4): K0 is replaced per path by the K0* that makes
+/// E[S(t + dt) | S(t), V(t)] = S(t) e^{drift dt} exactly under the scheme, from the moment
+/// generating function of the next variance (quadratic branch: exp(A b^2 a / (1 - 2 A a)) /
+/// sqrt(1 - 2 A a); exponential branch: p + beta (1 - p) / (beta - A)), A = K2 + K4 / 2.
+/// Where that function does not exist (2 A a >= 1 or A >= beta: large rho xi dt) the plain K0
+/// is kept.
 void advance_heston(const Setup& su, Block& b, double dt, const double* __restrict z,
                     const double* __restrict u) noexcept {
     const HedgeSpec& sp = su.spec;
@@ -425,6 +466,7 @@ void advance_heston(const Setup& su, Block& b, double dt, const double* __restri
     const double k1 = 0.5 * dt * (kappa * rho / xi - 0.5) - rho / xi;
     const double k2 = 0.5 * dt * (kappa * rho / xi - 0.5) + rho / xi;
     const double k3 = 0.5 * dt * (1.0 - rho * rho);
+    const double big_a = k2 + 0.5 * k3;  // K4 = K3 with gamma2 = 1/2
     const double mu = su.drift * dt;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
@@ -443,19 +485,35 @@ void advance_heston(const Setup& su, Block& b, double dt, const double* __restri
         const double uu = u[j] > p ? u[j] : 0.5;  // keeps the log finite in unused lanes
         const double v_exp = u[j] > p ? vmath::log((1.0 - p) / (1.0 - uu)) / beta : 0.0;
         const double vn = psi <= kPsiC ? v_quad : v_exp;
-        b.lx[j] += mu + k0 + k1 * v + k2 * vn + std::sqrt(k3 * (v + vn)) * z[j];
+        // Martingale correction: -ln E[exp(A V(t + dt))] - (K1 + K3 / 2) V(t).
+        const double one_m = 1.0 - 2.0 * big_a * a;
+        const double ln_mgf_quad = big_a * b2 * a / (one_m > 0.0 ? one_m : 1.0) -
+                                   0.5 * vmath::log(one_m > 0.0 ? one_m : 1.0);
+        const double mgf_exp = p + beta * (1.0 - p) / (beta - big_a);
+        const double ln_mgf_exp = vmath::log(mgf_exp > 0.0 ? mgf_exp : 1.0);
+        const bool quad = psi <= kPsiC;
+        const bool exists = quad ? one_m > 0.0 : big_a < beta;
+        const double k0_star = -(quad ? ln_mgf_quad : ln_mgf_exp) - (k1 + 0.5 * k3) * v;
+        const double kk0 = exists ? k0_star : k0;
+        b.lx[j] += mu + kk0 + k1 * v + k2 * vn + std::sqrt(k3 * (v + vn)) * z[j];
         b.var[j] = vn;
         b.s[j] = vmath::exp(b.lx[j]);
     }
 }
 
-/// Poisson(m) CDF at 0..kMaxJumps-1, for the jump counts of a Merton step (m = lambda dt).
-void poisson_cdf(double m, std::vector<double>& cdf) noexcept {
-    double pk = std::exp(-m), f = pk;
-    for (int i = 0; i < kMaxJumps; ++i) {
-        cdf[static_cast<std::size_t>(i)] = f;
-        pk *= m / static_cast<double>(i + 1);
-        f += pk;
+/// Poisson(m) CDF at 0, 1, ..., for the jump counts of a Merton step (m = lambda dt): as many
+/// terms as the tail needs (P(N >= size) below 1e-16: m + 12 sqrt(m) + 16 terms), so a coarse
+/// grid draws several jumps per step exactly. Terms from logarithms, so e^-m never
+/// underflows.
+void poisson_cdf(double m, std::vector<double>& cdf) {
+    const auto n = static_cast<std::size_t>(std::ceil(m + 12.0 * std::sqrt(m))) + kMaxJumps;
+    cdf.resize(n);
+    const double lm = m > 0.0 ? std::log(m) : 0.0;
+    double f = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const double di = static_cast<double>(i);
+        f += m > 0.0 ? std::exp(-m + di * lm - std::lgamma(di + 1.0)) : (i == 0 ? 1.0 : 0.0);
+        cdf[i] = f;
     }
 }
 
@@ -463,17 +521,19 @@ void poisson_cdf(double m, std::vector<double>& cdf) noexcept {
 /// N ~ Poisson(lambda dt) jumps of size ln(1 + J) ~ N(m, s^2), kbar = e^{m + s^2/2} - 1.
 void advance_merton(const Setup& su, Block& b, double dt, const double* __restrict z,
                     const double* __restrict u, const double* __restrict jz,
-                    const double* __restrict cdf) noexcept {
+                    const std::vector<double>& jump_cdf) noexcept {
     const HedgeSpec& sp = su.spec;
     const double lam = hp(sp, hp_jump_intensity), jm = hp(sp, hp_jump_mean);
     const double js = hp(sp, hp_jump_std);
     const double kbar = std::exp(jm + 0.5 * js * js) - 1.0;
     const double mu = (su.drift - 0.5 * su.path_vol * su.path_vol - lam * kbar) * dt;
     const double sd = su.path_vol * std::sqrt(dt);
+    const double* __restrict cdf = jump_cdf.data();
+    const auto n_terms = static_cast<i64>(jump_cdf.size());
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
         double nj = 0.0;
-        for (int i = 0; i < kMaxJumps; ++i) {
+        for (i64 i = 0; i < n_terms; ++i) {
             nj += u[j] > cdf[i] ? 1.0 : 0.0;
         }
         b.lx[j] += mu + sd * z[j] + nj * jm + std::sqrt(nj) * js * jz[j];
@@ -568,6 +628,7 @@ void move_prices(const Setup& su, Block& b, const i64* row, i64 k,
         b.lo_prev[j] = b.lo[j];
         b.s_prev[j] = b.s[j];
         b.o_prev[j] = b.o[j];
+        b.px_prev[j] = b.px[j];
     }
     const bool odd = (k & 1) != 0;
     const double* z = odd ? b.zb : b.za;
@@ -581,7 +642,7 @@ void move_prices(const Setup& su, Block& b, const i64* row, i64 k,
             advance_heston(su, b, dt, z, u);
             break;
         case PathKind::merton:
-            advance_merton(su, b, dt, z, u, jz, jump_cdf.data());
+            advance_merton(su, b, dt, z, u, jz, jump_cdf);
             break;
         case PathKind::oscillation:
         case PathKind::trend:
@@ -603,6 +664,7 @@ void move_prices(const Setup& su, Block& b, const i64* row, i64 k,
         }
     }
     observe(su, b, k + 1);
+    set_execution_price(su, b);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -715,7 +777,7 @@ void decide(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, dou
     for (int j = 0; j < kLanes; ++j) {
         const double o = b.o[j];
         const double last = bk.last[j];
-        const double net = b.hdel[j] + bk.h[j];
+        const double net = b.hdel[j] + bk.h[j] + bk.pend[j];
         const double ref = from_last_on != 0.0 ? last : b.o_prev[j];
         const double hb = bk.band[j];
         const double hv = bk.hv[j];
@@ -742,6 +804,7 @@ struct Workspace {
     std::vector<Book> books;
     std::vector<RuleParams> rules;
     std::vector<std::vector<double>> rings;
+    std::vector<std::vector<double>> orders;  // per rule: latency x kLanes orders in flight
     std::vector<double> jump_cdf;
 };
 
@@ -796,6 +859,11 @@ void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupSte
         draw_pair(b, sp.seed, rng::Stream::noise, 0, su.noise == NoiseKind::iid, b.na, b.nb);
     }
     observe(su, b, 0);
+    set_execution_price(su, b);
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        b.lx_prev[j] = b.lx[j];  // no move before time 0: the quoted spread is not widened
+    }
     for (double* a : {b.a_gamma, b.a_theta, b.a_vega, b.rv, b.veg}) {
         fill(a, 0.0);
     }
@@ -810,7 +878,7 @@ void open_book(const Setup& su, const Block& b, Book& bk, const RuleParams& rule
     const double opt_spread = hp(sp, hp_option_half_spread) * su.option_units;
     const double vol0 = sp.vols != nullptr ? sp.vols[0] : su.vol;
     for (double* a : {bk.h, bk.since, bk.a_hedge, bk.a_fin, bk.rebal, bk.traded, bk.turnover,
-                      bk.peak, bk.atr, bk.er, bk.q}) {
+                      bk.peak, bk.atr, bk.er, bk.q, bk.pend}) {
         fill(a, 0.0);
     }
     fill(bk.band, vmath::kNaN);
@@ -830,7 +898,7 @@ void open_book(const Setup& su, const Block& b, Book& bk, const RuleParams& rule
     }
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        const double pnl = bk.cash[j] + bk.h[j] * b.o[j] + b.val[j];
+        const double pnl = bk.cash[j] + bk.h[j] * b.px[j] + b.val[j];
         bk.maxdd[j] = pnl < 0.0 ? -pnl : 0.0;  // the peak starts at 0 (before any trade)
     }
     if (rule.band_kind == BandKind::trend) {
@@ -861,11 +929,11 @@ void attribute(const Setup& su, Block& b, i64 k, double dt) noexcept {
 void carry(const Block& b, Book& bk, double grow_cash, double grow_div) noexcept {
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        const double fin = bk.cash[j] * grow_cash + bk.h[j] * b.o_prev[j] * grow_div;
+        const double fin = bk.cash[j] * grow_cash + bk.h[j] * b.px_prev[j] * grow_div;
         bk.cash[j] += fin;
         bk.a_fin[j] += fin;
         const double ds = b.s[j] - b.s_prev[j];
-        bk.a_hedge[j] += b.del[j] * ds + bk.h[j] * (b.o[j] - b.o_prev[j]);
+        bk.a_hedge[j] += b.del[j] * ds + bk.h[j] * (b.px[j] - b.px_prev[j]);
     }
 }
 
@@ -875,6 +943,7 @@ void close_book(const Setup& su, const Block& b, Book& bk, double exit_spread) n
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
         bk.q[j] = -bk.h[j];
+        bk.pend[j] = 0.0;  // orders still in flight are cancelled
     }
     trade(su, b, bk, hp(su.spec, hp_exit_costs) != 0.0);
 #pragma omp simd
@@ -895,11 +964,34 @@ double exit_spread(const Setup& su, const std::vector<GroupStep>& gs) noexcept {
                                                 : 0.0;
 }
 
+/// With latency L: the order decided at step k1 - L (slot k1 % L of the ring `orders`) fills
+/// now, at this step's quotes.
+void fill_order(const Setup& su, const Block& b, Book& bk, double* orders, i64 k1) noexcept {
+    double* __restrict slot = orders + (k1 % su.latency) * kLanes;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        bk.q[j] = slot[j];
+        bk.pend[j] -= slot[j];
+        slot[j] = 0.0;
+    }
+    trade(su, b, bk, true);
+}
+
+/// With latency: the order just decided (bk.q) waits in `slot` of the ring; no fill yet.
+void queue_order(Book& bk, double* orders, i64 slot) noexcept {
+    double* __restrict o = orders + slot * kLanes;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        o[j] = bk.q[j];
+        bk.pend[j] += bk.q[j];
+    }
+}
+
 /// One rule's book at time k1, after the options expiring there paid into cash: the rule's
 /// trade before the horizon, the close at it; then the running drawdown of the mark-to-market
 /// P&L (options at model value until they are sold).
 void rebalance(const Setup& su, const Block& b, Book& bk, const RuleParams& rule, double* ring,
-               i64 k1, double dt, const std::vector<GroupStep>& gs) noexcept {
+               double* orders, i64 k1, double dt, const std::vector<GroupStep>& gs) noexcept {
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
         bk.cash[j] += b.pay[j];
@@ -908,15 +1000,21 @@ void rebalance(const Setup& su, const Block& b, Book& bk, const RuleParams& rule
     }
     double opt_val_factor = 1.0;  // 0 at the horizon, where the options are sold
     if (k1 < su.n_steps) {
-        decide(su, b, bk, rule, ring, k1, dt);
-        trade(su, b, bk, true);
+        if (su.latency == 0) {
+            decide(su, b, bk, rule, ring, k1, dt);
+            trade(su, b, bk, true);
+        } else {
+            fill_order(su, b, bk, orders, k1);
+            decide(su, b, bk, rule, ring, k1, dt);
+            queue_order(bk, orders, k1 % su.latency);
+        }
     } else {
         close_book(su, b, bk, exit_spread(su, gs));
         opt_val_factor = 0.0;
     }
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        const double pnl = bk.cash[j] + bk.h[j] * b.o[j] + opt_val_factor * b.val[j];
+        const double pnl = bk.cash[j] + bk.h[j] * b.px[j] + opt_val_factor * b.val[j];
         bk.peak[j] = pnl > bk.peak[j] ? pnl : bk.peak[j];
         const double dd = bk.peak[j] - pnl;
         bk.maxdd[j] = dd > bk.maxdd[j] ? dd : bk.maxdd[j];
@@ -967,6 +1065,7 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
     const std::vector<TraceSlot> slots = trace_slots(sp, i0, len);
     start_paths(su, b, row, ws.gs);
     for (std::size_t r = 0; r < ws.books.size(); ++r) {
+        std::fill(ws.orders[r].begin(), ws.orders[r].end(), 0.0);
         open_book(su, b, ws.books[r], ws.rules[r], ws.rings[r].data());
         write_trace(su, b, ws.books[r], static_cast<i64>(r), slots, 0);
     }
@@ -987,7 +1086,8 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
         const i64 k1 = k + 1;
         portfolio_greeks(su, b, k1, ws.gs);  // options expiring at k1 pay into cash
         for (std::size_t r = 0; r < ws.books.size(); ++r) {
-            rebalance(su, b, ws.books[r], ws.rules[r], ws.rings[r].data(), k1, dt, ws.gs);
+            rebalance(su, b, ws.books[r], ws.rules[r], ws.rings[r].data(), ws.orders[r].data(), k1,
+                      dt, ws.gs);
         }
         if (k1 == su.n_steps) {
             fill(b.val, 0.0);  // sold (after the books used it)
@@ -1025,6 +1125,10 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         .div = hp(spec, hp_div),
         .same_hedge_vol = std::isnan(hp(spec, hp_hedge_vol)) ||
                           (spec.vols == nullptr && hp(spec, hp_hedge_vol) == hp(spec, hp_vol)),
+        .fill_observed = hp(spec, hp_fill_observed) != 0.0,
+        .latency = static_cast<std::int64_t>(hp(spec, hp_latency)),
+        .spread_vol = hp(spec, hp_spread_vol),
+        .impact = option_units > 0.0 ? hp(spec, hp_impact_bps) * kBpsScale / option_units : 0.0,
         .option_units = option_units,
         .horizon = spec.times[spec.n_steps] - spec.times[0],
         .lnk = std::move(lnk),
@@ -1044,8 +1148,8 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         RuleParams& rule = ws.rules.back();
         rule.er_n = std::min(rule.er_n, spec.n_steps);
         ws.rings.emplace_back(static_cast<std::size_t>(rule.er_n + 1) * kLanes);
+        ws.orders.emplace_back(static_cast<std::size_t>(su.latency) * kLanes);
     }
-    ws.jump_cdf.resize(kMaxJumps);
     for (std::int64_t i0 = begin; i0 < end; i0 += kLanes) {
         run_block(su, i0, end, ws);
     }

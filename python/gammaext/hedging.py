@@ -43,6 +43,7 @@ __all__ = [
     "Costs",
     "DeltaBand",
     "EveryK",
+    "Execution",
     "HedgeResult",
     "Heston",
     "Leg",
@@ -304,13 +305,19 @@ class Position:
 
 @dataclass(frozen=True)
 class Costs:
-    """Trading costs of the hedge (all >= 0).
+    """The quotes and the trading costs of the hedge (all >= 0).
 
-    A stock trade of ``q`` shares at price ``S`` costs
-    ``|q| S (bps + half_spread_bps) 1e-4 + |q| half_spread + fixed`` (``fixed`` per trade, only
-    when ``q != 0``). ``option_half_spread`` is paid per unit of option quantity when the options
-    are bought and, if they are still alive at the horizon and ``Accounting.close_options``,
-    when they are sold.
+    The market quotes a bid and an ask around the efficient price ``S``: a half-spread of
+    ``half_spread_bps`` (basis points of ``S``) plus ``half_spread`` (price units), widened by
+    ``spread_vol`` times the step's absolute efficient log return (wider when the market moves:
+    0.5 adds 0.5 bp of half-spread per 1 bp move). A buy of ``q`` shares fills at the ask, a
+    sell at the bid; on top the trade pays the commission ``bps`` (of notional), ``fixed`` per
+    trade (only when ``q != 0``) and the impact: the price moves against the trade by
+    ``impact_bps`` per unit of option quantity traded (a cost quadratic in size). In all:
+    ``|q| S ((bps + half_spread_bps) 1e-4 + spread_vol |dlnS| + impact_bps 1e-4 |q| / units)
+    + |q| half_spread + fixed``. ``option_half_spread`` is paid per unit of option quantity
+    when the options are bought and, if they are still alive at the horizon and
+    ``Accounting.close_options``, when they are sold.
     """
 
     bps: float = 0.0
@@ -318,10 +325,36 @@ class Costs:
     half_spread: float = 0.0
     fixed: float = 0.0
     option_half_spread: float = 0.0
+    impact_bps: float = 0.0
+    spread_vol: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
             _finite(f"costs.{f.name}", getattr(self, f.name), nonneg=True)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How the trader's orders meet the market (docs/hedging.md, "Prices, quotes, fills").
+
+    ``latency``: steps between a decision and its fill (0: filled at the decision step's
+    quotes; L: decided at step k on what is observed then, filled at step k + L's quotes; the
+    rule counts the orders in flight in its net delta). The initial hedge fills at once.
+
+    ``fill``: ``"quotes"`` (default): fills at the bid or ask around the efficient price, and
+    the stock is marked at the efficient price. ``"observed"`` is for research only: fills and
+    marks at the observed (noisy) price, which lets a rule trade on mean-reverting mispricing
+    (the noise) that no real order book offers: a seller would sometimes get more than the
+    ask. It is never a default and the lab never uses it.
+    """
+
+    latency: int = 0
+    fill: Literal["quotes", "observed"] = "quotes"
+
+    def __post_init__(self) -> None:
+        _count("execution latency", self.latency, 0, maximum=_MAX_STEPS)
+        if self.fill not in ("quotes", "observed"):
+            raise ValueError(f"execution fill must be 'quotes' or 'observed', got {self.fill!r}")
 
 
 @dataclass(frozen=True)
@@ -915,12 +948,15 @@ class Bootstrap(PathGenerator, kind="bootstrap"):
 
 @dataclass(frozen=True)
 class Noise:
-    """Microstructure noise: trades happen at ``observed = true price x noise``.
+    """What the trader observes instead of the efficient price ``S``.
 
-    kind "iid": ``observed = S exp(size eps)``, eps i.i.d. standard normal;
-    kind "bounce": bid-ask bounce, ``observed = S (1 +- size)`` with equal probability.
-    Options are marked (and gamma/theta attributed) on the true price; the hedge trades, the
-    rules and the realized vol see the observed price.
+    kind "iid": a noisy mid, ``observed = S exp(size eps)``, eps i.i.d. standard normal;
+    kind "bounce": the last print, at the bid or the ask with equal probability,
+    ``observed = S (1 +- size)``. Options are marked (and gamma/theta attributed) on the
+    efficient price; every rule, the hedge delta and gamma, the ATR and the realized vol use
+    the observed price only. Orders fill at the quotes around the efficient price
+    (:class:`Costs`), not at the observed price (:class:`Execution` ``fill="observed"``,
+    research only, does that).
     """
 
     kind: Literal["iid", "bounce"] = "iid"
@@ -1113,8 +1149,10 @@ def build_params(
     accounting: Accounting,
     noise: Noise | None,
     spot0: float,
+    execution: Execution | None = None,
 ) -> dict[str, float]:
     """The flat parameter dict of a run (names of _core._hedge_param_names())."""
+    execution = Execution() if execution is None else execution
     p = _Params()
     p.update(
         atr_length=14.0,
@@ -1144,6 +1182,10 @@ def build_params(
         half_spread=costs.half_spread,
         fixed_cost=costs.fixed,
         option_half_spread=costs.option_half_spread,
+        impact_bps=costs.impact_bps,
+        spread_vol=costs.spread_vol,
+        latency=float(execution.latency),
+        fill_observed=float(execution.fill == "observed"),
     )
     p.update(
         {
@@ -1183,17 +1225,20 @@ def prepare(
     times: Any = None,
     seed: int = 0,
     first_path: int = 0,
+    execution: Execution | None = None,
 ) -> Prepared:
     paths = GBM() if paths is None else paths
     position = Position() if position is None else position
     rule = EveryK(1) if rule is None else rule
     costs = Costs() if costs is None else costs
     accounting = Accounting() if accounting is None else accounting
+    execution = Execution() if execution is None else execution
     for name, obj, cls in (
         ("position", position, Position),
         ("rule", rule, Rule),
         ("costs", costs, Costs),
         ("accounting", accounting, Accounting),
+        ("execution", execution, Execution),
     ):
         if not isinstance(obj, cls):
             raise TypeError(f"{name} must be a {cls.__name__}, got {type(obj).__name__}")
@@ -1208,13 +1253,9 @@ def prepare(
         n = _count("n_paths", n_paths, 0, maximum=_MAX_COUNT)
         grid = _time_grid(times, dt, n_steps)
         user = np.zeros((0, 0))
-        if isinstance(paths, Merton) and paths.intensity * float(np.max(np.diff(grid))) > 1.0:
-            # The engine draws at most 16 jumps per step: P(N >= 16) < 2e-14 when
-            # intensity x dt <= 1.
-            raise ValueError(
-                "Merton intensity x dt must be <= 1 (at most 16 jumps per step are simulated); "
-                "use a finer time grid"
-            )
+        if isinstance(paths, Merton) and paths.intensity * float(np.max(np.diff(grid))) > 1e4:
+            # the engine sums the Poisson CDF to m + 12 sqrt(m) + 16 terms per step
+            raise ValueError("Merton intensity x dt must be <= 10000 (jumps per step)")
         if isinstance(paths, Bootstrap):
             returns = paths.log_returns()
         spot0 = paths.start_spot()
@@ -1242,7 +1283,7 @@ def prepare(
         spot0 = float(user[0, 0])
     if first + n >= 2**63:  # path indices are int64 in the engine
         raise ValueError(f"first_path + n_paths must be < 2**63, got {first} + {n}")
-    params = build_params(paths, position, rule, costs, accounting, noise, spot0)
+    params = build_params(paths, position, rule, costs, accounting, noise, spot0, execution)
     groups = position.groups(spot0, grid)
     vols = position.vol_path(grid)
     return Prepared(params, grid, groups, returns, user, n, first, seed_i, vols)
@@ -1256,6 +1297,7 @@ def simulate_hedge(
     costs: Costs | None = None,
     accounting: Accounting | None = None,
     noise: Noise | None = None,
+    execution: Execution | None = None,
     n_paths: int = 10_000,
     n_steps: int = 252,
     dt: float | None = None,
@@ -1283,7 +1325,10 @@ def simulate_hedge(
     costs, accounting
         :class:`Costs` (default none) and :class:`Accounting` (desk defaults).
     noise
-        Optional :class:`Noise`: the hedge trades at a noisy observed price.
+        Optional :class:`Noise`: what the trader observes is a noisy price; every rule, delta
+        and indicator uses it. Trades still fill at the quotes around the efficient price.
+    execution
+        :class:`Execution`: latency, and (research only) fills at the observed price.
     n_paths, n_steps, dt, times
         Generators: how many paths, and the time grid (``n_steps`` steps of ``dt`` years,
         default 252 steps of 1/252, or an increasing array ``times``). Arrays of paths: ``dt``
@@ -1314,6 +1359,7 @@ def simulate_hedge(
         costs=costs,
         accounting=accounting,
         noise=noise,
+        execution=execution,
         n_paths=n_paths,
         n_steps=n_steps,
         dt=dt,
@@ -1382,6 +1428,7 @@ def simulate_rules(
     costs: Costs | None = None,
     accounting: Accounting | None = None,
     noise: Noise | None = None,
+    execution: Execution | None = None,
     n_paths: int = 10_000,
     n_steps: int = 252,
     dt: float | None = None,
@@ -1413,6 +1460,7 @@ def simulate_rules(
         costs=costs,
         accounting=accounting,
         noise=noise,
+        execution=execution,
         n_paths=n_paths,
         n_steps=n_steps,
         dt=dt,
@@ -1430,6 +1478,7 @@ def simulate_rules(
             Accounting() if accounting is None else accounting,
             noise,
             prep.params["spot"],
+            execution,
         )
         for _, r in items
     ]

@@ -29,6 +29,9 @@ namespace gammaext {
     X(gate) X(gate_min) X(gate_max) X(gate_alpha) X(max_interval)                             \
     /* costs */                                                                               \
     X(cost_bps) X(half_spread_bps) X(half_spread) X(fixed_cost) X(option_half_spread)         \
+    X(impact_bps)                                                                             \
+    /* execution: fills at the quotes (or, research only, at the observed price) */           \
+    X(fill_observed) X(latency) X(spread_vol)                                                 \
     /* accounting */                                                                          \
     X(initial_hedge) X(entry_costs) X(exit_costs) X(close_options) X(financing)
 // clang-format on

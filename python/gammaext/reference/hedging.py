@@ -38,7 +38,18 @@ from .black_scholes import norm_cdf, norm_pdf
 
 __all__ = ["generate_paths", "hedge_paths", "simulate_hedge"]
 
-_MAX_JUMPS = 16
+_EXTRA_JUMPS = 16  # Poisson CDF terms beyond m + 12 sqrt(m), as the engine
+
+
+def _poisson_cdf(m: float) -> FloatArray:
+    """The engine's Poisson(m) CDF at 0, 1, ...: terms from logarithms, summed in order."""
+    n = math.ceil(m + 12 * math.sqrt(m)) + _EXTRA_JUMPS
+    lm = math.log(m) if m > 0 else 0.0
+    out, f = np.empty(n), 0.0
+    for i in range(n):
+        f += math.exp(-m + i * lm - math.lgamma(i + 1.0)) if m > 0 else float(i == 0)
+        out[i] = f
+    return out
 # number -> name of the engine's enums (the engine numbers them, hedging.py looks them up)
 _PATH_KIND = {v: k for k, v in _h._PATH_KIND.items()}
 _NOISE_KIND = {v: k for k, v in _h._NOISE_KIND.items()}
@@ -124,6 +135,20 @@ def generate_paths(
                 k1 = 0.5 * h * (kappa * rho / xi - 0.5) - rho / xi
                 k2 = 0.5 * h * (kappa * rho / xi - 0.5) + rho / xi
                 k3 = 0.5 * h * (1 - rho**2)
+                # Andersen's martingale correction: K0* = -ln E[exp(A V')] - (K1 + K3/2) V
+                A = k2 + 0.5 * k3
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    one_m = 1 - 2 * A * a
+                    safe = np.where(one_m > 0, one_m, 1.0)
+                    mgf_exp = pp + beta * (1 - pp) / (beta - A)
+                    quad = psi <= 1.5
+                    ln_mgf = np.where(
+                        quad,
+                        A * b2 * a / safe - 0.5 * np.log(safe),
+                        np.log(np.where(mgf_exp > 0, mgf_exp, 1.0)),
+                    )
+                    exists = np.where(quad, one_m > 0, A < beta)
+                k0 = np.where(exists, -ln_mgf - (k1 + 0.5 * k3) * v, k0)
                 lx[:, k + 1] = (
                     lx[:, k]
                     + p["drift"] * h
@@ -140,10 +165,7 @@ def generate_paths(
             lam, jm, js = p["jump_intensity"], p["jump_mean"], p["jump_std"]
             kbar = math.exp(jm + 0.5 * js**2) - 1
             for k in range(N):
-                mu = lam * dt[k]
-                cdf = np.cumsum(
-                    [math.exp(-mu) * mu**i / math.factorial(i) for i in range(_MAX_JUMPS)]
-                )
+                cdf = _poisson_cdf(lam * dt[k])
                 nj = (u[:, k][:, None] > cdf[None, :]).sum(axis=1).astype(float)
                 lx[:, k + 1] = (
                     lx[:, k]
@@ -337,6 +359,14 @@ def hedge_paths(
     groups = _groups(prep)
     units = sum(abs(grp["qc"]) for grp in groups) + sum(abs(grp["qp"]) for grp in groups)
     bps = (p["cost_bps"] + p["half_spread_bps"]) * 1e-4
+    impact = p["impact_bps"] * 1e-4 / units if units > 0 else 0.0
+    # fills and stock marks: around the efficient price (quotes), or the observed one (research)
+    PX = O if p["fill_observed"] else S
+    LS = np.log(S)
+    latency = int(p["latency"])
+    orders = np.zeros((max(latency, 1), n))  # ring of orders in flight
+    pend = np.zeros(n)
+    noisy = _NOISE_KIND[int(p["noise_kind"])] != "none"
 
     acc = {
         name: np.zeros(n)
@@ -356,13 +386,18 @@ def hedge_paths(
     h = np.zeros(n)
     cash = np.zeros(n)
 
-    def trade(qty: FloatArray, price: FloatArray, pay: bool) -> None:
+    def trade(qty: FloatArray, k: int, pay: bool) -> None:
+        """Fills at step k: a buy at the ask, a sell at the bid around PX (the quoted
+        half-spread widened by spread_vol |d ln S|), plus commission, fixed fee and impact."""
         nonlocal cash, h
+        price = PX[:, k]
         qty = np.where(np.abs(qty) > 1e-12 * units, qty, 0.0)  # rounding noise is not a trade
+        move = np.abs(LS[:, k] - LS[:, k - 1]) if k > 0 else np.zeros(n)
+        rel = bps + p["spread_vol"] * move + impact * np.abs(qty)
         cost = (
             np.where(
                 qty != 0,
-                np.abs(qty) * price * bps + np.abs(qty) * p["half_spread"] + p["fixed_cost"],
+                np.abs(qty) * price * rel + np.abs(qty) * p["half_spread"] + p["fixed_cost"],
                 0.0,
             )
             if pay
@@ -375,10 +410,13 @@ def hedge_paths(
         acc["turnover"] += np.abs(qty) * price
 
     def greeks(k: int) -> tuple[dict[str, FloatArray], FloatArray, FloatArray]:
+        """The marks (efficient price, implied vol) and the trader's hedge delta and gamma
+        (observed price, hedge vol)."""
         m = _portfolio(prep, S[:, k], k, vols[k])
-        if math.isnan(hvol) or hvol == vols[k]:
+        same_vol = math.isnan(hvol) or hvol == vols[k]
+        if same_vol and not noisy:
             return m, m["delta"], m["gamma"]
-        hg = _portfolio(prep, S[:, k], k, hvol)
+        hg = _portfolio(prep, O[:, k], k, vols[k] if math.isnan(hvol) else hvol)
         return m, hg["delta"], hg["gamma"]
 
     m, hdel, hgam = greeks(0)
@@ -386,8 +424,8 @@ def hedge_paths(
     cash = -m["value"] - spread
     acc["costs"] -= spread
     if p["initial_hedge"]:
-        trade(-hdel, O[:, 0], bool(p["entry_costs"]))
-    pnl0 = cash + h * O[:, 0] + m["value"]
+        trade(-hdel, 0, bool(p["entry_costs"]))
+    pnl0 = cash + h * PX[:, 0] + m["value"]
     peak = np.zeros(n)
     maxdd = np.maximum(-pnl0, 0.0)
     rule = _RuleState(p, t, vols, O[:, 0])
@@ -396,7 +434,7 @@ def hedge_paths(
     for k in range(N):
         dt = t[k + 1] - t[k]
         if p["financing"]:
-            fin = cash * math.expm1(r * dt) + h * O[:, k] * math.expm1(q * dt)
+            fin = cash * math.expm1(r * dt) + h * PX[:, k] * math.expm1(q * dt)
         else:
             fin = np.zeros(n)
         cash = cash + fin
@@ -405,21 +443,29 @@ def hedge_paths(
         acc["gamma"] += 0.5 * m["gamma"] * dS * dS
         acc["theta"] += m["theta"] * dt
         acc["vega"] += m["vega"] * (vols[k + 1] - vols[k])
-        acc["hedge"] += m["delta"] * dS + h * (O[:, k + 1] - O[:, k])
+        acc["hedge"] += m["delta"] * dS + h * (PX[:, k + 1] - PX[:, k])
         acc["rv"] += np.log(O[:, k + 1] / O[:, k]) ** 2
         k1 = k + 1
         m, hdel, hgam = greeks(k1)
         cash = cash + m["pay"]
-        o = O[:, k1]
         if k1 < N:
-            qty, trig, band = rule.decide(k1, O, hdel + h, hgam)
-            trade(qty, o, True)
+            if latency:  # the order decided L steps ago fills now; this one waits
+                slot = k1 % latency
+                trade(orders[slot], k1, True)
+                pend = pend - orders[slot]
+            qty, trig, band = rule.decide(k1, O, hdel + h + pend, hgam)
+            if latency:
+                orders[slot] = qty
+                pend = pend + qty
+            else:
+                trade(qty, k1, True)
             acc["rebalances"] += trig
             if trace is not None:
                 trace_rows["band"].append(float(band[trace]))
                 trace_rows["trade"].append(float(qty[trace]))
         else:
-            trade(-h, o, bool(p["exit_costs"]))
+            pend = np.zeros(n)  # orders in flight are cancelled
+            trade(-h, k1, bool(p["exit_costs"]))
             alive_units = sum(
                 abs(grp["qc"]) + abs(grp["qp"]) for grp in groups if N < grp["expiry_step"]
             )
@@ -427,7 +473,7 @@ def hedge_paths(
             cash = cash + m["value"] - exit_spread
             acc["costs"] -= exit_spread
             m["value"] = np.zeros(n)
-        pnl = cash + h * o + m["value"]
+        pnl = cash + h * PX[:, k1] + m["value"]
         peak = np.maximum(peak, pnl)
         maxdd = np.maximum(maxdd, peak - pnl)
 
