@@ -137,6 +137,27 @@ CASES = {
     "bootstrap": {"paths": g.Bootstrap(prices=HIST, block=7), "rule": g.Move(0.01)},
     "noise_iid": {"rule": g.Move(0.01), "noise": g.Noise("iid", 0.002)},
     "noise_bounce": {"rule": g.EveryK(1), "noise": g.Noise("bounce", 0.001)},
+    # the execution model: hedge Greeks at the observed price with another hedge vol, quotes
+    # that widen with the move, impact, latency, and the research mode's fills at the print
+    "noise_hedge_vol": {
+        "rule": g.DeltaBand(0.1) | g.MaxInterval(5),
+        "noise": g.Noise("iid", 0.003),
+        "position": g.Position(vol=0.2, hedge_vol=0.25),
+    },
+    "quotes_impact": {
+        "rule": g.Move(0.01),
+        "noise": g.Noise("bounce", 0.0005),
+        "costs": g.Costs(bps=1, half_spread_bps=2, spread_vol=0.5, impact_bps=3, fixed=0.01),
+    },
+    "latency": {"rule": g.Move(0.005), "noise": g.Noise("iid", 0.001),
+                "execution": g.Execution(latency=3)},
+    "latency_band": {"rule": g.WhalleyWilmott(0.001, 1.0) | g.MaxInterval(4),
+                     "execution": g.Execution(latency=1)},
+    "fill_observed": {"rule": g.AtrMove(1.0, 5), "noise": g.Noise("bounce", 0.001),
+                      "execution": g.Execution(fill="observed")},
+    "heston_coarse": {"paths": g.Heston(xi=1.0, rho=-0.7), "rule": g.EveryK(1),
+                      "dt": 0.25},
+    "merton_coarse": {"paths": g.Merton(intensity=60.0), "rule": g.EveryK(1), "dt": 0.1},
     "user_paths": {"paths": USER, "rule": g.Move(0.01), "n_paths": None, "n_steps": None},
     "user_times": {
         "paths": USER,
