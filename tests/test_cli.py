@@ -53,6 +53,7 @@ def test_lab_reproduces_the_conclusions_and_writes_files(tmp_path):
     assert "reproduced: oscillation > 0 > trend" in r.stdout
     assert "reproduced: move beats clock under spread" in r.stdout
     assert "NOT reproduced" not in r.stdout
+    assert "null passed: fair market, no costs, bounce noise" in r.stdout
     files = {p.name: p.stat().st_size for p in (tmp_path / "out").iterdir()}
     assert files["lab_table.csv"] > 1000 and files["lab_frontier.csv"] > 1000
     if has_mpl:

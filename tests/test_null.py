@@ -106,3 +106,37 @@ def test_hedge_ratio_uses_the_observed_price():
     quiet = run(None)["band"].rebalances
     noisy = run(NOISES["iid_5e-3"])["band"].rebalances
     assert not np.array_equal(quiet, noisy)
+
+
+def test_lab_null_test_passes_and_fails_when_it_should():
+    from gammaext import lab
+
+    rules = {"clock": g.EveryK(1), "move": g.Move(0.01)}
+    ok, detail, table = lab.null_test(rules, noise=g.Noise("bounce", 5e-4), n_paths=3000,
+                                      n_steps=60)
+    assert ok and "within 4 SE" in detail and table.size == 2
+    bad, detail, _ = lab.null_test(rules, noise=g.Noise("bounce", 2e-3), n_paths=3000,
+                                   n_steps=60, execution=g.Execution(fill="observed"))
+    assert not bad and "an edge where none exists" in detail
+
+
+def test_whalley_wilmott_takes_its_cost_from_the_run():
+    costs = g.Costs(bps=1.0, half_spread_bps=2.0)
+    kw = {"n_paths": 200, "n_steps": 50, "seed": 4, "costs": costs}
+    implicit = g.simulate_hedge(rule=g.WhalleyWilmott(risk_aversion=2.0), **kw)
+    explicit = g.simulate_hedge(rule=g.WhalleyWilmott((1.0 + 2.0) * 1e-4, 2.0), **kw)
+    np.testing.assert_array_equal(implicit.pnl, explicit.pnl)
+    other = g.simulate_hedge(rule=g.WhalleyWilmott(1e-3, risk_aversion=2.0), **kw)
+    assert not np.array_equal(implicit.rebalances, other.rebalances)
+
+
+def test_execution_in_a_config():
+    from gammaext.config import ConfigError, parse_config
+
+    cfg = {"rules": {"m": {"type": "move"}}, "scenarios": {"s": {"kind": "noisy"}},
+           "execution": {"latency": 2}, "costs": {"impact_bps": 1.0, "spread_vol": 0.5}}
+    exp = parse_config(cfg)
+    assert exp.options["execution"] == g.Execution(latency=2)
+    assert exp.options["costs"].impact_bps == 1.0
+    with pytest.raises(ConfigError, match="execution.fill"):
+        parse_config({**cfg, "execution": {"fill": "mid"}})

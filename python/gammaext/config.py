@@ -5,7 +5,9 @@ The schema (every table optional except ``rules`` and ``scenarios``; see
 
     [experiment]   n_paths, seed, chunk_size, threads, baseline, confidence
     [position]     vol, rate, div, hedge_vol, legs = [{kind, strike | moneyness, expiry, quantity}]
-    [costs]        bps, half_spread_bps, half_spread, fixed, option_half_spread
+    [costs]        bps, half_spread_bps, half_spread, fixed, option_half_spread, impact_bps,
+                   spread_vol
+    [execution]    latency, fill ("quotes"; "observed" is research only)
     [accounting]   initial_hedge, entry_costs, exit_costs, close_options, financing
     [rules.NAME]   type = "every_k" | "move" | "delta_band" | ... and the rule's parameters;
                    any_of: rules = [{type = ...}, ...]; vol_gate: rule = {type = ...}
@@ -187,7 +189,10 @@ def _build_scenario(where: str, spec: Any, name: str, base: Path) -> _lab.Scenar
 def parse_config(cfg: Mapping[str, Any], base: str | os.PathLike[str] = ".") -> Experiment:
     """An :class:`Experiment` from a parsed TOML mapping; relative files are read from
     ``base`` (the config file's folder)."""
-    top = {"experiment", "position", "costs", "accounting", "rules", "scenarios", "sweep"}
+    top = {
+        "experiment", "position", "costs", "accounting", "execution", "rules", "scenarios",
+        "sweep",
+    }
     for k in cfg:
         if k not in top:
             raise ConfigError(k, f"unknown table; allowed: {', '.join(sorted(top))}")
@@ -218,6 +223,7 @@ def parse_config(cfg: Mapping[str, Any], base: str | os.PathLike[str] = ".") -> 
     options["position"] = _construct("position", _h.Position, pos)
     options["costs"] = _construct("costs", _h.Costs, _table(cfg, "costs"))
     options["accounting"] = _construct("accounting", _h.Accounting, _table(cfg, "accounting"))
+    options["execution"] = _construct("execution", _h.Execution, _table(cfg, "execution"))
 
     rules_t = _table(cfg, "rules", required=True)
     if not rules_t:

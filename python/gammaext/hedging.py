@@ -568,34 +568,38 @@ class WhalleyWilmott(Rule, name="whalley_wilmott", families=("whalley_wilmott",)
     """Whalley-Wilmott's asymptotically optimal no-trade band around delta-neutral.
 
     Half-width ``H = (3/2 e^{-r (T - t)} cost S Gamma^2 / risk_aversion)^(1/3)`` shares, with
-    ``cost`` the proportional cost (fraction of notional), ``risk_aversion`` the exponential
-    utility's coefficient (per unit of currency), Gamma the position's gamma (at the hedge vol)
-    and T the horizon. Whalley & Wilmott, "An asymptotic analysis of an optimal hedging model
-    for option pricing with transaction costs", Mathematical Finance 7 (1997) 307-324.
-    Rebalances to the band edge by default, as the optimal policy does.
+    ``cost`` the proportional cost (fraction of notional; None, the default: the run's own,
+    ``(Costs.bps + Costs.half_spread_bps) 1e-4``), ``risk_aversion`` the exponential
+    utility's coefficient (per unit of currency), Gamma the position's gamma (at the hedge vol
+    and the observed price) and T the horizon. Whalley & Wilmott, "An asymptotic analysis of
+    an optimal hedging model for option pricing with transaction costs", Mathematical Finance
+    7 (1997) 307-324. Rebalances to the band edge by default, as the optimal policy does.
     """
 
-    cost: float = 0.001
+    cost: float | None = None
     risk_aversion: float = 1.0
     to: Literal["zero", "edge"] = "edge"
 
     def __post_init__(self) -> None:
-        _finite("WhalleyWilmott cost", self.cost, positive=True)
+        if self.cost is not None:
+            _finite("WhalleyWilmott cost", self.cost, positive=True)
         _finite("WhalleyWilmott risk_aversion", self.risk_aversion, positive=True)
         _to("WhalleyWilmott", self.to)
 
     def half_width(self, spot: Any, gamma: Any, time_left: Any = 0.0, rate: float = 0.0) -> Any:
         """The formula, for checking: half-width in shares."""
+        if self.cost is None:
+            raise ValueError("half_width needs a cost (the run's costs give it in a simulation)")
         x = 1.5 * np.exp(-rate * np.asarray(time_left)) * self.cost * np.asarray(spot)
         return np.cbrt(x * np.asarray(gamma) ** 2 / self.risk_aversion)
 
     @classmethod
     def _sweep(cls, value: float, family: str) -> Rule:
-        return cls(cost=0.0002, risk_aversion=value)
+        return cls(risk_aversion=value)  # the cost: the run's own
 
     def _params(self, p: dict[str, float], units: float) -> None:
         _set_band(p, "whalley_wilmott")
-        p["ww_cost"] = self.cost
+        p["ww_cost"] = math.nan if self.cost is None else self.cost  # NaN: the run's costs
         p["ww_risk_aversion"] = self.risk_aversion
         p["band_to_edge"] = _to("WhalleyWilmott", self.to)
 
@@ -1187,6 +1191,8 @@ def build_params(
         latency=float(execution.latency),
         fill_observed=float(execution.fill == "observed"),
     )
+    if math.isnan(p["ww_cost"]):  # a Whalley-Wilmott band priced at the run's own costs
+        p["ww_cost"] = (costs.bps + costs.half_spread_bps) * 1e-4
     p.update(
         {
             k: float(bool(getattr(accounting, k)))

@@ -52,6 +52,7 @@ from .hedging import (
     Costs,
     DeltaBand,
     EveryK,
+    Execution,
     Heston,
     Merton,
     Move,
@@ -627,7 +628,8 @@ def sweep_rules(family: str | Callable[[float], Rule], values: Iterable[float]) 
 
     family: ``move`` (relative move threshold), ``clock`` (every k steps), ``band`` (delta band
     as a fraction of the option quantity), ``band_shares``, ``trend_band``, ``atr`` (ATR
-    multiple), ``whalley_wilmott`` (risk aversion, cost 2 bps), or a callable value -> Rule.
+    multiple), ``whalley_wilmott`` (risk aversion; the cost is the run's own), or a callable
+    value -> Rule.
     """
     make: Callable[[float], Rule]
     if isinstance(family, str):
@@ -784,6 +786,7 @@ class _Spec:
     seed: int
     threads: int | None
     per_path: str | None = None
+    execution: Execution | None = None
 
 
 def _write_per_path(
@@ -860,6 +863,7 @@ def _run_chunk(
         costs=spec.costs,
         accounting=spec.accounting,
         noise=sc.noise,
+        execution=spec.execution,
         n_paths=b - a,
         seed=spec.seed,
         first_path=a,
@@ -1044,6 +1048,7 @@ def run_experiment(
     baseline: str | None = None,
     client: Any = None,
     per_path: str | os.PathLike[str] | None = None,
+    execution: Execution | None = None,
 ) -> LabResult:
     """Hedge every scenario's paths under every rule; see :func:`compare_rules`.
 
@@ -1059,7 +1064,9 @@ def run_experiment(
     if base not in rule_map:
         raise ValueError(f"baseline {base!r} is not one of the rules {list(rule_map)}")
     folder = None if per_path is None else os.fspath(per_path)
-    spec = _Spec(rule_map, base, position, costs, accounting, int(seed), threads, folder)
+    spec = _Spec(
+        rule_map, base, position, costs, accounting, int(seed), threads, folder, execution
+    )
     resolved = [_prepared_scenario(sc, position) for sc in scs]
     totals = {sc.name: _n_paths_of(sc, n_paths) for sc, _ in resolved}
     size = chunk_size or min(65_536, max(2_048, -(-n_paths // 16)))
@@ -1170,6 +1177,7 @@ def compare_rules(
     confidence: float = 0.95,
     output: str = "auto",
     per_path: str | os.PathLike[str] | None = None,
+    execution: Execution | None = None,
 ) -> Any:
     """Every rule on the same paths of every scenario: a tidy table, one row per rule x scenario.
 
@@ -1181,7 +1189,7 @@ def compare_rules(
     scenarios
         Names of built-in scenarios (:data:`SCENARIOS`), :class:`Scenario` objects, generators
         or arrays of paths; a mapping name -> any of these names them.
-    position, costs, accounting
+    position, costs, accounting, execution
         As in :func:`~gammaext.simulate_hedge` (a scenario's ``vol`` replaces the implied vol).
     n_paths, seed
         Paths per scenario (generators) and the seed: path i of a scenario is the same for
@@ -1234,6 +1242,7 @@ def compare_rules(
         baseline=baseline,
         client=client,
         per_path=per_path,
+        execution=execution,
     )
     return res.table(confidence, output=output)
 
@@ -1374,6 +1383,43 @@ def check_conclusions(table: Any) -> dict[str, tuple[bool, str]]:
             detail = f"move {m['pnl_mean']:+.4g} vs clock {c['pnl_mean']:+.4g}"
         out["move beats clock under spread"] = (ok, detail)
     return out
+
+
+#: The null test's bound: every rule's mean P&L within this many standard errors of 0.
+NULL_SE = 4.0
+
+
+def null_test(
+    rules: Any,
+    *,
+    position: Position | None = None,
+    noise: Noise | None = None,
+    n_paths: int = 20_000,
+    n_steps: int = 252,
+    seed: int = DEFAULT_SEED,
+    threads: int | None = None,
+    execution: Execution | None = None,
+) -> tuple[bool, str, Any]:
+    """The lab's model on a market with no edge to find: GBM at the implied vol, no drift, no
+    rate, no costs, the given noise. Every non-anticipating rule then has an expected P&L of
+    exactly 0; the model passes if each rule's mean is within :data:`NULL_SE` standard errors
+    of 0. Returns (passed, a one-line summary, the table)."""
+    position = Position() if position is None else position
+    fair = dataclasses.replace(position, rate=0.0, div=0.0)
+    sc = Scenario("null", _RelativeGBM(1.0), n_steps=n_steps, noise=noise)
+    table = compare_rules(
+        rules, [sc], position=fair, costs=Costs(), n_paths=n_paths, seed=seed,
+        threads=threads, progress=False, output="numpy", execution=execution,
+    )
+    z = {str(r["rule"]): r["pnl_mean"] / r["pnl_stderr"] for r in table_rows(table)}
+    worst = max(z, key=lambda k: abs(z[k]))
+    ok = all(abs(v) <= NULL_SE for v in z.values())
+    what = "no noise" if noise is None else f"{noise.kind} noise {noise.size:g}"
+    detail = (
+        f"fair market, no costs, {what}: every rule's mean P&L within {NULL_SE:g} SE of 0"
+        if ok else f"fair market, no costs, {what}: an edge where none exists"
+    ) + f"; largest |mean|/SE {abs(z[worst]):.2f} ({worst})"
+    return ok, detail, table
 
 
 def table_attr(table: Any, key: str, default: Any = None) -> Any:
