@@ -542,3 +542,21 @@ def test_per_path_parquet_matches_the_engine_and_the_table(tmp_path):
         np.testing.assert_array_equal(got["path"], np.arange(300))
         np.testing.assert_array_equal(got["pnl"], want[name].pnl)
         np.testing.assert_array_equal(got["rebalances"], want[name].rebalances)
+
+
+def test_the_path_trap_same_realized_variance_different_pnl():
+    """The seed's oscillation-versus-trend contrast made precise: the three paths have the same
+    |returns| (so the same realized variance), yet hedged every step at 20% they earn +21.86,
+    +1.66 and +0.68: the gamma P&L is weighted by the dollar gamma, large only near the
+    strike."""
+    paths = lab.same_variance_paths()
+    rv = {k: float(np.sum(np.diff(np.log(p)) ** 2)) for k, p in paths.items()}
+    assert max(rv.values()) - min(rv.values()) < 1e-12
+    pnl = {
+        k: float(g.simulate_hedge(p, position=g.Position(vol=0.2), rule=g.EveryK(1)).pnl[0])
+        for k, p in paths.items()
+    }
+    np.testing.assert_allclose(
+        [pnl["oscillating"], pnl["swinging"], pnl["trending"]], [21.8634, 1.6598, 0.6755],
+        atol=1e-4,
+    )

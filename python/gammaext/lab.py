@@ -78,6 +78,7 @@ __all__ = [
     "load_closes",
     "rule_label",
     "run_experiment",
+    "same_variance_paths",
     "scenario",
     "sweep",
     "sweep_rules",
@@ -319,6 +320,29 @@ class _RelativeGBM:
 
     def __call__(self, position: Position) -> GBM:
         return GBM(spot=self.spot, vol=self.ratio * position.vol0, drift=self.drift)
+
+
+def same_variance_paths(
+    n_steps: int = 252, size: float = 0.02, swing: int = 63, spot: float = 100.0
+) -> dict[str, np.ndarray]:
+    """Three price paths with the same realized variance: every step is a log return of
+    ``+-size``, in different orders. ``oscillating`` alternates up and down; ``swinging`` goes
+    ``swing`` steps up, then ``swing`` down, and so on; ``trending`` only goes up. Hedged at the
+    same implied vol they still earn very different amounts: the gamma P&L of a step is
+    1/2 Gamma S^2 size^2, and the dollar gamma Gamma S^2 of an at-the-money option is large
+    only while the price stays near the strike (docs/lab.md, "The path trap")."""
+    n = _h._count("n_steps", n_steps)
+    k = np.arange(n)
+    signs = {
+        "oscillating": np.where(k % 2 == 0, 1.0, -1.0),
+        "swinging": np.where((k // _h._count("swing", swing)) % 2 == 0, 1.0, -1.0),
+        "trending": np.ones(n),
+    }
+    step = _h._finite("size", size, positive=True)
+    return {
+        name: spot * np.exp(np.concatenate([[0.0], np.cumsum(step * sg)]))
+        for name, sg in signs.items()
+    }
 
 
 def load_closes(path: str | os.PathLike[str], column: str = "close") -> np.ndarray:
