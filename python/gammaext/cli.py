@@ -51,37 +51,75 @@ def _fmt(x: Any, width: int = 10, digits: int = 4) -> str:
     return f"{x:>{width}.{digits}g}"
 
 
-def print_table(table: Any, file: Any = None, *, partial: bool = False) -> None:
-    """A compact text view of a lab table (the full table is in the CSV). ``partial`` marks an
-    interrupted run even when no chunk had finished (no rows)."""
-    from .lab import table_rows
+def _ci_digits(row: dict[str, Any], low: str, high: str) -> int:
+    """Significant digits that resolve a confidence interval: its ends differ in the print."""
+    lo, hi = row.get(low), row.get(high)
+    if not isinstance(lo, float) or not isinstance(hi, float) or not hi > lo:
+        return 4
+    scale = max(abs(lo), abs(hi))
+    return max(4, min(9, math.ceil(math.log10(scale / (hi - lo))) + 2)) if scale > 0 else 4
+
+
+def print_table(
+    table: Any, file: Any = None, *, partial: bool = False, rules: Any = None
+) -> None:
+    """A compact text view of a lab table (the full table is in the CSV): the mean P&L per
+    position with its confidence interval, its split (gamma + theta + hedge + costs + other
+    = P&L, other being vega, financing and the residual), the trades, and the paired
+    difference to the baseline rule with its interval. ``partial`` marks an interrupted run
+    even when no chunk had finished (no rows); ``rules`` (name -> Rule) prints each rule's
+    parameters."""
+    from .lab import table_attr, table_rows
 
     file = sys.stdout if file is None else file
     rows = table_rows(table)
+    base = table_attr(table, "baseline", None)
+    conf = table_attr(table, "confidence", 0.95)
+    print(
+        f"P&L per position in price units (undiscounted, at the horizon); "
+        f"{conf:.0%} confidence intervals",
+        file=file,
+    )
+    if rules:
+        for name, rule in rules.items():
+            print(f"  {name} = {rule!r}", file=file)
     cols = [
         ("scenario", "scenario", 12),
         ("rule", "rule", 14),
-        ("pnl_mean", "P&L mean", 10),
+        ("pnl_mean", "P&L", 10),
         ("pnl_ci_low", "CI low", 10),
         ("pnl_ci_high", "CI high", 10),
-        ("pnl_std", "P&L std", 9),
-        ("pnl_cvar05", "CVaR5%", 9),
-        ("gamma_mean", "gamma", 9),
-        ("theta_mean", "theta", 9),
-        ("cost_mean", "cost", 8),
-        ("rebalances_mean", "rebal", 7),
-        ("diff_mean", "vs base", 9),
-        ("diff_ci_low", "(CI low)", 9),
+        ("pnl_std", "std", 9),
+        ("pnl_cvar05", "CVaR 5%", 9),
+        ("gamma_mean", "= gamma", 9),
+        ("theta_mean", "+ theta", 9),
+        ("hedge_mean", "+ hedge", 9),
+        ("costs_mean", "+ costs", 9),
+        ("other_mean", "+ other", 9),
+        ("rebalances_mean", "trades", 7),
+        ("diff_mean", "vs " + (str(base) if base else "base"), 11),
+        ("diff_ci_low", "(CI low", 10),
+        ("diff_ci_high", "CI high)", 10),
     ]
     print(
         " ".join(f"{h:>{w}s}" if i > 1 else f"{h:<{w}s}" for i, (_, h, w) in enumerate(cols)),
         file=file,
     )
     for r in rows:
+        r = dict(r)
+        if all(isinstance(r.get(f"{f}_mean"), float) for f in ("vega", "financing", "residual")):
+            r["other_mean"] = r["vega_mean"] + r["financing_mean"] + r["residual_mean"]
+        digits = {
+            "pnl": _ci_digits(r, "pnl_ci_low", "pnl_ci_high"),
+            "diff": _ci_digits(r, "diff_ci_low", "diff_ci_high"),
+        }
         cells = []
         for i, (k, _, w) in enumerate(cols):
             v = r.get(k)
-            cells.append(f"{v!s:<{w}.{w}s}" if i <= 1 else _fmt(v, w))
+            if i <= 1:
+                cells.append(f"{v!s:<{w}.{w}s}")
+            else:
+                cells.append(_fmt(v, w, digits.get(k.split("_")[0], 4)))
         print(" ".join(cells), file=file)
     if partial or any(r.get("partial") for r in rows):
         print("PARTIAL: interrupted; rows cover only the paths done (n_paths column)", file=file)
@@ -257,7 +295,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
     )
     table = res.table()
     print()
-    print_table(table, partial=res.partial)
+    print_table(table, partial=res.partial, rules=d["rules"])
     written = write_table(table, out / "lab_table.csv")
     print()
     checks = lab.check_conclusions(table)
@@ -349,7 +387,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
         **opts,
     )
     table = res.table(exp.confidence)
-    print_table(table, partial=res.partial)
+    print_table(table, partial=res.partial, rules=exp.rules)
     written = write_table(table, out / "rules_table.csv")
     sweep_table = None
     if exp.sweep is not None and not res.partial:

@@ -1484,5 +1484,5 @@ def lab_traces(
             trace=[path],
             **kw,
         )
-        out[f"{sc.name}: {rule_label(rule)}"] = res.trace[path]
+        out[f"{sc.name}: {rule_label(rule)}, path {path} (seed {seed})"] = res.trace[path]
     return out

@@ -133,30 +133,29 @@ def plot_pnl_split(table: Any) -> Any:
 
 
 def plot_frontier(table: Any, cost: str = "cost_mean", risk: str = "pnl_std") -> Any:
-    """Cost versus risk of every rule (one colour per scenario), efficient rules joined."""
+    """Cost versus risk of every rule, one panel per scenario (scenarios need not share units
+    or scales), the efficient rules joined by a line."""
     rows = _lab.table_rows(_lab.frontier(table, cost, risk, output="numpy"))
-    fig, axes = _figure(1, 1, figsize=(7.5, 5.0), layout="constrained")
-    ax = axes[0, 0]
-    scenarios = list(dict.fromkeys(str(r["scenario"]) for r in rows))
-    for k, sc in enumerate(scenarios):
+    scenarios = list(dict.fromkeys(str(r["scenario"]) for r in rows)) or ["(empty)"]
+    nr, nc = _grid(len(scenarios))
+    fig, axes = _figure(nr, nc, figsize=(5.0 * nc, 4.0 * nr), layout="constrained")
+    for k, (ax, sc) in enumerate(zip(axes.flat, scenarios)):
         sub = [r for r in rows if str(r["scenario"]) == sc]
         color = f"C{k % 10}"
-        ax.scatter([r[cost] for r in sub], [r[risk] for r in sub], color=color, s=22, label=sc)
+        ax.scatter([r[cost] for r in sub], [r[risk] for r in sub], color=color, s=22)
         eff = sorted((r for r in sub if r["efficient"]), key=lambda r: r[cost])
         ax.plot([r[cost] for r in eff], [r[risk] for r in eff], color=color, lw=1)
         for r in sub:
             ax.annotate(
-                str(r["rule"]),
-                (r[cost], r[risk]),
-                fontsize=7,
-                xytext=(3, 3),
-                textcoords="offset points",
-                color=color,
+                str(r["rule"]), (r[cost], r[risk]), fontsize=7, xytext=(3, 3),
+                textcoords="offset points", color="0.2",
             )
-    ax.set_xlabel(f"{cost} (mean trading cost per path)" if cost == "cost_mean" else cost)
-    ax.set_ylabel(f"{risk} (P&L standard deviation)" if risk == "pnl_std" else risk)
-    ax.set_title("Cost versus risk: the hedging frontier (lines join efficient rules)")
-    ax.legend(fontsize="small")
+        ax.set_title(sc)
+        ax.set_xlabel("mean trading cost per path" if cost == "cost_mean" else cost)
+        ax.set_ylabel("P&L standard deviation" if risk == "pnl_std" else risk)
+    for ax in list(axes.flat)[len(scenarios) :]:
+        ax.set_visible(False)
+    fig.suptitle("Cost versus risk per scenario (the line joins the efficient rules)")
     return fig
 
 
