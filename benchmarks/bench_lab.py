@@ -75,7 +75,7 @@ def test_compare_rules_dask_local(benchmark, expected):
     distributed = pytest.importorskip("dask.distributed")
     with (
         distributed.LocalCluster(
-            n_workers=1, threads_per_worker=THREADS, processes=False, dashboard_address=None
+            n_workers=1, threads_per_worker=THREADS, processes=False, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

@@ -46,7 +46,7 @@ def main() -> None:
     scenario = [lab.Scenario("gbm", g.GBM(), n_steps=args.steps)]
     with (
         LocalCluster(
-            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
             silence_logs=logging.ERROR,
         ) as cluster,
         Client(cluster) as client,

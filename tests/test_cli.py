@@ -179,7 +179,7 @@ def test_rules_on_a_dask_scheduler_equal_local(tmp_path):
         threads_per_worker=2,
         processes=False,
         protocol="tcp",
-        dashboard_address=None,
+        dashboard_address=":0",
     ) as cluster:
         dist = run(*args, "--out", str(tmp_path / "dist"), "--scheduler", cluster.scheduler_address)
     assert dist.returncode == 0, dist.stderr

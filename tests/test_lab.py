@@ -461,7 +461,7 @@ def test_dask_equals_single_process_bit_for_bit(tmp_path):
     per_path = tmp_path if importlib.util.find_spec("pyarrow") else None
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

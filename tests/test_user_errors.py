@@ -381,7 +381,7 @@ def test_dask_run_says_so(capsys):
     from gammaext.cli import _client
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster:
+                      dashboard_address=":0") as cluster:
         _client(cluster.scheduler_address).close()
     assert "running on the Dask scheduler inproc://" in capsys.readouterr().out
 
