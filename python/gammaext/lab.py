@@ -1106,15 +1106,24 @@ def run_experiment(
         for i, (sc, _) in enumerate(resolved):
             if a < totals[sc.name]:
                 tasks.append((i, a, min(b, totals[sc.name])))
-    # one dict store per finished chunk (all rules at once): a Ctrl-C landing anywhere leaves
-    # every chunk either fully recorded or absent
-    finished: dict[tuple[int, int, int], dict[str, ChunkStats]] = {}
+    # Each finished chunk is merged at once into the running statistics (fixed size per rule
+    # x scenario, so the client's memory does not grow with the number of chunks), by building
+    # the new state and storing it in one assignment: a Ctrl-C landing anywhere leaves every
+    # chunk either fully counted or absent.
+    state: tuple[dict[tuple[str, str], ChunkStats], dict[str, int]] = ({}, dict.fromkeys(totals, 0))
     bar = _Progress(progress, sum(totals.values()), "lab")
     t0 = time.perf_counter()
     partial = False
 
     def record(i: int, a: int, b: int, out: dict[str, ChunkStats]) -> None:
-        finished[(i, a, b)] = out
+        nonlocal state
+        stats, done = state
+        name = resolved[i][0].name
+        new_stats = dict(stats)
+        for rule, st in out.items():
+            old = stats.get((name, rule))
+            new_stats[(name, rule)] = st if old is None else ChunkStats.merge([old, st])
+        state = (new_stats, {**done, name: done[name] + (b - a)})
 
     try:
         if client is None:
@@ -1128,14 +1137,7 @@ def run_experiment(
         partial = True
     finally:
         bar.close()
-    parts: dict[tuple[str, str], list[ChunkStats]] = {}
-    done = dict.fromkeys(totals, 0)
-    for (i, a, b), out in sorted(finished.items()):
-        name = resolved[i][0].name
-        for rule, st in out.items():
-            parts.setdefault((name, rule), []).append(st)
-        done[name] += b - a
-    stats = {k: ChunkStats.merge(v) for k, v in parts.items()}
+    stats, done = state
     return LabResult(
         rules=rule_map,
         scenarios=[sc for sc, _ in resolved],
@@ -1169,8 +1171,9 @@ def _run_dask(
         futures[fut] = (i, a, b)
     try:
         for fut in as_completed(list(futures)):  # type: ignore[no-untyped-call,unused-ignore]
-            i, a, b = futures[fut]
+            i, a, b = futures.pop(fut)
             record(i, a, b, fut.result())
+            fut.release()  # the worker may drop the chunk's statistics now
             bar.update(b - a)
     except KeyboardInterrupt:
         client.cancel(list(futures))
