@@ -3,8 +3,8 @@
 The engine-vs-reference tests share their random draws, so a mistake made in both (a wrong
 Merton compensator, say) would pass them. Here each generator's paths (final spots, or the
 traced spots) are compared with what the model says, with tolerances of TOL standard errors:
-a correct generator fails with probability below 1e-6 for any seed. The seeds are fixed;
-GAMMAEXT_MOMENT_SEED=N reruns the file with others.
+each check of a correct generator fails with probability below 1e-6, whatever the seed. The
+seeds are fixed; GAMMAEXT_MOMENT_SEED=N reruns the file with others.
 """
 
 from __future__ import annotations
@@ -89,8 +89,8 @@ def test_gbm_log_moments():
 
 
 def heston_mean_variance(h, t):
-    """E[v_t] = theta + (v_0 - theta) e^{-kappa t}: also exact for every step of the QE scheme,
-    which matches the conditional mean of the variance (Andersen 2008, section 3.2.3)."""
+    """E[v_t] = theta + (v_0 - theta) e^{-kappa t}: exact for the QE scheme too, at any step,
+    since both of its branches match the conditional mean of the variance (Andersen 2008)."""
     return h.theta + (h.v0 - h.theta) * math.exp(-h.kappa * t)
 
 

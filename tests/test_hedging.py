@@ -586,8 +586,14 @@ def test_enum_names_from_the_core():
         h._enum("path kind", ["gbm", "kou"], {"gbm"})
     # Every generator sets its own kind; user paths are the remaining one.
     kinds = set()
-    for gen in (g.GBM(), g.Heston(), g.Merton(), g.Oscillation(), g.Trend(),
-                g.Bootstrap(returns=[0.01])):
+    for gen in (
+        g.GBM(),
+        g.Heston(),
+        g.Merton(),
+        g.Oscillation(),
+        g.Trend(),
+        g.Bootstrap(returns=[0.01]),
+    ):
         p = h._Params()
         gen._params(p)
         kinds.add(int(p["path_kind"]))

@@ -201,7 +201,7 @@ void bind_backtest(py::module_& m) {
             ind::log_returns(close.data(), n, out.mutable_data());
         }
         return out;
-    });
+    }, "close"_a);
     m.def("_ind_stdev", [](const farray& src, std::int64_t length) {
         const std::int64_t n = same_length({{"src", &src}});
         farray out(n);
@@ -210,7 +210,7 @@ void bind_backtest(py::module_& m) {
             ind::stdev(src.data(), n, length, out.mutable_data());
         }
         return out;
-    });
+    }, "src"_a, "length"_a);
     m.def("_ind_rma", [](const farray& src, std::int64_t length) {
         const std::int64_t n = same_length({{"src", &src}});
         farray out(n);
@@ -219,7 +219,7 @@ void bind_backtest(py::module_& m) {
             ind::rma(src.data(), n, length, out.mutable_data());
         }
         return out;
-    });
+    }, "src"_a, "length"_a);
     m.def("_ind_hist_vol",
           [](const farray& close, std::int64_t period, double annualization, double fallback) {
               const std::int64_t n = same_length({{"close", &close}});
@@ -231,7 +231,7 @@ void bind_backtest(py::module_& m) {
                                 out.mutable_data());
               }
               return out;
-          });
+          }, "close"_a, "period"_a, "annualization"_a, "fallback"_a);
     m.def("_ind_true_range", [](const farray& high, const farray& low, const farray& close) {
         const std::int64_t n = same_length({{"high", &high}, {"low", &low}, {"close", &close}});
         farray out(n);
@@ -240,7 +240,7 @@ void bind_backtest(py::module_& m) {
             ind::true_range(high.data(), low.data(), close.data(), n, out.mutable_data());
         }
         return out;
-    });
+    }, "high"_a, "low"_a, "close"_a);
     m.def("_ind_atr", [](const farray& high, const farray& low, const farray& close,
                          std::int64_t length) {
         const std::int64_t n = same_length({{"high", &high}, {"low", &low}, {"close", &close}});
@@ -252,7 +252,7 @@ void bind_backtest(py::module_& m) {
                      out.mutable_data());
         }
         return out;
-    });
+    }, "high"_a, "low"_a, "close"_a, "length"_a);
     m.def("_ind_efficiency_ratio", [](const farray& close, std::int64_t period) {
         const std::int64_t n = same_length({{"close", &close}});
         farray out(n);
@@ -261,7 +261,7 @@ void bind_backtest(py::module_& m) {
             ind::efficiency_ratio(close.data(), n, period, out.mutable_data());
         }
         return out;
-    });
+    }, "close"_a, "period"_a);
     m.def("_ind_straddle_greeks", [](const farray& close, double strike_offset_pct,
                                      double mintick, double tau, double vol, double rate,
                                      double div) {
@@ -274,7 +274,7 @@ void bind_backtest(py::module_& m) {
                                  gamma.mutable_data());
         }
         return py::make_tuple(delta, gamma);
-    });
+    }, "close"_a, "strike_offset_pct"_a, "mintick"_a, "tau"_a, "vol"_a, "rate"_a, "div"_a);
     m.def("_ind_vol_regime", [](const farray& hist_vol, double implied_vol, double long_threshold,
                                 double short_threshold) {
         const std::int64_t n = same_length({{"hist_vol", &hist_vol}});
@@ -285,7 +285,7 @@ void bind_backtest(py::module_& m) {
                             out.mutable_data());
         }
         return out;
-    });
+    }, "hist_vol"_a, "implied_vol"_a, "long_threshold"_a, "short_threshold"_a);
 }
 
 }  // namespace gammaext::bindings

@@ -23,6 +23,95 @@ void require(bool ok, const std::string& message) {
     }
 }
 
+/// _hedge: one pass of the engine over n_paths paths for every row (rule) of params. Sizes
+/// are checked here (ValueError); the kernel runs without the GIL. Returns (out, trace).
+py::tuple run_hedge(const farray& params, std::uint64_t seed, const farray& times,
+                    const farray& vols, const farray& groups, const farray& returns,
+                    const farray& paths, std::int64_t first_path, std::int64_t n_paths,
+                    const i64array& trace_paths, int threads, int isa) {
+    // One row of parameters per rule; the non-rule fields are read from row 0.
+    require(params.ndim() == 2 && params.shape(0) >= 1 && params.shape(1) == kNumHedgeParams,
+            "params must be (n_rules, " + std::to_string(kNumHedgeParams) + ")");
+    const py::ssize_t n_rules = params.shape(0);
+    require(times.ndim() == 1 && times.size() >= 2, "times needs at least 2 values");
+    require(groups.ndim() == 2 && groups.shape(1) == kNumGroupColumns && groups.shape(0) >= 1,
+            "groups must be an (n >= 1, " + std::to_string(kNumGroupColumns) + ") array");
+    require(n_paths >= 0 && first_path >= 0, "n_paths and first_path must be >= 0");
+    const std::int64_t n_steps = times.size() - 1;
+    const auto kind = static_cast<PathKind>(static_cast<int>(params.at(0, hp_path_kind)));
+    if (kind == PathKind::user) {
+        require(paths.ndim() == 2 && paths.shape(0) == n_paths &&
+                    paths.shape(1) == n_steps + 1,
+                "paths must be (n_paths, n_steps + 1)");
+    }
+    if (kind == PathKind::bootstrap) {
+        require(returns.ndim() == 1 && returns.size() >= 1, "returns must be non-empty");
+        require(params.at(0, hp_block_length) >= 1.0, "block_length must be >= 1");
+    }
+    for (py::ssize_t r = 0; r < n_rules; ++r) {
+        require(params.at(r, hp_atr_length) >= 1.0 && params.at(r, hp_er_length) >= 1.0,
+                "atr_length and er_length must be >= 1");
+        // The kernel converts these counts to int64: beyond 2^53 (not even exact as
+        // doubles) the conversion would be undefined behaviour. NaN fails too.
+        for (const HedgeParam c : {hp_atr_length, hp_er_length, hp_every, hp_max_interval,
+                            hp_block_length}) {
+            require(params.at(r, c) <= kMaxCount,
+                    "rule lengths and intervals must be <= 2**53");
+        }
+    }
+    std::vector<OptionGroup> gs(static_cast<std::size_t>(groups.shape(0)));
+    auto g = groups.unchecked<2>();
+    for (py::ssize_t i = 0; i < groups.shape(0); ++i) {
+        gs[static_cast<std::size_t>(i)] = OptionGroup{
+            .strike = g(i, gc_strike),
+            .expiry = g(i, gc_expiry),
+            .qc = g(i, gc_qc),
+            .qp = g(i, gc_qp),
+            .expiry_step = static_cast<std::int64_t>(g(i, gc_expiry_step))};
+    }
+    const py::ssize_t n_trace = trace_paths.size();
+    for (py::ssize_t i = 0; i < n_trace; ++i) {
+        const std::int64_t p = trace_paths.data()[i];
+        require(p >= first_path && p < first_path + n_paths,
+                "trace path " + std::to_string(p) + " is outside the simulated paths");
+    }
+    py::array_t<double> out({static_cast<py::ssize_t>(kNumHedgeOutputs), n_rules,
+                             static_cast<py::ssize_t>(n_paths)});
+    py::array_t<double> trace({n_rules, n_trace, static_cast<py::ssize_t>(n_steps + 1),
+                               static_cast<py::ssize_t>(kNumTraceFields)});
+    HedgeSpec spec;
+    spec.p = params.data();
+    spec.rule_params = params.data();
+    spec.n_rules = n_rules;
+    spec.seed = seed;
+    spec.times = times.data();
+    if (vols.size() > 0) {
+        require(vols.ndim() == 1 && vols.size() == times.size(),
+                "vols must have one value per time");
+        spec.vols = vols.data();
+    }
+    spec.n_steps = n_steps;
+    spec.groups = gs.data();
+    spec.n_groups = static_cast<std::int64_t>(gs.size());
+    spec.returns = returns.size() > 0 ? returns.data() : nullptr;
+    spec.n_returns = returns.size();
+    spec.paths = kind == PathKind::user ? paths.data() : nullptr;
+    spec.first_path = first_path;
+    spec.n_paths = n_paths;
+    double* o = out.mutable_data();
+    for (int i = 0; i < kNumHedgeOutputs; ++i) {
+        spec.out[i] = o + static_cast<std::int64_t>(i) * n_rules * n_paths;
+    }
+    spec.trace_paths = trace_paths.data();
+    spec.n_trace = n_trace;
+    spec.trace = trace.mutable_data();
+    {
+        py::gil_scoped_release release;  // the kernel touches only raw buffers
+        hedge(spec, threads, isa);
+    }
+    return py::make_tuple(out, trace);
+}
+
 }  // namespace
 
 void bind_hedging(py::module_& m) {
@@ -39,98 +128,9 @@ void bind_hedging(py::module_& m) {
     m.def("_group_column_names",
           [] { return names_of(GAMMAEXT_GROUP_COLUMNS(GAMMAEXT_NAME)); });
 
-    m.def(
-        "_hedge",
-        [](const farray& params, std::uint64_t seed, const farray& times, const farray& vols,
-           const farray& groups,
-           const farray& returns, const farray& paths, std::int64_t first_path,
-           std::int64_t n_paths, const i64array& trace_paths, int threads, int isa) {
-            // One row of parameters per rule; the non-rule fields are read from row 0.
-            require(params.ndim() == 2 && params.shape(0) >= 1 &&
-                        params.shape(1) == kNumHedgeParams,
-                    "params must be (n_rules, " + std::to_string(kNumHedgeParams) + ")");
-            const py::ssize_t n_rules = params.shape(0);
-            require(times.ndim() == 1 && times.size() >= 2, "times needs at least 2 values");
-            require(groups.ndim() == 2 && groups.shape(1) == kNumGroupColumns &&
-                        groups.shape(0) >= 1,
-                    "groups must be an (n >= 1, " + std::to_string(kNumGroupColumns) + ") array");
-            require(n_paths >= 0 && first_path >= 0, "n_paths and first_path must be >= 0");
-            const std::int64_t n_steps = times.size() - 1;
-            const auto kind = static_cast<PathKind>(static_cast<int>(params.at(0, hp_path_kind)));
-            if (kind == PathKind::user) {
-                require(paths.ndim() == 2 && paths.shape(0) == n_paths &&
-                            paths.shape(1) == n_steps + 1,
-                        "paths must be (n_paths, n_steps + 1)");
-            }
-            if (kind == PathKind::bootstrap) {
-                require(returns.ndim() == 1 && returns.size() >= 1, "returns must be non-empty");
-                require(params.at(0, hp_block_length) >= 1.0, "block_length must be >= 1");
-            }
-            for (py::ssize_t r = 0; r < n_rules; ++r) {
-                require(params.at(r, hp_atr_length) >= 1.0 && params.at(r, hp_er_length) >= 1.0,
-                        "atr_length and er_length must be >= 1");
-                // The kernel converts these counts to int64: beyond 2^53 (not even exact as
-                // doubles) the conversion would be undefined behaviour. NaN fails too.
-                for (const HedgeParam c : {hp_atr_length, hp_er_length, hp_every, hp_max_interval,
-                                    hp_block_length}) {
-                    require(params.at(r, c) <= kMaxCount,
-                            "rule lengths and intervals must be <= 2**53");
-                }
-            }
-            std::vector<OptionGroup> gs(static_cast<std::size_t>(groups.shape(0)));
-            auto g = groups.unchecked<2>();
-            for (py::ssize_t i = 0; i < groups.shape(0); ++i) {
-                gs[static_cast<std::size_t>(i)] = OptionGroup{
-                    .strike = g(i, gc_strike),
-                    .expiry = g(i, gc_expiry),
-                    .qc = g(i, gc_qc),
-                    .qp = g(i, gc_qp),
-                    .expiry_step = static_cast<std::int64_t>(g(i, gc_expiry_step))};
-            }
-            const py::ssize_t n_trace = trace_paths.size();
-            for (py::ssize_t i = 0; i < n_trace; ++i) {
-                const std::int64_t p = trace_paths.data()[i];
-                require(p >= first_path && p < first_path + n_paths,
-                        "trace path " + std::to_string(p) + " is outside the simulated paths");
-            }
-            py::array_t<double> out({static_cast<py::ssize_t>(kNumHedgeOutputs), n_rules,
-                                     static_cast<py::ssize_t>(n_paths)});
-            py::array_t<double> trace({n_rules, n_trace, static_cast<py::ssize_t>(n_steps + 1),
-                                       static_cast<py::ssize_t>(kNumTraceFields)});
-            HedgeSpec spec;
-            spec.p = params.data();
-            spec.rule_params = params.data();
-            spec.n_rules = n_rules;
-            spec.seed = seed;
-            spec.times = times.data();
-            if (vols.size() > 0) {
-                require(vols.ndim() == 1 && vols.size() == times.size(),
-                        "vols must have one value per time");
-                spec.vols = vols.data();
-            }
-            spec.n_steps = n_steps;
-            spec.groups = gs.data();
-            spec.n_groups = static_cast<std::int64_t>(gs.size());
-            spec.returns = returns.size() > 0 ? returns.data() : nullptr;
-            spec.n_returns = returns.size();
-            spec.paths = kind == PathKind::user ? paths.data() : nullptr;
-            spec.first_path = first_path;
-            spec.n_paths = n_paths;
-            double* o = out.mutable_data();
-            for (int i = 0; i < kNumHedgeOutputs; ++i) {
-                spec.out[i] = o + static_cast<std::int64_t>(i) * n_rules * n_paths;
-            }
-            spec.trace_paths = trace_paths.data();
-            spec.n_trace = n_trace;
-            spec.trace = trace.mutable_data();
-            {
-                py::gil_scoped_release release;  // the kernel touches only raw buffers
-                hedge(spec, threads, isa);
-            }
-            return py::make_tuple(out, trace);
-        },
-        "params"_a, "seed"_a, "times"_a, "vols"_a, "groups"_a, "returns"_a, "paths"_a, "first_path"_a,
-        "n_paths"_a, "trace_paths"_a, "threads"_a = 0, "isa"_a = -1);
+    m.def("_hedge", &run_hedge, "params"_a, "seed"_a, "times"_a, "vols"_a, "groups"_a,
+          "returns"_a, "paths"_a, "first_path"_a, "n_paths"_a, "trace_paths"_a, "threads"_a = 0,
+          "isa"_a = -1);
 
     m.def(
         "_random_draws",
