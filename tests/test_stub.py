@@ -9,7 +9,7 @@ have defaults, are compared here.
 from __future__ import annotations
 
 import ast
-from pathlib import Path
+from importlib import resources
 
 import pytest
 
@@ -49,7 +49,8 @@ def runtime_parameters(name: str) -> list[tuple[str, bool]]:
 
 
 def stub_parameters() -> dict[str, list[tuple[str, bool]]]:
-    tree = ast.parse((Path(_core.__file__).parent / "_core.pyi").read_text())
+    # the package's copy (an editable install keeps the module and the stub apart)
+    tree = ast.parse(resources.files("gammaext").joinpath("_core.pyi").read_text())
     out = {}
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):

@@ -1520,7 +1520,3 @@ def random_draws(
             _arrays.ISA,
         )
     )
-
-
-def params_of(mapping: Mapping[str, float]) -> FloatArray:  # pragma: no cover - debugging aid
-    return np.array([mapping[k] for k in PARAM_NAMES], dtype=np.float64)

@@ -643,8 +643,7 @@ def _as_rules(rules: Any) -> dict[str, Rule]:
 
 def validate_rule(rule: Rule) -> None:
     """Raise ValueError if the rule cannot be run (e.g. two Move rules in one AnyOf)."""
-    p = dict.fromkeys(_h.PARAM_NAMES, 0.0)
-    rule._params(p, 1.0)
+    rule._params(_h._Params(), 1.0)
 
 
 def sweep_rules(family: str | Callable[[float], Rule], values: Iterable[float]) -> dict[str, Rule]:
