@@ -560,3 +560,16 @@ def test_the_path_trap_same_realized_variance_different_pnl():
         [pnl["oscillating"], pnl["swinging"], pnl["trending"]], [21.8634, 1.6598, 0.6755],
         atol=1e-4,
     )
+
+
+def test_spread_study_table_and_summary():
+    tab = lab.spread_study(n_paths=300, settings={"n_steps": 48})
+    assert tab.size == 4 * 10 and set(tab["family"]) == {"clock", "move"}
+    assert (tab["cost_mean"] > 0).all()
+    lines = lab.spread_study_summary(tab)
+    assert len(lines) == 4 and all("than the clock's" in ln or "no clock" in ln for ln in lines)
+    # fewer hedges, less cost, more risk: monotone along each family at this size
+    for fam in ("clock", "move"):
+        sub = tab[(tab["family"] == fam) & (tab["scenario"] == "none")]
+        sub = sub[np.argsort(sub["param"])]
+        assert (np.diff(sub["cost_mean"]) < 0).all() and (np.diff(sub["pnl_std"]) > 0).all()

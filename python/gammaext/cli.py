@@ -341,6 +341,14 @@ def cmd_lab(args: argparse.Namespace) -> int:
                     f"{'best':>14s}: in {r['scenario']}, {r['rule']} (mean {r['pnl_mean']:+.3g}, "
                     f"std {r['pnl_std']:.3g}, mean-variance utility, risk aversion 1)"
                 )
+    study = None
+    if not res.partial:
+        study = lab.spread_study(
+            n_paths=max(1, args.paths // 4), seed=args.seed, threads=args.threads
+        )
+        written += write_table(study, out / "lab_spread_study.csv")
+        for line in lab.spread_study_summary(study):
+            print(f"{'spread study':>14s}: {line}")
     if _plots_available(args.no_plots):
         from . import plots
 
@@ -352,6 +360,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
             seed=args.seed,
         )
         figs = plots.lab_figures(res, table, sweep_table, traces)
+        if study is not None:
+            figs["spread_study"] = plots.plot_spread_study(study)
         written += plots.save_all(figs, out)
     print("\nwrote " + ", ".join(str(p) for p in written))
     print(f"({res.elapsed:.1f} s)")
