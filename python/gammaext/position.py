@@ -1,0 +1,186 @@
+"""The option book hedged by the engine: legs, the position and its marks, the accounting
+switches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+import numpy as np
+
+from . import _arrays
+from ._arrays import FloatArray
+from ._checks import _EXPIRY_TOL, GROUP_COLUMNS, _finite
+from .greeks import warn_percent
+
+# --------------------------------------------------------------------------------------------
+# Position
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One option leg: ``quantity`` (signed, units of the underlying) of a European call or put.
+
+    ``strike`` is absolute; if it is None, the strike is ``moneyness`` times the initial spot
+    (1.0: at the money). ``expiry`` in years from the first time; None means the horizon (the
+    last time of the paths). An option that expires inside the path settles at intrinsic value
+    at the first time on or after its expiry.
+    """
+
+    kind: Literal["call", "put"] = "call"
+    strike: float | None = None
+    moneyness: float = 1.0
+    expiry: float | None = None
+    quantity: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("call", "put"):
+            raise ValueError(f"Leg kind must be 'call' or 'put', got {self.kind!r}")
+        if self.strike is not None:
+            _finite("Leg strike", self.strike, positive=True)
+        _finite("Leg moneyness", self.moneyness, positive=True)
+        if self.expiry is not None:
+            _finite("Leg expiry", self.expiry, positive=True)
+        _finite("Leg quantity", self.quantity)
+
+
+def straddle(
+    quantity: float = 1.0,
+    *,
+    strike: float | None = None,
+    moneyness: float = 1.0,
+    expiry: float | None = None,
+) -> tuple[Leg, Leg]:
+    """A call and a put of the same strike and expiry (long for quantity > 0)."""
+    return (
+        Leg("call", strike, moneyness, expiry, quantity),
+        Leg("put", strike, moneyness, expiry, quantity),
+    )
+
+
+@dataclass(frozen=True)
+class Position:
+    """The option portfolio and how it is marked.
+
+    Options are priced, and their Greeks taken, with Black-Scholes-Merton at the implied
+    ``vol``: a constant, or a 1-D array with one implied vol per time of the grid (an
+    implied-vol path shared by all paths; its changes are attributed to the ``vega`` part of
+    the P&L). The hedge delta (and the gamma of the Whalley-Wilmott band) uses the constant
+    ``hedge_vol`` when given, else the implied vol. ``rate`` and ``div`` are continuous
+    decimals; cash earns ``rate`` and the stock pays ``div`` (see :class:`Accounting`).
+    Default: a long at-the-money straddle expiring at the horizon, 20% implied vol, zero rate
+    and dividend.
+    """
+
+    legs: tuple[Leg, ...] = field(default_factory=straddle)
+    vol: Any = 0.2
+    rate: float = 0.0
+    div: float = 0.0
+    hedge_vol: float | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            legs = tuple(self.legs)
+        except TypeError:  # e.g. legs=0: name the argument rather than "int is not iterable"
+            raise TypeError(f"position legs must be a sequence of Leg, got {self.legs!r}") from None
+        object.__setattr__(self, "legs", legs)
+        if not legs:
+            raise ValueError("position has no legs (an empty portfolio has nothing to hedge)")
+        for leg in legs:
+            if not isinstance(leg, Leg):
+                raise TypeError(f"position legs must be Leg objects, got {type(leg).__name__}")
+        if all(leg.quantity == 0 for leg in legs):
+            raise ValueError("position has only zero quantities")
+        if isinstance(self.vol, (str, bytes, bool)):
+            raise TypeError(f"vol must be a number or a 1-D array, got {self.vol!r}")
+        try:
+            v = _arrays.as_float("vol", self.vol)
+        except TypeError:
+            raise TypeError(f"vol must be a number or a 1-D array, got {self.vol!r}") from None
+        if v.ndim == 0:
+            object.__setattr__(self, "vol", _finite("vol", float(v), positive=True))
+        elif v.ndim == 1 and v.size >= 1:
+            if not (np.isfinite(v).all() and (v > 0).all()):
+                bad = int(np.argmax(~(np.isfinite(v) & (v > 0))))
+                raise ValueError(f"vol path must be finite and > 0; value {v[bad]!r} at {bad}")
+            object.__setattr__(self, "vol", tuple(float(x) for x in v))
+        else:
+            raise ValueError(f"vol must be a number or a 1-D array, got shape {v.shape}")
+        _finite("rate", self.rate)
+        _finite("div", self.div)
+        if self.hedge_vol is not None:
+            _finite("hedge_vol", self.hedge_vol, positive=True)
+        vols = np.atleast_1d(np.asarray(self.vol, dtype=np.float64))
+        warn_percent(
+            [
+                f"{name} is {value!r}, above {limit}"
+                for name, value, limit, bad in (
+                    ("vol", float(vols.max()), "10", float(vols.max()) > 10),
+                    ("hedge_vol", self.hedge_vol, "10", (self.hedge_vol or 0.0) > 10),
+                    ("rate", self.rate, "1 in magnitude", abs(self.rate) > 1),
+                    ("div", self.div, "1 in magnitude", abs(self.div) > 1),
+                )
+                if bad
+            ],
+            stacklevel=4,
+        )
+
+    @property
+    def vol0(self) -> float:
+        """The implied vol at the first time."""
+        return float(self.vol[0]) if isinstance(self.vol, tuple) else float(self.vol)
+
+    def vol_path(self, times: FloatArray) -> FloatArray:
+        """The implied vol at each time (empty array: constant ``vol``)."""
+        if not isinstance(self.vol, tuple):
+            return np.zeros(0)
+        if len(self.vol) != times.size:
+            raise ValueError(
+                f"vol path has {len(self.vol)} values; the time grid has {times.size} times"
+            )
+        return np.asarray(self.vol, dtype=np.float64)
+
+    def groups(self, spot0: float, times: FloatArray) -> FloatArray:
+        """One row per distinct (strike, expiry): :data:`GROUP_COLUMNS` (strike, expiry, call
+        and put quantities, expiry step)."""
+        horizon = float(times[-1])
+        out: dict[tuple[float, float], list[float]] = {}
+        for leg in self.legs:
+            strike = float(leg.strike) if leg.strike is not None else leg.moneyness * spot0
+            expiry = horizon if leg.expiry is None else float(leg.expiry)
+            if expiry <= _EXPIRY_TOL:
+                raise ValueError(f"Leg expiry {expiry!r} is not after the first time step")
+            g = out.setdefault((strike, expiry), [0.0, 0.0])
+            g[0 if leg.kind == "call" else 1] += leg.quantity
+        rows = []
+        for (strike, expiry), (qc, qp) in out.items():
+            step = int(np.searchsorted(times, expiry - _EXPIRY_TOL, side="left"))
+            row = {"strike": strike, "expiry": expiry, "qc": qc, "qp": qp, "expiry_step": step}
+            rows.append([row[name] for name in GROUP_COLUMNS])  # step len(times): never expires
+        return np.asarray(rows, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """The accounting switches, with a desk's defaults.
+
+    initial_hedge: hedge to delta-neutral at the first time (True).
+    entry_costs: that initial hedge pays trading costs (True).
+    exit_costs: the final unwind of the stock at the horizon pays trading costs (True).
+    close_options: options alive at the horizon are sold at their model value minus the option
+        half-spread (True); False marks them at model value without the spread.
+    financing: cash earns ``rate`` and the stock position earns (or, short, pays) ``div`` over
+        every step (True).
+    """
+
+    initial_hedge: bool = True
+    entry_costs: bool = True
+    exit_costs: bool = True
+    close_options: bool = True
+    financing: bool = True
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not isinstance(v, (bool, np.bool_)):  # "yes" or 2 is a mistake, not a switch
+                raise TypeError(f"accounting.{f.name} must be True or False, got {v!r}")
