@@ -18,6 +18,7 @@
 
 #include "gammaext/black_scholes.hpp"
 #include "gammaext/vmath.hpp"
+#include "normalised_black.hpp"
 
 #ifndef GAMMAEXT_ISA_NS
 #error "define GAMMAEXT_ISA_NS before including black_scholes_impl.hpp"
@@ -34,6 +35,9 @@ constexpr double kTinyGauss = 1e-280;  // exp(-d1^2/2) below this: compute exp(-
 
 /// The full-precision policy: our vectorizable exp/log/erfc.
 struct ExactMath {
+    /// Prices (and theta) are re-evaluated through the normalised Black function in the lanes
+    /// where the direct formula would lose digits (see mark_careful).
+    static constexpr bool kCareful = true;
     static GAMMAEXT_ALWAYS_INLINE double log(double x) noexcept { return vmath::log(x); }
     static GAMMAEXT_ALWAYS_INLINE double exp(double x) noexcept { return vmath::exp(x); }
     /// exp(-x^2/2): shared by the density and the CDF of the same argument.
@@ -58,6 +62,11 @@ struct Workspace {
     alignas(64) double phi[kBlock], poison[kBlock], bad[kBlock];
     alignas(64) double sqrt_t[kBlock], sig_t[kBlock], d1[kBlock], d2[kBlock];
     alignas(64) double dq[kBlock], dr[kBlock], g1[kBlock], pdf[kBlock], n1[kBlock], n2[kBlock];
+    // The careful price (kCareful only; see mark_careful): the lanes that need it, x = ln(F/K)
+    // reduced to x <= 0 and s = vol sqrt t as double-doubles, in the money or not, the lane's
+    // regions of the normalised function, and the price.
+    alignas(64) double care[kBlock], xn[kBlock], xn_lo[kBlock], s_hi[kBlock], s_lo[kBlock];
+    alignas(64) double itm[kBlock], r_asym[kBlock], r_small[kBlock], careful[kBlock];
 };
 
 /// Where a block reads an input from: the caller's array, or a block-sized buffer holding the
@@ -200,6 +209,133 @@ void cdf_pair(Workspace& w, const double* __restrict s, const double* __restrict
     }
 }
 
+// ---- The careful price -------------------------------------------------------------------------
+//
+// phi (N(phi d1) S e^{-qt} - N(phi d2) K e^{-rt}) loses digits where its two terms are close
+// (far out of the money in units of vol sqrt t, in the money near the forward, at the money
+// with small vol sqrt t) and where N is steep relative to its value (phi d < 0: the relative
+// error of N(phi d) is |d| times the absolute error of d, itself ~eps |ln(F/K)|/(vol sqrt t)).
+// The price is also sqrt(F K) e^{-rt} B(x, s), with x = ln(F/K), s = vol sqrt t and the
+// normalised price B = b(-|x|, s) + [phi x > 0] 2 sinh(|x|/2) (put-call parity in normalised
+// form; b is Jaeckel's normalised out-of-the-money call, normalised_black.hpp), and that form
+// loses nothing: b is good to a few ulps in all four regions, 2 sinh(|x|/2) to about two, with
+// x and s taken as double-doubles (the exponent of b amplifies their rounding by (x/s)^2), and
+// sqrt(F K) e^{-rt} = sqrt(S) sqrt(K) e^{-(r+q)t/2} costs three roundings and an exp.
+// It costs about as much as the rest of the Greeks together, so a lane takes it only where an
+// error bound of the direct formula exceeds kCareUlps ulps of the price, and a block only if
+// one of its lanes does (mark_careful).
+
+constexpr double kEps = 2.220446049250313e-16;  // 2^-52
+// Rounding error of each direct term N(phi d) S e^{-qt}, in ulps: the CDF (about one), the
+// discount exp, two products.
+constexpr double kTermUlps = 3.0;
+// The direct price is kept where its error bound is at most this many ulps of the price.
+constexpr double kCareUlps = 8.0;
+
+/// w.care[j] = 1 where the direct price may be off by more than kCareUlps ulps; returns how many
+/// lanes are. Bound, in ulps: kTermUlps (T1 + T2) plus S e^{-qt} n(d1) (= K e^{-rt} n(d2)) times
+/// the error of d1 and d2 (in ulps: (1 + 2 |(r - q) t|)/s + 3 |d1| + 2 s covers the roundings
+/// of ln(S/K), (r - q) t, their sum, the division by s and the addition of s/2), over |T1 - T2|.
+double mark_careful(Workspace& w, const double* __restrict s, const double* __restrict k,
+                    const double* __restrict r, const double* __restrict q,
+                    const double* __restrict t, const double* __restrict dq,
+                    const double* __restrict dr) noexcept {
+    double n_care = 0.0;
+#pragma omp simd reduction(+ : n_care)
+    for (std::int64_t j = 0; j < kBlock; ++j) {
+        const double sig = w.sig_t[j], d1 = w.d1[j];
+        const double t1 = w.n1[j] * s[j] * dq[j], t2 = w.n2[j] * k[j] * dr[j];
+        const double dd = (1.0 + 2.0 * std::fabs((r[j] - q[j]) * t[j])) / sig +
+                          3.0 * std::fabs(d1) + 2.0 * sig;
+        const double slope = mul0(w.pdf[j], s[j] * dq[j] * (2.0 * dd + std::fabs(w.d2[j])));
+        const double bound = kTermUlps * (t1 + t2) + slope;
+        const bool care = bound > kCareUlps * std::fabs(t1 - t2);  // false for NaN
+        w.care[j] = care ? 1.0 : 0.0;
+        n_care += care ? 1.0 : 0.0;
+    }
+    return n_care;
+}
+
+/// The reduced problem of every lane (x <= 0 and s as double-doubles, whether in the money) and
+/// each lane's regions of the normalised function; returns the regions the careful lanes need
+/// (normalised::kRegion*). The flags are stored, not recomputed where they are used: with
+/// -ffp-contract a recomputed h + t could differ in the last bit, and a lane near a region
+/// boundary select a region its block did not evaluate.
+unsigned careful_setup(Workspace& w, const double* __restrict s, const double* __restrict k,
+                       const double* __restrict t, const double* __restrict v,
+                       const double* __restrict r, const double* __restrict q) noexcept {
+    double n_asym = 0.0, n_small = 0.0, n_mid = 0.0;
+#pragma omp simd reduction(+ : n_asym, n_small, n_mid)
+    for (std::int64_t j = 0; j < kBlock; ++j) {
+        double x_lo = 0.0, s_lo = 0.0;
+        const double x = normalised::forward_log_moneyness(s[j], k[j], t[j], r[j], q[j], x_lo);
+        const double sd = normalised::total_deviation(v[j], t[j], s_lo);
+        const double xn = -std::fabs(x);
+        w.xn[j] = xn;
+        w.xn_lo[j] = x > 0.0 ? -x_lo : x_lo;  // |x| = -(xn + xn_lo)
+        w.s_hi[j] = sd;
+        w.s_lo[j] = s_lo;
+        w.itm[j] = w.phi[j] * x > 0.0 ? 1.0 : 0.0;
+        const double half = 0.5 * sd, h = normalised::h_of(xn, 1.0 / sd);
+        const bool asym = normalised::in_asymptotic(h, half);
+        const bool small = !asym & (half < normalised::kSmallT);
+        w.r_asym[j] = asym ? 1.0 : 0.0;
+        w.r_small[j] = small ? 1.0 : 0.0;
+        const bool on = (w.care[j] != 0.0) & (sd > 0.0);  // a point mass has no time value
+        n_asym += on & asym ? 1.0 : 0.0;
+        n_small += on & small ? 1.0 : 0.0;
+        n_mid += on & !asym & !small ? 1.0 : 0.0;
+    }
+    return (n_asym > 0.0 ? normalised::kRegionAsymptotic : 0U) |
+           (n_small > 0.0 ? normalised::kRegionSmallT : 0U) |
+           (n_mid > 0.0 ? normalised::kRegionErfcx : 0U);
+}
+
+/// w.careful = sqrt(S) sqrt(K) e^{-(r+q)t/2} B(x, s) for every lane, with the regions in R.
+template <unsigned R>
+void careful_eval(Workspace& w, const double* __restrict s, const double* __restrict k,
+                  const double* __restrict t, const double* __restrict r,
+                  const double* __restrict q) noexcept {
+#pragma omp simd
+    for (std::int64_t j = 0; j < kBlock; ++j) {
+        const double xn = w.xn[j], xn_lo = w.xn_lo[j], sd = w.s_hi[j];
+        const bool point = !(sd > 0.0);  // vol sqrt t = 0: the intrinsic value alone
+        const double bm = vmath::exp(0.5 * xn);
+        const normalised::Black bl = normalised::normalised_call<R>(
+            xn, xn_lo, point ? 1.0 : sd, w.s_lo[j], bm, w.r_asym[j] != 0.0, w.r_small[j] != 0.0);
+        const double time_value = point ? 0.0 : bl.b;
+        // 2 sinh(|x|/2), plus the low part of |x| times its derivative cosh(|x|/2).
+        const double intrinsic = normalised::two_sinh_half(-xn, bm) - xn_lo * 0.5 * (bm + 1.0 / bm);
+        const double norm =
+            std::sqrt(s[j]) * std::sqrt(k[j]) * vmath::exp(-0.5 * (r[j] + q[j]) * t[j]);
+        w.careful[j] = norm * (w.itm[j] != 0.0 ? intrinsic + time_value : time_value);
+    }
+}
+
+/// The careful price of the block's lanes (only the regions some careful lane needs).
+void careful_price(Workspace& w, const double* __restrict s, const double* __restrict k,
+                   const double* __restrict t, const double* __restrict v,
+                   const double* __restrict r, const double* __restrict q) noexcept {
+    switch (careful_setup(w, s, k, t, v, r, q)) {
+        case 0U:  // only point masses: every region's value is discarded
+            return careful_eval<0U>(w, s, k, t, r, q);
+        case 1U:
+            return careful_eval<1U>(w, s, k, t, r, q);
+        case 2U:
+            return careful_eval<2U>(w, s, k, t, r, q);
+        case 3U:
+            return careful_eval<3U>(w, s, k, t, r, q);
+        case 4U:
+            return careful_eval<4U>(w, s, k, t, r, q);
+        case 5U:
+            return careful_eval<5U>(w, s, k, t, r, q);
+        case 6U:
+            return careful_eval<6U>(w, s, k, t, r, q);
+        default:
+            return careful_eval<normalised::kRegionAll>(w, s, k, t, r, q);
+    }
+}
+
 /// Writes f(j) + poison[j] for j < len into o (if requested).
 template <class F>
 inline void emit(double* o, const Workspace& w, std::int64_t len, F f) noexcept {
@@ -332,6 +468,17 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
             }
         }
 
+        // The careful price where the direct one would lose digits (see mark_careful).
+        bool careful = false;
+        if constexpr (M::kCareful) {
+            const bool want_price = (out.out[static_cast<int>(Greek::price)] != nullptr) |
+                                    (out.out[static_cast<int>(Greek::theta)] != nullptr);
+            if (want_price && mark_careful(w, s, k, r, q, t, dq, dr) > 0.0) {
+                careful_price(w, s, k, t, v, r, q);
+                careful = true;
+            }
+        }
+
         const auto o = [&](Greek g) {
             double* p = out.out[static_cast<int>(g)];
             return p == nullptr ? nullptr : (partial ? tail.out[static_cast<int>(g)] : p + i0);
@@ -348,16 +495,39 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         const double* __restrict n1 = w.n1;
         const double* __restrict n2 = w.n2;
 
-        emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
-            return phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]);
-        });
+        const double* __restrict care = w.care;
+        const double* __restrict pc = w.careful;
+        if (careful) {
+            emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
+                const double direct = phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]);
+                return care[j] != 0.0 ? pc[j] : direct;
+            });
+        } else {
+            emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
+                return phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]);
+            });
+        }
         emit(o(Greek::delta), w, kBlock, [&](std::int64_t j) { return phi[j] * n1[j] * dq[j]; });
         emit(o(Greek::gamma), w, kBlock,
              [&](std::int64_t j) { return mul0(pdf[j], dq[j] / (s[j] * sig[j])); });
-        emit(o(Greek::theta), w, kBlock, [&](std::int64_t j) {
-            return -mul0(pdf[j], s[j] * dq[j] * v[j] / (2.0 * st[j])) -
-                   phi[j] * r[j] * (n2[j] * k[j]) * dr[j] + phi[j] * q[j] * (n1[j] * s[j]) * dq[j];
-        });
+        // Theta: with the careful price P, -phi r K e^{-rt} N2 = r P - phi r S e^{-qt} N1, so that
+        // the two terms of the price do not cancel here either.
+        if (careful) {
+            emit(o(Greek::theta), w, kBlock, [&](std::int64_t j) {
+                const double vol_term = mul0(pdf[j], s[j] * dq[j] * v[j] / (2.0 * st[j]));
+                const double direct = -vol_term - phi[j] * r[j] * (n2[j] * k[j]) * dr[j] +
+                                      phi[j] * q[j] * (n1[j] * s[j]) * dq[j];
+                const double from_price =
+                    -vol_term + r[j] * pc[j] + phi[j] * (q[j] - r[j]) * (n1[j] * s[j]) * dq[j];
+                return care[j] != 0.0 ? from_price : direct;
+            });
+        } else {
+            emit(o(Greek::theta), w, kBlock, [&](std::int64_t j) {
+                return -mul0(pdf[j], s[j] * dq[j] * v[j] / (2.0 * st[j])) -
+                       phi[j] * r[j] * (n2[j] * k[j]) * dr[j] +
+                       phi[j] * q[j] * (n1[j] * s[j]) * dq[j];
+            });
+        }
         emit(o(Greek::vega), w, kBlock, [&](std::int64_t j) { return pdf[j] * s[j] * dq[j] * st[j]; });
         emit(o(Greek::rho), w, kBlock,
              [&](std::int64_t j) { return phi[j] * (n2[j] * k[j]) * t[j] * dr[j]; });
