@@ -75,11 +75,15 @@ GAMMAEXT_ALWAYS_INLINE double head26(double v) noexcept {
 
 /// ln(v) as hi + lo, to about 2^-100 relative, for positive normal v (otherwise lo = 0 and
 /// hi = vmath::log(v)). For x = ln(S/K) + (r - q) t near the forward, where the two terms cancel:
-/// an ulp of ln(S/K) there moved an at-the-money 30-year price at 0.1% vol by 3e-14.
+/// an ulp of ln(S/K) there moved an at-the-money 30-year price at 0.1% vol by 3e-14; far from
+/// the money the price amplifies a relative error of x by (x/s)^2 (1300 at x/s = 36).
 /// fdlibm's reduction (v = 2^e m, m in [sqrt(1/2), sqrt(2))) with ln(m) = 2 atanh(s),
-/// s = (m - 1)/(m + 1) taken in double-double; the series beyond 2s is below 0.4% of it, so
-/// its rounding does not matter.
+/// s = (m - 1)/(m + 1) = sh + sl taken in double-double, and 2 atanh(s) = 2s + (2/3) s^3 +
+/// s^5 R2(s^2): the cubic term (up to 1% of the result) is formed in double-double too, with
+/// sl's share 2 s^2 sl; the rest is below 2e-4 of the result, so its rounding does not matter.
 GAMMAEXT_ALWAYS_INLINE double log_dd(double v, double& lo) noexcept {
+    constexpr double kTwoThirdsHi = 0.66666666666666663;   // 2/3 rounded
+    constexpr double kTwoThirdsLo = 3.7007434154171886e-17;  // 2/3 - kTwoThirdsHi
     double e = 0.0;
     const double m = vmath::log_reduce(v, e);
     const double f = m - 1.0;                // exact
@@ -90,18 +94,46 @@ GAMMAEXT_ALWAYS_INLINE double log_dd(double v, double& lo) noexcept {
     const double d1 = head26(d), d2 = d - d1;
     const double rem = ((((f - sh1 * d1) - sh1 * d2) - sh2 * d1) - sh2 * d2) - sh * d_err;
     const double sl = rem / d;
-    const double r = vmath::atanh_tail(sh * sh);  // 2 atanh(s) = 2s + s R(s^2)
-    const double a = e * vmath::kLn2Hi, b = 2.0 * sh;  // both exact
-    const double hi = a + b;
-    const double bv = hi - a;
-    const double sum_err = (a - (hi - bv)) + (b - bv);
-    lo = sum_err + (e * vmath::kLn2Lo + (2.0 * sl + sh * r));
+    // sh^2 = z + z_lo and sh^3 = c + c_lo (Dekker), then (2/3) sh^3 = c3 + c3_lo.
+    const double z = sh * sh;
+    const double z_lo = ((sh1 * sh1 - z) + 2.0 * sh1 * sh2) + sh2 * sh2;
+    const double c = z * sh;
+    const double z1 = head26(z), z2 = z - z1;
+    const double c_lo = ((((z1 * sh1 - c) + z1 * sh2) + z2 * sh1) + z2 * sh2) + z_lo * sh;
+    // c3 = k1 c1 exact (26-bit heads), so that no fused multiply-add can change the two-sum
+    // below; the other partial products are small.
+    const double k1 = head26(kTwoThirdsHi), k2 = kTwoThirdsHi - k1;
+    const double c1 = head26(c), c2 = c - c1;
+    const double c3 = k1 * c1;
+    const double c3_lo = ((k1 * c2 + k2 * c1) + k2 * c2) + (kTwoThirdsHi * c_lo + kTwoThirdsLo * c);
+    // s^5 R2(s^2), R2(z) = sum_{k>=2} 2 z^{k-2}/(2k + 1), to s^23 as in vmath::atanh_tail.
+    double r2 = 2.0 / 23.0;
+    r2 = r2 * z + 2.0 / 21.0;
+    r2 = r2 * z + 2.0 / 19.0;
+    r2 = r2 * z + 2.0 / 17.0;
+    r2 = r2 * z + 2.0 / 15.0;
+    r2 = r2 * z + 2.0 / 13.0;
+    r2 = r2 * z + 2.0 / 11.0;
+    r2 = r2 * z + 2.0 / 9.0;
+    r2 = r2 * z + 2.0 / 7.0;
+    r2 = r2 * z + 2.0 / 5.0;
+    const double quintic = c * z * r2;
+    // e ln2_hi + 2 sh + c3 by two two-sums (the first two terms are exact).
+    const double a = e * vmath::kLn2Hi, b = 2.0 * sh;
+    const double ab = a + b;
+    const double abv = ab - a;
+    const double ab_err = (a - (ab - abv)) + (b - abv);
+    const double hi = ab + c3;
+    const double hv = hi - ab;
+    const double hi_err = (ab - (hi - hv)) + (c3 - hv);
+    lo = (ab_err + hi_err) +
+         (e * vmath::kLn2Lo + ((2.0 * sl + 2.0 * z * sl) + (c3_lo + quintic)));
     const bool normal = (v >= std::numeric_limits<double>::min()) & (v < vmath::kInf);
     lo = normal ? lo : 0.0;
     return normal ? hi : vmath::log(v);
 }
 
-/// Cody's asymptotic rational for y > 4 (clamped to y >= 4; see erfcx_parts), in z = 1/y^2:
+/// Cody's asymptotic rational for y > 4 (the caller clamps y to at least 4), in z = 1/y^2:
 /// erfcx(y) = (1/sqrt(pi) - z P(z)/Q(z)) / y. Returns P and Q.
 GAMMAEXT_ALWAYS_INLINE vmath::Ratio cody_erfcx_large(double z) noexcept {
     double pnum = 0.0163153871373020978 * z;
@@ -143,17 +175,19 @@ GAMMAEXT_ALWAYS_INLINE double forward_log_moneyness(double S, double K, double T
     const double rq = r - q;
     const double rq_v = rq - r;
     const double rq_err = (r - (rq - rq_v)) + (-q - rq_v);  // r - q - rq, exactly
-    const double drift = rq * T;
+    // (r - q) t = drift + drift_lo with drift = rq1 t1 exact (26-bit heads): a rounded product
+    // in a two-sum could be fused into the addition (-ffp-contract), an exact one cannot.
     const double rq1 = head26(rq), rq2 = rq - rq1;
     const double t1 = head26(T), t2 = T - t1;
-    const double drift_err = (((rq1 * t1 - drift) + rq1 * t2) + rq2 * t1) + rq2 * t2;
+    const double drift = rq1 * t1;
+    const double drift_lo = (rq1 * t2 + rq2 * t1) + rq2 * t2;
     double log_lo = 0.0;
     const double log_hi = log_dd(sk, log_lo);
     const double sum = log_hi + drift;  // two-sum: sum + sum_err = log_hi + drift exactly
     const double bv = sum - log_hi;
     const double sum_err = (log_hi - (sum - bv)) + (drift - bv);
     const double rest =
-        sum_err + ((log_lo + sk_res / (K * sk)) + (drift_err + rq_err * T));
+        sum_err + ((log_lo + sk_res / (K * sk)) + (drift_lo + rq_err * T));
     const double x = sum + rest;
     lo = rest - (x - sum);
     return x;
