@@ -208,13 +208,28 @@ GAMMAEXT_ALWAYS_INLINE double total_deviation(double vol, double t, double& lo) 
     return s;
 }
 
+/// erfcx(y) = e^{y^2} erfc(y) and a(y) = 1 - sqrt(pi) y erfcx(y).
+struct Erfcx {
+    double value;
+    double complement;
+};
+
 /// erfcx(y) = e^{y^2} erfc(y) for y >= 0 (y may be +inf), from Cody's rational approximations
 /// (the two lower ranges are vmath's cody_erf_small / cody_erfc_mid; erfcx needs no exp above
 /// 0.46875). The asymptotic range is written here in z = 1/y^2 rather than as vmath's reversed
 /// polynomials, because erfcx must stay exact for any large y (vmath's CDF clamps at y = 30,
 /// where erfc underflows). Branch-free: each range gives a numerator and a denominator, and the
 /// one division is done after the selection.
-GAMMAEXT_ALWAYS_INLINE double erfcx_nonneg(double y) noexcept {
+///
+/// Also a(y) = 1 - sqrt(pi) y erfcx(y) = 1 - u R(u) (u = sqrt 2 y, R the Mills ratio), about
+/// 1/(2 y^2) for large y, where the difference would lose y^2 ulps (150 at y = 8). Each of
+/// Cody's ranges gives it without cancellation, sharing the denominator: below 0.46875 the
+/// difference (a > 0.47 there); from there to 4 the polynomial D(y) - sqrt(pi) y C(y) of
+/// erfcx = C/D, its coefficients formed once in 50-digit arithmetic (the leading terms cancel
+/// there, not at run time; evaluating it loses at most 3e-5 relative to its terms); above 4,
+/// sqrt(pi) z P/Q. A caller that uses one of the two gets the other's work removed (it is pure
+/// arithmetic).
+GAMMAEXT_ALWAYS_INLINE Erfcx erfcx_parts(double y) noexcept {
     // y <= 0.46875: e^{y^2} (1 - y P(y^2)/Q(y^2)) = e^{y^2} (Q - y P) / Q.
     const double ys = y < kErfcxSmall ? y : kErfcxSmall;
     const double ysq = ys * ys;
@@ -223,6 +238,16 @@ GAMMAEXT_ALWAYS_INLINE double erfcx_nonneg(double y) noexcept {
     // 0.46875 < y <= 4: P(y)/Q(y).
     const double ym = y < kErfcxLarge ? y : kErfcxLarge;
     const auto [cnum, cden] = vmath::cody_erfc_mid(ym);
+    double mid_a = -3.816297601959867e-08;  // D(y) - sqrt(pi) y C(y)
+    mid_a = mid_a * ym + 1.9258758365679314e-06;
+    mid_a = mid_a * ym - 4.695052438514181e-05;
+    mid_a = mid_a * ym + 0.5007368277548779;
+    mid_a = mid_a * ym + 7.864101148327032;
+    mid_a = mid_a * ym + 58.169963712042914;
+    mid_a = mid_a * ym + 256.27385178660603;
+    mid_a = mid_a * ym + 727.1773208563878;
+    mid_a = mid_a * ym + 1258.6479468114035;
+    mid_a = mid_a * ym + 1230.3393548037495;
     // y > 4: (1/sqrt(pi) - z P(z)/Q(z)) / y = (Q/sqrt(pi) - z P) / (Q y), z = 1/y^2 (0 for huge
     // y, giving the 1/(y sqrt pi) limit; y = inf gives 0).
     const double yl = y > kErfcxLarge ? y : kErfcxLarge;
@@ -233,40 +258,13 @@ GAMMAEXT_ALWAYS_INLINE double erfcx_nonneg(double y) noexcept {
     const bool is_small = y <= kErfcxSmall, is_mid = !is_small && y <= kErfcxLarge;
     const double num = is_small ? small_num : (is_mid ? cnum : large_num);
     const double den = is_small ? xden : (is_mid ? cden : large_den);
-    return num / den;
+    const double a_num =
+        is_small ? xden - kSqrtPi * ys * small_num : (is_mid ? mid_a : kSqrtPi * z * pnum);
+    const double a_den = is_small ? xden : (is_mid ? cden : pden);
+    return {num / den, a_num / a_den};
 }
 
-/// a(y) = 1 - sqrt(pi) y erfcx(y) = 1 - u R(u), u = sqrt 2 y, R the Mills ratio, for y >= 0:
-/// about 1/(2 y^2) for large y, where the difference loses y^2 ulps (150 eps at y = 8). Instead
-/// each of Cody's ranges gives it without cancellation: below 0.46875 the difference (a > 0.47);
-/// from there to 4 the polynomial D(y) - sqrt(pi) y C(y) of Cody's erfcx = C/D, whose
-/// coefficients were formed once in 50-digit arithmetic (the leading terms cancel there, not at
-/// run time; evaluating it loses at most 3e-5 relative to its terms); above 4, sqrt(pi) z P/Q.
-GAMMAEXT_ALWAYS_INLINE double erfcx_complement(double y) noexcept {
-    const double ys = y < kErfcxSmall ? y : kErfcxSmall;
-    const double ysq = ys * ys;
-    const auto [xnum, xden] = vmath::cody_erf_small(ysq);
-    const double small_num = xden - kSqrtPi * ys * vmath::exp(ysq) * (xden - ys * xnum);
-    const double ym = y < kErfcxLarge ? y : kErfcxLarge;
-    const double cden = vmath::cody_erfc_mid(ym).den;
-    double nm = -3.816297601959867e-08;
-    nm = nm * ym + 1.9258758365679314e-06;
-    nm = nm * ym - 4.695052438514181e-05;
-    nm = nm * ym + 0.5007368277548779;
-    nm = nm * ym + 7.864101148327032;
-    nm = nm * ym + 58.169963712042914;
-    nm = nm * ym + 256.27385178660603;
-    nm = nm * ym + 727.1773208563878;
-    nm = nm * ym + 1258.6479468114035;
-    nm = nm * ym + 1230.3393548037495;
-    const double yl = y > kErfcxLarge ? y : kErfcxLarge;
-    const double z = 1.0 / (yl * yl);
-    const auto [pnum, pden] = cody_erfcx_large(z);
-    const bool is_small = y <= kErfcxSmall, is_mid = !is_small && y <= kErfcxLarge;
-    const double num = is_small ? small_num : (is_mid ? nm : kSqrtPi * z * pnum);
-    const double den = is_small ? xden : (is_mid ? cden : pden);
-    return num / den;
-}
+GAMMAEXT_ALWAYS_INLINE double erfcx_nonneg(double y) noexcept { return erfcx_parts(y).value; }
 
 /// 2 sinh(y/2) for y >= 0, given exp(-y/2), without cancellation near 0 (Taylor series below 1).
 GAMMAEXT_ALWAYS_INLINE double two_sinh_half(double y, double e_minus) noexcept {
@@ -342,18 +340,22 @@ GAMMAEXT_ALWAYS_INLINE Black normalised_call(double x, double xl, double s, doub
     // t = 0.21). Where y1 > 1 (the factor is below 4.4 elsewhere) erfcx(y) = (1 - a(y))/(sqrt(pi)
     // y) splits it: the leading terms' difference (y2 - y1)/(sqrt(pi) y1 y2) is exact in form
     // (y2 - y1 = sqrt 2 t), and the rest, a(y1)/y1 - a(y2)/y2, is at most a quarter of it, a
-    // well-conditioned correction (erfcx_complement gives a to a few ulps).
+    // well-conditioned correction (erfcx_parts gives a to a few ulps).
     double b_erfcx = vmath::kNaN, g_direct = vmath::kNaN;
     if constexpr ((R & kRegionErfcx) != 0U) {
         const double y1 = (z1 < 0.0 ? -z1 : z1) * kInvSqrt2;
         const double y2 = (t - h) * kInvSqrt2;
-        const double e1 = erfcx_nonneg(y1), e2 = erfcx_nonneg(y2);
+        const Erfcx p1 = erfcx_parts(y1), p2 = erfcx_parts(y2);
+        const double e1 = p1.value, e2 = p2.value;
         const double lead = kInvSqrtPi * (2.0 * kInvSqrt2 * t) / (y1 * y2);
-        const double rest =
-            kInvSqrtPi * (erfcx_complement(y1) / y1 - erfcx_complement(y2) / y2);
+        const double rest = kInvSqrtPi * (p1.complement / y1 - p2.complement / y2);
         const bool split = !direct & (y1 > kErfcxSplit);
-        b_erfcx = 0.5 * q * (split ? lead - rest : e1 - e2);
-        g_direct = 0.5 * q * (e1 + e2);
+        // The erfcx arguments take the rounded h; h + hl is exact, and the first-order term in hl
+        // (with G(z) = erfcx(-z/sqrt 2), G' = z G + c) puts it back: d/dh [G(z1) - G(h - t)] =
+        // z1 G(z1) - (h - t) G(h - t), d/dh [G(-z1) + G(h - t)] = z1 G(-z1) + (h - t) G(h - t).
+        const double z2 = h - t;
+        b_erfcx = 0.5 * q * ((split ? lead - rest : e1 - e2) + hl * (z1 * e1 - z2 * e2));
+        g_direct = 0.5 * q * ((e1 + e2) + hl * (z1 * e1 + z2 * e2));
     }
     const double b_direct = b_max - g_direct;
 
@@ -383,7 +385,7 @@ GAMMAEXT_ALWAYS_INLINE Black normalised_call(double x, double xl, double s, doub
     double b_small = vmath::kNaN;
     if constexpr ((R & kRegionSmallT) != 0U) {
         // a = 1 + h G(h)/c = 1 - sqrt(pi) y erfcx(y), y = -h/sqrt 2, without its cancellation.
-        const double ah = erfcx_complement(-h * kInvSqrt2);
+        const double ah = erfcx_parts(-h * kInvSqrt2).complement;
         const double qh = h * h;
         const double w = t * t;
         double poly = 0.0;
