@@ -62,11 +62,22 @@ struct Workspace {
     alignas(64) double phi[kBlock], poison[kBlock], bad[kBlock];
     alignas(64) double sqrt_t[kBlock], sig_t[kBlock], d1[kBlock], d2[kBlock];
     alignas(64) double dq[kBlock], dr[kBlock], g1[kBlock], pdf[kBlock], n1[kBlock], n2[kBlock];
-    // The careful price (kCareful only; see mark_careful): the lanes that need it, x = ln(F/K)
-    // reduced to x <= 0 and s = vol sqrt t as double-doubles, in the money or not, the lane's
-    // regions of the normalised function, and the price.
-    alignas(64) double care[kBlock], xn[kBlock], xn_lo[kBlock], s_hi[kBlock], s_lo[kBlock];
-    alignas(64) double itm[kBlock], r_asym[kBlock], r_small[kBlock], careful[kBlock];
+    // The careful price (kCareful only; see mark_careful): 1 in the lanes that need it, and
+    // their price (0 elsewhere).
+    alignas(64) double care[kBlock], careful[kBlock];
+};
+
+/// The careful lanes of a block, packed (see careful_price): their inputs, the reduced problem
+/// (x <= 0 and s = vol sqrt t as double-doubles, e^{x/2}, in the money or not), the region of
+/// the normalised function, the prefactor sqrt(F K) e^{-rt} and intrinsic value, and b; then
+/// the lanes of one region, packed again.
+struct CarefulScratch {
+    int lane[kBlock], member[kBlock];
+    alignas(64) double s[kBlock], k[kBlock], t[kBlock], v[kBlock], r[kBlock], q[kBlock];
+    alignas(64) double phi[kBlock], xn[kBlock], xn_lo[kBlock], s_hi[kBlock], s_lo[kBlock];
+    alignas(64) double bm[kBlock], region[kBlock], norm[kBlock], intrinsic[kBlock], b[kBlock];
+    alignas(64) double rx[kBlock], rx_lo[kBlock], rs[kBlock], rs_lo[kBlock], rbm[kBlock];
+    alignas(64) double rb[kBlock];
 };
 
 /// Where a block reads an input from: the caller's array, or a block-sized buffer holding the
@@ -260,83 +271,125 @@ double mark_careful(Workspace& w, const double* __restrict s, const double* __re
     return n_care;
 }
 
-/// The reduced problem of every lane (x <= 0 and s as double-doubles, whether in the money) and
-/// each lane's regions of the normalised function; returns the regions the careful lanes need
-/// (normalised::kRegion*). The flags are stored, not recomputed where they are used: with
-/// -ffp-contract a recomputed h + t could differ in the last bit, and a lane near a region
-/// boundary select a region its block did not evaluate.
-unsigned careful_setup(Workspace& w, const double* __restrict s, const double* __restrict k,
-                       const double* __restrict t, const double* __restrict v,
-                       const double* __restrict r, const double* __restrict q) noexcept {
-    double n_asym = 0.0, n_small = 0.0, n_mid = 0.0;
-#pragma omp simd reduction(+ : n_asym, n_small, n_mid)
-    for (std::int64_t j = 0; j < kBlock; ++j) {
+// Packed loops run over a multiple of kPack lanes (the last careful lane repeated), so that
+// every lane goes through the vector body, never a scalar remainder that could round
+// differently (-ffp-contract): a lane's result does not depend on its neighbours.
+constexpr int kPack = 16;
+
+/// n rounded up to a multiple of kPack, the entries from n on copies of entry n - 1 (n > 0).
+inline int pad_pack(int* idx, int n) noexcept {
+    const int m = (n + kPack - 1) / kPack * kPack;
+    for (int i = n; i < m; ++i) {
+        idx[i] = idx[n - 1];
+    }
+    return m;
+}
+
+constexpr double kRegionPoint = 0.0;  // vol sqrt t = 0 (or invalid): no time value
+constexpr double kRegionAsym = 1.0;
+constexpr double kRegionSmall = 2.0;
+constexpr double kRegionMid = 3.0;  // erfcx difference or direct
+
+/// Packed lanes [0, m): the reduced problem, the region, the prefactor and intrinsic value.
+void careful_setup(CarefulScratch& c, int m) noexcept {
+#pragma omp simd
+    for (int i = 0; i < m; ++i) {
         double x_lo = 0.0, s_lo = 0.0;
-        const double x = normalised::forward_log_moneyness(s[j], k[j], t[j], r[j], q[j], x_lo);
-        const double sd = normalised::total_deviation(v[j], t[j], s_lo);
+        const double x =
+            normalised::forward_log_moneyness(c.s[i], c.k[i], c.t[i], c.r[i], c.q[i], x_lo);
+        const double sd = normalised::total_deviation(c.v[i], c.t[i], s_lo);
         const double xn = -std::fabs(x);
-        w.xn[j] = xn;
-        w.xn_lo[j] = x > 0.0 ? -x_lo : x_lo;  // |x| = -(xn + xn_lo)
-        w.s_hi[j] = sd;
-        w.s_lo[j] = s_lo;
-        w.itm[j] = w.phi[j] * x > 0.0 ? 1.0 : 0.0;
+        const double xn_lo = x > 0.0 ? -x_lo : x_lo;  // |x| = -(xn + xn_lo)
+        const double bm = vmath::exp(0.5 * xn);
+        c.xn[i] = xn;
+        c.xn_lo[i] = xn_lo;
+        c.s_hi[i] = sd;
+        c.s_lo[i] = s_lo;
+        c.bm[i] = bm;
         const double half = 0.5 * sd, h = normalised::h_of(xn, 1.0 / sd);
         const bool asym = normalised::in_asymptotic(h, half);
         const bool small = !asym & (half < normalised::kSmallT);
-        w.r_asym[j] = asym ? 1.0 : 0.0;
-        w.r_small[j] = small ? 1.0 : 0.0;
-        const bool on = (w.care[j] != 0.0) & (sd > 0.0);  // a point mass has no time value
-        n_asym += on & asym ? 1.0 : 0.0;
-        n_small += on & small ? 1.0 : 0.0;
-        n_mid += on & !asym & !small ? 1.0 : 0.0;
+        const double region = asym ? kRegionAsym : (small ? kRegionSmall : kRegionMid);
+        c.region[i] = sd > 0.0 ? region : kRegionPoint;
+        // 2 sinh(|x|/2) in the money (plus the low part of |x| times its derivative), else 0.
+        const double intrinsic =
+            normalised::two_sinh_half(-xn, bm) - xn_lo * 0.5 * (bm + 1.0 / bm);
+        c.intrinsic[i] = c.phi[i] * x > 0.0 ? intrinsic : 0.0;
+        c.norm[i] = std::sqrt(c.s[i]) * std::sqrt(c.k[i]) *
+                    vmath::exp(-0.5 * (c.r[i] + c.q[i]) * c.t[i]);
+        c.b[i] = 0.0;  // the time value of a point mass
     }
-    return (n_asym > 0.0 ? normalised::kRegionAsymptotic : 0U) |
-           (n_small > 0.0 ? normalised::kRegionSmallT : 0U) |
-           (n_mid > 0.0 ? normalised::kRegionErfcx : 0U);
 }
 
-/// w.careful = sqrt(S) sqrt(K) e^{-(r+q)t/2} B(x, s) for every lane, with the regions in R.
+/// b(x, s) of the packed lanes in region R (normalised::kRegion*), packed once more.
 template <unsigned R>
-void careful_eval(Workspace& w, const double* __restrict s, const double* __restrict k,
-                  const double* __restrict t, const double* __restrict r,
-                  const double* __restrict q) noexcept {
+void careful_region(CarefulScratch& c, int m, double region) noexcept {
+    int n = 0;
+    for (int i = 0; i < m; ++i) {
+        if (c.region[i] == region) {
+            c.member[n++] = i;
+        }
+    }
+    if (n == 0) {
+        return;
+    }
+    const int np = pad_pack(c.member, n);
+    for (int i = 0; i < np; ++i) {
+        const int from = c.member[i];
+        c.rx[i] = c.xn[from];
+        c.rx_lo[i] = c.xn_lo[from];
+        c.rs[i] = c.s_hi[from];
+        c.rs_lo[i] = c.s_lo[from];
+        c.rbm[i] = c.bm[from];
+    }
+    constexpr bool kAsym = R == normalised::kRegionAsymptotic;
+    constexpr bool kSmall = R == normalised::kRegionSmallT;
 #pragma omp simd
-    for (std::int64_t j = 0; j < kBlock; ++j) {
-        const double xn = w.xn[j], xn_lo = w.xn_lo[j], sd = w.s_hi[j];
-        const bool point = !(sd > 0.0);  // vol sqrt t = 0: the intrinsic value alone
-        const double bm = vmath::exp(0.5 * xn);
-        const normalised::Black bl = normalised::normalised_call<R>(
-            xn, xn_lo, point ? 1.0 : sd, w.s_lo[j], bm, w.r_asym[j] != 0.0, w.r_small[j] != 0.0);
-        const double time_value = point ? 0.0 : bl.b;
-        // 2 sinh(|x|/2), plus the low part of |x| times its derivative cosh(|x|/2).
-        const double intrinsic = normalised::two_sinh_half(-xn, bm) - xn_lo * 0.5 * (bm + 1.0 / bm);
-        const double norm =
-            std::sqrt(s[j]) * std::sqrt(k[j]) * vmath::exp(-0.5 * (r[j] + q[j]) * t[j]);
-        w.careful[j] = norm * (w.itm[j] != 0.0 ? intrinsic + time_value : time_value);
+    for (int i = 0; i < np; ++i) {
+        c.rb[i] = normalised::normalised_call<R>(c.rx[i], c.rx_lo[i], c.rs[i], c.rs_lo[i],
+                                                 c.rbm[i], kAsym, kSmall)
+                      .b;
+    }
+    for (int i = 0; i < n; ++i) {
+        c.b[c.member[i]] = c.rb[i];
     }
 }
 
-/// The careful price of the block's lanes (only the regions some careful lane needs).
-void careful_price(Workspace& w, const double* __restrict s, const double* __restrict k,
-                   const double* __restrict t, const double* __restrict v,
-                   const double* __restrict r, const double* __restrict q) noexcept {
-    switch (careful_setup(w, s, k, t, v, r, q)) {
-        case 0U:  // only point masses: every region's value is discarded
-            return careful_eval<0U>(w, s, k, t, r, q);
-        case 1U:
-            return careful_eval<1U>(w, s, k, t, r, q);
-        case 2U:
-            return careful_eval<2U>(w, s, k, t, r, q);
-        case 3U:
-            return careful_eval<3U>(w, s, k, t, r, q);
-        case 4U:
-            return careful_eval<4U>(w, s, k, t, r, q);
-        case 5U:
-            return careful_eval<5U>(w, s, k, t, r, q);
-        case 6U:
-            return careful_eval<6U>(w, s, k, t, r, q);
-        default:
-            return careful_eval<normalised::kRegionAll>(w, s, k, t, r, q);
+/// w.careful[j] = sqrt(S) sqrt(K) e^{-(r+q)t/2} B(x, s) in the lanes with w.care[j] set (0 in
+/// the others). The careful lanes are packed, then packed again per region of the normalised
+/// function, so that each lane costs the formulas of its own region only.
+void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
+                   const double* __restrict k, const double* __restrict t,
+                   const double* __restrict v, const double* __restrict r,
+                   const double* __restrict q) noexcept {
+    int n = 0;
+    for (int j = 0; j < static_cast<int>(kBlock); ++j) {
+        w.careful[j] = 0.0;
+        if (w.care[j] != 0.0) {
+            c.lane[n++] = j;
+        }
+    }
+    const int m = pad_pack(c.lane, n);
+    for (int i = 0; i < m; ++i) {
+        const int j = c.lane[i];
+        c.s[i] = s[j];
+        c.k[i] = k[j];
+        c.t[i] = t[j];
+        c.v[i] = v[j];
+        c.r[i] = r[j];
+        c.q[i] = q[j];
+        c.phi[i] = w.phi[j];
+    }
+    careful_setup(c, m);
+    careful_region<normalised::kRegionAsymptotic>(c, m, kRegionAsym);
+    careful_region<normalised::kRegionSmallT>(c, m, kRegionSmall);
+    careful_region<normalised::kRegionErfcx>(c, m, kRegionMid);
+#pragma omp simd
+    for (int i = 0; i < m; ++i) {
+        c.b[i] = c.norm[i] * (c.intrinsic[i] + c.b[i]);
+    }
+    for (int i = 0; i < n; ++i) {
+        w.careful[c.lane[i]] = c.b[i];
     }
 }
 
@@ -362,6 +415,10 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         want_any |= p != nullptr;
     }
     Workspace w;  // NOLINT: filled before use
+    CarefulScratch careful_scratch;  // NOLINT: filled before use (kCareful only)
+    for (double& x : w.careful) {
+        x = 0.0;  // read (and not selected) in blocks without careful lanes
+    }
     TailBlock tail;
     const Source spot(in.spot), strike(in.strike), time(in.t), vol(in.vol), rate(in.rate),
         div(in.div);
@@ -472,14 +529,14 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
             }
         }
 
-        // The careful price where the direct one would lose digits (see mark_careful).
-        bool careful = false;
+        // The careful price where the direct one would lose digits (see mark_careful). Every
+        // block then takes the same emit code, careful lanes or not, so that a direct price
+        // never depends on whether a neighbour was careful (fused multiply-adds could differ).
         if constexpr (M::kCareful) {
             const bool want_price = (out.out[static_cast<int>(Greek::price)] != nullptr) |
                                     (out.out[static_cast<int>(Greek::theta)] != nullptr);
             if (want_price && mark_careful(w, s, k, r, q, t, dq, dr) > 0.0) {
-                careful_price(w, s, k, t, v, r, q);
-                careful = true;
+                careful_price(w, careful_scratch, s, k, t, v, r, q);
             }
         }
 
@@ -499,24 +556,15 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         const double* __restrict n1 = w.n1;
         const double* __restrict n2 = w.n2;
 
-        const double* __restrict care = w.care;
-        const double* __restrict pc = w.careful;
-        if (careful) {
+        if constexpr (M::kCareful) {
+            const double* __restrict care = w.care;
+            const double* __restrict pc = w.careful;
             emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
                 const double direct = phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]);
                 return care[j] != 0.0 ? pc[j] : direct;
             });
-        } else {
-            emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
-                return phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]);
-            });
-        }
-        emit(o(Greek::delta), w, kBlock, [&](std::int64_t j) { return phi[j] * n1[j] * dq[j]; });
-        emit(o(Greek::gamma), w, kBlock,
-             [&](std::int64_t j) { return mul0(pdf[j], dq[j] / (s[j] * sig[j])); });
-        // Theta: with the careful price P, -phi r K e^{-rt} N2 = r P - phi r S e^{-qt} N1, so that
-        // the two terms of the price do not cancel here either.
-        if (careful) {
+            // Theta: with the careful price P, -phi r K e^{-rt} N2 = r P - phi r S e^{-qt} N1, so
+            // that the two terms of the price do not cancel here either.
             emit(o(Greek::theta), w, kBlock, [&](std::int64_t j) {
                 const double vol_term = mul0(pdf[j], s[j] * dq[j] * v[j] / (2.0 * st[j]));
                 const double direct = -vol_term - phi[j] * r[j] * (n2[j] * k[j]) * dr[j] +
@@ -526,12 +574,18 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
                 return care[j] != 0.0 ? from_price : direct;
             });
         } else {
+            emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
+                return phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]);
+            });
             emit(o(Greek::theta), w, kBlock, [&](std::int64_t j) {
                 return -mul0(pdf[j], s[j] * dq[j] * v[j] / (2.0 * st[j])) -
                        phi[j] * r[j] * (n2[j] * k[j]) * dr[j] +
                        phi[j] * q[j] * (n1[j] * s[j]) * dq[j];
             });
         }
+        emit(o(Greek::delta), w, kBlock, [&](std::int64_t j) { return phi[j] * n1[j] * dq[j]; });
+        emit(o(Greek::gamma), w, kBlock,
+             [&](std::int64_t j) { return mul0(pdf[j], dq[j] / (s[j] * sig[j])); });
         emit(o(Greek::vega), w, kBlock, [&](std::int64_t j) { return pdf[j] * s[j] * dq[j] * st[j]; });
         emit(o(Greek::rho), w, kBlock,
              [&](std::int64_t j) { return phi[j] * (n2[j] * k[j]) * t[j] * dr[j]; });

@@ -156,7 +156,7 @@ constexpr double kErfcxLarge = 4.0;      // and to the asymptotic form
 constexpr double kInvSqrtPi = 0.56418958354775628695;
 constexpr double kSqrtPi = 1.77245385090551602730;
 // Above this y1, the erfcx difference of normalised_call is split (see there).
-constexpr double kErfcxSplit = 1.0;
+constexpr double kErfcxSplit = 0.5;
 
 /// x = ln(F/K) = ln(S/K) + (r - q) t as x + lo (the value returned and `lo`), good to about
 /// 2^-100 |x| plus 2^-100 |(r - q) t| for positive normal S/K (otherwise to an ulp of ln(S/K)).
@@ -337,7 +337,7 @@ GAMMAEXT_ALWAYS_INLINE Black normalised_call(double x, double xl, double s, doub
 
     // erfcx region (z1 <= 0) and direct region (z1 > 0): y1 = |h + t|/sqrt 2, y2 = (t - h)/sqrt 2.
     // erfcx(y1) - erfcx(y2) cancels by up to (|h| + t)/(2t) (30 at the corner h + t = -12,
-    // t = 0.21). Where y1 > 1 (the factor is below 4.4 elsewhere) erfcx(y) = (1 - a(y))/(sqrt(pi)
+    // t = 0.21). Where y1 > 1/2 (the factor is below 3.2 elsewhere) erfcx(y) = (1 - a(y))/(sqrt(pi)
     // y) splits it: the leading terms' difference (y2 - y1)/(sqrt(pi) y1 y2) is exact in form
     // (y2 - y1 = sqrt 2 t), and the rest, a(y1)/y1 - a(y2)/y2, is at most a quarter of it, a
     // well-conditioned correction (erfcx_parts gives a to a few ulps).
