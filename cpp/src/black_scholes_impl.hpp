@@ -325,10 +325,9 @@ void careful_setup(CarefulScratch& c, int m) noexcept {
 template <unsigned R>
 void careful_region(CarefulScratch& c, int m, double region) noexcept {
     int n = 0;
-    for (int i = 0; i < m; ++i) {
-        if (c.region[i] == region) {
-            c.member[n++] = i;
-        }
+    for (int i = 0; i < m; ++i) {  // branch-free: the regions of random lanes are unpredictable
+        c.member[n] = i;
+        n += c.region[i] == region ? 1 : 0;
     }
     if (n == 0) {
         return;
@@ -363,11 +362,10 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
                    const double* __restrict v, const double* __restrict r,
                    const double* __restrict q) noexcept {
     int n = 0;
-    for (int j = 0; j < static_cast<int>(kBlock); ++j) {
+    for (int j = 0; j < static_cast<int>(kBlock); ++j) {  // branch-free, as in careful_region
         w.careful[j] = 0.0;
-        if (w.care[j] != 0.0) {
-            c.lane[n++] = j;
-        }
+        c.lane[n] = j;
+        n += w.care[j] != 0.0 ? 1 : 0;
     }
     const int m = pad_pack(c.lane, n);
     for (int i = 0; i < m; ++i) {
