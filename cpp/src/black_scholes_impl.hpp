@@ -74,6 +74,7 @@ struct Workspace {
 struct CarefulScratch {
     int lane[kBlock], member[kBlock];
     alignas(64) double s[kBlock], k[kBlock], t[kBlock], v[kBlock], r[kBlock], q[kBlock];
+    alignas(64) double dq[kBlock], dr[kBlock];
     alignas(64) double phi[kBlock], xn[kBlock], xn_lo[kBlock], s_hi[kBlock], s_lo[kBlock];
     alignas(64) double bm[kBlock], region[kBlock], norm[kBlock], intrinsic[kBlock], b[kBlock];
     alignas(64) double rx[kBlock], rx_lo[kBlock], rs[kBlock], rs_lo[kBlock], rbm[kBlock];
@@ -231,7 +232,7 @@ void cdf_pair(Workspace& w, const double* __restrict s, const double* __restrict
 // form; b is Jaeckel's normalised out-of-the-money call, normalised_black.hpp), and that form
 // loses nothing: b is good to a few ulps in all four regions, 2 sinh(|x|/2) to about two, with
 // x and s taken as double-doubles (the exponent of b amplifies their rounding by (x/s)^2), and
-// sqrt(F K) e^{-rt} = sqrt(S) sqrt(K) e^{-(r+q)t/2} costs three roundings and an exp.
+// sqrt(F K) e^{-rt} = sqrt(S e^{-qt}) sqrt(K e^{-rt}) costs a few roundings.
 // It costs more than the direct formula, so a lane takes it only where an error bound of the
 // direct formula exceeds kCareUlps ulps of the price, and a block only if one of its lanes
 // does (mark_careful).
@@ -315,8 +316,7 @@ void careful_setup(CarefulScratch& c, int m) noexcept {
         const double intrinsic =
             normalised::two_sinh_half(-xn, bm) - xn_lo * 0.5 * (bm + 1.0 / bm);
         c.intrinsic[i] = c.phi[i] * x > 0.0 ? intrinsic : 0.0;
-        c.norm[i] = std::sqrt(c.s[i]) * std::sqrt(c.k[i]) *
-                    vmath::exp(-0.5 * (c.r[i] + c.q[i]) * c.t[i]);
+        c.norm[i] = std::sqrt(c.s[i] * c.dq[i]) * std::sqrt(c.k[i] * c.dr[i]);  // D sqrt(F K)
         c.b[i] = 0.0;  // the time value of a point mass
     }
 }
@@ -354,13 +354,14 @@ void careful_region(CarefulScratch& c, int m, double region) noexcept {
     }
 }
 
-/// w.careful[j] = sqrt(S) sqrt(K) e^{-(r+q)t/2} B(x, s) in the lanes with w.care[j] set (0 in
+/// w.careful[j] = sqrt(S e^{-qt}) sqrt(K e^{-rt}) B(x, s) in the lanes with w.care[j] set (0 in
 /// the others). The careful lanes are packed, then packed again per region of the normalised
 /// function, so that each lane costs the formulas of its own region only.
 void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
                    const double* __restrict k, const double* __restrict t,
                    const double* __restrict v, const double* __restrict r,
-                   const double* __restrict q) noexcept {
+                   const double* __restrict q, const double* __restrict dq,
+                   const double* __restrict dr) noexcept {
     int n = 0;
     for (int j = 0; j < static_cast<int>(kBlock); ++j) {  // branch-free, as in careful_region
         w.careful[j] = 0.0;
@@ -377,6 +378,8 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
         c.r[i] = r[j];
         c.q[i] = q[j];
         c.phi[i] = w.phi[j];
+        c.dq[i] = dq[j];
+        c.dr[i] = dr[j];
     }
     careful_setup(c, m);
     careful_region<normalised::kRegionAsymptotic>(c, m, kRegionAsym);
@@ -534,7 +537,7 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
             const bool want_price = (out.out[static_cast<int>(Greek::price)] != nullptr) |
                                     (out.out[static_cast<int>(Greek::theta)] != nullptr);
             if (want_price && mark_careful(w, s, k, r, q, t, dq, dr) > 0.0) {
-                careful_price(w, careful_scratch, s, k, t, v, r, q);
+                careful_price(w, careful_scratch, s, k, t, v, r, q, dq, dr);
             }
         }
 

@@ -89,11 +89,13 @@ GAMMAEXT_ALWAYS_INLINE double log_dd(double v, double& lo) noexcept {
     const double f = m - 1.0;                // exact
     const double d = 2.0 + f;                // d + d_err = 2 + f exactly
     const double d_err = (2.0 - d) + f;
-    const double sh = f / d;                 // s = f / (d + d_err) = sh + sl
+    // s = f / (d + d_err) = sh + sl: any sh near f/d will do, the exact residual corrects it.
+    const double inv_d = 1.0 / d;
+    const double sh = f * inv_d;
     const double sh1 = head26(sh), sh2 = sh - sh1;
     const double d1 = head26(d), d2 = d - d1;
     const double rem = ((((f - sh1 * d1) - sh1 * d2) - sh2 * d1) - sh2 * d2) - sh * d_err;
-    const double sl = rem / d;
+    const double sl = rem * inv_d;
     // sh^2 = z + z_lo and sh^3 = c + c_lo (Dekker), then (2/3) sh^3 = c3 + c3_lo.
     const double z = sh * sh;
     const double z_lo = ((sh1 * sh1 - z) + 2.0 * sh1 * sh2) + sh2 * sh2;
