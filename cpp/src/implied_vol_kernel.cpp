@@ -81,8 +81,14 @@ constexpr int kMaxIterations = 16;
 constexpr double kConvergedStep = 1e-5;
 constexpr double kEps = std::numeric_limits<double>::epsilon();
 constexpr double kTiny = std::numeric_limits<double>::min();
-// Prices this close to the intrinsic value (in ulps of S e^{-qt} + K e^{-rt}) are at it.
+// A time value (price less intrinsic value, normalised) within this many ulps of the normalised
+// price is rounding: at_intrinsic (below it by more: below_intrinsic). The bound covers the
+// rounding of the price (1/2), of the normalisation D sqrt(F K) (about 2) and of the intrinsic
+// value 2 sinh(|x|/2) (about 1.5).
 constexpr double kIntrinsicUlps = 4.0;
+// The vol is `imprecise` where the price determines it only to worse than this, relative:
+// eps max(1, B/(s dB/ds)) (B the normalised price) above it.
+constexpr double kImpreciseAccuracy = 1e-8;
 
 constexpr double kLnSqrt2Pi = 0.91893853320467274178;
 
@@ -143,7 +149,7 @@ struct Workspace {
     alignas(64) double phi[kBlock];
     alignas(64) double x[kBlock], bmax[kBlock], beta[kBlock], target[kBlock];
     alignas(64) double s[kBlock], lo[kBlock], hi[kBlock], use_g[kBlock], active[kBlock];
-    alignas(64) double status[kBlock], b[kBlock], g[kBlock], dq[kBlock];
+    alignas(64) double status[kBlock], b[kBlock], g[kBlock], dq[kBlock], pn[kBlock];
     alignas(64) double r_asym[kBlock], r_small[kBlock];  // region flags (see block_regions)
     // The initial guess's model (see initial_guess).
     alignas(64) double m_target[kBlock], m_shift[kBlock], m_sc[kBlock], m_upper[kBlock];
@@ -188,6 +194,7 @@ constexpr double kStAbove = static_cast<double>(IVStatus::above_max);
 constexpr double kStAt = static_cast<double>(IVStatus::at_intrinsic);
 constexpr double kStInvalid = static_cast<double>(IVStatus::invalid_input);
 constexpr double kStNotConverged = static_cast<double>(IVStatus::not_converged);
+constexpr double kStImprecise = static_cast<double>(IVStatus::imprecise);
 
 /// The regions the active lanes of a block need at their current s, and every lane's own
 /// region flags (w.r_asym, w.r_small), which the evaluation then reads rather than recomputes:
@@ -257,12 +264,9 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
                         (std::fabs(r) < vmath::kInf) & (std::fabs(q) < vmath::kInf);  // NaN: false
     const bool invalid = !finite | !(S > 0.0) | !(K > 0.0) | !(T > 0.0);
 
-    // Price-space bounds, computed as the Greek kernel computes the zero-vol price, so that
-    // price(vol=0) comes back as at_intrinsic exactly.
+    // The no-arbitrage maximum S e^{-qt} (call) or K e^{-rt} (put).
     const double dq = vmath::exp(-q * T), dr = vmath::exp(-r * T);
     const double fwd_value = S * dq, strike_value = K * dr;
-    const double intrinsic = phi * (fwd_value - strike_value);
-    const double floor_p = intrinsic > 0.0 ? intrinsic : 0.0;
     const double max_p = phi > 0.0 ? fwd_value : strike_value;
 
     // x = ln(F/K) to ~eps |x| (see forward_log_moneyness).
@@ -278,16 +282,21 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
     // 2 sinh(|x|/2), plus the low part of |x| times its derivative cosh(|x|/2).
     const double xn_lo = x > 0.0 ? -x_lo : x_lo;  // |x| = -(xn + xn_lo)
     const double intrinsic_n = two_sinh_half(-xn, bmax) - xn_lo * 0.5 * (bmax + 1.0 / bmax);
-    const double beta = p / norm - itm * intrinsic_n;
+    const double pn = p / norm;
+    const double beta = pn - itm * intrinsic_n;
 
-    // A price within the rounding error of the intrinsic value (the error of S e^{-qt} and
-    // K e^{-rt}, and of the price itself) carries no time value: at_intrinsic, vol 0.
-    const double tol = kIntrinsicUlps * kEps * (fwd_value + strike_value);
-    const bool near_money = intrinsic > -tol;  // out of the money, 0 is the exact floor
+    // The time value beta against the rounding of the price and of the normalised intrinsic
+    // value (kIntrinsicUlps ulps of pn): only a time value within that is none (at_intrinsic,
+    // vol 0), and only a price below the intrinsic value by more is below_intrinsic. Both are
+    // judged in normalised form, where the intrinsic value has its own relative accuracy: in
+    // price units S e^{-qt} - K e^{-rt} is good only to eps (S + K), which hid time values up
+    // to 1e-13 of the price (of options whose vol the price still determines to 1e-4). A price
+    // of zero vol comes back as at_intrinsic: the Greek kernel forms it the same way.
+    const double tol = kIntrinsicUlps * kEps * pn;
     double st = kStOk;
     st = (beta >= bmax) | (p >= max_p) ? kStAbove : st;
-    st = (beta <= 0.0) | (near_money & (std::fabs(p - floor_p) <= tol)) ? kStAt : st;
-    st = p < floor_p - (near_money ? tol : 0.0) ? kStBelow : st;
+    st = beta <= tol ? kStAt : st;
+    st = (beta < -tol) | (p < 0.0) ? kStBelow : st;
     // Out of double range (|ln(F/K)| beyond ~1400, or discount factors that overflow): the
     // normalised problem cannot be represented, and is reported as invalid input.
     // (One select per condition: a combined boolean here stops GCC from vectorizing the loop.)
@@ -297,6 +306,7 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
     st = std::fabs(beta) < vmath::kInf ? st : kStInvalid;
     st = invalid ? kStInvalid : st;
     w.status[j] = st;
+    w.pn[j] = pn;
     const bool go = st == kStOk;
     // Inactive lanes carry harmless values (their results are discarded).
     const double xs = go ? xn : -1.0;
@@ -757,8 +767,13 @@ void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::in
         for (std::int64_t j = 0; j < len; ++j) {
             double st = w.status[j];
             st = st == kStOk && w.active[j] != 0.0 ? kStNotConverged : st;
+            // The attainable accuracy eps max(1, B/(s B')), B' = Q/sqrt(2 pi) at the last
+            // evaluation (a step of at most 1e-5 away): a vol the price pins down only loosely
+            // (a time value of a few ulps of the price, or a price at its maximum) says so.
+            const double slope = w.s[j] * w.dq[j] * kInvSqrt2Pi;  // s dB/ds
+            st = (st == kStOk) & (kEps * w.pn[j] > kImpreciseAccuracy * slope) ? kStImprecise : st;
             const double v = w.s[j] / std::sqrt(w.t[j]);
-            vol[j] = st == kStOk ? v : (st == kStAt ? 0.0 : vmath::kNaN);
+            vol[j] = (st == kStOk) | (st == kStImprecise) ? v : (st == kStAt ? 0.0 : vmath::kNaN);
             w.status[j] = st;
         }
         if (out.status != nullptr) {
