@@ -246,8 +246,8 @@ constexpr double kTermUlps = 1.0;
 // The direct price is kept where the bound below is at most this many ulps of the price.
 constexpr double kCareUlps = 12.0;
 
-/// w.care[j] = 1 where the direct price may be off by more than kCareUlps ulps, and for point
-/// masses; returns how many lanes are. The bound, in ulps of the price: (kTermUlps + X)(T1 + T2) + S e^{-qt} n(d1)
+/// w.care[j] = 1 where the direct price may be off by more than kCareUlps ulps, for point
+/// masses, and (density) where theta's density would be; returns how many lanes are. The bound, in ulps of the price: (kTermUlps + X)(T1 + T2) + S e^{-qt} n(d1)
 /// (|d2| + 2s), over |T1 - T2| (T1, T2 the two terms). An error in x = ln(F/K) shifts d1 and d2
 /// alike, and since S e^{-qt} n(d1) = K e^{-rt} n(d2) it moves the price only as a change of F
 /// would, by T1 per unit: X = |d1 s| + s^2 + |(r - q) t| ulps covers the roundings of ln(S/K),
@@ -256,7 +256,7 @@ constexpr double kCareUlps = 12.0;
 double mark_careful(Workspace& w, const double* __restrict s, const double* __restrict k,
                     const double* __restrict r, const double* __restrict q,
                     const double* __restrict t, const double* __restrict dq,
-                    const double* __restrict dr) noexcept {
+                    const double* __restrict dr, bool density) noexcept {
     double n_care = 0.0;
 #pragma omp simd reduction(+ : n_care)
     for (std::int64_t j = 0; j < kBlock; ++j) {
@@ -269,7 +269,10 @@ double mark_careful(Workspace& w, const double* __restrict s, const double* __re
         // A point mass (vol sqrt t = 0) is always careful: its price, D max(phi (F - K), 0), is
         // then formed as the implied-vol kernel forms the intrinsic value, which so recognises
         // it (IVStatus::at_intrinsic), and it cancels near the forward too.
-        const bool care = (bound > kCareUlps * std::fabs(t1 - t2)) | !(sig > 0.0);
+        // With density (theta requested), also where n(d1) loses more than kCareUlps ulps to the
+        // rounding of d1 (up to about 2 d1^2 ulps; the careful lanes take it from Q).
+        const bool care = (bound > kCareUlps * std::fabs(t1 - t2)) | !(sig > 0.0) |
+                          (density & (2.0 * w.d1[j] * w.d1[j] > kCareUlps));
         w.care[j] = care ? 1.0 : 0.0;
         n_care += care ? 1.0 : 0.0;
     }
@@ -547,7 +550,8 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         if constexpr (M::kCareful) {
             const bool want_price = (out.out[static_cast<int>(Greek::price)] != nullptr) |
                                     (out.out[static_cast<int>(Greek::theta)] != nullptr);
-            if (want_price && mark_careful(w, s, k, r, q, t, dq, dr) > 0.0) {
+            const bool want_theta = out.out[static_cast<int>(Greek::theta)] != nullptr;
+            if (want_price && mark_careful(w, s, k, r, q, t, dq, dr, want_theta) > 0.0) {
                 careful_price(w, careful_scratch, s, k, t, v, r, q, dq, dr);
             }
         }
