@@ -9,7 +9,9 @@
 //   2. one vectorized pass computes what every Greek shares: sqrt(t), vol sqrt(t), d1, d2, the
 //      discount factors, the density n(d1), and (only if a requested output needs it) N(phi d1)
 //      and N(phi d2), plus a "poison" term that is 0 for valid elements and NaN otherwise;
-//   3. one short vectorized pass per requested output.
+//   3. where the price or theta is requested, the careful price in the lanes whose direct price
+//      S N(d1) - K N(d2) would lose digits (see mark_careful; ExactMath only);
+//   4. one short vectorized pass per requested output.
 // The Python layer copies an input that shares memory with an out= buffer.
 #pragma once
 

@@ -13,17 +13,20 @@
 //     b'(s) = Q / sqrt(2 pi),   b''/b' = x^2/s^3 - s/4,   b'''/b' = (b''/b')^2 - 3 x^2/s^4 - 1/4.
 //
 // Q is taken with h^2 + t^2 split into a double-double, so that it keeps its relative accuracy
-// where h^2/2 is hundreds. b is evaluated in four regions, each free of harmful cancellation:
+// where h^2/2 is hundreds. b is evaluated (normalised_black.hpp, shared with the Greek kernel's
+// careful price) in four regions, each free of harmful cancellation:
 //   asymptotic  h + t <= -12: G(-a) ~ (c/a) sum_k (-1)^k (2k-1)!! / a^{2k} (c = sqrt(2/pi)), and
 //               each difference a^{-n} - b^{-n} is formed as (1 - rho^n)/a^n with
 //               1 - rho^n = (2t/b)(1 + rho + ... + rho^{n-1}), rho = a/b: a sum of positive terms.
 //   small t     t < 0.21: the Taylor series of G(h + t) - G(h - t) in t. G' = zG + c gives the
 //               Taylor coefficients g_k of G at h by (k+1) g_{k+1} = h g_k + g_{k-1}; the odd ones
-//               are polynomials in h^2 and a = 1 + h G(h)/c (Jaeckel's expansion; the
+//               are polynomials in h^2 and a = 1 + h G(h)/c (taken without its cancellation,
+//               see erfcx_parts; Jaeckel's expansion; the
 //               coefficients below were derived from that recurrence in exact rational
 //               arithmetic), b = Q c t sum_j gamma_j t^{2j}, gamma_j = a A_j(h^2) - B_j(h^2).
-//   erfcx       h + t <= 0: the difference of the two erfcx values loses at most a factor
-//               (|h| + t)/(2t) < 31 in this region.
+//   erfcx       h + t <= 0: the difference of the two erfcx values loses up to a factor
+//               (|h| + t)/(2t) < 31 in this region; for |h + t| > 1/sqrt 2 it is split into
+//               the exact difference of the leading terms 1/(sqrt(pi) y) and a small rest.
 //   direct      h + t > 0: b = b_max - (b_max - b), the complement a sum of positive terms.
 // Each lane evaluates the formulas of the regions present in its block of 64 and selects its
 // own, so the loops have no branches.

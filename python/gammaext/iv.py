@@ -8,7 +8,9 @@ Method: Jaeckel's normalised Black function and third-order Householder steps fr
 initial guesses (see ``cpp/include/gammaext/implied_vol.hpp``), SIMD across options, threads
 across chunks, the GIL released. Accuracy: the price of the returned vol reproduces the input
 price to about 1e-14 relative (to a few ulps of vol times the price's vol elasticity where that
-is large, deep out of the money); see ``docs/implied_vol.md``.
+is large, deep out of the money), and the vol is within 8 times the attainable accuracy
+``eps max(1, price / (vol vega))`` (``IVStatus.imprecise`` where that is worse than 1e-8); see
+``docs/implied_vol.md``.
 
 Bad prices never raise: they give NaN (or 0 at the intrinsic value) and, with
 ``return_status=True``, an :class:`IVStatus` code per element. Arguments that cannot be
