@@ -284,7 +284,7 @@ double mark_careful(Workspace& w, const double* __restrict s, const double* __re
 // Packed loops run over a multiple of kPack lanes (the last careful lane repeated), so that
 // every lane goes through the vector body, never a scalar remainder that could round
 // differently (-ffp-contract): a lane's result does not depend on its neighbours.
-constexpr int kPack = 16;
+constexpr int kPack = 8;  // the widest vector (AVX-512: 8 doubles) divides it
 
 /// n rounded up to a multiple of kPack, the entries from n on copies of entry n - 1 (n > 0).
 inline int pad_pack(int* idx, int n) noexcept {
