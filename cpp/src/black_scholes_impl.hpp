@@ -79,8 +79,8 @@ struct CarefulScratch {
     alignas(64) double dq[kBlock], dr[kBlock];
     alignas(64) double phi[kBlock], xn[kBlock], xn_lo[kBlock], s_hi[kBlock], s_lo[kBlock];
     alignas(64) double bm[kBlock], region[kBlock], norm[kBlock], intrinsic[kBlock], b[kBlock];
-    alignas(64) double gauss[kBlock];  // Q = exp(-(h^2 + t^2)/2)
-    alignas(64) double rx[kBlock], rx_lo[kBlock], rs[kBlock], rs_lo[kBlock], rbm[kBlock];
+    alignas(64) double gauss[kBlock], split[kBlock];  // Q = exp(-(h^2 + t^2)/2), see erfcx_split
+    alignas(64) double rx[kBlock], rx_lo[kBlock], rs[kBlock], rs_lo[kBlock], rbm[kBlock], rsp[kBlock];
     alignas(64) double rb[kBlock], rq[kBlock];
 };
 
@@ -319,6 +319,7 @@ void careful_setup(CarefulScratch& c, int m) noexcept {
         const double half = 0.5 * sd, h = normalised::h_of(xn, 1.0 / sd);
         const bool asym = normalised::in_asymptotic(h, half);
         const bool small = !asym & (half < normalised::kSmallT);
+        c.split[i] = !asym & !small & normalised::erfcx_split(h, half) ? 1.0 : 0.0;
         const double region = asym ? kRegionAsym : (small ? kRegionSmall : kRegionMid);
         c.region[i] = sd > 0.0 ? region : kRegionPoint;
         // 2 sinh(|x|/2) in the money (plus the low part of |x| times its derivative), else 0.
@@ -350,13 +351,15 @@ void careful_region(CarefulScratch& c, int m, double region) noexcept {
         c.rs[i] = c.s_hi[from];
         c.rs_lo[i] = c.s_lo[from];
         c.rbm[i] = c.bm[from];
+        c.rsp[i] = c.split[from];
     }
     constexpr bool kAsym = R == normalised::kRegionAsymptotic;
     constexpr bool kSmall = R == normalised::kRegionSmallT;
+    const double* __restrict split = c.rsp;
 #pragma omp simd
     for (int i = 0; i < np; ++i) {
         const normalised::Black bl = normalised::normalised_call<R>(
-            c.rx[i], c.rx_lo[i], c.rs[i], c.rs_lo[i], c.rbm[i], kAsym, kSmall);
+            c.rx[i], c.rx_lo[i], c.rs[i], c.rs_lo[i], c.rbm[i], kAsym, kSmall, split[i] != 0.0);
         c.rb[i] = bl.b;
         c.rq[i] = bl.dq;
     }
@@ -396,7 +399,7 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
     careful_setup(c, m);
     careful_region<normalised::kRegionAsymptotic>(c, m, kRegionAsym);
     careful_region<normalised::kRegionSmallT>(c, m, kRegionSmall);
-    careful_region<normalised::kRegionErfcx>(c, m, kRegionMid);
+    careful_region<normalised::kRegionErfcx | normalised::kRegionSplit>(c, m, kRegionMid);
     // The price, and S e^{-qt} n(d1) = D sqrt(F K) Q/sqrt(2 pi) (for theta: the density of the
     // direct formula inherits the error of d1, 300 ulps at d1 = 17).
 #pragma omp simd

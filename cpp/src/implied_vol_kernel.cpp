@@ -153,7 +153,7 @@ struct Workspace {
     alignas(64) double x[kBlock], bmax[kBlock], beta[kBlock], target[kBlock];
     alignas(64) double s[kBlock], lo[kBlock], hi[kBlock], use_g[kBlock], active[kBlock];
     alignas(64) double status[kBlock], b[kBlock], g[kBlock], dq[kBlock], pn[kBlock];
-    alignas(64) double r_asym[kBlock], r_small[kBlock];  // region flags (see block_regions)
+    alignas(64) double r_asym[kBlock], r_small[kBlock], r_split[kBlock];  // see block_regions
     // The initial guess's model (see initial_guess).
     alignas(64) double m_target[kBlock], m_shift[kBlock], m_sc[kBlock], m_upper[kBlock];
     const double* table = nullptr;     ///< GuessTable::v
@@ -203,22 +203,25 @@ constexpr double kStImprecise = static_cast<double>(IVStatus::imprecise);
 /// region flags (w.r_asym, w.r_small), which the evaluation then reads rather than recomputes:
 /// with -ffp-contract, h + t could be fused differently in two loops and a lane near a
 /// region boundary could select a region the block did not evaluate.
-unsigned block_regions(Workspace& w, double small_t) noexcept {
-    double n_asym = 0.0, n_small = 0.0, n_mid = 0.0;
-#pragma omp simd reduction(+ : n_asym, n_small, n_mid)
+unsigned block_regions(Workspace& w, double small_t, bool allow_split) noexcept {
+    double n_asym = 0.0, n_small = 0.0, n_mid = 0.0, n_split = 0.0;
+#pragma omp simd reduction(+ : n_asym, n_small, n_mid, n_split)
     for (std::int64_t j = 0; j < kBlock; ++j) {
         const double s = w.s[j], t = 0.5 * s, h = h_of(w.x[j], 1.0 / s);
         const bool on = w.active[j] != 0.0;
         const bool asym = in_asymptotic(h, t);
         const bool small = !asym & (t < small_t);
+        const bool split = allow_split & !asym & !small & erfcx_split(h, t);
         w.r_asym[j] = asym ? 1.0 : 0.0;
         w.r_small[j] = small ? 1.0 : 0.0;
+        w.r_split[j] = split ? 1.0 : 0.0;
         n_asym += on & asym ? 1.0 : 0.0;
         n_small += on & small ? 1.0 : 0.0;
         n_mid += on & !asym & !small ? 1.0 : 0.0;
+        n_split += on & split ? 1.0 : 0.0;
     }
     return (n_asym > 0.0 ? kRegionAsymptotic : 0U) | (n_small > 0.0 ? kRegionSmallT : 0U) |
-           (n_mid > 0.0 ? kRegionErfcx : 0U);
+           (n_mid > 0.0 ? kRegionErfcx : 0U) | (n_split > 0.0 ? kRegionSplit : 0U);
 }
 
 template <unsigned R>
@@ -226,7 +229,8 @@ template <unsigned R>
 #pragma omp simd simdlen(16)
     for (std::int64_t j = 0; j < kBlock; ++j) {
         const Black bl =
-            normalised_call<R>(w.x[j], 0.0, w.s[j], 0.0, w.bmax[j], w.r_asym[j] != 0.0, w.r_small[j] != 0.0);
+            normalised_call<R>(w.x[j], 0.0, w.s[j], 0.0, w.bmax[j], w.r_asym[j] != 0.0,
+                               w.r_small[j] != 0.0, w.r_split[j] != 0.0);
         w.b[j] = bl.b;
         w.g[j] = bl.g;
         w.dq[j] = bl.dq;
@@ -234,9 +238,10 @@ template <unsigned R>
 }
 
 /// b, b_max - b and Q at every lane's s (only the regions some active lane needs), with the
-/// small-t series below small_t.
-void evaluate(Workspace& w, double small_t) noexcept {
-    switch (block_regions(w, small_t)) {
+/// small-t series below small_t; exact false (the first, rougher evaluation): no lane splits its
+/// erfcx difference (see normalised_call).
+void evaluate(Workspace& w, double small_t, bool exact) noexcept {
+    switch (block_regions(w, small_t, exact)) {
         case 0U:
             return;
         case 1U:
@@ -251,6 +256,14 @@ void evaluate(Workspace& w, double small_t) noexcept {
             return evaluate_as<5U>(w);
         case 6U:
             return evaluate_as<6U>(w);
+        case 7U:
+            return evaluate_as<7U>(w);
+        case 12U:
+            return evaluate_as<12U>(w);
+        case 13U:
+            return evaluate_as<13U>(w);
+        case 14U:
+            return evaluate_as<14U>(w);
         default:
             return evaluate_as<kRegionAll>(w);
     }
@@ -757,7 +770,7 @@ void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::in
         for_lanes<table_guess>(w);
         for (int it = 0; it < kMaxIterations && count_active(w) > 0.0; ++it) {
             const bool first = it == 0;
-            evaluate(w, first ? kSmallTFirst : kSmallT);
+            evaluate(w, first ? kSmallTFirst : kSmallT, !first);
             if (first) {
                 for_lanes<step<false>>(w);
             } else {
@@ -796,9 +809,11 @@ void normalised_black(const double* x, const double* s, double* b, std::int64_t 
         const double bm = vmath::exp(-0.5 * ax);
         // Every region is evaluated here, so the flags need no agreement with another loop.
         const double si = s[i], t = 0.5 * si;
-        const bool asym = in_asymptotic(h_of(-ax, 1.0 / si), t);
+        const double h = h_of(-ax, 1.0 / si);
+        const bool asym = in_asymptotic(h, t);
         const bool small = !asym & (t < kSmallT);
-        const Black bl = normalised_call<kRegionAll>(-ax, 0.0, si, 0.0, bm, asym, small);
+        const bool split = !asym & !small & erfcx_split(h, t);
+        const Black bl = normalised_call<kRegionAll>(-ax, 0.0, si, 0.0, bm, asym, small, split);
         b[i] = xi > 0.0 ? bl.b + two_sinh_half(ax, bm) : bl.b;
     }
 }

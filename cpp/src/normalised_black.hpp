@@ -288,9 +288,17 @@ GAMMAEXT_ALWAYS_INLINE double two_sinh_half(double y, double e_minus) noexcept {
 constexpr unsigned kRegionAsymptotic = 1U;
 constexpr unsigned kRegionSmallT = 2U;
 constexpr unsigned kRegionErfcx = 4U;  // erfcx difference or direct (both use the same erfcx pair)
-constexpr unsigned kRegionAll = 7U;
+constexpr unsigned kRegionSplit = 8U;  // erfcx lanes that split the difference (see erfcx_split)
+constexpr unsigned kRegionAll = 15U;
 
 GAMMAEXT_ALWAYS_INLINE bool in_asymptotic(double h, double t) noexcept { return -(h + t) >= kAsymptoticFrom; }
+
+/// Whether a lane of the erfcx region (neither asymptotic nor small t) splits its erfcx
+/// difference (see normalised_call): y1 = -(h + t)/sqrt 2 > kErfcxSplit. Callers compute it next
+/// to the region flags and pass it in, for the same reason (see h_of).
+GAMMAEXT_ALWAYS_INLINE bool erfcx_split(double h, double t) noexcept {
+    return -(h + t) * kInvSqrt2 > kErfcxSplit;
+}
 
 /// h = x/s as the region tests and the evaluation both compute it (a multiplication by 1/s,
 /// within an ulp of x/s; normalised_call adds the exact correction), so that a block evaluates
@@ -307,11 +315,13 @@ struct Black {
 /// x + xl and s + sl may carry low parts (|xl| <= ulp(x), |sl| <= ulp(s); 0 where the caller has
 /// none): they enter Q, whose exponent (h^2 + t^2)/2 amplifies a relative error of x or s by h^2
 /// (300 at h = 17), and nothing else, where they are below the rounding. Regions not in R are
-/// not evaluated (a lane that needs one of them gets NaN). The lane's region flags come from
-/// its caller (see block_regions in implied_vol_kernel.cpp), computed with h_of.
+/// not evaluated (a lane that needs one of them gets NaN). The lane's region flags (and split,
+/// see erfcx_split) come from its caller (see block_regions in implied_vol_kernel.cpp),
+/// computed with h_of.
 template <unsigned R>
 GAMMAEXT_ALWAYS_INLINE Black normalised_call(double x, double xl, double s, double sl,
-                                             double b_max, bool asym, bool small) noexcept {
+                                             double b_max, bool asym, bool small,
+                                             bool split) noexcept {
     const double t = 0.5 * s;
     // h = x/s to about an ulp (a multiplication by 1/s), and x - h s exactly (Dekker): h + hl
     // is (x + xl)/(s + sl) to twice the working precision whatever the rounding of h.
@@ -336,6 +346,16 @@ GAMMAEXT_ALWAYS_INLINE Black normalised_call(double x, double xl, double s, doub
     const double z1 = h + t;  // h - t <= z1, and h - t < 0 always
 
     const bool direct = !asym & !small & (z1 > 0.0);
+    // One erfcx_parts serves both the small-t lanes (its complement, at -h/sqrt 2) and the
+    // erfcx/direct lanes (its value and complement, at |h + t|/sqrt 2); the second only the latter.
+    const double y1 = (z1 < 0.0 ? -z1 : z1) * kInvSqrt2;
+    Erfcx p1{vmath::kNaN, vmath::kNaN};
+    if constexpr ((R & (kRegionErfcx | kRegionSmallT)) != 0U) {
+        const double arg_small = -h * kInvSqrt2;
+        p1 = erfcx_parts((R & kRegionErfcx) == 0U ? arg_small
+                         : (R & kRegionSmallT) == 0U ? y1
+                         : small ? arg_small : y1);
+    }
 
     // erfcx region (z1 <= 0) and direct region (z1 > 0): y1 = |h + t|/sqrt 2, y2 = (t - h)/sqrt 2.
     // erfcx(y1) - erfcx(y2) cancels by up to (|h| + t)/(2t) (30 at the corner h + t = -12,
@@ -345,18 +365,20 @@ GAMMAEXT_ALWAYS_INLINE Black normalised_call(double x, double xl, double s, doub
     // well-conditioned correction (erfcx_parts gives a to a few ulps).
     double b_erfcx = vmath::kNaN, g_direct = vmath::kNaN;
     if constexpr ((R & kRegionErfcx) != 0U) {
-        const double y1 = (z1 < 0.0 ? -z1 : z1) * kInvSqrt2;
         const double y2 = (t - h) * kInvSqrt2;
-        const Erfcx p1 = erfcx_parts(y1), p2 = erfcx_parts(y2);
+        const Erfcx p2 = erfcx_parts(y2);
         const double e1 = p1.value, e2 = p2.value;
-        const double lead = kInvSqrtPi * (2.0 * kInvSqrt2 * t) / (y1 * y2);
-        const double rest = kInvSqrtPi * (p1.complement / y1 - p2.complement / y2);
-        const bool split = !direct & (y1 > kErfcxSplit);
+        double lead_rest = vmath::kNaN;  // only where some lane splits (kRegionSplit)
+        if constexpr ((R & kRegionSplit) != 0U) {
+            const double lead = kInvSqrtPi * (2.0 * kInvSqrt2 * t) / (y1 * y2);
+            const double rest = kInvSqrtPi * (p1.complement / y1 - p2.complement / y2);
+            lead_rest = lead - rest;
+        }
         // The erfcx arguments take the rounded h; h + hl is exact, and the first-order term in hl
         // (with G(z) = erfcx(-z/sqrt 2), G' = z G + c) puts it back: d/dh [G(z1) - G(h - t)] =
         // z1 G(z1) - (h - t) G(h - t), d/dh [G(-z1) + G(h - t)] = z1 G(-z1) + (h - t) G(h - t).
         const double z2 = h - t;
-        b_erfcx = 0.5 * q * ((split ? lead - rest : e1 - e2) + hl * (z1 * e1 - z2 * e2));
+        b_erfcx = 0.5 * q * ((split ? lead_rest : e1 - e2) + hl * (z1 * e1 - z2 * e2));
         g_direct = 0.5 * q * ((e1 + e2) + hl * (z1 * e1 + z2 * e2));
     }
     const double b_direct = b_max - g_direct;
@@ -387,7 +409,7 @@ GAMMAEXT_ALWAYS_INLINE Black normalised_call(double x, double xl, double s, doub
     double b_small = vmath::kNaN;
     if constexpr ((R & kRegionSmallT) != 0U) {
         // a = 1 + h G(h)/c = 1 - sqrt(pi) y erfcx(y), y = -h/sqrt 2, without its cancellation.
-        const double ah = erfcx_parts(-h * kInvSqrt2).complement;
+        const double ah = p1.complement;
         const double qh = h * h;
         const double w = t * t;
         double poly = 0.0;
