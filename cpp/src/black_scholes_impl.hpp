@@ -306,7 +306,8 @@ void careful_setup(CarefulScratch& c, int m) noexcept {
     for (int i = 0; i < m; ++i) {
         double x_lo = 0.0, s_lo = 0.0;
         const double x =
-            normalised::forward_log_moneyness(c.s[i], c.k[i], c.t[i], c.r[i], c.q[i], x_lo);
+            normalised::forward_log_moneyness<true>(c.s[i], c.k[i], c.t[i], c.r[i], c.q[i],
+                                                      x_lo);
         const double sd = normalised::total_deviation(c.v[i], c.t[i], s_lo);
         const double xn = -std::fabs(x);
         const double xn_lo = x > 0.0 ? -x_lo : x_lo;  // |x| = -(xn + xn_lo)

@@ -285,9 +285,9 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
     const double fwd_value = S * dq, strike_value = K * dr;
     const double max_p = phi > 0.0 ? fwd_value : strike_value;
 
-    // x = ln(F/K) to ~eps |x| (see forward_log_moneyness).
+    // x = ln(F/K) to ~eps |x| (see forward_log_moneyness; the vol needs no finer x).
     double x_lo = 0.0;
-    const double x = forward_log_moneyness(S, K, T, r, q, x_lo);
+    const double x = forward_log_moneyness<false>(S, K, T, r, q, x_lo);
     const double norm = std::sqrt(fwd_value) * std::sqrt(strike_value);  // D sqrt(F K)
     // The out-of-the-money normalised price. The intrinsic value is subtracted in normalised
     // form, 2 sinh(|x|/2), computed from the accurate x: in price units S e^{-qt} - K e^{-rt}

@@ -73,14 +73,18 @@ GAMMAEXT_ALWAYS_INLINE double head26(double v) noexcept {
     return std::bit_cast<double>(std::bit_cast<std::uint64_t>(v) & kMask);
 }
 
-/// ln(v) as hi + lo, to about 2^-100 relative, for positive normal v (otherwise lo = 0 and
-/// hi = vmath::log(v)). For x = ln(S/K) + (r - q) t near the forward, where the two terms cancel:
-/// an ulp of ln(S/K) there moved an at-the-money 30-year price at 0.1% vol by 3e-14; far from
-/// the money the price amplifies a relative error of x by (x/s)^2 (1300 at x/s = 36).
+/// ln(v) as hi + lo for positive normal v (otherwise lo = 0 and hi = vmath::log(v)): with
+/// kFine to about 2^-100 relative, else to about eps/200 relative. For x = ln(S/K) + (r - q) t
+/// near the forward, where the two terms cancel: an ulp of ln(S/K) there moved an at-the-money
+/// 30-year price at 0.1% vol by 3e-14; far from the money a price amplifies a relative error of
+/// x by (x/s)^2 (1300 at x/s = 36), which needs kFine (an implied vol does not: there the vol
+/// depends on x through b/(s b') ~ (s/x)^2 as much).
 /// fdlibm's reduction (v = 2^e m, m in [sqrt(1/2), sqrt(2))) with ln(m) = 2 atanh(s),
 /// s = (m - 1)/(m + 1) = sh + sl taken in double-double, and 2 atanh(s) = 2s + (2/3) s^3 +
-/// s^5 R2(s^2): the cubic term (up to 1% of the result) is formed in double-double too, with
-/// sl's share 2 s^2 sl; the rest is below 2e-4 of the result, so its rounding does not matter.
+/// s^5 R2(s^2). With kFine the cubic term (up to 1% of the result) is formed in double-double
+/// too, with sl's share 2 s^2 sl, and only the rest (below 2e-4 of the result) is rounded;
+/// without, the whole series beyond 2s is (below 1%).
+template <bool kFine>
 GAMMAEXT_ALWAYS_INLINE double log_dd(double v, double& lo) noexcept {
     constexpr double kTwoThirdsHi = 0.66666666666666663;   // 2/3 rounded
     constexpr double kTwoThirdsLo = 3.7007434154171886e-17;  // 2/3 - kTwoThirdsHi
@@ -96,40 +100,45 @@ GAMMAEXT_ALWAYS_INLINE double log_dd(double v, double& lo) noexcept {
     const double d1 = head26(d), d2 = d - d1;
     const double rem = ((((f - sh1 * d1) - sh1 * d2) - sh2 * d1) - sh2 * d2) - sh * d_err;
     const double sl = rem * inv_d;
-    // sh^2 = z + z_lo and sh^3 = c + c_lo (Dekker), then (2/3) sh^3 = c3 + c3_lo.
-    const double z = sh * sh;
-    const double z_lo = ((sh1 * sh1 - z) + 2.0 * sh1 * sh2) + sh2 * sh2;
-    const double c = z * sh;
-    const double z1 = head26(z), z2 = z - z1;
-    const double c_lo = ((((z1 * sh1 - c) + z1 * sh2) + z2 * sh1) + z2 * sh2) + z_lo * sh;
-    // c3 = k1 c1 exact (26-bit heads), so that no fused multiply-add can change the two-sum
-    // below; the other partial products are small.
-    const double k1 = head26(kTwoThirdsHi), k2 = kTwoThirdsHi - k1;
-    const double c1 = head26(c), c2 = c - c1;
-    const double c3 = k1 * c1;
-    const double c3_lo = ((k1 * c2 + k2 * c1) + k2 * c2) + (kTwoThirdsHi * c_lo + kTwoThirdsLo * c);
-    // s^5 R2(s^2), R2(z) = sum_{k>=2} 2 z^{k-2}/(2k + 1), to s^23 as in vmath::atanh_tail.
-    double r2 = 2.0 / 23.0;
-    r2 = r2 * z + 2.0 / 21.0;
-    r2 = r2 * z + 2.0 / 19.0;
-    r2 = r2 * z + 2.0 / 17.0;
-    r2 = r2 * z + 2.0 / 15.0;
-    r2 = r2 * z + 2.0 / 13.0;
-    r2 = r2 * z + 2.0 / 11.0;
-    r2 = r2 * z + 2.0 / 9.0;
-    r2 = r2 * z + 2.0 / 7.0;
-    r2 = r2 * z + 2.0 / 5.0;
-    const double quintic = c * z * r2;
-    // e ln2_hi + 2 sh + c3 by two two-sums (the first two terms are exact).
-    const double a = e * vmath::kLn2Hi, b = 2.0 * sh;
-    const double ab = a + b;
+    const double a = e * vmath::kLn2Hi, b = 2.0 * sh;  // both exact
+    const double ab = a + b;  // two-sum
     const double abv = ab - a;
     const double ab_err = (a - (ab - abv)) + (b - abv);
-    const double hi = ab + c3;
-    const double hv = hi - ab;
-    const double hi_err = (ab - (hi - hv)) + (c3 - hv);
-    lo = (ab_err + hi_err) +
-         (e * vmath::kLn2Lo + ((2.0 * sl + 2.0 * z * sl) + (c3_lo + quintic)));
+    const double z = sh * sh;
+    double hi = ab;
+    if constexpr (kFine) {
+        // sh^2 = z + z_lo and sh^3 = c + c_lo (Dekker), then (2/3) sh^3 = c3 + c3_lo, with
+        // c3 = k1 c1 exact (26-bit heads), so that no fused multiply-add can change the
+        // two-sum below; the other partial products are small.
+        const double z_lo = ((sh1 * sh1 - z) + 2.0 * sh1 * sh2) + sh2 * sh2;
+        const double c = z * sh;
+        const double z1 = head26(z), z2 = z - z1;
+        const double c_lo = ((((z1 * sh1 - c) + z1 * sh2) + z2 * sh1) + z2 * sh2) + z_lo * sh;
+        const double k1 = head26(kTwoThirdsHi), k2 = kTwoThirdsHi - k1;
+        const double c1 = head26(c), c2 = c - c1;
+        const double c3 = k1 * c1;
+        const double c3_lo =
+            ((k1 * c2 + k2 * c1) + k2 * c2) + (kTwoThirdsHi * c_lo + kTwoThirdsLo * c);
+        // s^5 R2(s^2), R2(z) = sum_{k>=2} 2 z^{k-2}/(2k + 1), to s^23 as in vmath::atanh_tail.
+        double r2 = 2.0 / 23.0;
+        r2 = r2 * z + 2.0 / 21.0;
+        r2 = r2 * z + 2.0 / 19.0;
+        r2 = r2 * z + 2.0 / 17.0;
+        r2 = r2 * z + 2.0 / 15.0;
+        r2 = r2 * z + 2.0 / 13.0;
+        r2 = r2 * z + 2.0 / 11.0;
+        r2 = r2 * z + 2.0 / 9.0;
+        r2 = r2 * z + 2.0 / 7.0;
+        r2 = r2 * z + 2.0 / 5.0;
+        const double quintic = c * z * r2;
+        hi = ab + c3;  // two-sum
+        const double hv = hi - ab;
+        const double hi_err = (ab - (hi - hv)) + (c3 - hv);
+        lo = (ab_err + hi_err) +
+             (e * vmath::kLn2Lo + ((2.0 * sl + 2.0 * z * sl) + (c3_lo + quintic)));
+    } else {
+        lo = ab_err + (e * vmath::kLn2Lo + (2.0 * sl + sh * vmath::atanh_tail(z)));
+    }
     const bool normal = (v >= std::numeric_limits<double>::min()) & (v < vmath::kInf);
     lo = normal ? lo : 0.0;
     return normal ? hi : vmath::log(v);
@@ -161,13 +170,15 @@ constexpr double kSqrtPi = 1.77245385090551602730;
 constexpr double kErfcxSplit = 0.5;
 
 /// x = ln(F/K) = ln(S/K) + (r - q) t as x + lo (the value returned and `lo`), good to about
-/// 2^-100 |x| plus 2^-100 |(r - q) t| for positive normal S/K (otherwise to an ulp of ln(S/K)).
+/// 2^-100 |x| plus 2^-100 |(r - q) t| for positive normal S/K with kFine (without, to about
+/// eps/200 of ln(S/K); see log_dd), otherwise to an ulp of ln(S/K).
 /// ln(S/K) is taken in double-double and the rounding errors of S/K, of r - q and of (r - q) t
 /// are put back (Dekker, Knuth's two-sum): prices are sensitive to x in absolute terms
 /// (d ln b/dx = -x/s^2), and near the forward ln(S/K) and (r - q) t cancel, so x must be good to
 /// ~eps |x|, not just to ~eps |(r - q) t| (which moved the price of an at-the-money 30-year
 /// option at 0.1% vol by 3e-14); far from the money (|x|/s = 17) even an ulp of x moves the price
 /// by 150 ulps, which lo removes.
+template <bool kFine>
 GAMMAEXT_ALWAYS_INLINE double forward_log_moneyness(double S, double K, double T, double r,
                                                     double q, double& lo) noexcept {
     const double sk = S / K;
@@ -184,7 +195,7 @@ GAMMAEXT_ALWAYS_INLINE double forward_log_moneyness(double S, double K, double T
     const double drift = rq1 * t1;
     const double drift_lo = (rq1 * t2 + rq2 * t1) + rq2 * t2;
     double log_lo = 0.0;
-    const double log_hi = log_dd(sk, log_lo);
+    const double log_hi = log_dd<kFine>(sk, log_lo);
     const double sum = log_hi + drift;  // two-sum: sum + sum_err = log_hi + drift exactly
     const double bv = sum - log_hi;
     const double sum_err = (log_hi - (sum - bv)) + (drift - bv);
