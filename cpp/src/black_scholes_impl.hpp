@@ -311,7 +311,9 @@ void careful_setup(CarefulScratch& c, int m) noexcept {
         const double sd = normalised::total_deviation(c.v[i], c.t[i], s_lo);
         const double xn = -std::fabs(x);
         const double xn_lo = x > 0.0 ? -x_lo : x_lo;  // |x| = -(xn + xn_lo)
-        const double bm = vmath::exp(0.5 * xn);
+        // e^{x/2} with x's low part: |x|/2 times the rounding of x would cost up to 20 ulps of
+        // b_max (and of the price through the direct region) at |x| = 75.
+        const double bm = vmath::exp_hl(0.5 * xn, 0.5 * xn_lo);
         c.xn[i] = xn;
         c.xn_lo[i] = xn_lo;
         c.s_hi[i] = sd;
@@ -323,9 +325,11 @@ void careful_setup(CarefulScratch& c, int m) noexcept {
         c.split[i] = !asym & !small & normalised::erfcx_split(h, half) ? 1.0 : 0.0;
         const double region = asym ? kRegionAsym : (small ? kRegionSmall : kRegionMid);
         c.region[i] = sd > 0.0 ? region : kRegionPoint;
-        // 2 sinh(|x|/2) in the money (plus the low part of |x| times its derivative), else 0.
-        const double intrinsic =
-            normalised::two_sinh_half(-xn, bm) - xn_lo * 0.5 * (bm + 1.0 / bm);
+        // 2 sinh(|x|/2) in the money, else 0: below |x| = 1 the series in the rounded |x| plus
+        // the low part of |x| times the derivative cosh(|x|/2); above, 1/b_max - b_max (whose
+        // b_max has the low part already).
+        const double series_lo = -xn < 1.0 ? -xn_lo * 0.5 * (bm + 1.0 / bm) : 0.0;
+        const double intrinsic = normalised::two_sinh_half(-xn, bm) + series_lo;
         c.intrinsic[i] = c.phi[i] * x > 0.0 ? intrinsic : 0.0;
         c.norm[i] = std::sqrt(c.s[i] * c.dq[i]) * std::sqrt(c.k[i] * c.dr[i]);  // D sqrt(F K)
         c.b[i] = 0.0;  // the time value of a point mass, and its density
