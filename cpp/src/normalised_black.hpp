@@ -81,13 +81,15 @@ GAMMAEXT_ALWAYS_INLINE double head26(double v) noexcept {
 /// depends on x through b/(s b') ~ (s/x)^2 as much).
 /// fdlibm's reduction (v = 2^e m, m in [sqrt(1/2), sqrt(2))) with ln(m) = 2 atanh(s),
 /// s = (m - 1)/(m + 1) = sh + sl taken in double-double, and 2 atanh(s) = 2s + (2/3) s^3 +
-/// s^5 R2(s^2). With kFine the cubic term (up to 1% of the result) is formed in double-double
-/// too, with sl's share 2 s^2 sl, and only the rest (below 2e-4 of the result) is rounded;
-/// without, the whole series beyond 2s is (below 1%).
+/// s^5 R2(s^2). With kFine the cubic and quintic terms (up to 1% and 2e-4 of the result) are
+/// formed in double-double too, with sl's share, and only the rest (below 3e-6 of the result) is
+/// rounded; without, the whole series beyond 2s is (below 1%).
 template <bool kFine>
 GAMMAEXT_ALWAYS_INLINE double log_dd(double v, double& lo) noexcept {
     constexpr double kTwoThirdsHi = 0.66666666666666663;   // 2/3 rounded
     constexpr double kTwoThirdsLo = 3.7007434154171886e-17;  // 2/3 - kTwoThirdsHi
+    constexpr double kTwoFifthsHi = 0.4;                      // 2/5 rounded
+    constexpr double kTwoFifthsLo = -2.2204460492503132e-17;  // 2/5 - kTwoFifthsHi
     double e = 0.0;
     const double m = vmath::log_reduce(v, e);
     const double f = m - 1.0;                // exact
@@ -119,23 +121,37 @@ GAMMAEXT_ALWAYS_INLINE double log_dd(double v, double& lo) noexcept {
         const double c3 = k1 * c1;
         const double c3_lo =
             ((k1 * c2 + k2 * c1) + k2 * c2) + (kTwoThirdsHi * c_lo + kTwoThirdsLo * c);
-        // s^5 R2(s^2), R2(z) = sum_{k>=2} 2 z^{k-2}/(2k + 1), to s^23 as in vmath::atanh_tail.
-        double r2 = 2.0 / 23.0;
-        r2 = r2 * z + 2.0 / 21.0;
-        r2 = r2 * z + 2.0 / 19.0;
-        r2 = r2 * z + 2.0 / 17.0;
-        r2 = r2 * z + 2.0 / 15.0;
-        r2 = r2 * z + 2.0 / 13.0;
-        r2 = r2 * z + 2.0 / 11.0;
-        r2 = r2 * z + 2.0 / 9.0;
-        r2 = r2 * z + 2.0 / 7.0;
-        r2 = r2 * z + 2.0 / 5.0;
-        const double quintic = c * z * r2;
-        hi = ab + c3;  // two-sum
-        const double hv = hi - ab;
-        const double hi_err = (ab - (hi - hv)) + (c3 - hv);
-        lo = (ab_err + hi_err) +
-             (e * vmath::kLn2Lo + ((2.0 * sl + 2.0 * z * sl) + (c3_lo + quintic)));
+        // (2/5) sh^5 = q5 + q5_lo the same way (up to 2e-4 of the result: its rounding alone
+        // cost 25 ulps of a price at x/s = 22), with sh^5 = c5 + c5_lo = (c + c_lo)(z + z_lo).
+        const double c5 = c * z;
+        const double c5_lo = (((((c1 * z1 - c5) + c1 * z2) + c2 * z1) + c2 * z2) +
+                              (c_lo * z + c * z_lo));
+        const double f1 = head26(kTwoFifthsHi), f2 = kTwoFifthsHi - f1;
+        const double c51 = head26(c5), c52 = c5 - c51;
+        const double q5 = f1 * c51;
+        const double q5_lo =
+            ((f1 * c52 + f2 * c51) + f2 * c52) + (kTwoFifthsHi * c5_lo + kTwoFifthsLo * c5);
+        // sh^7 R3(sh^2), R3(z) = sum_{k>=3} 2 z^{k-3}/(2k + 1), to s^23 as in vmath::atanh_tail:
+        // below 3e-6 of the result, rounded.
+        double r3 = 2.0 / 23.0;
+        r3 = r3 * z + 2.0 / 21.0;
+        r3 = r3 * z + 2.0 / 19.0;
+        r3 = r3 * z + 2.0 / 17.0;
+        r3 = r3 * z + 2.0 / 15.0;
+        r3 = r3 * z + 2.0 / 13.0;
+        r3 = r3 * z + 2.0 / 11.0;
+        r3 = r3 * z + 2.0 / 9.0;
+        r3 = r3 * z + 2.0 / 7.0;
+        const double rest = c5 * z * r3;
+        const double h1 = ab + c3;  // two two-sums: ab + c3 + q5 (exact products, see above)
+        const double hv1 = h1 - ab;
+        const double h1_err = (ab - (h1 - hv1)) + (c3 - hv1);
+        hi = h1 + q5;
+        const double hv2 = hi - h1;
+        const double h2_err = (h1 - (hi - hv2)) + (q5 - hv2);
+        // sl's share: d/ds (2s + (2/3) s^3 + (2/5) s^5) = 2 (1 + s^2 + s^4).
+        lo = (ab_err + (h1_err + h2_err)) +
+             (e * vmath::kLn2Lo + ((2.0 * sl * (1.0 + z + z * z)) + ((c3_lo + q5_lo) + rest)));
     } else {
         lo = ab_err + (e * vmath::kLn2Lo + (2.0 * sl + sh * vmath::atanh_tail(z)));
     }
