@@ -280,15 +280,12 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
                         (std::fabs(r) < vmath::kInf) & (std::fabs(q) < vmath::kInf);  // NaN: false
     const bool invalid = !finite | !(S > 0.0) | !(K > 0.0) | !(T > 0.0);
 
-    // The no-arbitrage maximum S e^{-qt} (call) or K e^{-rt} (put).
-    const double dq = vmath::exp(-q * T), dr = vmath::exp(-r * T);
-    const double fwd_value = S * dq, strike_value = K * dr;
-    const double max_p = phi > 0.0 ? fwd_value : strike_value;
 
     // x = ln(F/K) to ~eps |x| (see forward_log_moneyness; the vol needs no finer x).
     double x_lo = 0.0;
     const double x = forward_log_moneyness<false>(S, K, T, r, q, x_lo);
-    const double norm = std::sqrt(fwd_value) * std::sqrt(strike_value);  // D sqrt(F K)
+    // D sqrt(F K) = sqrt(S) sqrt(K) e^{-(r+q)t/2}: one exp.
+    const double norm = std::sqrt(S) * std::sqrt(K) * vmath::exp(-0.5 * ((r + q) * T));
     // The out-of-the-money normalised price. The intrinsic value is subtracted in normalised
     // form, 2 sinh(|x|/2), computed from the accurate x: in price units S e^{-qt} - K e^{-rt}
     // cancels near the money and its rounding (eps S) would swamp a small time value.
@@ -298,6 +295,9 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
     // 2 sinh(|x|/2), plus the low part of |x| times its derivative cosh(|x|/2).
     const double xn_lo = x > 0.0 ? -x_lo : x_lo;  // |x| = -(xn + xn_lo)
     const double intrinsic_n = two_sinh_half(-xn, bmax) - xn_lo * 0.5 * (bmax + 1.0 / bmax);
+    // The no-arbitrage maximum S e^{-qt} = D F (call) or K e^{-rt} = D K (put): D sqrt(F K) times
+    // e^{x/2} or e^{-x/2}.
+    const double max_p = norm * (phi * x < 0.0 ? bmax : 1.0 / bmax);
     const double pn = p / norm;
     const double beta = pn - itm * intrinsic_n;
 

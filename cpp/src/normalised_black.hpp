@@ -73,7 +73,7 @@ GAMMAEXT_ALWAYS_INLINE double head26(double v) noexcept {
     return std::bit_cast<double>(std::bit_cast<std::uint64_t>(v) & kMask);
 }
 
-/// ln(v) as hi + lo for positive normal v (otherwise lo = 0 and hi = vmath::log(v)): with
+/// ln(v) as hi + lo for positive finite v (otherwise lo = 0 and hi = -inf, inf or NaN): with
 /// kFine to about 2^-100 relative, else to about eps/200 relative. For x = ln(S/K) + (r - q) t
 /// near the forward, where the two terms cancel: an ulp of ln(S/K) there moved an at-the-money
 /// 30-year price at 0.1% vol by 3e-14; far from the money a price amplifies a relative error of
@@ -90,8 +90,13 @@ GAMMAEXT_ALWAYS_INLINE double log_dd(double v, double& lo) noexcept {
     constexpr double kTwoThirdsLo = 3.7007434154171886e-17;  // 2/3 - kTwoThirdsHi
     constexpr double kTwoFifthsHi = 0.4;                      // 2/5 rounded
     constexpr double kTwoFifthsLo = -2.2204460492503132e-17;  // 2/5 - kTwoFifthsHi
+    // A subnormal v is scaled by 2^54 first (as vmath::log does); 0, inf and NaN are selected
+    // at the end.
+    constexpr double kSubnormalScale = 0x1p54;
+    const bool subnormal = v < std::numeric_limits<double>::min();
     double e = 0.0;
-    const double m = vmath::log_reduce(v, e);
+    const double m = vmath::log_reduce(subnormal ? v * kSubnormalScale : v, e);
+    e -= subnormal ? 54.0 : 0.0;
     const double f = m - 1.0;                // exact
     const double d = 2.0 + f;                // d + d_err = 2 + f exactly
     const double d_err = (2.0 - d) + f;
@@ -155,9 +160,10 @@ GAMMAEXT_ALWAYS_INLINE double log_dd(double v, double& lo) noexcept {
     } else {
         lo = ab_err + (e * vmath::kLn2Lo + (2.0 * sl + sh * vmath::atanh_tail(z)));
     }
-    const bool normal = (v >= std::numeric_limits<double>::min()) & (v < vmath::kInf);
-    lo = normal ? lo : 0.0;
-    return normal ? hi : vmath::log(v);
+    const bool finite = (v > 0.0) & (v < vmath::kInf);  // false for NaN
+    lo = finite ? lo : 0.0;
+    const double special = v == 0.0 ? -vmath::kInf : (v > 0.0 ? vmath::kInf : vmath::kNaN);
+    return finite ? hi : special;
 }
 
 /// Cody's asymptotic rational for y > 4 (the caller clamps y to at least 4), in z = 1/y^2:
