@@ -57,7 +57,7 @@ def check(args, is_call, vol, status):
                                   IVStatus.invalid_input, IVStatus.not_converged])
     assert np.isnan(vol[nan_status]).all()
     assert (vol[status == IVStatus.at_intrinsic] == 0).all()
-    ok = status == IVStatus.ok
+    ok = (status == IVStatus.ok) | (status == IVStatus.imprecise)  # both return the vol
     assert (np.isfinite(vol[ok]) & (vol[ok] > 0)).all()
     with np.errstate(all="ignore"):
         bad_domain = ~np.isfinite(np.stack([price, spot, strike, t, rate, div])).all(axis=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from functools import lru_cache
 
 import numpy as np
 import pytest
@@ -256,6 +257,126 @@ def test_deep_out_of_the_money_keeps_relative_accuracy():
     # error ~ eps |d1|/(vol sqrt t) ~ 1e-14; well beyond what a polynomial CDF (1e-7 absolute)
     # could give.
     assert got == pytest.approx(float(want), rel=1e-11)
+
+
+# ---------------------------------------------------------------------------------------------
+# Prices to the last digits (issue 18): against 40-digit mpmath where S N(d1) - K N(d2) cancels
+# (far from the money in units of vol sqrt t, in the money near the forward, at the money with
+# small vol sqrt t). The inputs are doubles, so the exact price of those inputs is well defined.
+
+EPS = np.finfo(np.float64).eps
+PRICE_ULPS = 16  # the goal: within 16 eps of the exact price, wherever that is a normal double
+
+
+def mp_price_and_theta(spot, strike, t, vol, rate, div, is_call):
+    """The exact price and theta of the (double) inputs, to 40 digits, as floats."""
+    mp = pytest.importorskip("mpmath")
+    with mp.workdps(40):
+        S, K, T, v, r, q = (mp.mpf(float(a)) for a in (spot, strike, t, vol, rate, div))
+        phi = 1 if is_call else -1
+        dq, dr = mp.exp(-q * T), mp.exp(-r * T)
+        if v == 0 or T == 0:
+            return float(max(phi * (S * dq - K * dr), 0)), math.nan
+        sd = v * mp.sqrt(T)
+        d1 = (mp.log(S / K) + (r - q) * T) / sd + sd / 2
+        d2 = d1 - sd
+        n1, n2 = mp.ncdf(phi * d1), mp.ncdf(phi * d2)
+        price = phi * (S * dq * n1 - K * dr * n2)
+        theta = (-S * dq * mp.npdf(d1) * v / (2 * mp.sqrt(T)) - phi * r * K * dr * n2
+                 + phi * q * S * dq * n1)
+        return float(price), float(theta)
+
+
+def cancelling_grid(n: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """n options in four equal groups, calls and puts at random (seeded): a broad grid (K/F 0.5
+    to 2, 1 day to 3 years, vol 5% to 150%); near the money with vol sqrt t from 1e-4 to 0.05
+    and |ln F/K| up to 30 vol sqrt t; far from the money, |ln F/K| up to 38 vol sqrt t; in the
+    money near the forward with small vol sqrt t. Rates and yields in the last three."""
+    rng = np.random.default_rng(18)
+    m = n // 4
+    t = np.concatenate([rng.uniform(1 / 365, 3, m), np.exp(rng.uniform(np.log(1 / 365), 0, m)),
+                        np.exp(rng.uniform(np.log(1 / 365), np.log(5), m)),
+                        np.exp(rng.uniform(np.log(1 / 365), np.log(2), m))])
+    vol = np.concatenate([rng.uniform(0.05, 1.5, m),
+                          np.exp(rng.uniform(np.log(1e-3), np.log(0.05), m)),
+                          np.exp(rng.uniform(np.log(0.01), np.log(1.5), m)),
+                          np.exp(rng.uniform(np.log(1e-3), np.log(0.1), m))])
+    sd = vol * np.sqrt(t)
+    rate = np.concatenate([np.zeros(m), rng.uniform(-0.02, 0.1, 3 * m)])
+    div = np.concatenate([np.zeros(m), rng.uniform(-0.01, 0.06, 3 * m)])
+    spot = np.concatenate([np.full(m, 100.0), rng.uniform(50, 150, 3 * m)])
+    h = np.concatenate([np.log(rng.uniform(0.5, 2, m)) / sd[:m], rng.uniform(-30, 30, m),
+                        rng.uniform(-38, 38, m), rng.uniform(-8, 8, m)])
+    strike = spot * np.exp((rate - div) * t - h * sd)
+    return ({"spot": spot, "strike": strike, "t": t, "vol": vol, "rate": rate, "div": div},
+            rng.random(4 * m) < 0.5)
+
+
+@lru_cache(maxsize=1)
+def cancelling_reference(n: int) -> np.ndarray:
+    args, call = cancelling_grid(n)
+    return np.array([mp_price_and_theta(*a) for a in zip(*args.values(), call)])
+
+
+def test_price_to_the_last_digits_where_the_terms_cancel(isa):
+    args, call = cancelling_grid(1600)
+    want = cancelling_reference(1600)[:, 0]
+    got = gammaext.price(**args, is_call=call)
+    normal = want >= np.finfo(np.float64).tiny
+    assert normal.sum() > 1500
+    err = np.abs(got[normal] - want[normal]) / want[normal]
+    worst = int(np.argmax(err))
+    assert err[worst] <= PRICE_ULPS * EPS, (err[worst] / EPS, {k: v[normal][worst]
+                                                               for k, v in args.items()})
+
+
+@pytest.mark.parametrize("strike, t, vol, is_call", [
+    (101.83787, 0.1393, 0.002766, True),   # |ln K/F| / vol sqrt t = 17.6: 36,844 ulps before
+    (101.228023, 0.1926, 0.0040876, False),  # in the money, time value 1e-13 of the price
+])
+@pytest.mark.parametrize("rate", [0.0, 0.05])
+def test_issue_18_examples(strike, t, vol, is_call, rate, isa):
+    want = mp_price_and_theta(100.0, strike, t, vol, rate, rate, is_call)[0]
+    got = gammaext.black76_price(100.0, strike, t, vol, rate, is_call=is_call)
+    assert abs(got - want) <= PRICE_ULPS * EPS * want
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    h=st.floats(-36.0, 36.0),  # ln(F/K) in units of vol sqrt t
+    vol=st.floats(1e-4, 5.0),
+    t=st.floats(1 / 365, 10.0),
+    rate=st.floats(-0.05, 0.15),
+    div=st.floats(-0.05, 0.1),
+    is_call=st.booleans(),
+)
+def test_price_to_the_last_digits_random(h, vol, t, rate, div, is_call):
+    sd = vol * math.sqrt(t)
+    strike = 100.0 * math.exp((rate - div) * t - h * sd)
+    want = mp_price_and_theta(100.0, strike, t, vol, rate, div, is_call)[0]
+    if not want >= np.finfo(np.float64).tiny:
+        return  # underflows: no relative accuracy to speak of
+    got = gammaext.price(100.0, strike, t, vol, rate, div, is_call=is_call)
+    assert abs(got - want) <= PRICE_ULPS * EPS * want, abs(got - want) / want / EPS
+
+
+def test_theta_without_carry_keeps_its_digits(isa):
+    # With rate = div = 0, theta = -S n(d1) vol / (2 sqrt t): far from the money the density of
+    # the direct formula inherits the rounding of d1 (d1^2 ulps); the careful lanes take it
+    # from the normalised function's exp(-(h^2 + t^2)/2), formed in double-double.
+    grid, flags = cancelling_grid(1600)
+    pick = np.r_[0:400, 800:1200]  # the broad group and the far-from-the-money one
+    args = {k: v[pick] for k, v in grid.items()}
+    args["rate"] = args["div"] = np.zeros(pick.size)
+    call = flags[pick]
+    want = np.array([mp_price_and_theta(*a)[1] for a in zip(*args.values(), call)])
+    got = gammaext.greeks(**args, is_call=call, which=("theta",)).theta
+    # Above 1e-290: below, with strikes like 1e15 the Gaussian factor of the normalised function
+    # is subnormal while theta (it times sqrt(S K)) is not, and carries only its few bits.
+    normal = np.abs(want) >= 1e-290
+    assert normal.sum() > 700
+    err = np.abs(got[normal] - want[normal]) / np.abs(want[normal])
+    assert err.max() <= PRICE_ULPS * EPS, err.max() / EPS
 
 
 # ---------------------------------------------------------------------------------------------

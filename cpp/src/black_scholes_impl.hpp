@@ -9,7 +9,9 @@
 //   2. one vectorized pass computes what every Greek shares: sqrt(t), vol sqrt(t), d1, d2, the
 //      discount factors, the density n(d1), and (only if a requested output needs it) N(phi d1)
 //      and N(phi d2), plus a "poison" term that is 0 for valid elements and NaN otherwise;
-//   3. one short vectorized pass per requested output.
+//   3. where the price or theta is requested, the careful price in the lanes whose direct price
+//      S N(d1) - K N(d2) would lose digits (see mark_careful; ExactMath only);
+//   4. one short vectorized pass per requested output.
 // The Python layer copies an input that shares memory with an out= buffer.
 #pragma once
 
@@ -18,6 +20,7 @@
 
 #include "gammaext/black_scholes.hpp"
 #include "gammaext/vmath.hpp"
+#include "normalised_black.hpp"
 
 #ifndef GAMMAEXT_ISA_NS
 #error "define GAMMAEXT_ISA_NS before including black_scholes_impl.hpp"
@@ -34,6 +37,9 @@ constexpr double kTinyGauss = 1e-280;  // exp(-d1^2/2) below this: compute exp(-
 
 /// The full-precision policy: our vectorizable exp/log/erfc.
 struct ExactMath {
+    /// Prices (and theta) are re-evaluated through the normalised Black function in the lanes
+    /// where the direct formula would lose digits (see mark_careful).
+    static constexpr bool kCareful = true;
     static GAMMAEXT_ALWAYS_INLINE double log(double x) noexcept { return vmath::log(x); }
     static GAMMAEXT_ALWAYS_INLINE double exp(double x) noexcept { return vmath::exp(x); }
     /// exp(-x^2/2): shared by the density and the CDF of the same argument.
@@ -58,6 +64,24 @@ struct Workspace {
     alignas(64) double phi[kBlock], poison[kBlock], bad[kBlock];
     alignas(64) double sqrt_t[kBlock], sig_t[kBlock], d1[kBlock], d2[kBlock];
     alignas(64) double dq[kBlock], dr[kBlock], g1[kBlock], pdf[kBlock], n1[kBlock], n2[kBlock];
+    // The careful price (kCareful only; see mark_careful): 1 in the lanes that need it, their
+    // price and S e^{-qt} n(d1) from the normalised function (0 elsewhere).
+    alignas(64) double care[kBlock], careful[kBlock], careful_dens[kBlock];
+};
+
+/// The careful lanes of a block, packed (see careful_price): their inputs, the reduced problem
+/// (x <= 0 and s = vol sqrt t as double-doubles, e^{x/2}, in the money or not), the region of
+/// the normalised function, the prefactor sqrt(F K) e^{-rt} and intrinsic value, and b; then
+/// the lanes of one region, packed again.
+struct CarefulScratch {
+    int lane[kBlock], member[kBlock];
+    alignas(64) double s[kBlock], k[kBlock], t[kBlock], v[kBlock], r[kBlock], q[kBlock];
+    alignas(64) double dq[kBlock], dr[kBlock];
+    alignas(64) double phi[kBlock], xn[kBlock], xn_lo[kBlock], s_hi[kBlock], s_lo[kBlock];
+    alignas(64) double bm[kBlock], region[kBlock], norm[kBlock], intrinsic[kBlock], b[kBlock];
+    alignas(64) double gauss[kBlock], split[kBlock];  // Q = exp(-(h^2 + t^2)/2), see erfcx_split
+    alignas(64) double rx[kBlock], rx_lo[kBlock], rs[kBlock], rs_lo[kBlock], rbm[kBlock], rsp[kBlock];
+    alignas(64) double rb[kBlock], rq[kBlock];
 };
 
 /// Where a block reads an input from: the caller's array, or a block-sized buffer holding the
@@ -200,6 +224,200 @@ void cdf_pair(Workspace& w, const double* __restrict s, const double* __restrict
     }
 }
 
+// ---- The careful price -------------------------------------------------------------------------
+//
+// phi (N(phi d1) S e^{-qt} - N(phi d2) K e^{-rt}) loses digits where its two terms are close
+// (far out of the money in units of vol sqrt t, in the money near the forward, at the money
+// with small vol sqrt t) and where N is steep relative to its value (phi d < 0: the relative
+// error of N(phi d) is |d| times the absolute error of d, itself ~eps |ln(F/K)|/(vol sqrt t)).
+// The price is also sqrt(F K) e^{-rt} B(x, s), with x = ln(F/K), s = vol sqrt t and the
+// normalised price B = b(-|x|, s) + [phi x > 0] 2 sinh(|x|/2) (put-call parity in normalised
+// form; b is Jaeckel's normalised out-of-the-money call, normalised_black.hpp), and that form
+// loses nothing: b is good to a few ulps in all four regions, 2 sinh(|x|/2) to about two, with
+// x and s taken as double-doubles (the exponent of b amplifies their rounding by (x/s)^2), and
+// sqrt(F K) e^{-rt} = sqrt(S e^{-qt}) sqrt(K e^{-rt}) costs a few roundings.
+// It costs more than the direct formula, so a lane takes it only where an error bound of the
+// direct formula exceeds kCareUlps ulps of the price, and a block only if one of its lanes
+// does (mark_careful).
+
+// Error of each direct term N(phi d) S e^{-qt} per ulp of the term, beyond what x contributes
+// (calibrated against 40-digit mpmath on 20,000 options: the direct price stayed within 0.81 of
+// the bound below; a worst-case count of every rounding would send nearly every lane down the
+// careful path).
+constexpr double kTermUlps = 1.0;
+// The direct price is kept where the bound below is at most this many ulps of the price.
+constexpr double kCareUlps = 12.0;
+
+/// w.care[j] = 1 where the direct price may be off by more than kCareUlps ulps, for point
+/// masses, and (density) where theta's density would be; returns how many lanes are. The bound, in ulps of the price: (kTermUlps + X)(T1 + T2) + S e^{-qt} n(d1)
+/// (|d2| + 2s), over |T1 - T2| (T1, T2 the two terms). An error in x = ln(F/K) shifts d1 and d2
+/// alike, and since S e^{-qt} n(d1) = K e^{-rt} n(d2) it moves the price only as a change of F
+/// would, by T1 per unit: X = |d1 s| + s^2 + |(r - q) t| ulps covers the roundings of ln(S/K),
+/// (r - q) t, their sum, the division by s and the addition of s/2. Only the roundings of s and
+/// of d2 = d1 - s move one term alone (the last part).
+double mark_careful(Workspace& w, const double* __restrict s, const double* __restrict k,
+                    const double* __restrict r, const double* __restrict q,
+                    const double* __restrict t, const double* __restrict dq,
+                    const double* __restrict dr, bool density) noexcept {
+    double n_care = 0.0;
+#pragma omp simd reduction(+ : n_care)
+    for (std::int64_t j = 0; j < kBlock; ++j) {
+        const double sig = w.sig_t[j];
+        const double t1 = w.n1[j] * s[j] * dq[j], t2 = w.n2[j] * k[j] * dr[j];
+        const double x_ulps =
+            std::fabs(w.d1[j] * sig) + sig * sig + std::fabs((r[j] - q[j]) * t[j]);
+        const double one_term = mul0(w.pdf[j], s[j] * dq[j] * (std::fabs(w.d2[j]) + 2.0 * sig));
+        const double bound = (kTermUlps + x_ulps) * (t1 + t2) + one_term;
+        // A point mass (vol sqrt t = 0) is always careful: its price, D max(phi (F - K), 0), is
+        // then formed as the implied-vol kernel forms the intrinsic value, which so recognises
+        // it (IVStatus::at_intrinsic), and it cancels near the forward too.
+        // With density (theta requested), also where n(d1) loses more than kCareUlps ulps to the
+        // rounding of d1 (up to about 2 d1^2 ulps; the careful lanes take it from Q).
+        const bool care = (bound > kCareUlps * std::fabs(t1 - t2)) | !(sig > 0.0) |
+                          (density & (2.0 * w.d1[j] * w.d1[j] > kCareUlps));
+        w.care[j] = care ? 1.0 : 0.0;
+        n_care += care ? 1.0 : 0.0;
+    }
+    return n_care;
+}
+
+// Packed loops run over a multiple of kPack lanes (the last careful lane repeated), so that
+// every lane goes through the vector body, never a scalar remainder that could round
+// differently (-ffp-contract): a lane's result does not depend on its neighbours.
+constexpr int kPack = 8;  // the widest vector (AVX-512: 8 doubles) divides it
+
+/// n rounded up to a multiple of kPack, the entries from n on copies of entry n - 1 (n > 0).
+inline int pad_pack(int* idx, int n) noexcept {
+    const int m = (n + kPack - 1) / kPack * kPack;
+    for (int i = n; i < m; ++i) {
+        idx[i] = idx[n - 1];
+    }
+    return m;
+}
+
+constexpr double kRegionPoint = 0.0;  // vol sqrt t = 0 (or invalid): no time value
+constexpr double kRegionAsym = 1.0;
+constexpr double kRegionSmall = 2.0;
+constexpr double kRegionMid = 3.0;  // erfcx difference or direct
+
+/// Packed lanes [0, m): the reduced problem, the region, the prefactor and intrinsic value.
+void careful_setup(CarefulScratch& c, int m) noexcept {
+#pragma omp simd
+    for (int i = 0; i < m; ++i) {
+        double x_lo = 0.0, s_lo = 0.0;
+        const double x =
+            normalised::forward_log_moneyness<true>(c.s[i], c.k[i], c.t[i], c.r[i], c.q[i],
+                                                      x_lo);
+        const double sd = normalised::total_deviation(c.v[i], c.t[i], s_lo);
+        const double xn = -std::fabs(x);
+        const double xn_lo = x > 0.0 ? -x_lo : x_lo;  // |x| = -(xn + xn_lo)
+        // e^{x/2} with x's low part: |x|/2 times the rounding of x would cost up to 20 ulps of
+        // b_max (and of the price through the direct region) at |x| = 75.
+        const double bm = vmath::exp_hl(0.5 * xn, 0.5 * xn_lo);
+        c.xn[i] = xn;
+        c.xn_lo[i] = xn_lo;
+        c.s_hi[i] = sd;
+        c.s_lo[i] = s_lo;
+        c.bm[i] = bm;
+        const double half = 0.5 * sd, h = normalised::h_of(xn, 1.0 / sd);
+        const bool asym = normalised::in_asymptotic(h, half);
+        const bool small = !asym & (half < normalised::kSmallT);
+        c.split[i] = !asym & !small & normalised::erfcx_split(h, half) ? 1.0 : 0.0;
+        const double region = asym ? kRegionAsym : (small ? kRegionSmall : kRegionMid);
+        c.region[i] = sd > 0.0 ? region : kRegionPoint;
+        // 2 sinh(|x|/2) in the money, else 0: below |x| = 1 the series in the rounded |x| plus
+        // the low part of |x| times the derivative cosh(|x|/2); above, 1/b_max - b_max (whose
+        // b_max has the low part already).
+        const double series_lo = -xn < 1.0 ? -xn_lo * 0.5 * (bm + 1.0 / bm) : 0.0;
+        const double intrinsic = normalised::two_sinh_half(-xn, bm) + series_lo;
+        c.intrinsic[i] = c.phi[i] * x > 0.0 ? intrinsic : 0.0;
+        c.norm[i] = std::sqrt(c.s[i] * c.dq[i]) * std::sqrt(c.k[i] * c.dr[i]);  // D sqrt(F K)
+        c.b[i] = 0.0;  // the time value of a point mass, and its density
+        c.gauss[i] = 0.0;
+    }
+}
+
+/// b(x, s) of the packed lanes in region R (normalised::kRegion*), packed once more.
+template <unsigned R>
+void careful_region(CarefulScratch& c, int m, double region) noexcept {
+    int n = 0;
+    for (int i = 0; i < m; ++i) {  // branch-free: the regions of random lanes are unpredictable
+        c.member[n] = i;
+        n += c.region[i] == region ? 1 : 0;
+    }
+    if (n == 0) {
+        return;
+    }
+    const int np = pad_pack(c.member, n);
+    for (int i = 0; i < np; ++i) {
+        const int from = c.member[i];
+        c.rx[i] = c.xn[from];
+        c.rx_lo[i] = c.xn_lo[from];
+        c.rs[i] = c.s_hi[from];
+        c.rs_lo[i] = c.s_lo[from];
+        c.rbm[i] = c.bm[from];
+        c.rsp[i] = c.split[from];
+    }
+    constexpr bool kAsym = R == normalised::kRegionAsymptotic;
+    constexpr bool kSmall = R == normalised::kRegionSmallT;
+    const double* __restrict split = c.rsp;
+#pragma omp simd
+    for (int i = 0; i < np; ++i) {
+        const normalised::Black bl = normalised::normalised_call<R>(
+            c.rx[i], c.rx_lo[i], c.rs[i], c.rs_lo[i], c.rbm[i], kAsym, kSmall, split[i] != 0.0);
+        c.rb[i] = bl.b;
+        c.rq[i] = bl.dq;
+    }
+    for (int i = 0; i < n; ++i) {
+        c.b[c.member[i]] = c.rb[i];
+        c.gauss[c.member[i]] = c.rq[i];
+    }
+}
+
+/// w.careful[j] = sqrt(S e^{-qt}) sqrt(K e^{-rt}) B(x, s) in the lanes with w.care[j] set (0 in
+/// the others). The careful lanes are packed, then packed again per region of the normalised
+/// function, so that each lane costs the formulas of its own region only.
+void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
+                   const double* __restrict k, const double* __restrict t,
+                   const double* __restrict v, const double* __restrict r,
+                   const double* __restrict q, const double* __restrict dq,
+                   const double* __restrict dr) noexcept {
+    int n = 0;
+    for (int j = 0; j < static_cast<int>(kBlock); ++j) {  // branch-free, as in careful_region
+        w.careful[j] = 0.0;
+        c.lane[n] = j;
+        n += w.care[j] != 0.0 ? 1 : 0;
+    }
+    const int m = pad_pack(c.lane, n);
+    for (int i = 0; i < m; ++i) {
+        const int j = c.lane[i];
+        c.s[i] = s[j];
+        c.k[i] = k[j];
+        c.t[i] = t[j];
+        c.v[i] = v[j];
+        c.r[i] = r[j];
+        c.q[i] = q[j];
+        c.phi[i] = w.phi[j];
+        c.dq[i] = dq[j];
+        c.dr[i] = dr[j];
+    }
+    careful_setup(c, m);
+    careful_region<normalised::kRegionAsymptotic>(c, m, kRegionAsym);
+    careful_region<normalised::kRegionSmallT>(c, m, kRegionSmall);
+    careful_region<normalised::kRegionErfcx | normalised::kRegionSplit>(c, m, kRegionMid);
+    // The price, and S e^{-qt} n(d1) = D sqrt(F K) Q/sqrt(2 pi) (for theta: the density of the
+    // direct formula inherits the error of d1, 300 ulps at d1 = 17).
+#pragma omp simd
+    for (int i = 0; i < m; ++i) {
+        c.b[i] = c.norm[i] * (c.intrinsic[i] + c.b[i]);
+        c.gauss[i] = c.norm[i] * c.gauss[i] * kInvSqrt2Pi;
+    }
+    for (int i = 0; i < n; ++i) {
+        w.careful[c.lane[i]] = c.b[i];
+        w.careful_dens[c.lane[i]] = c.gauss[i];
+    }
+}
+
 /// Writes f(j) + poison[j] for j < len into o (if requested).
 template <class F>
 inline void emit(double* o, const Workspace& w, std::int64_t len, F f) noexcept {
@@ -222,6 +440,10 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         want_any |= p != nullptr;
     }
     Workspace w;  // NOLINT: filled before use
+    CarefulScratch careful_scratch;  // NOLINT: filled before use (kCareful only)
+    for (std::int64_t j = 0; j < kBlock; ++j) {
+        w.careful[j] = w.careful_dens[j] = 0.0;  // read (not selected) in blocks without any
+    }
     TailBlock tail;
     const Source spot(in.spot), strike(in.strike), time(in.t), vol(in.vol), rate(in.rate),
         div(in.div);
@@ -332,6 +554,18 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
             }
         }
 
+        // The careful price where the direct one would lose digits (see mark_careful). Every
+        // block then takes the same emit code, careful lanes or not, so that a direct price
+        // never depends on whether a neighbour was careful (fused multiply-adds could differ).
+        if constexpr (M::kCareful) {
+            const bool want_price = (out.out[static_cast<int>(Greek::price)] != nullptr) |
+                                    (out.out[static_cast<int>(Greek::theta)] != nullptr);
+            const bool want_theta = out.out[static_cast<int>(Greek::theta)] != nullptr;
+            if (want_price && mark_careful(w, s, k, r, q, t, dq, dr, want_theta) > 0.0) {
+                careful_price(w, careful_scratch, s, k, t, v, r, q, dq, dr);
+            }
+        }
+
         const auto o = [&](Greek g) {
             double* p = out.out[static_cast<int>(g)];
             return p == nullptr ? nullptr : (partial ? tail.out[static_cast<int>(g)] : p + i0);
@@ -348,16 +582,39 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         const double* __restrict n1 = w.n1;
         const double* __restrict n2 = w.n2;
 
-        emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
-            return phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]);
-        });
+        if constexpr (M::kCareful) {
+            const double* __restrict care = w.care;
+            const double* __restrict pc = w.careful;
+            const double* __restrict pdens = w.careful_dens;
+            emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
+                const double direct = phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]);
+                return care[j] != 0.0 ? pc[j] : direct;
+            });
+            // Theta: with the careful price P, -phi r K e^{-rt} N2 = r P - phi r S e^{-qt} N1, so
+            // that the two terms of the price do not cancel here either, and the density term
+            // from the careful S e^{-qt} n(d1).
+            emit(o(Greek::theta), w, kBlock, [&](std::int64_t j) {
+                const double vol_term = mul0(pdf[j], s[j] * dq[j] * v[j] / (2.0 * st[j]));
+                const double direct = -vol_term - phi[j] * r[j] * (n2[j] * k[j]) * dr[j] +
+                                      phi[j] * q[j] * (n1[j] * s[j]) * dq[j];
+                const double careful_vol_term = mul0(pdens[j], v[j] / (2.0 * st[j]));
+                const double from_price = -careful_vol_term + r[j] * pc[j] +
+                                          phi[j] * (q[j] - r[j]) * (n1[j] * s[j]) * dq[j];
+                return care[j] != 0.0 ? from_price : direct;
+            });
+        } else {
+            emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
+                return phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]);
+            });
+            emit(o(Greek::theta), w, kBlock, [&](std::int64_t j) {
+                return -mul0(pdf[j], s[j] * dq[j] * v[j] / (2.0 * st[j])) -
+                       phi[j] * r[j] * (n2[j] * k[j]) * dr[j] +
+                       phi[j] * q[j] * (n1[j] * s[j]) * dq[j];
+            });
+        }
         emit(o(Greek::delta), w, kBlock, [&](std::int64_t j) { return phi[j] * n1[j] * dq[j]; });
         emit(o(Greek::gamma), w, kBlock,
              [&](std::int64_t j) { return mul0(pdf[j], dq[j] / (s[j] * sig[j])); });
-        emit(o(Greek::theta), w, kBlock, [&](std::int64_t j) {
-            return -mul0(pdf[j], s[j] * dq[j] * v[j] / (2.0 * st[j])) -
-                   phi[j] * r[j] * (n2[j] * k[j]) * dr[j] + phi[j] * q[j] * (n1[j] * s[j]) * dq[j];
-        });
         emit(o(Greek::vega), w, kBlock, [&](std::int64_t j) { return pdf[j] * s[j] * dq[j] * st[j]; });
         emit(o(Greek::rho), w, kBlock,
              [&](std::int64_t j) { return phi[j] * (n2[j] * k[j]) * t[j] * dr[j]; });

@@ -13,17 +13,20 @@
 //     b'(s) = Q / sqrt(2 pi),   b''/b' = x^2/s^3 - s/4,   b'''/b' = (b''/b')^2 - 3 x^2/s^4 - 1/4.
 //
 // Q is taken with h^2 + t^2 split into a double-double, so that it keeps its relative accuracy
-// where h^2/2 is hundreds. b is evaluated in four regions, each free of harmful cancellation:
+// where h^2/2 is hundreds. b is evaluated (normalised_black.hpp, shared with the Greek kernel's
+// careful price) in four regions, each free of harmful cancellation:
 //   asymptotic  h + t <= -12: G(-a) ~ (c/a) sum_k (-1)^k (2k-1)!! / a^{2k} (c = sqrt(2/pi)), and
 //               each difference a^{-n} - b^{-n} is formed as (1 - rho^n)/a^n with
 //               1 - rho^n = (2t/b)(1 + rho + ... + rho^{n-1}), rho = a/b: a sum of positive terms.
 //   small t     t < 0.21: the Taylor series of G(h + t) - G(h - t) in t. G' = zG + c gives the
 //               Taylor coefficients g_k of G at h by (k+1) g_{k+1} = h g_k + g_{k-1}; the odd ones
-//               are polynomials in h^2 and a = 1 + h G(h)/c (Jaeckel's expansion; the
+//               are polynomials in h^2 and a = 1 + h G(h)/c (taken without its cancellation,
+//               see erfcx_parts; Jaeckel's expansion; the
 //               coefficients below were derived from that recurrence in exact rational
 //               arithmetic), b = Q c t sum_j gamma_j t^{2j}, gamma_j = a A_j(h^2) - B_j(h^2).
-//   erfcx       h + t <= 0: the difference of the two erfcx values loses at most a factor
-//               (|h| + t)/(2t) < 31 in this region.
+//   erfcx       h + t <= 0: the difference of the two erfcx values loses up to a factor
+//               (|h| + t)/(2t) < 31 in this region; for |h + t| > 1/sqrt 2 it is split into
+//               the exact difference of the leading terms 1/(sqrt(pi) y) and a small rest.
 //   direct      h + t > 0: b = b_max - (b_max - b), the complement a sum of positive terms.
 // Each lane evaluates the formulas of the regions present in its block of 64 and selects its
 // own, so the loops have no branches.
@@ -63,6 +66,7 @@
 
 #include "gammaext/implied_vol.hpp"
 #include "gammaext/vmath.hpp"
+#include "normalised_black.hpp"
 
 #ifndef GAMMAEXT_ISA_NS
 #error "compile this file with -DGAMMAEXT_ISA_NS=<namespace>"
@@ -71,6 +75,8 @@
 namespace gammaext::GAMMAEXT_ISA_NS {
 namespace {
 
+using namespace normalised;  // NOLINT: the function this kernel inverts
+
 constexpr std::int64_t kBlock = 64;
 constexpr int kMaxIterations = 16;
 // A Householder step below this (relative to s) leaves an error of order its fourth power
@@ -78,20 +84,17 @@ constexpr int kMaxIterations = 16;
 constexpr double kConvergedStep = 1e-5;
 constexpr double kEps = std::numeric_limits<double>::epsilon();
 constexpr double kTiny = std::numeric_limits<double>::min();
-// Prices this close to the intrinsic value (in ulps of S e^{-qt} + K e^{-rt}) are at it.
+// A time value (price less intrinsic value, normalised) within this many ulps of the normalised
+// price is rounding: at_intrinsic (below it by more: below_intrinsic). The bound covers the
+// rounding of the price (1/2), of the normalisation D sqrt(F K) (about 2) and of the intrinsic
+// value 2 sinh(|x|/2) (about 1.5).
 constexpr double kIntrinsicUlps = 4.0;
+// The vol is `imprecise` where the price determines it only to worse than this, relative:
+// eps max(1, B/(s dB/ds)) (B the normalised price) above it.
+constexpr double kImpreciseAccuracy = 1e-8;
 
-constexpr double kInvSqrt2 = 0.70710678118654752440;
-constexpr double kInvSqrt2Pi = 0.39894228040143267794;
-constexpr double kSqrt2OverPi = 0.79788456080286535588;  // c in the comments above
-constexpr double kSqrtPiOver2 = 1.25331413731550025121;  // 1/c
 constexpr double kLnSqrt2Pi = 0.91893853320467274178;
 
-constexpr double kGaussUnderflow = 1500.0;  // exp(-1500/2) is below the smallest subnormal
-constexpr double kAsymptoticFrom = 12.0;  // -(h + t) at and beyond which the series is used
-constexpr int kAsymptoticTerms = 18;      // (2k-1)!!/12^{2k} (2k+1) < 1e-17 for k = 18
-constexpr double kSmallT = 0.21;          // Jaeckel's tau = 2 eps^{1/16}: t^18 term below eps
-constexpr int kSmallTerms = 9;            // gamma_0 .. gamma_8 (up to t^17)
 // The first Householder step only has to bring a ~1% guess to ~1e-8, so its evaluation may lose
 // a few digits: it uses the erfcx difference down to this t (losing at most a factor
 // (|h| + t)/(2t) < 6000, about 1e-12 relative) and skips the small-t series, the most expensive
@@ -100,115 +103,6 @@ constexpr double kSmallTFirst = 1e-3;
 constexpr int kGuessIterations = 4;       // Newton steps on the guess models (see initial_guess)
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kMaxGuessStep = 8.0;
-
-// gamma_j = a A_j(q) - B_j(q), q = h^2, coefficients in increasing powers of q.
-constexpr double kA[kSmallTerms][kSmallTerms] = {
-    {1.0},
-    {1.0 / 2.0, 1.0 / 6.0},
-    {1.0 / 8.0, 1.0 / 12.0, 1.0 / 120.0},
-    {1.0 / 48.0, 1.0 / 48.0, 1.0 / 240.0, 1.0 / 5040.0},
-    {1.0 / 384.0, 1.0 / 288.0, 1.0 / 960.0, 1.0 / 10080.0, 1.0 / 362880.0},
-    {1.0 / 3840.0, 1.0 / 2304.0, 1.0 / 5760.0, 1.0 / 40320.0, 1.0 / 725760.0, 1.0 / 39916800.0},
-    {1.0 / 46080.0, 1.0 / 23040.0, 1.0 / 46080.0, 1.0 / 241920.0, 1.0 / 2903040.0,
-     1.0 / 79833600.0, 1.0 / 6227020800.0},
-    {1.0 / 645120.0, 1.0 / 276480.0, 1.0 / 460800.0, 1.0 / 1935360.0, 1.0 / 17418240.0,
-     1.0 / 319334400.0, 1.0 / 12454041600.0, 1.0 / 1307674368000.0},
-    {1.0 / 10321920.0, 1.0 / 3870720.0, 1.0 / 5529600.0, 1.0 / 19353600.0, 1.0 / 139345920.0,
-     1.0 / 1916006400.0, 1.0 / 49816166400.0, 1.0 / 2615348736000.0,
-     1.0 / 355687428096000.0},
-};
-constexpr double kB[kSmallTerms][kSmallTerms] = {
-    {0.0},
-    {1.0 / 6.0},
-    {7.0 / 120.0, 1.0 / 120.0},
-    {19.0 / 1680.0, 1.0 / 280.0, 1.0 / 5040.0},
-    {187.0 / 120960.0, 19.0 / 24192.0, 11.0 / 120960.0, 1.0 / 362880.0},
-    {437.0 / 2661120.0, 13.0 / 110880.0, 1.0 / 47520.0, 13.0 / 9979200.0, 1.0 / 39916800.0},
-    {1979.0 / 138378240.0, 263.0 / 19768320.0, 97.0 / 29652480.0, 107.0 / 345945600.0,
-     1.0 / 83026944.0, 1.0 / 6227020800.0},
-    {4387.0 / 4151347200.0, 2533.0 / 2075673600.0, 59.0 / 153753600.0, 17.0 / 345945600.0,
-     23.0 / 7925299200.0, 17.0 / 217945728000.0, 1.0 / 1307674368000.0},
-    {76627.0 / 1129166438400.0, 35401.0 / 376388812800.0, 4541.0 / 125462937600.0,
-     67.0 / 11405721600.0, 1007.0 / 2155681382400.0, 173.0 / 9120190464000.0,
-     19.0 / 50812489728000.0, 1.0 / 355687428096000.0},
-};
-
-/// v with its 27 low mantissa bits cleared: a 26-bit head whose products with 27-bit tails are
-/// exact (Dekker's splitting by masking, which -ffp-contract cannot disturb).
-inline double head26(double v) noexcept {
-    constexpr std::uint64_t kMask = ~((std::uint64_t{1} << 27) - 1);
-    return std::bit_cast<double>(std::bit_cast<std::uint64_t>(v) & kMask);
-}
-
-/// ln(v) as hi + lo, to about 2^-100 relative, for positive normal v (otherwise lo = 0 and
-/// hi = vmath::log(v)). For x = ln(S/K) + (r - q) t near the forward, where the two terms cancel:
-/// an ulp of ln(S/K) there moved an at-the-money 30-year price at 0.1% vol by 3e-14.
-/// fdlibm's reduction (v = 2^e m, m in [sqrt(1/2), sqrt(2))) with ln(m) = 2 atanh(s),
-/// s = (m - 1)/(m + 1) taken in double-double; the series beyond 2s is below 0.4% of it, so
-/// its rounding does not matter.
-inline double log_dd(double v, double& lo) noexcept {
-    double e = 0.0;
-    const double m = vmath::log_reduce(v, e);
-    const double f = m - 1.0;                // exact
-    const double d = 2.0 + f;                // d + d_err = 2 + f exactly
-    const double d_err = (2.0 - d) + f;
-    const double sh = f / d;                 // s = f / (d + d_err) = sh + sl
-    const double sh1 = head26(sh), sh2 = sh - sh1;
-    const double d1 = head26(d), d2 = d - d1;
-    const double rem = ((((f - sh1 * d1) - sh1 * d2) - sh2 * d1) - sh2 * d2) - sh * d_err;
-    const double sl = rem / d;
-    const double r = vmath::atanh_tail(sh * sh);  // 2 atanh(s) = 2s + s R(s^2)
-    const double a = e * vmath::kLn2Hi, b = 2.0 * sh;  // both exact
-    const double hi = a + b;
-    const double bv = hi - a;
-    const double sum_err = (a - (hi - bv)) + (b - bv);
-    lo = sum_err + (e * vmath::kLn2Lo + (2.0 * sl + sh * r));
-    const bool normal = (v >= std::numeric_limits<double>::min()) & (v < vmath::kInf);
-    lo = normal ? lo : 0.0;
-    return normal ? hi : vmath::log(v);
-}
-
-/// erfcx(y) = e^{y^2} erfc(y) for y >= 0 (y may be +inf), from Cody's rational approximations
-/// (the two lower ranges are vmath's cody_erf_small / cody_erfc_mid; erfcx needs no exp above
-/// 0.46875). The asymptotic range is written here in z = 1/y^2 rather than as vmath's reversed
-/// polynomials, because erfcx must stay exact for any large y (vmath's CDF clamps at y = 30,
-/// where erfc underflows). Branch-free: each range gives a numerator and a denominator, and the
-/// one division is done after the selection.
-inline double erfcx_nonneg(double y) noexcept {
-    constexpr double kThresh = 0.46875;
-    constexpr double kFour = 4.0;
-    constexpr double kInvSqrtPi = 0.56418958354775628695;
-    // y <= 0.46875: e^{y^2} (1 - y P(y^2)/Q(y^2)) = e^{y^2} (Q - y P) / Q.
-    const double ys = y < kThresh ? y : kThresh;
-    const double ysq = ys * ys;
-    const auto [xnum, xden] = vmath::cody_erf_small(ysq);
-    const double small_num = vmath::exp(ysq) * (xden - ys * xnum);
-    // 0.46875 < y <= 4: P(y)/Q(y).
-    const double ym = y < kFour ? y : kFour;
-    const auto [cnum, cden] = vmath::cody_erfc_mid(ym);
-    // y > 4: (1/sqrt(pi) - z P(z)/Q(z)) / y = (Q/sqrt(pi) - z P) / (Q y), z = 1/y^2 (0 for huge
-    // y, giving the 1/(y sqrt pi) limit; y = inf gives 0).
-    const double yl = y > kFour ? y : kFour;
-    const double z = 1.0 / (yl * yl);
-    double pnum = 0.0163153871373020978 * z;
-    double pden = z;
-    pnum = (pnum + 0.305326634961232344) * z;
-    pden = (pden + 2.56852019228982242) * z;
-    pnum = (pnum + 0.360344899949804439) * z;
-    pden = (pden + 1.87295284992346047) * z;
-    pnum = (pnum + 0.125781726111229246) * z;
-    pden = (pden + 0.527905102951428412) * z;
-    pnum = (pnum + 0.0160837851487422766) * z;
-    pden = (pden + 0.0605183413124413191) * z;
-    pnum += 6.58749161529837803e-4;
-    pden += 0.00233520497626869185;
-    const double large_num = kInvSqrtPi * pden - z * pnum;
-    const double large_den = pden * yl;
-    const bool is_small = y <= kThresh, is_mid = !is_small && y <= kFour;
-    const double num = is_small ? small_num : (is_mid ? cnum : large_num);
-    const double den = is_small ? xden : (is_mid ? cden : large_den);
-    return num / den;
-}
 
 /// ln(y) for positive normal y to about 1e-8 absolute (vmath::log's reduction with a shorter
 /// atanh series): enough for the model Newton steps of the initial guess.
@@ -252,146 +146,14 @@ inline double norm_inv_lower(double p) noexcept {
     return p < kLow ? tail : central;
 }
 
-/// 2 sinh(y/2) for y >= 0, given exp(-y/2), without cancellation near 0 (Taylor series below 1).
-inline double two_sinh_half(double y, double e_minus) noexcept {
-    const double big = 1.0 / e_minus - e_minus;  // e_minus = exp(-y/2)
-    const double u = 0.25 * y * y;  // (y/2)^2
-    // 2 sinh(v) = 2v (1 + v^2/3! + v^4/5! + ...), v = y/2 <= 1/2: 9 terms reach 1e-19.
-    double p = 1.0 / 6227020800.0;  // 1/13!
-    p = p * u + 1.0 / 39916800.0;
-    p = p * u + 1.0 / 362880.0;
-    p = p * u + 1.0 / 5040.0;
-    p = p * u + 1.0 / 120.0;
-    p = p * u + 1.0 / 6.0;
-    p = p * u + 1.0;
-    return y < 1.0 ? y * p : big;
-}
-
-// Regions of the normalised Black function (a bit mask, so that a block of lanes evaluates only
-// the formulas some lane needs).
-constexpr unsigned kRegionAsymptotic = 1U;
-constexpr unsigned kRegionSmallT = 2U;
-constexpr unsigned kRegionErfcx = 4U;  // erfcx difference or direct (both use the same erfcx pair)
-constexpr unsigned kRegionAll = 7U;
-
-inline bool in_asymptotic(double h, double t) noexcept { return -(h + t) >= kAsymptoticFrom; }
-
-/// h = x/s as the region tests and the evaluation both compute it (a multiplication by 1/s,
-/// within an ulp of x/s; normalised_call adds the exact correction), so that a block evaluates
-/// the regions its lanes select, to the last bit.
-inline double h_of(double x, double inv_s) noexcept { return x * inv_s; }
-
-struct Black {
-    double b;   ///< b(x, s)
-    double g;   ///< b_max - b(x, s), accurate also when b is close to b_max
-    double dq;  ///< Q = exp(-(h^2 + t^2)/2), so that b'(s) = Q / sqrt(2 pi)
-};
-
-/// The normalised out-of-the-money call for x <= 0, s > 0, and its complement. Branch-free.
-/// Regions not in R are not evaluated (a lane that needs one of them gets NaN). The lane's
-/// region flags come from block_regions (see there).
-template <unsigned R>
-inline Black normalised_call(double x, double s, double b_max, bool asym, bool small) noexcept {
-    const double t = 0.5 * s;
-    // h = x/s to about an ulp (a multiplication by 1/s), and x - h s exactly (Dekker): h + hl
-    // is x/s to twice the working precision whatever the rounding of h.
-    const double inv_s = 1.0 / s;
-    const double h = h_of(x, inv_s);
-    const double h1 = head26(h), h2 = h - h1;
-    const double s1 = head26(s), s2 = s - s1;
-    const double res = (((x - h1 * s1) - h1 * s2) - h2 * s1) - h2 * s2;
-    const double hl = res * inv_s;
-    // h^2 + t^2 as hi + lo: the heads' squares are exact, the rest is a small correction.
-    const double t1 = head26(t), t2 = t - t1;
-    const double hh = h1 * h1, tt = t1 * t1;
-    const double sum = hh + tt;
-    const double bv = sum - hh;
-    const double sum_err = (hh - (sum - bv)) + (tt - bv);
-    const double lo = sum_err + h2 * (2.0 * h1 + h2) + t2 * (2.0 * t1 + t2) + 2.0 * h * hl;
-    // Beyond 1500, Q underflows to 0 whatever lo is; keep exp_hl's arguments in its range.
-    const bool far = sum > kGaussUnderflow;
-    const double q =
-        vmath::exp_hl(far ? -0.5 * kGaussUnderflow : -0.5 * sum, far ? 0.0 : -0.5 * lo);
-    const double z1 = h + t;  // h - t <= z1, and h - t < 0 always
-
-    const bool direct = !asym & !small & (z1 > 0.0);
-    // One erfcx serves both the small-t lanes (at -h/sqrt 2) and the erfcx/direct lanes (at
-    // |h + t|/sqrt 2); the second only the latter.
-    double e1 = vmath::kNaN;
-    if constexpr ((R & (kRegionErfcx | kRegionSmallT)) != 0U) {
-        const double arg_small = -h * kInvSqrt2;
-        const double arg_mid = (z1 < 0.0 ? -z1 : z1) * kInvSqrt2;
-        e1 = erfcx_nonneg((R & kRegionErfcx) == 0U ? arg_small
-                          : (R & kRegionSmallT) == 0U ? arg_mid
-                          : small ? arg_small : arg_mid);
-    }
-
-    // erfcx region (z1 <= 0) and direct region (z1 > 0).
-    double b_erfcx = vmath::kNaN, g_direct = vmath::kNaN;
-    if constexpr ((R & kRegionErfcx) != 0U) {
-        const double e2 = erfcx_nonneg((t - h) * kInvSqrt2);
-        b_erfcx = 0.5 * q * (e1 - e2);
-        g_direct = 0.5 * q * (e1 + e2);
-    }
-    const double b_direct = b_max - g_direct;
-
-    // Asymptotic region: a = -(h + t) >= 12, bb = t - h = a + 2t.
-    double b_asym = vmath::kNaN;
-    if constexpr ((R & kRegionAsymptotic) != 0U) {
-        const double a = -z1 > kAsymptoticFrom ? -z1 : kAsymptoticFrom;
-        const double bb = (t - h) > a ? (t - h) : a;
-        const double rho = a / bb;
-        const double rho2 = rho * rho;
-        const double ia2 = 1.0 / (a * a);
-        double coef = 1.0;   // (-1)^k (2k-1)!! / a^{2k}
-        double geo = 1.0;    // 1 + rho + ... + rho^{2k}
-        double rho_n = rho;  // rho^{2k+1}
-        double series = 0.0;
-#pragma GCC unroll 32
-        for (int k = 0; k < kAsymptoticTerms; ++k) {
-            series += coef * geo;
-            coef *= -(2.0 * k + 1.0) * ia2;
-            geo += rho_n * (1.0 + rho);
-            rho_n *= rho2;
-        }
-        b_asym = 0.5 * q * kSqrt2OverPi * (2.0 * t / (bb * a)) * series;
-    }
-
-    // Small-t region.
-    double b_small = vmath::kNaN;
-    if constexpr ((R & kRegionSmallT) != 0U) {
-        const double ah = 1.0 + h * kSqrtPiOver2 * e1;  // a = 1 + h G(h)/c, G(h) = e1 here
-        const double qh = h * h;
-        const double w = t * t;
-        double poly = 0.0;
-#pragma GCC unroll 16
-        for (int j = kSmallTerms - 1; j >= 0; --j) {
-            double pa = 0.0, pb = 0.0;
-#pragma GCC unroll 16
-            for (int i = j; i >= 0; --i) {
-                pa = pa * qh + kA[j][i];
-                pb = pb * qh + kB[j][i];
-            }
-            poly = poly * w + (ah * pa - pb);
-        }
-        b_small = q * kSqrt2OverPi * t * poly;
-    }
-
-    Black r;
-    r.b = asym ? b_asym : (small ? b_small : (direct ? b_direct : b_erfcx));
-    r.g = direct ? g_direct : b_max - r.b;
-    r.dq = q;
-    return r;
-}
-
 /// Every lane's state through the iteration (structure of arrays over a block).
 struct Workspace {
     alignas(64) double p[kBlock], spot[kBlock], k[kBlock], t[kBlock], r[kBlock], q[kBlock];
     alignas(64) double phi[kBlock];
     alignas(64) double x[kBlock], bmax[kBlock], beta[kBlock], target[kBlock];
     alignas(64) double s[kBlock], lo[kBlock], hi[kBlock], use_g[kBlock], active[kBlock];
-    alignas(64) double status[kBlock], b[kBlock], g[kBlock], dq[kBlock];
-    alignas(64) double r_asym[kBlock], r_small[kBlock];  // region flags (see block_regions)
+    alignas(64) double status[kBlock], b[kBlock], g[kBlock], dq[kBlock], pn[kBlock];
+    alignas(64) double r_asym[kBlock], r_small[kBlock], r_split[kBlock];  // see block_regions
     // The initial guess's model (see initial_guess).
     alignas(64) double m_target[kBlock], m_shift[kBlock], m_sc[kBlock], m_upper[kBlock];
     const double* table = nullptr;     ///< GuessTable::v
@@ -435,27 +197,31 @@ constexpr double kStAbove = static_cast<double>(IVStatus::above_max);
 constexpr double kStAt = static_cast<double>(IVStatus::at_intrinsic);
 constexpr double kStInvalid = static_cast<double>(IVStatus::invalid_input);
 constexpr double kStNotConverged = static_cast<double>(IVStatus::not_converged);
+constexpr double kStImprecise = static_cast<double>(IVStatus::imprecise);
 
 /// The regions the active lanes of a block need at their current s, and every lane's own
 /// region flags (w.r_asym, w.r_small), which the evaluation then reads rather than recomputes:
 /// with -ffp-contract, h + t could be fused differently in two loops and a lane near a
 /// region boundary could select a region the block did not evaluate.
-unsigned block_regions(Workspace& w, double small_t) noexcept {
-    double n_asym = 0.0, n_small = 0.0, n_mid = 0.0;
-#pragma omp simd reduction(+ : n_asym, n_small, n_mid)
+unsigned block_regions(Workspace& w, double small_t, bool allow_split) noexcept {
+    double n_asym = 0.0, n_small = 0.0, n_mid = 0.0, n_split = 0.0;
+#pragma omp simd reduction(+ : n_asym, n_small, n_mid, n_split)
     for (std::int64_t j = 0; j < kBlock; ++j) {
         const double s = w.s[j], t = 0.5 * s, h = h_of(w.x[j], 1.0 / s);
         const bool on = w.active[j] != 0.0;
         const bool asym = in_asymptotic(h, t);
         const bool small = !asym & (t < small_t);
+        const bool split = allow_split & !asym & !small & erfcx_split(h, t);
         w.r_asym[j] = asym ? 1.0 : 0.0;
         w.r_small[j] = small ? 1.0 : 0.0;
+        w.r_split[j] = split ? 1.0 : 0.0;
         n_asym += on & asym ? 1.0 : 0.0;
         n_small += on & small ? 1.0 : 0.0;
         n_mid += on & !asym & !small ? 1.0 : 0.0;
+        n_split += on & split ? 1.0 : 0.0;
     }
     return (n_asym > 0.0 ? kRegionAsymptotic : 0U) | (n_small > 0.0 ? kRegionSmallT : 0U) |
-           (n_mid > 0.0 ? kRegionErfcx : 0U);
+           (n_mid > 0.0 ? kRegionErfcx : 0U) | (n_split > 0.0 ? kRegionSplit : 0U);
 }
 
 template <unsigned R>
@@ -463,7 +229,8 @@ template <unsigned R>
 #pragma omp simd simdlen(16)
     for (std::int64_t j = 0; j < kBlock; ++j) {
         const Black bl =
-            normalised_call<R>(w.x[j], w.s[j], w.bmax[j], w.r_asym[j] != 0.0, w.r_small[j] != 0.0);
+            normalised_call<R>(w.x[j], 0.0, w.s[j], 0.0, w.bmax[j], w.r_asym[j] != 0.0,
+                               w.r_small[j] != 0.0, w.r_split[j] != 0.0);
         w.b[j] = bl.b;
         w.g[j] = bl.g;
         w.dq[j] = bl.dq;
@@ -471,9 +238,10 @@ template <unsigned R>
 }
 
 /// b, b_max - b and Q at every lane's s (only the regions some active lane needs), with the
-/// small-t series below small_t.
-void evaluate(Workspace& w, double small_t) noexcept {
-    switch (block_regions(w, small_t)) {
+/// small-t series below small_t; exact false (the first, rougher evaluation): no lane splits its
+/// erfcx difference (see normalised_call).
+void evaluate(Workspace& w, double small_t, bool exact) noexcept {
+    switch (block_regions(w, small_t, exact)) {
         case 0U:
             return;
         case 1U:
@@ -488,6 +256,14 @@ void evaluate(Workspace& w, double small_t) noexcept {
             return evaluate_as<5U>(w);
         case 6U:
             return evaluate_as<6U>(w);
+        case 7U:
+            return evaluate_as<7U>(w);
+        case 12U:
+            return evaluate_as<12U>(w);
+        case 13U:
+            return evaluate_as<13U>(w);
+        case 14U:
+            return evaluate_as<14U>(w);
         default:
             return evaluate_as<kRegionAll>(w);
     }
@@ -504,51 +280,39 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
                         (std::fabs(r) < vmath::kInf) & (std::fabs(q) < vmath::kInf);  // NaN: false
     const bool invalid = !finite | !(S > 0.0) | !(K > 0.0) | !(T > 0.0);
 
-    // Price-space bounds, computed as the Greek kernel computes the zero-vol price, so that
-    // price(vol=0) comes back as at_intrinsic exactly.
-    const double dq = vmath::exp(-q * T), dr = vmath::exp(-r * T);
-    const double fwd_value = S * dq, strike_value = K * dr;
-    const double intrinsic = phi * (fwd_value - strike_value);
-    const double floor_p = intrinsic > 0.0 ? intrinsic : 0.0;
-    const double max_p = phi > 0.0 ? fwd_value : strike_value;
 
-    // x = ln(F/K) = ln(S/K) + (r - q) t, with ln(S/K) in double-double and the rounding errors
-    // of S/K, of r - q and of (r - q) t put back (Dekker, Knuth's two-sum): the price is
-    // sensitive to x in absolute terms (d ln b/dx = -x/s^2), and near the forward ln(S/K) and
-    // (r - q) t cancel, so x must be good to ~eps |x|, not just to ~eps |(r - q) t| (which
-    // moved the price of an at-the-money 30-year option at 0.1% vol by 3e-14).
-    const double sk = S / K;
-    const double sk1 = head26(sk), sk2 = sk - sk1;
-    const double k1 = head26(K), k2 = K - k1;
-    const double sk_res = (((S - sk1 * k1) - sk1 * k2) - sk2 * k1) - sk2 * k2;  // S - sk K
-    const double rq = r - q;
-    const double rq_v = rq - r;
-    const double rq_err = (r - (rq - rq_v)) + (-q - rq_v);  // r - q - rq, exactly
-    const double drift = rq * T;
-    const double rq1 = head26(rq), rq2 = rq - rq1;
-    const double t1 = head26(T), t2 = T - t1;
-    const double drift_err = (((rq1 * t1 - drift) + rq1 * t2) + rq2 * t1) + rq2 * t2;
-    double log_lo = 0.0;
-    const double log_hi = log_dd(sk, log_lo);
-    const double x =
-        (log_hi + drift) + ((log_lo + sk_res / (K * sk)) + (drift_err + rq_err * T));
-    const double norm = std::sqrt(fwd_value) * std::sqrt(strike_value);  // D sqrt(F K)
+    // x = ln(F/K) to ~eps |x| (see forward_log_moneyness; the vol needs no finer x).
+    double x_lo = 0.0;
+    const double x = forward_log_moneyness<false>(S, K, T, r, q, x_lo);
+    // D sqrt(F K) = sqrt(S) sqrt(K) e^{-(r+q)t/2}: one exp.
+    const double norm = std::sqrt(S) * std::sqrt(K) * vmath::exp(-0.5 * ((r + q) * T));
     // The out-of-the-money normalised price. The intrinsic value is subtracted in normalised
     // form, 2 sinh(|x|/2), computed from the accurate x: in price units S e^{-qt} - K e^{-rt}
     // cancels near the money and its rounding (eps S) would swamp a small time value.
     const double itm = phi * x > 0.0 ? 1.0 : 0.0;
     const double xn = -std::fabs(x);
     const double bmax = vmath::exp(0.5 * xn);
-    const double beta = p / norm - itm * two_sinh_half(-xn, bmax);
+    // 2 sinh(|x|/2), plus the low part of |x| times its derivative cosh(|x|/2).
+    const double xn_lo = x > 0.0 ? -x_lo : x_lo;  // |x| = -(xn + xn_lo)
+    const double intrinsic_n = two_sinh_half(-xn, bmax) - xn_lo * 0.5 * (bmax + 1.0 / bmax);
+    // The no-arbitrage maximum S e^{-qt} = D F (call) or K e^{-rt} = D K (put): D sqrt(F K) times
+    // e^{x/2} or e^{-x/2}.
+    const double max_p = norm * (phi * x < 0.0 ? bmax : 1.0 / bmax);
+    const double pn = p / norm;
+    const double beta = pn - itm * intrinsic_n;
 
-    // A price within the rounding error of the intrinsic value (the error of S e^{-qt} and
-    // K e^{-rt}, and of the price itself) carries no time value: at_intrinsic, vol 0.
-    const double tol = kIntrinsicUlps * kEps * (fwd_value + strike_value);
-    const bool near_money = intrinsic > -tol;  // out of the money, 0 is the exact floor
+    // The time value beta against the rounding of the price and of the normalised intrinsic
+    // value (kIntrinsicUlps ulps of pn): only a time value within that is none (at_intrinsic,
+    // vol 0), and only a price below the intrinsic value by more is below_intrinsic. Both are
+    // judged in normalised form, where the intrinsic value has its own relative accuracy: in
+    // price units S e^{-qt} - K e^{-rt} is good only to eps (S + K), which hid time values up
+    // to 1e-13 of the price (of options whose vol the price still determines to 1e-4). A price
+    // of zero vol comes back as at_intrinsic: the Greek kernel forms it the same way.
+    const double tol = kIntrinsicUlps * kEps * pn;
     double st = kStOk;
     st = (beta >= bmax) | (p >= max_p) ? kStAbove : st;
-    st = (beta <= 0.0) | (near_money & (std::fabs(p - floor_p) <= tol)) ? kStAt : st;
-    st = p < floor_p - (near_money ? tol : 0.0) ? kStBelow : st;
+    st = beta <= tol ? kStAt : st;
+    st = (beta < -tol) | (p < 0.0) ? kStBelow : st;
     // Out of double range (|ln(F/K)| beyond ~1400, or discount factors that overflow): the
     // normalised problem cannot be represented, and is reported as invalid input.
     // (One select per condition: a combined boolean here stops GCC from vectorizing the loop.)
@@ -558,6 +322,7 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
     st = std::fabs(beta) < vmath::kInf ? st : kStInvalid;
     st = invalid ? kStInvalid : st;
     w.status[j] = st;
+    w.pn[j] = pn;
     const bool go = st == kStOk;
     // Inactive lanes carry harmless values (their results are discarded).
     const double xs = go ? xn : -1.0;
@@ -1005,7 +770,7 @@ void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::in
         for_lanes<table_guess>(w);
         for (int it = 0; it < kMaxIterations && count_active(w) > 0.0; ++it) {
             const bool first = it == 0;
-            evaluate(w, first ? kSmallTFirst : kSmallT);
+            evaluate(w, first ? kSmallTFirst : kSmallT, !first);
             if (first) {
                 for_lanes<step<false>>(w);
             } else {
@@ -1018,8 +783,13 @@ void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::in
         for (std::int64_t j = 0; j < len; ++j) {
             double st = w.status[j];
             st = st == kStOk && w.active[j] != 0.0 ? kStNotConverged : st;
+            // The attainable accuracy eps max(1, B/(s B')), B' = Q/sqrt(2 pi) at the last
+            // evaluation (a step of at most 1e-5 away): a vol the price pins down only loosely
+            // (a time value of a few ulps of the price, or a price at its maximum) says so.
+            const double slope = w.s[j] * w.dq[j] * kInvSqrt2Pi;  // s dB/ds
+            st = (st == kStOk) & (kEps * w.pn[j] > kImpreciseAccuracy * slope) ? kStImprecise : st;
             const double v = w.s[j] / std::sqrt(w.t[j]);
-            vol[j] = st == kStOk ? v : (st == kStAt ? 0.0 : vmath::kNaN);
+            vol[j] = (st == kStOk) | (st == kStImprecise) ? v : (st == kStAt ? 0.0 : vmath::kNaN);
             w.status[j] = st;
         }
         if (out.status != nullptr) {
@@ -1039,9 +809,11 @@ void normalised_black(const double* x, const double* s, double* b, std::int64_t 
         const double bm = vmath::exp(-0.5 * ax);
         // Every region is evaluated here, so the flags need no agreement with another loop.
         const double si = s[i], t = 0.5 * si;
-        const bool asym = in_asymptotic(h_of(-ax, 1.0 / si), t);
+        const double h = h_of(-ax, 1.0 / si);
+        const bool asym = in_asymptotic(h, t);
         const bool small = !asym & (t < kSmallT);
-        const Black bl = normalised_call<kRegionAll>(-ax, si, bm, asym, small);
+        const bool split = !asym & !small & erfcx_split(h, t);
+        const Black bl = normalised_call<kRegionAll>(-ax, 0.0, si, 0.0, bm, asym, small, split);
         b[i] = xi > 0.0 ? bl.b + two_sinh_half(ax, bm) : bl.b;
     }
 }

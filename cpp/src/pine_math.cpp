@@ -37,6 +37,8 @@ namespace {
 
 /// The script's policy: platform exp/log, A&S 26.2.17 and the script's d1.
 struct PineMath {
+    /// The script's own price formula, bit for bit: no careful re-evaluation.
+    static constexpr bool kCareful = false;
     static double log(double x) noexcept { return std::log(x); }
     static double exp(double x) noexcept { return std::exp(x); }
     /// The script evaluates its CDF and density separately: nothing shared here.

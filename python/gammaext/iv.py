@@ -8,7 +8,9 @@ Method: Jaeckel's normalised Black function and third-order Householder steps fr
 initial guesses (see ``cpp/include/gammaext/implied_vol.hpp``), SIMD across options, threads
 across chunks, the GIL released. Accuracy: the price of the returned vol reproduces the input
 price to about 1e-14 relative (to a few ulps of vol times the price's vol elasticity where that
-is large, deep out of the money); see ``docs/implied_vol.md``.
+is large, deep out of the money), and the vol is within 8 times the attainable accuracy
+``eps max(1, price / (vol vega))`` (``IVStatus.imprecise`` where that is worse than 1e-8); see
+``docs/implied_vol.md``.
 
 Bad prices never raise: they give NaN (or 0 at the intrinsic value) and, with
 ``return_status=True``, an :class:`IVStatus` code per element. Arguments that cannot be
@@ -42,13 +44,19 @@ class IVStatus(enum.IntEnum):
     #: Price at or above the no-arbitrage maximum (``spot exp(-div t)`` for a call,
     #: ``strike exp(-rate t)`` for a put). Vol NaN.
     above_max = 2
-    #: Price equal to the intrinsic value within rounding (no time value). Vol 0.
+    #: Price equal to the intrinsic value within rounding (a time value of at most 4 ulps of
+    #: the price, judged in normalised form; see docs/implied_vol.md). Vol 0.
     at_intrinsic = 3
     #: spot or strike <= 0, t <= 0, a NaN or infinite argument, or inputs out of double range
     #: (``|ln(F/K)|`` above about 1400, or discount factors that overflow). Vol NaN.
     invalid_input = 4
     #: The iteration did not meet its tolerance (not observed in the tests). Vol NaN.
     not_converged = 5
+    #: Converged, but the price determines the vol only loosely: its attainable relative
+    #: accuracy ``eps * price / (vol * vega)`` is worse than 1e-8 (a time value of a few ulps
+    #: of the price deep in the money, or a price near its maximum). The vol is returned and
+    #: is within a few times that bound of the exact one.
+    imprecise = 6
 
 
 def _solve(

@@ -35,9 +35,10 @@ enum class IVStatus : std::int8_t {
     ok = 0,               ///< converged; vol is the implied volatility
     below_intrinsic = 1,  ///< price < forward intrinsic value D max(phi (F - K), 0): vol NaN
     above_max = 2,        ///< price >= the no-arbitrage maximum (S e^{-qt} call, K e^{-rt} put)
-    at_intrinsic = 3,     ///< price equals the intrinsic value (no time value): vol 0
+    at_intrinsic = 3,     ///< price equals the intrinsic value within rounding: vol 0
     invalid_input = 4,    ///< spot/strike <= 0, t <= 0, NaN/inf argument, out of range: NaN
     not_converged = 5,    ///< the iteration did not meet its tolerance (never seen in tests)
+    imprecise = 6,        ///< vol returned, but the price determines it only to worse than 1e-8
 };
 
 struct ImpliedVolIn {

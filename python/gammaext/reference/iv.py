@@ -24,6 +24,7 @@ __all__ = ["bs_price_vega", "implied_vol"]
 _EPS = np.finfo(np.float64).eps
 _VOL_CAP = 2.0**12  # the bracket grows by doubling up to this vol (409600%)
 _MAX_ITER = 200
+_IMPRECISE = 1e-8  # IVStatus.imprecise beyond this attainable relative accuracy
 
 
 def bs_price_vega(
@@ -79,17 +80,19 @@ def implied_vol(
         finite &= np.isfinite(r) & np.isfinite(q)
         invalid = ~finite | ~(S > 0) | ~(K > 0) | ~(T > 0)
         dq, dr = np.exp(-q * T), np.exp(-r * T)
-        intrinsic = phi * (S * dq - K * dr)
-        floor = np.maximum(intrinsic, 0.0)
         max_p = np.where(phi > 0, S * dq, K * dr)
-        # Prices within rounding of the intrinsic value carry no time value (as in the kernel).
-        tol = 4.0 * _EPS * (S * dq + K * dr)
-        near_money = intrinsic > -tol
+        # The time value in normalised form, as in the kernel: the price over D sqrt(F K), less
+        # the normalised intrinsic value 2 sinh(|x|/2) in the money (x = ln(F/K)); within 4 ulps
+        # of the normalised price it is rounding (at_intrinsic), below that, below_intrinsic.
+        x = np.log(S / K) + (r - q) * T
+        pn = P / (np.sqrt(S * dq) * np.sqrt(K * dr))
+        beta = pn - np.where(phi * x > 0, 2.0 * np.sinh(0.5 * np.abs(x)), 0.0)
+        tol = 4.0 * _EPS * pn
 
         status = np.zeros(P.shape, dtype=np.int8)
-        status[P >= max_p] = 2
-        status[(P <= floor) | (near_money & (np.abs(P - floor) <= tol))] = 3
-        status[P < floor - np.where(near_money, tol, 0.0)] = 1
+        status[(beta >= np.exp(-0.5 * np.abs(x))) | (P >= max_p)] = 2
+        status[beta <= tol] = 3
+        status[(beta < -tol) | (P < 0)] = 1
         status[invalid] = 4
 
         vol = np.full(P.shape, np.nan)
@@ -139,6 +142,10 @@ def implied_vol(
         res = np.where(done & ~unbracketed, v, np.nan)
         vol[idx] = res
         status[idx[~(done & ~unbracketed)]] = 5
+        # A vol the price determines only to worse than 1e-8 (eps price / (vol vega)).
+        _p, vega, _s = bs_price_vega(s_, k_, t_, v, r_, q_, phi_)
+        loose = done & ~unbracketed & (_EPS * target > _IMPRECISE * v * vega)
+        status[idx[loose]] = 6
 
     if return_status:
         return vol.reshape(shape), status.reshape(shape)
