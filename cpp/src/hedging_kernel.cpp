@@ -804,7 +804,13 @@ struct Workspace {
     std::vector<Book> books;
     std::vector<RuleParams> rules;
     std::vector<std::vector<double>> rings;
-    std::vector<std::vector<double>> orders;  // per rule: latency x kLanes orders in flight
+    // Orders in flight: rule r's latency x kLanes ring starts at r * latency * kLanes (one flat
+    // vector: a second vector of vectors made GCC emit an out-of-line std destructor that the
+    // instruction sets would share, which .ci/check_isa_symbols rejects).
+    std::vector<double> orders;
+    double* orders_of(std::size_t r, i64 latency) noexcept {
+        return orders.data() + r * static_cast<std::size_t>(latency) * kLanes;
+    }
     std::vector<double> jump_cdf;
 };
 
@@ -1064,8 +1070,8 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
     const i64 len = open_lanes(sp, i0, end, b, row);
     const std::vector<TraceSlot> slots = trace_slots(sp, i0, len);
     start_paths(su, b, row, ws.gs);
+    std::fill(ws.orders.begin(), ws.orders.end(), 0.0);
     for (std::size_t r = 0; r < ws.books.size(); ++r) {
-        std::fill(ws.orders[r].begin(), ws.orders[r].end(), 0.0);
         open_book(su, b, ws.books[r], ws.rules[r], ws.rings[r].data());
         write_trace(su, b, ws.books[r], static_cast<i64>(r), slots, 0);
     }
@@ -1086,7 +1092,7 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
         const i64 k1 = k + 1;
         portfolio_greeks(su, b, k1, ws.gs);  // options expiring at k1 pay into cash
         for (std::size_t r = 0; r < ws.books.size(); ++r) {
-            rebalance(su, b, ws.books[r], ws.rules[r], ws.rings[r].data(), ws.orders[r].data(), k1,
+            rebalance(su, b, ws.books[r], ws.rules[r], ws.rings[r].data(), ws.orders_of(r, su.latency), k1,
                       dt, ws.gs);
         }
         if (k1 == su.n_steps) {
@@ -1126,7 +1132,9 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         .same_hedge_vol = std::isnan(hp(spec, hp_hedge_vol)) ||
                           (spec.vols == nullptr && hp(spec, hp_hedge_vol) == hp(spec, hp_vol)),
         .fill_observed = hp(spec, hp_fill_observed) != 0.0,
-        .latency = static_cast<std::int64_t>(hp(spec, hp_latency)),
+        // an order that would fill after the horizon never fills: any latency beyond n_steps
+        // is n_steps (and the ring of orders in flight stays small)
+        .latency = std::min(static_cast<std::int64_t>(hp(spec, hp_latency)), spec.n_steps),
         .spread_vol = hp(spec, hp_spread_vol),
         .impact = option_units > 0.0 ? hp(spec, hp_impact_bps) * kBpsScale / option_units : 0.0,
         .option_units = option_units,
@@ -1148,8 +1156,8 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         RuleParams& rule = ws.rules.back();
         rule.er_n = std::min(rule.er_n, spec.n_steps);
         ws.rings.emplace_back(static_cast<std::size_t>(rule.er_n + 1) * kLanes);
-        ws.orders.emplace_back(static_cast<std::size_t>(su.latency) * kLanes);
     }
+    ws.orders.assign(static_cast<std::size_t>(n_rules * su.latency) * kLanes, 0.0);
     for (std::int64_t i0 = begin; i0 < end; i0 += kLanes) {
         run_block(su, i0, end, ws);
     }
