@@ -137,6 +137,8 @@ def test_ctrl_c_writes_partial_results(tmp_path):
     if sys.platform == "win32":
         pytest.skip("SIGINT delivery differs on Windows")
     env = {**os.environ, "MPLBACKEND": "Agg", "CI": "1", "PYTHONUNBUFFERED": "1"}
+    has_arrow = importlib.util.find_spec("pyarrow") is not None
+    per_path = ["--per-path", str(tmp_path / "paths")] if has_arrow else []
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -148,6 +150,7 @@ def test_ctrl_c_writes_partial_results(tmp_path):
             "--out",
             str(tmp_path),
             "--no-plots",
+            *per_path,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -157,8 +160,16 @@ def test_ctrl_c_writes_partial_results(tmp_path):
     assert proc.stdout is not None
     first = proc.stdout.readline()  # printed just before the run starts
     assert first.startswith("gammaext lab:")
-    # Let a few chunks finish (much slower under the sanitizers) before interrupting.
-    time.sleep(10.0 if os.environ.get("GAMMAEXT_SANITIZED") else 1.5)
+    # Interrupt once a chunk is certainly counted: its file and the next chunk's are written
+    # (chunks are recorded in order, one process), whatever the speed of the instruction set
+    # or the sanitizers; without pyarrow, after a pause.
+    if per_path:
+        deadline = time.monotonic() + 100
+        while len(list((tmp_path / "paths").rglob("*.parquet"))) < 2:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+    else:
+        time.sleep(10.0 if os.environ.get("GAMMAEXT_SANITIZED") else 1.5)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

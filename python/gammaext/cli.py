@@ -302,17 +302,18 @@ def cmd_lab(args: argparse.Namespace) -> int:
     for name, (ok, detail) in checks.items():
         print(f"{'reproduced' if ok else 'NOT reproduced':>14s}: {name}  ({detail})")
     # The same model where no edge can exist: a conclusion above only means something if this
-    # passes.
-    noisy_sc = next((sc for sc in res.scenarios if sc.noise is not None), None)
-    null_ok, null_detail, _ = lab.null_test(
-        d["rules"],
-        position=d["position"],
-        noise=None if noisy_sc is None else noisy_sc.noise,
-        n_paths=args.paths,
-        seed=args.seed,
-        threads=args.threads,
-    )
-    print(f"{'null passed' if null_ok else 'null FAILED':>14s}: {null_detail}")
+    # passes. (Not after a Ctrl-C: the user asked to stop.)
+    if not res.partial:
+        noisy_sc = next((sc for sc in res.scenarios if sc.noise is not None), None)
+        null_ok, null_detail, _ = lab.null_test(
+            d["rules"],
+            position=d["position"],
+            noise=None if noisy_sc is None else noisy_sc.noise,
+            n_paths=args.paths,
+            seed=args.seed,
+            threads=args.threads,
+        )
+        print(f"{'null passed' if null_ok else 'null FAILED':>14s}: {null_detail}")
     sweep_table = None
     if not res.partial:
         noisy = [sc for sc in res.scenarios if sc.name == "noisy"]
