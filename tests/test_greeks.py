@@ -330,6 +330,23 @@ def test_price_to_the_last_digits_where_the_terms_cancel(isa):
                                                                for k, v in args.items()})
 
 
+def test_careful_price_does_not_depend_on_neighbours(isa):
+    # Careful lanes are packed per block and per region of the normalised function: a lane's
+    # price and theta must still be the same bits whatever its neighbours (reversed order,
+    # one element at a time).
+    args, call = cancelling_grid(1600)
+    which = ("price", "theta")
+    fwd = gammaext.greeks(**args, is_call=call, which=which)
+    rev = gammaext.greeks(**{k: v[::-1] for k, v in args.items()}, is_call=call[::-1],
+                          which=which)
+    for name in which:
+        assert_array_equal(fwd[name], rev[name][::-1], err_msg=name)
+    for i in range(0, 1600, 53):
+        one = gammaext.greeks(**{k: float(v[i]) for k, v in args.items()}, is_call=bool(call[i]),
+                              which=which)
+        assert one.price == fwd.price[i] and one.theta == fwd.theta[i]
+
+
 @pytest.mark.parametrize("strike, t, vol, is_call", [
     (101.83787, 0.1393, 0.002766, True),   # |ln K/F| / vol sqrt t = 17.6: 36,844 ulps before
     (101.228023, 0.1926, 0.0040876, False),  # in the money, time value 1e-13 of the price

@@ -249,8 +249,9 @@ constexpr double kTermUlps = 1.0;
 constexpr double kCareUlps = 12.0;
 
 /// w.care[j] = 1 where the direct price may be off by more than kCareUlps ulps, for point
-/// masses, and (density) where theta's density would be; returns how many lanes are. The bound, in ulps of the price: (kTermUlps + X)(T1 + T2) + S e^{-qt} n(d1)
-/// (|d2| + 2s), over |T1 - T2| (T1, T2 the two terms). An error in x = ln(F/K) shifts d1 and d2
+/// masses, and (density) where theta's density would be; returns how many lanes are. The bound,
+/// in ulps of the price: (kTermUlps + X)(T1 + T2) + S e^{-qt} n(d1) (|d2| + 2s), over
+/// |T1 - T2| (T1, T2 the two terms). An error in x = ln(F/K) shifts d1 and d2
 /// alike, and since S e^{-qt} n(d1) = K e^{-rt} n(d2) it moves the price only as a change of F
 /// would, by T1 per unit: X = |d1 s| + s^2 + |(r - q) t| ulps covers the roundings of ln(S/K),
 /// (r - q) t, their sum, the division by s and the addition of s/2. Only the roundings of s and

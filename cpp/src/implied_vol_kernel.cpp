@@ -84,6 +84,7 @@ constexpr int kMaxIterations = 16;
 constexpr double kConvergedStep = 1e-5;
 constexpr double kEps = std::numeric_limits<double>::epsilon();
 constexpr double kTiny = std::numeric_limits<double>::min();
+constexpr double kHugeRatio = 1e300;  // u/u* beyond this is far from the root (see step)
 // A time value (price less intrinsic value, normalised) within this many ulps of the normalised
 // price is rounding: at_intrinsic (below it by more: below_intrinsic). The bound covers the
 // rounding of the price (1/2), of the normalisation D sqrt(F K) (about 2) and of the intrinsic
@@ -150,7 +151,7 @@ inline double norm_inv_lower(double p) noexcept {
 struct Workspace {
     alignas(64) double p[kBlock], spot[kBlock], k[kBlock], t[kBlock], r[kBlock], q[kBlock];
     alignas(64) double phi[kBlock];
-    alignas(64) double x[kBlock], bmax[kBlock], beta[kBlock], target[kBlock];
+    alignas(64) double x[kBlock], bmax[kBlock], beta[kBlock], target[kBlock], tval[kBlock];
     alignas(64) double s[kBlock], lo[kBlock], hi[kBlock], use_g[kBlock], active[kBlock];
     alignas(64) double status[kBlock], b[kBlock], g[kBlock], dq[kBlock], pn[kBlock];
     alignas(64) double r_asym[kBlock], r_small[kBlock], r_split[kBlock];  // see block_regions
@@ -365,9 +366,11 @@ inline double mills_boyd(double z, double& dr, double& r, double& inv_r, double&
 /// Stores w.use_g and w.target (the exact logarithm) and returns the latter.
 inline double set_objective(Workspace& w, std::int64_t j, double bs, double bms) noexcept {
     const bool use_g = bs > 0.5 * bms;
-    const double ln_exact = vmath::log(use_g ? bms - bs : bs);
+    const double value = use_g ? bms - bs : bs;
+    const double ln_exact = vmath::log(value);
     w.use_g[j] = use_g ? 1.0 : 0.0;
     w.target[j] = ln_exact;
+    w.tval[j] = value;
     return ln_exact;
 }
 
@@ -678,7 +681,13 @@ inline void step(Workspace& w, std::int64_t j) noexcept {
     const bool upper = w.use_g[j] != 0.0;
     const double u = upper ? w.g[j] : w.b[j];
     const double db = w.dq[j] * kInvSqrt2Pi;  // b'(s)
-    const double f = vmath::log(u) - w.target[j];
+    // f = ln(u / u*), not ln u - ln u*: near the root the difference of two logarithms of
+    // magnitude |ln u| keeps only eps |ln u| absolutely (8 ulps of a small b at the money); the
+    // logarithm of the ratio keeps its own relative accuracy. Far from it (a ratio that
+    // over- or underflows) the difference is taken.
+    const double ratio = u / w.tval[j];
+    const bool in_range = (ratio > kTiny) & (ratio < kHugeRatio);  // false for NaN
+    const double f = vmath::log(in_range ? ratio : u) - (in_range ? 0.0 : w.target[j]);
     // f > 0 means b too large (lower: u = b) or too small (upper: u = b_max - b).
     const bool s_too_big = (upper ? -f : f) > 0.0;
     // The first, less precise evaluation does not narrow the bracket either: where the guess is
