@@ -95,6 +95,7 @@ constexpr double kIntrinsicUlps = 4.0;
 constexpr double kImpreciseAccuracy = 1e-8;
 
 constexpr double kLnSqrt2Pi = 0.91893853320467274178;
+constexpr double kSqrt2Pi = 2.50662827463100050242;
 
 // The first Householder step only has to bring a ~1% guess to ~1e-8, so its evaluation may lose
 // a few digits: it uses the erfcx difference down to this t (losing at most a factor
@@ -791,13 +792,26 @@ void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::in
 #pragma omp simd simdlen(16)
         for (std::int64_t j = 0; j < len; ++j) {
             double st = w.status[j];
-            st = st == kStOk && w.active[j] != 0.0 ? kStNotConverged : st;
+            // At the forward (x = 0) the normalised price is erf(s / sqrt 8) =
+            // s / sqrt(2 pi) (1 - s^2 / 24 + ...): for a time value below 1e-8 that is
+            // s = sqrt(2 pi) beta to the last bit. The iteration, whose guesses are built for
+            // larger s, could end there at the smallest normal number instead (a vol of 1e-308
+            // for a price of 1e-15 on a spot of 100).
+            const bool atm_tiny = (st == kStOk) & (w.x[j] == 0.0) & (w.beta[j] < 1e-8);
+            const double s_final = atm_tiny ? kSqrt2Pi * w.beta[j] : w.s[j];
+            st = st == kStOk && w.active[j] != 0.0 && !atm_tiny ? kStNotConverged : st;
             // The attainable accuracy eps max(1, B/(s B')), B' = Q/sqrt(2 pi) at the last
             // evaluation (a step of at most 1e-5 away): a vol the price pins down only loosely
             // (a time value of a few ulps of the price, or a price at its maximum) says so.
             const double slope = w.s[j] * w.dq[j] * kInvSqrt2Pi;  // s dB/ds
-            st = (st == kStOk) & (kEps * w.pn[j] > kImpreciseAccuracy * slope) ? kStImprecise : st;
-            const double v = w.s[j] / std::sqrt(w.t[j]);
+            st = (st == kStOk) & !atm_tiny & (kEps * w.pn[j] > kImpreciseAccuracy * slope)
+                     ? kStImprecise
+                     : st;
+            const double v = s_final / std::sqrt(w.t[j]);
+            // A vol below the normal double range (s / sqrt t underflows: spot 1e174 with
+            // t 1e300, or a subnormal price) is out of range like the normalisation above:
+            // invalid input, not a vol of 0 or a subnormal no price formula can use.
+            st = ((st == kStOk) | (st == kStImprecise)) & !(v >= kTiny) ? kStInvalid : st;
             vol[j] = (st == kStOk) | (st == kStImprecise) ? v : (st == kStAt ? 0.0 : vmath::kNaN);
             w.status[j] = st;
         }
