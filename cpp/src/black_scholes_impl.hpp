@@ -431,6 +431,210 @@ inline void emit(double* o, const Workspace& w, std::int64_t len, F f) noexcept 
     }
 }
 
+/// Step 1 of a block: which elements are invalid (w.bad), NaN to add to every output
+/// (w.poison: NaN for invalid or NaN inputs, 0 otherwise), and the report's counts.
+GAMMAEXT_ALWAYS_INLINE void validate_block(Workspace& w, InputReport& report,
+                                           const double* __restrict s, const double* __restrict k,
+                                           const double* __restrict t, const double* __restrict v,
+                                           const double* __restrict r, const double* __restrict q,
+                                           std::int64_t i0, std::int64_t len) noexcept {
+    double n_bad = 0.0, n_rate = 0.0, n_div = 0.0, n_vol = 0.0;  // counts, kept as doubles
+                                                                 // so the loop vectorizes
+#pragma omp simd reduction(+ : n_bad, n_rate, n_div, n_vol)
+    for (std::int64_t j = 0; j < len; ++j) {
+        const double sj = s[j], kj = k[j], tj = t[j], vj = v[j], rj = r[j], qj = q[j];
+        // Non-short-circuit | keeps the loop free of branches (so it vectorizes).
+        const bool infinite =
+            (std::fabs(sj) == vmath::kInf) | (std::fabs(kj) == vmath::kInf) |
+            (std::fabs(tj) == vmath::kInf) | (std::fabs(vj) == vmath::kInf) |
+            (std::fabs(rj) == vmath::kInf) | (std::fabs(qj) == vmath::kInf);
+        const bool bad = (sj <= 0.0) | (kj <= 0.0) | (tj < 0.0) | (vj < 0.0) | infinite;
+        n_bad += bad ? 1.0 : 0.0;
+        // Finite but suspicious magnitudes (infinite ones are errors, counted above).
+        n_rate += (std::fabs(rj) > kPercentRate) & (std::fabs(rj) < vmath::kInf) ? 1.0 : 0.0;
+        n_div += (std::fabs(qj) > kPercentRate) & (std::fabs(qj) < vmath::kInf) ? 1.0 : 0.0;
+        n_vol += (vj > kPercentVol) & (vj < vmath::kInf) ? 1.0 : 0.0;
+        w.bad[j] = bad ? 1.0 : 0.0;
+        // 0 for finite inputs, NaN if any input is NaN; NaN for invalid ones.
+        w.poison[j] = bad ? vmath::kNaN : (sj + kj + tj + vj + rj + qj) * 0.0;
+    }
+    if (n_bad > 0.0) {
+        report.invalid_count += static_cast<std::int64_t>(n_bad);
+        if (report.first_invalid < 0) {
+            for (std::int64_t j = 0; j < len; ++j) {
+                if (w.bad[j] != 0.0) {
+                    report.first_invalid = i0 + j;
+                    break;
+                }
+            }
+        }
+    }
+    report.rate_looks_percent |= n_rate > 0.0;
+    report.div_looks_percent |= n_div > 0.0;
+    report.vol_looks_percent |= n_vol > 0.0;
+}
+
+/// Step 2: the terms every output shares: sqrt t, vol sqrt t, d1, d2, the density and, where
+/// the distribution is a point mass, the step H(phi (F - K)) as N1.
+template <class M>
+GAMMAEXT_ALWAYS_INLINE void shared_terms(Workspace& w, const double* __restrict s,
+                                         const double* __restrict k, const double* __restrict t,
+                                         const double* __restrict v, const double* __restrict r,
+                                         const double* __restrict q) noexcept {
+#pragma omp simd
+    for (std::int64_t j = 0; j < kBlock; ++j) {
+        const double sj = s[j], kj = k[j], tj = t[j], vj = v[j], rj = r[j], qj = q[j];
+        const double sqrt_t = std::sqrt(tj);
+        const double sig_t = vj * sqrt_t;
+        const double log_sk = M::log(sj / kj);
+        const double x = log_sk + (rj - qj) * tj;  // ln(F/K)
+        const bool degenerate = !(sig_t > 0.0);    // point mass (or invalid: poisoned)
+        const double d1 = degenerate ? 0.0 : M::d1(log_sk, rj, qj, vj, tj, sig_t);
+        w.sqrt_t[j] = sqrt_t;
+        w.sig_t[j] = sig_t;
+        w.d1[j] = d1;
+        w.d2[j] = d1 - sig_t;
+        const double g1 = M::gauss(d1);
+        w.g1[j] = g1;
+        w.pdf[j] = degenerate ? 0.0 : M::pdf_from(g1);
+        // The step H(phi (F - K)), 1/2 at the money, used when the distribution is a point.
+        const double step = x > 0.0 ? 1.0 : (x < 0.0 ? 0.0 : 0.5);
+        w.n1[j] = w.phi[j] > 0.0 ? step : 1.0 - step;  // overwritten below if not degenerate
+    }
+}
+
+/// Step 3: N(phi d1) and N(phi d2).
+/// exp(-d2^2/2) = g1 F/K, since d2 = d1 - vol sqrt t and d1 vol sqrt t - (vol sqrt t)^2/2 =
+/// ln F/K; with F/K = S dq / (K dr) that saves an exp, except where g1 is near underflow (g1
+/// could be 0 where g2 is not): there the exp is kept. That rule is per element; two facts
+/// about the whole block only pick the cheapest code for it, so a result never depends on its
+/// neighbours or the thread count:
+/// - no |d| beyond kCdfTailStart: Cody's asymptotic range is not needed;
+/// - no g1 near underflow: no exp at all.
+template <class M>
+GAMMAEXT_ALWAYS_INLINE void block_cdf(Workspace& w, const double* __restrict s,
+                                      const double* __restrict k, const double* __restrict dq,
+                                      const double* __restrict dr) noexcept {
+    double n_tail = 0.0, n_tiny = 0.0;
+#pragma omp simd reduction(+ : n_tail, n_tiny)
+    for (std::int64_t j = 0; j < kBlock; ++j) {
+        const bool tail = (std::fabs(w.d1[j]) > vmath::kCdfTailStart) |
+                          (std::fabs(w.d2[j]) > vmath::kCdfTailStart);
+        n_tail += tail ? 1.0 : 0.0;
+        n_tiny += w.g1[j] > kTinyGauss ? 0.0 : 1.0;  // NaN counts as tiny
+    }
+    if (n_tail > 0.0) {
+        cdf_pair<M, true>(w, s, k, dq, dr, n_tiny == 0.0, kBlock);
+    } else {
+        cdf_pair<M, false>(w, s, k, dq, dr, n_tiny == 0.0, kBlock);
+    }
+}
+
+/// The inputs and shared terms of a block, for the output formulas.
+struct Terms {
+    const double *s, *k, *t, *v, *r, *q, *dq, *dr;
+    const double *phi, *st, *sig, *d1, *d2, *pdf, *n1, *n2;
+};
+
+/// Step 4: price and theta (through the careful price where it was taken, kCareful).
+template <class M, class O>
+GAMMAEXT_ALWAYS_INLINE void emit_price_theta(const Workspace& w, const Terms& a, O&& o) noexcept {
+    const double* __restrict phi = a.phi;
+    const double* __restrict st = a.st;
+    const double* __restrict pdf = a.pdf;
+    const double* __restrict n1 = a.n1;
+    const double* __restrict n2 = a.n2;
+    const double *s = a.s, *k = a.k, *v = a.v, *r = a.r, *q = a.q, *dq = a.dq, *dr = a.dr;
+    if constexpr (M::kCareful) {
+        const double* __restrict care = w.care;
+        const double* __restrict pc = w.careful;
+        const double* __restrict pdens = w.careful_dens;
+        emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
+            const double direct = phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]);
+            return care[j] != 0.0 ? pc[j] : direct;
+        });
+        // Theta: with the careful price P, -phi r K e^{-rt} N2 = r P - phi r S e^{-qt} N1, so
+        // that the two terms of the price do not cancel here either, and the density term
+        // from the careful S e^{-qt} n(d1).
+        emit(o(Greek::theta), w, kBlock, [&](std::int64_t j) {
+            const double vol_term = mul0(pdf[j], s[j] * dq[j] * v[j] / (2.0 * st[j]));
+            const double direct = -vol_term - phi[j] * r[j] * (n2[j] * k[j]) * dr[j] +
+                                  phi[j] * q[j] * (n1[j] * s[j]) * dq[j];
+            const double careful_vol_term = mul0(pdens[j], v[j] / (2.0 * st[j]));
+            const double from_price = -careful_vol_term + r[j] * pc[j] +
+                                      phi[j] * (q[j] - r[j]) * (n1[j] * s[j]) * dq[j];
+            return care[j] != 0.0 ? from_price : direct;
+        });
+    } else {
+        emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
+            return phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]);
+        });
+        emit(o(Greek::theta), w, kBlock, [&](std::int64_t j) {
+            return -mul0(pdf[j], s[j] * dq[j] * v[j] / (2.0 * st[j])) -
+                   phi[j] * r[j] * (n2[j] * k[j]) * dr[j] + phi[j] * q[j] * (n1[j] * s[j]) * dq[j];
+        });
+    }
+}
+
+/// Step 5: the other Greeks, each from the shared terms.
+template <class O>
+GAMMAEXT_ALWAYS_INLINE void emit_greeks(const Workspace& w, const Terms& a, O&& o) noexcept {
+    const double* __restrict phi = a.phi;
+    const double* __restrict st = a.st;
+    const double* __restrict sig = a.sig;
+    const double* __restrict d1 = a.d1;
+    const double* __restrict d2 = a.d2;
+    const double* __restrict pdf = a.pdf;
+    const double* __restrict n1 = a.n1;
+    const double* __restrict n2 = a.n2;
+    const double *s = a.s, *k = a.k, *t = a.t, *v = a.v, *r = a.r, *q = a.q, *dq = a.dq,
+                 *dr = a.dr;
+    emit(o(Greek::delta), w, kBlock, [&](std::int64_t j) { return phi[j] * n1[j] * dq[j]; });
+    emit(o(Greek::gamma), w, kBlock,
+         [&](std::int64_t j) { return mul0(pdf[j], dq[j] / (s[j] * sig[j])); });
+    emit(o(Greek::vega), w, kBlock, [&](std::int64_t j) { return pdf[j] * s[j] * dq[j] * st[j]; });
+    emit(o(Greek::rho), w, kBlock,
+         [&](std::int64_t j) { return phi[j] * (n2[j] * k[j]) * t[j] * dr[j]; });
+    emit(o(Greek::epsilon), w, kBlock,
+         [&](std::int64_t j) { return -phi[j] * (n1[j] * s[j]) * t[j] * dq[j]; });
+    emit(o(Greek::vanna), w, kBlock,
+         [&](std::int64_t j) { return -mul0(pdf[j], dq[j] * d2[j] / v[j]); });
+    emit(o(Greek::charm), w, kBlock, [&](std::int64_t j) {
+        const double drift = 2.0 * (r[j] - q[j]) * t[j] - d2[j] * sig[j];
+        return phi[j] * q[j] * n1[j] * dq[j] - mul0(pdf[j], dq[j] * drift / (2.0 * t[j] * sig[j]));
+    });
+    emit(o(Greek::vomma), w, kBlock, [&](std::int64_t j) {
+        return mul0(pdf[j], s[j] * dq[j] * st[j] * d1[j] * d2[j] / v[j]);
+    });
+    emit(o(Greek::veta), w, kBlock, [&](std::int64_t j) {
+        const double inner =
+            q[j] + (r[j] - q[j]) * d1[j] / sig[j] - (1.0 + d1[j] * d2[j]) / (2.0 * t[j]);
+        return mul0(pdf[j], s[j] * dq[j] * st[j] * inner);  // d(vega)/dt, calendar time
+    });
+    emit(o(Greek::speed), w, kBlock, [&](std::int64_t j) {
+        return -mul0(pdf[j], dq[j] / (s[j] * s[j] * sig[j]) * (d1[j] / sig[j] + 1.0));
+    });
+    emit(o(Greek::zomma), w, kBlock, [&](std::int64_t j) {
+        return mul0(pdf[j], dq[j] / (s[j] * sig[j]) * (d1[j] * d2[j] - 1.0) / v[j]);
+    });
+    emit(o(Greek::color), w, kBlock, [&](std::int64_t j) {
+        const double drift = 2.0 * (r[j] - q[j]) * t[j] - d2[j] * sig[j];
+        const double inner = 2.0 * q[j] * t[j] + 1.0 + drift / sig[j] * d1[j];
+        return mul0(pdf[j], dq[j] / (2.0 * s[j] * t[j] * sig[j]) * inner);  // dGamma/dt
+    });
+    emit(o(Greek::ultima), w, kBlock, [&](std::int64_t j) {
+        const double x = d1[j] * d2[j];
+        const double inner = x * (1.0 - x) + d1[j] * d1[j] + d2[j] * d2[j];
+        return -mul0(pdf[j], s[j] * dq[j] * st[j] / (v[j] * v[j]) * inner);
+    });
+    emit(o(Greek::dual_delta), w, kBlock, [&](std::int64_t j) { return -phi[j] * n2[j] * dr[j]; });
+    emit(o(Greek::dual_gamma), w, kBlock, [&](std::int64_t j) {
+        return mul0(pdf[j], s[j] * dq[j] / (k[j] * k[j] * sig[j]));
+    });
+}
+
+/// The Greeks of elements [begin, end): per block of kBlock, validate, the shared terms, the
+/// discount factors, the normal CDFs, the careful price where needed, then the outputs.
 template <class M>
 InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
                 std::int64_t end) noexcept {
@@ -467,94 +671,18 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         for (std::int64_t j = len; j < kBlock; ++j) {
             w.phi[j] = w.phi[0];
         }
-
-        double n_bad = 0.0, n_rate = 0.0, n_div = 0.0, n_vol = 0.0;  // counts, kept as doubles
-                                                                     // so the loop vectorizes
-#pragma omp simd reduction(+ : n_bad, n_rate, n_div, n_vol)
-        for (std::int64_t j = 0; j < len; ++j) {
-            const double sj = s[j], kj = k[j], tj = t[j], vj = v[j], rj = r[j], qj = q[j];
-            // Non-short-circuit | keeps the loop free of branches (so it vectorizes).
-            const bool infinite =
-                (std::fabs(sj) == vmath::kInf) | (std::fabs(kj) == vmath::kInf) |
-                (std::fabs(tj) == vmath::kInf) | (std::fabs(vj) == vmath::kInf) |
-                (std::fabs(rj) == vmath::kInf) | (std::fabs(qj) == vmath::kInf);
-            const bool bad = (sj <= 0.0) | (kj <= 0.0) | (tj < 0.0) | (vj < 0.0) | infinite;
-            n_bad += bad ? 1.0 : 0.0;
-            // Finite but suspicious magnitudes (infinite ones are errors, counted above).
-            n_rate += (std::fabs(rj) > kPercentRate) & (std::fabs(rj) < vmath::kInf) ? 1.0 : 0.0;
-            n_div += (std::fabs(qj) > kPercentRate) & (std::fabs(qj) < vmath::kInf) ? 1.0 : 0.0;
-            n_vol += (vj > kPercentVol) & (vj < vmath::kInf) ? 1.0 : 0.0;
-            w.bad[j] = bad ? 1.0 : 0.0;
-            // 0 for finite inputs, NaN if any input is NaN; NaN for invalid ones.
-            w.poison[j] = bad ? vmath::kNaN : (sj + kj + tj + vj + rj + qj) * 0.0;
-        }
-        if (n_bad > 0.0) {
-            report.invalid_count += static_cast<std::int64_t>(n_bad);
-            if (report.first_invalid < 0) {
-                for (std::int64_t j = 0; j < len; ++j) {
-                    if (w.bad[j] != 0.0) {
-                        report.first_invalid = i0 + j;
-                        break;
-                    }
-                }
-            }
-        }
-        report.rate_looks_percent |= n_rate > 0.0;
-        report.div_looks_percent |= n_div > 0.0;
-        report.vol_looks_percent |= n_vol > 0.0;
+        validate_block(w, report, s, k, t, v, r, q, i0, len);
         if (!want_any) {
             continue;  // a validation-only call
         }
-
-#pragma omp simd
-        for (std::int64_t j = 0; j < kBlock; ++j) {
-            const double sj = s[j], kj = k[j], tj = t[j], vj = v[j], rj = r[j], qj = q[j];
-            const double sqrt_t = std::sqrt(tj);
-            const double sig_t = vj * sqrt_t;
-            const double log_sk = M::log(sj / kj);
-            const double x = log_sk + (rj - qj) * tj;  // ln(F/K)
-            const bool degenerate = !(sig_t > 0.0);    // point mass (or invalid: poisoned)
-            const double d1 = degenerate ? 0.0 : M::d1(log_sk, rj, qj, vj, tj, sig_t);
-            w.sqrt_t[j] = sqrt_t;
-            w.sig_t[j] = sig_t;
-            w.d1[j] = d1;
-            w.d2[j] = d1 - sig_t;
-            const double g1 = M::gauss(d1);
-            w.g1[j] = g1;
-            w.pdf[j] = degenerate ? 0.0 : M::pdf_from(g1);
-            // The step H(phi (F - K)), 1/2 at the money, used when the distribution is a point.
-            const double step = x > 0.0 ? 1.0 : (x < 0.0 ? 0.0 : 0.5);
-            w.n1[j] = w.phi[j] > 0.0 ? step : 1.0 - step;  // overwritten below if not degenerate
-        }
+        shared_terms<M>(w, s, k, t, v, r, q);
         // Discount factors: one exp per call when the rate (or yield) and t are both scalars,
         // as for a chain with one expiry, else one per element.
         const double* __restrict dq = div_discount.block(w.dq, q, t);
         const double* __restrict dr = rate_discount.block(w.dr, r, t);
-
-
         if (want_cdf) {
-            // exp(-d2^2/2) = g1 F/K, since d2 = d1 - vol sqrt t and d1 vol sqrt t -
-            // (vol sqrt t)^2/2 = ln F/K; with F/K = S dq / (K dr) that saves an exp, except
-            // where g1 is near underflow (g1 could be 0 where g2 is not): there the exp is kept.
-            // That rule is per element; two facts about the whole block only pick the cheapest
-            // code for it, so a result never depends on its neighbours or the thread count:
-            // - no |d| beyond kCdfTailStart: Cody's asymptotic range is not needed;
-            // - no g1 near underflow: no exp at all.
-            double n_tail = 0.0, n_tiny = 0.0;
-#pragma omp simd reduction(+ : n_tail, n_tiny)
-            for (std::int64_t j = 0; j < kBlock; ++j) {
-                const bool tail = (std::fabs(w.d1[j]) > vmath::kCdfTailStart) |
-                                  (std::fabs(w.d2[j]) > vmath::kCdfTailStart);
-                n_tail += tail ? 1.0 : 0.0;
-                n_tiny += w.g1[j] > kTinyGauss ? 0.0 : 1.0;  // NaN counts as tiny
-            }
-            if (n_tail > 0.0) {
-                cdf_pair<M, true>(w, s, k, dq, dr, n_tiny == 0.0, kBlock);
-            } else {
-                cdf_pair<M, false>(w, s, k, dq, dr, n_tiny == 0.0, kBlock);
-            }
+            block_cdf<M>(w, s, k, dq, dr);
         }
-
         // The careful price where the direct one would lose digits (see mark_careful). Every
         // block then takes the same emit code, careful lanes or not, so that a direct price
         // never depends on whether a neighbour was careful (fused multiply-adds could differ).
@@ -566,97 +694,16 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
                 careful_price(w, careful_scratch, s, k, t, v, r, q, dq, dr);
             }
         }
-
         const auto o = [&](Greek g) {
             double* p = out.out[static_cast<int>(g)];
             return p == nullptr ? nullptr : (partial ? tail.out[static_cast<int>(g)] : p + i0);
         };
-        // Shorthands for the formulas below (phi = +1 call, -1 put; N1 = N(phi d1), etc.).
-        // Probabilities multiply first, so that a zero probability times a huge (even
-        // overflowing) amount gives 0, as it should, not inf * 0 = NaN.
-        const double* __restrict phi = w.phi;
-        const double* __restrict st = w.sqrt_t;
-        const double* __restrict sig = w.sig_t;
-        const double* __restrict d1 = w.d1;
-        const double* __restrict d2 = w.d2;
-        const double* __restrict pdf = w.pdf;
-        const double* __restrict n1 = w.n1;
-        const double* __restrict n2 = w.n2;
-
-        if constexpr (M::kCareful) {
-            const double* __restrict care = w.care;
-            const double* __restrict pc = w.careful;
-            const double* __restrict pdens = w.careful_dens;
-            emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
-                const double direct = phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]);
-                return care[j] != 0.0 ? pc[j] : direct;
-            });
-            // Theta: with the careful price P, -phi r K e^{-rt} N2 = r P - phi r S e^{-qt} N1, so
-            // that the two terms of the price do not cancel here either, and the density term
-            // from the careful S e^{-qt} n(d1).
-            emit(o(Greek::theta), w, kBlock, [&](std::int64_t j) {
-                const double vol_term = mul0(pdf[j], s[j] * dq[j] * v[j] / (2.0 * st[j]));
-                const double direct = -vol_term - phi[j] * r[j] * (n2[j] * k[j]) * dr[j] +
-                                      phi[j] * q[j] * (n1[j] * s[j]) * dq[j];
-                const double careful_vol_term = mul0(pdens[j], v[j] / (2.0 * st[j]));
-                const double from_price = -careful_vol_term + r[j] * pc[j] +
-                                          phi[j] * (q[j] - r[j]) * (n1[j] * s[j]) * dq[j];
-                return care[j] != 0.0 ? from_price : direct;
-            });
-        } else {
-            emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
-                return phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]);
-            });
-            emit(o(Greek::theta), w, kBlock, [&](std::int64_t j) {
-                return -mul0(pdf[j], s[j] * dq[j] * v[j] / (2.0 * st[j])) -
-                       phi[j] * r[j] * (n2[j] * k[j]) * dr[j] +
-                       phi[j] * q[j] * (n1[j] * s[j]) * dq[j];
-            });
-        }
-        emit(o(Greek::delta), w, kBlock, [&](std::int64_t j) { return phi[j] * n1[j] * dq[j]; });
-        emit(o(Greek::gamma), w, kBlock,
-             [&](std::int64_t j) { return mul0(pdf[j], dq[j] / (s[j] * sig[j])); });
-        emit(o(Greek::vega), w, kBlock, [&](std::int64_t j) { return pdf[j] * s[j] * dq[j] * st[j]; });
-        emit(o(Greek::rho), w, kBlock,
-             [&](std::int64_t j) { return phi[j] * (n2[j] * k[j]) * t[j] * dr[j]; });
-        emit(o(Greek::epsilon), w, kBlock,
-             [&](std::int64_t j) { return -phi[j] * (n1[j] * s[j]) * t[j] * dq[j]; });
-        emit(o(Greek::vanna), w, kBlock,
-             [&](std::int64_t j) { return -mul0(pdf[j], dq[j] * d2[j] / v[j]); });
-        emit(o(Greek::charm), w, kBlock, [&](std::int64_t j) {
-            const double drift = 2.0 * (r[j] - q[j]) * t[j] - d2[j] * sig[j];
-            return phi[j] * q[j] * n1[j] * dq[j] -
-                   mul0(pdf[j], dq[j] * drift / (2.0 * t[j] * sig[j]));
-        });
-        emit(o(Greek::vomma), w, kBlock, [&](std::int64_t j) {
-            return mul0(pdf[j], s[j] * dq[j] * st[j] * d1[j] * d2[j] / v[j]);
-        });
-        emit(o(Greek::veta), w, kBlock, [&](std::int64_t j) {
-            const double inner =
-                q[j] + (r[j] - q[j]) * d1[j] / sig[j] - (1.0 + d1[j] * d2[j]) / (2.0 * t[j]);
-            return mul0(pdf[j], s[j] * dq[j] * st[j] * inner);  // d(vega)/dt, calendar time
-        });
-        emit(o(Greek::speed), w, kBlock, [&](std::int64_t j) {
-            return -mul0(pdf[j], dq[j] / (s[j] * s[j] * sig[j]) * (d1[j] / sig[j] + 1.0));
-        });
-        emit(o(Greek::zomma), w, kBlock, [&](std::int64_t j) {
-            return mul0(pdf[j], dq[j] / (s[j] * sig[j]) * (d1[j] * d2[j] - 1.0) / v[j]);
-        });
-        emit(o(Greek::color), w, kBlock, [&](std::int64_t j) {
-            const double drift = 2.0 * (r[j] - q[j]) * t[j] - d2[j] * sig[j];
-            const double inner = 2.0 * q[j] * t[j] + 1.0 + drift / sig[j] * d1[j];
-            return mul0(pdf[j], dq[j] / (2.0 * s[j] * t[j] * sig[j]) * inner);  // dGamma/dt
-        });
-        emit(o(Greek::ultima), w, kBlock, [&](std::int64_t j) {
-            const double x = d1[j] * d2[j];
-            const double inner = x * (1.0 - x) + d1[j] * d1[j] + d2[j] * d2[j];
-            return -mul0(pdf[j], s[j] * dq[j] * st[j] / (v[j] * v[j]) * inner);
-        });
-        emit(o(Greek::dual_delta), w, kBlock,
-             [&](std::int64_t j) { return -phi[j] * n2[j] * dr[j]; });
-        emit(o(Greek::dual_gamma), w, kBlock, [&](std::int64_t j) {
-            return mul0(pdf[j], s[j] * dq[j] / (k[j] * k[j] * sig[j]));
-        });
+        // Probabilities multiply first in the formulas, so that a zero probability times a
+        // huge (even overflowing) amount gives 0, as it should, not inf * 0 = NaN.
+        const Terms terms{s,      k,        t,       v,     r,     q,     dq,    dr,
+                          w.phi, w.sqrt_t, w.sig_t, w.d1, w.d2, w.pdf, w.n1, w.n2};
+        emit_price_theta<M>(w, terms, o);
+        emit_greeks(w, terms, o);
         if (partial) {
             tail.copy_out(out, i0, len);
         }
