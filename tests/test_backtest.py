@@ -12,13 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 import gammaext
-from gammaext import indicators as ind
-from gammaext import reference
+from gammaext import indicators as ind, reference
 from gammaext.backtest import StrategyParams, pine_format
 
 sys.path.insert(0, str(Path(__file__).parent))

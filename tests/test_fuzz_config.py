@@ -12,8 +12,7 @@ import re
 from importlib import resources
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from test_fuzz import FUZZ
 
 from gammaext import cli

@@ -11,8 +11,7 @@ from conftest import data_file
 from numpy.testing import assert_allclose, assert_array_equal
 
 import gammaext as g
-from gammaext import _core
-from gammaext import reference as R
+from gammaext import _core, reference as R
 from gammaext.hedging import HEDGE_FIELDS, random_draws, straddle
 
 # --------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ except ImportError as exc:  # pragma: no cover - only on a broken install
         "Python from inside the source tree's python/ folder. Original error: " + str(exc)
     ) from exc
 
-from . import indicators, reference
+from . import hedging as _hedging, indicators, reference
 from ._arrays import get_num_threads, set_num_threads, simd_level
 from .backtest import (
     BacktestResult,
@@ -41,30 +41,30 @@ from .greeks import (
     per_day,
     price,
 )
-from .hedging import (
-    GBM,
+from .hedging import (  # rules and generators: re-exported (as X), listed by the registries
+    GBM as GBM,
     Accounting,
-    AnyOf,
-    AtrMove,
-    Bootstrap,
+    AnyOf as AnyOf,
+    AtrMove as AtrMove,
+    Bootstrap as Bootstrap,
     Costs,
-    DeltaBand,
-    EveryK,
+    DeltaBand as DeltaBand,
+    EveryK as EveryK,
     Execution,
     HedgeResult,
-    Heston,
+    Heston as Heston,
     Leg,
-    MaxInterval,
-    Merton,
-    Move,
-    Never,
+    MaxInterval as MaxInterval,
+    Merton as Merton,
+    Move as Move,
+    Never as Never,
     Noise,
-    Oscillation,
+    Oscillation as Oscillation,
     Position,
-    Trend,
-    TrendBand,
-    VolGate,
-    WhalleyWilmott,
+    Trend as Trend,
+    TrendBand as TrendBand,
+    VolGate as VolGate,
+    WhalleyWilmott as WhalleyWilmott,
     simulate_hedge,
     simulate_rules,
     straddle,
@@ -74,44 +74,35 @@ from .lab import Scenario, compare_rules, run_experiment
 
 __version__ = _metadata.version("gammaext")  # one source of truth: pyproject.toml
 
+#: The public names: these, and every registered rule and path generator (the registries in
+#: gammaext.rules and gammaext.generators; tests/test_registries.py checks that each is
+#: imported above).
 __all__ = [
     "__version__",
     "Accounting",
-    "AnyOf",
-    "AtrMove",
     "backtest",
     "BacktestResult",
     "Bars",
     "black76_greeks",
     "black76_implied_vol",
     "black76_price",
-    "Bootstrap",
     "compare_rules",
     "Costs",
     "Execution",
-    "DeltaBand",
-    "EveryK",
-    "GBM",
     "get_num_threads",
     "Greeks",
     "GREEKS",
     "greeks",
     "HedgeResult",
-    "Heston",
     "implied_vol",
     "indicators",
     "InputWarning",
     "IVStatus",
     "Leg",
     "load_csv",
-    "MaxInterval",
-    "Merton",
-    "Move",
-    "Never",
     "Noise",
     "norm_cdf",
     "norm_pdf",
-    "Oscillation",
     "param_grid",
     "per_day",
     "Position",
@@ -127,8 +118,11 @@ __all__ = [
     "StrategyParams",
     "sweep",
     "SweepResult",
-    "Trend",
-    "TrendBand",
-    "VolGate",
-    "WhalleyWilmott",
 ]
+__all__ += sorted(
+    {
+        cls.__name__
+        for cls in (*_hedging.Rule.registry.values(), *_hedging.PathGenerator.registry.values())
+    }
+    - {"Rule"}
+)

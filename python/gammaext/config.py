@@ -28,8 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import hedging as _h
-from . import lab as _lab
+from . import hedging as _h, lab as _lab
 
 __all__ = ["ConfigError", "Experiment", "load_config", "parse_config"]
 

@@ -72,95 +72,41 @@ __all__ = [
 # Re-exported: gammaext.hedging is the module users (and the lab, the reference) import from.
 from ._checks import (
     _BAND_KIND as _BAND_KIND,
-)
-from ._checks import (
     _CHUNK_WORK as _CHUNK_WORK,
-)
-from ._checks import (
     _EXPIRY_TOL as _EXPIRY_TOL,
-)
-from ._checks import (
     _MAX_COUNT as _MAX_COUNT,
-)
-from ._checks import (
     _MAX_STEPS as _MAX_STEPS,
-)
-from ._checks import (
     _NOISE_KIND as _NOISE_KIND,
-)
-from ._checks import (
     GROUP_COLUMNS as GROUP_COLUMNS,
-)
-from ._checks import (
     HEDGE_FIELDS as HEDGE_FIELDS,
-)
-from ._checks import (
     PARAM_NAMES as PARAM_NAMES,
-)
-from ._checks import (
     PNL_PARTS as PNL_PARTS,
-)
-from ._checks import (
     STREAMS as STREAMS,
-)
-from ._checks import (
     TRACE_FIELDS as TRACE_FIELDS,
-)
-from ._checks import (
     _check_prices as _check_prices,
-)
-from ._checks import (
     _count as _count,
-)
-from ._checks import (
     _enum as _enum,
-)
-from ._checks import (
     _finite as _finite,
 )
 from .generators import (
     _PATH_KIND as _PATH_KIND,
-)
-from .generators import (
     GBM as GBM,
-)
-from .generators import (
     Bootstrap as Bootstrap,
-)
-from .generators import (
     Heston as Heston,
-)
-from .generators import (
     Merton as Merton,
-)
-from .generators import (
     Oscillation as Oscillation,
-)
-from .generators import (
     PathGenerator as PathGenerator,
-)
-from .generators import (
     Trend as Trend,
 )
 from .market import (
     Costs as Costs,
-)
-from .market import (
     Execution as Execution,
-)
-from .market import (
     Noise as Noise,
 )
 from .position import (
     Accounting as Accounting,
-)
-from .position import (
     Leg as Leg,
-)
-from .position import (
     Position as Position,
-)
-from .position import (
     straddle as straddle,
 )
 from .results import (
@@ -168,35 +114,15 @@ from .results import (
 )
 from .rules import (
     AnyOf as AnyOf,
-)
-from .rules import (
     AtrMove as AtrMove,
-)
-from .rules import (
     DeltaBand as DeltaBand,
-)
-from .rules import (
     EveryK as EveryK,
-)
-from .rules import (
     MaxInterval as MaxInterval,
-)
-from .rules import (
     Move as Move,
-)
-from .rules import (
     Never as Never,
-)
-from .rules import (
     Rule as Rule,
-)
-from .rules import (
     TrendBand as TrendBand,
-)
-from .rules import (
     VolGate as VolGate,
-)
-from .rules import (
     WhalleyWilmott as WhalleyWilmott,
 )
 

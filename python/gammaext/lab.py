@@ -43,8 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
-from . import hedging as _h
+from . import _core, hedging as _h
 from .hedging import (
     GBM,
     Accounting,
