@@ -477,28 +477,29 @@ def hedge_paths(
         peak = np.maximum(peak, pnl)
         maxdd = np.maximum(maxdd, peak - pnl)
 
-    parts = (
-        acc["gamma"] + acc["theta"] + acc["vega"] + acc["hedge"] + acc["financing"] + acc["costs"]
-    )
-    out: dict[str, Any] = {
-        "pnl": cash,
-        "gamma": acc["gamma"],
-        "theta": acc["theta"],
-        "vega": acc["vega"],
-        "hedge": acc["hedge"],
-        "financing": acc["financing"],
-        "costs": acc["costs"],
-        "residual": cash - parts,
-        "rebalances": acc["rebalances"],
-        "traded": acc["traded"],
-        "turnover": acc["turnover"],
-        "realized_vol": np.sqrt(acc["rv"] / t[-1]),
-        "max_drawdown": maxdd,
-        "final_spot": S[:, -1].copy(),
-    }
+    out = _outputs(acc, cash, maxdd, t[-1], S[:, -1])
     if trace is not None:
         out["trace"] = trace_rows
     return out
+
+
+def _outputs(
+    acc: Mapping[str, FloatArray], cash: FloatArray, maxdd: FloatArray, horizon: float,
+    final_spot: FloatArray,
+) -> dict[str, Any]:
+    """The per-path fields of HEDGE_FIELDS from the accumulated parts."""
+    parts = (
+        acc["gamma"] + acc["theta"] + acc["vega"] + acc["hedge"] + acc["financing"] + acc["costs"]
+    )
+    return {
+        "pnl": cash,
+        **{f: acc[f] for f in ("gamma", "theta", "vega", "hedge", "financing", "costs")},
+        "residual": cash - parts,
+        **{f: acc[f] for f in ("rebalances", "traded", "turnover")},
+        "realized_vol": np.sqrt(acc["rv"] / horizon),
+        "max_drawdown": maxdd,
+        "final_spot": final_spot.copy(),
+    }
 
 
 def simulate_hedge(
