@@ -68,9 +68,7 @@ struct Block {
         hgam[kLanes], pay[kLanes], inv_s[kLanes], veg[kLanes];
     // Rule-independent accumulators.
     alignas(64) double a_vega[kLanes], a_gamma[kLanes], a_theta[kLanes], rv[kLanes];
-    // The price trades fill around and the stock is marked at: the efficient price (fills at
-    // the quotes), or the observed one (research mode, fill_observed); and 1/observed.
-    alignas(64) double px[kLanes], px_prev[kLanes], inv_o[kLanes];
+    alignas(64) double inv_o[kLanes];  // 1 / observed, for the trader's gamma
 };
 
 /// The parameters of one rule (read from its parameter array).
@@ -264,7 +262,12 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
         b.pay[j] = 0.0;
         b.veg[j] = 0.0;
         b.inv_s[j] = 1.0 / b.s[j];
-        b.inv_o[j] = 1.0 / b.o[j];
+    }
+    if (!hedge_is_mark(su)) {
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            b.inv_o[j] = 1.0 / b.o[j];
+        }
     }
     const double r = su.rate, q = su.div;
     for (const GroupStep& c : gs) {
@@ -319,13 +322,14 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
     }
 }
 
-/// The execution price: fills and marks at the efficient price, or at the observed one.
-void set_execution_price(const Setup& su, Block& b) noexcept {
-    const double* __restrict src = su.fill_observed ? b.o : b.s;
-#pragma omp simd
-    for (int j = 0; j < kLanes; ++j) {
-        b.px[j] = src[j];
-    }
+/// The execution price, which trades fill around and the stock is marked at: the efficient
+/// price (fills at the quotes), or the observed one (research mode, fill_observed); now and at
+/// the previous time.
+const double* exec_price(const Setup& su, const Block& b) noexcept {
+    return su.fill_observed ? b.o : b.s;
+}
+const double* exec_price_prev(const Setup& su, const Block& b) noexcept {
+    return su.fill_observed ? b.o_prev : b.s_prev;
 }
 
 /// Observed log price at time index k from the true one (microstructure noise overlay).
@@ -375,18 +379,19 @@ void trade(const Setup& su, const Block& b, Book& k, bool pay) noexcept {
     const double hs = on * hp(sp, hp_half_spread);
     const double fixed = on * hp(sp, hp_fixed_cost);
     const double widen = on * su.spread_vol, impact = on * su.impact;
+    const double* __restrict px = exec_price(su, b);
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
         const double q = std::fabs(k.q[j]) > min_trade ? k.q[j] : 0.0;
         k.q[j] = q;
         const double aq = std::fabs(q);
         const double rel = bps + widen * std::fabs(b.lx[j] - b.lx_prev[j]) + impact * aq;
-        const double cost = q != 0.0 ? aq * b.px[j] * rel + aq * hs + fixed : 0.0;
-        k.cash[j] -= q * b.px[j] + cost;
+        const double cost = q != 0.0 ? aq * px[j] * rel + aq * hs + fixed : 0.0;
+        k.cash[j] -= q * px[j] + cost;
         k.h[j] += q;
         k.a_cost[j] -= cost;
         k.traded[j] += aq;
-        k.turnover[j] += aq * b.px[j];
+        k.turnover[j] += aq * px[j];
     }
 }
 
@@ -419,7 +424,7 @@ void write_trace(const Setup& su, const Block& b, const Book& bk, i64 rule,
         row[tf_hedge] = bk.a_hedge[j];
         row[tf_financing] = bk.a_fin[j];
         row[tf_costs] = bk.a_cost[j];
-        row[tf_pnl] = bk.cash[j] + bk.h[j] * b.px[j] + b.val[j];
+        row[tf_pnl] = bk.cash[j] + bk.h[j] * exec_price(su, b)[j] + b.val[j];
     }
 }
 
@@ -487,13 +492,15 @@ void advance_heston(const Setup& su, Block& b, double dt, const double* __restri
         const double vn = psi <= kPsiC ? v_quad : v_exp;
         // Martingale correction: -ln E[exp(A V(t + dt))] - (K1 + K3 / 2) V(t).
         const double one_m = 1.0 - 2.0 * big_a * a;
-        const double ln_mgf_quad = big_a * b2 * a / (one_m > 0.0 ? one_m : 1.0) -
-                                   0.5 * vmath::log(one_m > 0.0 ? one_m : 1.0);
         const double mgf_exp = p + beta * (1.0 - p) / (beta - big_a);
-        const double ln_mgf_exp = vmath::log(mgf_exp > 0.0 ? mgf_exp : 1.0);
         const bool quad = psi <= kPsiC;
         const bool exists = quad ? one_m > 0.0 : big_a < beta;
-        const double k0_star = -(quad ? ln_mgf_quad : ln_mgf_exp) - (k1 + 0.5 * k3) * v;
+        // one logarithm per lane: of 1 - 2 A a (quadratic branch) or of the MGF (exponential)
+        const double log_arg = quad ? one_m : mgf_exp;
+        const double log_val = vmath::log(log_arg > 0.0 ? log_arg : 1.0);
+        const double ln_mgf =
+            quad ? big_a * b2 * a / (one_m > 0.0 ? one_m : 1.0) - 0.5 * log_val : log_val;
+        const double k0_star = -ln_mgf - (k1 + 0.5 * k3) * v;
         const double kk0 = exists ? k0_star : k0;
         b.lx[j] += mu + kk0 + k1 * v + k2 * vn + std::sqrt(k3 * (v + vn)) * z[j];
         b.var[j] = vn;
@@ -628,7 +635,6 @@ void move_prices(const Setup& su, Block& b, const i64* row, i64 k,
         b.lo_prev[j] = b.lo[j];
         b.s_prev[j] = b.s[j];
         b.o_prev[j] = b.o[j];
-        b.px_prev[j] = b.px[j];
     }
     const bool odd = (k & 1) != 0;
     const double* z = odd ? b.zb : b.za;
@@ -664,7 +670,6 @@ void move_prices(const Setup& su, Block& b, const i64* row, i64 k,
         }
     }
     observe(su, b, k + 1);
-    set_execution_price(su, b);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -865,7 +870,6 @@ void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupSte
         draw_pair(b, sp.seed, rng::Stream::noise, 0, su.noise == NoiseKind::iid, b.na, b.nb);
     }
     observe(su, b, 0);
-    set_execution_price(su, b);
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
         b.lx_prev[j] = b.lx[j];  // no move before time 0: the quoted spread is not widened
@@ -902,9 +906,10 @@ void open_book(const Setup& su, const Block& b, Book& bk, const RuleParams& rule
         }
         trade(su, b, bk, hp(sp, hp_entry_costs) != 0.0);
     }
+    const double* __restrict px = exec_price(su, b);
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        const double pnl = bk.cash[j] + bk.h[j] * b.px[j] + b.val[j];
+        const double pnl = bk.cash[j] + bk.h[j] * px[j] + b.val[j];
         bk.maxdd[j] = pnl < 0.0 ? -pnl : 0.0;  // the peak starts at 0 (before any trade)
     }
     if (rule.band_kind == BandKind::trend) {
@@ -932,14 +937,16 @@ void attribute(const Setup& su, Block& b, i64 k, double dt) noexcept {
 
 /// A book over step k: financing of its cash and stock (grow_cash = expm1(r dt), grow_div =
 /// expm1(q dt), 0 without financing) and the P&L of its net delta.
-void carry(const Block& b, Book& bk, double grow_cash, double grow_div) noexcept {
+void carry(const Setup& su, const Block& b, Book& bk, double grow_cash, double grow_div) noexcept {
+    const double* __restrict px = exec_price(su, b);
+    const double* __restrict px_prev = exec_price_prev(su, b);
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        const double fin = bk.cash[j] * grow_cash + bk.h[j] * b.px_prev[j] * grow_div;
+        const double fin = bk.cash[j] * grow_cash + bk.h[j] * px_prev[j] * grow_div;
         bk.cash[j] += fin;
         bk.a_fin[j] += fin;
         const double ds = b.s[j] - b.s_prev[j];
-        bk.a_hedge[j] += b.del[j] * ds + bk.h[j] * (b.px[j] - b.px_prev[j]);
+        bk.a_hedge[j] += b.del[j] * ds + bk.h[j] * (px[j] - px_prev[j]);
     }
 }
 
@@ -1018,9 +1025,10 @@ void rebalance(const Setup& su, const Block& b, Book& bk, const RuleParams& rule
         close_book(su, b, bk, exit_spread(su, gs));
         opt_val_factor = 0.0;
     }
+    const double* __restrict px = exec_price(su, b);
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        const double pnl = bk.cash[j] + bk.h[j] * b.px[j] + opt_val_factor * b.val[j];
+        const double pnl = bk.cash[j] + bk.h[j] * px[j] + opt_val_factor * b.val[j];
         bk.peak[j] = pnl > bk.peak[j] ? pnl : bk.peak[j];
         const double dd = bk.peak[j] - pnl;
         bk.maxdd[j] = dd > bk.maxdd[j] ? dd : bk.maxdd[j];
@@ -1087,7 +1095,7 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
         const double grow_cash = financing ? std::expm1(su.rate * dt) : 0.0;
         const double grow_div = financing ? std::expm1(su.div * dt) : 0.0;
         for (Book& bk : ws.books) {
-            carry(b, bk, grow_cash, grow_div);
+            carry(su, b, bk, grow_cash, grow_div);
         }
         const i64 k1 = k + 1;
         portfolio_greeks(su, b, k1, ws.gs);  // options expiring at k1 pay into cash
