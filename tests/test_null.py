@@ -140,3 +140,11 @@ def test_execution_in_a_config():
     assert exp.options["costs"].impact_bps == 1.0
     with pytest.raises(ConfigError, match="execution.fill"):
         parse_config({**cfg, "execution": {"fill": "mid"}})
+
+
+def test_the_spread_study_market_passes_the_null_test():
+    from gammaext import lab
+
+    ok, detail, table = lab.spread_study_null(n_paths=2000, settings={"n_steps": 240})
+    assert ok, detail
+    assert table.size == 10

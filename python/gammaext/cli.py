@@ -350,6 +350,10 @@ def cmd_lab(args: argparse.Namespace) -> int:
         written += write_table(study, out / "lab_spread_study.csv")
         for line in lab.spread_study_summary(study):
             print(f"{'spread study':>14s}: {line}")
+        ok, detail, _ = lab.spread_study_null(
+            n_paths=max(1, args.paths // 4), seed=args.seed, threads=args.threads
+        )
+        print(f"{'study null':>14s}: {'passed' if ok else 'FAILED'}, {detail}")
     if _plots_available(args.no_plots):
         from . import plots
 

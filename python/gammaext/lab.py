@@ -80,6 +80,7 @@ __all__ = [
     "same_variance_paths",
     "scenario",
     "spread_study",
+    "spread_study_null",
     "spread_study_summary",
     "sweep",
     "sweep_rules",
@@ -1466,6 +1467,24 @@ def spread_study(
     return _to_table(rows, "numpy")
 
 
+def spread_study_null(
+    *, n_paths: int = 5000, seed: int = DEFAULT_SEED, threads: int | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> tuple[bool, str, Any]:
+    """:func:`null_test` in the spread study's own market (its vol, grid and largest noise, its
+    rules, no costs): the study's comparisons mean something only if this passes."""
+    cfg = {**SPREAD_STUDY, **(settings or {})}
+    rules = {
+        **{f"clock={k}": EveryK(int(k)) for k in cfg["clock"]},
+        **{f"move={x:g}": Move(float(x)) for x in cfg["move"]},
+    }
+    noise = list(cfg["noises"].values())[-1]
+    return null_test(
+        rules, position=Position(vol=cfg["vol"]), noise=noise, n_paths=n_paths,
+        n_steps=cfg["n_steps"], dt=cfg["dt"], seed=seed, threads=threads,
+    )
+
+
 def spread_study_summary(table: Any) -> list[str]:
     """What the spread study says, one line per noise level: the P&L standard deviation of the
     move rules against the clock's at the same cost (the move family's std interpolated at
@@ -1514,6 +1533,7 @@ def null_test(
     noise: Noise | None = None,
     n_paths: int = 20_000,
     n_steps: int = 252,
+    dt: float | None = None,
     seed: int = DEFAULT_SEED,
     threads: int | None = None,
     execution: Execution | None = None,
@@ -1524,7 +1544,7 @@ def null_test(
     of 0. Returns (passed, a one-line summary, the table)."""
     position = Position() if position is None else position
     fair = dataclasses.replace(position, rate=0.0, div=0.0)
-    sc = Scenario("null", _RelativeGBM(1.0), n_steps=n_steps, noise=noise)
+    sc = Scenario("null", _RelativeGBM(1.0), n_steps=n_steps, dt=dt, noise=noise)
     table = compare_rules(
         rules, [sc], position=fair, costs=Costs(), n_paths=n_paths, seed=seed,
         threads=threads, progress=False, output="numpy", execution=execution,
