@@ -17,6 +17,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     gammaext::bindings::bind_hedging(m);
     gammaext::bindings::bind_implied_vol(m);
     gammaext::bindings::bind_lab(m);
+    gammaext::bindings::bind_surface(m);
     // Every bound name: mypy's stubtest skips private names unless __all__ lists them, so this
     // makes `python -m mypy.stubtest gammaext._core` (.ci/run) check each against _core.pyi.
     py::list names;

@@ -82,5 +82,6 @@ void bind_backtest(py::module_& m);
 void bind_hedging(py::module_& m);
 void bind_implied_vol(py::module_& m);
 void bind_lab(py::module_& m);
+void bind_surface(py::module_& m);
 
 }  // namespace gammaext::bindings

@@ -71,6 +71,7 @@ from .hedging import (  # rules and generators: re-exported (as X), listed by th
 )
 from .iv import IVStatus, black76_implied_vol, implied_vol
 from .lab import Scenario, compare_rules, run_experiment
+from .surface import SVI, ArbitrageReport, VolSurface
 
 __version__ = _metadata.version("gammaext")  # one source of truth: pyproject.toml
 
@@ -80,6 +81,7 @@ __version__ = _metadata.version("gammaext")  # one source of truth: pyproject.to
 __all__ = [
     "__version__",
     "Accounting",
+    "ArbitrageReport",
     "backtest",
     "BacktestResult",
     "Bars",
@@ -116,8 +118,10 @@ __all__ = [
     "simulate_rules",
     "straddle",
     "StrategyParams",
+    "SVI",
     "sweep",
     "SweepResult",
+    "VolSurface",
 ]
 __all__ += sorted(
     {

@@ -52,7 +52,7 @@ _BAND_KIND = _enum(
 STREAMS = _enum(
     "random stream",
     _core._stream_names(),
-    {"price", "variance", "jump_count", "jump_size", "bootstrap", "noise"},
+    {"price", "variance", "jump_count", "jump_size", "bootstrap", "noise", "atm_vol"},
 )
 #: Path-steps x rules per call of the C++ engine (about 0.25 s on one core): the bound on
 #: how long a KeyboardInterrupt waits in simulate_hedge / simulate_rules.

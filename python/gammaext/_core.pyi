@@ -49,6 +49,10 @@ __all__ = [
     "_implied_vol",
     "_normalised_black",
     "_exact_sum_bins",
+    "_surface_kind_names",
+    "_surface_eval",
+    "_heston_expected_vol",
+    "_atm_vol_paths",
 ]
 
 _F = npt.NDArray[np.float64]
@@ -175,3 +179,32 @@ def _normalised_black(x: _F, s: _F, b: _F, isa: int = -1) -> None: ...
 def _exact_sum_bins(
     x: npt.NDArray[np.float64],
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+
+# Volatility surfaces and implied-vol dynamics (cpp/bindings/bind_surface.cpp)
+def _surface_kind_names() -> list[str]: ...
+def _surface_eval(
+    kind: int,
+    expiries: _F,
+    params: _F,
+    kgrid: _F,
+    k: _F,
+    t: _F,
+    want_vol: bool,
+    threads: int = 0,
+) -> _F: ...
+def _heston_expected_vol(v: _F, tau: _F, kappa: float, theta: float) -> _F: ...
+def _atm_vol_paths(
+    seed: int,
+    first_path: int,
+    n_paths: int,
+    times: _F,
+    spot: float,
+    drift: float,
+    vol: float,
+    atm0: float,
+    level: float,
+    kappa: float,
+    xi: float,
+    rho: float,
+    threads: int = 0,
+) -> tuple[_F, _F]: ...
