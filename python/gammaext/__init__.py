@@ -72,6 +72,7 @@ from .hedging import (  # rules and generators: re-exported (as X), listed by th
 from .iv import IVStatus, black76_implied_vol, implied_vol
 from .lab import Scenario, compare_rules, run_experiment
 from .surface import SVI, ArbitrageReport, VolSurface
+from .svi_fit import fit_svi
 
 __version__ = _metadata.version("gammaext")  # one source of truth: pyproject.toml
 
@@ -91,6 +92,7 @@ __all__ = [
     "compare_rules",
     "Costs",
     "Execution",
+    "fit_svi",
     "get_num_threads",
     "Greeks",
     "GREEKS",
