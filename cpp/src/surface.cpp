@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <vector>
 
 #include "gammaext/parallel.hpp"
 #include "gammaext/random.hpp"
@@ -32,8 +34,14 @@ void surface_eval(const SurfaceView& s, const double* k, bool k_scalar, const do
 
 namespace {
 
+/// The per-step constants of the two transitions (the same for every path).
+struct StepConst {
+    double mu, sd, decay, ou_sd;
+};
+
 /// Paths [lo, hi) of the joint generator: per-path state in locals, one row of each output.
-void atm_vol_range(const AtmVolSpec& sp, std::int64_t lo, std::int64_t hi) noexcept {
+void atm_vol_range(const AtmVolSpec& sp, const std::vector<StepConst>& steps, std::int64_t lo,
+                   std::int64_t hi) noexcept {
     const auto price = static_cast<std::uint32_t>(rng::Stream::price);
     const auto perp = static_cast<std::uint32_t>(rng::Stream::atm_vol);
     const double ln_level = std::log(sp.level);
@@ -57,16 +65,13 @@ void atm_vol_range(const AtmVolSpec& sp, std::int64_t lo, std::int64_t hi) noexc
                 rng::uniform_pair(sp.seed, perp, path, n, u0, u1);
                 rng::box_muller(u0, u1, zp[0], zp[1]);
             }
-            const double dt = sp.times[k + 1] - sp.times[k];
+            const StepConst& c = steps[static_cast<std::size_t>(k)];
             // The same arithmetic as the engine's GBM step (hedging_kernel.cpp, advance_gbm).
-            const double mu = (sp.drift - 0.5 * sp.vol * sp.vol) * dt;
-            const double sd = sp.vol * std::sqrt(dt);
-            lx += mu + sd * zs[half];
-            const surface::OuStep st = surface::ou_step(sp.kappa, sp.xi, dt);
+            lx += c.mu + c.sd * zs[half];
             const double zy = sp.rho * zs[half] + rho_perp * zp[half];
-            y = ln_level + (y - ln_level) * st.decay + st.sd * zy;
+            y = ln_level + (y - ln_level) * c.decay + c.ou_sd * zy;
             so[k + 1] = vmath::exp(lx);  // the engine's exp, so the paths match its GBM
-            ao[k + 1] = std::exp(y);
+            ao[k + 1] = vmath::exp(y);
         }
     }
 }
@@ -74,8 +79,24 @@ void atm_vol_range(const AtmVolSpec& sp, std::int64_t lo, std::int64_t hi) noexc
 }  // namespace
 
 void atm_vol_paths(const AtmVolSpec& spec, int threads) noexcept {
+    std::vector<StepConst> steps;
+    try {
+        steps.resize(static_cast<std::size_t>(spec.n_steps));
+    } catch (...) {  // O(steps) doubles: only fails when memory is gone; report NaN paths
+        std::fill(spec.spot_out, spec.spot_out + spec.n_paths * (spec.n_steps + 1),
+                  std::numeric_limits<double>::quiet_NaN());
+        std::fill(spec.atm_out, spec.atm_out + spec.n_paths * (spec.n_steps + 1),
+                  std::numeric_limits<double>::quiet_NaN());
+        return;
+    }
+    for (std::int64_t k = 0; k < spec.n_steps; ++k) {
+        const double dt = spec.times[k + 1] - spec.times[k];
+        const surface::OuStep st = surface::ou_step(spec.kappa, spec.xi, dt);
+        steps[static_cast<std::size_t>(k)] = {(spec.drift - 0.5 * spec.vol * spec.vol) * dt,
+                                              spec.vol * std::sqrt(dt), st.decay, st.sd};
+    }
     parallel_for(spec.n_paths, threads, kPathsPerThread,
-                 [&](int, std::int64_t lo, std::int64_t hi) { atm_vol_range(spec, lo, hi); });
+                 [&](int, std::int64_t lo, std::int64_t hi) { atm_vol_range(spec, steps, lo, hi); });
 }
 
 }  // namespace gammaext

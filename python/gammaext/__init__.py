@@ -73,6 +73,7 @@ from .iv import IVStatus, black76_implied_vol, implied_vol
 from .lab import Scenario, compare_rules, run_experiment
 from .surface import SVI, ArbitrageReport, VolSurface
 from .svi_fit import fit_svi
+from .vol_dynamics import StochasticAtmVol, heston_implied_vol, sticky_vols
 
 __version__ = _metadata.version("gammaext")  # one source of truth: pyproject.toml
 
@@ -97,6 +98,7 @@ __all__ = [
     "Greeks",
     "GREEKS",
     "greeks",
+    "heston_implied_vol",
     "HedgeResult",
     "implied_vol",
     "indicators",
@@ -119,6 +121,8 @@ __all__ = [
     "simulate_hedge",
     "simulate_rules",
     "straddle",
+    "sticky_vols",
+    "StochasticAtmVol",
     "StrategyParams",
     "SVI",
     "sweep",

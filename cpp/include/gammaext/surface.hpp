@@ -155,7 +155,7 @@ inline double heston_expected_vol(double v, double tau, double kappa, double the
     const double x = kappa * tau;
     const double frac = x == 0.0 ? 1.0 : -std::expm1(-x) / x;
     const double avg = theta + (v - theta) * frac;
-    return std::sqrt(avg > 0.0 ? avg : 0.0);
+    return std::sqrt(avg < 0.0 ? 0.0 : avg);  // NaN stays NaN
 }
 
 /// One OU step of y = ln(atm vol): the transition's mean reversion factor e^{-kappa dt} and
