@@ -19,6 +19,7 @@ except ImportError as exc:  # pragma: no cover - only on a broken install
 
 from . import hedging as _hedging, indicators, reference
 from ._arrays import get_num_threads, set_num_threads, simd_level
+from .attribution import StepAttribution, attribute_step
 from .backtest import (
     BacktestResult,
     Bars,
@@ -84,6 +85,7 @@ __all__ = [
     "__version__",
     "Accounting",
     "ArbitrageReport",
+    "attribute_step",
     "backtest",
     "BacktestResult",
     "Bars",
@@ -121,6 +123,7 @@ __all__ = [
     "simulate_hedge",
     "simulate_rules",
     "straddle",
+    "StepAttribution",
     "sticky_vols",
     "StochasticAtmVol",
     "StrategyParams",
