@@ -172,7 +172,15 @@ def _as_1d(name: str, value: Any) -> FloatArray:
     return a
 
 
-def fit_svi_slice(k: Any, vol: Any, t: float, *, weights: Any = None) -> SliceFit:
+def fit_svi_slice(
+    k: Any,
+    vol: Any,
+    t: float,
+    *,
+    weights: Any = None,
+    butterfly_penalty: float = 0.0,
+    below: SVI | None = None,
+) -> SliceFit:
     """Fit raw SVI to one expiry's quotes.
 
     Parameters
@@ -186,6 +194,16 @@ def fit_svi_slice(k: Any, vol: Any, t: float, *, weights: Any = None) -> SliceFi
     weights : array_like, optional
         Weights of the squared total-variance errors; default ``1 / vol**2`` (least squares
         in vol, to first order).
+    butterfly_penalty : float
+        0 (default): plain least squares. > 0: adds ``butterfly_penalty * sum(wt w**2) *
+        sum(min(g, 0)**2)`` on 201 k spanning the quotes and [-2, 2] (the range of
+        :meth:`VolSurface.arbitrage`'s default check) to the outer objective, pushing
+        (m, sigma) away from smiles with Gatheral's density g < 0 (a soft constraint: check
+        the result with :meth:`VolSurface.arbitrage`). 1e4 is a strong setting.
+    below : SVI, optional
+        The previous expiry's slice: with ``butterfly_penalty > 0``, the same penalty also
+        applies to ``sum(max(w_below - w, 0)**2)`` on that grid (calendar arbitrage).
+        :func:`fit_svi` passes it when fitting the expiries in order.
     """
     k = _as_1d("k", k)
     v = _as_1d("vol", vol)
@@ -205,9 +223,30 @@ def fit_svi_slice(k: Any, vol: Any, t: float, *, weights: Any = None) -> SliceFi
     w_max = float(w.max())
     span = float(k.max() - k.min()) or 1.0
 
+    lam = float(butterfly_penalty)
+    if not (math.isfinite(lam) and lam >= 0.0):
+        raise ValueError(f"butterfly_penalty must be >= 0, got {butterfly_penalty}")
+    k_check = np.linspace(min(k.min(), -2.0), max(k.max(), 2.0), 201)
+    scale = lam * float(wt @ (w * w))
+    floor = None if below is None else below.total_variance(k_check)
+
     def obj(x: FloatArray) -> float:
         m, sigma = float(x[0]), math.exp(float(x[1]))
-        return _inner((k - m) / sigma, w, wt, sigma, w_max)[0]
+        f, (a, d, c) = _inner((k - m) / sigma, w, wt, sigma, w_max)
+        if lam == 0.0 or c <= 0.0:
+            return f
+        y = (k_check - m) / sigma
+        r = np.sqrt(y * y + 1.0)
+        ww = a + d * y + c * r
+        w1 = (d + c * y / r) / sigma
+        w2 = c / (sigma * sigma * r**3)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g = (1 - k_check * w1 / (2 * ww)) ** 2 - w1 * w1 / 4 * (1 / ww + 0.25) + w2 / 2
+        g = np.where(ww > 0, g, -1.0)
+        pen = float(np.sum(np.minimum(g, 0.0) ** 2))
+        if floor is not None:  # total variance in relative units, like g
+            pen += float(np.sum(np.maximum(floor - ww, 0.0) ** 2)) / w_max**2
+        return f + scale * pen
 
     grid = [
         (np.array([m, math.log(s)]), obj(np.array([m, math.log(s)])))
@@ -271,13 +310,16 @@ def fit_svi(
     vol: Any,
     *,
     weights: Any = None,
+    butterfly_penalty: float = 0.0,
     spot: float | None = None,
     rate: float = 0.0,
     div: float = 0.0,
     check: Check = "none",
 ) -> SurfaceFit:
     """Fit raw SVI per expiry to quotes ``(k, t, vol)`` (one entry per quote; quotes with the
-    same ``t`` form an expiry) and build the surface; see :func:`fit_svi_slice`. ``spot``,
+    same ``t`` form an expiry) and build the surface; see :func:`fit_svi_slice`. The expiries
+    are fitted in order; with ``butterfly_penalty > 0`` each is also kept above the previous
+    one (a soft calendar constraint). ``spot``,
     ``rate``, ``div`` and ``check`` are passed to :class:`VolSurface`. Expiries with fewer
     than five quotes are skipped (listed in ``skipped``)."""
     k = _as_1d("k", k)
@@ -294,7 +336,14 @@ def fit_svi(
             skipped.append(float(ti))
             continue
         fits.append(
-            fit_svi_slice(k[sel], v[sel], float(ti), weights=None if wt is None else wt[sel])
+            fit_svi_slice(
+                k[sel],
+                v[sel],
+                float(ti),
+                weights=None if wt is None else wt[sel],
+                butterfly_penalty=butterfly_penalty,
+                below=fits[-1].svi if fits else None,
+            )
         )
     if not fits:
         raise ValueError("no expiry has enough quotes for an SVI fit")
