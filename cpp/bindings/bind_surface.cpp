@@ -98,7 +98,7 @@ void bind_surface(py::module_& m) {
         "_atm_vol_paths",
         [](std::uint64_t seed, std::int64_t first_path, std::int64_t n_paths,
            const farray& times, double spot, double drift, double vol, double atm0, double level,
-           double kappa, double xi, double rho, int threads) {
+           double kappa, double xi, double rho, int threads, int isa) {
             if (n_paths < 0 || first_path < 0) {
                 throw std::invalid_argument("n_paths and first_path must be >= 0");
             }
@@ -123,12 +123,12 @@ void bind_surface(py::module_& m) {
             sp.atm_out = a_out.mutable_data();
             {
                 py::gil_scoped_release release;
-                atm_vol_paths(sp, threads);
+                atm_vol_paths(sp, threads, isa);
             }
             return py::make_tuple(s_out, a_out);
         },
         "seed"_a, "first_path"_a, "n_paths"_a, "times"_a, "spot"_a, "drift"_a, "vol"_a,
-        "atm0"_a, "level"_a, "kappa"_a, "xi"_a, "rho"_a, "threads"_a = 0);
+        "atm0"_a, "level"_a, "kappa"_a, "xi"_a, "rho"_a, "threads"_a = 0, "isa"_a = -1);
 }
 
 }  // namespace gammaext::bindings

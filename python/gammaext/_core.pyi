@@ -207,4 +207,5 @@ def _atm_vol_paths(
     xi: float,
     rho: float,
     threads: int = 0,
+    isa: int = -1,
 ) -> tuple[_F, _F]: ...

@@ -146,6 +146,7 @@ class StochasticAtmVol:
             self.xi,
             self.rho,
             _arrays.threads_arg(threads),
+            _arrays.ISA,
         )
         return np.asarray(out[0]), np.asarray(out[1])
 

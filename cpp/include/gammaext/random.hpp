@@ -62,9 +62,12 @@ enum class Stream : std::uint32_t {
 #undef GAMMAEXT_X
 };
 
-/// Philox4x32-10: the four output words for (counter c0..c3, key k0, k1).
-GAMMAEXT_ALWAYS_INLINE void philox4x32(std::uint32_t c0, std::uint32_t c1, std::uint32_t c2, std::uint32_t c3,
-                       std::uint32_t k0, std::uint32_t k1, std::uint32_t out[4]) noexcept {
+/// Philox4x32-10 in place: the counter words c0..c3 become the four output words for key
+/// (k0, k1). Unrolled and free of arrays, so that a loop over lanes calling it vectorizes.
+GAMMAEXT_ALWAYS_INLINE void philox4x32_inplace(std::uint32_t& c0, std::uint32_t& c1,
+                                               std::uint32_t& c2, std::uint32_t& c3,
+                                               std::uint32_t k0, std::uint32_t k1) noexcept {
+#pragma GCC unroll 10
     for (int round = 0; round < kPhiloxRounds; ++round) {
         const std::uint64_t p0 = static_cast<std::uint64_t>(kPhiloxM0) * c0;
         const std::uint64_t p1 = static_cast<std::uint64_t>(kPhiloxM1) * c2;
@@ -79,6 +82,12 @@ GAMMAEXT_ALWAYS_INLINE void philox4x32(std::uint32_t c0, std::uint32_t c1, std::
         k0 += kPhiloxW0;
         k1 += kPhiloxW1;
     }
+}
+
+/// Philox4x32-10: the four output words for (counter c0..c3, key k0, k1).
+GAMMAEXT_ALWAYS_INLINE void philox4x32(std::uint32_t c0, std::uint32_t c1, std::uint32_t c2, std::uint32_t c3,
+                       std::uint32_t k0, std::uint32_t k1, std::uint32_t out[4]) noexcept {
+    philox4x32_inplace(c0, c1, c2, c3, k0, k1);
     out[0] = c0;
     out[1] = c1;
     out[2] = c2;

@@ -198,6 +198,7 @@ struct AtmVolSpec {
     double* atm_out = nullptr;   ///< n_paths x (n_steps + 1)
 };
 
-void atm_vol_paths(const AtmVolSpec& spec, int threads) noexcept;
+/// Fills spec's outputs; `isa` as in simd.hpp (kIsaBest: the widest this CPU runs).
+void atm_vol_paths(const AtmVolSpec& spec, int threads, int isa = kIsaBest) noexcept;
 
 }  // namespace gammaext
