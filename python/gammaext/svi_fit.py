@@ -391,6 +391,37 @@ def _col(rows: Sequence[dict[str, str]], name: str) -> FloatArray:
     return np.array([float(r[name]) if r[name] != "" else np.nan for r in rows])
 
 
+def _otm_chain(
+    t: FloatArray,
+    K: FloatArray,
+    F: FloatArray,
+    call: npt.NDArray[np.bool_],
+    usable: npt.NDArray[np.bool_],
+    invert: Callable[[npt.NDArray[np.bool_]], Any],
+    *,
+    spot: float,
+    rate: float,
+    div: float,
+) -> Chain:
+    """The out-of-the-money ``usable`` quotes with a positive implied vol (``invert(selection)``
+    gives the vols of the selected quotes)."""
+    keep = np.where(call, K >= F, K < F) & usable & (t > 0)
+    vol = np.asarray(invert(keep))
+    ok = np.isfinite(vol) & (vol > 0)
+    sel = np.flatnonzero(keep)[ok]
+    return Chain(
+        t=t[sel],
+        strike=K[sel],
+        forward=F[sel],
+        k=np.log(K[sel] / F[sel]),
+        is_call=call[sel],
+        vol=vol[ok],
+        spot=spot,
+        rate=rate,
+        div=div,
+    )
+
+
 def spy_chain(path: str | os.PathLike[str], *, min_bid: float = 0.0) -> Chain:
     """Out-of-the-money quotes of the Yahoo SPY chain file (``spy_options_*.csv``, see
     ``shared/data/README.md``): mid prices of quotes with ``bid > min_bid`` and ``ask > bid``,
@@ -407,21 +438,16 @@ def spy_chain(path: str | os.PathLike[str], *, min_bid: float = 0.0) -> Chain:
     bid, ask = _col(rows, "bid"), _col(rows, "ask")
     call = np.array([row["option_type"] == "call" for row in rows])
     F = S * np.exp((r - q) * t)
-    otm = np.where(call, K >= F, K < F)
-    keep = otm & (bid > min_bid) & (ask > bid) & (t > 0)
     mid = 0.5 * (bid + ask)
-    vol = np.asarray(
-        implied_vol(mid[keep], S[keep], K[keep], t[keep], r[keep], q[keep], is_call=call[keep])
-    )
-    ok = np.isfinite(vol) & (vol > 0)
-    sel = np.flatnonzero(keep)[ok]
-    return Chain(
-        t=t[sel],
-        strike=K[sel],
-        forward=F[sel],
-        k=np.log(K[sel] / F[sel]),
-        is_call=call[sel],
-        vol=vol[ok],
+    return _otm_chain(
+        t,
+        K,
+        F,
+        call,
+        (bid > min_bid) & (ask > bid),
+        lambda sel: implied_vol(
+            mid[sel], S[sel], K[sel], t[sel], r[sel], q[sel], is_call=call[sel]
+        ),
         spot=float(S[0]),
         rate=float(np.mean(r)),
         div=float(q[0]),
@@ -443,22 +469,15 @@ def deribit_chain(path: str | os.PathLike[str]) -> Chain:
     t = tt.copy()
     for e in np.unique(expiry):
         t[expiry == e] = np.median(tt[expiry == e])
-    otm = np.where(call, K >= F, K < F)
-    keep = otm & (mark > 0) & (t > 0)
-    vol = np.asarray(
-        black76_implied_vol(
-            mark[keep] * F[keep], F[keep], K[keep], t[keep], 0.0, is_call=call[keep]
-        )
-    )
-    ok = np.isfinite(vol) & (vol > 0)
-    sel = np.flatnonzero(keep)[ok]
-    return Chain(
-        t=t[sel],
-        strike=K[sel],
-        forward=F[sel],
-        k=np.log(K[sel] / F[sel]),
-        is_call=call[sel],
-        vol=vol[ok],
+    return _otm_chain(
+        t,
+        K,
+        F,
+        call,
+        mark > 0,
+        lambda sel: black76_implied_vol(
+            mark[sel] * F[sel], F[sel], K[sel], t[sel], 0.0, is_call=call[sel]
+        ),
         spot=float(_col(rows, "index_price")[0]),
         rate=0.0,
         div=0.0,
