@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from numpy.testing import assert_allclose
 
 import gammaext
@@ -193,3 +194,54 @@ def test_threads_bit_identical(rng: np.random.Generator) -> None:
 
 def test_exported() -> None:
     assert gammaext.VolSurface is VolSurface and gammaext.SVI is SVI
+
+
+_finite = dict(allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    a=st.floats(0.0, 0.2, **_finite),
+    b=st.floats(0.0, 1.0, **_finite),
+    rho=st.floats(-0.99, 0.99, **_finite),
+    m=st.floats(-0.5, 0.5, **_finite),
+    sigma=st.floats(0.01, 1.0, **_finite),
+    bump=st.floats(0.0, 0.1, **_finite),
+    k=st.floats(-3.0, 3.0, **_finite),
+)
+def test_interpolation_keeps_order_and_sign(
+    a: float, b: float, rho: float, m: float, sigma: float, bump: float, k: float
+) -> None:
+    # Two slices with w_2 = w_1 + bump >= w_1 everywhere: the interpolated total variance is
+    # >= 0 and non-decreasing in t at fixed k, before, between and after the expiries.
+    s1 = SVI(a, b, rho, m, sigma)
+    s2 = SVI(a + bump, b, rho, m, sigma)
+    s = VolSurface.svi([0.5, 1.0], [s1, s2])
+    t = np.linspace(0.0, 2.0, 41)
+    w = s.total_variance(k, t)
+    assert np.all(w >= 0.0)
+    # rounding of w ~ 1: a few ulps
+    assert np.all(np.diff(w) >= -1e-15 * np.maximum(1.0, w[1:]))
+    assert s.arbitrage(np.array([k])).calendar == ()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    w=st.lists(st.floats(0.0, 1.0, **_finite), min_size=6, max_size=6),
+    k=st.floats(-2.0, 2.0, **_finite),
+    t=st.floats(0.5, 1.0, **_finite),
+)
+def test_grid_is_a_convex_combination(w: list[float], k: float, t: float) -> None:
+    # Between nodes (in k and in t) the grid's total variance is a weighted mean of the four
+    # surrounding node values: never outside their range.
+    grid = np.array(w).reshape(2, 3)
+    s = VolSurface.grid([-1.0, 0.0, 1.0], [0.5, 1.0], total_variance=grid)
+    got = s.total_variance(k, t)
+    assert grid.min() - 1e-15 <= got <= grid.max() + 1e-15
+
+
+def test_zero_variance_slices() -> None:
+    # A slice of zero total variance (a point mass at the forward) is not an arbitrage.
+    assert VolSurface.svi([1.0], [SVI(0.0, 0.0, 0.0, 0.0, 1.0)]).arbitrage().ok
+    assert VolSurface.grid([-1.0, 0.0, 1.0], [1.0], [[0.0, 0.0, 0.0]]).arbitrage().ok
+    assert VolSurface.flat(0.0).vol(0.3, 1.0) == 0.0

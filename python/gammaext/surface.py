@@ -155,7 +155,7 @@ def svi_density(s: SVI, k: Any) -> Any:
     w = s.a + s.b * (s.rho * x + r)
     w1 = s.b * (s.rho + x / r)
     w2 = s.b * s.sigma**2 / r**3
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return (1.0 - k * w1 / (2.0 * w)) ** 2 - w1 * w1 / 4.0 * (1.0 / w + 0.25) + w2 / 2.0
 
 
@@ -210,12 +210,13 @@ class ArbitrageError(ValueError):
 
 
 def _call_prices(k: FloatArray, w: FloatArray) -> FloatArray:
-    """Undiscounted Black calls per unit forward, c = N(d1) - e^k N(d2), w = total variance."""
+    """Undiscounted Black calls per unit forward, c = N(d1) - e^k N(d2), w = total variance;
+    the intrinsic value max(1 - e^k, 0) where w = 0."""
     sw = np.sqrt(w)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d1 = np.where(sw > 0.0, -k / np.where(sw > 0.0, sw, 1.0) + sw / 2.0, np.inf * -np.sign(k))
-    d2 = d1 - sw
-    return np.asarray(norm_cdf(d1) - np.exp(k) * norm_cdf(d2))
+    safe = np.where(sw > 0.0, sw, 1.0)
+    d1 = -k / safe + safe / 2.0
+    c = np.asarray(norm_cdf(d1) - np.exp(k) * norm_cdf(d1 - safe))
+    return np.where(sw > 0.0, c, np.maximum(1.0 - np.exp(k), 0.0))
 
 
 class VolSurface:
@@ -388,8 +389,10 @@ class VolSurface:
         fly: list[ArbitrageViolation] = []
         if self.kind == "svi":
             for ti, row in zip(t, self.params):
+                # g is 0/0 where w = 0 (a slice touching zero variance): no evidence there
                 g = svi_density(SVI(*row), kk)
-                j = int(np.nanargmin(g)) if g.size else 0
+                g = np.where(np.isnan(g), np.inf, g)
+                j = int(np.argmin(g)) if g.size else 0
                 if g.size and g[j] < -_TOL:
                     fly.append(
                         ArbitrageViolation("butterfly", float(ti), float(kk[j]), float(g[j]))
