@@ -201,3 +201,39 @@ def test_heston_implied_vol_closed_form() -> None:
     with pytest.raises(ValueError, match="v and tau must be >= 0"):
         heston_implied_vol(-0.01, 1.0, kappa, theta)
     assert np.isnan(heston_implied_vol(np.nan, 1.0, kappa, theta))
+
+
+def test_many_python_threads_match_sequential_calls() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    k = np.linspace(-1.0, 1.0, 50_001)
+    jobs = [lambda th, s=s: PROC.paths(300, TIMES, seed=s, threads=th) for s in range(4)] + [
+        lambda th, s=s: (SURF.vol(k * (1 + s), 0.3 + s),) for s in range(4)
+    ]
+    want = [job(1) for job in jobs]
+    work = [(i, th) for i in range(len(jobs)) for th in (1, None, 3)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda w: (w[0], jobs[w[0]](w[1])), work))
+    for i, out in got:
+        for a, b in zip(out, want[i]):
+            assert np.array_equal(a, b, equal_nan=True)
+
+
+def test_generator_releases_the_gil() -> None:
+    import threading
+    import time
+
+    done = threading.Event()
+    ticks = 0
+
+    def work() -> None:
+        PROC.paths(40_000, TIMES, seed=1, threads=1)
+        done.set()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    while not done.is_set():  # runs only while the kernel does not hold the GIL
+        ticks += 1
+        time.sleep(0.001)
+    worker.join()
+    assert ticks >= 5  # the call takes ~0.1 s or more
