@@ -237,3 +237,22 @@ def test_generator_releases_the_gil() -> None:
         time.sleep(0.001)
     worker.join()
     assert ticks >= 5  # the call takes ~0.1 s or more
+
+
+def test_heston_expected_average_variance_by_monte_carlo(rng: np.random.Generator) -> None:
+    # E[(1/tau) int v ds] from simulated CIR variance paths (full-truncation Euler, 400 steps a
+    # year: its bias on the mean is O(dt) and below 1e-4 here) against the closed form squared.
+    kappa, theta, xi, v0, tau = 2.0, 0.04, 0.5, 0.09, 1.0
+    n, steps = 20_000, 400
+    dt = tau / steps
+    v = np.full(n, v0)
+    total = 0.5 * v
+    for _ in range(steps):
+        vp = np.maximum(v, 0.0)
+        v = v + kappa * (theta - vp) * dt + xi * np.sqrt(vp * dt) * rng.standard_normal(n)
+        total += np.maximum(v, 0.0)
+    total -= 0.5 * np.maximum(v, 0.0)
+    avg = total / steps  # trapezoid rule over the path
+    want = heston_implied_vol(v0, tau, kappa, theta) ** 2
+    se = avg.std() / math.sqrt(n)
+    assert abs(avg.mean() - want) < 6 * se + 1e-4
