@@ -19,7 +19,7 @@ except ImportError as exc:  # pragma: no cover - only on a broken install
 
 from . import hedging as _hedging, indicators, reference
 from ._arrays import get_num_threads, set_num_threads, simd_level
-from .attribution import StepAttribution, attribute_step
+from .attribution import StepAttribution, attribute_path, attribute_step
 from .backtest import (
     BacktestResult,
     Bars,
@@ -85,6 +85,7 @@ __all__ = [
     "__version__",
     "Accounting",
     "ArbitrageReport",
+    "attribute_path",
     "attribute_step",
     "backtest",
     "BacktestResult",

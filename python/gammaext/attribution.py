@@ -25,7 +25,7 @@ import numpy as np
 from ._arrays import FloatArray
 from .greeks import greeks, price
 
-__all__ = ["StepAttribution", "attribute_step"]
+__all__ = ["StepAttribution", "attribute_path", "attribute_step"]
 
 
 @dataclass(frozen=True)
@@ -119,4 +119,56 @@ def attribute_step(
         **{k: np.asarray(x) for k, x in parts.items()},
         total=np.asarray(total),
         residual=np.asarray(total - explained),
+    )
+
+
+def attribute_path(
+    spot_paths: Any,
+    vol_paths: Any,
+    times: Any,
+    strike: float,
+    expiry: float,
+    rate: float = 0.0,
+    div: float = 0.0,
+    *,
+    is_call: bool = True,
+    quantity: float = 1.0,
+) -> StepAttribution:
+    """:func:`attribute_step` over every step of every path, summed along each path.
+
+    ``spot_paths`` and ``vol_paths`` are ``(n_paths, len(times))``: spot and the option's
+    implied vol at each time (e.g. from :func:`gammaext.sticky_vols`); ``times`` in years, all
+    before ``expiry``. Returns per-path sums (arrays of ``n_paths``). The option is held, not
+    hedged: the delta term is what a delta hedge would offset. Works on whole paths, so it
+    needs O(paths x steps) memory; the engine will accumulate the same terms per step.
+    """
+    S = np.asarray(spot_paths, dtype=np.float64)
+    V = np.asarray(vol_paths, dtype=np.float64)
+    t = np.asarray(times, dtype=np.float64)
+    if S.ndim != 2 or S.shape != V.shape or S.shape[1] != t.size or t.size < 2:
+        raise ValueError(
+            f"spot_paths and vol_paths must both be (n_paths, {t.size}) with len(times) >= 2, "
+            f"got {S.shape} and {V.shape}"
+        )
+    if np.any(np.diff(t) <= 0.0) or t[-1] >= expiry:
+        raise ValueError("times must be strictly increasing and before expiry")
+    dt = np.diff(t)
+    step = attribute_step(
+        S[:, :-1],
+        strike,
+        (expiry - t[:-1])[None, :],
+        V[:, :-1],
+        S[:, 1:],
+        V[:, 1:],
+        dt[None, :],
+        rate,
+        div,
+        is_call=is_call,
+        quantity=quantity,
+    )
+    return StepAttribution(
+        **{
+            f: np.asarray(getattr(step, f).sum(axis=1))
+            for f in StepAttribution.__dataclass_fields__
+        }
     )
