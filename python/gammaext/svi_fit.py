@@ -42,9 +42,11 @@ __all__ = [
     "SurfaceFit",
     "deribit_chain",
     "fit_svi",
+    "fit_ssvi",
     "fit_svi_slice",
     "plot_smile_fit",
     "spy_chain",
+    "ssvi_slice",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -270,6 +272,10 @@ def fit_svi_slice(
         m=m,
         sigma=sigma,
     )
+    return _slice_fit(k, v, t, svi)
+
+
+def _slice_fit(k: FloatArray, v: FloatArray, t: float, svi: SVI) -> SliceFit:
     fitted = np.sqrt(np.maximum(svi.total_variance(k), 0.0) / t)
     err = 100.0 * (fitted - v)
     return SliceFit(
@@ -287,11 +293,13 @@ def fit_svi_slice(
 @dataclass(frozen=True)
 class SurfaceFit:
     """SVI fits of every expiry and the surface they make (:class:`VolSurface`, kind "svi").
-    ``skipped`` lists the expiries with fewer than five quotes."""
+    ``skipped`` lists the expiries with fewer than five quotes. ``ssvi`` is (rho, eta, gamma)
+    for :func:`fit_ssvi`, None otherwise."""
 
     surface: VolSurface
     slices: tuple[SliceFit, ...]
     skipped: tuple[float, ...]
+    ssvi: tuple[float, float, float] | None = None
 
     def table(self) -> str:
         """Fit quality per expiry, as a Markdown table (vol points)."""
@@ -358,6 +366,94 @@ def fit_svi(
     return SurfaceFit(surface, tuple(fits), tuple(skipped))
 
 
+def ssvi_slice(theta: float, rho: float, eta: float, gamma: float) -> SVI:
+    """The raw SVI slice of an SSVI surface at ATM total variance ``theta``.
+
+    SSVI (Gatheral and Jacquier 2014, section 4): ``w(k) = theta/2 (1 + rho phi k +
+    sqrt((phi k + rho)^2 + 1 - rho^2))`` with the power law ``phi = eta / (theta^gamma
+    (1 + theta)^(1 - gamma))``; as raw SVI ``a = theta (1 - rho^2)/2, b = theta phi/2,
+    m = -rho/phi, sigma = sqrt(1 - rho^2)/phi`` (same rho).
+    """
+    phi = eta / (theta**gamma * (1.0 + theta) ** (1.0 - gamma))
+    return SVI(
+        a=theta * (1.0 - rho * rho) / 2.0,
+        b=theta * phi / 2.0,
+        rho=rho,
+        m=-rho / phi,
+        sigma=math.sqrt(1.0 - rho * rho) / phi,
+    )
+
+
+def fit_ssvi(
+    k: Any,
+    t: Any,
+    vol: Any,
+    *,
+    spot: float | None = None,
+    rate: float = 0.0,
+    div: float = 0.0,
+) -> SurfaceFit:
+    """Fit an SSVI surface (power-law phi) to quotes ``(k, t, vol)``: one ATM total variance
+    per expiry and three numbers for the whole surface.
+
+    ``theta_i`` is each expiry's quoted total variance at k = 0 (linear in k between the two
+    nearest quotes), made non-decreasing across expiries; ``(rho, eta, gamma)`` minimise the
+    squared vol errors of all quotes (Nelder-Mead) within ``|rho| < 1``, ``0 < gamma <= 1/2``
+    and ``eta (1 + |rho|) <= 2``. With these, ``theta phi(theta) (1 + |rho|) < 4`` and
+    ``theta phi(theta)^2 (1 + |rho|) <= 4`` for every theta, Gatheral and Jacquier's sufficient
+    condition for no butterfly arbitrage (2014, Theorem 4.2), and ``theta phi(theta)`` is
+    increasing (their calendar condition, Theorem 4.1, needs it and a bound that the report
+    checks). The surface is returned as SVI slices at the quoted expiries (linear in total
+    variance between them, as every :class:`VolSurface`). Fewer parameters than per-expiry
+    SVI, so a worse fit; in exchange no arbitrage (check with ``surface.arbitrage()``).
+    """
+    k = _as_1d("k", k)
+    t = _as_1d("t", t)
+    v = _as_1d("vol", vol)
+    if not (k.shape == t.shape == v.shape):
+        raise ValueError(f"k, t and vol have {k.size}, {t.size} and {v.size} quotes")
+    if np.any(v <= 0.0) or np.any(t <= 0.0):
+        raise ValueError("vol and t must be > 0")
+    ts = np.unique(t)
+    if ts.size < 1:
+        raise ValueError("no quotes")
+    groups = [t == ti for ti in ts]
+    theta = np.empty(ts.size)
+    for i, sel in enumerate(groups):
+        order = np.argsort(k[sel])
+        theta[i] = np.interp(0.0, k[sel][order], (v[sel] ** 2 * ts[i])[order])
+    theta = np.maximum.accumulate(theta)
+    if np.any(theta <= 0.0):
+        raise ValueError("the ATM total variance must be > 0")
+
+    def params(x: FloatArray) -> tuple[float, float, float]:
+        rho = math.tanh(float(x[0])) * (1.0 - _EPS_RHO)
+        eta = 2.0 / (1.0 + abs(rho)) / (1.0 + math.exp(-float(x[1])))
+        gamma = 0.5 / (1.0 + math.exp(-float(x[2])))
+        return rho, eta, gamma
+
+    def obj(x: FloatArray) -> float:
+        rho, eta, gamma = params(x)
+        total = 0.0
+        for i, sel in enumerate(groups):
+            w = ssvi_slice(float(theta[i]), rho, eta, gamma).total_variance(k[sel])
+            total += float(np.sum((np.sqrt(np.maximum(w, 0.0) / ts[i]) - v[sel]) ** 2))
+        return total
+
+    starts = [np.array([r, e, g]) for r in (-1.0, 0.0) for e in (0.0, 2.0) for g in (0.0,)]
+    best = min(
+        (_nelder_mead(obj, x0, np.array([0.5, 0.5, 0.5]), iters=300) for x0 in starts),
+        key=lambda p: p[1],
+    )
+    rho, eta, gamma = params(best[0])
+    slices = [ssvi_slice(float(th), rho, eta, gamma) for th in theta]
+    fits = tuple(
+        _slice_fit(k[sel], v[sel], float(ts[i]), slices[i]) for i, sel in enumerate(groups)
+    )
+    surface = VolSurface.svi(ts, slices, spot=spot, rate=rate, div=div)
+    return SurfaceFit(surface, fits, (), (rho, eta, gamma))
+
+
 # -- chains ----------------------------------------------------------------------------------
 
 
@@ -380,6 +476,10 @@ class Chain:
     def fit(self, **kw: Any) -> SurfaceFit:
         """:func:`fit_svi` on these quotes (forwarding ``spot``, ``rate`` and ``div``)."""
         return fit_svi(self.k, self.t, self.vol, spot=self.spot, rate=self.rate, div=self.div, **kw)
+
+    def fit_ssvi(self) -> SurfaceFit:
+        """:func:`fit_ssvi` on these quotes."""
+        return fit_ssvi(self.k, self.t, self.vol, spot=self.spot, rate=self.rate, div=self.div)
 
 
 def _read(path: str | os.PathLike[str]) -> list[dict[str, str]]:
