@@ -256,3 +256,18 @@ def test_heston_expected_average_variance_by_monte_carlo(rng: np.random.Generato
     want = heston_implied_vol(v0, tau, kappa, theta) ** 2
     se = avg.std() / math.sqrt(n)
     assert abs(avg.mean() - want) < 6 * se + 1e-4
+
+
+def test_realized_vol() -> None:
+    from gammaext.vol_dynamics import realized_vol
+
+    S, _ = PROC.paths(2000, TIMES, vol=0.3, seed=8)
+    rv = realized_vol(S, TIMES)
+    assert np.isnan(rv[:, 0]).all()
+    # after a year of daily steps: E[rv^2] = 0.09 (zero drift: -vol^2/2 dt per step adds
+    # vol^4 dt / 4 ~ 2e-5); the mean of rv^2 over 2000 paths has sd 0.09 sqrt(2/252/2000)
+    assert abs(np.mean(rv[:, -1] ** 2) - 0.09) < 6 * 0.09 * math.sqrt(2 / 252 / 2000) + 3e-5
+    # the first step by hand
+    assert_allclose(rv[:, 1], np.abs(np.log(S[:, 1] / S[:, 0])) / math.sqrt(TIMES[1]))
+    with pytest.raises(ValueError, match="spot_paths must be"):
+        realized_vol(S[:, :5], TIMES)

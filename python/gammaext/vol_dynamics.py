@@ -25,6 +25,7 @@ from .surface import VolSurface
 __all__ = [
     "StochasticAtmVol",
     "heston_implied_vol",
+    "realized_vol",
     "sticky_vols",
 ]
 
@@ -227,3 +228,19 @@ def heston_implied_vol(v: Any, tau: Any, kappa: float, theta: float) -> Any:
     )
     res = np.asarray(out).reshape(va.shape)
     return float(res) if res.ndim == 0 else res
+
+
+def realized_vol(spot_paths: Any, times: Any) -> FloatArray:
+    """Realized vol so far along each path: ``sqrt(sum of squared log-returns / elapsed)``
+    at every time, ``(n_paths, len(times))``, annualised (decimal); NaN at the first time.
+    One of the hedge vols of issue #14 (the others: the leg's current implied vol, a fixed
+    vol). Log-returns are not demeaned (a drift of mu adds mu^2 dt per step, negligible at
+    hedging frequencies)."""
+    S = np.asarray(spot_paths, dtype=np.float64)
+    t = _times(times)
+    if S.ndim != 2 or S.shape[1] != t.size:
+        raise ValueError(f"spot_paths must be (n_paths, {t.size}), got shape {S.shape}")
+    r2 = np.diff(np.log(S), axis=1) ** 2
+    out = np.full(S.shape, np.nan)
+    out[:, 1:] = np.sqrt(np.cumsum(r2, axis=1) / (t[1:] - t[0]))
+    return out
