@@ -82,6 +82,25 @@ def test_fair_market_without_friction_has_no_edge(noise, latency):
     assert not bad, f"mean P&L beyond 4 standard errors of 0: {bad}"
 
 
+@pytest.mark.parametrize(
+    "hedge_vol",
+    ["realized", g.HedgeVol("window", 10), g.HedgeVol("ewma", 3.0, warmup=1)],
+    ids=["ewma", "window", "ewma_fast"],
+)
+@pytest.mark.parametrize("noise", ["none", "iid_5e-3", "bounce_2e-3"])
+def test_realized_hedge_vol_has_no_edge(hedge_vol, noise):
+    """The hedge vol estimated from the observed prices so far is known at the step: the
+    hedge stays non-anticipating, so no edge (nor, with costs, a gain)."""
+    res = g.simulate_rules(
+        g.GBM(vol=VOL), {k: RULES[k] for k in ("clock", "move", "band", "ww", "atr")},
+        position=g.Position(vol=VOL, hedge_vol=hedge_vol), noise=NOISES[noise],
+        n_paths=N_PATHS, n_steps=N_STEPS, seed=11,
+    )
+    z = z_scores(res)
+    bad = {k: round(v, 2) for k, v in z.items() if abs(v) > 4}
+    assert not bad, f"mean P&L beyond 4 standard errors of 0: {bad}"
+
+
 @pytest.mark.parametrize("noise", ["iid_1e-3", "bounce_5e-4"])
 def test_friction_never_pays(noise):
     costs = g.Costs(bps=0.5, half_spread_bps=1.0, spread_vol=0.2, impact_bps=1.0, fixed=1e-4)

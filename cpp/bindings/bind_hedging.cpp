@@ -124,6 +124,8 @@ void bind_hedging(py::module_& m) {
     m.def("_path_kind_names", [] { return names_of(GAMMAEXT_PATH_KINDS(GAMMAEXT_NAME)); });
     m.def("_noise_kind_names", [] { return names_of(GAMMAEXT_NOISE_KINDS(GAMMAEXT_NAME)); });
     m.def("_band_kind_names", [] { return names_of(GAMMAEXT_BAND_KINDS(GAMMAEXT_NAME)); });
+    m.def("_hedge_vol_kind_names",
+          [] { return names_of(GAMMAEXT_HEDGE_VOL_KINDS(GAMMAEXT_NAME)); });
     m.def("_stream_names", [] { return names_of(GAMMAEXT_RNG_STREAMS(GAMMAEXT_NAME)); });
     m.def("_group_column_names",
           [] { return names_of(GAMMAEXT_GROUP_COLUMNS(GAMMAEXT_NAME)); });

@@ -48,6 +48,7 @@ _NOISE_KIND = _enum("noise kind", _core._noise_kind_names(), {"none", "iid", "bo
 _BAND_KIND = _enum(
     "band kind", _core._band_kind_names(), {"none", "fixed", "trend", "whalley_wilmott"}
 )
+_HEDGE_VOL_KIND = _enum("hedge vol kind", _core._hedge_vol_kind_names(), {"given", "ewma", "window"})
 #: Stream numbers of the counter-based generator (see docs/hedging.md).
 STREAMS = _enum(
     "random stream",

@@ -48,6 +48,7 @@ __all__ = [
     "EveryK",
     "Execution",
     "HedgeResult",
+    "HedgeVol",
     "Heston",
     "Leg",
     "MaxInterval",
@@ -74,6 +75,7 @@ from ._checks import (
     _BAND_KIND as _BAND_KIND,
     _CHUNK_WORK as _CHUNK_WORK,
     _EXPIRY_TOL as _EXPIRY_TOL,
+    _HEDGE_VOL_KIND as _HEDGE_VOL_KIND,
     _MAX_COUNT as _MAX_COUNT,
     _MAX_STEPS as _MAX_STEPS,
     _NOISE_KIND as _NOISE_KIND,
@@ -105,6 +107,7 @@ from .market import (
 )
 from .position import (
     Accounting as Accounting,
+    HedgeVol as HedgeVol,
     Leg as Leg,
     Position as Position,
     straddle as straddle,
@@ -193,7 +196,15 @@ def build_params(
         p["noise_kind"] = float(_NOISE_KIND[noise.kind])
         p["noise_size"] = noise.size
     p["vol"] = position.vol0
-    p["hedge_vol"] = math.nan if position.hedge_vol is None else position.hedge_vol
+    hv = position.hedge_vol
+    if isinstance(hv, HedgeVol):
+        p["hedge_vol"] = math.nan
+        p["hedge_vol_kind"] = float(_HEDGE_VOL_KIND[hv.kind])
+        p["hedge_vol_length"] = float(hv.length)
+        p["hedge_vol_warmup"] = float(hv.warmup_steps)
+        p["hedge_vol_floor"] = hv.floor
+    else:
+        p["hedge_vol"] = math.nan if hv is None else float(hv)
     p["rate"] = position.rate
     p["div"] = position.div
     units = float(sum(abs(leg.quantity) for leg in position.legs))

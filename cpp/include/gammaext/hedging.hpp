@@ -23,6 +23,7 @@ namespace gammaext {
     X(noise_kind) X(noise_size)                                                               \
     /* market and marks */                                                                    \
     X(vol) X(hedge_vol) X(rate) X(div)                                                        \
+    X(hedge_vol_kind) X(hedge_vol_length) X(hedge_vol_warmup) X(hedge_vol_floor)              \
     /* rule */                                                                                \
     X(every) X(move) X(band) X(band_kind) X(band_to_edge) X(ww_cost) X(ww_risk_aversion)      \
     X(er_length) X(er_widen) X(atr_mult) X(atr_length) X(atr_from_last)                       \
@@ -49,11 +50,15 @@ enum HedgeParam : int {
     X(gbm) X(heston) X(merton) X(oscillation) X(trend) X(bootstrap) X(user)
 #define GAMMAEXT_NOISE_KINDS(X) X(none) X(iid) X(bounce)
 #define GAMMAEXT_BAND_KINDS(X) X(none) X(fixed) X(trend) X(whalley_wilmott)
+// given: the implied vol, or the constant hedge_vol; ewma, window: realized so far on the
+// observed prices (hedge_vol_length: the EWMA's half-life or the window, in steps)
+#define GAMMAEXT_HEDGE_VOL_KINDS(X) X(given) X(ewma) X(window)
 
 #define GAMMAEXT_X(name) name,
 enum class PathKind : int { GAMMAEXT_PATH_KINDS(GAMMAEXT_X) };
 enum class NoiseKind : int { GAMMAEXT_NOISE_KINDS(GAMMAEXT_X) };
 enum class BandKind : int { GAMMAEXT_BAND_KINDS(GAMMAEXT_X) };
+enum class HedgeVolKind : int { GAMMAEXT_HEDGE_VOL_KINDS(GAMMAEXT_X) };
 #undef GAMMAEXT_X
 
 // Per-path outputs, in this order (Python: HEDGE_FIELDS).
