@@ -78,6 +78,12 @@ struct Block {
     // The trader's gamma with each group discounted to its own expiry, sum e^{-r tau/2} Gamma
     // (the Whalley-Wilmott band's; computed only when a rule has that band).
     alignas(64) double wgam[kLanes];
+    // Signals at the current time: volume profile in [0, 1], order-book imbalance in [-1, 1]
+    // (from the user, or from the signal generator with its draws and the shock it sets for
+    // the next step, and that shock's predecessor).
+    alignas(64) double vp[kLanes], imb[kLanes], next_z[kLanes];
+    alignas(64) double sg_wa[kLanes], sg_wb[kLanes], sg_ea[kLanes], sg_eb[kLanes];
+    alignas(64) double sg_va[kLanes], sg_vb[kLanes], sg_ca[kLanes], sg_cb[kLanes];
 };
 
 /// The parameters of one rule (read from its parameter array).
@@ -90,6 +96,7 @@ struct RuleParams {
     bool atr_from_last, gate;
     double gate_min, gate_max, alpha, max_interval, ww_c;
     i64 er_n;
+    double strength;  // the signal bands' response to their signal
 
     explicit RuleParams(const double* p) noexcept
         : band_kind(static_cast<BandKind>(static_cast<int>(p[hp_band_kind]))),
@@ -109,7 +116,8 @@ struct RuleParams {
           ww_c(band_kind == BandKind::whalley_wilmott
                    ? 1.5 * p[hp_ww_cost] / p[hp_ww_risk_aversion]
                    : 0.0),
-          er_n(static_cast<i64>(p[hp_er_length])) {}
+          er_n(static_cast<i64>(p[hp_er_length])),
+          strength(p[hp_signal_strength]) {}
 };
 
 /// One rule's hedge book over a block of paths: the stock position and cash, the
@@ -185,6 +193,9 @@ struct Setup {
     i64 hv_warmup;        // realized only from this many observed returns on (implied before)
     double hv_floor;      // realized hedge vol floor (annualised)
     bool any_ww;          // some rule has a Whalley-Wilmott band: wgam is needed
+    SignalKind sig_kind;  // the signal generator's informative signal
+    double sig_rho;       // and its informativeness in [0, 1]
+    bool user_signals;    // signals read from the user's arrays
 };
 
 /// The option marks of one group, added into val/del/gam/the for every lane: call Greeks
@@ -739,7 +750,8 @@ void draw_step(const Setup& su, Block& b, i64 k) noexcept {
     const bool scenario_noise = hp(sp, hp_scenario_noise) != 0.0;
     if ((k & 1) == 0) {
         const auto n = static_cast<u32>(k >> 1);
-        const bool draws_price = su.kind != PathKind::user && su.kind != PathKind::bootstrap;
+        const bool draws_price = su.kind != PathKind::user && su.kind != PathKind::bootstrap &&
+                                 su.kind != PathKind::signals;
         if (draws_price && (!scenario || scenario_noise)) {
             draw_pair(b, sp.seed, rng::Stream::price, n, true, b.za, b.zb);
         }
@@ -758,6 +770,80 @@ void draw_step(const Setup& su, Block& b, i64 k) noexcept {
     if (scenario && !scenario_noise) {
         fill(b.za, 0.0);
         fill(b.zb, 0.0);
+    }
+}
+
+/// The signal generator at time k: its draws (in pairs: even k draws k and k + 1), the signals
+/// at k and the normal shock of the price step k -> k + 1 (a GBM step with it). imbalance:
+/// I = 2 Phi(rho z + sqrt(1 - rho^2) e) - 1 with z the next shock itself (the price draw k)
+/// and e the signal's own noise, so the price is the GBM of the same draws and the signal
+/// knows the next move's sign with strength rho; the profile is a pure-noise uniform.
+/// profile: V uniform; the next shock is s |w| (w the price draw k) with s the sign of the
+/// previous shock with probability 1/2 + rho (1/2 - V), else the opposite (k = 0: the sign of
+/// w decides): low V (a thin, low-volume zone) continues the last move, high V reverts it.
+/// As V is uniform and independent of the past, the sign is a fair coin unconditionally: the
+/// shocks are i.i.d. N(0, 1), the price is a GBM in law whatever rho. The imbalance is then
+/// pure noise, 2 Phi(e) - 1.
+void signal_step(const Setup& su, Block& b, i64 k) noexcept {
+    const HedgeSpec& sp = su.spec;
+    if ((k & 1) == 0) {
+        const auto n = static_cast<u32>(k >> 1);
+        draw_pair(b, sp.seed, rng::Stream::price, n, true, b.sg_wa, b.sg_wb);
+        draw_pair(b, sp.seed, rng::Stream::signal_noise, n, true, b.sg_ea, b.sg_eb);
+        draw_pair(b, sp.seed, rng::Stream::profile, n, false, b.sg_va, b.sg_vb);
+        if (su.sig_kind == SignalKind::profile) {
+            draw_pair(b, sp.seed, rng::Stream::coin, n, false, b.sg_ca, b.sg_cb);
+        }
+    }
+    const bool odd = (k & 1) != 0;
+    const double* __restrict w = odd ? b.sg_wb : b.sg_wa;
+    const double* __restrict e = odd ? b.sg_eb : b.sg_ea;
+    const double* __restrict v = odd ? b.sg_vb : b.sg_va;
+    const double rho = su.sig_rho;
+    if (su.sig_kind == SignalKind::imbalance) {
+        const double rest = std::sqrt(1.0 - rho * rho);
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            b.imb[j] = 2.0 * vmath::norm_cdf(rho * w[j] + rest * e[j]) - 1.0;
+            b.vp[j] = v[j];
+            b.next_z[j] = w[j];
+        }
+        return;
+    }
+    const double* __restrict c = odd ? b.sg_cb : b.sg_ca;
+    const bool first = k == 0;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        b.imb[j] = 2.0 * vmath::norm_cdf(e[j]) - 1.0;
+        b.vp[j] = v[j];
+        const double prev = first ? w[j] : b.next_z[j];
+        const double sign_prev = prev < 0.0 ? -1.0 : 1.0;
+        const double keep = 0.5 + rho * (0.5 - v[j]);  // probability of continuing
+        const double sign = c[j] < keep ? sign_prev : -sign_prev;
+        b.next_z[j] = sign * std::fabs(w[j]);
+    }
+}
+
+/// The user's signals at time k for every lane (a shared row, or the lane's own).
+void load_signals(const Setup& su, Block& b, const i64* row, i64 k) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const i64 stride = sp.n_steps + 1;
+    for (int j = 0; j < kLanes; ++j) {
+        const i64 at = (sp.signal_rows == 1 ? 0 : row[j]) * stride + k;
+        b.vp[j] = sp.profile != nullptr ? sp.profile[at] : 0.5;
+        b.imb[j] = sp.imbalance != nullptr ? sp.imbalance[at] : 0.0;
+    }
+}
+
+/// The signals at time k: the generator's or the user's (none: neutral values).
+void signals_at(const Setup& su, Block& b, const i64* row, i64 k) noexcept {
+    if (su.kind == PathKind::signals) {
+        signal_step(su, b, k);
+    } else if (su.user_signals) {
+        load_signals(su, b, row, k);
+    } else if (k == 0) {
+        fill(b.vp, 0.5);
+        fill(b.imb, 0.0);
     }
 }
 
@@ -781,6 +867,9 @@ void move_prices(const Setup& su, Block& b, const i64* row, i64 k,
     switch (su.kind) {
         case PathKind::gbm:
             advance_gbm(su, b, dt, z);
+            break;
+        case PathKind::signals:
+            advance_gbm(su, b, dt, b.next_z);
             break;
         case PathKind::heston:
             advance_heston(su, b, dt, z, u);
@@ -887,6 +976,25 @@ void set_band(const Block& b, Book& bk, const RuleParams& rp) noexcept {
             for (int j = 0; j < kLanes; ++j) {
                 const double x = ww_k * b.o[j] * b.wgam[j] * b.wgam[j];
                 bk.band[j] = vmath::exp(vmath::log(x) * (1.0 / 3.0));
+            }
+            break;
+        case BandKind::profile:
+            // narrower near high-volume levels (vp -> 1: the price tends to revert, hedge
+            // sooner), wider in thin zones (vp -> 0: it tends to run, let gamma run)
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                bk.band[j] = band0 * (1.0 + rp.strength * (1.0 - 2.0 * b.vp[j]));
+            }
+            break;
+        case BandKind::imbalance:
+            // wider on the side of the net delta when the imbalance predicts a move that the
+            // net delta gains on (a continuation away from the last hedge), narrower when it
+            // predicts the way back
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                const double net = b.hdel[j] + bk.h[j] + bk.pend[j];
+                const double side = net > 0.0 ? 1.0 : (net < 0.0 ? -1.0 : 0.0);
+                bk.band[j] = band0 * (1.0 + rp.strength * b.imb[j] * side);
             }
             break;
         default:
@@ -1002,6 +1110,7 @@ void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupSte
             b.lx[j] = ls0;
         }
     }
+    signals_at(su, b, row, 0);
     fill(b.var, hp(sp, hp_heston_v0));
     fill(b.walk, 0.0);
     fill(b.start, 0.0);
@@ -1231,6 +1340,9 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
             poisson_cdf(hp(sp, hp_jump_intensity) * dt, ws.jump_cdf);
         }
         move_prices(su, b, row, k, ws.jump_cdf);
+        if (su.kind == PathKind::signals || su.user_signals) {
+            signals_at(su, b, row, k + 1);
+        }
         attribute(su, b, k, dt);
         if (su.hv_kind != HedgeVolKind::given) {
             update_hedge_vol(su, b, ws.hv_ring.data(), k + 1, dt);
@@ -1312,6 +1424,9 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
                               spec.n_steps + 1),
         .hv_floor = hp(spec, hp_hedge_vol_floor),
         .any_ww = any_ww,
+        .sig_kind = static_cast<SignalKind>(static_cast<int>(hp(spec, hp_signal_kind))),
+        .sig_rho = hp(spec, hp_signal_rho),
+        .user_signals = spec.profile != nullptr || spec.imbalance != nullptr,
     };
     Workspace ws;
     ws.gs.resize(static_cast<std::size_t>(spec.n_groups));

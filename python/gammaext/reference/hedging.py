@@ -33,10 +33,11 @@ from typing import Any
 import numpy as np
 
 from .. import hedging as _h
+from ..generators import _SIGNAL_KIND as _SIGNAL_KIND_BY_NAME
 from .._arrays import FloatArray
 from .black_scholes import norm_cdf, norm_pdf
 
-__all__ = ["generate_paths", "hedge_paths", "simulate_hedge"]
+__all__ = ["generate_paths", "generate_signals", "hedge_paths", "simulate_hedge"]
 
 _EXTRA_JUMPS = 16  # Poisson CDF terms beyond m + 12 sqrt(m), as the engine
 
@@ -55,6 +56,7 @@ _PATH_KIND = {v: k for k, v in _h._PATH_KIND.items()}
 _NOISE_KIND = {v: k for k, v in _h._NOISE_KIND.items()}
 _BAND_KIND = {v: k for k, v in _h._BAND_KIND.items()}
 _HEDGE_VOL_KIND = {v: k for k, v in _h._HEDGE_VOL_KIND.items()}
+_SIGNAL_KIND = {v: k for k, v in _SIGNAL_KIND_BY_NAME.items()}
 
 
 def _ndtri(p: FloatArray) -> FloatArray:
@@ -188,6 +190,13 @@ def generate_paths(
                 else:
                     base = math.log(p["spot"]) + math.log1p(p["total_return"]) * t[k + 1] / t[-1]
                 lx[:, k + 1] = base + walk
+        elif kind == "signals":
+            z = _signal_model(prep, get)[2]
+            for k in range(N):
+                lx[:, k + 1] = lx[:, k] + (
+                    (p["drift"] - 0.5 * p["path_vol"] ** 2) * dt[k]
+                    + p["path_vol"] * math.sqrt(dt[k]) * z[:, k]
+                )
         elif kind == "bootstrap":  # circular block bootstrap
             L = int(p["block_length"])
             r = prep.returns
@@ -210,6 +219,48 @@ def generate_paths(
     else:
         O = S
     return S, O
+
+
+def _signal_model(
+    prep: _h.Prepared, get: Any
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The signal generator (:class:`gammaext.SignalGBM`): (profile V, imbalance I, shocks z),
+    each paths x times (z: the shock of step k -> k+1 at column k; its last column unused)."""
+    p = prep.params
+    n, N = prep.n_paths, prep.times.size - 1
+    w = get("price", N + 1, True)
+    e = get("signal_noise", N + 1, True)
+    V = get("profile", N + 1, False)
+    rho = p["signal_rho"]
+    if _SIGNAL_KIND[int(p["signal_kind"])] == "imbalance":
+        return V, 2 * norm_cdf(rho * w + math.sqrt(1 - rho * rho) * e) - 1, w
+    c = get("coin", N + 1, False)
+    z = np.empty((n, N + 1))
+    for k in range(N + 1):
+        prev = w[:, 0] if k == 0 else z[:, k - 1]
+        sign_prev = np.where(prev < 0, -1.0, 1.0)
+        keep = 0.5 + rho * (0.5 - V[:, k])  # probability that the move continues
+        z[:, k] = np.where(c[:, k] < keep, sign_prev, -sign_prev) * np.abs(w[:, k])
+    return V, 2 * norm_cdf(e) - 1, z
+
+
+def generate_signals(
+    prep: _h.Prepared, draws: dict[str, FloatArray] | None = None
+) -> dict[str, FloatArray]:
+    """The signals the rules see, each paths x times: the user's (``prep.signals``, a shared
+    row broadcast), the signal generator's, or none."""
+    n = prep.n_paths
+    if _PATH_KIND[int(prep.params["path_kind"])] == "signals":
+        draws = dict(draws or {})
+
+        def get(stream: str, count: int, normal: bool) -> FloatArray:
+            if stream not in draws:
+                draws[stream] = _draws(prep, stream, count, normal)
+            return draws[stream]
+
+        V, I, _ = _signal_model(prep, get)
+        return {"profile": V, "imbalance": I}
+    return {k: np.broadcast_to(v, (n, v.shape[1])) for k, v in prep.signals.items()}
 
 
 def _bs(
@@ -271,8 +322,15 @@ class _RuleState:
     """One rule's state along the paths (last hedge price, steps since, ATR, EWMA variance) and
     its decision at each step: the engine's ``decide``."""
 
-    def __init__(self, p: Mapping[str, float], t: FloatArray, vols: FloatArray, o0: FloatArray):
-        self.p, self.t, self.vols = p, t, vols
+    def __init__(
+        self,
+        p: Mapping[str, float],
+        t: FloatArray,
+        vols: FloatArray,
+        o0: FloatArray,
+        signals: Mapping[str, FloatArray],
+    ):
+        self.p, self.t, self.vols, self.signals = p, t, vols, signals
         n = o0.size
         self.last = o0.copy()
         self.since = np.zeros(n)
@@ -299,7 +357,7 @@ class _RuleState:
             dt = self.t[k1] - self.t[k1 - 1]
             self.hv = (1 - p["gate_alpha"]) * self.hv + p["gate_alpha"] / dt * lr * lr
 
-    def _band(self, k1: int, O: FloatArray, wgam: FloatArray) -> FloatArray:
+    def _band(self, k1: int, O: FloatArray, wgam: FloatArray, net: FloatArray) -> FloatArray:
         p, o, n = self.p, O[:, k1], O.shape[0]
         if self.band_kind == "fixed":
             return np.full(n, p["band"])
@@ -311,6 +369,11 @@ class _RuleState:
             return p["band"] * (1 + p["er_widen"] * er)
         if self.band_kind == "whalley_wilmott":  # wgam: each group discounted to its expiry
             return np.cbrt(1.5 * p["ww_cost"] / p["ww_risk_aversion"] * o * wgam**2)
+        if self.band_kind == "profile":  # narrower at high-volume levels, wider in thin zones
+            return p["band"] * (1 + p["signal_strength"] * (1 - 2 * self.signals["profile"][:, k1]))
+        if self.band_kind == "imbalance":  # wider on the net delta's side if it predicts more
+            side = np.sign(net)
+            return p["band"] * (1 + p["signal_strength"] * self.signals["imbalance"][:, k1] * side)
         return np.full(n, math.nan)
 
     def decide(
@@ -320,7 +383,7 @@ class _RuleState:
         trader's discounted gamma, for the Whalley-Wilmott band)."""
         p, o, n = self.p, O[:, k1], O.shape[0]
         self._update(k1, O)
-        band = self._band(k1, O, wgam)
+        band = self._band(k1, O, wgam, net)
         none = np.zeros(n, bool)
         t_every = p["every"] > 0 and k1 % int(p["every"]) == 0
         t_move = (np.abs(o - self.last) >= p["move"] * self.last) if p["move"] > 0 else none
@@ -348,9 +411,14 @@ class _RuleState:
 
 
 def hedge_paths(
-    prep: _h.Prepared, S: FloatArray, O: FloatArray, trace: int | None = None
+    prep: _h.Prepared,
+    S: FloatArray,
+    O: FloatArray,
+    trace: int | None = None,
+    signals: Mapping[str, FloatArray] | None = None,
 ) -> dict[str, Any]:
-    """Hedge along true prices ``S`` and observed prices ``O`` (both paths x times).
+    """Hedge along true prices ``S`` and observed prices ``O`` (both paths x times), with the
+    signals of the dynamic bands (paths x times, :func:`generate_signals`) if a rule needs them.
 
     Returns the per-path fields of :data:`gammaext.hedging.HEDGE_FIELDS` (and, if ``trace`` is
     a row number, ``"trace"``: per-step band widths and trades of that row).
@@ -438,7 +506,7 @@ def hedge_paths(
     pnl0 = cash + h * PX[:, 0] + m["value"]
     peak = np.zeros(n)
     maxdd = np.maximum(-pnl0, 0.0)
-    rule = _RuleState(p, t, vols, O[:, 0])
+    rule = _RuleState(p, t, vols, O[:, 0], signals or {})
     trace_rows: dict[str, list[float]] = {"band": [math.nan], "trade": []}
 
     for k in range(N):
@@ -545,4 +613,4 @@ def simulate_hedge(
     optional ``draws`` to replace the engine's random numbers. Returns a dict of arrays."""
     prep = _h.prepare(paths, **kwargs)
     S, O = generate_paths(prep, draws)
-    return hedge_paths(prep, S, O)
+    return hedge_paths(prep, S, O, signals=generate_signals(prep, draws))
