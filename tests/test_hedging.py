@@ -168,6 +168,20 @@ CASES = {
                       "position": g.Position(hedge_vol=g.HedgeVol("ewma", 2.5, floor=0.3))},
     # Whalley-Wilmott with legs of several expiries: each discounted to its own
     "ww_legs": {"rule": g.WhalleyWilmott(0.001, 0.5), "position": LEGS},
+    # the dynamic bands on their signals: the signal generator's, or the user's
+    "signals_imbalance": {"paths": g.SignalGBM(signal="imbalance", rho=0.6),
+                          "rule": g.ImbalanceBand(0.1, 0.7)},
+    "signals_profile": {"paths": g.SignalGBM(vol=0.3, signal="profile", rho=0.6),
+                        "rule": g.ProfileBand(0.1, 0.7, to="edge") | g.MaxInterval(9),
+                        "noise": g.Noise("iid", 0.002)},
+    "user_signals_shared": {"paths": USER, "rule": g.ProfileBand(0.05, 0.5, units="fraction"),
+                            "signals": {"profile": _rng.uniform(size=41)},
+                            "n_paths": None, "n_steps": None},
+    "user_signals_per_path": {"paths": USER, "rule": g.ImbalanceBand(0.1, 0.9),
+                              "signals": {"imbalance": _rng.uniform(-1, 1, (6, 41)),
+                                          "profile": _rng.uniform(size=(6, 41))},
+                              "n_paths": None, "n_steps": None,
+                              "execution": g.Execution(latency=2)},
     "user_paths": {"paths": USER, "rule": g.Move(0.01), "n_paths": None, "n_steps": None},
     "user_times": {
         "paths": USER,
@@ -639,6 +653,8 @@ def test_enum_names_from_the_core():
         (h._NOISE_KIND, _core._noise_kind_names()),
         (h._BAND_KIND, _core._band_kind_names()),
         (h.STREAMS, _core._stream_names()),
+        (h._HEDGE_VOL_KIND, _core._hedge_vol_kind_names()),
+        (g.generators._SIGNAL_KIND, _core._signal_kind_names()),
     ):
         assert list(table) == names and list(table.values()) == list(range(len(names)))
     assert g.GREEKS == tuple(_core._greek_names()) == tuple(g.greeks(100, 100, 1, 0.2).to_dict())
@@ -653,6 +669,7 @@ def test_enum_names_from_the_core():
         g.Oscillation(),
         g.Trend(),
         g.Bootstrap(returns=[0.01]),
+        g.SignalGBM(),
     ):
         p = h._Params()
         gen._params(p)

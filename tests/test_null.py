@@ -50,7 +50,8 @@ NOISES = {
 
 
 def test_every_registered_rule_is_in_the_null_test():
-    assert {type(r) for r in RULES.values()} | {g.AnyOf, g.VolGate} >= set(Rule.registry.values())
+    tested = {type(r) for r in (*RULES.values(), *SIGNAL_RULES.values())}
+    assert tested | {g.AnyOf, g.VolGate} >= set(Rule.registry.values())
 
 
 def run(noise, costs=None, latency=0, fill="quotes", seed=7):
@@ -99,6 +100,45 @@ def test_realized_hedge_vol_has_no_edge(hedge_vol, noise):
     z = z_scores(res)
     bad = {k: round(v, 2) for k, v in z.items() if abs(v) > 4}
     assert not bad, f"mean P&L beyond 4 standard errors of 0: {bad}"
+
+
+SIGNAL_RULES = {
+    **{k: RULES[k] for k in ("clock", "move", "band", "ww", "atr")},
+    "profile_band": g.ProfileBand(0.1, 0.8),
+    "profile_edge": g.ProfileBand(0.05, 0.5, units="fraction", to="edge"),
+    "imbalance_band": g.ImbalanceBand(0.1, 0.8),
+    "imbalance_or_max": g.ImbalanceBand(0.1, 0.8) | g.MaxInterval(6),
+}
+
+
+@pytest.mark.parametrize("signal", ["profile", "imbalance"])
+@pytest.mark.parametrize("noise", ["none", "iid_5e-3", "bounce_2e-3"])
+def test_dynamic_bands_have_no_edge_on_a_pure_noise_signal(signal, noise):
+    """Informativeness 0: the signals are independent of the prices, so the dynamic bands are
+    non-anticipating rules like any other: mean P&L 0 within 4 SE."""
+    res = g.simulate_rules(
+        g.SignalGBM(vol=VOL, signal=signal, rho=0.0), SIGNAL_RULES,
+        position=g.Position(vol=VOL), noise=NOISES[noise], n_paths=N_PATHS, n_steps=N_STEPS,
+        seed=13,
+    )
+    z = z_scores(res)
+    bad = {k: round(v, 2) for k, v in z.items() if abs(v) > 4}
+    assert not bad, f"mean P&L beyond 4 standard errors of 0: {bad}"
+
+
+@pytest.mark.parametrize("signal", ["profile", "imbalance"])
+def test_an_informative_signal_pays_only_the_rules_that_read_it(signal):
+    """rho > 0: the marks stay fair unconditionally (the price alone is a GBM), so every rule
+    that ignores the signal still has mean 0; the band that reads it earns a clear edge."""
+    res = g.simulate_rules(
+        g.SignalGBM(vol=VOL, signal=signal, rho=0.3), SIGNAL_RULES,
+        position=g.Position(vol=VOL), n_paths=N_PATHS, n_steps=N_STEPS, seed=13,
+    )
+    z = z_scores(res)
+    reads = {k for k in z if k.startswith(signal)}
+    bad = {k: round(v, 2) for k, v in z.items() if k not in reads and abs(v) > 4}
+    assert not bad, f"a rule blind to the signal shows an edge: {bad}"
+    assert all(z[k] > 8 for k in reads), z
 
 
 @pytest.mark.parametrize("noise", ["iid_1e-3", "bounce_5e-4"])

@@ -17,7 +17,7 @@ except ImportError as exc:  # pragma: no cover - only on a broken install
         "Python from inside the source tree's python/ folder. Original error: " + str(exc)
     ) from exc
 
-from . import hedging as _hedging, indicators, reference
+from . import hedging as _hedging, indicators, reference, signals
 from ._arrays import get_num_threads, set_num_threads, simd_level
 from .backtest import (
     BacktestResult,
@@ -118,6 +118,7 @@ __all__ = [
     "set_num_threads",
     "simd_level",
     "simulate_hedge",
+    "signals",
     "simulate_rules",
     "straddle",
     "StrategyParams",

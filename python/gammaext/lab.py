@@ -668,8 +668,9 @@ def sweep_rules(family: str | Callable[[float], Rule], values: Iterable[float]) 
 
     family: ``move`` (relative move threshold), ``clock`` (every k steps), ``band`` (delta band
     as a fraction of the option quantity), ``band_shares``, ``trend_band``, ``atr`` (ATR
-    multiple), ``whalley_wilmott`` (risk aversion; the cost is the run's own), or a callable
-    value -> Rule.
+    multiple), ``whalley_wilmott`` (risk aversion; the cost is the run's own),
+    ``profile_band`` and ``imbalance_band`` (base width as a fraction; they need signals), or
+    a callable value -> Rule.
     """
     make: Callable[[float], Rule]
     if isinstance(family, str):
