@@ -11,8 +11,7 @@ from conftest import data_file
 from numpy.testing import assert_allclose, assert_array_equal
 
 import gammaext as g
-from gammaext import lab
-from gammaext import reference as R
+from gammaext import lab, reference as R
 from gammaext.hedging import prepare
 from gammaext.signals import order_book_imbalance, volume_profile
 

@@ -50,7 +50,9 @@ _BAND_KIND = _enum(
     _core._band_kind_names(),
     {"none", "fixed", "trend", "whalley_wilmott", "profile", "imbalance"},
 )
-_HEDGE_VOL_KIND = _enum("hedge vol kind", _core._hedge_vol_kind_names(), {"given", "ewma", "window"})
+_HEDGE_VOL_KIND = _enum(
+    "hedge vol kind", _core._hedge_vol_kind_names(), {"given", "ewma", "window"}
+)
 #: Stream numbers of the counter-based generator (see docs/hedging.md).
 STREAMS = _enum(
     "random stream",

@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from .. import hedging as _h
-from ..generators import _SIGNAL_KIND as _SIGNAL_KIND_BY_NAME
 from .._arrays import FloatArray
+from ..generators import _SIGNAL_KIND as _SIGNAL_KIND_BY_NAME
 from .black_scholes import norm_cdf, norm_pdf
 
 __all__ = ["generate_paths", "generate_signals", "hedge_paths", "simulate_hedge"]
