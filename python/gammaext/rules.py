@@ -240,7 +240,36 @@ SIGNAL_OF_BAND = {"profile": "profile", "imbalance": "imbalance"}
 
 
 @dataclass(frozen=True)
-class ProfileBand(Rule, name="profile_band", families=("profile_band",)):
+class _SignalBand(Rule):
+    """A delta band whose half-width follows a per-step signal (the subclasses say how)."""
+
+    _band_kind: ClassVar[str]
+    width: float = 0.1
+    strength: float = 0.5
+    units: Literal["shares", "fraction"] = "shares"
+    to: Literal["zero", "edge"] = "zero"
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        _finite(f"{name} width", self.width, positive=True)
+        if not 0.0 <= _finite(f"{name} strength", self.strength) < 1.0:
+            raise ValueError(f"{name} strength must be in [0, 1), got {self.strength!r}")
+        _band_width(self.width, self.units, 1.0)
+        _to(name, self.to)
+
+    @classmethod
+    def _sweep(cls, value: float, family: str) -> Rule:
+        return cls(value, units="fraction")
+
+    def _params(self, p: dict[str, float], units: float) -> None:
+        _set_band(p, self._band_kind)
+        p["band"] = _band_width(self.width, self.units, units)
+        p["signal_strength"] = self.strength
+        p["band_to_edge"] = _to(type(self).__name__, self.to)
+
+
+@dataclass(frozen=True)
+class ProfileBand(_SignalBand, name="profile_band", families=("profile_band",)):
     """A delta band that follows the volume profile (the seed's dynamic banding).
 
     Half-width ``width (1 + strength (1 - 2 V))`` with ``V`` in [0, 1] the volume-profile
@@ -249,34 +278,15 @@ class ProfileBand(Rule, name="profile_band", families=("profile_band",)):
     :class:`SignalGBM` generator's): near high-volume levels (V -> 1) the price tends to
     revert, so the band narrows and the hedge comes sooner; in thin zones (V -> 0) it tends to
     run, so the band widens and gamma runs. ``strength`` in [0, 1): 0 is a :class:`DeltaBand`.
-    Needs a ``profile`` signal (``signals=`` or :class:`SignalGBM`).
+    ``units`` and ``to`` as in :class:`DeltaBand`. Needs a ``profile`` signal (``signals=`` or
+    :class:`SignalGBM`).
     """
 
-    width: float = 0.1
-    strength: float = 0.5
-    units: Literal["shares", "fraction"] = "shares"
-    to: Literal["zero", "edge"] = "zero"
-
-    def __post_init__(self) -> None:
-        _finite("ProfileBand width", self.width, positive=True)
-        if not 0.0 <= _finite("ProfileBand strength", self.strength) < 1.0:
-            raise ValueError(f"ProfileBand strength must be in [0, 1), got {self.strength!r}")
-        _band_width(self.width, self.units, 1.0)
-        _to("ProfileBand", self.to)
-
-    @classmethod
-    def _sweep(cls, value: float, family: str) -> Rule:
-        return cls(value, units="fraction")
-
-    def _params(self, p: dict[str, float], units: float) -> None:
-        _set_band(p, "profile")
-        p["band"] = _band_width(self.width, self.units, units)
-        p["signal_strength"] = self.strength
-        p["band_to_edge"] = _to("ProfileBand", self.to)
+    _band_kind: ClassVar[str] = "profile"
 
 
 @dataclass(frozen=True)
-class ImbalanceBand(Rule, name="imbalance_band", families=("imbalance_band",)):
+class ImbalanceBand(_SignalBand, name="imbalance_band", families=("imbalance_band",)):
     """A delta band that leans on the order-book imbalance (the seed's dynamic banding).
 
     Half-width ``width (1 + strength I sign(net delta))`` with ``I`` in [-1, 1] the signed
@@ -284,31 +294,11 @@ class ImbalanceBand(Rule, name="imbalance_band", families=("imbalance_band",)):
     that the price moved away from its last hedge holds a net delta in the move's direction:
     when the imbalance predicts that the move continues, the band on that side widens and the
     hedge into the move waits; when it predicts the way back, it narrows and the hedge comes
-    sooner. ``strength`` in [0, 1): 0 is a :class:`DeltaBand`. Needs an ``imbalance`` signal
-    (``signals=`` or :class:`SignalGBM`).
+    sooner. ``strength`` in [0, 1): 0 is a :class:`DeltaBand`. ``units`` and ``to`` as in
+    :class:`DeltaBand`. Needs an ``imbalance`` signal (``signals=`` or :class:`SignalGBM`).
     """
 
-    width: float = 0.1
-    strength: float = 0.5
-    units: Literal["shares", "fraction"] = "shares"
-    to: Literal["zero", "edge"] = "zero"
-
-    def __post_init__(self) -> None:
-        _finite("ImbalanceBand width", self.width, positive=True)
-        if not 0.0 <= _finite("ImbalanceBand strength", self.strength) < 1.0:
-            raise ValueError(f"ImbalanceBand strength must be in [0, 1), got {self.strength!r}")
-        _band_width(self.width, self.units, 1.0)
-        _to("ImbalanceBand", self.to)
-
-    @classmethod
-    def _sweep(cls, value: float, family: str) -> Rule:
-        return cls(value, units="fraction")
-
-    def _params(self, p: dict[str, float], units: float) -> None:
-        _set_band(p, "imbalance")
-        p["band"] = _band_width(self.width, self.units, units)
-        p["signal_strength"] = self.strength
-        p["band_to_edge"] = _to("ImbalanceBand", self.to)
+    _band_kind: ClassVar[str] = "imbalance"
 
 
 @dataclass(frozen=True)
