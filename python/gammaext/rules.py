@@ -202,9 +202,11 @@ class WhalleyWilmott(Rule, name="whalley_wilmott", families=("whalley_wilmott",)
     ``cost`` the proportional cost (fraction of notional; None, the default: the run's own,
     ``(Costs.bps + Costs.half_spread_bps) 1e-4``), ``risk_aversion`` the exponential
     utility's coefficient (per unit of currency), Gamma the position's gamma (at the hedge vol
-    and the observed price) and T the horizon. Whalley & Wilmott, "An asymptotic analysis of
-    an optimal hedging model for option pricing with transaction costs", Mathematical Finance
-    7 (1997) 307-324. Rebalances to the band edge by default, as the optimal policy does.
+    and the observed price) and T the option's expiry (with legs of several expiries,
+    ``e^{-r (T - t)} Gamma^2`` is ``(sum over expiries of e^{-r (T_g - t) / 2} Gamma_g)^2``).
+    Whalley & Wilmott, "An asymptotic analysis of an optimal hedging model for option pricing
+    with transaction costs", Mathematical Finance 7 (1997) 307-324. Rebalances to the band
+    edge by default, as the optimal policy does.
     """
 
     cost: float | None = None
