@@ -201,6 +201,18 @@ def test_execution_in_a_config():
         parse_config({**cfg, "execution": {"fill": "mid"}})
 
 
+def test_hedge_vol_in_a_config():
+    from gammaext.config import ConfigError, parse_config
+
+    cfg = {"rules": {"m": {"type": "move"}}, "scenarios": {"s": {"kind": "noisy"}},
+           "position": {"hedge_vol": {"kind": "window", "length": 10}}}
+    assert parse_config(cfg).options["position"].hedge_vol == g.HedgeVol("window", 10)
+    cfg["position"] = {"hedge_vol": "realized"}
+    assert parse_config(cfg).options["position"].hedge_vol == g.HedgeVol()
+    with pytest.raises(ConfigError, match="position.hedge_vol"):
+        parse_config({**cfg, "position": {"hedge_vol": {"kind": "garch"}}})
+
+
 def test_the_spread_study_market_passes_the_null_test():
     from gammaext import lab
 
