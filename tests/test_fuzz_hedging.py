@@ -133,7 +133,9 @@ def setups(draw, bad_rate=0.0):
     position, _ = draw(built(g.Position, {"legs": st.just(tuple(legs)),
                                           "vol": st.floats(0.01, 2), "rate": st.floats(-0.1, 0.2),
                                           "div": st.floats(-0.1, 0.2),
-                                          "hedge_vol": st.none() | st.floats(0.01, 2)},
+                                          "hedge_vol": st.none() | st.floats(0.01, 2)
+                                          | st.sampled_from(["realized",
+                                                             g.HedgeVol("window", 3, 1)])},
                              bad_rate))
     noise = None
     if draw(st.booleans()):
