@@ -49,7 +49,13 @@ RULES = {
     g.AtrMove: {"mult": pos, "length": length,
                 "since": st.sampled_from(["last_hedge", "previous"])},
     g.MaxInterval: {"n": length},
+    g.ProfileBand: {"width": frac, "strength": st.floats(0, 0.99),
+                    "units": st.sampled_from(["shares", "fraction"]),
+                    "to": st.sampled_from(["zero", "edge"])},
+    g.ImbalanceBand: {"width": frac, "strength": st.floats(0, 0.99),
+                      "units": st.sampled_from(["shares", "fraction"])},
 }
+SIGNAL_BANDS = (g.ProfileBand, g.ImbalanceBand)
 
 
 @st.composite
@@ -69,7 +75,7 @@ def built(draw, cls, spec, bad_rate):
 def rules(draw, bad_rate=0.0):
     parts = []
     kinds = draw(st.lists(st.sampled_from(list(RULES)), min_size=1, max_size=3, unique=True))
-    bands = [k for k in kinds if k in (g.DeltaBand, g.TrendBand, g.WhalleyWilmott)]
+    bands = [k for k in kinds if k in (g.DeltaBand, g.TrendBand, g.WhalleyWilmott, *SIGNAL_BANDS)]
     kinds = [k for k in kinds if k not in bands[1:]]  # at most one band per rule
     for cls in kinds:
         obj, _ = draw(built(cls, RULES[cls], bad_rate))
@@ -95,6 +101,8 @@ GENERATORS = {
     g.Oscillation: {"amplitude": st.floats(0, 0.1), "period": st.floats(1, 50),
                     "noise": st.floats(0, 0.5)},
     g.Trend: {"total_return": st.floats(-0.9, 3), "noise": st.floats(0, 0.5)},
+    g.SignalGBM: {"spot": st.floats(1.0, 1e4), "vol": st.floats(0, 1.5),
+                  "signal": st.sampled_from(["imbalance", "profile"]), "rho": st.floats(0, 1)},
     g.Bootstrap: {"returns": hnp.arrays(np.float64, st.integers(1, 30),
                                         elements=st.floats(-0.05, 0.05)),
                   "block": st.integers(1, 30), "spot": st.floats(1.0, 1e4)},
@@ -107,6 +115,9 @@ def setups(draw, bad_rate=0.0):
     cls = draw(st.sampled_from(list(GENERATORS)))
     gen, _ = draw(built(cls, GENERATORS[cls], bad_rate))
     rule = draw(rules(bad_rate))
+    if rule is not None and any(f"{c.__name__}(" in repr(rule) for c in SIGNAL_BANDS):
+        # a signal band needs its signal: the signal generator's
+        gen, _ = draw(built(g.SignalGBM, GENERATORS[g.SignalGBM], bad_rate))
     costs, _ = draw(built(g.Costs, {k: st.floats(0, 5) for k in
                                     ("bps", "half_spread_bps", "half_spread", "fixed",
                                      "option_half_spread")}, bad_rate))
@@ -122,7 +133,9 @@ def setups(draw, bad_rate=0.0):
     position, _ = draw(built(g.Position, {"legs": st.just(tuple(legs)),
                                           "vol": st.floats(0.01, 2), "rate": st.floats(-0.1, 0.2),
                                           "div": st.floats(-0.1, 0.2),
-                                          "hedge_vol": st.none() | st.floats(0.01, 2)},
+                                          "hedge_vol": st.none() | st.floats(0.01, 2)
+                                          | st.sampled_from(["realized",
+                                                             g.HedgeVol("window", 3, 1)])},
                              bad_rate))
     noise = None
     if draw(st.booleans()):
@@ -202,8 +215,11 @@ def user_paths(draw):
 @given(paths=user_paths(), rule=rules(), dt=st.sampled_from([None, 1 / 252, 1 / (365 * 24)]))
 def test_user_paths(paths, rule, dt):
     copy = paths.copy()
+    n_times = paths.shape[-1] if paths.ndim else 0
+    signals = {"profile": np.full(n_times, 0.3), "imbalance": np.full(n_times, -0.5)}
     try:
-        res = g.simulate_hedge(paths, rule=rule, dt=dt, position=g.Position(vol=0.3))
+        res = g.simulate_hedge(paths, rule=rule, dt=dt, position=g.Position(vol=0.3),
+                               signals=signals)
     except ValueError as exc:
         assert "paths" in str(exc)
         bad = ~(np.isfinite(paths) & (paths > 0))
@@ -241,4 +257,4 @@ def test_huge_rule_lengths_are_refused_or_capped():
     with pytest.raises(ValueError, match="2\\*\\*53"):  # the binding checks too
         g._core._hedge(params, 0, np.array([0.0, 0.1]), np.zeros(0),
                        np.array([[100.0, 0.1, 1.0, 0.0, 1.0]]), np.zeros(1), np.zeros((0, 0)),
-                       0, 1, np.zeros(0, dtype=np.int64), 1, 0)
+                       np.zeros((0, 0)), np.zeros((0, 0)), 0, 1, np.zeros(0, dtype=np.int64), 1, 0)

@@ -157,6 +157,31 @@ CASES = {
     "heston_coarse": {"paths": g.Heston(xi=1.0, rho=-0.7), "rule": g.EveryK(1),
                       "dt": 0.25},
     "merton_coarse": {"paths": g.Merton(intensity=60.0), "rule": g.EveryK(1), "dt": 0.1},
+    # hedge vol realized so far on the observed prices (EWMA, window), per path
+    "realized_ewma": {"rule": g.WhalleyWilmott(0.001, 0.5) | g.MaxInterval(6),
+                      "noise": g.Noise("iid", 0.002),
+                      "position": g.Position(vol=0.25, rate=0.03, hedge_vol="realized")},
+    "realized_window": {"rule": g.DeltaBand(0.1),
+                        "paths": g.GBM(vol=0.35),
+                        "position": g.Position(vol=0.25, hedge_vol=g.HedgeVol("window", 7, 3))},
+    "realized_user": {"paths": USER, "rule": g.Move(0.005), "n_paths": None, "n_steps": None,
+                      "position": g.Position(hedge_vol=g.HedgeVol("ewma", 2.5, floor=0.3))},
+    # Whalley-Wilmott with legs of several expiries: each discounted to its own
+    "ww_legs": {"rule": g.WhalleyWilmott(0.001, 0.5), "position": LEGS},
+    # the dynamic bands on their signals: the signal generator's, or the user's
+    "signals_imbalance": {"paths": g.SignalGBM(signal="imbalance", rho=0.6),
+                          "rule": g.ImbalanceBand(0.1, 0.7)},
+    "signals_profile": {"paths": g.SignalGBM(vol=0.3, signal="profile", rho=0.6),
+                        "rule": g.ProfileBand(0.1, 0.7, to="edge") | g.MaxInterval(9),
+                        "noise": g.Noise("iid", 0.002)},
+    "user_signals_shared": {"paths": USER, "rule": g.ProfileBand(0.05, 0.5, units="fraction"),
+                            "signals": {"profile": _rng.uniform(size=41)},
+                            "n_paths": None, "n_steps": None},
+    "user_signals_per_path": {"paths": USER, "rule": g.ImbalanceBand(0.1, 0.9),
+                              "signals": {"imbalance": _rng.uniform(-1, 1, (6, 41)),
+                                          "profile": _rng.uniform(size=(6, 41))},
+                              "n_paths": None, "n_steps": None,
+                              "execution": g.Execution(latency=2)},
     "user_paths": {"paths": USER, "rule": g.Move(0.01), "n_paths": None, "n_steps": None},
     "user_times": {
         "paths": USER,
@@ -327,6 +352,56 @@ def test_whalley_wilmott_band_matches_formula():
         # (to rounding, and trades below 1e-12 shares are dropped)
         assert (np.abs(tr["net_delta"][inner]) <= tr["band"][inner] * (1 + 1e-12) + 1e-11).all()
     assert 0 < r.rebalances.mean() < 99
+
+
+def test_whalley_wilmott_discounts_to_the_legs_expiry():
+    """A straddle expiring a year out, hedged over 100 days: the band discounts with the time
+    to the option's expiry (not to the horizon); with two expiries, each leg's gamma with its
+    own, e^{-r tau H} H^3 ~ (sum e^{-r tau_g / 2} Gamma_g)^2."""
+    rule = g.WhalleyWilmott(cost=0.002, risk_aversion=0.2)
+    rate, expiry = 0.08, 1.0
+    pos = g.Position(g.straddle(expiry=expiry), vol=0.2, rate=rate)
+    r = g.simulate_hedge(n_paths=8, n_steps=100, rule=rule, position=pos, trace=[3])
+    tr = r.trace[3]
+    inner = slice(1, -1)
+    want = rule.half_width(tr["observed"][inner], tr["option_gamma"][inner],
+                           expiry - tr["time"][inner], rate=rate)
+    assert_allclose(tr["band"][inner], want, rtol=1e-13)
+    horizon = rule.half_width(tr["observed"][inner], tr["option_gamma"][inner],
+                              tr["time"][-1] - tr["time"][inner], rate=rate)
+    assert (np.abs(tr["band"][inner] / horizon - 1) > 1e-3).all()  # the old discount differs
+    # two expiries: the reference's group-by-group discount, matched by the engine
+    two = g.Position((*g.straddle(expiry=0.5), *g.straddle(-0.5, expiry=1.0)), vol=0.2,
+                     rate=rate)
+    kw = {"n_paths": 64, "n_steps": 60, "seed": 2, "rule": rule, "position": two}
+    got, ref = g.simulate_hedge(**kw), R.simulate_hedge(**kw)
+    assert_allclose(got.rebalances, ref["rebalances"], atol=0)
+    assert_allclose(got.pnl, ref["pnl"], rtol=0, atol=1e-10)
+
+
+def test_realized_hedge_vol_tracks_the_paths_vol():
+    """Paths at 35% vol, options marked at 20%: hedging at the realized vol so far comes close
+    to hedging at the true 35% and far from hedging at the implied 20% (the P&L per path)."""
+    kw = {"paths": g.GBM(vol=0.35), "n_paths": 400, "n_steps": 252, "seed": 9}
+    at = {name: g.simulate_hedge(position=g.Position(vol=0.2, hedge_vol=hv), **kw).pnl
+          for name, hv in (("true", 0.35), ("implied", None), ("ewma", "realized"),
+                           ("window", g.HedgeVol("window", 30)))}
+    for est in ("ewma", "window"):
+        near = np.abs(at[est] - at["true"]).mean()
+        assert near < 0.5 * np.abs(at["implied"] - at["true"]).mean(), est
+    # a warm-up past the horizon is the implied vol throughout
+    late = g.simulate_hedge(position=g.Position(vol=0.2, hedge_vol=g.HedgeVol(warmup=300)), **kw)
+    assert_allclose(late.pnl, at["implied"], rtol=0, atol=1e-9)
+
+
+def test_realized_hedge_vol_on_a_flat_path_is_the_floor():
+    flat = np.full((1, 30), 100.0)
+    flat[0, 10] = 100.5  # one move, then flat: the estimate decays to the floor
+    for hv in (g.HedgeVol("window", 5, floor=0.07), g.HedgeVol("ewma", 2, floor=0.07)):
+        got = g.simulate_hedge(flat, position=g.Position(hedge_vol=hv), rule=g.EveryK(1))
+        ref = R.simulate_hedge(flat, position=g.Position(hedge_vol=hv), rule=g.EveryK(1))
+        assert np.isfinite(got.pnl).all()
+        assert_allclose(got.pnl, ref["pnl"], rtol=0, atol=1e-12)
 
 
 # --------------------------------------------------------------------------------------------
@@ -578,6 +653,8 @@ def test_enum_names_from_the_core():
         (h._NOISE_KIND, _core._noise_kind_names()),
         (h._BAND_KIND, _core._band_kind_names()),
         (h.STREAMS, _core._stream_names()),
+        (h._HEDGE_VOL_KIND, _core._hedge_vol_kind_names()),
+        (g.generators._SIGNAL_KIND, _core._signal_kind_names()),
     ):
         assert list(table) == names and list(table.values()) == list(range(len(names)))
     assert g.GREEKS == tuple(_core._greek_names()) == tuple(g.greeks(100, 100, 1, 0.2).to_dict())
@@ -592,6 +669,7 @@ def test_enum_names_from_the_core():
         g.Oscillation(),
         g.Trend(),
         g.Bootstrap(returns=[0.01]),
+        g.SignalGBM(),
     ):
         p = h._Params()
         gen._params(p)

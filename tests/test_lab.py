@@ -405,7 +405,7 @@ def test_plots_written_and_non_empty(agg, tmp_path):
 
 
 def test_packaged_example_config_parses():
-    path = Path(lab.__file__).parent / "data" / "lab_default.toml"
+    path = Path(g.__file__).parent / "data" / "lab_default.toml"
     exp = config.load_config(path)
     assert list(exp.rules)[:2] == ["clock", "move"]
     assert {s.name for s in exp.scenarios} >= {"oscillation", "trend", "noisy"}

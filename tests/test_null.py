@@ -50,7 +50,8 @@ NOISES = {
 
 
 def test_every_registered_rule_is_in_the_null_test():
-    assert {type(r) for r in RULES.values()} | {g.AnyOf, g.VolGate} >= set(Rule.registry.values())
+    tested = {type(r) for r in (*RULES.values(), *SIGNAL_RULES.values())}
+    assert tested | {g.AnyOf, g.VolGate} >= set(Rule.registry.values())
 
 
 def run(noise, costs=None, latency=0, fill="quotes", seed=7):
@@ -80,6 +81,64 @@ def test_fair_market_without_friction_has_no_edge(noise, latency):
     z = z_scores(run(NOISES[noise], latency=latency))
     bad = {k: round(v, 2) for k, v in z.items() if abs(v) > 4}
     assert not bad, f"mean P&L beyond 4 standard errors of 0: {bad}"
+
+
+@pytest.mark.parametrize(
+    "hedge_vol",
+    ["realized", g.HedgeVol("window", 10), g.HedgeVol("ewma", 3.0, warmup=1)],
+    ids=["ewma", "window", "ewma_fast"],
+)
+@pytest.mark.parametrize("noise", ["none", "iid_5e-3", "bounce_2e-3"])
+def test_realized_hedge_vol_has_no_edge(hedge_vol, noise):
+    """The hedge vol estimated from the observed prices so far is known at the step: the
+    hedge stays non-anticipating, so no edge (nor, with costs, a gain)."""
+    res = g.simulate_rules(
+        g.GBM(vol=VOL), {k: RULES[k] for k in ("clock", "move", "band", "ww", "atr")},
+        position=g.Position(vol=VOL, hedge_vol=hedge_vol), noise=NOISES[noise],
+        n_paths=N_PATHS, n_steps=N_STEPS, seed=11,
+    )
+    z = z_scores(res)
+    bad = {k: round(v, 2) for k, v in z.items() if abs(v) > 4}
+    assert not bad, f"mean P&L beyond 4 standard errors of 0: {bad}"
+
+
+SIGNAL_RULES = {
+    **{k: RULES[k] for k in ("clock", "move", "band", "ww", "atr")},
+    "profile_band": g.ProfileBand(0.1, 0.8),
+    "profile_edge": g.ProfileBand(0.05, 0.5, units="fraction", to="edge"),
+    "imbalance_band": g.ImbalanceBand(0.1, 0.8),
+    "imbalance_or_max": g.ImbalanceBand(0.1, 0.8) | g.MaxInterval(6),
+}
+
+
+@pytest.mark.parametrize("signal", ["profile", "imbalance"])
+@pytest.mark.parametrize("noise", ["none", "iid_5e-3", "bounce_2e-3"])
+def test_dynamic_bands_have_no_edge_on_a_pure_noise_signal(signal, noise):
+    """Informativeness 0: the signals are independent of the prices, so the dynamic bands are
+    non-anticipating rules like any other: mean P&L 0 within 4 SE."""
+    res = g.simulate_rules(
+        g.SignalGBM(vol=VOL, signal=signal, rho=0.0), SIGNAL_RULES,
+        position=g.Position(vol=VOL), noise=NOISES[noise], n_paths=N_PATHS, n_steps=N_STEPS,
+        seed=13,
+    )
+    z = z_scores(res)
+    bad = {k: round(v, 2) for k, v in z.items() if abs(v) > 4}
+    assert not bad, f"mean P&L beyond 4 standard errors of 0: {bad}"
+
+
+@pytest.mark.parametrize("signal", ["profile", "imbalance"])
+def test_an_informative_signal_pays_only_the_rules_that_read_it(signal):
+    """rho > 0: the marks stay fair unconditionally (the price alone is a GBM), so every rule
+    that ignores the signal still has mean 0; the band that reads it earns a clear edge."""
+    res = g.simulate_rules(
+        g.SignalGBM(vol=VOL, signal=signal, rho=0.3), SIGNAL_RULES,
+        position=g.Position(vol=VOL), n_paths=N_PATHS, n_steps=N_STEPS, seed=13,
+    )
+    z = z_scores(res)
+    reads = {k for k in z if k.startswith(signal)}
+    bad = {k: round(v, 2) for k, v in z.items() if k not in reads and abs(v) > 4}
+    assert not bad, f"a rule blind to the signal shows an edge: {bad}"
+    assert all(z[k] > 8 for k in reads), z
 
 
 @pytest.mark.parametrize("noise", ["iid_1e-3", "bounce_5e-4"])
@@ -140,6 +199,18 @@ def test_execution_in_a_config():
     assert exp.options["costs"].impact_bps == 1.0
     with pytest.raises(ConfigError, match="execution.fill"):
         parse_config({**cfg, "execution": {"fill": "mid"}})
+
+
+def test_hedge_vol_in_a_config():
+    from gammaext.config import ConfigError, parse_config
+
+    cfg = {"rules": {"m": {"type": "move"}}, "scenarios": {"s": {"kind": "noisy"}},
+           "position": {"hedge_vol": {"kind": "window", "length": 10}}}
+    assert parse_config(cfg).options["position"].hedge_vol == g.HedgeVol("window", 10)
+    cfg["position"] = {"hedge_vol": "realized"}
+    assert parse_config(cfg).options["position"].hedge_vol == g.HedgeVol()
+    with pytest.raises(ConfigError, match="position.hedge_vol"):
+        parse_config({**cfg, "position": {"hedge_vol": {"kind": "garch"}}})
 
 
 def test_the_spread_study_market_passes_the_null_test():

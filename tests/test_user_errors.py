@@ -161,6 +161,25 @@ def test_position_warns_on_percent_and_refuses_strings():
     g.Position(vol=9.0)  # 900% is possible (no warning: warnings are errors here)
 
 
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: g.Position(hedge_vol="historical"), "hedge_vol must be"),
+        (lambda: g.Position(hedge_vol=-0.2), "hedge_vol must be > 0"),
+        (lambda: g.HedgeVol("garch"), "HedgeVol kind"),
+        (lambda: g.HedgeVol(length=0), "HedgeVol length"),
+        (lambda: g.HedgeVol(length=math.inf), "HedgeVol length"),
+        (lambda: g.HedgeVol("window", 7.5), "HedgeVol length"),
+        (lambda: g.HedgeVol(warmup=0), "HedgeVol warmup"),
+        (lambda: g.HedgeVol(floor=0.0), "HedgeVol floor"),
+        (lambda: g.HedgeVol(floor=math.nan), "HedgeVol floor"),
+    ],
+)
+def test_bad_hedge_vols_name_the_argument(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
+
+
 @pytest.mark.parametrize("bad", [1, 1.5, 0, -0.01, True])
 def test_move_threshold_is_a_fraction(bad):
     with pytest.raises((ValueError, TypeError), match="threshold"):

@@ -27,7 +27,8 @@ void require(bool ok, const std::string& message) {
 /// are checked here (ValueError); the kernel runs without the GIL. Returns (out, trace).
 py::tuple run_hedge(const farray& params, std::uint64_t seed, const farray& times,
                     const farray& vols, const farray& groups, const farray& returns,
-                    const farray& paths, std::int64_t first_path, std::int64_t n_paths,
+                    const farray& paths, const farray& profile, const farray& imbalance,
+                    std::int64_t first_path, std::int64_t n_paths,
                     const i64array& trace_paths, int threads, int isa) {
     // One row of parameters per rule; the non-rule fields are read from row 0.
     require(params.ndim() == 2 && params.shape(0) >= 1 && params.shape(1) == kNumHedgeParams,
@@ -43,6 +44,18 @@ py::tuple run_hedge(const farray& params, std::uint64_t seed, const farray& time
         require(paths.ndim() == 2 && paths.shape(0) == n_paths &&
                     paths.shape(1) == n_steps + 1,
                 "paths must be (n_paths, n_steps + 1)");
+    }
+    // signals: empty (none), or rows of n_steps + 1 values, 1 row or one per path
+    std::int64_t signal_rows = 0;
+    for (const farray* sig : {&profile, &imbalance}) {
+        if (sig->size() == 0) {
+            continue;
+        }
+        require(sig->ndim() == 2 && sig->shape(1) == n_steps + 1 &&
+                    (sig->shape(0) == 1 || sig->shape(0) == n_paths) &&
+                    (signal_rows == 0 || sig->shape(0) == signal_rows),
+                "signals must be (1 or n_paths, n_steps + 1), the same for both");
+        signal_rows = sig->shape(0);
     }
     if (kind == PathKind::bootstrap) {
         require(returns.ndim() == 1 && returns.size() >= 1, "returns must be non-empty");
@@ -96,6 +109,9 @@ py::tuple run_hedge(const farray& params, std::uint64_t seed, const farray& time
     spec.returns = returns.size() > 0 ? returns.data() : nullptr;
     spec.n_returns = returns.size();
     spec.paths = kind == PathKind::user ? paths.data() : nullptr;
+    spec.profile = profile.size() > 0 ? profile.data() : nullptr;
+    spec.imbalance = imbalance.size() > 0 ? imbalance.data() : nullptr;
+    spec.signal_rows = signal_rows;
     spec.first_path = first_path;
     spec.n_paths = n_paths;
     double* o = out.mutable_data();
@@ -124,12 +140,15 @@ void bind_hedging(py::module_& m) {
     m.def("_path_kind_names", [] { return names_of(GAMMAEXT_PATH_KINDS(GAMMAEXT_NAME)); });
     m.def("_noise_kind_names", [] { return names_of(GAMMAEXT_NOISE_KINDS(GAMMAEXT_NAME)); });
     m.def("_band_kind_names", [] { return names_of(GAMMAEXT_BAND_KINDS(GAMMAEXT_NAME)); });
+    m.def("_signal_kind_names", [] { return names_of(GAMMAEXT_SIGNAL_KINDS(GAMMAEXT_NAME)); });
+    m.def("_hedge_vol_kind_names",
+          [] { return names_of(GAMMAEXT_HEDGE_VOL_KINDS(GAMMAEXT_NAME)); });
     m.def("_stream_names", [] { return names_of(GAMMAEXT_RNG_STREAMS(GAMMAEXT_NAME)); });
     m.def("_group_column_names",
           [] { return names_of(GAMMAEXT_GROUP_COLUMNS(GAMMAEXT_NAME)); });
 
     m.def("_hedge", &run_hedge, "params"_a, "seed"_a, "times"_a, "vols"_a, "groups"_a,
-          "returns"_a, "paths"_a, "first_path"_a, "n_paths"_a, "trace_paths"_a, "threads"_a = 0,
+          "returns"_a, "paths"_a, "profile"_a, "imbalance"_a, "first_path"_a, "n_paths"_a, "trace_paths"_a, "threads"_a = 0,
           "isa"_a = -1);
 
     m.def(

@@ -52,6 +52,8 @@ struct GroupStep {
     double sig_t = 0, mu_t = 0, dq = 0, dr = 0, theta_k = 0, sqrt_t = 0;  // mark vol
     double inv_sig_t = 0, dq_sig_t = 0, ratio = 0;  // 1/(vol sqrt t), dq/(vol sqrt t), dq/(K dr)
     double hsig_t = 0, hmu_t = 0, inv_hsig_t = 0, dq_hsig_t = 0;  // hedge vol
+    double tau = 0;    // years to expiry
+    double wdisc = 0;  // e^{-r tau / 2}: the Whalley-Wilmott discount of this group's gamma
 };
 
 /// The state shared by every rule over a block of paths: prices, draws, the option marks and
@@ -69,6 +71,19 @@ struct Block {
     // Rule-independent accumulators.
     alignas(64) double a_vega[kLanes], a_gamma[kLanes], a_theta[kLanes], rv[kLanes];
     alignas(64) double inv_o[kLanes];  // 1 / observed, for the trader's gamma
+    // Realized hedge vol: the lane's vol at this step, and the estimator's sum of annualised
+    // squared observed returns with its weight (EWMA) or count (window): variance hv_s / hv_w.
+    alignas(64) double hvl[kLanes], hv_s[kLanes];
+    double hv_w;
+    // The trader's gamma with each group discounted to its own expiry, sum e^{-r tau/2} Gamma
+    // (the Whalley-Wilmott band's; computed only when a rule has that band).
+    alignas(64) double wgam[kLanes];
+    // Signals at the current time: volume profile in [0, 1], order-book imbalance in [-1, 1]
+    // (from the user, or from the signal generator with its draws and the shock it sets for
+    // the next step, and that shock's predecessor).
+    alignas(64) double vp[kLanes], imb[kLanes], next_z[kLanes];
+    alignas(64) double sg_wa[kLanes], sg_wb[kLanes], sg_ea[kLanes], sg_eb[kLanes];
+    alignas(64) double sg_va[kLanes], sg_vb[kLanes], sg_ca[kLanes], sg_cb[kLanes];
 };
 
 /// The parameters of one rule (read from its parameter array).
@@ -81,6 +96,7 @@ struct RuleParams {
     bool atr_from_last, gate;
     double gate_min, gate_max, alpha, max_interval, ww_c;
     i64 er_n;
+    double strength;  // the signal bands' response to their signal
 
     explicit RuleParams(const double* p) noexcept
         : band_kind(static_cast<BandKind>(static_cast<int>(p[hp_band_kind]))),
@@ -100,7 +116,8 @@ struct RuleParams {
           ww_c(band_kind == BandKind::whalley_wilmott
                    ? 1.5 * p[hp_ww_cost] / p[hp_ww_risk_aversion]
                    : 0.0),
-          er_n(static_cast<i64>(p[hp_er_length])) {}
+          er_n(static_cast<i64>(p[hp_er_length])),
+          strength(p[hp_signal_strength]) {}
 };
 
 /// One rule's hedge book over a block of paths: the stock position and cash, the
@@ -112,6 +129,12 @@ struct Book {
     alignas(64) double atr[kLanes], hv[kLanes], er[kLanes], band[kLanes], q[kLanes];
     alignas(64) double pend[kLanes];  // orders decided but not filled yet (latency > 0)
 };
+
+void fill(double* a, double x) noexcept {
+    for (int j = 0; j < kLanes; ++j) {
+        a[j] = x;
+    }
+}
 
 /// Fills a[j], b[j] with draws 2n and 2n+1 of `stream` for every lane (normals or uniforms).
 void draw_pair(const Block& b, u64 seed, rng::Stream stream, u32 n, bool normal,
@@ -164,6 +187,15 @@ struct Setup {
     double option_units;  // sum of |qc| + |qp| over groups
     double horizon;       // times[n_steps] - times[0]
     std::vector<double> lnk;  // log strike of each group
+    HedgeVolKind hv_kind; // hedge vol: given (implied or constant), or realized so far
+    i64 hv_window;        // window kind: returns in the window (<= n_steps)
+    double hv_alpha;      // EWMA weight of the newest return, 1 - 2^(-1 / half-life)
+    i64 hv_warmup;        // realized only from this many observed returns on (implied before)
+    double hv_floor;      // realized hedge vol floor (annualised)
+    bool any_ww;          // some rule has a Whalley-Wilmott band: wgam is needed
+    SignalKind sig_kind;  // the signal generator's informative signal
+    double sig_rho;       // and its informativeness in [0, 1]
+    bool user_signals;    // signals read from the user's arrays
 };
 
 /// The option marks of one group, added into val/del/gam/the for every lane: call Greeks
@@ -214,7 +246,124 @@ bool block_needs_tail(const Block& b, const GroupStep& c) noexcept {
 /// Whether the hedge Greeks are the marks' own: the same vol, and the observed price is the
 /// efficient one (no noise).
 bool hedge_is_mark(const Setup& su) noexcept {
-    return su.same_hedge_vol && su.noise == NoiseKind::none;
+    return su.same_hedge_vol && su.noise == NoiseKind::none && su.hv_kind == HedgeVolKind::given;
+}
+
+/// The realized hedge vol of every lane at step k (k observed returns so far): the implied vol
+/// until hv_warmup returns are in, then sqrt(hv_s / hv_w), at least hv_floor.
+void realized_hedge_vols(const Setup& su, Block& b, i64 k, double implied) noexcept {
+    if (k < su.hv_warmup) {
+        fill(b.hvl, implied);
+        return;
+    }
+    const double inv_w = 1.0 / b.hv_w, floor = su.hv_floor;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double v = std::sqrt(b.hv_s[j] * inv_w);
+        b.hvl[j] = v > floor ? v : floor;
+    }
+}
+
+/// The estimator of the realized hedge vol after the observed return of step k -> k1 (x = its
+/// squared log return over dt, annualised): EWMA s = (1 - a) s + a x, w = (1 - a) w + a (w is
+/// the weight of the returns so far, so s / w is their weighted mean whatever the start); or the
+/// plain mean of the last hv_window values, summed oldest first from the ring.
+void update_hedge_vol(const Setup& su, Block& b, double* ring, i64 k1, double dt) noexcept {
+    const double inv_dt = 1.0 / dt;
+    if (su.hv_kind == HedgeVolKind::ewma) {
+        const double a = su.hv_alpha, keep = 1.0 - a;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double lr = b.lo[j] - b.lo_prev[j];
+            b.hv_s[j] = keep * b.hv_s[j] + a * (lr * lr * inv_dt);
+        }
+        b.hv_w = keep * b.hv_w + a;
+        return;
+    }
+    const i64 n = su.hv_window;
+    double* __restrict slot = ring + ((k1 - 1) % n) * kLanes;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double lr = b.lo[j] - b.lo_prev[j];
+        slot[j] = lr * lr * inv_dt;
+    }
+    const i64 m = std::min(n, k1);
+    fill(b.hv_s, 0.0);
+    for (i64 i = k1 - m; i < k1; ++i) {
+        const double* __restrict x = ring + (i % n) * kLanes;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            b.hv_s[j] += x[j];
+        }
+    }
+    b.hv_w = static_cast<double>(m);
+}
+
+/// The trader's Greeks of group c at the observed price and a hedge vol per lane (hvl), added
+/// into hdel/hgam (and the discounted gamma wgam).
+void trader_greeks_per_lane(Block& b, const GroupStep& c, double rq) noexcept {
+    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double hv = b.hvl[j];
+        const double hs = hv * c.sqrt_t;
+        const double d1 = (b.lo[j] - c.log_strike + (rq + 0.5 * hv * hv) * c.tau) / hs;
+        const double e1 = vmath::half_gauss(d1);
+        const double n1 = vmath::norm_cdf_from(d1, e1);
+        const double g = c.qsum * kInvSqrt2Pi * e1 * c.dq / hs * b.inv_o[j];
+        b.hdel[j] += c.qsum * c.dq * n1 - c.qp * c.dq;
+        b.hgam[j] += g;
+        b.wgam[j] += c.wdisc * g;
+    }
+}
+
+/// The trader's Greeks of group c at the observed price and the step's hedge vol.
+void trader_greeks(Block& b, const GroupStep& c) noexcept {
+    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double d1 = (b.lo[j] - c.log_strike + c.hmu_t) * c.inv_hsig_t;
+        const double e1 = vmath::half_gauss(d1);
+        const double n1 = vmath::norm_cdf_from(d1, e1);
+        const double g = c.qsum * kInvSqrt2Pi * e1 * c.dq_hsig_t * b.inv_o[j];
+        b.hdel[j] += c.qsum * c.dq * n1 - c.qp * c.dq;
+        b.hgam[j] += g;
+        b.wgam[j] += c.wdisc * g;
+    }
+}
+
+/// The Whalley-Wilmott discounted gamma when the trader's Greeks are the marks: the marks'
+/// gamma times the discount if every live group has the same expiry, else group by group.
+void discounted_mark_gamma(Block& b, const std::vector<GroupStep>& gs) noexcept {
+    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+    double tau = -1.0, wdisc = 0.0;
+    bool one_expiry = true;
+    for (const GroupStep& c : gs) {
+        if (c.alive) {
+            one_expiry = one_expiry && (tau < 0.0 || c.tau == tau);
+            tau = c.tau;
+            wdisc = c.wdisc;
+        }
+    }
+    if (one_expiry) {
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            b.wgam[j] = wdisc * b.gam[j];
+        }
+        return;
+    }
+    fill(b.wgam, 0.0);
+    for (const GroupStep& c : gs) {
+        if (!c.alive) {
+            continue;
+        }
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double d1 = (b.lx[j] - c.log_strike + c.mu_t) * c.inv_sig_t;
+            b.wgam[j] += c.wdisc * c.qsum * kInvSqrt2Pi * vmath::half_gauss(d1) * c.dq_sig_t *
+                         b.inv_s[j];
+        }
+    }
 }
 
 /// Greeks of the portfolio at step k for all lanes: val/del/gam/the/hdel/hgam and settlements.
@@ -249,7 +398,12 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
             c.ratio = c.dq / (og.strike * c.dr);
             c.inv_hsig_t = 1.0 / c.hsig_t;
             c.dq_hsig_t = c.dq / c.hsig_t;
+            c.tau = tau;
+            c.wdisc = std::exp(-0.5 * su.rate * tau);
         }
+    }
+    if (su.hv_kind != HedgeVolKind::given) {
+        realized_hedge_vols(su, b, k, vol);
     }
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
@@ -261,6 +415,7 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
         b.hgam[j] = 0.0;
         b.pay[j] = 0.0;
         b.veg[j] = 0.0;
+        b.wgam[j] = 0.0;
         b.inv_s[j] = 1.0 / b.s[j];
     }
     if (!hedge_is_mark(su)) {
@@ -302,14 +457,11 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
         }
         if (!hedge_is_mark(su)) {
             // The trader's Greeks: at the observed price (never the efficient one, which the
-            // trader does not see) and the hedge vol.
-#pragma omp simd
-            for (int j = 0; j < kLanes; ++j) {
-                const double d1 = (b.lo[j] - c.log_strike + c.hmu_t) * c.inv_hsig_t;
-                const double e1 = vmath::half_gauss(d1);
-                const double n1 = vmath::norm_cdf_from(d1, e1);
-                b.hdel[j] += c.qsum * c.dq * n1 - c.qp * c.dq;
-                b.hgam[j] += c.qsum * kInvSqrt2Pi * e1 * c.dq_hsig_t * b.inv_o[j];
+            // trader does not see) and the hedge vol (given, or realized so far per lane).
+            if (su.hv_kind != HedgeVolKind::given) {
+                trader_greeks_per_lane(b, c, r - q);
+            } else {
+                trader_greeks(b, c);
             }
         }
     }
@@ -318,6 +470,9 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
         for (int j = 0; j < kLanes; ++j) {
             b.hdel[j] = b.del[j];
             b.hgam[j] = b.gam[j];
+        }
+        if (su.any_ww) {
+            discounted_mark_gamma(b, gs);
         }
     }
 }
@@ -425,12 +580,6 @@ void write_trace(const Setup& su, const Block& b, const Book& bk, i64 rule,
         row[tf_financing] = bk.a_fin[j];
         row[tf_costs] = bk.a_cost[j];
         row[tf_pnl] = bk.cash[j] + bk.h[j] * exec_price(su, b)[j] + b.val[j];
-    }
-}
-
-void fill(double* a, double x) noexcept {
-    for (int j = 0; j < kLanes; ++j) {
-        a[j] = x;
     }
 }
 
@@ -601,7 +750,8 @@ void draw_step(const Setup& su, Block& b, i64 k) noexcept {
     const bool scenario_noise = hp(sp, hp_scenario_noise) != 0.0;
     if ((k & 1) == 0) {
         const auto n = static_cast<u32>(k >> 1);
-        const bool draws_price = su.kind != PathKind::user && su.kind != PathKind::bootstrap;
+        const bool draws_price = su.kind != PathKind::user && su.kind != PathKind::bootstrap &&
+                                 su.kind != PathKind::signals;
         if (draws_price && (!scenario || scenario_noise)) {
             draw_pair(b, sp.seed, rng::Stream::price, n, true, b.za, b.zb);
         }
@@ -620,6 +770,80 @@ void draw_step(const Setup& su, Block& b, i64 k) noexcept {
     if (scenario && !scenario_noise) {
         fill(b.za, 0.0);
         fill(b.zb, 0.0);
+    }
+}
+
+/// The signal generator at time k: its draws (in pairs: even k draws k and k + 1), the signals
+/// at k and the normal shock of the price step k -> k + 1 (a GBM step with it). imbalance:
+/// I = 2 Phi(rho z + sqrt(1 - rho^2) e) - 1 with z the next shock itself (the price draw k)
+/// and e the signal's own noise, so the price is the GBM of the same draws and the signal
+/// knows the next move's sign with strength rho; the profile is a pure-noise uniform.
+/// profile: V uniform; the next shock is s |w| (w the price draw k) with s the sign of the
+/// previous shock with probability 1/2 + rho (1/2 - V), else the opposite (k = 0: the sign of
+/// w decides): low V (a thin, low-volume zone) continues the last move, high V reverts it.
+/// As V is uniform and independent of the past, the sign is a fair coin unconditionally: the
+/// shocks are i.i.d. N(0, 1), the price is a GBM in law whatever rho. The imbalance is then
+/// pure noise, 2 Phi(e) - 1.
+void signal_step(const Setup& su, Block& b, i64 k) noexcept {
+    const HedgeSpec& sp = su.spec;
+    if ((k & 1) == 0) {
+        const auto n = static_cast<u32>(k >> 1);
+        draw_pair(b, sp.seed, rng::Stream::price, n, true, b.sg_wa, b.sg_wb);
+        draw_pair(b, sp.seed, rng::Stream::signal_noise, n, true, b.sg_ea, b.sg_eb);
+        draw_pair(b, sp.seed, rng::Stream::profile, n, false, b.sg_va, b.sg_vb);
+        if (su.sig_kind == SignalKind::profile) {
+            draw_pair(b, sp.seed, rng::Stream::coin, n, false, b.sg_ca, b.sg_cb);
+        }
+    }
+    const bool odd = (k & 1) != 0;
+    const double* __restrict w = odd ? b.sg_wb : b.sg_wa;
+    const double* __restrict e = odd ? b.sg_eb : b.sg_ea;
+    const double* __restrict v = odd ? b.sg_vb : b.sg_va;
+    const double rho = su.sig_rho;
+    if (su.sig_kind == SignalKind::imbalance) {
+        const double rest = std::sqrt(1.0 - rho * rho);
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            b.imb[j] = 2.0 * vmath::norm_cdf(rho * w[j] + rest * e[j]) - 1.0;
+            b.vp[j] = v[j];
+            b.next_z[j] = w[j];
+        }
+        return;
+    }
+    const double* __restrict c = odd ? b.sg_cb : b.sg_ca;
+    const bool first = k == 0;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        b.imb[j] = 2.0 * vmath::norm_cdf(e[j]) - 1.0;
+        b.vp[j] = v[j];
+        const double prev = first ? w[j] : b.next_z[j];
+        const double sign_prev = prev < 0.0 ? -1.0 : 1.0;
+        const double keep = 0.5 + rho * (0.5 - v[j]);  // probability of continuing
+        const double sign = c[j] < keep ? sign_prev : -sign_prev;
+        b.next_z[j] = sign * std::fabs(w[j]);
+    }
+}
+
+/// The user's signals at time k for every lane (a shared row, or the lane's own).
+void load_signals(const Setup& su, Block& b, const i64* row, i64 k) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const i64 stride = sp.n_steps + 1;
+    for (int j = 0; j < kLanes; ++j) {
+        const i64 at = (sp.signal_rows == 1 ? 0 : row[j]) * stride + k;
+        b.vp[j] = sp.profile != nullptr ? sp.profile[at] : 0.5;
+        b.imb[j] = sp.imbalance != nullptr ? sp.imbalance[at] : 0.0;
+    }
+}
+
+/// The signals at time k: the generator's or the user's (none: neutral values).
+void signals_at(const Setup& su, Block& b, const i64* row, i64 k) noexcept {
+    if (su.kind == PathKind::signals) {
+        signal_step(su, b, k);
+    } else if (su.user_signals) {
+        load_signals(su, b, row, k);
+    } else if (k == 0) {
+        fill(b.vp, 0.5);
+        fill(b.imb, 0.0);
     }
 }
 
@@ -643,6 +867,9 @@ void move_prices(const Setup& su, Block& b, const i64* row, i64 k,
     switch (su.kind) {
         case PathKind::gbm:
             advance_gbm(su, b, dt, z);
+            break;
+        case PathKind::signals:
+            advance_gbm(su, b, dt, b.next_z);
             break;
         case PathKind::heston:
             advance_heston(su, b, dt, z, u);
@@ -728,9 +955,8 @@ void update_indicators(const Block& b, Book& bk, const RuleParams& rp, double* r
 }
 
 /// The no-trade band's half-width at step k1 for every lane (NaN without a band).
-void set_band(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, i64 k1) noexcept {
-    const double disc = std::exp(-su.rate * (su.horizon - su.spec.times[k1]));
-    const double ww_k = rp.ww_c * disc;
+void set_band(const Block& b, Book& bk, const RuleParams& rp) noexcept {
+    const double ww_k = rp.ww_c;
     const double band0 = rp.band0, widen = rp.widen;
     switch (rp.band_kind) {
         case BandKind::fixed:
@@ -744,11 +970,31 @@ void set_band(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, i
             break;
         case BandKind::whalley_wilmott:
             // Whalley & Wilmott (1997): half-width
-            // (3/2 e^{-r(T-t)} lambda S Gamma^2 / risk_aversion)^(1/3).
+            // (3/2 e^{-r(T-t)} lambda S Gamma^2 / risk_aversion)^(1/3), T each group's own
+            // expiry: e^{-r(T-t)} Gamma^2 is (sum over groups of e^{-r(T_g-t)/2} Gamma_g)^2.
 #pragma omp simd
             for (int j = 0; j < kLanes; ++j) {
-                const double x = ww_k * b.o[j] * b.hgam[j] * b.hgam[j];
+                const double x = ww_k * b.o[j] * b.wgam[j] * b.wgam[j];
                 bk.band[j] = vmath::exp(vmath::log(x) * (1.0 / 3.0));
+            }
+            break;
+        case BandKind::profile:
+            // narrower near high-volume levels (vp -> 1: the price tends to revert, hedge
+            // sooner), wider in thin zones (vp -> 0: it tends to run, let gamma run)
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                bk.band[j] = band0 * (1.0 + rp.strength * (1.0 - 2.0 * b.vp[j]));
+            }
+            break;
+        case BandKind::imbalance:
+            // wider on the side of the net delta when the imbalance predicts a move that the
+            // net delta gains on (a continuation away from the last hedge), narrower when it
+            // predicts the way back
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                const double net = b.hdel[j] + bk.h[j] + bk.pend[j];
+                const double side = net > 0.0 ? 1.0 : (net < 0.0 ? -1.0 : 0.0);
+                bk.band[j] = band0 * (1.0 + rp.strength * b.imb[j] * side);
             }
             break;
         default:
@@ -761,7 +1007,7 @@ void set_band(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, i
 void decide(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, double* ring,
             i64 k1, double dt) noexcept {
     update_indicators(b, bk, rp, ring, k1, dt);
-    set_band(su, b, bk, rp, k1);
+    set_band(b, bk, rp);
     const double iv = su.spec.vols != nullptr ? su.spec.vols[k1] : su.vol;
     const double gate_lo2 = rp.gate_min * iv * rp.gate_min * iv;
     const double gate_hi2 = rp.gate_max * iv * rp.gate_max * iv;
@@ -817,6 +1063,7 @@ struct Workspace {
         return orders.data() + r * static_cast<std::size_t>(latency) * kLanes;
     }
     std::vector<double> jump_cdf;
+    std::vector<double> hv_ring;  // window hedge vol: the last hv_window values x kLanes
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -863,6 +1110,7 @@ void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupSte
             b.lx[j] = ls0;
         }
     }
+    signals_at(su, b, row, 0);
     fill(b.var, hp(sp, hp_heston_v0));
     fill(b.walk, 0.0);
     fill(b.start, 0.0);
@@ -874,9 +1122,10 @@ void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupSte
     for (int j = 0; j < kLanes; ++j) {
         b.lx_prev[j] = b.lx[j];  // no move before time 0: the quoted spread is not widened
     }
-    for (double* a : {b.a_gamma, b.a_theta, b.a_vega, b.rv, b.veg}) {
+    for (double* a : {b.a_gamma, b.a_theta, b.a_vega, b.rv, b.veg, b.hv_s}) {
         fill(a, 0.0);
     }
+    b.hv_w = 0.0;
     portfolio_greeks(su, b, 0, gs);
 }
 
@@ -1091,7 +1340,13 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
             poisson_cdf(hp(sp, hp_jump_intensity) * dt, ws.jump_cdf);
         }
         move_prices(su, b, row, k, ws.jump_cdf);
+        if (su.kind == PathKind::signals || su.user_signals) {
+            signals_at(su, b, row, k + 1);
+        }
         attribute(su, b, k, dt);
+        if (su.hv_kind != HedgeVolKind::given) {
+            update_hedge_vol(su, b, ws.hv_ring.data(), k + 1, dt);
+        }
         const double grow_cash = financing ? std::expm1(su.rate * dt) : 0.0;
         const double grow_div = financing ? std::expm1(su.div * dt) : 0.0;
         for (Book& bk : ws.books) {
@@ -1125,6 +1380,15 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         option_units += std::fabs(spec.groups[g].qc) + std::fabs(spec.groups[g].qp);
         lnk.push_back(std::log(spec.groups[g].strike));
     }
+    const std::int64_t n_rules = spec.rule_params != nullptr ? spec.n_rules : 1;
+    bool any_ww = false;
+    for (std::int64_t r = 0; r < n_rules; ++r) {
+        const double* rp =
+            spec.rule_params != nullptr ? spec.rule_params + r * kNumHedgeParams : spec.p;
+        any_ww = any_ww || static_cast<BandKind>(static_cast<int>(rp[hp_band_kind])) ==
+                               BandKind::whalley_wilmott;
+    }
+    const auto hv_kind = static_cast<HedgeVolKind>(static_cast<int>(hp(spec, hp_hedge_vol_kind)));
     const Setup su{
         .spec = spec,
         .kind = static_cast<PathKind>(static_cast<int>(hp(spec, hp_path_kind))),
@@ -1137,8 +1401,9 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         .hvol = hp(spec, hp_hedge_vol),
         .rate = hp(spec, hp_rate),
         .div = hp(spec, hp_div),
-        .same_hedge_vol = std::isnan(hp(spec, hp_hedge_vol)) ||
-                          (spec.vols == nullptr && hp(spec, hp_hedge_vol) == hp(spec, hp_vol)),
+        .same_hedge_vol = hv_kind == HedgeVolKind::given &&
+                          (std::isnan(hp(spec, hp_hedge_vol)) ||
+                           (spec.vols == nullptr && hp(spec, hp_hedge_vol) == hp(spec, hp_vol))),
         .fill_observed = hp(spec, hp_fill_observed) != 0.0,
         // an order that would fill after the horizon never fills: any latency beyond n_steps
         // is n_steps (and the ring of orders in flight stays small)
@@ -1148,10 +1413,26 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         .option_units = option_units,
         .horizon = spec.times[spec.n_steps] - spec.times[0],
         .lnk = std::move(lnk),
+        .hv_kind = hv_kind,
+        // a window longer than the path is the whole path so far
+        .hv_window = std::max<std::int64_t>(
+            1, std::min(static_cast<std::int64_t>(hp(spec, hp_hedge_vol_length)), spec.n_steps)),
+        .hv_alpha = hv_kind == HedgeVolKind::ewma
+                        ? -std::expm1(-std::log(2.0) / hp(spec, hp_hedge_vol_length))
+                        : 0.0,
+        .hv_warmup = std::min(static_cast<std::int64_t>(hp(spec, hp_hedge_vol_warmup)),
+                              spec.n_steps + 1),
+        .hv_floor = hp(spec, hp_hedge_vol_floor),
+        .any_ww = any_ww,
+        .sig_kind = static_cast<SignalKind>(static_cast<int>(hp(spec, hp_signal_kind))),
+        .sig_rho = hp(spec, hp_signal_rho),
+        .user_signals = spec.profile != nullptr || spec.imbalance != nullptr,
     };
     Workspace ws;
     ws.gs.resize(static_cast<std::size_t>(spec.n_groups));
-    const std::int64_t n_rules = spec.rule_params != nullptr ? spec.n_rules : 1;
+    if (hv_kind == HedgeVolKind::window) {
+        ws.hv_ring.assign(static_cast<std::size_t>(su.hv_window) * kLanes, 0.0);
+    }
     ws.books.resize(static_cast<std::size_t>(n_rules));
     for (std::int64_t r = 0; r < n_rules; ++r) {
         const double* rp =

@@ -17,7 +17,7 @@ except ImportError as exc:  # pragma: no cover - only on a broken install
         "Python from inside the source tree's python/ folder. Original error: " + str(exc)
     ) from exc
 
-from . import hedging as _hedging, indicators, reference
+from . import hedging as _hedging, indicators, reference, signals
 from ._arrays import get_num_threads, set_num_threads, simd_level
 from .attribution import StepAttribution, attribute_path, attribute_step
 from .backtest import (
@@ -53,7 +53,9 @@ from .hedging import (  # rules and generators: re-exported (as X), listed by th
     EveryK as EveryK,
     Execution,
     HedgeResult,
+    HedgeVol,
     Heston as Heston,
+    ImbalanceBand as ImbalanceBand,
     Leg,
     MaxInterval as MaxInterval,
     Merton as Merton,
@@ -62,6 +64,8 @@ from .hedging import (  # rules and generators: re-exported (as X), listed by th
     Noise,
     Oscillation as Oscillation,
     Position,
+    ProfileBand as ProfileBand,
+    SignalGBM as SignalGBM,
     Trend as Trend,
     TrendBand as TrendBand,
     VolGate as VolGate,
@@ -103,6 +107,7 @@ __all__ = [
     "greeks",
     "heston_implied_vol",
     "HedgeResult",
+    "HedgeVol",
     "implied_vol",
     "indicators",
     "InputWarning",
@@ -122,6 +127,7 @@ __all__ = [
     "set_num_threads",
     "simd_level",
     "simulate_hedge",
+    "signals",
     "simulate_rules",
     "straddle",
     "StepAttribution",

@@ -46,13 +46,29 @@ def _enum(what: str, names: Sequence[str], known: set[str]) -> dict[str, int]:
 
 _NOISE_KIND = _enum("noise kind", _core._noise_kind_names(), {"none", "iid", "bounce"})
 _BAND_KIND = _enum(
-    "band kind", _core._band_kind_names(), {"none", "fixed", "trend", "whalley_wilmott"}
+    "band kind",
+    _core._band_kind_names(),
+    {"none", "fixed", "trend", "whalley_wilmott", "profile", "imbalance"},
+)
+_HEDGE_VOL_KIND = _enum(
+    "hedge vol kind", _core._hedge_vol_kind_names(), {"given", "ewma", "window"}
 )
 #: Stream numbers of the counter-based generator (see docs/hedging.md).
 STREAMS = _enum(
     "random stream",
     _core._stream_names(),
-    {"price", "variance", "jump_count", "jump_size", "bootstrap", "noise", "atm_vol"},
+    {
+        "price",
+        "variance",
+        "jump_count",
+        "jump_size",
+        "bootstrap",
+        "noise",
+        "signal_noise",
+        "profile",
+        "coin",
+        "atm_vol",
+    },
 )
 #: Path-steps x rules per call of the C++ engine (about 0.25 s on one core): the bound on
 #: how long a KeyboardInterrupt waits in simulate_hedge / simulate_rules.

@@ -39,6 +39,8 @@ __all__ = [
     "_path_kind_names",
     "_noise_kind_names",
     "_band_kind_names",
+    "_hedge_vol_kind_names",
+    "_signal_kind_names",
     "_stream_names",
     "_group_column_names",
     "_hedge",
@@ -128,6 +130,8 @@ def _trace_field_names() -> list[str]: ...
 def _path_kind_names() -> list[str]: ...
 def _noise_kind_names() -> list[str]: ...
 def _band_kind_names() -> list[str]: ...
+def _hedge_vol_kind_names() -> list[str]: ...
+def _signal_kind_names() -> list[str]: ...
 def _stream_names() -> list[str]: ...
 def _group_column_names() -> list[str]: ...
 def _hedge(
@@ -138,6 +142,8 @@ def _hedge(
     groups: _F,
     returns: _F,
     paths: _F,
+    profile: _F,
+    imbalance: _F,
     first_path: int,
     n_paths: int,
     trace_paths: npt.NDArray[np.int64],

@@ -342,7 +342,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
                     f"{'best':>14s}: in {r['scenario']}, {r['rule']} (mean {r['pnl_mean']:+.3g}, "
                     f"std {r['pnl_std']:.3g}, mean-variance utility, risk aversion 1)"
                 )
-    study = None
+    study = signals = None
     if not res.partial:
         study = lab.spread_study(
             n_paths=max(1, args.paths // 4), seed=args.seed, threads=args.threads
@@ -354,6 +354,12 @@ def cmd_lab(args: argparse.Namespace) -> int:
             n_paths=max(1, args.paths // 4), seed=args.seed, threads=args.threads
         )
         print(f"{'study null':>14s}: {'passed' if ok else 'FAILED'}, {detail}")
+        signals = lab.signal_study(
+            n_paths=max(1, args.paths // 4), seed=args.seed, threads=args.threads
+        )
+        written += write_table(signals, out / "lab_signal_study.csv")
+        for line in lab.signal_study_summary(signals):
+            print(f"{'dynamic bands':>14s}: {line}")
     if _plots_available(args.no_plots):
         from . import plots
 
@@ -367,6 +373,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
         figs = plots.lab_figures(res, table, sweep_table, traces)
         if study is not None:
             figs["spread_study"] = plots.plot_spread_study(study)
+        if signals is not None:
+            figs["signal_study"] = plots.plot_signal_study(signals)
         written += plots.save_all(figs, out)
     print("\nwrote " + ", ".join(str(p) for p in written))
     print(f"({res.elapsed:.1f} s)")

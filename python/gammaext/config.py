@@ -4,7 +4,9 @@ The schema (every table optional except ``rules`` and ``scenarios``; see
 ``python/gammaext/data/lab_default.toml`` for a commented example)::
 
     [experiment]   n_paths, seed, chunk_size, threads, baseline, confidence
-    [position]     vol, rate, div, hedge_vol, legs = [{kind, strike | moneyness, expiry, quantity}]
+    [position]     vol, rate, div, hedge_vol (a number, "implied", "realized" or a table
+                   {kind, length, warmup, floor}), legs = [{kind, strike | moneyness, expiry,
+                   quantity}]
     [costs]        bps, half_spread_bps, half_spread, fixed, option_half_spread, impact_bps,
                    spread_vol
     [execution]    latency, fill ("quotes"; "observed" is research only)
@@ -219,6 +221,8 @@ def parse_config(cfg: Mapping[str, Any], base: str | os.PathLike[str] = ".") -> 
         pos["legs"] = tuple(
             _construct(f"position.legs[{i}]", _h.Leg, leg) for i, leg in enumerate(legs)
         )
+    if isinstance(pos.get("hedge_vol"), dict):  # a table: the realized hedge vol's settings
+        pos["hedge_vol"] = _construct("position.hedge_vol", _h.HedgeVol, pos["hedge_vol"])
     options["position"] = _construct("position", _h.Position, pos)
     options["costs"] = _construct("costs", _h.Costs, _table(cfg, "costs"))
     options["accounting"] = _construct("accounting", _h.Accounting, _table(cfg, "accounting"))

@@ -4,7 +4,7 @@ kind (see :class:`PathGenerator`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -249,4 +249,60 @@ class Bootstrap(PathGenerator, kind="bootstrap"):
         )
 
 
+@dataclass(frozen=True)
+class SignalGBM(PathGenerator, kind="signals"):
+    """A GBM with the two signals of the dynamic bands, produced jointly with the prices, one of
+    them informative with strength ``rho`` in [0, 1] (the other pure noise).
+
+    At each time k the generator sets a volume-profile signal ``V_k`` in [0, 1] and an
+    order-book imbalance ``I_k`` in [-1, 1], then the normal shock ``z_k`` of the step k -> k+1
+    (``ln S`` moves by ``(drift - vol^2/2) dt + vol sqrt(dt) z_k``). Draws: ``w_k`` (the price
+    stream), ``e_k`` normal, ``V_k`` and ``c_k`` uniform, independent.
+
+    * ``signal="imbalance"``: ``z_k = w_k`` and ``I_k = 2 Phi(rho w_k + sqrt(1 - rho^2) e_k) - 1``:
+      the imbalance predicts the sign of the next move (correlation rho of its normal score with
+      the shock); ``V_k`` is noise. The prices are exactly those of :class:`GBM` with the same
+      seed, whatever rho.
+    * ``signal="profile"``: ``z_k = s_k |w_k|`` with ``s_k`` the sign of ``z_{k-1}`` with
+      probability ``1/2 + rho (1/2 - V_k)``, else the opposite: a high-volume level (V near 1)
+      makes the next move revert the last one, a thin zone (V near 0) continue it, with
+      strength rho. ``I_k = 2 Phi(e_k) - 1`` is noise.
+
+    Fair unconditionally: V is uniform and independent of the past, so in both modes the shocks
+    are i.i.d. N(0, 1) and the price alone is a GBM, the options are fairly marked at ``vol``,
+    and a rule that ignores the signals has mean P&L 0. Given the signal the next move is
+    predictable (the price is not a martingale in the filtration that includes it): that is
+    the information a signal band can use. With ``rho = 0`` the signal is independent of the
+    prices (the null test).
+    """
+
+    spot: float = 100.0
+    vol: float = 0.2
+    signal: Literal["imbalance", "profile"] = "imbalance"
+    rho: float = 0.5
+    drift: float = 0.0
+
+    def __post_init__(self) -> None:
+        _finite("SignalGBM spot", self.spot, positive=True)
+        _finite("SignalGBM vol", self.vol, nonneg=True)
+        if self.signal not in ("imbalance", "profile"):
+            raise ValueError(
+                f"SignalGBM signal must be 'imbalance' or 'profile', got {self.signal!r}"
+            )
+        if not 0.0 <= _finite("SignalGBM rho", self.rho) <= 1.0:
+            raise ValueError(f"SignalGBM rho must be in [0, 1], got {self.rho!r}")
+        _finite("SignalGBM drift", self.drift)
+
+    def _params(self, p: dict[str, float]) -> None:
+        p.update(
+            path_kind=float(_PATH_KIND[self.kind]),
+            spot=self.spot,
+            path_vol=self.vol,
+            drift=self.drift,
+            signal_kind=float(_SIGNAL_KIND[self.signal]),
+            signal_rho=self.rho,
+        )
+
+
+_SIGNAL_KIND = _enum("signal kind", _core._signal_kind_names(), {"imbalance", "profile"})
 _PATH_KIND = _enum("path kind", _core._path_kind_names(), {*PathGenerator.registry, "user"})

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,7 +48,9 @@ __all__ = [
     "EveryK",
     "Execution",
     "HedgeResult",
+    "HedgeVol",
     "Heston",
+    "ImbalanceBand",
     "Leg",
     "MaxInterval",
     "Merton",
@@ -58,6 +60,8 @@ __all__ = [
     "Oscillation",
     "PathGenerator",
     "Position",
+    "ProfileBand",
+    "SignalGBM",
     "Trend",
     "TrendBand",
     "VolGate",
@@ -74,6 +78,7 @@ from ._checks import (
     _BAND_KIND as _BAND_KIND,
     _CHUNK_WORK as _CHUNK_WORK,
     _EXPIRY_TOL as _EXPIRY_TOL,
+    _HEDGE_VOL_KIND as _HEDGE_VOL_KIND,
     _MAX_COUNT as _MAX_COUNT,
     _MAX_STEPS as _MAX_STEPS,
     _NOISE_KIND as _NOISE_KIND,
@@ -96,6 +101,7 @@ from .generators import (
     Merton as Merton,
     Oscillation as Oscillation,
     PathGenerator as PathGenerator,
+    SignalGBM as SignalGBM,
     Trend as Trend,
 )
 from .market import (
@@ -105,6 +111,7 @@ from .market import (
 )
 from .position import (
     Accounting as Accounting,
+    HedgeVol as HedgeVol,
     Leg as Leg,
     Position as Position,
     straddle as straddle,
@@ -113,13 +120,16 @@ from .results import (
     HedgeResult as HedgeResult,
 )
 from .rules import (
+    SIGNAL_OF_BAND as SIGNAL_OF_BAND,
     AnyOf as AnyOf,
     AtrMove as AtrMove,
     DeltaBand as DeltaBand,
     EveryK as EveryK,
+    ImbalanceBand as ImbalanceBand,
     MaxInterval as MaxInterval,
     Move as Move,
     Never as Never,
+    ProfileBand as ProfileBand,
     Rule as Rule,
     TrendBand as TrendBand,
     VolGate as VolGate,
@@ -193,7 +203,15 @@ def build_params(
         p["noise_kind"] = float(_NOISE_KIND[noise.kind])
         p["noise_size"] = noise.size
     p["vol"] = position.vol0
-    p["hedge_vol"] = math.nan if position.hedge_vol is None else position.hedge_vol
+    hv = position.hedge_vol
+    if isinstance(hv, HedgeVol):
+        p["hedge_vol"] = math.nan
+        p["hedge_vol_kind"] = float(_HEDGE_VOL_KIND[hv.kind])
+        p["hedge_vol_length"] = float(hv.length)
+        p["hedge_vol_warmup"] = float(hv.warmup_steps)
+        p["hedge_vol_floor"] = hv.floor
+    else:
+        p["hedge_vol"] = math.nan if hv is None else float(hv)
     p["rate"] = position.rate
     p["div"] = position.div
     units = float(sum(abs(leg.quantity) for leg in position.legs))
@@ -233,6 +251,8 @@ class Prepared:
     first_path: int
     seed: int
     vols: FloatArray
+    #: The user's signals by name ("profile", "imbalance"): (1 or n_paths, n_steps + 1).
+    signals: Mapping[str, FloatArray] = field(default_factory=dict)
 
 
 def prepare(
@@ -250,6 +270,8 @@ def prepare(
     seed: int = 0,
     first_path: int = 0,
     execution: Execution | None = None,
+    signals: Mapping[str, Any] | None = None,
+    rules: Sequence[Rule] = (),
 ) -> Prepared:
     paths = GBM() if paths is None else paths
     position = Position() if position is None else position
@@ -310,7 +332,59 @@ def prepare(
     params = build_params(paths, position, rule, costs, accounting, noise, spot0, execution)
     groups = position.groups(spot0, grid)
     vols = position.vol_path(grid)
-    return Prepared(params, grid, groups, returns, user, n, first, seed_i, vols)
+    sig = _check_signals(signals, paths, n, grid.size, rules or (rule,))
+    return Prepared(params, grid, groups, returns, user, n, first, seed_i, vols, sig)
+
+
+#: The valid range of each signal.
+SIGNAL_RANGES = {"profile": (0.0, 1.0), "imbalance": (-1.0, 1.0)}
+
+
+def _check_signals(
+    signals: Mapping[str, Any] | None,
+    paths: Any,
+    n_paths: int,
+    n_times: int,
+    rules: Sequence[Rule],
+) -> dict[str, FloatArray]:
+    """The user's signal arrays, checked and shaped (1 or n_paths, n_times); and whether every
+    signal band has its signal (from them or from a :class:`SignalGBM`)."""
+    out: dict[str, FloatArray] = {}
+    for name, values in (signals or {}).items():
+        if name not in SIGNAL_RANGES:
+            raise ValueError(f"signals has unknown name {name!r}; known: {sorted(SIGNAL_RANGES)}")
+        if isinstance(paths, SignalGBM):
+            raise ValueError("signals= cannot be combined with SignalGBM (it makes its own)")
+        a = _arrays.as_float(f"signals[{name!r}]", values)
+        if a.ndim == 1:
+            a = a.reshape(1, -1)
+        if a.ndim != 2 or a.shape[1] != n_times or a.shape[0] not in (1, n_paths):
+            raise ValueError(
+                f"signals[{name!r}] must have shape ({n_times},) or ({n_paths}, {n_times}) "
+                f"(one value per time, for all paths or per path), got {np.shape(values)}"
+            )
+        lo, hi = SIGNAL_RANGES[name]
+        bad = ~(np.isfinite(a) & (a >= lo) & (a <= hi))
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"signals[{name!r}] must be finite and in [{lo:g}, {hi:g}]; "
+                f"value {a[idx]!r} at index {idx}"
+            )
+        out[name] = np.ascontiguousarray(a)
+    if len({a.shape[0] for a in out.values()}) > 1:
+        raise ValueError("signals: all arrays must be per path, or all shared (1-D)")
+    for rule in rules:
+        p = _Params()
+        rule._params(p, 1.0)
+        kind = {v: k for k, v in _BAND_KIND.items()}[int(p["band_kind"])]
+        need = SIGNAL_OF_BAND.get(kind)
+        if need and need not in out and not isinstance(paths, SignalGBM):
+            raise ValueError(
+                f"{type(rule).__name__} needs a {need!r} signal: pass signals={{{need!r}: ...}} "
+                f"or use the SignalGBM generator"
+            )
+    return out
 
 
 def simulate_hedge(
@@ -322,6 +396,7 @@ def simulate_hedge(
     accounting: Accounting | None = None,
     noise: Noise | None = None,
     execution: Execution | None = None,
+    signals: Mapping[str, Any] | None = None,
     n_paths: int = 10_000,
     n_steps: int = 252,
     dt: float | None = None,
@@ -353,6 +428,12 @@ def simulate_hedge(
         and indicator uses it. Trades still fill at the quotes around the efficient price.
     execution
         :class:`Execution`: latency, and (research only) fills at the observed price.
+    signals
+        Per-step signals of the dynamic bands (:class:`ProfileBand`, :class:`ImbalanceBand`):
+        a mapping ``{"profile": V, "imbalance": I}`` (either or both) of arrays with one value
+        per time, shape ``(n_steps + 1,)`` (shared by all paths) or ``(n_paths, n_steps + 1)``;
+        V in [0, 1], I in [-1, 1]. The value at time k is what the rule knows at step k. Not
+        with :class:`SignalGBM`, which makes its own.
     n_paths, n_steps, dt, times
         Generators: how many paths, and the time grid (``n_steps`` steps of ``dt`` years,
         default 252 steps of 1/252, or an increasing array ``times``). Arrays of paths: ``dt``
@@ -384,6 +465,7 @@ def simulate_hedge(
         accounting=accounting,
         noise=noise,
         execution=execution,
+        signals=signals,
         n_paths=n_paths,
         n_steps=n_steps,
         dt=dt,
@@ -427,6 +509,8 @@ def _run(
             prep.groups,
             prep.returns,
             prep.user[a:b] if prep.user.shape[0] else prep.user,
+            _signal_rows(prep, "profile", a, b),
+            _signal_rows(prep, "imbalance", a, b),
             first,
             b - a,
             trace_idx[sel],
@@ -444,6 +528,14 @@ def _run(
     return results
 
 
+def _signal_rows(prep: Prepared, name: str, a: int, b: int) -> FloatArray:
+    """The rows of one signal for output rows [a, b) (all of a shared one; none: empty)."""
+    sig = prep.signals.get(name)
+    if sig is None:
+        return np.zeros((0, 0))
+    return sig if sig.shape[0] == 1 else sig[a:b]
+
+
 def simulate_rules(
     paths: Any = None,
     rules: Sequence[Rule] | Mapping[str, Rule] = (),
@@ -453,6 +545,7 @@ def simulate_rules(
     accounting: Accounting | None = None,
     noise: Noise | None = None,
     execution: Execution | None = None,
+    signals: Mapping[str, Any] | None = None,
     n_paths: int = 10_000,
     n_steps: int = 252,
     dt: float | None = None,
@@ -485,6 +578,8 @@ def simulate_rules(
         accounting=accounting,
         noise=noise,
         execution=execution,
+        signals=signals,
+        rules=[r for _, r in items],
         n_paths=n_paths,
         n_steps=n_steps,
         dt=dt,

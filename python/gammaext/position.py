@@ -3,6 +3,7 @@ switches."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from . import _arrays
 from ._arrays import FloatArray
-from ._checks import _EXPIRY_TOL, GROUP_COLUMNS, _finite
+from ._checks import _EXPIRY_TOL, _MAX_COUNT, GROUP_COLUMNS, _count, _finite
 from .greeks import warn_percent
 
 # --------------------------------------------------------------------------------------------
@@ -59,6 +60,50 @@ def straddle(
 
 
 @dataclass(frozen=True)
+class HedgeVol:
+    """A hedge vol estimated from the prices the trader has observed so far (never the
+    efficient price): the hedge delta (and the Whalley-Wilmott gamma) of each path at step k use
+    it instead of the implied vol.
+
+    kind="ewma": exponentially weighted mean of the squared observed log returns, each divided
+    by its step's dt (so annualised), with half-life ``length`` steps (weight of a return
+    ``length`` steps old: 1/2); the mean is normalised by the weights so far, so it needs no
+    starting value. kind="window": the plain mean of the last ``length`` such values (of all
+    of them while fewer are in). The hedge vol is the square root, at least ``floor``
+    (annualised; it keeps the delta defined on a flat path). Warm-up: until ``warmup`` returns
+    have been observed (default ``ceil(length)``, at least 2) the hedge vol is the implied vol.
+    """
+
+    kind: Literal["ewma", "window"] = "ewma"
+    length: float = 20.0
+    warmup: int | None = None
+    floor: float = 0.01
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("ewma", "window"):
+            raise ValueError(f"HedgeVol kind must be 'ewma' or 'window', got {self.kind!r}")
+        _finite("HedgeVol length", self.length, positive=True)
+        if self.kind == "window":
+            if not float(self.length).is_integer():
+                raise ValueError(
+                    f"HedgeVol length of a window is a whole number of steps, got {self.length!r}"
+                )
+            _count("HedgeVol length", int(self.length), maximum=_MAX_COUNT)
+        elif self.length > _MAX_COUNT:
+            raise ValueError(f"HedgeVol length must be <= 2**53, got {self.length!r}")
+        if self.warmup is not None:
+            _count("HedgeVol warmup", self.warmup, maximum=_MAX_COUNT)
+        _finite("HedgeVol floor", self.floor, positive=True)
+
+    @property
+    def warmup_steps(self) -> int:
+        """Returns observed before the estimate replaces the implied vol."""
+        if self.warmup is not None:
+            return int(self.warmup)
+        return max(2, math.ceil(self.length))
+
+
+@dataclass(frozen=True)
 class Position:
     """The option portfolio and how it is marked.
 
@@ -66,7 +111,9 @@ class Position:
     ``vol``: a constant, or a 1-D array with one implied vol per time of the grid (an
     implied-vol path shared by all paths; its changes are attributed to the ``vega`` part of
     the P&L). The hedge delta (and the gamma of the Whalley-Wilmott band) uses the constant
-    ``hedge_vol`` when given, else the implied vol. ``rate`` and ``div`` are continuous
+    ``hedge_vol`` when it is a number, the realized vol so far of each path when it is a
+    :class:`HedgeVol` (or ``"realized"``: ``HedgeVol()``), else (None or ``"implied"``) the
+    implied vol. ``rate`` and ``div`` are continuous
     decimals; cash earns ``rate`` and the stock pays ``div`` (see :class:`Accounting`).
     Default: a long at-the-money straddle expiring at the horizon, 20% implied vol, zero rate
     and dividend.
@@ -76,7 +123,7 @@ class Position:
     vol: Any = 0.2
     rate: float = 0.0
     div: float = 0.0
-    hedge_vol: float | None = None
+    hedge_vol: float | HedgeVol | str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -108,15 +155,27 @@ class Position:
             raise ValueError(f"vol must be a number or a 1-D array, got shape {v.shape}")
         _finite("rate", self.rate)
         _finite("div", self.div)
-        if self.hedge_vol is not None:
-            _finite("hedge_vol", self.hedge_vol, positive=True)
+        if isinstance(self.hedge_vol, str):
+            if self.hedge_vol not in ("implied", "realized"):
+                raise ValueError(
+                    f"hedge_vol must be a number, a HedgeVol, 'implied' or 'realized', "
+                    f"got {self.hedge_vol!r}"
+                )
+            object.__setattr__(
+                self, "hedge_vol", HedgeVol() if self.hedge_vol == "realized" else None
+            )
+        elif self.hedge_vol is not None and not isinstance(self.hedge_vol, HedgeVol):
+            object.__setattr__(
+                self, "hedge_vol", _finite("hedge_vol", self.hedge_vol, positive=True)
+            )
+        fixed = self.hedge_vol if isinstance(self.hedge_vol, float) else None
         vols = np.atleast_1d(np.asarray(self.vol, dtype=np.float64))
         warn_percent(
             [
                 f"{name} is {value!r}, above {limit}"
                 for name, value, limit, bad in (
                     ("vol", float(vols.max()), "10", float(vols.max()) > 10),
-                    ("hedge_vol", self.hedge_vol, "10", (self.hedge_vol or 0.0) > 10),
+                    ("hedge_vol", fixed, "10", (fixed or 0.0) > 10),
                     ("rate", self.rate, "1 in magnitude", abs(self.rate) > 1),
                     ("div", self.div, "1 in magnitude", abs(self.div) > 1),
                 )

@@ -72,7 +72,10 @@ def _band_width(width: float, units: str, n_units: float) -> float:
 
 def _set_band(p: dict[str, float], kind: str) -> None:
     if p["band_kind"] != 0.0:
-        raise ValueError("a rule can hold at most one band (DeltaBand, TrendBand, WhalleyWilmott)")
+        raise ValueError(
+            "a rule can hold at most one band (DeltaBand, TrendBand, WhalleyWilmott, "
+            "ProfileBand, ImbalanceBand)"
+        )
     p["band_kind"] = float(_BAND_KIND[kind])
 
 
@@ -199,9 +202,11 @@ class WhalleyWilmott(Rule, name="whalley_wilmott", families=("whalley_wilmott",)
     ``cost`` the proportional cost (fraction of notional; None, the default: the run's own,
     ``(Costs.bps + Costs.half_spread_bps) 1e-4``), ``risk_aversion`` the exponential
     utility's coefficient (per unit of currency), Gamma the position's gamma (at the hedge vol
-    and the observed price) and T the horizon. Whalley & Wilmott, "An asymptotic analysis of
-    an optimal hedging model for option pricing with transaction costs", Mathematical Finance
-    7 (1997) 307-324. Rebalances to the band edge by default, as the optimal policy does.
+    and the observed price) and T the option's expiry (with legs of several expiries,
+    ``e^{-r (T - t)} Gamma^2`` is ``(sum over expiries of e^{-r (T_g - t) / 2} Gamma_g)^2``).
+    Whalley & Wilmott, "An asymptotic analysis of an optimal hedging model for option pricing
+    with transaction costs", Mathematical Finance 7 (1997) 307-324. Rebalances to the band
+    edge by default, as the optimal policy does.
     """
 
     cost: float | None = None
@@ -230,6 +235,72 @@ class WhalleyWilmott(Rule, name="whalley_wilmott", families=("whalley_wilmott",)
         p["ww_cost"] = math.nan if self.cost is None else self.cost  # NaN: the run's costs
         p["ww_risk_aversion"] = self.risk_aversion
         p["band_to_edge"] = _to("WhalleyWilmott", self.to)
+
+
+#: The signal each signal band reads (its band kind -> the signal's name in ``signals=``).
+SIGNAL_OF_BAND = {"profile": "profile", "imbalance": "imbalance"}
+
+
+@dataclass(frozen=True)
+class _SignalBand(Rule):
+    """A delta band whose half-width follows a per-step signal (the subclasses say how)."""
+
+    _band_kind: ClassVar[str]
+    width: float = 0.1
+    strength: float = 0.5
+    units: Literal["shares", "fraction"] = "shares"
+    to: Literal["zero", "edge"] = "zero"
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        _finite(f"{name} width", self.width, positive=True)
+        if not 0.0 <= _finite(f"{name} strength", self.strength) < 1.0:
+            raise ValueError(f"{name} strength must be in [0, 1), got {self.strength!r}")
+        _band_width(self.width, self.units, 1.0)
+        _to(name, self.to)
+
+    @classmethod
+    def _sweep(cls, value: float, family: str) -> Rule:
+        return cls(value, units="fraction")
+
+    def _params(self, p: dict[str, float], units: float) -> None:
+        _set_band(p, self._band_kind)
+        p["band"] = _band_width(self.width, self.units, units)
+        p["signal_strength"] = self.strength
+        p["band_to_edge"] = _to(type(self).__name__, self.to)
+
+
+@dataclass(frozen=True)
+class ProfileBand(_SignalBand, name="profile_band", families=("profile_band",)):
+    """A delta band that follows the volume profile (the seed's dynamic banding).
+
+    Half-width ``width (1 + strength (1 - 2 V))`` with ``V`` in [0, 1] the volume-profile
+    signal at the step (the share of trailing volume traded at the current price level
+    relative to the busiest level, :func:`gammaext.signals.volume_profile`; or the
+    :class:`SignalGBM` generator's): near high-volume levels (V -> 1) the price tends to
+    revert, so the band narrows and the hedge comes sooner; in thin zones (V -> 0) it tends to
+    run, so the band widens and gamma runs. ``strength`` in [0, 1): 0 is a :class:`DeltaBand`.
+    ``units`` and ``to`` as in :class:`DeltaBand`. Needs a ``profile`` signal (``signals=`` or
+    :class:`SignalGBM`).
+    """
+
+    _band_kind: ClassVar[str] = "profile"
+
+
+@dataclass(frozen=True)
+class ImbalanceBand(_SignalBand, name="imbalance_band", families=("imbalance_band",)):
+    """A delta band that leans on the order-book imbalance (the seed's dynamic banding).
+
+    Half-width ``width (1 + strength I sign(net delta))`` with ``I`` in [-1, 1] the signed
+    imbalance at the step (positive: more bids, the next move predicted up). A long-gamma book
+    that the price moved away from its last hedge holds a net delta in the move's direction:
+    when the imbalance predicts that the move continues, the band on that side widens and the
+    hedge into the move waits; when it predicts the way back, it narrows and the hedge comes
+    sooner. ``strength`` in [0, 1): 0 is a :class:`DeltaBand`. ``units`` and ``to`` as in
+    :class:`DeltaBand`. Needs an ``imbalance`` signal (``signals=`` or :class:`SignalGBM`).
+    """
+
+    _band_kind: ClassVar[str] = "imbalance"
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,16 @@ namespace gammaext {
     X(jump_intensity) X(jump_mean) X(jump_std)                                                \
     X(amplitude) X(period) X(total_return) X(scenario_noise)                                  \
     X(block_length)                                                                           \
+    X(signal_kind) X(signal_rho)                                                              \
     X(noise_kind) X(noise_size)                                                               \
     /* market and marks */                                                                    \
     X(vol) X(hedge_vol) X(rate) X(div)                                                        \
+    X(hedge_vol_kind) X(hedge_vol_length) X(hedge_vol_warmup) X(hedge_vol_floor)              \
     /* rule */                                                                                \
     X(every) X(move) X(band) X(band_kind) X(band_to_edge) X(ww_cost) X(ww_risk_aversion)      \
     X(er_length) X(er_widen) X(atr_mult) X(atr_length) X(atr_from_last)                       \
     X(gate) X(gate_min) X(gate_max) X(gate_alpha) X(max_interval)                             \
+    X(signal_strength)                                                                        \
     /* costs */                                                                               \
     X(cost_bps) X(half_spread_bps) X(half_spread) X(fixed_cost) X(option_half_spread)         \
     X(impact_bps)                                                                             \
@@ -46,14 +49,21 @@ enum HedgeParam : int {
 // The kinds carried by hp_path_kind, hp_noise_kind and hp_band_kind: a kind's number is its
 // position in its list, and Python looks the numbers up by name (_core._path_kind_names() ...).
 #define GAMMAEXT_PATH_KINDS(X) \
-    X(gbm) X(heston) X(merton) X(oscillation) X(trend) X(bootstrap) X(user)
+    X(gbm) X(heston) X(merton) X(oscillation) X(trend) X(bootstrap) X(signals) X(user)
 #define GAMMAEXT_NOISE_KINDS(X) X(none) X(iid) X(bounce)
-#define GAMMAEXT_BAND_KINDS(X) X(none) X(fixed) X(trend) X(whalley_wilmott)
+#define GAMMAEXT_BAND_KINDS(X) X(none) X(fixed) X(trend) X(whalley_wilmott) X(profile) X(imbalance)
+// The signal generator's informative signal (the other one is pure noise).
+#define GAMMAEXT_SIGNAL_KINDS(X) X(imbalance) X(profile)
+// given: the implied vol, or the constant hedge_vol; ewma, window: realized so far on the
+// observed prices (hedge_vol_length: the EWMA's half-life or the window, in steps)
+#define GAMMAEXT_HEDGE_VOL_KINDS(X) X(given) X(ewma) X(window)
 
 #define GAMMAEXT_X(name) name,
 enum class PathKind : int { GAMMAEXT_PATH_KINDS(GAMMAEXT_X) };
 enum class NoiseKind : int { GAMMAEXT_NOISE_KINDS(GAMMAEXT_X) };
 enum class BandKind : int { GAMMAEXT_BAND_KINDS(GAMMAEXT_X) };
+enum class HedgeVolKind : int { GAMMAEXT_HEDGE_VOL_KINDS(GAMMAEXT_X) };
+enum class SignalKind : int { GAMMAEXT_SIGNAL_KINDS(GAMMAEXT_X) };
 #undef GAMMAEXT_X
 
 // Per-path outputs, in this order (Python: HEDGE_FIELDS).
@@ -115,6 +125,12 @@ struct HedgeSpec {
     const double* returns = nullptr;  ///< bootstrap: historical log returns
     std::int64_t n_returns = 0;
     const double* paths = nullptr;    ///< user paths: rows of n_steps + 1 prices
+    /// Optional user signals at each time, volume profile in [0, 1] and order-book imbalance
+    /// in [-1, 1]: signal_rows rows of n_steps + 1 values (1 row: shared by every path; else
+    /// one per output row, like paths). Null: none (or the signal generator's).
+    const double* profile = nullptr;
+    const double* imbalance = nullptr;
+    std::int64_t signal_rows = 0;
     std::int64_t first_path = 0;      ///< global index of output row 0 (RNG key, user row)
     std::int64_t n_paths = 0;
     double* out[kNumHedgeOutputs] = {};     ///< each n_rules x n_paths long

@@ -52,10 +52,14 @@ inline constexpr int kPhiloxRounds = 10;
 ///   jump_size   Merton: normals for the summed jump sizes
 ///   bootstrap   block bootstrap: uniforms choosing each block's start
 ///   noise       microstructure noise: normals (iid) or uniforms (bounce), draw k = time k
+///   signal_noise  signal generator: normals, the imbalance's own noise, draw k = time k
+///   profile     signal generator: uniforms, the volume-profile signal, draw k = time k
+///   coin        signal generator: uniforms deciding continuation or reversal, draw k = time k
 ///   atm_vol     stochastic ATM implied vol (surface.hpp): normals independent of the price's,
 ///               draw k = step k
 #define GAMMAEXT_RNG_STREAMS(X) \
-    X(price) X(variance) X(jump_count) X(jump_size) X(bootstrap) X(noise) X(atm_vol)
+    X(price) X(variance) X(jump_count) X(jump_size) X(bootstrap) X(noise) X(signal_noise) \
+    X(profile) X(coin) X(atm_vol)
 enum class Stream : std::uint32_t {
 #define GAMMAEXT_X(name) name,
     GAMMAEXT_RNG_STREAMS(GAMMAEXT_X)

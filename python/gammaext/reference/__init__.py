@@ -7,12 +7,13 @@ them. Users may call them too; they favour clarity over speed and never raise fo
 
 from . import backtest
 from .black_scholes import greeks, norm_cdf, norm_pdf, price
-from .hedging import generate_paths, hedge_paths, simulate_hedge
+from .hedging import generate_paths, generate_signals, hedge_paths, simulate_hedge
 from .iv import implied_vol
 
 __all__ = [
     "backtest",
     "generate_paths",
+    "generate_signals",
     "greeks",
     "hedge_paths",
     "implied_vol",

@@ -34,9 +34,10 @@ import numpy as np
 
 from .. import hedging as _h
 from .._arrays import FloatArray
+from ..generators import _SIGNAL_KIND as _SIGNAL_KIND_BY_NAME
 from .black_scholes import norm_cdf, norm_pdf
 
-__all__ = ["generate_paths", "hedge_paths", "simulate_hedge"]
+__all__ = ["generate_paths", "generate_signals", "hedge_paths", "simulate_hedge"]
 
 _EXTRA_JUMPS = 16  # Poisson CDF terms beyond m + 12 sqrt(m), as the engine
 
@@ -54,6 +55,8 @@ def _poisson_cdf(m: float) -> FloatArray:
 _PATH_KIND = {v: k for k, v in _h._PATH_KIND.items()}
 _NOISE_KIND = {v: k for k, v in _h._NOISE_KIND.items()}
 _BAND_KIND = {v: k for k, v in _h._BAND_KIND.items()}
+_HEDGE_VOL_KIND = {v: k for k, v in _h._HEDGE_VOL_KIND.items()}
+_SIGNAL_KIND = {v: k for k, v in _SIGNAL_KIND_BY_NAME.items()}
 
 
 def _ndtri(p: FloatArray) -> FloatArray:
@@ -187,6 +190,13 @@ def generate_paths(
                 else:
                     base = math.log(p["spot"]) + math.log1p(p["total_return"]) * t[k + 1] / t[-1]
                 lx[:, k + 1] = base + walk
+        elif kind == "signals":
+            z = _signal_model(prep, get)[2]
+            for k in range(N):
+                lx[:, k + 1] = lx[:, k] + (
+                    (p["drift"] - 0.5 * p["path_vol"] ** 2) * dt[k]
+                    + p["path_vol"] * math.sqrt(dt[k]) * z[:, k]
+                )
         elif kind == "bootstrap":  # circular block bootstrap
             L = int(p["block_length"])
             r = prep.returns
@@ -211,10 +221,53 @@ def generate_paths(
     return S, O
 
 
+def _signal_model(
+    prep: _h.Prepared, get: Any
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The signal generator (:class:`gammaext.SignalGBM`): (profile V, imbalance I, shocks z),
+    each paths x times (z: the shock of step k -> k+1 at column k; its last column unused)."""
+    p = prep.params
+    n, N = prep.n_paths, prep.times.size - 1
+    w = get("price", N + 1, True)
+    e = get("signal_noise", N + 1, True)
+    V = get("profile", N + 1, False)
+    rho = p["signal_rho"]
+    if _SIGNAL_KIND[int(p["signal_kind"])] == "imbalance":
+        return V, 2 * norm_cdf(rho * w + math.sqrt(1 - rho * rho) * e) - 1, w
+    c = get("coin", N + 1, False)
+    z = np.empty((n, N + 1))
+    for k in range(N + 1):
+        prev = w[:, 0] if k == 0 else z[:, k - 1]
+        sign_prev = np.where(prev < 0, -1.0, 1.0)
+        keep = 0.5 + rho * (0.5 - V[:, k])  # probability that the move continues
+        z[:, k] = np.where(c[:, k] < keep, sign_prev, -sign_prev) * np.abs(w[:, k])
+    return V, 2 * norm_cdf(e) - 1, z
+
+
+def generate_signals(
+    prep: _h.Prepared, draws: dict[str, FloatArray] | None = None
+) -> dict[str, FloatArray]:
+    """The signals the rules see, each paths x times: the user's (``prep.signals``, a shared
+    row broadcast), the signal generator's, or none."""
+    n = prep.n_paths
+    if _PATH_KIND[int(prep.params["path_kind"])] == "signals":
+        draws = dict(draws or {})
+
+        def get(stream: str, count: int, normal: bool) -> FloatArray:
+            if stream not in draws:
+                draws[stream] = _draws(prep, stream, count, normal)
+            return draws[stream]
+
+        V, I, _ = _signal_model(prep, get)
+        return {"profile": V, "imbalance": I}
+    return {k: np.broadcast_to(v, (n, v.shape[1])) for k, v in prep.signals.items()}
+
+
 def _bs(
-    S: FloatArray, K: float, tau: float, vol: float, r: float, q: float, is_call: bool
+    S: FloatArray, K: float, tau: float, vol: Any, r: float, q: float, is_call: bool
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Black-Scholes-Merton price, delta, gamma, theta (per year), vega at tau > 0."""
+    """Black-Scholes-Merton price, delta, gamma, theta (per year), vega at tau > 0 (vol: a
+    number, or one per path)."""
     sq = math.sqrt(tau)
     d1 = (np.log(S / K) + (r - q + 0.5 * vol**2) * tau) / (vol * sq)
     d2 = d1 - vol * sq
@@ -237,10 +290,14 @@ def _groups(prep: _h.Prepared) -> list[dict[str, float]]:
     return [dict(zip(_h.GROUP_COLUMNS, map(float, row))) for row in prep.groups]
 
 
-def _portfolio(prep: _h.Prepared, S: FloatArray, k: int, vol: float) -> dict[str, FloatArray]:
+def _portfolio(prep: _h.Prepared, S: FloatArray, k: int, vol: Any) -> dict[str, FloatArray]:
+    """The portfolio's value and Greeks at step k, the payoff of the groups expiring there, and
+    ``wgamma``: the gamma with each group discounted to its own expiry, sum e^{-r tau/2} Gamma
+    (the Whalley-Wilmott band's)."""
     p = prep.params
     t = prep.times[k]
-    out = {name: np.zeros_like(S) for name in ("value", "delta", "gamma", "theta", "vega", "pay")}
+    names = ("value", "delta", "gamma", "theta", "vega", "pay", "wgamma")
+    out = {name: np.zeros_like(S) for name in names}
     for grp in _groups(prep):
         strike, expiry, qc, qp = grp["strike"], grp["expiry"], grp["qc"], grp["qp"]
         step = int(grp["expiry_step"])
@@ -255,6 +312,7 @@ def _portfolio(prep: _h.Prepared, S: FloatArray, k: int, vol: float) -> dict[str
             out["value"] += qty * v
             out["delta"] += qty * d
             out["gamma"] += qty * g
+            out["wgamma"] += math.exp(-0.5 * p["rate"] * (expiry - t)) * qty * g
             out["theta"] += qty * th
             out["vega"] += qty * vg
     return out
@@ -264,8 +322,15 @@ class _RuleState:
     """One rule's state along the paths (last hedge price, steps since, ATR, EWMA variance) and
     its decision at each step: the engine's ``decide``."""
 
-    def __init__(self, p: Mapping[str, float], t: FloatArray, vols: FloatArray, o0: FloatArray):
-        self.p, self.t, self.vols = p, t, vols
+    def __init__(
+        self,
+        p: Mapping[str, float],
+        t: FloatArray,
+        vols: FloatArray,
+        o0: FloatArray,
+        signals: Mapping[str, FloatArray],
+    ):
+        self.p, self.t, self.vols, self.signals = p, t, vols, signals
         n = o0.size
         self.last = o0.copy()
         self.since = np.zeros(n)
@@ -292,7 +357,7 @@ class _RuleState:
             dt = self.t[k1] - self.t[k1 - 1]
             self.hv = (1 - p["gate_alpha"]) * self.hv + p["gate_alpha"] / dt * lr * lr
 
-    def _band(self, k1: int, O: FloatArray, hgam: FloatArray) -> FloatArray:
+    def _band(self, k1: int, O: FloatArray, wgam: FloatArray, net: FloatArray) -> FloatArray:
         p, o, n = self.p, O[:, k1], O.shape[0]
         if self.band_kind == "fixed":
             return np.full(n, p["band"])
@@ -302,18 +367,23 @@ class _RuleState:
             num = np.abs(o - O[:, k1 - w])
             er = np.where(path_len > 0, num / np.where(path_len > 0, path_len, 1), 0.0)
             return p["band"] * (1 + p["er_widen"] * er)
-        if self.band_kind == "whalley_wilmott":
-            disc = math.exp(-p["rate"] * (self.t[-1] - self.t[k1]))
-            return np.cbrt(1.5 * p["ww_cost"] / p["ww_risk_aversion"] * disc * o * hgam**2)
+        if self.band_kind == "whalley_wilmott":  # wgam: each group discounted to its expiry
+            return np.cbrt(1.5 * p["ww_cost"] / p["ww_risk_aversion"] * o * wgam**2)
+        if self.band_kind == "profile":  # narrower at high-volume levels, wider in thin zones
+            return p["band"] * (1 + p["signal_strength"] * (1 - 2 * self.signals["profile"][:, k1]))
+        if self.band_kind == "imbalance":  # wider on the net delta's side if it predicts more
+            side = np.sign(net)
+            return p["band"] * (1 + p["signal_strength"] * self.signals["imbalance"][:, k1] * side)
         return np.full(n, math.nan)
 
     def decide(
-        self, k1: int, O: FloatArray, net: FloatArray, hgam: FloatArray
+        self, k1: int, O: FloatArray, net: FloatArray, wgam: FloatArray
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """(trade quantity, triggered, band) at step k1 for the net delta ``net``."""
+        """(trade quantity, triggered, band) at step k1 for the net delta ``net`` (``wgam``: the
+        trader's discounted gamma, for the Whalley-Wilmott band)."""
         p, o, n = self.p, O[:, k1], O.shape[0]
         self._update(k1, O)
-        band = self._band(k1, O, hgam)
+        band = self._band(k1, O, wgam, net)
         none = np.zeros(n, bool)
         t_every = p["every"] > 0 and k1 % int(p["every"]) == 0
         t_move = (np.abs(o - self.last) >= p["move"] * self.last) if p["move"] > 0 else none
@@ -341,9 +411,14 @@ class _RuleState:
 
 
 def hedge_paths(
-    prep: _h.Prepared, S: FloatArray, O: FloatArray, trace: int | None = None
+    prep: _h.Prepared,
+    S: FloatArray,
+    O: FloatArray,
+    trace: int | None = None,
+    signals: Mapping[str, FloatArray] | None = None,
 ) -> dict[str, Any]:
-    """Hedge along true prices ``S`` and observed prices ``O`` (both paths x times).
+    """Hedge along true prices ``S`` and observed prices ``O`` (both paths x times), with the
+    signals of the dynamic bands (paths x times, :func:`generate_signals`) if a rule needs them.
 
     Returns the per-path fields of :data:`gammaext.hedging.HEDGE_FIELDS` (and, if ``trace`` is
     a row number, ``"trace"``: per-step band widths and trades of that row).
@@ -409,17 +484,20 @@ def hedge_paths(
         acc["traded"] += np.abs(qty)
         acc["turnover"] += np.abs(qty) * price
 
+    HV = _realized_hedge_vols(p, t, O, vols) if p["hedge_vol_kind"] else None
+
     def greeks(k: int) -> tuple[dict[str, FloatArray], FloatArray, FloatArray]:
-        """The marks (efficient price, implied vol) and the trader's hedge delta and gamma
-        (observed price, hedge vol)."""
+        """The marks (efficient price, implied vol) and the trader's hedge delta and discounted
+        gamma (observed price, hedge vol: given, or realized so far)."""
         m = _portfolio(prep, S[:, k], k, vols[k])
         same_vol = math.isnan(hvol) or hvol == vols[k]
-        if same_vol and not noisy:
-            return m, m["delta"], m["gamma"]
-        hg = _portfolio(prep, O[:, k], k, vols[k] if math.isnan(hvol) else hvol)
-        return m, hg["delta"], hg["gamma"]
+        if HV is None and same_vol and not noisy:
+            return m, m["delta"], m["wgamma"]
+        hv = HV[:, k] if HV is not None else vols[k] if math.isnan(hvol) else hvol
+        hg = _portfolio(prep, O[:, k], k, hv)
+        return m, hg["delta"], hg["wgamma"]
 
-    m, hdel, hgam = greeks(0)
+    m, hdel, wgam = greeks(0)
     spread = p["option_half_spread"] * units
     cash = -m["value"] - spread
     acc["costs"] -= spread
@@ -428,7 +506,7 @@ def hedge_paths(
     pnl0 = cash + h * PX[:, 0] + m["value"]
     peak = np.zeros(n)
     maxdd = np.maximum(-pnl0, 0.0)
-    rule = _RuleState(p, t, vols, O[:, 0])
+    rule = _RuleState(p, t, vols, O[:, 0], signals or {})
     trace_rows: dict[str, list[float]] = {"band": [math.nan], "trade": []}
 
     for k in range(N):
@@ -446,14 +524,14 @@ def hedge_paths(
         acc["hedge"] += m["delta"] * dS + h * (PX[:, k + 1] - PX[:, k])
         acc["rv"] += np.log(O[:, k + 1] / O[:, k]) ** 2
         k1 = k + 1
-        m, hdel, hgam = greeks(k1)
+        m, hdel, wgam = greeks(k1)
         cash = cash + m["pay"]
         if k1 < N:
             if latency:  # the order decided L steps ago fills now; this one waits
                 slot = k1 % latency
                 trade(orders[slot], k1, True)
                 pend = pend - orders[slot]
-            qty, trig, band = rule.decide(k1, O, hdel + h + pend, hgam)
+            qty, trig, band = rule.decide(k1, O, hdel + h + pend, wgam)
             if latency:
                 orders[slot] = qty
                 pend = pend + qty
@@ -483,6 +561,32 @@ def hedge_paths(
     return out
 
 
+def _realized_hedge_vols(
+    p: Mapping[str, float], t: FloatArray, O: FloatArray, vols: FloatArray
+) -> FloatArray:
+    """The realized hedge vol of every path at every step (paths x times): the implied vol for
+    the first ``hedge_vol_warmup`` steps, then the EWMA (half-life ``hedge_vol_length`` steps,
+    normalised by its weights) or the window mean of x = (d ln O)^2 / dt, square-rooted and
+    floored at ``hedge_vol_floor``."""
+    n, N = O.shape[0], t.size - 1
+    x = np.log(O[:, 1:] / O[:, :-1]) ** 2 / np.diff(t)
+    kind = _HEDGE_VOL_KIND[int(p["hedge_vol_kind"])]
+    length, warmup = p["hedge_vol_length"], int(min(p["hedge_vol_warmup"], N + 1))
+    a = -math.expm1(-math.log(2.0) / length) if kind == "ewma" else 0.0
+    window = max(1, min(int(length), N))
+    out = np.empty((n, N + 1))
+    s, w = np.zeros(n), 0.0
+    for k in range(N + 1):
+        if k > 0 and kind == "ewma":
+            s = (1 - a) * s + a * x[:, k - 1]
+            w = (1 - a) * w + a
+        elif k > 0:
+            m = min(window, k)
+            s, w = x[:, k - m : k].sum(axis=1), float(m)
+        out[:, k] = vols[k] if k < warmup else np.maximum(np.sqrt(s / w), p["hedge_vol_floor"])
+    return out
+
+
 def _outputs(
     acc: Mapping[str, FloatArray], cash: FloatArray, maxdd: FloatArray, horizon: float,
     final_spot: FloatArray,
@@ -509,4 +613,4 @@ def simulate_hedge(
     optional ``draws`` to replace the engine's random numbers. Returns a dict of arrays."""
     prep = _h.prepare(paths, **kwargs)
     S, O = generate_paths(prep, draws)
-    return hedge_paths(prep, S, O)
+    return hedge_paths(prep, S, O, signals=generate_signals(prep, draws))
