@@ -271,6 +271,49 @@ void evaluate(Workspace& w, double small_t, bool exact) noexcept {
     }
 }
 
+/// a * b - ab exactly for ab = a * b rounded (Dekker's product with 26-bit heads, which
+/// -ffp-contract cannot disturb).
+inline double product_error(double a, double b, double ab) noexcept {
+    const double a1 = head26(a), a2 = a - a1;
+    const double b1 = head26(b), b2 = b - b1;
+    return (((a1 * b1 - ab) + a1 * b2) + a2 * b1) + a2 * b2;
+}
+
+/// c - a * b exactly where a * b is within a few ulps of c (the heads' products are exact and
+/// each difference is, by Sterbenz' lemma; a fused multiply-add changes nothing).
+inline double residual(double c, double a, double b) noexcept {
+    const double a1 = head26(a), a2 = a - a1;
+    const double b1 = head26(b), b2 = b - b1;
+    return (((c - a1 * b1) - a1 * b2) - a2 * b1) - a2 * b2;
+}
+
+/// sqrt(v) - sv for sv = sqrt(v) rounded, to first order (about 2^-100 relative).
+inline double sqrt_error(double v, double sv) noexcept {
+    return residual(v, sv, sv) / (2.0 * sv);
+}
+
+/// D sqrt(F K) = sqrt(S) sqrt(K) e^{-(r+q)t/2} (returned) and p / D sqrt(F K) (in pn), the
+/// latter within about half an ulp plus the exp's error: the roundings of the square roots,
+/// their product and the division are put back.
+inline double normalisation(double S, double K, double T, double r, double q, double p,
+                            double& pn) noexcept {
+    const double ss = std::sqrt(S), sk = std::sqrt(K);
+    const double d = vmath::exp(-0.5 * ((r + q) * T));
+    const double root = ss * sk;
+    // root + root_lo = sqrt(S) sqrt(K) to about 2^-100 relative.
+    const double root_lo = product_error(ss, sk, root) + (sqrt_error(S, ss) * sk +
+                                                           ss * sqrt_error(K, sk));
+    const double norm = root * d;
+    const double norm_lo = product_error(root, d, norm) + root_lo * d;
+    const double quot = p / norm;
+    // p / (norm + norm_lo) = quot + (p - quot norm - quot norm_lo) / norm.
+    const double res = residual(p, quot, norm);
+    const double fix = (res - quot * norm_lo) / norm;
+    const bool finite = std::fabs(quot) < vmath::kInf;  // false for NaN
+    pn = finite ? quot + fix : quot;
+    return norm;
+}
+
 /// Lane j: status and the reduced problem (x <= 0, beta).
 inline void setup(Workspace& w, std::int64_t j) noexcept {
     const double p = w.p[j], S = w.spot[j], K = w.k[j], T = w.t[j], r = w.r[j], q = w.q[j];
@@ -286,8 +329,11 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
     // x = ln(F/K) to ~eps |x| (see forward_log_moneyness; the vol needs no finer x).
     double x_lo = 0.0;
     const double x = forward_log_moneyness<false>(S, K, T, r, q, x_lo);
-    // D sqrt(F K) = sqrt(S) sqrt(K) e^{-(r+q)t/2}: one exp.
-    const double norm = std::sqrt(S) * std::sqrt(K) * vmath::exp(-0.5 * ((r + q) * T));
+    // D sqrt(F K) = sqrt(S) sqrt(K) e^{-(r+q)t/2}: one exp. The vol inherits the relative
+    // error of beta = p / norm (divided by b's elasticity, about 1 near the money): the two
+    // square roots, their product and the division would cost up to 2 ulps there, so each
+    // rounding is put back (Dekker; the exp's share is below an ulp, exact for r = q = 0).
+    const double norm = normalisation(S, K, T, r, q, p, w.pn[j]);
     // The out-of-the-money normalised price. The intrinsic value is subtracted in normalised
     // form, 2 sinh(|x|/2), computed from the accurate x: in price units S e^{-qt} - K e^{-rt}
     // cancels near the money and its rounding (eps S) would swamp a small time value.
@@ -300,7 +346,7 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
     // The no-arbitrage maximum S e^{-qt} = D F (call) or K e^{-rt} = D K (put): D sqrt(F K) times
     // e^{x/2} or e^{-x/2}.
     const double max_p = norm * (phi * x < 0.0 ? bmax : 1.0 / bmax);
-    const double pn = p / norm;
+    const double pn = w.pn[j];
     const double beta = pn - itm * intrinsic_n;
 
     // The time value beta against the rounding of the price and of the normalised intrinsic
@@ -324,7 +370,6 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
     st = std::fabs(beta) < vmath::kInf ? st : kStInvalid;
     st = invalid ? kStInvalid : st;
     w.status[j] = st;
-    w.pn[j] = pn;
     const bool go = st == kStOk;
     // Inactive lanes carry harmless values (their results are discarded).
     const double xs = go ? xn : -1.0;
@@ -807,7 +852,13 @@ void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::in
             st = (st == kStOk) & !atm_tiny & (kEps * w.pn[j] > kImpreciseAccuracy * slope)
                      ? kStImprecise
                      : st;
-            const double v = s_final / std::sqrt(w.t[j]);
+            // s / sqrt(t) to about half an ulp: the roundings of the square root and of the
+            // division put back (an ulp of the vol where the price determines it to one).
+            const double st_root = std::sqrt(w.t[j]);
+            const double v0 = s_final / st_root;
+            const double v_res = residual(s_final, v0, st_root);
+            const double v_fix = (v_res - v0 * sqrt_error(w.t[j], st_root)) / st_root;
+            const double v = std::fabs(v_fix) < 1.0 ? v0 + v_fix : v0;  // NaN, inf, 0: v0
             // A vol below the normal double range (s / sqrt t underflows: spot 1e174 with
             // t 1e300, or a subnormal price) is out of range like the normalisation above:
             // invalid input, not a vol of 0 or a subnormal no price formula can use.

@@ -396,7 +396,8 @@ GAMMAEXT_ALWAYS_INLINE Black normalised_call(double x, double xl, double s, doub
     // y) splits it: the leading terms' difference (y2 - y1)/(sqrt(pi) y1 y2) is exact in form
     // (y2 - y1 = sqrt 2 t), and the rest, a(y1)/y1 - a(y2)/y2, is at most a quarter of it, a
     // well-conditioned correction (erfcx_parts gives a to a few ulps).
-    double b_erfcx = vmath::kNaN, g_direct = vmath::kNaN;
+    double b_erfcx = vmath::kNaN, g_direct = vmath::kNaN, b_near = vmath::kNaN;
+    bool near = false;
     if constexpr ((R & kRegionErfcx) != 0U) {
         const double y2 = (t - h) * kInvSqrt2;
         const Erfcx p2 = erfcx_parts(y2);
@@ -413,6 +414,38 @@ GAMMAEXT_ALWAYS_INLINE Black normalised_call(double x, double xl, double s, doub
         const double z2 = h - t;
         b_erfcx = 0.5 * q * ((split ? lead_rest : e1 - e2) + hl * (z1 * e1 - z2 * e2));
         g_direct = 0.5 * q * ((e1 + e2) + hl * (z1 * e1 + z2 * e2));
+        // Near the money (|h + t| <= 0.46875 sqrt 2) both forms above cancel: b_max - g by
+        // b_max/b (4 at the money with s = 0.5: 5 ulps of b, and so of the implied vol), the
+        // erfcx difference by e1/(e1 - e2) (3.7 at h = -0.23, t = 0.215). There N(h + t) =
+        // (1 + erf((h + t)/sqrt 2))/2 with Cody's erf (y P(y^2)/Q(y^2), no cancellation):
+        //   b = b_max (1 + erf z1')/2 - e^{-x/2} N(h - t),           z1' = (h + t)/sqrt 2,
+        // and where y2 <= 0.46875 too, with (e^{x/2} - e^{-x/2})/2 = -sinh(|x|/2):
+        //   b = (b_max erf z1' + erf(y2) / b_max)/2 - sinh(|x|/2)   (|x| = 2 |h| t: small).
+        // A direct lane always takes this form (its terms are positive, but for a sinh of at
+        // most |x|/2 < t^2); an erfcx lane where its own cancellation (the sum of the magnitudes
+        // of its terms over b) is below the difference's. At fixed x, b is stationary in the h
+        // of the erf arguments (their derivatives are +-Q/sqrt(2 pi)), so the rounded h needs no
+        // correction there; in e^{-x/2} N(h - t) = Q G(z2)/2 it needs -hl Q z2 G(z2)/2 (the erf
+        // term's share cancels the c of G').
+        const double y1n = y1 < kErfcxSmall ? y1 : kErfcxSmall;
+        const double y2n = y2 < kErfcxSmall ? y2 : kErfcxSmall;
+        const auto [n1, d1] = vmath::cody_erf_small(y1n * y1n);
+        const auto [n2, d2] = vmath::cody_erf_small(y2n * y2n);
+        const double half_erf1 = 0.5 * b_max * ((z1 < 0.0 ? -y1n : y1n) * n1 / d1);
+        // (-sinh(|x|/2) with |x| = -(x + xl): xl's share is xl cosh(x/2)/2.)
+        const double inv_bm = 1.0 / b_max;
+        const double half_erf2 = 0.5 * (y2n * n2 / d2) * inv_bm;
+        const double sinh_half = 0.5 * two_sinh_half(-x, b_max) - 0.25 * xl * (b_max + inv_bm);
+        const double minus_n2 = 0.5 * q * (e2 + hl * z2 * e2);  // e^{-x/2} N(h - t)
+        const bool both_small = y2 <= kErfcxSmall;
+        const double part2 = both_small ? half_erf2 - sinh_half : 0.5 * b_max - minus_n2;
+        b_near = half_erf1 + part2;
+        const double mass_near =
+            std::fabs(half_erf1) + (both_small ? half_erf2 + sinh_half : 0.5 * b_max + minus_n2);
+        // Cancellation factors times b: mass_near for this form, e1 b/(e1 - e2) for the
+        // difference.
+        const double mass_diff = b_near * e1 / (e1 - e2);
+        near = (y1 <= kErfcxSmall) & (direct | (mass_near < mass_diff));
     }
     const double b_direct = b_max - g_direct;
 
@@ -460,7 +493,7 @@ GAMMAEXT_ALWAYS_INLINE Black normalised_call(double x, double xl, double s, doub
     }
 
     Black r;
-    r.b = asym ? b_asym : (small ? b_small : (direct ? b_direct : b_erfcx));
+    r.b = asym ? b_asym : (small ? b_small : (near ? b_near : (direct ? b_direct : b_erfcx)));
     r.g = direct ? g_direct : b_max - r.b;
     r.dq = q;
     return r;
