@@ -395,6 +395,52 @@ def test_theta_without_carry_keeps_its_digits(isa):
     assert err.max() <= PRICE_ULPS * EPS, err.max() / EPS
 
 
+def mp_theta_and_mass(spot, strike, t, vol, rate, div, is_call):
+    """The exact theta of the (double) inputs and the sum of its terms' magnitudes (the vol
+    term, r K e^{-rt} N(phi d2), q S e^{-qt} N(phi d1)), to 40 digits, as floats."""
+    mp = pytest.importorskip("mpmath")
+    with mp.workdps(40):
+        S, K, T, v, r, q = (mp.mpf(float(a)) for a in (spot, strike, t, vol, rate, div))
+        phi = 1 if is_call else -1
+        dq, dr = mp.exp(-q * T), mp.exp(-r * T)
+        sd = v * mp.sqrt(T)
+        d1 = (mp.log(S / K) + (r - q) * T) / sd + sd / 2
+        n1, n2 = mp.ncdf(phi * d1), mp.ncdf(phi * (d1 - sd))
+        vol_term = S * dq * mp.npdf(d1) * v / (2 * mp.sqrt(T))
+        theta = -vol_term - phi * r * K * dr * n2 + phi * q * S * dq * n1
+        mass = vol_term + abs(r * K * dr * n2) + abs(q * S * dq * n1)
+        return float(theta), float(mass), float(d1)
+
+
+@lru_cache(maxsize=1)
+def theta_reference(n: int) -> np.ndarray:
+    args, call = cancelling_grid(n)
+    return np.array([mp_theta_and_mass(*a) for a in zip(*args.values(), call)])
+
+
+def test_theta_with_carry_to_the_last_digits(isa):
+    # Issue 18: theta combines both terms of the price (-phi r K e^{-rt} N2 + phi q S e^{-qt} N1,
+    # besides the vol term). Far from the money with a carry the careful lanes took N(phi d1)
+    # with the rounding of d1 (250,000 ulps of theta on this grid); it is put back now, and deep
+    # in the money the direct form is taken where the one through the price cancels. Theta
+    # itself crosses zero (where its terms cancel for any formula): the error is measured
+    # against the sum of the terms' magnitudes, which is theta itself wherever it does not.
+    args, call = cancelling_grid(1600)
+    ref = theta_reference(1600)
+    want, mass, d1 = ref[:, 0], ref[:, 1], ref[:, 2]
+    got = gammaext.greeks(**args, is_call=call, which=("theta",)).theta
+    # Where exp(-d1^2/2) is normal (beyond, the Gaussian factor carries only its few bits).
+    normal = (np.abs(d1) < 37.0) & (mass >= 1e-290)
+    assert normal.sum() > 1500
+    err = np.abs(got[normal] - want[normal]) / mass[normal]
+    assert err.max() <= PRICE_ULPS * EPS, err.max() / EPS
+    # and relative to theta itself wherever the terms do not cancel by more than 2
+    plain = normal & (mass <= 2 * np.abs(want))
+    assert plain.sum() > 1100
+    rel = np.abs(got[plain] - want[plain]) / np.abs(want[plain])
+    assert rel.max() <= PRICE_ULPS * EPS, rel.max() / EPS
+
+
 # ---------------------------------------------------------------------------------------------
 # Inputs: NaN, invalid values, shapes, dtypes, out=, which=
 

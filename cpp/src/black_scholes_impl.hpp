@@ -66,7 +66,8 @@ struct Workspace {
     alignas(64) double dq[kBlock], dr[kBlock], g1[kBlock], pdf[kBlock], n1[kBlock], n2[kBlock];
     // The careful price (kCareful only; see mark_careful): 1 in the lanes that need it, their
     // price and S e^{-qt} n(d1) from the normalised function (0 elsewhere).
-    alignas(64) double care[kBlock], careful[kBlock], careful_dens[kBlock];
+    // careful_dd1: the exact d1 less the rounded one (w.d1), for theta's S e^{-qt} N(phi d1).
+    alignas(64) double care[kBlock], careful[kBlock], careful_dens[kBlock], careful_dd1[kBlock];
 };
 
 /// The careful lanes of a block, packed (see careful_price): their inputs, the reduced problem
@@ -80,6 +81,7 @@ struct CarefulScratch {
     alignas(64) double phi[kBlock], xn[kBlock], xn_lo[kBlock], s_hi[kBlock], s_lo[kBlock];
     alignas(64) double bm[kBlock], region[kBlock], norm[kBlock], intrinsic[kBlock], b[kBlock];
     alignas(64) double gauss[kBlock], split[kBlock];  // Q = exp(-(h^2 + t^2)/2), see erfcx_split
+    alignas(64) double d1[kBlock], dd1[kBlock];  // the rounded d1 (w.d1), and its error
     alignas(64) double rx[kBlock], rx_lo[kBlock], rs[kBlock], rs_lo[kBlock], rbm[kBlock], rsp[kBlock];
     alignas(64) double rb[kBlock], rq[kBlock];
 };
@@ -333,6 +335,21 @@ void careful_setup(CarefulScratch& c, int m) noexcept {
         const double intrinsic = normalised::two_sinh_half(-xn, bm) + series_lo;
         c.intrinsic[i] = c.phi[i] * x > 0.0 ? intrinsic : 0.0;
         c.norm[i] = std::sqrt(c.s[i] * c.dq[i]) * std::sqrt(c.k[i] * c.dr[i]);  // D sqrt(F K)
+        // d1 = (x + x_lo)/(sd + s_lo) + (sd + s_lo)/2 less the kernel's rounded d1: the
+        // residual of x/sd (Dekker) and the low parts, then a two-sum with sd/2. Far from the
+        // money N(phi d1) inherits d1's rounding times |d1| (theta's S e^{-qt} N(phi d1) term:
+        // thousands of ulps of theta at d1 = 20 with a carry); N(phi d1) + phi dd1 n(d1)
+        // puts it back (second order: dd1^2 |d1|, below 1e-26).
+        const double hx = x / sd;
+        const double hx1 = normalised::head26(hx), hx2 = hx - hx1;
+        const double sd1 = normalised::head26(sd), sd2 = sd - sd1;
+        const double hres = (((x - hx1 * sd1) - hx1 * sd2) - hx2 * sd1) - hx2 * sd2;
+        const double hx_lo = (hres + (x_lo - hx * s_lo)) / sd;
+        const double d1_hi = hx + half;
+        const double d1_v = d1_hi - hx;
+        const double d1_err = (hx - (d1_hi - d1_v)) + (half - d1_v);
+        const double dd1 = (d1_hi - c.d1[i]) + (d1_err + (hx_lo + 0.5 * s_lo));
+        c.dd1[i] = std::fabs(dd1) < 1.0 ? dd1 : 0.0;  // point masses, NaN: no correction
         c.b[i] = 0.0;  // the time value of a point mass, and its density
         c.gauss[i] = 0.0;
     }
@@ -386,6 +403,7 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
     int n = 0;
     for (int j = 0; j < static_cast<int>(kBlock); ++j) {  // branch-free, as in careful_region
         w.careful[j] = 0.0;
+        w.careful_dd1[j] = 0.0;
         c.lane[n] = j;
         n += w.care[j] != 0.0 ? 1 : 0;
     }
@@ -401,6 +419,7 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
         c.phi[i] = w.phi[j];
         c.dq[i] = dq[j];
         c.dr[i] = dr[j];
+        c.d1[i] = w.d1[j];
     }
     careful_setup(c, m);
     careful_region<normalised::kRegionAsymptotic>(c, m, kRegionAsym);
@@ -416,6 +435,7 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
     for (int i = 0; i < n; ++i) {
         w.careful[c.lane[i]] = c.b[i];
         w.careful_dens[c.lane[i]] = c.gauss[i];
+        w.careful_dd1[c.lane[i]] = c.dd1[i];
     }
 }
 
@@ -549,21 +569,32 @@ GAMMAEXT_ALWAYS_INLINE void emit_price_theta(const Workspace& w, const Terms& a,
         const double* __restrict care = w.care;
         const double* __restrict pc = w.careful;
         const double* __restrict pdens = w.careful_dens;
+        const double* __restrict pdd1 = w.careful_dd1;
         emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
             const double direct = phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]);
             return care[j] != 0.0 ? pc[j] : direct;
         });
-        // Theta: with the careful price P, -phi r K e^{-rt} N2 = r P - phi r S e^{-qt} N1, so
-        // that the two terms of the price do not cancel here either, and the density term
-        // from the careful S e^{-qt} n(d1).
+        // Theta in the careful lanes: the density term from the careful S e^{-qt} n(d1), and
+        // phi S e^{-qt} N(phi d1) with d1's rounding put back (see careful_setup). Through the
+        // careful price P (-phi K e^{-rt} N2 = P - phi S e^{-qt} N1): -vol term + r P +
+        // (q - r) phi S e^{-qt} N1, whose terms do not cancel far from the money; deep in the
+        // money r P and (q - r) S e^{-qt} N1 can (by 50 at r = 5%), and there the direct form
+        // -vol term - r phi K e^{-rt} N2 + q phi S e^{-qt} N1 (N2 near 1: no rounding of d2
+        // to inherit) is taken where its terms are four times smaller.
         emit(o(Greek::theta), w, kBlock, [&](std::int64_t j) {
             const double vol_term = mul0(pdf[j], s[j] * dq[j] * v[j] / (2.0 * st[j]));
             const double direct = -vol_term - phi[j] * r[j] * (n2[j] * k[j]) * dr[j] +
                                   phi[j] * q[j] * (n1[j] * s[j]) * dq[j];
             const double careful_vol_term = mul0(pdens[j], v[j] / (2.0 * st[j]));
-            const double from_price = -careful_vol_term + r[j] * pc[j] +
-                                      phi[j] * (q[j] - r[j]) * (n1[j] * s[j]) * dq[j];
-            return care[j] != 0.0 ? from_price : direct;
+            const double term1 = phi[j] * (n1[j] * s[j]) * dq[j] + pdd1[j] * pdens[j];
+            const double term2 = phi[j] * (n2[j] * k[j]) * dr[j];
+            const double from_price = -careful_vol_term + r[j] * pc[j] + (q[j] - r[j]) * term1;
+            const double from_terms = -careful_vol_term - r[j] * term2 + q[j] * term1;
+            const double mass_price =
+                std::fabs(r[j] * pc[j]) + std::fabs((q[j] - r[j]) * term1);
+            const double mass_terms = std::fabs(r[j] * term2) + std::fabs(q[j] * term1);
+            const double careful_theta = 4.0 * mass_terms < mass_price ? from_terms : from_price;
+            return care[j] != 0.0 ? careful_theta : direct;
         });
     } else {
         emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
@@ -647,7 +678,8 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
     Workspace w;  // NOLINT: filled before use
     CarefulScratch careful_scratch;  // NOLINT: filled before use (kCareful only)
     for (std::int64_t j = 0; j < kBlock; ++j) {
-        w.careful[j] = w.careful_dens[j] = 0.0;  // read (not selected) in blocks without any
+        // Read (not selected) in blocks without any careful lane.
+        w.careful[j] = w.careful_dens[j] = w.careful_dd1[j] = 0.0;
     }
     TailBlock tail;
     const Source spot(in.spot), strike(in.strike), time(in.t), vol(in.vol), rate(in.rate),
