@@ -424,7 +424,8 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
     careful_setup(c, m);
     careful_region<normalised::kRegionAsymptotic>(c, m, kRegionAsym);
     careful_region<normalised::kRegionSmallT>(c, m, kRegionSmall);
-    careful_region<normalised::kRegionErfcx | normalised::kRegionSplit>(c, m, kRegionMid);
+    careful_region<normalised::kRegionErfcx | normalised::kRegionSplit | normalised::kRegionNear>(
+        c, m, kRegionMid);
     // The price, and S e^{-qt} n(d1) = D sqrt(F K) Q/sqrt(2 pi) (for theta: the density of the
     // direct formula inherits the error of d1, 300 ulps at d1 = 17).
 #pragma omp simd

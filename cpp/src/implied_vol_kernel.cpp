@@ -222,8 +222,11 @@ unsigned block_regions(Workspace& w, double small_t, bool allow_split) noexcept 
         n_mid += on & !asym & !small ? 1.0 : 0.0;
         n_split += on & split ? 1.0 : 0.0;
     }
+    // Exact evaluations of erfcx lanes also take the near-the-money form (every lane decides
+    // for itself inside normalised_call, so no flag is needed).
     return (n_asym > 0.0 ? kRegionAsymptotic : 0U) | (n_small > 0.0 ? kRegionSmallT : 0U) |
-           (n_mid > 0.0 ? kRegionErfcx : 0U) | (n_split > 0.0 ? kRegionSplit : 0U);
+           (n_mid > 0.0 ? kRegionErfcx | (allow_split ? kRegionNear : 0U) : 0U) |
+           (n_split > 0.0 ? kRegionSplit : 0U);
 }
 
 template <unsigned R>
@@ -266,6 +269,22 @@ void evaluate(Workspace& w, double small_t, bool exact) noexcept {
             return evaluate_as<13U>(w);
         case 14U:
             return evaluate_as<14U>(w);
+        case 15U:
+            return evaluate_as<15U>(w);
+        case 20U:
+            return evaluate_as<20U>(w);
+        case 21U:
+            return evaluate_as<21U>(w);
+        case 22U:
+            return evaluate_as<22U>(w);
+        case 23U:
+            return evaluate_as<23U>(w);
+        case 28U:
+            return evaluate_as<28U>(w);
+        case 29U:
+            return evaluate_as<29U>(w);
+        case 30U:
+            return evaluate_as<30U>(w);
         default:
             return evaluate_as<kRegionAll>(w);
     }
@@ -287,30 +306,30 @@ inline double residual(double c, double a, double b) noexcept {
     return (((c - a1 * b1) - a1 * b2) - a2 * b1) - a2 * b2;
 }
 
-/// sqrt(v) - sv for sv = sqrt(v) rounded, to first order (about 2^-100 relative).
-inline double sqrt_error(double v, double sv) noexcept {
-    return residual(v, sv, sv) / (2.0 * sv);
-}
-
 /// D sqrt(F K) = sqrt(S) sqrt(K) e^{-(r+q)t/2} (returned) and p / D sqrt(F K) (in pn), the
 /// latter within about half an ulp plus the exp's error: the roundings of the square roots,
-/// their product and the division are put back.
+/// their product and the division are put back. One division: the corrections need only a
+/// few digits, so 1/norm serves for all of them (1/sqrt(S K) = e^{-(r+q)t/2}/norm).
 inline double normalisation(double S, double K, double T, double r, double q, double p,
                             double& pn) noexcept {
     const double ss = std::sqrt(S), sk = std::sqrt(K);
     const double d = vmath::exp(-0.5 * ((r + q) * T));
     const double root = ss * sk;
-    // root + root_lo = sqrt(S) sqrt(K) to about 2^-100 relative.
-    const double root_lo = product_error(ss, sk, root) + (sqrt_error(S, ss) * sk +
-                                                           ss * sqrt_error(K, sk));
     const double norm = root * d;
+    const double inv_norm = 1.0 / norm;
+    const double inv_root = d * inv_norm;
+    // sqrt(S) sqrt(K) = root (1 + rem_S/(2S) + rem_K/(2K)) + product error, rem = v - sv^2.
+    const double rel_sqrt =
+        (residual(S, ss, ss) * K + residual(K, sk, sk) * S) * (0.5 * inv_root * inv_root);
+    const double root_lo = product_error(ss, sk, root) + root * rel_sqrt;
     const double norm_lo = product_error(root, d, norm) + root_lo * d;
-    const double quot = p / norm;
-    // p / (norm + norm_lo) = quot + (p - quot norm - quot norm_lo) / norm.
-    const double res = residual(p, quot, norm);
-    const double fix = (res - quot * norm_lo) / norm;
-    const bool finite = std::fabs(quot) < vmath::kInf;  // false for NaN
-    pn = finite ? quot + fix : quot;
+    // quot within an ulp of p / norm; p / (norm + norm_lo) = quot + (p - quot norm - quot
+    // norm_lo) / norm.
+    const double quot = p * inv_norm;
+    const double fix = (residual(p, quot, norm) - quot * norm_lo) * inv_norm;
+    // Out of range (S K or 1/(S K) overflowing, subnormal quotients, NaN): quot as it is.
+    const bool ok = std::fabs(fix) <= 1e-10 * std::fabs(quot);
+    pn = ok ? quot + fix : quot;
     return norm;
 }
 
@@ -854,11 +873,15 @@ void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::in
                      : st;
             // s / sqrt(t) to about half an ulp: the roundings of the square root and of the
             // division put back (an ulp of the vol where the price determines it to one).
+            // (One division: v0 = s/sqrt(t) within an ulp, then the residual.)
             const double st_root = std::sqrt(w.t[j]);
-            const double v0 = s_final / st_root;
-            const double v_res = residual(s_final, v0, st_root);
-            const double v_fix = (v_res - v0 * sqrt_error(w.t[j], st_root)) / st_root;
-            const double v = std::fabs(v_fix) < 1.0 ? v0 + v_fix : v0;  // NaN, inf, 0: v0
+            const double inv_st = 1.0 / st_root;
+            const double v0 = s_final * inv_st;
+            const double st_err = residual(w.t[j], st_root, st_root) * (0.5 * inv_st);
+            const double v_fix = (residual(s_final, v0, st_root) - v0 * st_err) * inv_st;
+            // NaN, inf, 0, or v0 out of range (inv_st overflows): the plain quotient.
+            const bool v_ok = std::fabs(v_fix) <= 1e-10 * v0;
+            const double v = v_ok ? v0 + v_fix : s_final / st_root;
             // A vol below the normal double range (s / sqrt t underflows: spot 1e174 with
             // t 1e300, or a subnormal price) is out of range like the normalisation above:
             // invalid input, not a vol of 0 or a subnormal no price formula can use.

@@ -322,7 +322,10 @@ constexpr unsigned kRegionAsymptotic = 1U;
 constexpr unsigned kRegionSmallT = 2U;
 constexpr unsigned kRegionErfcx = 4U;  // erfcx difference or direct (both use the same erfcx pair)
 constexpr unsigned kRegionSplit = 8U;  // erfcx lanes that split the difference (see erfcx_split)
-constexpr unsigned kRegionAll = 15U;
+// Erfcx and direct lanes near the money take b from Cody's erf where that cancels less (see
+// normalised_call); without this bit (a rough first evaluation) they do not.
+constexpr unsigned kRegionNear = 16U;
+constexpr unsigned kRegionAll = 31U;
 
 GAMMAEXT_ALWAYS_INLINE bool in_asymptotic(double h, double t) noexcept { return -(h + t) >= kAsymptoticFrom; }
 
@@ -427,25 +430,27 @@ GAMMAEXT_ALWAYS_INLINE Black normalised_call(double x, double xl, double s, doub
         // of the erf arguments (their derivatives are +-Q/sqrt(2 pi)), so the rounded h needs no
         // correction there; in e^{-x/2} N(h - t) = Q G(z2)/2 it needs -hl Q z2 G(z2)/2 (the erf
         // term's share cancels the c of G').
-        const double y1n = y1 < kErfcxSmall ? y1 : kErfcxSmall;
-        const double y2n = y2 < kErfcxSmall ? y2 : kErfcxSmall;
-        const auto [n1, d1] = vmath::cody_erf_small(y1n * y1n);
-        const auto [n2, d2] = vmath::cody_erf_small(y2n * y2n);
-        const double half_erf1 = 0.5 * b_max * ((z1 < 0.0 ? -y1n : y1n) * n1 / d1);
-        // (-sinh(|x|/2) with |x| = -(x + xl): xl's share is xl cosh(x/2)/2.)
-        const double inv_bm = 1.0 / b_max;
-        const double half_erf2 = 0.5 * (y2n * n2 / d2) * inv_bm;
-        const double sinh_half = 0.5 * two_sinh_half(-x, b_max) - 0.25 * xl * (b_max + inv_bm);
-        const double minus_n2 = 0.5 * q * (e2 + hl * z2 * e2);  // e^{-x/2} N(h - t)
-        const bool both_small = y2 <= kErfcxSmall;
-        const double part2 = both_small ? half_erf2 - sinh_half : 0.5 * b_max - minus_n2;
-        b_near = half_erf1 + part2;
-        const double mass_near =
-            std::fabs(half_erf1) + (both_small ? half_erf2 + sinh_half : 0.5 * b_max + minus_n2);
-        // Cancellation factors times b: mass_near for this form, e1 b/(e1 - e2) for the
-        // difference.
-        const double mass_diff = b_near * e1 / (e1 - e2);
-        near = (y1 <= kErfcxSmall) & (direct | (mass_near < mass_diff));
+        if constexpr ((R & kRegionNear) != 0U) {
+            const double y1n = y1 < kErfcxSmall ? y1 : kErfcxSmall;
+            const double y2n = y2 < kErfcxSmall ? y2 : kErfcxSmall;
+            const auto [n1, d1] = vmath::cody_erf_small(y1n * y1n);
+            const auto [n2, d2] = vmath::cody_erf_small(y2n * y2n);
+            const double half_erf1 = 0.5 * b_max * ((z1 < 0.0 ? -y1n : y1n) * n1 / d1);
+            // (-sinh(|x|/2) with |x| = -(x + xl): xl's share is xl cosh(x/2)/2.)
+            const double inv_bm = 1.0 / b_max;
+            const double half_erf2 = 0.5 * (y2n * n2 / d2) * inv_bm;
+            const double sinh_half = 0.5 * two_sinh_half(-x, b_max) - 0.25 * xl * (b_max + inv_bm);
+            const double minus_n2 = 0.5 * q * (e2 + hl * z2 * e2);  // e^{-x/2} N(h - t)
+            const bool both_small = y2 <= kErfcxSmall;
+            const double part2 = both_small ? half_erf2 - sinh_half : 0.5 * b_max - minus_n2;
+            b_near = half_erf1 + part2;
+            const double mass_near =
+                std::fabs(half_erf1) + (both_small ? half_erf2 + sinh_half : 0.5 * b_max + minus_n2);
+            // Cancellation factors times b: mass_near for this form, e1 b/(e1 - e2) for the
+            // difference (e1 > e2 in the erfcx region).
+            const bool better = mass_near * (e1 - e2) < b_near * e1;
+            near = (y1 <= kErfcxSmall) & (direct | better);
+        }
     }
     const double b_direct = b_max - g_direct;
 
