@@ -879,9 +879,9 @@ void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::in
             const double v0 = s_final * inv_st;
             const double st_err = residual(w.t[j], st_root, st_root) * (0.5 * inv_st);
             const double v_fix = (residual(s_final, v0, st_root) - v0 * st_err) * inv_st;
-            // NaN, inf, 0, or v0 out of range (inv_st overflows): the plain quotient.
+            // NaN, inf, 0, or out of range (t subnormal: inv_st overflows): v0 as it is.
             const bool v_ok = std::fabs(v_fix) <= 1e-10 * v0;
-            const double v = v_ok ? v0 + v_fix : s_final / st_root;
+            const double v = v_ok ? v0 + v_fix : v0;
             // A vol below the normal double range (s / sqrt t underflows: spot 1e174 with
             // t 1e300, or a subnormal price) is out of range like the normalisation above:
             // invalid input, not a vol of 0 or a subnormal no price formula can use.

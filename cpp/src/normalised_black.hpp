@@ -247,6 +247,7 @@ GAMMAEXT_ALWAYS_INLINE double total_deviation(double vol, double t, double& lo) 
 struct Erfcx {
     double value;
     double complement;
+    double erf_num, erf_den;  ///< erf(min(y, 0.46875)) = min(y, 0.46875) erf_num / erf_den
 };
 
 /// erfcx(y) = e^{y^2} erfc(y) for y >= 0 (y may be +inf), from Cody's rational approximations
@@ -296,7 +297,7 @@ GAMMAEXT_ALWAYS_INLINE Erfcx erfcx_parts(double y) noexcept {
     const double a_num =
         is_small ? xden - kSqrtPi * ys * small_num : (is_mid ? mid_a : kSqrtPi * z * pnum);
     const double a_den = is_small ? xden : (is_mid ? cden : pden);
-    return {num / den, a_num / a_den};
+    return {num / den, a_num / a_den, xnum, xden};
 }
 
 GAMMAEXT_ALWAYS_INLINE double erfcx_nonneg(double y) noexcept { return erfcx_parts(y).value; }
@@ -385,7 +386,7 @@ GAMMAEXT_ALWAYS_INLINE Black normalised_call(double x, double xl, double s, doub
     // One erfcx_parts serves both the small-t lanes (its complement, at -h/sqrt 2) and the
     // erfcx/direct lanes (its value and complement, at |h + t|/sqrt 2); the second only the latter.
     const double y1 = (z1 < 0.0 ? -z1 : z1) * kInvSqrt2;
-    Erfcx p1{vmath::kNaN, vmath::kNaN};
+    Erfcx p1{vmath::kNaN, vmath::kNaN, vmath::kNaN, vmath::kNaN};
     if constexpr ((R & (kRegionErfcx | kRegionSmallT)) != 0U) {
         const double arg_small = -h * kInvSqrt2;
         p1 = erfcx_parts((R & kRegionErfcx) == 0U ? arg_small
@@ -433,8 +434,9 @@ GAMMAEXT_ALWAYS_INLINE Black normalised_call(double x, double xl, double s, doub
         if constexpr ((R & kRegionNear) != 0U) {
             const double y1n = y1 < kErfcxSmall ? y1 : kErfcxSmall;
             const double y2n = y2 < kErfcxSmall ? y2 : kErfcxSmall;
-            const auto [n1, d1] = vmath::cody_erf_small(y1n * y1n);
-            const auto [n2, d2] = vmath::cody_erf_small(y2n * y2n);
+            // Cody's erf ratio at y1n and y2n, from erfcx_parts (a lane whose p1 was taken at
+            // -h/sqrt 2 is a small-t lane, which never takes this form).
+            const double n1 = p1.erf_num, d1 = p1.erf_den, n2 = p2.erf_num, d2 = p2.erf_den;
             const double half_erf1 = 0.5 * b_max * ((z1 < 0.0 ? -y1n : y1n) * n1 / d1);
             // (-sinh(|x|/2) with |x| = -(x + xl): xl's share is xl cosh(x/2)/2.)
             const double inv_bm = 1.0 / b_max;
