@@ -267,23 +267,30 @@ EPS = np.finfo(np.float64).eps
 PRICE_ULPS = 16  # the goal: within 16 eps of the exact price, wherever that is a normal double
 
 
-def mp_price_and_theta(spot, strike, t, vol, rate, div, is_call):
-    """The exact price and theta of the (double) inputs, to 40 digits, as floats."""
+def mp_price_theta_terms(spot, strike, t, vol, rate, div, is_call):
+    """The exact price and theta of the (double) inputs, the sum of the magnitudes of theta's
+    terms (the vol term, r K e^{-rt} N(phi d2), q S e^{-qt} N(phi d1)) and d1, to 40 digits, as
+    floats (NaN for theta, its terms and d1 at zero vol or expiry)."""
     mp = pytest.importorskip("mpmath")
     with mp.workdps(40):
         S, K, T, v, r, q = (mp.mpf(float(a)) for a in (spot, strike, t, vol, rate, div))
         phi = 1 if is_call else -1
         dq, dr = mp.exp(-q * T), mp.exp(-r * T)
         if v == 0 or T == 0:
-            return float(max(phi * (S * dq - K * dr), 0)), math.nan
+            return float(max(phi * (S * dq - K * dr), 0)), math.nan, math.nan, math.nan
         sd = v * mp.sqrt(T)
         d1 = (mp.log(S / K) + (r - q) * T) / sd + sd / 2
-        d2 = d1 - sd
-        n1, n2 = mp.ncdf(phi * d1), mp.ncdf(phi * d2)
+        n1, n2 = mp.ncdf(phi * d1), mp.ncdf(phi * (d1 - sd))
         price = phi * (S * dq * n1 - K * dr * n2)
-        theta = (-S * dq * mp.npdf(d1) * v / (2 * mp.sqrt(T)) - phi * r * K * dr * n2
-                 + phi * q * S * dq * n1)
-        return float(price), float(theta)
+        vol_term = S * dq * mp.npdf(d1) * v / (2 * mp.sqrt(T))
+        theta = -vol_term - phi * r * K * dr * n2 + phi * q * S * dq * n1
+        mass = vol_term + abs(r * K * dr * n2) + abs(q * S * dq * n1)
+        return float(price), float(theta), float(mass), float(d1)
+
+
+def mp_price_and_theta(spot, strike, t, vol, rate, div, is_call):
+    """The exact price and theta of the (double) inputs, to 40 digits, as floats."""
+    return mp_price_theta_terms(spot, strike, t, vol, rate, div, is_call)[:2]
 
 
 def cancelling_grid(n: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -395,27 +402,10 @@ def test_theta_without_carry_keeps_its_digits(isa):
     assert err.max() <= PRICE_ULPS * EPS, err.max() / EPS
 
 
-def mp_theta_and_mass(spot, strike, t, vol, rate, div, is_call):
-    """The exact theta of the (double) inputs and the sum of its terms' magnitudes (the vol
-    term, r K e^{-rt} N(phi d2), q S e^{-qt} N(phi d1)), to 40 digits, as floats."""
-    mp = pytest.importorskip("mpmath")
-    with mp.workdps(40):
-        S, K, T, v, r, q = (mp.mpf(float(a)) for a in (spot, strike, t, vol, rate, div))
-        phi = 1 if is_call else -1
-        dq, dr = mp.exp(-q * T), mp.exp(-r * T)
-        sd = v * mp.sqrt(T)
-        d1 = (mp.log(S / K) + (r - q) * T) / sd + sd / 2
-        n1, n2 = mp.ncdf(phi * d1), mp.ncdf(phi * (d1 - sd))
-        vol_term = S * dq * mp.npdf(d1) * v / (2 * mp.sqrt(T))
-        theta = -vol_term - phi * r * K * dr * n2 + phi * q * S * dq * n1
-        mass = vol_term + abs(r * K * dr * n2) + abs(q * S * dq * n1)
-        return float(theta), float(mass), float(d1)
-
-
 @lru_cache(maxsize=1)
 def theta_reference(n: int) -> np.ndarray:
     args, call = cancelling_grid(n)
-    return np.array([mp_theta_and_mass(*a) for a in zip(*args.values(), call)])
+    return np.array([mp_price_theta_terms(*a)[1:] for a in zip(*args.values(), call)])
 
 
 def test_theta_with_carry_to_the_last_digits(isa):
