@@ -606,6 +606,27 @@ def test_which_selects_and_validates(rng):
     assert set(full.to_dict()) == set(GREEKS)
 
 
+@pytest.mark.parametrize("which", [("delta",), ("delta", "gamma", "vega"), ("epsilon", "charm"),
+                                   ("gamma",)])
+def test_outputs_without_n2_are_the_same_bits(which, isa):
+    # Without price, theta, rho and dual delta the kernel skips N(phi d2) and e^{-rt}; the
+    # outputs it does compute are still those of the full call, to the last bit (far tails,
+    # point masses and tiny vols included).
+    rng = np.random.default_rng(15)
+    n = 5003
+    spot = 100 * rng.uniform(0.8, 1.2, n)
+    args = {"spot": spot, "strike": spot * np.exp(rng.normal(0, 0.6, n)),
+            "t": np.exp(rng.uniform(-8, 2, n)), "vol": np.exp(rng.uniform(-7, 1, n)),
+            "rate": rng.uniform(-0.02, 0.1, n), "div": rng.uniform(0, 0.05, n)}
+    args["t"][::97] = 0.0
+    args["vol"][::89] = 0.0
+    call = rng.random(n) < 0.5
+    full = gammaext.greeks(**args, is_call=call)
+    some = gammaext.greeks(**args, is_call=call, which=which)
+    for name in which:
+        assert_array_equal(some[name], full[name], err_msg=name)
+
+
 def test_to_dataframe():
     pd = pytest.importorskip("pandas")
     df = gammaext.greeks([90.0, 110.0], 100.0, 1.0, 0.2, which=("price", "delta")).to_dataframe()

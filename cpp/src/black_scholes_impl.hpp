@@ -149,6 +149,16 @@ struct TailBlock {
     }
 };
 
+/// Whether any output needs N(phi d2) (and e^{-rt}): price, theta, rho, dual delta.
+bool needs_n2(const GreeksOut& out) noexcept {
+    for (const Greek g : {Greek::price, Greek::theta, Greek::rho, Greek::dual_delta}) {
+        if (out.out[static_cast<int>(g)] != nullptr) {
+            return true;
+        }
+    }
+    return false;
+}
+
 bool needs_cdf(const GreeksOut& out) noexcept {
     for (const Greek g : {Greek::price, Greek::delta, Greek::theta, Greek::rho, Greek::epsilon,
                           Greek::charm, Greek::dual_delta}) {
@@ -197,12 +207,22 @@ private:
     alignas(64) double fixed_[kBlock];
 };
 
-/// N(phi d1) and N(phi d2) into w.n1, w.n2 (which hold the point-mass step on entry).
-template <class M, bool kTail>
+/// N(phi d1) and N(phi d2) into w.n1, w.n2 (which hold the point-mass step on entry); with
+/// kN2 false N(phi d1) only (no requested output needs the other: delta, gamma, vega...), by
+/// the same per-element code, so its bits are those of the pair.
+template <class M, bool kTail, bool kN2>
 void cdf_pair(Workspace& w, const double* __restrict s, const double* __restrict k,
               const double* __restrict dq, const double* __restrict dr, bool g2_from_g1,
               std::int64_t len) noexcept {
-    if (g2_from_g1) {
+    if constexpr (!kN2) {
+        (void)s, (void)k, (void)dq, (void)dr, (void)g2_from_g1;
+#pragma omp simd
+        for (std::int64_t j = 0; j < len; ++j) {
+            const bool degenerate = !(w.sig_t[j] > 0.0);
+            const double step = w.n1[j];
+            w.n1[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * w.d1[j], w.g1[j]);
+        }
+    } else if (g2_from_g1) {
 #pragma omp simd
         for (std::int64_t j = 0; j < len; ++j) {
             const bool degenerate = !(w.sig_t[j] > 0.0);
@@ -535,7 +555,7 @@ GAMMAEXT_ALWAYS_INLINE void shared_terms(Workspace& w, const double* __restrict 
 template <class M>
 GAMMAEXT_ALWAYS_INLINE void block_cdf(Workspace& w, const double* __restrict s,
                                       const double* __restrict k, const double* __restrict dq,
-                                      const double* __restrict dr) noexcept {
+                                      const double* __restrict dr, bool want_n2) noexcept {
     double n_tail = 0.0, n_tiny = 0.0;
 #pragma omp simd reduction(+ : n_tail, n_tiny)
     for (std::int64_t j = 0; j < kBlock; ++j) {
@@ -544,10 +564,19 @@ GAMMAEXT_ALWAYS_INLINE void block_cdf(Workspace& w, const double* __restrict s,
         n_tail += tail ? 1.0 : 0.0;
         n_tiny += w.g1[j] > kTinyGauss ? 0.0 : 1.0;  // NaN counts as tiny
     }
-    if (n_tail > 0.0) {
-        cdf_pair<M, true>(w, s, k, dq, dr, n_tiny == 0.0, kBlock);
+    // (The tail test looks at d2 also when N(phi d2) is not wanted: N(phi d1) then comes from
+    // the same variant as with the pair, to the last bit.)
+    const bool g2_from_g1 = n_tiny == 0.0;
+    if (!want_n2) {
+        if (n_tail > 0.0) {
+            cdf_pair<M, true, false>(w, s, k, dq, dr, g2_from_g1, kBlock);
+        } else {
+            cdf_pair<M, false, false>(w, s, k, dq, dr, g2_from_g1, kBlock);
+        }
+    } else if (n_tail > 0.0) {
+        cdf_pair<M, true, true>(w, s, k, dq, dr, g2_from_g1, kBlock);
     } else {
-        cdf_pair<M, false>(w, s, k, dq, dr, n_tiny == 0.0, kBlock);
+        cdf_pair<M, false, true>(w, s, k, dq, dr, g2_from_g1, kBlock);
     }
 }
 
@@ -672,6 +701,7 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
                 std::int64_t end) noexcept {
     InputReport report;
     const bool want_cdf = needs_cdf(out);
+    const bool want_n2 = needs_n2(out);
     bool want_any = false;
     for (const double* p : out.out) {
         want_any |= p != nullptr;
@@ -712,9 +742,10 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         // Discount factors: one exp per call when the rate (or yield) and t are both scalars,
         // as for a chain with one expiry, else one per element.
         const double* __restrict dq = div_discount.block(w.dq, q, t);
-        const double* __restrict dr = rate_discount.block(w.dr, r, t);
+        // e^{-rt} only for the outputs that have a K e^{-rt} N(phi d2) term.
+        const double* __restrict dr = want_n2 ? rate_discount.block(w.dr, r, t) : w.dr;
         if (want_cdf) {
-            block_cdf<M>(w, s, k, dq, dr);
+            block_cdf<M>(w, s, k, dq, dr, want_n2);
         }
         // The careful price where the direct one would lose digits (see mark_careful). Every
         // block then takes the same emit code, careful lanes or not, so that a direct price
