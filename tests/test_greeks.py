@@ -267,23 +267,30 @@ EPS = np.finfo(np.float64).eps
 PRICE_ULPS = 16  # the goal: within 16 eps of the exact price, wherever that is a normal double
 
 
-def mp_price_and_theta(spot, strike, t, vol, rate, div, is_call):
-    """The exact price and theta of the (double) inputs, to 40 digits, as floats."""
+def mp_price_theta_terms(spot, strike, t, vol, rate, div, is_call):
+    """The exact price and theta of the (double) inputs, the sum of the magnitudes of theta's
+    terms (the vol term, r K e^{-rt} N(phi d2), q S e^{-qt} N(phi d1)) and d1, to 40 digits, as
+    floats (NaN for theta, its terms and d1 at zero vol or expiry)."""
     mp = pytest.importorskip("mpmath")
     with mp.workdps(40):
         S, K, T, v, r, q = (mp.mpf(float(a)) for a in (spot, strike, t, vol, rate, div))
         phi = 1 if is_call else -1
         dq, dr = mp.exp(-q * T), mp.exp(-r * T)
         if v == 0 or T == 0:
-            return float(max(phi * (S * dq - K * dr), 0)), math.nan
+            return float(max(phi * (S * dq - K * dr), 0)), math.nan, math.nan, math.nan
         sd = v * mp.sqrt(T)
         d1 = (mp.log(S / K) + (r - q) * T) / sd + sd / 2
-        d2 = d1 - sd
-        n1, n2 = mp.ncdf(phi * d1), mp.ncdf(phi * d2)
+        n1, n2 = mp.ncdf(phi * d1), mp.ncdf(phi * (d1 - sd))
         price = phi * (S * dq * n1 - K * dr * n2)
-        theta = (-S * dq * mp.npdf(d1) * v / (2 * mp.sqrt(T)) - phi * r * K * dr * n2
-                 + phi * q * S * dq * n1)
-        return float(price), float(theta)
+        vol_term = S * dq * mp.npdf(d1) * v / (2 * mp.sqrt(T))
+        theta = -vol_term - phi * r * K * dr * n2 + phi * q * S * dq * n1
+        mass = vol_term + abs(r * K * dr * n2) + abs(q * S * dq * n1)
+        return float(price), float(theta), float(mass), float(d1)
+
+
+def mp_price_and_theta(spot, strike, t, vol, rate, div, is_call):
+    """The exact price and theta of the (double) inputs, to 40 digits, as floats."""
+    return mp_price_theta_terms(spot, strike, t, vol, rate, div, is_call)[:2]
 
 
 def cancelling_grid(n: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -393,6 +400,35 @@ def test_theta_without_carry_keeps_its_digits(isa):
     assert normal.sum() > 700
     err = np.abs(got[normal] - want[normal]) / np.abs(want[normal])
     assert err.max() <= PRICE_ULPS * EPS, err.max() / EPS
+
+
+@lru_cache(maxsize=1)
+def theta_reference(n: int) -> np.ndarray:
+    args, call = cancelling_grid(n)
+    return np.array([mp_price_theta_terms(*a)[1:] for a in zip(*args.values(), call)])
+
+
+def test_theta_with_carry_to_the_last_digits(isa):
+    # Issue 18: theta combines both terms of the price (-phi r K e^{-rt} N2 + phi q S e^{-qt} N1,
+    # besides the vol term). Far from the money with a carry the careful lanes took N(phi d1)
+    # with the rounding of d1 (250,000 ulps of theta on this grid); it is put back now, and deep
+    # in the money the direct form is taken where the one through the price cancels. Theta
+    # itself crosses zero (where its terms cancel for any formula): the error is measured
+    # against the sum of the terms' magnitudes, which is theta itself wherever it does not.
+    args, call = cancelling_grid(1600)
+    ref = theta_reference(1600)
+    want, mass, d1 = ref[:, 0], ref[:, 1], ref[:, 2]
+    got = gammaext.greeks(**args, is_call=call, which=("theta",)).theta
+    # Where exp(-d1^2/2) is normal (beyond, the Gaussian factor carries only its few bits).
+    normal = (np.abs(d1) < 37.0) & (mass >= 1e-290)
+    assert normal.sum() > 1500
+    err = np.abs(got[normal] - want[normal]) / mass[normal]
+    assert err.max() <= PRICE_ULPS * EPS, err.max() / EPS
+    # and relative to theta itself wherever the terms do not cancel by more than 2
+    plain = normal & (mass <= 2 * np.abs(want))
+    assert plain.sum() > 1100
+    rel = np.abs(got[plain] - want[plain]) / np.abs(want[plain])
+    assert rel.max() <= PRICE_ULPS * EPS, rel.max() / EPS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -568,6 +604,27 @@ def test_which_selects_and_validates(rng):
     with pytest.raises(ValueError, match="unknown output"):
         gammaext.greeks(**args, which="charmm")
     assert set(full.to_dict()) == set(GREEKS)
+
+
+@pytest.mark.parametrize("which", [("delta",), ("delta", "gamma", "vega"), ("epsilon", "charm"),
+                                   ("gamma",)])
+def test_outputs_without_n2_are_the_same_bits(which, isa):
+    # Without price, theta, rho and dual delta the kernel skips N(phi d2) and e^{-rt}; the
+    # outputs it does compute are still those of the full call, to the last bit (far tails,
+    # point masses and tiny vols included).
+    rng = np.random.default_rng(15)
+    n = 5003
+    spot = 100 * rng.uniform(0.8, 1.2, n)
+    args = {"spot": spot, "strike": spot * np.exp(rng.normal(0, 0.6, n)),
+            "t": np.exp(rng.uniform(-8, 2, n)), "vol": np.exp(rng.uniform(-7, 1, n)),
+            "rate": rng.uniform(-0.02, 0.1, n), "div": rng.uniform(0, 0.05, n)}
+    args["t"][::97] = 0.0
+    args["vol"][::89] = 0.0
+    call = rng.random(n) < 0.5
+    full = gammaext.greeks(**args, is_call=call)
+    some = gammaext.greeks(**args, is_call=call, which=which)
+    for name in which:
+        assert_array_equal(some[name], full[name], err_msg=name)
 
 
 def test_to_dataframe():

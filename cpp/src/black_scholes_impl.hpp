@@ -66,7 +66,8 @@ struct Workspace {
     alignas(64) double dq[kBlock], dr[kBlock], g1[kBlock], pdf[kBlock], n1[kBlock], n2[kBlock];
     // The careful price (kCareful only; see mark_careful): 1 in the lanes that need it, their
     // price and S e^{-qt} n(d1) from the normalised function (0 elsewhere).
-    alignas(64) double care[kBlock], careful[kBlock], careful_dens[kBlock];
+    // careful_dd1: the exact d1 less the rounded one (w.d1), for theta's S e^{-qt} N(phi d1).
+    alignas(64) double care[kBlock], careful[kBlock], careful_dens[kBlock], careful_dd1[kBlock];
 };
 
 /// The careful lanes of a block, packed (see careful_price): their inputs, the reduced problem
@@ -80,6 +81,7 @@ struct CarefulScratch {
     alignas(64) double phi[kBlock], xn[kBlock], xn_lo[kBlock], s_hi[kBlock], s_lo[kBlock];
     alignas(64) double bm[kBlock], region[kBlock], norm[kBlock], intrinsic[kBlock], b[kBlock];
     alignas(64) double gauss[kBlock], split[kBlock];  // Q = exp(-(h^2 + t^2)/2), see erfcx_split
+    alignas(64) double d1[kBlock], dd1[kBlock];  // the rounded d1 (w.d1), and its error
     alignas(64) double rx[kBlock], rx_lo[kBlock], rs[kBlock], rs_lo[kBlock], rbm[kBlock], rsp[kBlock];
     alignas(64) double rb[kBlock], rq[kBlock];
 };
@@ -147,6 +149,16 @@ struct TailBlock {
     }
 };
 
+/// Whether any output needs N(phi d2) (and e^{-rt}): price, theta, rho, dual delta.
+bool needs_n2(const GreeksOut& out) noexcept {
+    for (const Greek g : {Greek::price, Greek::theta, Greek::rho, Greek::dual_delta}) {
+        if (out.out[static_cast<int>(g)] != nullptr) {
+            return true;
+        }
+    }
+    return false;
+}
+
 bool needs_cdf(const GreeksOut& out) noexcept {
     for (const Greek g : {Greek::price, Greek::delta, Greek::theta, Greek::rho, Greek::epsilon,
                           Greek::charm, Greek::dual_delta}) {
@@ -195,12 +207,22 @@ private:
     alignas(64) double fixed_[kBlock];
 };
 
-/// N(phi d1) and N(phi d2) into w.n1, w.n2 (which hold the point-mass step on entry).
-template <class M, bool kTail>
+/// N(phi d1) and N(phi d2) into w.n1, w.n2 (which hold the point-mass step on entry); with
+/// kN2 false N(phi d1) only (no requested output needs the other: delta, gamma, vega...), by
+/// the same per-element code, so its bits are those of the pair.
+template <class M, bool kTail, bool kN2>
 void cdf_pair(Workspace& w, const double* __restrict s, const double* __restrict k,
               const double* __restrict dq, const double* __restrict dr, bool g2_from_g1,
               std::int64_t len) noexcept {
-    if (g2_from_g1) {
+    if constexpr (!kN2) {
+        (void)s, (void)k, (void)dq, (void)dr, (void)g2_from_g1;
+#pragma omp simd
+        for (std::int64_t j = 0; j < len; ++j) {
+            const bool degenerate = !(w.sig_t[j] > 0.0);
+            const double step = w.n1[j];
+            w.n1[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * w.d1[j], w.g1[j]);
+        }
+    } else if (g2_from_g1) {
 #pragma omp simd
         for (std::int64_t j = 0; j < len; ++j) {
             const bool degenerate = !(w.sig_t[j] > 0.0);
@@ -333,6 +355,21 @@ void careful_setup(CarefulScratch& c, int m) noexcept {
         const double intrinsic = normalised::two_sinh_half(-xn, bm) + series_lo;
         c.intrinsic[i] = c.phi[i] * x > 0.0 ? intrinsic : 0.0;
         c.norm[i] = std::sqrt(c.s[i] * c.dq[i]) * std::sqrt(c.k[i] * c.dr[i]);  // D sqrt(F K)
+        // d1 = (x + x_lo)/(sd + s_lo) + (sd + s_lo)/2 less the kernel's rounded d1: the
+        // residual of x/sd (Dekker) and the low parts, then a two-sum with sd/2. Far from the
+        // money N(phi d1) inherits d1's rounding times |d1| (theta's S e^{-qt} N(phi d1) term:
+        // thousands of ulps of theta at d1 = 20 with a carry); N(phi d1) + phi dd1 n(d1)
+        // puts it back (second order: dd1^2 |d1|, below 1e-26).
+        const double hx = x / sd;
+        const double hx1 = normalised::head26(hx), hx2 = hx - hx1;
+        const double sd1 = normalised::head26(sd), sd2 = sd - sd1;
+        const double hres = (((x - hx1 * sd1) - hx1 * sd2) - hx2 * sd1) - hx2 * sd2;
+        const double hx_lo = (hres + (x_lo - hx * s_lo)) / sd;
+        const double d1_hi = hx + half;
+        const double d1_v = d1_hi - hx;
+        const double d1_err = (hx - (d1_hi - d1_v)) + (half - d1_v);
+        const double dd1 = (d1_hi - c.d1[i]) + (d1_err + (hx_lo + 0.5 * s_lo));
+        c.dd1[i] = std::fabs(dd1) < 1.0 ? dd1 : 0.0;  // point masses, NaN: no correction
         c.b[i] = 0.0;  // the time value of a point mass, and its density
         c.gauss[i] = 0.0;
     }
@@ -386,6 +423,7 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
     int n = 0;
     for (int j = 0; j < static_cast<int>(kBlock); ++j) {  // branch-free, as in careful_region
         w.careful[j] = 0.0;
+        w.careful_dd1[j] = 0.0;
         c.lane[n] = j;
         n += w.care[j] != 0.0 ? 1 : 0;
     }
@@ -401,11 +439,13 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
         c.phi[i] = w.phi[j];
         c.dq[i] = dq[j];
         c.dr[i] = dr[j];
+        c.d1[i] = w.d1[j];
     }
     careful_setup(c, m);
     careful_region<normalised::kRegionAsymptotic>(c, m, kRegionAsym);
     careful_region<normalised::kRegionSmallT>(c, m, kRegionSmall);
-    careful_region<normalised::kRegionErfcx | normalised::kRegionSplit>(c, m, kRegionMid);
+    careful_region<normalised::kRegionErfcx | normalised::kRegionSplit | normalised::kRegionNear>(
+        c, m, kRegionMid);
     // The price, and S e^{-qt} n(d1) = D sqrt(F K) Q/sqrt(2 pi) (for theta: the density of the
     // direct formula inherits the error of d1, 300 ulps at d1 = 17).
 #pragma omp simd
@@ -416,6 +456,7 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
     for (int i = 0; i < n; ++i) {
         w.careful[c.lane[i]] = c.b[i];
         w.careful_dens[c.lane[i]] = c.gauss[i];
+        w.careful_dd1[c.lane[i]] = c.dd1[i];
     }
 }
 
@@ -514,7 +555,7 @@ GAMMAEXT_ALWAYS_INLINE void shared_terms(Workspace& w, const double* __restrict 
 template <class M>
 GAMMAEXT_ALWAYS_INLINE void block_cdf(Workspace& w, const double* __restrict s,
                                       const double* __restrict k, const double* __restrict dq,
-                                      const double* __restrict dr) noexcept {
+                                      const double* __restrict dr, bool want_n2) noexcept {
     double n_tail = 0.0, n_tiny = 0.0;
 #pragma omp simd reduction(+ : n_tail, n_tiny)
     for (std::int64_t j = 0; j < kBlock; ++j) {
@@ -523,10 +564,19 @@ GAMMAEXT_ALWAYS_INLINE void block_cdf(Workspace& w, const double* __restrict s,
         n_tail += tail ? 1.0 : 0.0;
         n_tiny += w.g1[j] > kTinyGauss ? 0.0 : 1.0;  // NaN counts as tiny
     }
-    if (n_tail > 0.0) {
-        cdf_pair<M, true>(w, s, k, dq, dr, n_tiny == 0.0, kBlock);
+    // (The tail test looks at d2 also when N(phi d2) is not wanted: N(phi d1) then comes from
+    // the same variant as with the pair, to the last bit.)
+    const bool g2_from_g1 = n_tiny == 0.0;
+    if (!want_n2) {
+        if (n_tail > 0.0) {
+            cdf_pair<M, true, false>(w, s, k, dq, dr, g2_from_g1, kBlock);
+        } else {
+            cdf_pair<M, false, false>(w, s, k, dq, dr, g2_from_g1, kBlock);
+        }
+    } else if (n_tail > 0.0) {
+        cdf_pair<M, true, true>(w, s, k, dq, dr, g2_from_g1, kBlock);
     } else {
-        cdf_pair<M, false>(w, s, k, dq, dr, n_tiny == 0.0, kBlock);
+        cdf_pair<M, false, true>(w, s, k, dq, dr, g2_from_g1, kBlock);
     }
 }
 
@@ -549,21 +599,32 @@ GAMMAEXT_ALWAYS_INLINE void emit_price_theta(const Workspace& w, const Terms& a,
         const double* __restrict care = w.care;
         const double* __restrict pc = w.careful;
         const double* __restrict pdens = w.careful_dens;
+        const double* __restrict pdd1 = w.careful_dd1;
         emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
             const double direct = phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]);
             return care[j] != 0.0 ? pc[j] : direct;
         });
-        // Theta: with the careful price P, -phi r K e^{-rt} N2 = r P - phi r S e^{-qt} N1, so
-        // that the two terms of the price do not cancel here either, and the density term
-        // from the careful S e^{-qt} n(d1).
+        // Theta in the careful lanes: the density term from the careful S e^{-qt} n(d1), and
+        // phi S e^{-qt} N(phi d1) with d1's rounding put back (see careful_setup). Through the
+        // careful price P (-phi K e^{-rt} N2 = P - phi S e^{-qt} N1): -vol term + r P +
+        // (q - r) phi S e^{-qt} N1, whose terms do not cancel far from the money; deep in the
+        // money r P and (q - r) S e^{-qt} N1 can (by 50 at r = 5%), and there the direct form
+        // -vol term - r phi K e^{-rt} N2 + q phi S e^{-qt} N1 (N2 near 1: no rounding of d2
+        // to inherit) is taken where its terms are four times smaller.
         emit(o(Greek::theta), w, kBlock, [&](std::int64_t j) {
             const double vol_term = mul0(pdf[j], s[j] * dq[j] * v[j] / (2.0 * st[j]));
             const double direct = -vol_term - phi[j] * r[j] * (n2[j] * k[j]) * dr[j] +
                                   phi[j] * q[j] * (n1[j] * s[j]) * dq[j];
             const double careful_vol_term = mul0(pdens[j], v[j] / (2.0 * st[j]));
-            const double from_price = -careful_vol_term + r[j] * pc[j] +
-                                      phi[j] * (q[j] - r[j]) * (n1[j] * s[j]) * dq[j];
-            return care[j] != 0.0 ? from_price : direct;
+            const double term1 = phi[j] * (n1[j] * s[j]) * dq[j] + pdd1[j] * pdens[j];
+            const double term2 = phi[j] * (n2[j] * k[j]) * dr[j];
+            const double from_price = -careful_vol_term + r[j] * pc[j] + (q[j] - r[j]) * term1;
+            const double from_terms = -careful_vol_term - r[j] * term2 + q[j] * term1;
+            const double mass_price =
+                std::fabs(r[j] * pc[j]) + std::fabs((q[j] - r[j]) * term1);
+            const double mass_terms = std::fabs(r[j] * term2) + std::fabs(q[j] * term1);
+            const double careful_theta = 4.0 * mass_terms < mass_price ? from_terms : from_price;
+            return care[j] != 0.0 ? careful_theta : direct;
         });
     } else {
         emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
@@ -640,6 +701,7 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
                 std::int64_t end) noexcept {
     InputReport report;
     const bool want_cdf = needs_cdf(out);
+    const bool want_n2 = needs_n2(out);
     bool want_any = false;
     for (const double* p : out.out) {
         want_any |= p != nullptr;
@@ -647,7 +709,8 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
     Workspace w;  // NOLINT: filled before use
     CarefulScratch careful_scratch;  // NOLINT: filled before use (kCareful only)
     for (std::int64_t j = 0; j < kBlock; ++j) {
-        w.careful[j] = w.careful_dens[j] = 0.0;  // read (not selected) in blocks without any
+        // Read (not selected) in blocks without any careful lane.
+        w.careful[j] = w.careful_dens[j] = w.careful_dd1[j] = 0.0;
     }
     TailBlock tail;
     const Source spot(in.spot), strike(in.strike), time(in.t), vol(in.vol), rate(in.rate),
@@ -679,9 +742,10 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         // Discount factors: one exp per call when the rate (or yield) and t are both scalars,
         // as for a chain with one expiry, else one per element.
         const double* __restrict dq = div_discount.block(w.dq, q, t);
-        const double* __restrict dr = rate_discount.block(w.dr, r, t);
+        // e^{-rt} only for the outputs that have a K e^{-rt} N(phi d2) term.
+        const double* __restrict dr = want_n2 ? rate_discount.block(w.dr, r, t) : w.dr;
         if (want_cdf) {
-            block_cdf<M>(w, s, k, dq, dr);
+            block_cdf<M>(w, s, k, dq, dr, want_n2);
         }
         // The careful price where the direct one would lose digits (see mark_careful). Every
         // block then takes the same emit code, careful lanes or not, so that a direct price

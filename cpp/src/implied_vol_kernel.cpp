@@ -222,8 +222,11 @@ unsigned block_regions(Workspace& w, double small_t, bool allow_split) noexcept 
         n_mid += on & !asym & !small ? 1.0 : 0.0;
         n_split += on & split ? 1.0 : 0.0;
     }
+    // Exact evaluations of erfcx lanes also take the near-the-money form (every lane decides
+    // for itself inside normalised_call, so no flag is needed).
     return (n_asym > 0.0 ? kRegionAsymptotic : 0U) | (n_small > 0.0 ? kRegionSmallT : 0U) |
-           (n_mid > 0.0 ? kRegionErfcx : 0U) | (n_split > 0.0 ? kRegionSplit : 0U);
+           (n_mid > 0.0 ? kRegionErfcx | (allow_split ? kRegionNear : 0U) : 0U) |
+           (n_split > 0.0 ? kRegionSplit : 0U);
 }
 
 template <unsigned R>
@@ -266,9 +269,68 @@ void evaluate(Workspace& w, double small_t, bool exact) noexcept {
             return evaluate_as<13U>(w);
         case 14U:
             return evaluate_as<14U>(w);
+        case 15U:
+            return evaluate_as<15U>(w);
+        case 20U:
+            return evaluate_as<20U>(w);
+        case 21U:
+            return evaluate_as<21U>(w);
+        case 22U:
+            return evaluate_as<22U>(w);
+        case 23U:
+            return evaluate_as<23U>(w);
+        case 28U:
+            return evaluate_as<28U>(w);
+        case 29U:
+            return evaluate_as<29U>(w);
+        case 30U:
+            return evaluate_as<30U>(w);
         default:
             return evaluate_as<kRegionAll>(w);
     }
+}
+
+/// a * b - ab exactly for ab = a * b rounded (Dekker's product with 26-bit heads, which
+/// -ffp-contract cannot disturb).
+inline double product_error(double a, double b, double ab) noexcept {
+    const double a1 = head26(a), a2 = a - a1;
+    const double b1 = head26(b), b2 = b - b1;
+    return (((a1 * b1 - ab) + a1 * b2) + a2 * b1) + a2 * b2;
+}
+
+/// c - a * b exactly where a * b is within a few ulps of c (the heads' products are exact and
+/// each difference is, by Sterbenz' lemma; a fused multiply-add changes nothing).
+inline double residual(double c, double a, double b) noexcept {
+    const double a1 = head26(a), a2 = a - a1;
+    const double b1 = head26(b), b2 = b - b1;
+    return (((c - a1 * b1) - a1 * b2) - a2 * b1) - a2 * b2;
+}
+
+/// D sqrt(F K) = sqrt(S) sqrt(K) e^{-(r+q)t/2} (returned) and p / D sqrt(F K) (in pn), the
+/// latter within about half an ulp plus the exp's error: the roundings of the square roots,
+/// their product and the division are put back. One division: the corrections need only a
+/// few digits, so 1/norm serves for all of them (1/sqrt(S K) = e^{-(r+q)t/2}/norm).
+inline double normalisation(double S, double K, double T, double r, double q, double p,
+                            double& pn) noexcept {
+    const double ss = std::sqrt(S), sk = std::sqrt(K);
+    const double d = vmath::exp(-0.5 * ((r + q) * T));
+    const double root = ss * sk;
+    const double norm = root * d;
+    const double inv_norm = 1.0 / norm;
+    const double inv_root = d * inv_norm;
+    // sqrt(S) sqrt(K) = root (1 + rem_S/(2S) + rem_K/(2K)) + product error, rem = v - sv^2.
+    const double rel_sqrt =
+        (residual(S, ss, ss) * K + residual(K, sk, sk) * S) * (0.5 * inv_root * inv_root);
+    const double root_lo = product_error(ss, sk, root) + root * rel_sqrt;
+    const double norm_lo = product_error(root, d, norm) + root_lo * d;
+    // quot within an ulp of p / norm; p / (norm + norm_lo) = quot + (p - quot norm - quot
+    // norm_lo) / norm.
+    const double quot = p * inv_norm;
+    const double fix = (residual(p, quot, norm) - quot * norm_lo) * inv_norm;
+    // Out of range (S K or 1/(S K) overflowing, subnormal quotients, NaN): quot as it is.
+    const bool ok = std::fabs(fix) <= 1e-10 * std::fabs(quot);
+    pn = ok ? quot + fix : quot;
+    return norm;
 }
 
 /// Lane j: status and the reduced problem (x <= 0, beta).
@@ -286,8 +348,11 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
     // x = ln(F/K) to ~eps |x| (see forward_log_moneyness; the vol needs no finer x).
     double x_lo = 0.0;
     const double x = forward_log_moneyness<false>(S, K, T, r, q, x_lo);
-    // D sqrt(F K) = sqrt(S) sqrt(K) e^{-(r+q)t/2}: one exp.
-    const double norm = std::sqrt(S) * std::sqrt(K) * vmath::exp(-0.5 * ((r + q) * T));
+    // D sqrt(F K) = sqrt(S) sqrt(K) e^{-(r+q)t/2}: one exp. The vol inherits the relative
+    // error of beta = p / norm (divided by b's elasticity, about 1 near the money): the two
+    // square roots, their product and the division would cost up to 2 ulps there, so each
+    // rounding is put back (Dekker; the exp's share is below an ulp, exact for r = q = 0).
+    const double norm = normalisation(S, K, T, r, q, p, w.pn[j]);
     // The out-of-the-money normalised price. The intrinsic value is subtracted in normalised
     // form, 2 sinh(|x|/2), computed from the accurate x: in price units S e^{-qt} - K e^{-rt}
     // cancels near the money and its rounding (eps S) would swamp a small time value.
@@ -300,7 +365,7 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
     // The no-arbitrage maximum S e^{-qt} = D F (call) or K e^{-rt} = D K (put): D sqrt(F K) times
     // e^{x/2} or e^{-x/2}.
     const double max_p = norm * (phi * x < 0.0 ? bmax : 1.0 / bmax);
-    const double pn = p / norm;
+    const double pn = w.pn[j];
     const double beta = pn - itm * intrinsic_n;
 
     // The time value beta against the rounding of the price and of the normalised intrinsic
@@ -324,7 +389,6 @@ inline void setup(Workspace& w, std::int64_t j) noexcept {
     st = std::fabs(beta) < vmath::kInf ? st : kStInvalid;
     st = invalid ? kStInvalid : st;
     w.status[j] = st;
-    w.pn[j] = pn;
     const bool go = st == kStOk;
     // Inactive lanes carry harmless values (their results are discarded).
     const double xs = go ? xn : -1.0;
@@ -807,7 +871,17 @@ void implied_vol_range(const ImpliedVolIn& in, const ImpliedVolOut& out, std::in
             st = (st == kStOk) & !atm_tiny & (kEps * w.pn[j] > kImpreciseAccuracy * slope)
                      ? kStImprecise
                      : st;
-            const double v = s_final / std::sqrt(w.t[j]);
+            // s / sqrt(t) to about half an ulp: the roundings of the square root and of the
+            // division put back (an ulp of the vol where the price determines it to one).
+            // (One division: v0 = s/sqrt(t) within an ulp, then the residual.)
+            const double st_root = std::sqrt(w.t[j]);
+            const double inv_st = 1.0 / st_root;
+            const double v0 = s_final * inv_st;
+            const double st_err = residual(w.t[j], st_root, st_root) * (0.5 * inv_st);
+            const double v_fix = (residual(s_final, v0, st_root) - v0 * st_err) * inv_st;
+            // NaN, inf, 0, or out of range (t subnormal: inv_st overflows): v0 as it is.
+            const bool v_ok = std::fabs(v_fix) <= 1e-10 * v0;
+            const double v = v_ok ? v0 + v_fix : v0;
             // A vol below the normal double range (s / sqrt t underflows: spot 1e174 with
             // t 1e300, or a subnormal price) is out of range like the normalisation above:
             // invalid input, not a vol of 0 or a subnormal no price formula can use.

@@ -247,6 +247,7 @@ GAMMAEXT_ALWAYS_INLINE double total_deviation(double vol, double t, double& lo) 
 struct Erfcx {
     double value;
     double complement;
+    double erf_num, erf_den;  ///< erf(min(y, 0.46875)) = min(y, 0.46875) erf_num / erf_den
 };
 
 /// erfcx(y) = e^{y^2} erfc(y) for y >= 0 (y may be +inf), from Cody's rational approximations
@@ -296,7 +297,7 @@ GAMMAEXT_ALWAYS_INLINE Erfcx erfcx_parts(double y) noexcept {
     const double a_num =
         is_small ? xden - kSqrtPi * ys * small_num : (is_mid ? mid_a : kSqrtPi * z * pnum);
     const double a_den = is_small ? xden : (is_mid ? cden : pden);
-    return {num / den, a_num / a_den};
+    return {num / den, a_num / a_den, xnum, xden};
 }
 
 GAMMAEXT_ALWAYS_INLINE double erfcx_nonneg(double y) noexcept { return erfcx_parts(y).value; }
@@ -322,7 +323,10 @@ constexpr unsigned kRegionAsymptotic = 1U;
 constexpr unsigned kRegionSmallT = 2U;
 constexpr unsigned kRegionErfcx = 4U;  // erfcx difference or direct (both use the same erfcx pair)
 constexpr unsigned kRegionSplit = 8U;  // erfcx lanes that split the difference (see erfcx_split)
-constexpr unsigned kRegionAll = 15U;
+// Erfcx and direct lanes near the money take b from Cody's erf where that cancels less (see
+// normalised_call); without this bit (a rough first evaluation) they do not.
+constexpr unsigned kRegionNear = 16U;
+constexpr unsigned kRegionAll = 31U;
 
 GAMMAEXT_ALWAYS_INLINE bool in_asymptotic(double h, double t) noexcept { return -(h + t) >= kAsymptoticFrom; }
 
@@ -343,6 +347,47 @@ struct Black {
     double g;   ///< b_max - b(x, s), accurate also when b is close to b_max
     double dq;  ///< Q = exp(-(h^2 + t^2)/2), so that b'(s) = Q / sqrt(2 pi)
 };
+
+/// b(x, s) near the money, for the erfcx and direct regions (see normalised_call).
+/// Near the money (|h + t| <= 0.46875 sqrt 2) the other two forms cancel: b_max - g by
+/// b_max/b (4 at the money with s = 0.5: 5 ulps of b, and so of the implied vol), the
+/// erfcx difference by e1/(e1 - e2) (3.7 at h = -0.23, t = 0.215). There N(h + t) =
+/// (1 + erf((h + t)/sqrt 2))/2 with Cody's erf (y P(y^2)/Q(y^2), no cancellation):
+///   b = b_max (1 + erf z1')/2 - e^{-x/2} N(h - t),           z1' = (h + t)/sqrt 2,
+/// and where y2 <= 0.46875 too, with (e^{x/2} - e^{-x/2})/2 = -sinh(|x|/2):
+///   b = (b_max erf z1' + erf(y2) / b_max)/2 - sinh(|x|/2)   (|x| = 2 |h| t: small).
+/// A direct lane always takes this form (its terms are positive, but for a sinh of at
+/// most |x|/2 < t^2); an erfcx lane where its own cancellation (the sum of the magnitudes
+/// of its terms over b) is below the difference's. At fixed x, b is stationary in the h
+/// of the erf arguments (their derivatives are +-Q/sqrt(2 pi)), so the rounded h needs no
+/// correction there; in e^{-x/2} N(h - t) = Q G(z2)/2 it needs -hl Q z2 G(z2)/2 (the erf
+/// term's share cancels the c of G').
+/// Sets `better` where this form cancels less than the erfcx difference e1 - e2 (the sum of the
+/// magnitudes of its terms against e1 b/(e1 - e2); e1 > e2 in the erfcx region).
+GAMMAEXT_ALWAYS_INLINE double near_the_money(double x, double xl, double b_max, double q,
+                                             double hl, double z1, double z2, double y1,
+                                             double y2, const Erfcx& p1, const Erfcx& p2,
+                                             bool& better) noexcept {
+    const double y1n = y1 < kErfcxSmall ? y1 : kErfcxSmall;
+    const double y2n = y2 < kErfcxSmall ? y2 : kErfcxSmall;
+    const double e1 = p1.value, e2 = p2.value;
+    // Cody's erf ratio at y1n and y2n, from erfcx_parts (a lane whose p1 was taken at -h/sqrt 2
+    // is a small-t lane, which never takes this form).
+    const double n1 = p1.erf_num, d1 = p1.erf_den, n2 = p2.erf_num, d2 = p2.erf_den;
+    const double half_erf1 = 0.5 * b_max * ((z1 < 0.0 ? -y1n : y1n) * n1 / d1);
+    const double inv_bm = 1.0 / b_max;
+    const double half_erf2 = 0.5 * (y2n * n2 / d2) * inv_bm;
+    // (-sinh(|x|/2) with |x| = -(x + xl): xl's share is xl cosh(x/2)/2.)
+    const double sinh_half = 0.5 * two_sinh_half(-x, b_max) - 0.25 * xl * (b_max + inv_bm);
+    const double minus_n2 = 0.5 * q * (e2 + hl * z2 * e2);  // e^{-x/2} N(h - t)
+    const bool both_small = y2 <= kErfcxSmall;
+    const double part2 = both_small ? half_erf2 - sinh_half : 0.5 * b_max - minus_n2;
+    const double b = half_erf1 + part2;
+    const double mass =
+        std::fabs(half_erf1) + (both_small ? half_erf2 + sinh_half : 0.5 * b_max + minus_n2);
+    better = mass * (e1 - e2) < b * e1;
+    return b;
+}
 
 /// The normalised out-of-the-money call for x <= 0, s > 0, and its complement. Branch-free.
 /// x + xl and s + sl may carry low parts (|xl| <= ulp(x), |sl| <= ulp(s); 0 where the caller has
@@ -382,7 +427,7 @@ GAMMAEXT_ALWAYS_INLINE Black normalised_call(double x, double xl, double s, doub
     // One erfcx_parts serves both the small-t lanes (its complement, at -h/sqrt 2) and the
     // erfcx/direct lanes (its value and complement, at |h + t|/sqrt 2); the second only the latter.
     const double y1 = (z1 < 0.0 ? -z1 : z1) * kInvSqrt2;
-    Erfcx p1{vmath::kNaN, vmath::kNaN};
+    Erfcx p1{vmath::kNaN, vmath::kNaN, vmath::kNaN, vmath::kNaN};
     if constexpr ((R & (kRegionErfcx | kRegionSmallT)) != 0U) {
         const double arg_small = -h * kInvSqrt2;
         p1 = erfcx_parts((R & kRegionErfcx) == 0U ? arg_small
@@ -396,7 +441,8 @@ GAMMAEXT_ALWAYS_INLINE Black normalised_call(double x, double xl, double s, doub
     // y) splits it: the leading terms' difference (y2 - y1)/(sqrt(pi) y1 y2) is exact in form
     // (y2 - y1 = sqrt 2 t), and the rest, a(y1)/y1 - a(y2)/y2, is at most a quarter of it, a
     // well-conditioned correction (erfcx_parts gives a to a few ulps).
-    double b_erfcx = vmath::kNaN, g_direct = vmath::kNaN;
+    double b_erfcx = vmath::kNaN, g_direct = vmath::kNaN, b_near = vmath::kNaN;
+    bool near = false;
     if constexpr ((R & kRegionErfcx) != 0U) {
         const double y2 = (t - h) * kInvSqrt2;
         const Erfcx p2 = erfcx_parts(y2);
@@ -413,6 +459,13 @@ GAMMAEXT_ALWAYS_INLINE Black normalised_call(double x, double xl, double s, doub
         const double z2 = h - t;
         b_erfcx = 0.5 * q * ((split ? lead_rest : e1 - e2) + hl * (z1 * e1 - z2 * e2));
         g_direct = 0.5 * q * ((e1 + e2) + hl * (z1 * e1 + z2 * e2));
+        if constexpr ((R & kRegionNear) != 0U) {
+            // See near_the_money (a direct lane always takes it, an erfcx lane where it cancels
+            // less than the difference).
+            bool better = false;
+            b_near = near_the_money(x, xl, b_max, q, hl, z1, z2, y1, y2, p1, p2, better);
+            near = (y1 <= kErfcxSmall) & (direct | better);
+        }
     }
     const double b_direct = b_max - g_direct;
 
@@ -460,7 +513,7 @@ GAMMAEXT_ALWAYS_INLINE Black normalised_call(double x, double xl, double s, doub
     }
 
     Black r;
-    r.b = asym ? b_asym : (small ? b_small : (direct ? b_direct : b_erfcx));
+    r.b = asym ? b_asym : (small ? b_small : (near ? b_near : (direct ? b_direct : b_erfcx)));
     r.g = direct ? g_direct : b_max - r.b;
     r.dq = q;
     return r;
