@@ -229,9 +229,10 @@ GAMMAEXT_ALWAYS_INLINE double forward_log_moneyness(double S, double K, double T
 }
 
 /// s = vol sqrt(t) as s + lo (the value returned and `lo`), to about 2^-100 relative: the
-/// rounding of the square root and of the product put back (Dekker).
-GAMMAEXT_ALWAYS_INLINE double total_deviation(double vol, double t, double& lo) noexcept {
-    const double st = std::sqrt(t);
+/// rounding of the square root and of the product put back (Dekker). st is std::sqrt(t) (the
+/// caller has it already).
+GAMMAEXT_ALWAYS_INLINE double total_deviation(double vol, double t, double st,
+                                              double& lo) noexcept {
     const double st1 = head26(st), st2 = st - st1;
     const double rem = ((t - st1 * st1) - 2.0 * st1 * st2) - st2 * st2;  // t - st^2
     const double s = vol * st;
