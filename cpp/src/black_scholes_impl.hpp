@@ -78,6 +78,7 @@ struct Workspace {
 // every lane goes through the vector body, never a scalar remainder that could round
 // differently (-ffp-contract): a lane's result does not depend on its neighbours.
 constexpr int kPack = 8;  // the widest vector (AVX-512: 8 doubles) divides it
+constexpr int kChunk = 8;  // one AVX-512 vector: the unit of vcompresspd / vexpandpd
 constexpr int kPacked = static_cast<int>(kBlock) + kPack;  // room for a whole last vector
 
 /// The careful lanes of a block, packed (see careful_price): their inputs, the reduced problem
@@ -315,13 +316,13 @@ double mark_careful(Workspace& w, const double* __restrict s, const double* __re
 }
 
 /// A subset of the lanes [0, len) of a block or of a packed set (len a multiple of kPack), for
-/// pack and unpack: with AVX-512 one mask per kPack lanes (vcompresspd / vexpandpd), else the
+/// pack and unpack: with AVX-512 one mask per kChunk lanes (vcompresspd / vexpandpd), else the
 /// list of lane numbers. n lanes are taken; packed loops run over m, n rounded up to kPack.
 /// Both forms move the same values: a result has the same bits whichever the build uses.
 struct Selection {
     int n = 0, m = 0, len = 0;
 #if defined(__AVX512F__)
-    std::uint8_t mask[kBlock / kPack];
+    std::uint8_t mask[kBlock / kChunk];
 #else
     int lane[kPacked];
 #endif
@@ -335,8 +336,8 @@ inline void select_equal(Selection& sel, const double* __restrict a, double valu
     int n = 0;
 #if defined(__AVX512F__)
     const __m512d want = _mm512_set1_pd(value);
-    for (int c = 0; c < len / kPack; ++c) {
-        const __mmask8 k = _mm512_cmp_pd_mask(_mm512_loadu_pd(a + c * kPack), want, _CMP_EQ_OQ);
+    for (int c = 0; c < len / kChunk; ++c) {
+        const __mmask8 k = _mm512_cmp_pd_mask(_mm512_loadu_pd(a + c * kChunk), want, _CMP_EQ_OQ);
         sel.mask[c] = static_cast<std::uint8_t>(k);
         n += std::popcount(static_cast<unsigned>(k));
     }
@@ -355,9 +356,9 @@ inline void pack(double* __restrict dst, const double* __restrict src,
                  const Selection& sel) noexcept {
 #if defined(__AVX512F__)
     int o = 0;
-    for (int c = 0; c < sel.len / kPack; ++c) {
+    for (int c = 0; c < sel.len / kChunk; ++c) {
         const __mmask8 k = sel.mask[c];
-        _mm512_storeu_pd(dst + o, _mm512_maskz_compress_pd(k, _mm512_loadu_pd(src + c * kPack)));
+        _mm512_storeu_pd(dst + o, _mm512_maskz_compress_pd(k, _mm512_loadu_pd(src + c * kChunk)));
         o += std::popcount(static_cast<unsigned>(k));
     }
 #else
@@ -375,9 +376,9 @@ inline void unpack(double* __restrict dst, const double* __restrict src,
                    const Selection& sel) noexcept {
 #if defined(__AVX512F__)
     int o = 0;
-    for (int c = 0; c < sel.len / kPack; ++c) {
+    for (int c = 0; c < sel.len / kChunk; ++c) {
         const __mmask8 k = sel.mask[c];
-        double* d = dst + c * kPack;
+        double* d = dst + c * kChunk;
         _mm512_storeu_pd(d, _mm512_mask_expand_pd(_mm512_loadu_pd(d), k,
                                                   _mm512_loadu_pd(src + o)));
         o += std::popcount(static_cast<unsigned>(k));
@@ -508,7 +509,8 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
     careful_region<normalised::kRegionAsymptotic>(c, m, kRegionAsym);
     careful_region<normalised::kRegionSmallT>(c, m, kRegionSmall);
     careful_region<normalised::kRegionErfcx | normalised::kRegionNear>(c, m, kRegionMidNear);
-    careful_region<normalised::kRegionErfcx | normalised::kRegionSplit>(c, m, kRegionMidFar);
+    careful_region<normalised::kRegionErfcx | normalised::kRegionSplit |
+                   normalised::kRegionBeyondSmall>(c, m, kRegionMidFar);
     // The price, and S e^{-qt} n(d1) = D sqrt(F K) Q/sqrt(2 pi) (for theta: the density of the
     // direct formula inherits the error of d1, 300 ulps at d1 = 17).
 #pragma omp simd
