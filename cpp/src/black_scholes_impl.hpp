@@ -15,12 +15,8 @@
 // The Python layer copies an input that shares memory with an out= buffer.
 #pragma once
 
-#include <bit>
 #include <cmath>
 #include <cstdint>
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 #include "gammaext/black_scholes.hpp"
 #include "gammaext/vmath.hpp"
@@ -74,27 +70,20 @@ struct Workspace {
     alignas(64) double care[kBlock], careful[kBlock], careful_dens[kBlock], careful_dd1[kBlock];
 };
 
-// Packed loops run over a multiple of kPack lanes (the last careful lane repeated), so that
-// every lane goes through the vector body, never a scalar remainder that could round
-// differently (-ffp-contract): a lane's result does not depend on its neighbours.
-constexpr int kPack = 8;  // the widest vector (AVX-512: 8 doubles) divides it
-constexpr int kChunk = 8;  // one AVX-512 vector: the unit of vcompresspd / vexpandpd
-constexpr int kPacked = static_cast<int>(kBlock) + kPack;  // room for a whole last vector
-
 /// The careful lanes of a block, packed (see careful_price): their inputs, the reduced problem
 /// (x <= 0 and s = vol sqrt t as double-doubles, e^{x/2}, in the money or not), the region of
 /// the normalised function, the prefactor sqrt(F K) e^{-rt} and intrinsic value, and b; then
 /// the lanes of one region, packed again.
 struct CarefulScratch {
-    alignas(64) double s[kPacked], k[kPacked], t[kPacked], v[kPacked], r[kPacked], q[kPacked];
-    alignas(64) double dq[kPacked], dr[kPacked], st[kPacked];  // st: sqrt(t) (w.sqrt_t)
-    alignas(64) double phi[kPacked], xn[kPacked], xn_lo[kPacked], s_hi[kPacked], s_lo[kPacked];
-    alignas(64) double bm[kPacked], region[kPacked], norm[kPacked], intrinsic[kPacked];
-    alignas(64) double b[kPacked], gauss[kPacked];  // Q = exp(-(h^2 + t^2)/2)
-    alignas(64) double split[kPacked];               // see erfcx_split
-    alignas(64) double d1[kPacked], dd1[kPacked];  // the rounded d1 (w.d1), and its error
-    alignas(64) double rx[kPacked], rx_lo[kPacked], rs[kPacked], rs_lo[kPacked];
-    alignas(64) double rbm[kPacked], rsp[kPacked], rb[kPacked], rq[kPacked];
+    int lane[kBlock], member[kBlock];
+    alignas(64) double s[kBlock], k[kBlock], t[kBlock], v[kBlock], r[kBlock], q[kBlock];
+    alignas(64) double dq[kBlock], dr[kBlock];
+    alignas(64) double phi[kBlock], xn[kBlock], xn_lo[kBlock], s_hi[kBlock], s_lo[kBlock];
+    alignas(64) double bm[kBlock], region[kBlock], norm[kBlock], intrinsic[kBlock], b[kBlock];
+    alignas(64) double gauss[kBlock], split[kBlock];  // Q = exp(-(h^2 + t^2)/2), see erfcx_split
+    alignas(64) double d1[kBlock], dd1[kBlock];  // the rounded d1 (w.d1), and its error
+    alignas(64) double rx[kBlock], rx_lo[kBlock], rs[kBlock], rs_lo[kBlock], rbm[kBlock], rsp[kBlock];
+    alignas(64) double rb[kBlock], rq[kBlock];
 };
 
 /// Where a block reads an input from: the caller's array, or a block-sized buffer holding the
@@ -315,90 +304,24 @@ double mark_careful(Workspace& w, const double* __restrict s, const double* __re
     return n_care;
 }
 
-/// A subset of the lanes [0, len) of a block or of a packed set (len a multiple of kPack), for
-/// pack and unpack: with AVX-512 one mask per kChunk lanes (vcompresspd / vexpandpd), else the
-/// list of lane numbers. n lanes are taken; packed loops run over m, n rounded up to kPack.
-/// Both forms move the same values: a result has the same bits whichever the build uses.
-struct Selection {
-    int n = 0, m = 0, len = 0;
-#if defined(__AVX512F__)
-    std::uint8_t mask[kBlock / kChunk];
-#else
-    int lane[kPacked];
-#endif
-};
+// Packed loops run over a multiple of kPack lanes (the last careful lane repeated), so that
+// every lane goes through the vector body, never a scalar remainder that could round
+// differently (-ffp-contract): a lane's result does not depend on its neighbours.
+constexpr int kPack = 8;  // the widest vector (AVX-512: 8 doubles) divides it
 
-/// The lanes i < len with a[i] == value. Branch-free (the lanes of random inputs are
-/// unpredictable).
-inline void select_equal(Selection& sel, const double* __restrict a, double value,
-                         int len) noexcept {
-    sel.len = len;
-    int n = 0;
-#if defined(__AVX512F__)
-    const __m512d want = _mm512_set1_pd(value);
-    for (int c = 0; c < len / kChunk; ++c) {
-        const __mmask8 k = _mm512_cmp_pd_mask(_mm512_loadu_pd(a + c * kChunk), want, _CMP_EQ_OQ);
-        sel.mask[c] = static_cast<std::uint8_t>(k);
-        n += std::popcount(static_cast<unsigned>(k));
+/// n rounded up to a multiple of kPack, the entries from n on copies of entry n - 1 (n > 0).
+inline int pad_pack(int* idx, int n) noexcept {
+    const int m = (n + kPack - 1) / kPack * kPack;
+    for (int i = n; i < m; ++i) {
+        idx[i] = idx[n - 1];
     }
-#else
-    for (int i = 0; i < len; ++i) {
-        sel.lane[n] = i;
-        n += a[i] == value ? 1 : 0;
-    }
-#endif
-    sel.n = n;
-    sel.m = (n + kPack - 1) / kPack * kPack;
-}
-
-/// dst[0, m) = src at the selected lanes, in order, then copies of the last one (n > 0).
-inline void pack(double* __restrict dst, const double* __restrict src,
-                 const Selection& sel) noexcept {
-#if defined(__AVX512F__)
-    int o = 0;
-    for (int c = 0; c < sel.len / kChunk; ++c) {
-        const __mmask8 k = sel.mask[c];
-        _mm512_storeu_pd(dst + o, _mm512_maskz_compress_pd(k, _mm512_loadu_pd(src + c * kChunk)));
-        o += std::popcount(static_cast<unsigned>(k));
-    }
-#else
-    for (int i = 0; i < sel.n; ++i) {
-        dst[i] = src[sel.lane[i]];
-    }
-#endif
-    for (int i = sel.n; i < sel.m; ++i) {
-        dst[i] = dst[sel.n - 1];
-    }
-}
-
-/// dst at the selected lanes = src[0, n), in order; the other lanes of dst are kept.
-inline void unpack(double* __restrict dst, const double* __restrict src,
-                   const Selection& sel) noexcept {
-#if defined(__AVX512F__)
-    int o = 0;
-    for (int c = 0; c < sel.len / kChunk; ++c) {
-        const __mmask8 k = sel.mask[c];
-        double* d = dst + c * kChunk;
-        _mm512_storeu_pd(d, _mm512_mask_expand_pd(_mm512_loadu_pd(d), k,
-                                                  _mm512_loadu_pd(src + o)));
-        o += std::popcount(static_cast<unsigned>(k));
-    }
-#else
-    for (int i = 0; i < sel.n; ++i) {
-        dst[sel.lane[i]] = src[i];
-    }
-#endif
+    return m;
 }
 
 constexpr double kRegionPoint = 0.0;  // vol sqrt t = 0 (or invalid): no time value
 constexpr double kRegionAsym = 1.0;
 constexpr double kRegionSmall = 2.0;
-// Erfcx difference or direct: near the money (|h + t|/sqrt 2 <= 0.46875, where Cody's erf form
-// may be taken, see normalised::near_the_money), and beyond (where the difference may be split,
-// see normalised::erfcx_split); the two sets are disjoint, and each pack evaluates only its own
-// form (a lane's result is the same whichever set of forms is evaluated alongside).
-constexpr double kRegionMidNear = 3.0;
-constexpr double kRegionMidFar = 4.0;
+constexpr double kRegionMid = 3.0;  // erfcx difference or direct
 
 /// Packed lanes [0, m): the reduced problem, the region, the prefactor and intrinsic value.
 void careful_setup(CarefulScratch& c, int m) noexcept {
@@ -408,7 +331,7 @@ void careful_setup(CarefulScratch& c, int m) noexcept {
         const double x =
             normalised::forward_log_moneyness<true>(c.s[i], c.k[i], c.t[i], c.r[i], c.q[i],
                                                       x_lo);
-        const double sd = normalised::total_deviation(c.v[i], c.t[i], c.st[i], s_lo);
+        const double sd = normalised::total_deviation(c.v[i], c.t[i], s_lo);
         const double xn = -std::fabs(x);
         const double xn_lo = x > 0.0 ? -x_lo : x_lo;  // |x| = -(xn + xn_lo)
         // e^{x/2} with x's low part: |x|/2 times the rounding of x would cost up to 20 ulps of
@@ -419,14 +342,11 @@ void careful_setup(CarefulScratch& c, int m) noexcept {
         c.s_hi[i] = sd;
         c.s_lo[i] = s_lo;
         c.bm[i] = bm;
-        const double inv_sd = 1.0 / sd;
-        const double half = 0.5 * sd, h = normalised::h_of(xn, inv_sd);
+        const double half = 0.5 * sd, h = normalised::h_of(xn, 1.0 / sd);
         const bool asym = normalised::in_asymptotic(h, half);
         const bool small = !asym & (half < normalised::kSmallT);
         c.split[i] = !asym & !small & normalised::erfcx_split(h, half) ? 1.0 : 0.0;
-        const bool near = std::fabs(h + half) * normalised::kInvSqrt2 <= normalised::kErfcxSmall;
-        const double mid = near ? kRegionMidNear : kRegionMidFar;
-        const double region = asym ? kRegionAsym : (small ? kRegionSmall : mid);
+        const double region = asym ? kRegionAsym : (small ? kRegionSmall : kRegionMid);
         c.region[i] = sd > 0.0 ? region : kRegionPoint;
         // 2 sinh(|x|/2) in the money, else 0: below |x| = 1 the series in the rounded |x| plus
         // the low part of |x| times the derivative cosh(|x|/2); above, 1/b_max - b_max (whose
@@ -440,11 +360,11 @@ void careful_setup(CarefulScratch& c, int m) noexcept {
         // money N(phi d1) inherits d1's rounding times |d1| (theta's S e^{-qt} N(phi d1) term:
         // thousands of ulps of theta at d1 = 20 with a carry); N(phi d1) + phi dd1 n(d1)
         // puts it back (second order: dd1^2 |d1|, below 1e-26).
-        const double hx = x * inv_sd;  // within an ulp of x/sd: the residual below is exact
+        const double hx = x / sd;
         const double hx1 = normalised::head26(hx), hx2 = hx - hx1;
         const double sd1 = normalised::head26(sd), sd2 = sd - sd1;
         const double hres = (((x - hx1 * sd1) - hx1 * sd2) - hx2 * sd1) - hx2 * sd2;
-        const double hx_lo = (hres + (x_lo - hx * s_lo)) * inv_sd;
+        const double hx_lo = (hres + (x_lo - hx * s_lo)) / sd;
         const double d1_hi = hx + half;
         const double d1_v = d1_hi - hx;
         const double d1_err = (hx - (d1_hi - d1_v)) + (half - d1_v);
@@ -458,29 +378,38 @@ void careful_setup(CarefulScratch& c, int m) noexcept {
 /// b(x, s) of the packed lanes in region R (normalised::kRegion*), packed once more.
 template <unsigned R>
 void careful_region(CarefulScratch& c, int m, double region) noexcept {
-    Selection sel;
-    select_equal(sel, c.region, region, m);
-    if (sel.n == 0) {
+    int n = 0;
+    for (int i = 0; i < m; ++i) {  // branch-free: the regions of random lanes are unpredictable
+        c.member[n] = i;
+        n += c.region[i] == region ? 1 : 0;
+    }
+    if (n == 0) {
         return;
     }
-    pack(c.rx, c.xn, sel);
-    pack(c.rx_lo, c.xn_lo, sel);
-    pack(c.rs, c.s_hi, sel);
-    pack(c.rs_lo, c.s_lo, sel);
-    pack(c.rbm, c.bm, sel);
-    pack(c.rsp, c.split, sel);
+    const int np = pad_pack(c.member, n);
+    for (int i = 0; i < np; ++i) {
+        const int from = c.member[i];
+        c.rx[i] = c.xn[from];
+        c.rx_lo[i] = c.xn_lo[from];
+        c.rs[i] = c.s_hi[from];
+        c.rs_lo[i] = c.s_lo[from];
+        c.rbm[i] = c.bm[from];
+        c.rsp[i] = c.split[from];
+    }
     constexpr bool kAsym = R == normalised::kRegionAsymptotic;
     constexpr bool kSmall = R == normalised::kRegionSmallT;
     const double* __restrict split = c.rsp;
 #pragma omp simd
-    for (int i = 0; i < sel.m; ++i) {
+    for (int i = 0; i < np; ++i) {
         const normalised::Black bl = normalised::normalised_call<R>(
             c.rx[i], c.rx_lo[i], c.rs[i], c.rs_lo[i], c.rbm[i], kAsym, kSmall, split[i] != 0.0);
         c.rb[i] = bl.b;
         c.rq[i] = bl.dq;
     }
-    unpack(c.b, c.rb, sel);
-    unpack(c.gauss, c.rq, sel);
+    for (int i = 0; i < n; ++i) {
+        c.b[c.member[i]] = c.rb[i];
+        c.gauss[c.member[i]] = c.rq[i];
+    }
 }
 
 /// w.careful[j] = sqrt(S e^{-qt}) sqrt(K e^{-rt}) B(x, s) in the lanes with w.care[j] set (0 in
@@ -491,26 +420,32 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
                    const double* __restrict v, const double* __restrict r,
                    const double* __restrict q, const double* __restrict dq,
                    const double* __restrict dr) noexcept {
-    Selection sel;
-    select_equal(sel, w.care, 1.0, static_cast<int>(kBlock));
-    pack(c.s, s, sel);
-    pack(c.k, k, sel);
-    pack(c.t, t, sel);
-    pack(c.v, v, sel);
-    pack(c.r, r, sel);
-    pack(c.q, q, sel);
-    pack(c.phi, w.phi, sel);
-    pack(c.dq, dq, sel);
-    pack(c.dr, dr, sel);
-    pack(c.d1, w.d1, sel);
-    pack(c.st, w.sqrt_t, sel);
-    const int m = sel.m;
+    int n = 0;
+    for (int j = 0; j < static_cast<int>(kBlock); ++j) {  // branch-free, as in careful_region
+        w.careful[j] = 0.0;
+        w.careful_dd1[j] = 0.0;
+        c.lane[n] = j;
+        n += w.care[j] != 0.0 ? 1 : 0;
+    }
+    const int m = pad_pack(c.lane, n);
+    for (int i = 0; i < m; ++i) {
+        const int j = c.lane[i];
+        c.s[i] = s[j];
+        c.k[i] = k[j];
+        c.t[i] = t[j];
+        c.v[i] = v[j];
+        c.r[i] = r[j];
+        c.q[i] = q[j];
+        c.phi[i] = w.phi[j];
+        c.dq[i] = dq[j];
+        c.dr[i] = dr[j];
+        c.d1[i] = w.d1[j];
+    }
     careful_setup(c, m);
     careful_region<normalised::kRegionAsymptotic>(c, m, kRegionAsym);
     careful_region<normalised::kRegionSmallT>(c, m, kRegionSmall);
-    careful_region<normalised::kRegionErfcx | normalised::kRegionNear>(c, m, kRegionMidNear);
-    careful_region<normalised::kRegionErfcx | normalised::kRegionSplit |
-                   normalised::kRegionBeyondSmall>(c, m, kRegionMidFar);
+    careful_region<normalised::kRegionErfcx | normalised::kRegionSplit | normalised::kRegionNear>(
+        c, m, kRegionMid);
     // The price, and S e^{-qt} n(d1) = D sqrt(F K) Q/sqrt(2 pi) (for theta: the density of the
     // direct formula inherits the error of d1, 300 ulps at d1 = 17).
 #pragma omp simd
@@ -518,12 +453,11 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
         c.b[i] = c.norm[i] * (c.intrinsic[i] + c.b[i]);
         c.gauss[i] = c.norm[i] * c.gauss[i] * kInvSqrt2Pi;
     }
-    for (int j = 0; j < static_cast<int>(kBlock); ++j) {
-        w.careful[j] = w.careful_dd1[j] = 0.0;
+    for (int i = 0; i < n; ++i) {
+        w.careful[c.lane[i]] = c.b[i];
+        w.careful_dens[c.lane[i]] = c.gauss[i];
+        w.careful_dd1[c.lane[i]] = c.dd1[i];
     }
-    unpack(w.careful, c.b, sel);
-    unpack(w.careful_dens, c.gauss, sel);
-    unpack(w.careful_dd1, c.dd1, sel);
 }
 
 /// Writes f(j) + poison[j] for j < len into o (if requested).

@@ -229,10 +229,9 @@ GAMMAEXT_ALWAYS_INLINE double forward_log_moneyness(double S, double K, double T
 }
 
 /// s = vol sqrt(t) as s + lo (the value returned and `lo`), to about 2^-100 relative: the
-/// rounding of the square root and of the product put back (Dekker). st is std::sqrt(t) (the
-/// caller has it already).
-GAMMAEXT_ALWAYS_INLINE double total_deviation(double vol, double t, double st,
-                                              double& lo) noexcept {
+/// rounding of the square root and of the product put back (Dekker).
+GAMMAEXT_ALWAYS_INLINE double total_deviation(double vol, double t, double& lo) noexcept {
+    const double st = std::sqrt(t);
     const double st1 = head26(st), st2 = st - st1;
     const double rem = ((t - st1 * st1) - 2.0 * st1 * st2) - st2 * st2;  // t - st^2
     const double s = vol * st;
@@ -266,20 +265,12 @@ struct Erfcx {
 /// there, not at run time; evaluating it loses at most 3e-5 relative to its terms); above 4,
 /// sqrt(pi) z P/Q. A caller that uses one of the two gets the other's work removed (it is pure
 /// arithmetic).
-/// kSmall false: the caller guarantees y > 0.46875 (or NaN), and the small range (an exp and
-/// Cody's erf) is not evaluated; the results are the same bits.
-template <bool kSmall = true>
 GAMMAEXT_ALWAYS_INLINE Erfcx erfcx_parts(double y) noexcept {
     // y <= 0.46875: e^{y^2} (1 - y P(y^2)/Q(y^2)) = e^{y^2} (Q - y P) / Q.
     const double ys = y < kErfcxSmall ? y : kErfcxSmall;
-    double xnum = vmath::kNaN, xden = vmath::kNaN, small_num = vmath::kNaN;
-    if constexpr (kSmall) {
-        const double ysq = ys * ys;
-        const auto erf_small = vmath::cody_erf_small(ysq);
-        xnum = erf_small.num;
-        xden = erf_small.den;
-        small_num = vmath::exp(ysq) * (xden - ys * xnum);
-    }
+    const double ysq = ys * ys;
+    const auto [xnum, xden] = vmath::cody_erf_small(ysq);
+    const double small_num = vmath::exp(ysq) * (xden - ys * xnum);
     // 0.46875 < y <= 4: P(y)/Q(y).
     const double ym = y < kErfcxLarge ? y : kErfcxLarge;
     const auto [cnum, cden] = vmath::cody_erfc_mid(ym);
@@ -300,7 +291,7 @@ GAMMAEXT_ALWAYS_INLINE Erfcx erfcx_parts(double y) noexcept {
     const auto [pnum, pden] = cody_erfcx_large(z);
     const double large_num = kInvSqrtPi * pden - z * pnum;
     const double large_den = pden * yl;
-    const bool is_small = kSmall && y <= kErfcxSmall, is_mid = !is_small && y <= kErfcxLarge;
+    const bool is_small = y <= kErfcxSmall, is_mid = !is_small && y <= kErfcxLarge;
     const double num = is_small ? small_num : (is_mid ? cnum : large_num);
     const double den = is_small ? xden : (is_mid ? cden : large_den);
     const double a_num =
@@ -336,9 +327,6 @@ constexpr unsigned kRegionSplit = 8U;  // erfcx lanes that split the difference 
 // normalised_call); without this bit (a rough first evaluation) they do not.
 constexpr unsigned kRegionNear = 16U;
 constexpr unsigned kRegionAll = 31U;
-// Not in kRegionAll: the caller guarantees that no erfcx or direct lane is near the money
-// (|h + t|/sqrt 2 > 0.46875, so that t - h is too), and erfcx_parts skips its small range there.
-constexpr unsigned kRegionBeyondSmall = 32U;
 
 GAMMAEXT_ALWAYS_INLINE bool in_asymptotic(double h, double t) noexcept { return -(h + t) >= kAsymptoticFrom; }
 
@@ -442,8 +430,7 @@ GAMMAEXT_ALWAYS_INLINE Black normalised_call(double x, double xl, double s, doub
     Erfcx p1{vmath::kNaN, vmath::kNaN, vmath::kNaN, vmath::kNaN};
     if constexpr ((R & (kRegionErfcx | kRegionSmallT)) != 0U) {
         const double arg_small = -h * kInvSqrt2;
-        constexpr bool kBeyond = (R & kRegionBeyondSmall) != 0U && (R & kRegionSmallT) == 0U;
-        p1 = erfcx_parts<!kBeyond>((R & kRegionErfcx) == 0U ? arg_small
+        p1 = erfcx_parts((R & kRegionErfcx) == 0U ? arg_small
                          : (R & kRegionSmallT) == 0U ? y1
                          : small ? arg_small : y1);
     }
@@ -458,7 +445,7 @@ GAMMAEXT_ALWAYS_INLINE Black normalised_call(double x, double xl, double s, doub
     bool near = false;
     if constexpr ((R & kRegionErfcx) != 0U) {
         const double y2 = (t - h) * kInvSqrt2;
-        const Erfcx p2 = erfcx_parts<(R & kRegionBeyondSmall) == 0U>(y2);
+        const Erfcx p2 = erfcx_parts(y2);
         const double e1 = p1.value, e2 = p2.value;
         double lead_rest = vmath::kNaN;  // only where some lane splits (kRegionSplit)
         if constexpr ((R & kRegionSplit) != 0U) {
