@@ -33,7 +33,6 @@ constexpr std::int64_t kBlock = kGreeksBlock;  // 13 work arrays + 6 broadcasts:
 constexpr double kPercentRate = 1.0;  // |rate| or |div| above 100% per year looks like percent
 constexpr double kPercentVol = 10.0;  // vol above 1000% looks like percent
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
-constexpr double kTinyGauss = 1e-280;  // exp(-d1^2/2) below this: compute exp(-d2^2/2) itself
 
 /// The full-precision policy: our vectorizable exp/log/erfc.
 struct ExactMath {
@@ -210,36 +209,26 @@ private:
 /// N(phi d1) and N(phi d2) into w.n1, w.n2 (which hold the point-mass step on entry); with
 /// kN2 false N(phi d1) only (no requested output needs the other: delta, gamma, vega...), by
 /// the same per-element code, so its bits are those of the pair.
+/// exp(-d2^2/2) is computed from d2 itself (an exp), not as exp(-d1^2/2) F/K: that identity
+/// holds for the exact d1 and F/K, and with the rounded ones the factor of N(phi d2) carried
+/// the roundings of ln(S/K), (r - q) t, d1 and F/K (up to |d1 s| + s^2 + |(r - q) t| ulps),
+/// which the price's error bound then had to cover (see mark_careful).
 template <class M, bool kTail, bool kN2>
-void cdf_pair(Workspace& w, const double* __restrict s, const double* __restrict k,
-              const double* __restrict dq, const double* __restrict dr, bool g2_from_g1,
-              std::int64_t len) noexcept {
+void cdf_pair(Workspace& w, std::int64_t len) noexcept {
     if constexpr (!kN2) {
-        (void)s, (void)k, (void)dq, (void)dr, (void)g2_from_g1;
 #pragma omp simd
         for (std::int64_t j = 0; j < len; ++j) {
             const bool degenerate = !(w.sig_t[j] > 0.0);
             const double step = w.n1[j];
             w.n1[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * w.d1[j], w.g1[j]);
         }
-    } else if (g2_from_g1) {
-#pragma omp simd
-        for (std::int64_t j = 0; j < len; ++j) {
-            const bool degenerate = !(w.sig_t[j] > 0.0);
-            const double step = w.n1[j];
-            const double g2 = w.g1[j] * (s[j] * dq[j]) / (k[j] * dr[j]);
-            w.n1[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * w.d1[j], w.g1[j]);
-            w.n2[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * w.d2[j], g2);
-        }
-    } else {  // the same per-element rule, with the exp computed for the lanes that need it
+    } else {
 #pragma omp simd
         for (std::int64_t j = 0; j < len; ++j) {
             const bool degenerate = !(w.sig_t[j] > 0.0);
             const double step = w.n1[j];
             const double d2 = w.d2[j];
-            const double g2 = w.g1[j] > kTinyGauss
-                                  ? w.g1[j] * (s[j] * dq[j]) / (k[j] * dr[j])
-                                  : M::gauss(d2);
+            const double g2 = M::gauss(d2);
             w.n1[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * w.d1[j], w.g1[j]);
             w.n2[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * d2, g2);
         }
@@ -262,35 +251,34 @@ void cdf_pair(Workspace& w, const double* __restrict s, const double* __restrict
 // direct formula exceeds kCareUlps ulps of the price, and a block only if one of its lanes
 // does (mark_careful).
 
-// Error of each direct term N(phi d) S e^{-qt} per ulp of the term, beyond what x contributes
-// (calibrated against 40-digit mpmath on 20,000 options: the direct price stayed within 0.81 of
-// the bound below; a worst-case count of every rounding would send nearly every lane down the
-// careful path).
+// Error of each direct term N(phi d) S e^{-qt} per ulp of the term (calibrated against 40-digit
+// mpmath on 120,000 options, compare_greeks' grid, |ln(F/K)|/(vol sqrt t) up to 38 and a broad
+// grid of calls and puts: the direct price stayed within 0.83 of the bound below; a worst-case
+// count of every rounding would send nearly every lane down the careful path).
 constexpr double kTermUlps = 1.0;
 // The direct price is kept where the bound below is at most this many ulps of the price.
 constexpr double kCareUlps = 12.0;
 
 /// w.care[j] = 1 where the direct price may be off by more than kCareUlps ulps, for point
 /// masses, and (density) where theta's density would be; returns how many lanes are. The bound,
-/// in ulps of the price: (kTermUlps + X)(T1 + T2) + S e^{-qt} n(d1) (|d2| + 2s), over
-/// |T1 - T2| (T1, T2 the two terms). An error in x = ln(F/K) shifts d1 and d2
-/// alike, and since S e^{-qt} n(d1) = K e^{-rt} n(d2) it moves the price only as a change of F
-/// would, by T1 per unit: X = |d1 s| + s^2 + |(r - q) t| ulps covers the roundings of ln(S/K),
-/// (r - q) t, their sum, the division by s and the addition of s/2. Only the roundings of s and
-/// of d2 = d1 - s move one term alone (the last part).
+/// in ulps of the price: kTermUlps (T1 + T2) + S e^{-qt} n(d1) (|d2| + 2s) + |T1 - T2| (its
+/// own rounding), over |T1 - T2| (T1, T2 the two terms). An error in x = ln(F/K) shifts d1 and
+/// d2 alike, and since S e^{-qt} n(d1) = K e^{-rt} n(d2) the two terms move by the same
+/// amount: the price does not change to first order (this needs each N(phi d) to take its
+/// Gaussian factor from its own d, see cdf_pair; taken as exp(-d1^2/2) F/K, N(phi d2) had an
+/// error of up to |d1 s| + s^2 + |(r - q) t| ulps, and the bound a term for it that sent a
+/// fifth more lanes down the careful path). Only the roundings of s and of d2 = d1 - s move one
+/// term alone (the middle part).
 double mark_careful(Workspace& w, const double* __restrict s, const double* __restrict k,
-                    const double* __restrict r, const double* __restrict q,
-                    const double* __restrict t, const double* __restrict dq,
-                    const double* __restrict dr, bool density) noexcept {
+                    const double* __restrict dq, const double* __restrict dr,
+                    bool density) noexcept {
     double n_care = 0.0;
 #pragma omp simd reduction(+ : n_care)
     for (std::int64_t j = 0; j < kBlock; ++j) {
         const double sig = w.sig_t[j];
         const double t1 = w.n1[j] * s[j] * dq[j], t2 = w.n2[j] * k[j] * dr[j];
-        const double x_ulps =
-            std::fabs(w.d1[j] * sig) + sig * sig + std::fabs((r[j] - q[j]) * t[j]);
         const double one_term = mul0(w.pdf[j], s[j] * dq[j] * (std::fabs(w.d2[j]) + 2.0 * sig));
-        const double bound = (kTermUlps + x_ulps) * (t1 + t2) + one_term;
+        const double bound = kTermUlps * (t1 + t2) + one_term + std::fabs(t1 - t2);
         // A point mass (vol sqrt t = 0) is always careful: its price, D max(phi (F - K), 0), is
         // then formed as the implied-vol kernel forms the intrinsic value, which so recognises
         // it (IVStatus::at_intrinsic), and it cancels near the forward too.
@@ -544,39 +532,30 @@ GAMMAEXT_ALWAYS_INLINE void shared_terms(Workspace& w, const double* __restrict 
     }
 }
 
-/// Step 3: N(phi d1) and N(phi d2).
-/// exp(-d2^2/2) = g1 F/K, since d2 = d1 - vol sqrt t and d1 vol sqrt t - (vol sqrt t)^2/2 =
-/// ln F/K; with F/K = S dq / (K dr) that saves an exp, except where g1 is near underflow (g1
-/// could be 0 where g2 is not): there the exp is kept. That rule is per element; two facts
-/// about the whole block only pick the cheapest code for it, so a result never depends on its
-/// neighbours or the thread count:
-/// - no |d| beyond kCdfTailStart: Cody's asymptotic range is not needed;
-/// - no g1 near underflow: no exp at all.
+/// Step 3: N(phi d1) and N(phi d2). One fact about the whole block only picks the cheapest code
+/// for it, so that a result never depends on its neighbours or the thread count: no |d| beyond
+/// kCdfTailStart, so Cody's asymptotic range is not needed.
 template <class M>
-GAMMAEXT_ALWAYS_INLINE void block_cdf(Workspace& w, const double* __restrict s,
-                                      const double* __restrict k, const double* __restrict dq,
-                                      const double* __restrict dr, bool want_n2) noexcept {
-    double n_tail = 0.0, n_tiny = 0.0;
-#pragma omp simd reduction(+ : n_tail, n_tiny)
+GAMMAEXT_ALWAYS_INLINE void block_cdf(Workspace& w, bool want_n2) noexcept {
+    double n_tail = 0.0;
+#pragma omp simd reduction(+ : n_tail)
     for (std::int64_t j = 0; j < kBlock; ++j) {
         const bool tail = (std::fabs(w.d1[j]) > vmath::kCdfTailStart) |
                           (std::fabs(w.d2[j]) > vmath::kCdfTailStart);
         n_tail += tail ? 1.0 : 0.0;
-        n_tiny += w.g1[j] > kTinyGauss ? 0.0 : 1.0;  // NaN counts as tiny
     }
     // (The tail test looks at d2 also when N(phi d2) is not wanted: N(phi d1) then comes from
     // the same variant as with the pair, to the last bit.)
-    const bool g2_from_g1 = n_tiny == 0.0;
     if (!want_n2) {
         if (n_tail > 0.0) {
-            cdf_pair<M, true, false>(w, s, k, dq, dr, g2_from_g1, kBlock);
+            cdf_pair<M, true, false>(w, kBlock);
         } else {
-            cdf_pair<M, false, false>(w, s, k, dq, dr, g2_from_g1, kBlock);
+            cdf_pair<M, false, false>(w, kBlock);
         }
     } else if (n_tail > 0.0) {
-        cdf_pair<M, true, true>(w, s, k, dq, dr, g2_from_g1, kBlock);
+        cdf_pair<M, true, true>(w, kBlock);
     } else {
-        cdf_pair<M, false, true>(w, s, k, dq, dr, g2_from_g1, kBlock);
+        cdf_pair<M, false, true>(w, kBlock);
     }
 }
 
@@ -745,7 +724,7 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         // e^{-rt} only for the outputs that have a K e^{-rt} N(phi d2) term.
         const double* __restrict dr = want_n2 ? rate_discount.block(w.dr, r, t) : w.dr;
         if (want_cdf) {
-            block_cdf<M>(w, s, k, dq, dr, want_n2);
+            block_cdf<M>(w, want_n2);
         }
         // The careful price where the direct one would lose digits (see mark_careful). Every
         // block then takes the same emit code, careful lanes or not, so that a direct price
@@ -754,7 +733,7 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
             const bool want_price = (out.out[static_cast<int>(Greek::price)] != nullptr) |
                                     (out.out[static_cast<int>(Greek::theta)] != nullptr);
             const bool want_theta = out.out[static_cast<int>(Greek::theta)] != nullptr;
-            if (want_price && mark_careful(w, s, k, r, q, t, dq, dr, want_theta) > 0.0) {
+            if (want_price && mark_careful(w, s, k, dq, dr, want_theta) > 0.0) {
                 careful_price(w, careful_scratch, s, k, t, v, r, q, dq, dr);
             }
         }
