@@ -70,6 +70,15 @@ struct Block {
         hgam[kLanes], pay[kLanes], inv_s[kLanes], veg[kLanes];
     // Rule-independent accumulators.
     alignas(64) double a_vega[kLanes], a_gamma[kLanes], a_theta[kLanes], rv[kLanes];
+    // Second-order vol terms: vanna dS dvol and volga dvol^2 / 2 (accumulated), and, with a
+    // shared vol path, the portfolio's vanna and volga at this step.
+    alignas(64) double a_vanna[kLanes], a_volga[kLanes], vna[kLanes], vlg[kLanes];
+    // Per-leg marks (surface or Heston): log ATM vol (stochastic level), the log spot that
+    // sticky strike keeps (each path's first price, or the surface's spot), the atm_vol
+    // stream's normals of this pair of steps, the log-moneyness scratch and the first leg's
+    // implied vol (trace).
+    alignas(64) double atm_y[kLanes], ls0[kLanes], qa[kLanes], qb[kLanes], lmk[kLanes],
+        iv0[kLanes];
     alignas(64) double inv_o[kLanes];  // 1 / observed, for the trader's gamma
     // Realized hedge vol: the lane's vol at this step, and the estimator's sum of annualised
     // squared observed returns with its weight (EWMA) or count (window): variance hv_s / hv_w.
@@ -196,6 +205,28 @@ struct Setup {
     SignalKind sig_kind;  // the signal generator's informative signal
     double sig_rho;       // and its informativeness in [0, 1]
     bool user_signals;    // signals read from the user's arrays
+    // Implied vol per leg (issue 14): each leg marked at its own vol from the surface (sticky
+    // strike, or moneyness: the smile moves with spot), optionally times atm / atm0 of the
+    // stochastic ATM level (an OU in log vol driven by the price normal and the atm_vol
+    // stream), or from the Heston variance.
+    VolModel vol_model;
+    bool lanes;           // per-leg, per-path vols (surface or heston)
+    bool sticky_moneyness;
+    bool atm_on;
+    double ln_atm0, ln_atm_level, atm_kappa, atm_xi, atm_rho, atm_rho_perp;
+    double heston_kappa, heston_theta;
+};
+
+/// Per-leg implied vols of the current block, n_groups x kLanes each: the vol at the current
+/// step, at the next one, and the vega, vanna and volga of the current step (quantity
+/// included) that attribute its change.
+struct LegVols {
+    std::vector<double> vol, next, vega, vanna, volga;
+    void resize(i64 n_groups) {
+        for (std::vector<double>* v : {&vol, &next, &vega, &vanna, &volga}) {
+            v->assign(static_cast<std::size_t>(n_groups) * kLanes, 0.0);
+        }
+    }
 };
 
 /// The option marks of one group, added into val/del/gam/the for every lane: call Greeks
@@ -227,6 +258,63 @@ void marks(Block& b, const GroupStep& c, double r, double q) noexcept {
         b.gam[j] += c.qsum * gamma;
         b.the[j] += c.qsum * ctheta - c.qp * (q * sdq - r * kdr);
     }
+}
+
+/// The option marks of group c with one vol per lane (vl: the leg's implied vol on every path),
+/// added into val/del/gam/the (and wgam when ww_on: the Whalley-Wilmott gamma is the marks'),
+/// and the group's vega, vanna and volga per lane (quantity included) written to vega, vanna,
+/// volga: vega = S dq phi(d1) sqrt(t), vanna = d delta / d vol = -dq phi(d1) d2 / vol,
+/// volga = d vega / d vol = vega d1 d2 / vol (Haug, ch. 2; calls and puts alike).
+template <bool kTail>
+void marks_lanes(Block& b, const GroupStep& c, const double* __restrict vl, double r, double q,
+                 bool ww_on, double* __restrict vega, double* __restrict vanna,
+                 double* __restrict volga) noexcept {
+    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+    const double K = c.strike, rq = r - q, ww = ww_on ? c.wdisc * c.qsum : 0.0;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double s = b.s[j];
+        const double v = vl[j];
+        const double sig_t = v * c.sqrt_t;
+        const double inv_sig_t = 1.0 / sig_t;
+        const double d1 = (b.lx[j] - c.log_strike + (rq + 0.5 * v * v) * c.tau) * inv_sig_t;
+        const double d2 = d1 - sig_t;
+        const double e1 = vmath::half_gauss(d1);
+        const double pdf = kInvSqrt2Pi * e1;
+        const double n1 = vmath::norm_cdf_from<kTail>(d1, e1);
+        const double n2 = vmath::norm_cdf_from<kTail>(d2, e1 * s * c.ratio);
+        const double sdq = s * c.dq;
+        const double kdr = K * c.dr;
+        const double call = sdq * n1 - kdr * n2;
+        const double gamma = pdf * c.dq * inv_sig_t * b.inv_s[j];
+        const double ctheta = -sdq * pdf * v / (2.0 * c.sqrt_t) - r * kdr * n2 + q * sdq * n1;
+        const double vg = sdq * pdf * c.sqrt_t;
+        b.val[j] += c.qsum * call - c.qp * (sdq - kdr);
+        b.del[j] += c.qsum * c.dq * n1 - c.qp * c.dq;
+        b.gam[j] += c.qsum * gamma;
+        b.the[j] += c.qsum * ctheta - c.qp * (q * sdq - r * kdr);
+        b.wgam[j] += ww * gamma;
+        vega[j] = c.qsum * vg;
+        vanna[j] = -c.qsum * c.dq * pdf * d2 * inv_sig_t * c.sqrt_t;
+        volga[j] = c.qsum * vg * d1 * d2 * inv_sig_t * c.sqrt_t;
+    }
+}
+
+/// Whether some lane's d1 or d2 of group c at its own vol (vl) lies beyond kCdfTailStart.
+bool block_needs_tail_lanes(const Block& b, const GroupStep& c, const double* vl,
+                            double rq) noexcept {
+    double n = 0.0;
+#pragma omp simd reduction(+ : n)
+    for (int j = 0; j < kLanes; ++j) {
+        const double v = vl[j];
+        const double sig_t = v * c.sqrt_t;
+        const double d1 = (b.lx[j] - c.log_strike + (rq + 0.5 * v * v) * c.tau) / sig_t;
+        const double d2 = d1 - sig_t;
+        const bool near = (std::fabs(d1) <= vmath::kCdfTailStart) &
+                          (std::fabs(d2) <= vmath::kCdfTailStart);  // false for NaN
+        n += near ? 0.0 : 1.0;
+    }
+    return n > 0.0;
 }
 
 /// Whether some lane's d1 or d2 of group c lies beyond kCdfTailStart (or is NaN).
@@ -299,13 +387,15 @@ void update_hedge_vol(const Setup& su, Block& b, double* ring, i64 k1, double dt
     b.hv_w = static_cast<double>(m);
 }
 
-/// The trader's Greeks of group c at the observed price and a hedge vol per lane (hvl), added
-/// into hdel/hgam (and the discounted gamma wgam).
-void trader_greeks_per_lane(Block& b, const GroupStep& c, double rq) noexcept {
+/// The trader's Greeks of group c at the observed price and a hedge vol per lane (hvl: the
+/// realized hedge vol, or the leg's own implied vol), added into hdel/hgam (and the
+/// discounted gamma wgam).
+void trader_greeks_per_lane(Block& b, const GroupStep& c, double rq,
+                            const double* __restrict hvl) noexcept {
     constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        const double hv = b.hvl[j];
+        const double hv = hvl[j];
         const double hs = hv * c.sqrt_t;
         const double d1 = (b.lo[j] - c.log_strike + (rq + 0.5 * hv * hv) * c.tau) / hs;
         const double e1 = vmath::half_gauss(d1);
@@ -366,12 +456,11 @@ void discounted_mark_gamma(Block& b, const std::vector<GroupStep>& gs) noexcept 
     }
 }
 
-/// Greeks of the portfolio at step k for all lanes: val/del/gam/the/hdel/hgam and settlements.
-void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& gs) noexcept {
+/// The per-step constants of every group at step k (mark vol `vol`, hedge vol `hvol`).
+void group_steps(const Setup& su, i64 k, double vol, double hvol,
+                 std::vector<GroupStep>& gs) noexcept {
     const HedgeSpec& sp = su.spec;
     const double t = sp.times[k];
-    const double vol = sp.vols != nullptr ? sp.vols[k] : su.vol;  // implied vol at step k
-    const double hvol = su.same_hedge_vol ? vol : su.hvol;
     for (i64 g = 0; g < sp.n_groups; ++g) {
         const OptionGroup& og = sp.groups[g];
         GroupStep& c = gs[static_cast<std::size_t>(g)];
@@ -402,20 +491,81 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
             c.wdisc = std::exp(-0.5 * su.rate * tau);
         }
     }
-    if (su.hv_kind != HedgeVolKind::given) {
+}
+
+/// The marks of group c at one vol for every path (and, with a shared vol path, the vega,
+/// vanna and volga that attribute its changes).
+void group_marks(const Setup& su, Block& b, const GroupStep& c) noexcept {
+    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+    const double r = su.rate, q = su.div;
+    // Cody's asymptotic range is evaluated only in blocks where some |d| needs it (near
+    // expiry, far from the money): norm_cdf_from<false> gives the same bits below
+    // kCdfTailStart, so a lane's result does not depend on its neighbours.
+    if (block_needs_tail(b, c)) {
+        marks<true>(b, c, r, q);
+    } else {
+        marks<false>(b, c, r, q);
+    }
+    if (su.spec.vols != nullptr) {  // vega (per 1.00 of vol), only needed with a vol path
+        const double inv_vol = c.inv_sig_t * c.sqrt_t;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double d1 = (b.lx[j] - c.log_strike + c.mu_t) * c.inv_sig_t;
+            const double d2 = d1 - c.sig_t;
+            const double e1 = vmath::half_gauss(d1);
+            const double pdf = kInvSqrt2Pi * e1;
+            const double vg = c.qsum * b.s[j] * c.dq * kInvSqrt2Pi * e1 * c.sqrt_t;
+            b.veg[j] += vg;
+            b.vna[j] -= c.qsum * c.dq * pdf * d2 * inv_vol;
+            b.vlg[j] += vg * d1 * d2 * inv_vol;
+        }
+    }
+}
+
+/// The marks of group g (GroupStep c) at its own vol on every path (lv), and the trader's
+/// Greeks when they differ from the marks.
+void group_marks_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& lv, i64 g,
+                       i64 k) noexcept {
+    const auto at = static_cast<std::size_t>(g) * kLanes;
+    const double* vl = lv.vol.data() + at;
+    const double r = su.rate, q = su.div;
+    const bool mark_hedge = hedge_is_mark(su);
+    double* vg = lv.vega.data() + at;
+    double* va = lv.vanna.data() + at;
+    double* vo = lv.volga.data() + at;
+    if (block_needs_tail_lanes(b, c, vl, r - q)) {
+        marks_lanes<true>(b, c, vl, r, q, mark_hedge, vg, va, vo);
+    } else {
+        marks_lanes<false>(b, c, vl, r, q, mark_hedge, vg, va, vo);
+    }
+    if (mark_hedge) {
+        return;
+    }
+    if (su.hv_kind != HedgeVolKind::given) {  // realized so far, the leg's implied before
+        trader_greeks_per_lane(b, c, r - q, k < su.hv_warmup ? vl : b.hvl);
+    } else if (std::isnan(su.hvol)) {  // the leg's own implied vol, at the observed price
+        trader_greeks_per_lane(b, c, r - q, vl);
+    } else {
+        trader_greeks(b, c);  // a fixed hedge vol
+    }
+}
+
+/// Greeks of the portfolio at step k for all lanes: val/del/gam/the/hdel/hgam and settlements.
+void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& gs,
+                      LegVols& lv) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const double vol = sp.vols != nullptr ? sp.vols[k] : su.vol;  // implied vol at step k
+    group_steps(su, k, vol, su.same_hedge_vol ? vol : su.hvol, gs);
+    // (per-leg marks: before the warm-up each leg hedges at its own implied vol)
+    if (su.hv_kind != HedgeVolKind::given && (!su.lanes || k >= su.hv_warmup)) {
         realized_hedge_vols(su, b, k, vol);
+    }
+    for (double* a : {b.val, b.del, b.gam, b.the, b.hdel, b.hgam, b.pay, b.veg, b.vna, b.vlg,
+                      b.wgam}) {
+        fill(a, 0.0);
     }
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        b.val[j] = 0.0;
-        b.del[j] = 0.0;
-        b.gam[j] = 0.0;
-        b.the[j] = 0.0;
-        b.hdel[j] = 0.0;
-        b.hgam[j] = 0.0;
-        b.pay[j] = 0.0;
-        b.veg[j] = 0.0;
-        b.wgam[j] = 0.0;
         b.inv_s[j] = 1.0 / b.s[j];
     }
     if (!hedge_is_mark(su)) {
@@ -424,8 +574,8 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
             b.inv_o[j] = 1.0 / b.o[j];
         }
     }
-    const double r = su.rate, q = su.div;
-    for (const GroupStep& c : gs) {
+    for (i64 g = 0; g < sp.n_groups; ++g) {
+        const GroupStep& c = gs[static_cast<std::size_t>(g)];
         if (c.settle) {
 #pragma omp simd
             for (int j = 0; j < kLanes; ++j) {
@@ -439,31 +589,23 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
         if (!c.alive) {
             continue;
         }
-        constexpr double kInvSqrt2Pi = 0.39894228040143267794;
-        // Cody's asymptotic range is evaluated only in blocks where some |d| needs it (near
-        // expiry, far from the money): norm_cdf_from<false> gives the same bits below
-        // kCdfTailStart, so a lane's result does not depend on its neighbours.
-        if (block_needs_tail(b, c)) {
-            marks<true>(b, c, r, q);
-        } else {
-            marks<false>(b, c, r, q);
+        if (su.lanes) {
+            group_marks_lanes(su, b, c, lv, g, k);
+            continue;
         }
-        if (sp.vols != nullptr) {  // vega (per 1.00 of vol), only needed with a vol path
-#pragma omp simd
-            for (int j = 0; j < kLanes; ++j) {
-                const double d1 = (b.lx[j] - c.log_strike + c.mu_t) * c.inv_sig_t;
-                b.veg[j] += c.qsum * b.s[j] * c.dq * kInvSqrt2Pi * vmath::half_gauss(d1) * c.sqrt_t;
-            }
-        }
+        group_marks(su, b, c);
         if (!hedge_is_mark(su)) {
             // The trader's Greeks: at the observed price (never the efficient one, which the
             // trader does not see) and the hedge vol (given, or realized so far per lane).
             if (su.hv_kind != HedgeVolKind::given) {
-                trader_greeks_per_lane(b, c, r - q);
+                trader_greeks_per_lane(b, c, su.rate - su.div, b.hvl);
             } else {
                 trader_greeks(b, c);
             }
         }
+    }
+    if (su.lanes && sp.n_groups > 0) {
+        std::copy(lv.vol.data(), lv.vol.data() + kLanes, b.iv0);
     }
     if (hedge_is_mark(su)) {
 #pragma omp simd
@@ -471,9 +613,120 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
             b.hdel[j] = b.del[j];
             b.hgam[j] = b.gam[j];
         }
-        if (su.any_ww) {
+        if (su.any_ww && !su.lanes) {
             discounted_mark_gamma(b, gs);
         }
+    }
+}
+
+/// The implied vol of every lane of a group alive with tau years to expiry, from the surface:
+/// log-moneyness ln(K / F(tau)) with F from the spot that stays put (sticky strike: ls0, the
+/// path's first price or the surface's spot; sticky moneyness: the current price), then
+/// w(k, tau) as surface::total_variance (the expiry bracket, which depends only on tau, once
+/// per step) and vol = sqrt(w / tau).
+void surface_lane_vols(const Setup& su, Block& b, double log_strike, double tau,
+                       double* __restrict v) noexcept {
+    const SurfaceView& sf = su.spec.surface;
+    if (sf.kind == SurfaceKind::flat) {
+        fill(v, sf.params[0]);  // exactly (sqrt(vol^2 tau / tau) can be an ulp off)
+        return;
+    }
+    if (sf.kind == SurfaceKind::term) {
+        fill(v, surface::vol(sf, 0.0, tau));  // the same at every k
+        return;
+    }
+    const double* base = su.sticky_moneyness ? b.lx : b.ls0;
+    const double shift = log_strike - (su.rate - su.div) * tau;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        b.lmk[j] = shift - base[j];
+    }
+    // w = c0 (w_i0(k) + f (w_i1(k) - w_i0(k))): flat vol at fixed k before the first and after
+    // the last expiry (c0 = tau / t_i, f = 0), linear in w between two expiries (c0 = 1).
+    const i64 n = sf.n_t;
+    i64 i0 = 0, i1 = 0;
+    double c0 = 1.0, f = 0.0;
+    if (tau <= sf.t[0]) {
+        c0 = tau / sf.t[0];
+    } else if (tau >= sf.t[n - 1]) {
+        i0 = i1 = n - 1;
+        c0 = tau / sf.t[n - 1];
+    } else {
+        i0 = surface::bracket(sf.t, n, tau);
+        i1 = i0 + 1;
+        f = (tau - sf.t[i0]) / (sf.t[i1] - sf.t[i0]);
+    }
+    if (sf.kind == SurfaceKind::svi) {
+        const double* p0 = sf.params + i0 * kSviParams;
+        const double* p1 = sf.params + i1 * kSviParams;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double w0 = surface::svi_w(p0, b.lmk[j]);
+            const double w = c0 * (w0 + f * (surface::svi_w(p1, b.lmk[j]) - w0));
+            v[j] = std::sqrt(w / tau);
+        }
+        return;
+    }
+    const double* g0 = sf.params + i0 * sf.n_k;
+    const double* g1 = sf.params + i1 * sf.n_k;
+    for (int j = 0; j < kLanes; ++j) {  // grid: a bisection per lane
+        const double w0 = surface::grid_w(sf.k, g0, sf.n_k, b.lmk[j]);
+        const double w = c0 * (w0 + f * (surface::grid_w(sf.k, g1, sf.n_k, b.lmk[j]) - w0));
+        v[j] = std::sqrt(w / tau);
+    }
+}
+
+/// The implied vol of every live group and lane at step k into out (n_groups x kLanes): the
+/// surface's (times atm / atm0 with the stochastic level) or the Heston one. A group not alive
+/// at k keeps prev's vol (prev null: 0), so no vol change is attributed after its expiry.
+void leg_vols(const Setup& su, Block& b, i64 k, const double* prev, double* out) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const double t = sp.times[k];
+    for (i64 g = 0; g < sp.n_groups; ++g) {
+        const OptionGroup& og = sp.groups[g];
+        double* __restrict v = out + g * kLanes;
+        if (k >= og.expiry_step) {
+            for (int j = 0; j < kLanes; ++j) {
+                v[j] = prev != nullptr ? prev[g * kLanes + j] : 0.0;
+            }
+            continue;
+        }
+        const double tau = og.expiry - t;
+        if (su.vol_model == VolModel::heston) {
+            // surface::heston_expected_vol with its tau-only factor hoisted out of the lanes
+            const double x = su.heston_kappa * tau;
+            const double frac = x == 0.0 ? 1.0 : -std::expm1(-x) / x;
+            const double th = su.heston_theta;
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                const double avg = th + (b.var[j] - th) * frac;
+                v[j] = std::sqrt(avg < 0.0 ? 0.0 : avg);
+            }
+            continue;
+        }
+        surface_lane_vols(su, b, su.lnk[static_cast<std::size_t>(g)], tau, v);
+        if (su.atm_on) {
+            const double l0 = su.ln_atm0;
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                v[j] *= vmath::exp(b.atm_y[j] - l0);
+            }
+        }
+    }
+}
+
+/// The stochastic ATM level over a step of dt with the price normals z of the step: the exact
+/// OU transition of y = ln(atm), y = ln level + (y - ln level) e^{-kappa dt} + sd (rho z +
+/// sqrt(1 - rho^2) z_perp), z_perp from the atm_vol stream (StochasticAtmVol.paths, the same
+/// arithmetic).
+void advance_atm(const Setup& su, Block& b, i64 k, double dt, const double* __restrict z) noexcept {
+    const surface::OuStep st = surface::ou_step(su.atm_kappa, su.atm_xi, dt);
+    const double* __restrict zq = (k & 1) != 0 ? b.qb : b.qa;
+    const double lv = su.ln_atm_level, rho = su.atm_rho, rp = su.atm_rho_perp;
+    const double decay = st.decay, sd = st.sd;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        b.atm_y[j] = lv + (b.atm_y[j] - lv) * decay + sd * (rho * z[j] + rp * zq[j]);
     }
 }
 
@@ -575,7 +828,7 @@ void write_trace(const Setup& su, const Block& b, const Book& bk, i64 rule,
         row[tf_gamma] = b.a_gamma[j];
         row[tf_theta] = b.a_theta[j];
         row[tf_vega] = b.a_vega[j];
-        row[tf_implied_vol] = sp.vols != nullptr ? sp.vols[k] : su.vol;
+        row[tf_implied_vol] = su.lanes ? b.iv0[j] : (sp.vols != nullptr ? sp.vols[k] : su.vol);
         row[tf_hedge] = bk.a_hedge[j];
         row[tf_financing] = bk.a_fin[j];
         row[tf_costs] = bk.a_cost[j];
@@ -762,6 +1015,9 @@ void draw_step(const Setup& su, Block& b, i64 k) noexcept {
             draw_pair(b, sp.seed, rng::Stream::jump_count, n, false, b.ua, b.ub);
             draw_pair(b, sp.seed, rng::Stream::jump_size, n, true, b.ja, b.jb);
         }
+        if (su.atm_on) {
+            draw_pair(b, sp.seed, rng::Stream::atm_vol, n, true, b.qa, b.qb);
+        }
     }
     if (su.noise != NoiseKind::none && ((k + 1) & 1) == 0) {
         draw_pair(b, sp.seed, rng::Stream::noise, static_cast<u32>((k + 1) >> 1),
@@ -867,6 +1123,9 @@ void move_prices(const Setup& su, Block& b, const i64* row, i64 k,
     switch (su.kind) {
         case PathKind::gbm:
             advance_gbm(su, b, dt, z);
+            if (su.atm_on) {
+                advance_atm(su, b, k, dt, z);
+            }
             break;
         case PathKind::signals:
             advance_gbm(su, b, dt, b.next_z);
@@ -876,6 +1135,9 @@ void move_prices(const Setup& su, Block& b, const i64* row, i64 k,
             break;
         case PathKind::merton:
             advance_merton(su, b, dt, z, u, jz, jump_cdf);
+            if (su.atm_on) {
+                advance_atm(su, b, k, dt, z);
+            }
             break;
         case PathKind::oscillation:
         case PathKind::trend:
@@ -1064,6 +1326,7 @@ struct Workspace {
     }
     std::vector<double> jump_cdf;
     std::vector<double> hv_ring;  // window hedge vol: the last hv_window values x kLanes
+    LegVols lv;                   // per-leg implied vols (surface or Heston marks)
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1098,7 +1361,8 @@ std::vector<TraceSlot> trace_slots(const HedgeSpec& sp, i64 i0, i64 len) {
 
 /// Time 0 for every lane: the prices, the generators' state, the observed price, the option
 /// marks and the rule-independent accumulators.
-void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupStep>& gs) noexcept {
+void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupStep>& gs,
+                 LegVols& lv) noexcept {
     const HedgeSpec& sp = su.spec;
     const double ls0 = std::log(su.spot);
     for (int j = 0; j < kLanes; ++j) {
@@ -1122,11 +1386,21 @@ void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupSte
     for (int j = 0; j < kLanes; ++j) {
         b.lx_prev[j] = b.lx[j];  // no move before time 0: the quoted spread is not widened
     }
-    for (double* a : {b.a_gamma, b.a_theta, b.a_vega, b.rv, b.veg, b.hv_s}) {
+    for (double* a : {b.a_gamma, b.a_theta, b.a_vega, b.a_vanna, b.a_volga, b.rv, b.veg, b.hv_s,
+                      b.iv0}) {
         fill(a, 0.0);
     }
     b.hv_w = 0.0;
-    portfolio_greeks(su, b, 0, gs);
+    if (su.lanes) {
+        const double ss = hp(sp, hp_surface_spot);  // NaN: each path's own first price
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            b.ls0[j] = std::isnan(ss) ? b.lx[j] : std::log(ss);
+        }
+        fill(b.atm_y, su.ln_atm0);
+        leg_vols(su, b, 0, nullptr, lv.vol.data());
+    }
+    portfolio_greeks(su, b, 0, gs, lv);
 }
 
 /// Opens one rule's book at time 0: it buys the options at their model value, paying the
@@ -1169,8 +1443,10 @@ void open_book(const Setup& su, const Block& b, Book& bk, const RuleParams& rule
 }
 
 /// The P&L attribution of step k with the Greeks of step k: the option parts, which are the
-/// same for every rule, and the realized variance of the observed price.
-void attribute(const Setup& su, Block& b, i64 k, double dt) noexcept {
+/// same for every rule, and the realized variance of the observed price. The vol terms: vega
+/// dvol, vanna dS dvol and volga dvol^2 / 2, with the shared vol path's change, or (per-leg
+/// marks, lv) each leg's own change from its vol at k to its vol at k + 1.
+void attribute(const Setup& su, Block& b, i64 k, double dt, const LegVols& lv) noexcept {
     const HedgeSpec& sp = su.spec;
     const double dvol = sp.vols != nullptr ? sp.vols[k + 1] - sp.vols[k] : 0.0;
 #pragma omp simd
@@ -1181,6 +1457,36 @@ void attribute(const Setup& su, Block& b, i64 k, double dt) noexcept {
         b.a_vega[j] += b.veg[j] * dvol;
         const double lr = b.lo[j] - b.lo_prev[j];
         b.rv[j] += lr * lr;
+    }
+    if (sp.vols != nullptr) {
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double ds = b.s[j] - b.s_prev[j];
+            b.a_vanna[j] += b.vna[j] * ds * dvol;
+            b.a_volga[j] += 0.5 * b.vlg[j] * dvol * dvol;
+        }
+    }
+    if (!su.lanes) {
+        return;
+    }
+    for (i64 g = 0; g < sp.n_groups; ++g) {
+        if (k >= sp.groups[g].expiry_step) {
+            continue;  // not alive at k: no Greeks
+        }
+        const auto at = static_cast<std::size_t>(g) * kLanes;
+        const double* __restrict v0 = lv.vol.data() + at;
+        const double* __restrict v1 = lv.next.data() + at;
+        const double* __restrict vg = lv.vega.data() + at;
+        const double* __restrict va = lv.vanna.data() + at;
+        const double* __restrict vo = lv.volga.data() + at;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double ds = b.s[j] - b.s_prev[j];
+            const double dv = v1[j] - v0[j];
+            b.a_vega[j] += vg[j] * dv;
+            b.a_vanna[j] += va[j] * ds * dv;
+            b.a_volga[j] += 0.5 * vo[j] * dv * dv;
+        }
     }
 }
 
@@ -1293,8 +1599,8 @@ void write_outputs(const Setup& su, const Block& b, const std::vector<Book>& boo
         const Book& bk = books[r];
         for (int j = 0; j < len; ++j) {
             const i64 at = static_cast<i64>(r) * sp.n_paths + i0 + j;
-            const double parts = b.a_gamma[j] + b.a_theta[j] + b.a_vega[j] + bk.a_hedge[j] +
-                                 bk.a_fin[j] + bk.a_cost[j];
+            const double parts = b.a_gamma[j] + b.a_theta[j] + b.a_vega[j] + b.a_vanna[j] +
+                                 b.a_volga[j] + bk.a_hedge[j] + bk.a_fin[j] + bk.a_cost[j];
             const auto put = [&](HedgeOutput o, double x) {
                 if (sp.out[o] != nullptr) {
                     sp.out[o][at] = x;
@@ -1304,6 +1610,8 @@ void write_outputs(const Setup& su, const Block& b, const std::vector<Book>& boo
             put(ho_gamma, b.a_gamma[j]);
             put(ho_theta, b.a_theta[j]);
             put(ho_vega, b.a_vega[j]);
+            put(ho_vanna, b.a_vanna[j]);
+            put(ho_volga, b.a_volga[j]);
             put(ho_hedge, bk.a_hedge[j]);
             put(ho_financing, bk.a_fin[j]);
             put(ho_costs, bk.a_cost[j]);
@@ -1326,7 +1634,7 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
     i64 row[kLanes];
     const i64 len = open_lanes(sp, i0, end, b, row);
     const std::vector<TraceSlot> slots = trace_slots(sp, i0, len);
-    start_paths(su, b, row, ws.gs);
+    start_paths(su, b, row, ws.gs, ws.lv);
     std::fill(ws.orders.begin(), ws.orders.end(), 0.0);
     for (std::size_t r = 0; r < ws.books.size(); ++r) {
         open_book(su, b, ws.books[r], ws.rules[r], ws.rings[r].data());
@@ -1343,7 +1651,14 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
         if (su.kind == PathKind::signals || su.user_signals) {
             signals_at(su, b, row, k + 1);
         }
-        attribute(su, b, k, dt);
+        const i64 k1 = k + 1;
+        if (su.lanes) {
+            leg_vols(su, b, k1, ws.lv.vol.data(), ws.lv.next.data());
+        }
+        attribute(su, b, k, dt, ws.lv);
+        if (su.lanes) {
+            std::swap(ws.lv.vol, ws.lv.next);
+        }
         if (su.hv_kind != HedgeVolKind::given) {
             update_hedge_vol(su, b, ws.hv_ring.data(), k + 1, dt);
         }
@@ -1352,8 +1667,7 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
         for (Book& bk : ws.books) {
             carry(su, b, bk, grow_cash, grow_div);
         }
-        const i64 k1 = k + 1;
-        portfolio_greeks(su, b, k1, ws.gs);  // options expiring at k1 pay into cash
+        portfolio_greeks(su, b, k1, ws.gs, ws.lv);  // options expiring at k1 pay into cash
         for (std::size_t r = 0; r < ws.books.size(); ++r) {
             rebalance(su, b, ws.books[r], ws.rules[r], ws.rings[r].data(), ws.orders_of(r, su.latency), k1,
                       dt, ws.gs);
@@ -1389,6 +1703,7 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
                                BandKind::whalley_wilmott;
     }
     const auto hv_kind = static_cast<HedgeVolKind>(static_cast<int>(hp(spec, hp_hedge_vol_kind)));
+    const auto vol_model = static_cast<VolModel>(static_cast<int>(hp(spec, hp_vol_model)));
     const Setup su{
         .spec = spec,
         .kind = static_cast<PathKind>(static_cast<int>(hp(spec, hp_path_kind))),
@@ -1403,7 +1718,8 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         .div = hp(spec, hp_div),
         .same_hedge_vol = hv_kind == HedgeVolKind::given &&
                           (std::isnan(hp(spec, hp_hedge_vol)) ||
-                           (spec.vols == nullptr && hp(spec, hp_hedge_vol) == hp(spec, hp_vol))),
+                           (spec.vols == nullptr && vol_model == VolModel::constant &&
+                            hp(spec, hp_hedge_vol) == hp(spec, hp_vol))),
         .fill_observed = hp(spec, hp_fill_observed) != 0.0,
         // an order that would fill after the horizon never fills: any latency beyond n_steps
         // is n_steps (and the ring of orders in flight stays small)
@@ -1427,9 +1743,24 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         .sig_kind = static_cast<SignalKind>(static_cast<int>(hp(spec, hp_signal_kind))),
         .sig_rho = hp(spec, hp_signal_rho),
         .user_signals = spec.profile != nullptr || spec.imbalance != nullptr,
+        .vol_model = vol_model,
+        .lanes = vol_model != VolModel::constant,
+        .sticky_moneyness = hp(spec, hp_sticky_moneyness) != 0.0,
+        .atm_on = vol_model == VolModel::surface && hp(spec, hp_atm_on) != 0.0,
+        .ln_atm0 = std::log(hp(spec, hp_atm0)),
+        .ln_atm_level = std::log(hp(spec, hp_atm_level)),
+        .atm_kappa = hp(spec, hp_atm_kappa),
+        .atm_xi = hp(spec, hp_atm_xi),
+        .atm_rho = hp(spec, hp_atm_rho),
+        .atm_rho_perp = std::sqrt(std::max(0.0, 1.0 - hp(spec, hp_atm_rho) * hp(spec, hp_atm_rho))),
+        .heston_kappa = hp(spec, hp_heston_kappa),
+        .heston_theta = hp(spec, hp_heston_theta),
     };
     Workspace ws;
     ws.gs.resize(static_cast<std::size_t>(spec.n_groups));
+    if (su.lanes) {
+        ws.lv.resize(spec.n_groups);
+    }
     if (hv_kind == HedgeVolKind::window) {
         ws.hv_ring.assign(static_cast<std::size_t>(su.hv_window) * kLanes, 0.0);
     }

@@ -30,11 +30,13 @@ __all__ = [
     "save_all",
 ]
 
-_PARTS = ("gamma", "theta", "vega", "hedge", "financing", "costs", "residual")
+_PARTS = ("gamma", "theta", "vega", "vanna", "volga", "hedge", "financing", "costs", "residual")
 _COLORS = {
     "gamma": "tab:green",
     "theta": "tab:red",
     "vega": "tab:purple",
+    "vanna": "tab:pink",
+    "volga": "tab:cyan",
     "hedge": "tab:blue",
     "financing": "tab:olive",
     "costs": "tab:orange",

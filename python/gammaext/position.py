@@ -13,6 +13,8 @@ from . import _arrays
 from ._arrays import FloatArray
 from ._checks import _EXPIRY_TOL, _MAX_COUNT, GROUP_COLUMNS, _count, _finite
 from .greeks import warn_percent
+from .surface import VolSurface
+from .vol_dynamics import StochasticAtmVol
 
 # --------------------------------------------------------------------------------------------
 # Position
@@ -117,6 +119,17 @@ class Position:
     decimals; cash earns ``rate`` and the stock pays ``div`` (see :class:`Accounting`).
     Default: a long at-the-money straddle expiring at the horizon, 20% implied vol, zero rate
     and dividend.
+
+    Implied vol per leg (docs/surfaces.md): ``vol`` may be a :class:`VolSurface`; each leg is
+    then marked at its own vol ``surface(ln(K / F(tau)), tau)`` at every step, ``tau`` its time
+    to expiry, with ``F(tau) = S e^{(rate - div) tau}`` from the spot that stays put:
+    ``sticky="strike"`` the initial one (the surface's ``spot`` if it has one, else each path's
+    first price), ``sticky="moneyness"`` the current one (the smile moves with spot). ``atm``
+    moves the whole surface: a :class:`StochasticAtmVol` multiplies every vol by
+    ``atm(t) / atm0`` (generated in the engine with the path; GBM and Merton paths), and
+    ``"heston"`` marks every leg at ``heston_implied_vol`` of the path's variance (Heston paths;
+    ``vol`` is then not used for marks). The hedge vol (``hedge_vol``) is then by default each
+    leg's current implied vol.
     """
 
     legs: tuple[Leg, ...] = field(default_factory=straddle)
@@ -124,6 +137,8 @@ class Position:
     rate: float = 0.0
     div: float = 0.0
     hedge_vol: float | HedgeVol | str | None = None
+    sticky: Literal["strike", "moneyness"] = "strike"
+    atm: StochasticAtmVol | Literal["heston"] | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -138,6 +153,15 @@ class Position:
                 raise TypeError(f"position legs must be Leg objects, got {type(leg).__name__}")
         if all(leg.quantity == 0 for leg in legs):
             raise ValueError("position has only zero quantities")
+        if self.sticky not in ("strike", "moneyness"):
+            raise ValueError(f"sticky must be 'strike' or 'moneyness', got {self.sticky!r}")
+        if self.atm is not None and self.atm != "heston" and not isinstance(
+            self.atm, StochasticAtmVol
+        ):
+            raise TypeError(f"atm must be a StochasticAtmVol, 'heston' or None, got {self.atm!r}")
+        if isinstance(self.vol, VolSurface):
+            self._check_rest()
+            return
         if isinstance(self.vol, (str, bytes, bool)):
             raise TypeError(f"vol must be a number or a 1-D array, got {self.vol!r}")
         try:
@@ -153,6 +177,11 @@ class Position:
             object.__setattr__(self, "vol", tuple(float(x) for x in v))
         else:
             raise ValueError(f"vol must be a number or a 1-D array, got shape {v.shape}")
+        if isinstance(self.vol, tuple) and self.atm is not None:
+            raise ValueError("atm= moves a surface: give vol as a number or a VolSurface, not a path")
+        self._check_rest()
+
+    def _check_rest(self) -> None:
         _finite("rate", self.rate)
         _finite("div", self.div)
         if isinstance(self.hedge_vol, str):
@@ -169,7 +198,9 @@ class Position:
                 self, "hedge_vol", _finite("hedge_vol", self.hedge_vol, positive=True)
             )
         fixed = self.hedge_vol if isinstance(self.hedge_vol, float) else None
-        vols = np.atleast_1d(np.asarray(self.vol, dtype=np.float64))
+        vols = np.atleast_1d(
+            np.asarray(0.0 if isinstance(self.vol, VolSurface) else self.vol, dtype=np.float64)
+        )
         warn_percent(
             [
                 f"{name} is {value!r}, above {limit}"
@@ -186,11 +217,28 @@ class Position:
 
     @property
     def vol0(self) -> float:
-        """The implied vol at the first time."""
+        """The implied vol at the first time (NaN for a surface: one per leg)."""
+        if isinstance(self.vol, VolSurface):
+            return float(self.vol.params[0]) if self.vol.kind == "flat" else math.nan
         return float(self.vol[0]) if isinstance(self.vol, tuple) else float(self.vol)
+
+    def surface(self) -> VolSurface | None:
+        """The surface the legs are marked on, or None when one vol marks every leg (a number
+        or a vol path without ``atm``, or a flat surface without ``atm``: the engine's
+        constant-vol path, bit for bit)."""
+        v = self.vol
+        if isinstance(v, VolSurface):
+            if v.kind == "flat" and self.atm is None:
+                return None
+            return v
+        if isinstance(self.atm, StochasticAtmVol):
+            return VolSurface.flat(float(v))
+        return None
 
     def vol_path(self, times: FloatArray) -> FloatArray:
         """The implied vol at each time (empty array: constant ``vol``)."""
+        if isinstance(self.vol, VolSurface) and self.vol.kind == "flat" and self.atm is None:
+            return np.zeros(0)
         if not isinstance(self.vol, tuple):
             return np.zeros(0)
         if len(self.vol) != times.size:
