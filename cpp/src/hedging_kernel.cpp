@@ -56,6 +56,16 @@ struct GroupStep {
     double wdisc = 0;  // e^{-r tau / 2}: the Whalley-Wilmott discount of this group's gamma
 };
 
+/// Per-leg marks (surface or Heston), per lane: log ATM vol (stochastic level) and atm / atm0
+/// (its multiplier of every vol), the log spot that sticky strike keeps (each path's first
+/// price, or the surface's spot), the atm_vol stream's normals of this pair of steps, scratch
+/// (log-moneyness; one group's d1 and 1 / (vol sqrt t) from the tail check to the marks) and
+/// the first leg's implied vol (trace).
+struct LaneBlock {
+    alignas(64) double atm_y[kLanes], atm_m[kLanes], ls0[kLanes], qa[kLanes], qb[kLanes];
+    alignas(64) double lmk[kLanes], sc_d1[kLanes], sc_inv[kLanes], iv0[kLanes];
+};
+
 /// The state shared by every rule over a block of paths: prices, draws, the option marks and
 /// the rule-independent parts of the P&L.
 struct Block {
@@ -73,12 +83,9 @@ struct Block {
     // Second-order vol terms: vanna dS dvol and volga dvol^2 / 2 (accumulated), and, with a
     // shared vol path, the portfolio's vanna and volga at this step.
     alignas(64) double a_vanna[kLanes], a_volga[kLanes], vna[kLanes], vlg[kLanes];
-    // Per-leg marks (surface or Heston): log ATM vol (stochastic level), the log spot that
-    // sticky strike keeps (each path's first price, or the surface's spot), the atm_vol
-    // stream's normals of this pair of steps, the log-moneyness scratch and the first leg's
-    // implied vol (trace).
-    alignas(64) double atm_y[kLanes], ls0[kLanes], qa[kLanes], qb[kLanes], lmk[kLanes],
-        iv0[kLanes];
+    // The per-leg marks' state (Workspace::lane; touched only with per-leg vols, kept out of
+    // the block so that the constant-vol engine's working set stays as it was).
+    LaneBlock* ln = nullptr;
     alignas(64) double inv_o[kLanes];  // 1 / observed, for the trader's gamma
     // Realized hedge vol: the lane's vol at this step, and the estimator's sum of annualised
     // squared observed returns with its weight (EWMA) or count (window): variance hv_s / hv_w.
@@ -270,14 +277,15 @@ void marks_lanes(Block& b, const GroupStep& c, const double* __restrict vl, doub
                  bool ww_on, double* __restrict vega, double* __restrict vanna,
                  double* __restrict volga) noexcept {
     constexpr double kInvSqrt2Pi = 0.39894228040143267794;
-    const double K = c.strike, rq = r - q, ww = ww_on ? c.wdisc * c.qsum : 0.0;
+    const double K = c.strike, ww = ww_on ? c.wdisc * c.qsum : 0.0;
+    const double half_inv_sqrt = 0.5 / c.sqrt_t;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
         const double s = b.s[j];
         const double v = vl[j];
         const double sig_t = v * c.sqrt_t;
-        const double inv_sig_t = 1.0 / sig_t;
-        const double d1 = (b.lx[j] - c.log_strike + (rq + 0.5 * v * v) * c.tau) * inv_sig_t;
+        const double inv_sig_t = b.ln->sc_inv[j];  // from block_needs_tail_lanes
+        const double d1 = b.ln->sc_d1[j];
         const double d2 = d1 - sig_t;
         const double e1 = vmath::half_gauss(d1);
         const double pdf = kInvSqrt2Pi * e1;
@@ -287,7 +295,7 @@ void marks_lanes(Block& b, const GroupStep& c, const double* __restrict vl, doub
         const double kdr = K * c.dr;
         const double call = sdq * n1 - kdr * n2;
         const double gamma = pdf * c.dq * inv_sig_t * b.inv_s[j];
-        const double ctheta = -sdq * pdf * v / (2.0 * c.sqrt_t) - r * kdr * n2 + q * sdq * n1;
+        const double ctheta = -sdq * pdf * v * half_inv_sqrt - r * kdr * n2 + q * sdq * n1;
         const double vg = sdq * pdf * c.sqrt_t;
         b.val[j] += c.qsum * call - c.qp * (sdq - kdr);
         b.del[j] += c.qsum * c.dq * n1 - c.qp * c.dq;
@@ -300,16 +308,19 @@ void marks_lanes(Block& b, const GroupStep& c, const double* __restrict vl, doub
     }
 }
 
-/// Whether some lane's d1 or d2 of group c at its own vol (vl) lies beyond kCdfTailStart.
-bool block_needs_tail_lanes(const Block& b, const GroupStep& c, const double* vl,
-                            double rq) noexcept {
+/// Whether some lane's d1 or d2 of group c at its own vol (vl) lies beyond kCdfTailStart;
+/// leaves d1 and 1 / (vol sqrt t) in b.ln->sc_d1, b.ln->sc_inv for marks_lanes.
+bool block_needs_tail_lanes(Block& b, const GroupStep& c, const double* vl, double rq) noexcept {
     double n = 0.0;
 #pragma omp simd reduction(+ : n)
     for (int j = 0; j < kLanes; ++j) {
         const double v = vl[j];
         const double sig_t = v * c.sqrt_t;
-        const double d1 = (b.lx[j] - c.log_strike + (rq + 0.5 * v * v) * c.tau) / sig_t;
+        const double inv = 1.0 / sig_t;
+        const double d1 = (b.lx[j] - c.log_strike + (rq + 0.5 * v * v) * c.tau) * inv;
         const double d2 = d1 - sig_t;
+        b.ln->sc_inv[j] = inv;
+        b.ln->sc_d1[j] = d1;
         const bool near = (std::fabs(d1) <= vmath::kCdfTailStart) &
                           (std::fabs(d2) <= vmath::kCdfTailStart);  // false for NaN
         n += near ? 0.0 : 1.0;
@@ -560,13 +571,22 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
     if (su.hv_kind != HedgeVolKind::given && (!su.lanes || k >= su.hv_warmup)) {
         realized_hedge_vols(su, b, k, vol);
     }
-    for (double* a : {b.val, b.del, b.gam, b.the, b.hdel, b.hgam, b.pay, b.veg, b.vna, b.vlg,
-                      b.wgam}) {
-        fill(a, 0.0);
-    }
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
+        b.val[j] = 0.0;
+        b.del[j] = 0.0;
+        b.gam[j] = 0.0;
+        b.the[j] = 0.0;
+        b.hdel[j] = 0.0;
+        b.hgam[j] = 0.0;
+        b.pay[j] = 0.0;
+        b.veg[j] = 0.0;
+        b.wgam[j] = 0.0;
         b.inv_s[j] = 1.0 / b.s[j];
+    }
+    if (sp.vols != nullptr) {
+        fill(b.vna, 0.0);
+        fill(b.vlg, 0.0);
     }
     if (!hedge_is_mark(su)) {
 #pragma omp simd
@@ -605,7 +625,7 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
         }
     }
     if (su.lanes && sp.n_groups > 0) {
-        std::copy(lv.vol.data(), lv.vol.data() + kLanes, b.iv0);
+        std::copy(lv.vol.data(), lv.vol.data() + kLanes, b.ln->iv0);
     }
     if (hedge_is_mark(su)) {
 #pragma omp simd
@@ -635,11 +655,11 @@ void surface_lane_vols(const Setup& su, Block& b, double log_strike, double tau,
         fill(v, surface::vol(sf, 0.0, tau));  // the same at every k
         return;
     }
-    const double* base = su.sticky_moneyness ? b.lx : b.ls0;
+    const double* base = su.sticky_moneyness ? b.lx : b.ln->ls0;
     const double shift = log_strike - (su.rate - su.div) * tau;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        b.lmk[j] = shift - base[j];
+        b.ln->lmk[j] = shift - base[j];
     }
     // w = c0 (w_i0(k) + f (w_i1(k) - w_i0(k))): flat vol at fixed k before the first and after
     // the last expiry (c0 = tau / t_i, f = 0), linear in w between two expiries (c0 = 1).
@@ -656,23 +676,30 @@ void surface_lane_vols(const Setup& su, Block& b, double log_strike, double tau,
         i1 = i0 + 1;
         f = (tau - sf.t[i0]) / (sf.t[i1] - sf.t[i0]);
     }
+    const double c0_tau = c0 / tau;  // vol = sqrt(w / tau)
+    if (sf.kind == SurfaceKind::svi && i0 == i1) {  // one slice (before the first expiry, after the last)
+        const double* p0 = sf.params + i0 * kSviParams;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            v[j] = std::sqrt(c0_tau * surface::svi_w(p0, b.ln->lmk[j]));
+        }
+        return;
+    }
     if (sf.kind == SurfaceKind::svi) {
         const double* p0 = sf.params + i0 * kSviParams;
         const double* p1 = sf.params + i1 * kSviParams;
 #pragma omp simd
         for (int j = 0; j < kLanes; ++j) {
-            const double w0 = surface::svi_w(p0, b.lmk[j]);
-            const double w = c0 * (w0 + f * (surface::svi_w(p1, b.lmk[j]) - w0));
-            v[j] = std::sqrt(w / tau);
+            const double w0 = surface::svi_w(p0, b.ln->lmk[j]);
+            v[j] = std::sqrt(c0_tau * (w0 + f * (surface::svi_w(p1, b.ln->lmk[j]) - w0)));
         }
         return;
     }
     const double* g0 = sf.params + i0 * sf.n_k;
     const double* g1 = sf.params + i1 * sf.n_k;
     for (int j = 0; j < kLanes; ++j) {  // grid: a bisection per lane
-        const double w0 = surface::grid_w(sf.k, g0, sf.n_k, b.lmk[j]);
-        const double w = c0 * (w0 + f * (surface::grid_w(sf.k, g1, sf.n_k, b.lmk[j]) - w0));
-        v[j] = std::sqrt(w / tau);
+        const double w0 = surface::grid_w(sf.k, g0, sf.n_k, b.ln->lmk[j]);
+        v[j] = std::sqrt(c0_tau * (w0 + f * (surface::grid_w(sf.k, g1, sf.n_k, b.ln->lmk[j]) - w0)));
     }
 }
 
@@ -706,10 +733,9 @@ void leg_vols(const Setup& su, Block& b, i64 k, const double* prev, double* out)
         }
         surface_lane_vols(su, b, su.lnk[static_cast<std::size_t>(g)], tau, v);
         if (su.atm_on) {
-            const double l0 = su.ln_atm0;
 #pragma omp simd
             for (int j = 0; j < kLanes; ++j) {
-                v[j] *= vmath::exp(b.atm_y[j] - l0);
+                v[j] *= b.ln->atm_m[j];
             }
         }
     }
@@ -721,12 +747,13 @@ void leg_vols(const Setup& su, Block& b, i64 k, const double* prev, double* out)
 /// arithmetic).
 void advance_atm(const Setup& su, Block& b, i64 k, double dt, const double* __restrict z) noexcept {
     const surface::OuStep st = surface::ou_step(su.atm_kappa, su.atm_xi, dt);
-    const double* __restrict zq = (k & 1) != 0 ? b.qb : b.qa;
+    const double* __restrict zq = (k & 1) != 0 ? b.ln->qb : b.ln->qa;
     const double lv = su.ln_atm_level, rho = su.atm_rho, rp = su.atm_rho_perp;
-    const double decay = st.decay, sd = st.sd;
+    const double decay = st.decay, sd = st.sd, l0 = su.ln_atm0;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        b.atm_y[j] = lv + (b.atm_y[j] - lv) * decay + sd * (rho * z[j] + rp * zq[j]);
+        b.ln->atm_y[j] = lv + (b.ln->atm_y[j] - lv) * decay + sd * (rho * z[j] + rp * zq[j]);
+        b.ln->atm_m[j] = vmath::exp(b.ln->atm_y[j] - l0);
     }
 }
 
@@ -828,7 +855,7 @@ void write_trace(const Setup& su, const Block& b, const Book& bk, i64 rule,
         row[tf_gamma] = b.a_gamma[j];
         row[tf_theta] = b.a_theta[j];
         row[tf_vega] = b.a_vega[j];
-        row[tf_implied_vol] = su.lanes ? b.iv0[j] : (sp.vols != nullptr ? sp.vols[k] : su.vol);
+        row[tf_implied_vol] = su.lanes ? b.ln->iv0[j] : (sp.vols != nullptr ? sp.vols[k] : su.vol);
         row[tf_hedge] = bk.a_hedge[j];
         row[tf_financing] = bk.a_fin[j];
         row[tf_costs] = bk.a_cost[j];
@@ -1016,7 +1043,7 @@ void draw_step(const Setup& su, Block& b, i64 k) noexcept {
             draw_pair(b, sp.seed, rng::Stream::jump_size, n, true, b.ja, b.jb);
         }
         if (su.atm_on) {
-            draw_pair(b, sp.seed, rng::Stream::atm_vol, n, true, b.qa, b.qb);
+            draw_pair(b, sp.seed, rng::Stream::atm_vol, n, true, b.ln->qa, b.ln->qb);
         }
     }
     if (su.noise != NoiseKind::none && ((k + 1) & 1) == 0) {
@@ -1327,6 +1354,7 @@ struct Workspace {
     std::vector<double> jump_cdf;
     std::vector<double> hv_ring;  // window hedge vol: the last hv_window values x kLanes
     LegVols lv;                   // per-leg implied vols (surface or Heston marks)
+    LaneBlock lane;               // and the per-lane state they need
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1386,8 +1414,8 @@ void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupSte
     for (int j = 0; j < kLanes; ++j) {
         b.lx_prev[j] = b.lx[j];  // no move before time 0: the quoted spread is not widened
     }
-    for (double* a : {b.a_gamma, b.a_theta, b.a_vega, b.a_vanna, b.a_volga, b.rv, b.veg, b.hv_s,
-                      b.iv0}) {
+    for (double* a : {b.a_gamma, b.a_theta, b.a_vega, b.a_vanna, b.a_volga, b.rv, b.veg,
+                      b.hv_s}) {
         fill(a, 0.0);
     }
     b.hv_w = 0.0;
@@ -1395,9 +1423,10 @@ void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupSte
         const double ss = hp(sp, hp_surface_spot);  // NaN: each path's own first price
 #pragma omp simd
         for (int j = 0; j < kLanes; ++j) {
-            b.ls0[j] = std::isnan(ss) ? b.lx[j] : std::log(ss);
+            b.ln->ls0[j] = std::isnan(ss) ? b.lx[j] : std::log(ss);
         }
-        fill(b.atm_y, su.ln_atm0);
+        fill(b.ln->atm_y, su.ln_atm0);
+        fill(b.ln->atm_m, 1.0);
         leg_vols(su, b, 0, nullptr, lv.vol.data());
     }
     portfolio_greeks(su, b, 0, gs, lv);
@@ -1631,6 +1660,7 @@ void write_outputs(const Setup& su, const Block& b, const std::vector<Book>& boo
 void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
     const HedgeSpec& sp = su.spec;
     Block b;  // NOLINT: every array is filled before use
+    b.ln = &ws.lane;
     i64 row[kLanes];
     const i64 len = open_lanes(sp, i0, end, b, row);
     const std::vector<TraceSlot> slots = trace_slots(sp, i0, len);
