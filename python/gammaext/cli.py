@@ -360,6 +360,10 @@ def cmd_lab(args: argparse.Namespace) -> int:
         written += write_table(signals, out / "lab_signal_study.csv")
         for line in lab.signal_study_summary(signals):
             print(f"{'dynamic bands':>14s}: {line}")
+        vols = lab.vol_study(n_paths=max(1, args.paths // 4), seed=args.seed, threads=args.threads)
+        written += write_table(vols, out / "lab_vol_study.csv")
+        for line in lab.vol_study_summary(vols):
+            print(f"{'moving iv':>14s}: {line}")
     if _plots_available(args.no_plots):
         from . import plots
 

@@ -76,6 +76,7 @@ from .studies import (
     NULL_SE as NULL_SE,
     SIGNAL_STUDY as SIGNAL_STUDY,
     SPREAD_STUDY as SPREAD_STUDY,
+    VOL_STUDY as VOL_STUDY,
     check_conclusions as check_conclusions,
     default_lab as default_lab,
     lab_traces as lab_traces,
@@ -85,6 +86,8 @@ from .studies import (
     spread_study as spread_study,
     spread_study_null as spread_study_null,
     spread_study_summary as spread_study_summary,
+    vol_study as vol_study,
+    vol_study_summary as vol_study_summary,
 )
 
 __all__ = [
@@ -113,4 +116,6 @@ __all__ = [
     "sweep_rules",
     "table_rows",
     "validate_rule",
+    "vol_study",
+    "vol_study_summary",
 ]
