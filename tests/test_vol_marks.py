@@ -249,3 +249,43 @@ def test_user_paths_with_a_surface_match_the_reference():
         want = ref.simulate_hedge(paths, **kw)
         for f in HEDGE_FIELDS:
             np.testing.assert_allclose(eng.data[f], want[f], rtol=1e-9, atol=1e-9, err_msg=f)
+
+
+def test_user_atm_series_scales_the_surface():
+    rng = np.random.default_rng(1)
+    paths = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, (3, 41)), axis=1))
+    iv = 0.2 * np.exp(np.cumsum(rng.normal(0, 0.03, 41)))
+    for pos in (
+        g.Position(vol=SVI2, sticky="moneyness", atm=iv),
+        g.Position(vol=0.2, atm=iv, hedge_vol="realized"),
+    ):
+        kw = dict(position=pos, rule=g.VolGate(g.Move(0.005), 0.5, 1.5))
+        eng = g.simulate_hedge(paths, **kw, trace=[1])
+        want = ref.simulate_hedge(paths, **kw)
+        for f in HEDGE_FIELDS:
+            np.testing.assert_allclose(eng.data[f], want[f], rtol=1e-9, atol=1e-9, err_msg=f)
+    # the flat 20% times the series' ratio (the last time: after expiry, the last vol kept)
+    np.testing.assert_allclose(eng.trace[1]["implied_vol"][:-1], (0.2 * iv / iv[0])[:-1])
+    with pytest.raises(ValueError, match="atm series has 3 values"):
+        g.simulate_hedge(paths, position=g.Position(vol=SVI2, atm=[0.2, 0.3, 0.2]))
+    with pytest.raises(ValueError, match="atm series must be finite"):
+        g.Position(vol=SVI2, atm=[0.2, -0.1])
+
+
+def test_replay_on_btc_bars_from_a_fitted_chain():
+    # docs/surfaces.md's worked example, shortened: hourly BTC closes, the Deribit snapshot's
+    # SVI fit, an implied-vol column (a stand-in: trailing realized vol), sticky moneyness.
+    from conftest import data_file
+
+    from gammaext import lab, svi_fit
+
+    closes = lab.load_closes(data_file("btc_usdt_1h.csv"))[-200:]
+    fit = svi_fit.deribit_chain(data_file("deribit_btc_options_2020-05-21.csv")).fit()
+    iv = np.linspace(0.6, 0.5, closes.size)
+    pos = g.Position(legs=g.straddle(expiry=60 / 365), vol=fit.surface, sticky="moneyness", atm=iv)
+    kw = dict(dt=1 / (24 * 365), position=pos, rule=g.Move(0.02), costs=g.Costs(half_spread_bps=1))
+    eng = g.simulate_hedge(closes, **kw)
+    want = ref.simulate_hedge(closes, **kw)
+    for f in HEDGE_FIELDS:
+        np.testing.assert_allclose(eng.data[f], want[f], rtol=1e-9, atol=1e-6, err_msg=f)
+    assert eng.vega[0] < 0  # the level fell from 60% to 50%: a long straddle loses vega

@@ -704,7 +704,8 @@ void surface_lane_vols(const Setup& su, Block& b, double log_strike, double tau,
 }
 
 /// The implied vol of every live group and lane at step k into out (n_groups x kLanes): the
-/// surface's (times atm / atm0 with the stochastic level) or the Heston one. A group not alive
+/// surface's (times atm / atm0 with the stochastic level, or times vols[k] / vols[0] with a
+/// user ATM series) or the Heston one. A group not alive
 /// at k keeps prev's vol (prev null: 0), so no vol change is attributed after its expiry.
 void leg_vols(const Setup& su, Block& b, i64 k, const double* prev, double* out) noexcept {
     const HedgeSpec& sp = su.spec;
@@ -732,6 +733,13 @@ void leg_vols(const Setup& su, Block& b, i64 k, const double* prev, double* out)
             continue;
         }
         surface_lane_vols(su, b, su.lnk[static_cast<std::size_t>(g)], tau, v);
+        if (sp.vols != nullptr) {  // a user ATM series, the same on every path: vols[k] / vols[0]
+            const double m = sp.vols[k] / sp.vols[0];
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                v[j] *= m;
+            }
+        }
         if (su.atm_on) {
 #pragma omp simd
             for (int j = 0; j < kLanes; ++j) {

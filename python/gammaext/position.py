@@ -126,9 +126,11 @@ class Position:
     ``sticky="strike"`` the initial one (the surface's ``spot`` if it has one, else each path's
     first price), ``sticky="moneyness"`` the current one (the smile moves with spot). ``atm``
     moves the whole surface: a :class:`StochasticAtmVol` multiplies every vol by
-    ``atm(t) / atm0`` (generated in the engine with the path; GBM and Merton paths), and
-    ``"heston"`` marks every leg at ``heston_implied_vol`` of the path's variance (Heston paths;
-    ``vol`` is then not used for marks). The hedge vol (``hedge_vol``) is then by default each
+    ``atm(t) / atm0`` (generated in the engine with the path; GBM and Merton paths), a 1-D
+    array of ATM vols, one per time of the grid (a user implied-vol series, the same on every
+    path: a replay), multiplies them by ``atm[k] / atm[0]``, and ``"heston"`` marks every leg
+    at ``heston_implied_vol`` of the path's variance (Heston paths; ``vol`` is then not used
+    for marks). The hedge vol (``hedge_vol``) is then by default each
     leg's current implied vol.
     """
 
@@ -138,7 +140,7 @@ class Position:
     div: float = 0.0
     hedge_vol: float | HedgeVol | str | None = None
     sticky: Literal["strike", "moneyness"] = "strike"
-    atm: StochasticAtmVol | Literal["heston"] | None = None
+    atm: StochasticAtmVol | Literal["heston"] | Any = None
 
     def __post_init__(self) -> None:
         try:
@@ -155,10 +157,7 @@ class Position:
             raise ValueError("position has only zero quantities")
         if self.sticky not in ("strike", "moneyness"):
             raise ValueError(f"sticky must be 'strike' or 'moneyness', got {self.sticky!r}")
-        if self.atm is not None and self.atm != "heston" and not isinstance(
-            self.atm, StochasticAtmVol
-        ):
-            raise TypeError(f"atm must be a StochasticAtmVol, 'heston' or None, got {self.atm!r}")
+        self._check_atm()
         if isinstance(self.vol, VolSurface):
             self._check_rest()
             return
@@ -215,6 +214,27 @@ class Position:
             stacklevel=4,
         )
 
+    def _check_atm(self) -> None:
+        atm = self.atm
+        if atm is None or isinstance(atm, StochasticAtmVol):
+            return
+        if isinstance(atm, str):
+            if atm != "heston":
+                raise ValueError(f"atm must be a StochasticAtmVol, 'heston', an array or None, got {atm!r}")
+            return
+        if isinstance(atm, (bytes, bool, int, float)):
+            raise TypeError(f"atm must be a StochasticAtmVol, 'heston', an array or None, got {atm!r}")
+        try:
+            a = _arrays.as_float("atm", atm)
+        except TypeError:
+            raise TypeError(f"atm must be a StochasticAtmVol, 'heston', an array or None, got {atm!r}") from None
+        if a.ndim != 1 or a.size < 1:
+            raise ValueError(f"atm series must be 1-D with one ATM vol per time, got shape {a.shape}")
+        if not (np.isfinite(a).all() and (a > 0).all()):
+            bad = int(np.argmax(~(np.isfinite(a) & (a > 0))))
+            raise ValueError(f"atm series must be finite and > 0; value {a[bad]!r} at {bad}")
+        object.__setattr__(self, "atm", tuple(float(x) for x in a))
+
     @property
     def vol0(self) -> float:
         """The implied vol at the first time (NaN for a surface: one per leg)."""
@@ -231,12 +251,18 @@ class Position:
             if v.kind == "flat" and self.atm is None:
                 return None
             return v
-        if isinstance(self.atm, StochasticAtmVol):
+        if isinstance(self.atm, (StochasticAtmVol, tuple)):
             return VolSurface.flat(float(v))
         return None
 
     def vol_path(self, times: FloatArray) -> FloatArray:
         """The implied vol at each time (empty array: constant ``vol``)."""
+        if isinstance(self.atm, tuple):  # a user ATM series: it scales the surface
+            if len(self.atm) != times.size:
+                raise ValueError(
+                    f"atm series has {len(self.atm)} values; the time grid has {times.size} times"
+                )
+            return np.asarray(self.atm, dtype=np.float64)
         if isinstance(self.vol, VolSurface) and self.vol.kind == "flat" and self.atm is None:
             return np.zeros(0)
         if not isinstance(self.vol, tuple):

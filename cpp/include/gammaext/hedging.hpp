@@ -131,7 +131,9 @@ struct HedgeSpec {
     std::int64_t n_rules = 1;
     std::uint64_t seed = 0;
     const double* times = nullptr;  ///< n_steps + 1 times in years, times[0] = 0, increasing
-    const double* vols = nullptr;   ///< optional implied vol at each time (else params vol)
+    /// Optional implied vol at each time (else params vol); with vol_model surface, the ATM
+    /// level of a user series: every leg's vol is multiplied by vols[k] / vols[0].
+    const double* vols = nullptr;
     /// The implied-vol surface of vol_model surface (arrays owned by the caller, validated in
     /// Python): a function of log-moneyness ln(K / F) and time to expiry.
     SurfaceView surface{};

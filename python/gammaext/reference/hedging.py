@@ -293,6 +293,8 @@ def leg_vols(prep: _h.Prepared, state: Mapping[str, FloatArray]) -> list[FloatAr
             ls = np.log(S[:, k]) if p["sticky_moneyness"] else s0
             km = math.log(grp["strike"]) - (p["rate"] - p["div"]) * tau - ls
             v[:, k] = _surface_vol(prep.position, np.broadcast_to(km, (n,)), tau)
+            if prep.vols.size:  # a user ATM series
+                v[:, k] *= prep.vols[k] / prep.vols[0]
             if p["atm_on"]:
                 v[:, k] *= state["atm"][:, k] / p["atm0"]
         out.append(v)
@@ -651,7 +653,7 @@ def hedge_paths(
         dS = S[:, k + 1] - S[:, k]
         acc["gamma"] += 0.5 * m["gamma"] * dS * dS
         acc["theta"] += m["theta"] * dt
-        dvol = vols[k + 1] - vols[k]
+        dvol = vols[k + 1] - vols[k] if LV is None else 0.0  # per-leg vols: below
         acc["vega"] += m["vega"] * dvol
         acc["vanna"] += m["vanna"] * dS * dvol
         acc["volga"] += 0.5 * m["volga"] * dvol * dvol
