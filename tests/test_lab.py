@@ -605,6 +605,8 @@ def test_moving_implied_vol_scenario_from_toml(tmp_path):
     assert crush.position(g.Position()).vol == 0.3
     assert corr.atm.rho == -0.5 and corr.n_steps == 20
     bad = tmp_path / "bad.toml"
-    bad.write_text('[rules.clock]\ntype = "every_k"\nk = 1\n[scenarios.c]\nkind = "vol_of_vol"\nxi = -1\n')
+    bad.write_text(
+        '[rules.clock]\ntype = "every_k"\nk = 1\n[scenarios.c]\nkind = "vol_of_vol"\nxi = -1\n'
+    )
     with pytest.raises(ValueError, match="xi"):
         config.load_config(bad)

@@ -8,8 +8,6 @@ statistical tests use fixed seeds."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
@@ -57,7 +55,9 @@ CASES = {
         position=g.Position(legs=LEGS, vol=SVI2, atm=ATM, hedge_vol=0.22),
         rule=g.WhalleyWilmott(0.001, 1.0),
     ),
-    "marks_ww": dict(position=g.Position(legs=LEGS, vol=SVI2, atm=ATM), rule=g.WhalleyWilmott(0.001, 1.0)),
+    "marks_ww": dict(
+        position=g.Position(legs=LEGS, vol=SVI2, atm=ATM), rule=g.WhalleyWilmott(0.001, 1.0)
+    ),
     "merton_atm": dict(
         paths=g.Merton(vol=0.2, intensity=3, jump_mean=-0.05, jump_std=0.05),
         position=g.Position(vol=0.2, atm=ATM),
@@ -136,8 +136,12 @@ def test_fused_level_is_the_standalone_generator():
     # StochasticAtmVol.paths: the traced spot and implied vol equal the standalone kernels'.
     times = np.arange(41) / 252
     atm = g.StochasticAtmVol(0.2, 0.3, 3.0, 1.5, -0.7)
-    pos = g.Position(legs=(g.Leg("call", strike=105.0, expiry=0.5),), vol=SVI2, sticky="moneyness", atm=atm)
-    r = g.simulate_hedge(g.GBM(vol=0.25), position=pos, n_paths=70, times=times, seed=11, trace=[0, 69])
+    pos = g.Position(
+        legs=(g.Leg("call", strike=105.0, expiry=0.5),), vol=SVI2, sticky="moneyness", atm=atm
+    )
+    r = g.simulate_hedge(
+        g.GBM(vol=0.25), position=pos, n_paths=70, times=times, seed=11, trace=[0, 69]
+    )
     spot, level = atm.paths(70, times, vol=0.25, seed=11)
     want = g.sticky_vols(SVI2, spot, times, 105.0, 0.5, sticky="moneyness", level=level / 0.2)
     for p in (0, 69):
@@ -206,8 +210,14 @@ def test_residual_shrinks_as_dt_falls_under_stochastic_implied_vol():
     res, unexplained = [], []
     for n_steps in (50, 200):
         r = g.simulate_hedge(
-            g.GBM(vol=0.2), position=pos, rule=g.EveryK(1), accounting=acc,
-            n_paths=4000, n_steps=n_steps, dt=0.25 / n_steps, seed=21,
+            g.GBM(vol=0.2),
+            position=pos,
+            rule=g.EveryK(1),
+            accounting=acc,
+            n_paths=4000,
+            n_steps=n_steps,
+            dt=0.25 / n_steps,
+            seed=21,
         )
         res.append(_rms(r.residual))
         unexplained.append(_rms(r.residual + r.vanna + r.volga))

@@ -177,7 +177,9 @@ class Position:
         else:
             raise ValueError(f"vol must be a number or a 1-D array, got shape {v.shape}")
         if isinstance(self.vol, tuple) and self.atm is not None:
-            raise ValueError("atm= moves a surface: give vol as a number or a VolSurface, not a path")
+            raise ValueError(
+                "atm= moves a surface: give vol as a number or a VolSurface, not a path"
+            )
         self._check_rest()
 
     def _check_rest(self) -> None:
@@ -218,18 +220,21 @@ class Position:
         atm = self.atm
         if atm is None or isinstance(atm, StochasticAtmVol):
             return
+        what = f"atm must be a StochasticAtmVol, 'heston', an array or None, got {atm!r}"
         if isinstance(atm, str):
             if atm != "heston":
-                raise ValueError(f"atm must be a StochasticAtmVol, 'heston', an array or None, got {atm!r}")
+                raise ValueError(what)
             return
         if isinstance(atm, (bytes, bool, int, float)):
-            raise TypeError(f"atm must be a StochasticAtmVol, 'heston', an array or None, got {atm!r}")
+            raise TypeError(what)
         try:
             a = _arrays.as_float("atm", atm)
         except TypeError:
-            raise TypeError(f"atm must be a StochasticAtmVol, 'heston', an array or None, got {atm!r}") from None
+            raise TypeError(what) from None
         if a.ndim != 1 or a.size < 1:
-            raise ValueError(f"atm series must be 1-D with one ATM vol per time, got shape {a.shape}")
+            raise ValueError(
+                f"atm series must be 1-D with one ATM vol per time, got shape {a.shape}"
+            )
         if not (np.isfinite(a).all() and (a > 0).all()):
             bad = int(np.argmax(~(np.isfinite(a) & (a > 0))))
             raise ValueError(f"atm series must be finite and > 0; value {a[bad]!r} at {bad}")
