@@ -67,7 +67,7 @@ py::tuple run_hedge(const farray& params, std::uint64_t seed, const farray& time
         // The kernel converts these counts to int64: beyond 2^53 (not even exact as
         // doubles) the conversion would be undefined behaviour. NaN fails too.
         for (const HedgeParam c : {hp_atr_length, hp_er_length, hp_every, hp_max_interval,
-                            hp_block_length}) {
+                                   hp_block_length, hp_oh_every}) {
             require(params.at(r, c) <= kMaxCount,
                     "rule lengths and intervals must be <= 2**53");
         }

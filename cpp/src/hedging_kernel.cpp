@@ -64,6 +64,11 @@ struct GroupStep {
 struct LaneBlock {
     alignas(64) double atm_y[kLanes], atm_m[kLanes], ls0[kLanes], qa[kLanes], qb[kLanes];
     alignas(64) double lmk[kLanes], sc_d1[kLanes], sc_inv[kLanes], iv0[kLanes];
+    // The hedge option (an option as second hedge instrument): quantity held, this step's
+    // trade and its cost, and its Greeks per unit at its own implied vol.
+    alignas(64) double qh[kLanes], oq[kLanes], ocost[kLanes];
+    alignas(64) double uv[kLanes], ud[kLanes], ug[kLanes], ut[kLanes], uvg[kLanes],
+        uva[kLanes], uvo[kLanes];
 };
 
 /// The state shared by every rule over a block of paths: prices, draws, the option marks and
@@ -222,6 +227,13 @@ struct Setup {
     bool atm_on;
     double ln_atm0, ln_atm_level, atm_kappa, atm_xi, atm_rho, atm_rho_perp;
     double heston_kappa, heston_theta;
+    // An option as second hedge instrument (the last group, held quantity 0 in the book):
+    // traded every oh_every steps to make the book vega- (or gamma-) neutral, paying a
+    // half-spread of oh_half_spread_vol vol points (decimals) times its vega per unit.
+    bool oh_on;
+    i64 oh_every;
+    bool oh_gamma, oh_call;
+    double oh_hs;
 };
 
 /// Per-leg implied vols of the current block, n_groups x kLanes each: the vol at the current
@@ -561,6 +573,103 @@ void group_marks_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& l
     }
 }
 
+/// The hedge option's Greeks per unit at its own vol on every lane (group c, the last group;
+/// vl its vol), then the quantity held (qh) added into the marks and its vega, vanna and volga
+/// slots of lv (which attribute its vol change).
+void hedge_option_marks(const Setup& su, Block& b, const GroupStep& c, LegVols& lv,
+                        i64 g) noexcept {
+    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+    LaneBlock& ln = *b.ln;
+    const auto at = static_cast<std::size_t>(g) * kLanes;
+    const double* __restrict vl = lv.vol.data() + at;
+    const double r = su.rate, q = su.div, K = c.strike, put = su.oh_call ? 0.0 : 1.0;
+    const double ww = hedge_is_mark(su) ? c.wdisc : 0.0;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double s = b.s[j], v = vl[j];
+        const double sig_t = v * c.sqrt_t;
+        const double inv = 1.0 / sig_t;
+        const double d1 = (b.lx[j] - c.log_strike + (r - q + 0.5 * v * v) * c.tau) * inv;
+        const double d2 = d1 - sig_t;
+        const double e1 = vmath::half_gauss(d1);
+        const double pdf = kInvSqrt2Pi * e1;
+        const double n1 = vmath::norm_cdf_from<true>(d1, e1);
+        const double n2 = vmath::norm_cdf_from<true>(d2, e1 * s * c.ratio);
+        const double sdq = s * c.dq, kdr = K * c.dr;
+        const double vg = sdq * pdf * c.sqrt_t;
+        // calls (Haug ch. 2); puts by parity P = C - S dq + K dr
+        ln.uv[j] = sdq * n1 - kdr * n2 - put * (sdq - kdr);
+        ln.ud[j] = c.dq * n1 - put * c.dq;
+        ln.ug[j] = pdf * c.dq * inv / s;
+        ln.ut[j] = -sdq * pdf * v / (2.0 * c.sqrt_t) - r * kdr * n2 + q * sdq * n1 -
+                   put * (q * sdq - r * kdr);
+        ln.uvg[j] = vg;
+        ln.uva[j] = -c.dq * pdf * d2 * inv * c.sqrt_t;
+        ln.uvo[j] = vg * d1 * d2 * inv * c.sqrt_t;
+        const double qh = ln.qh[j];
+        b.val[j] += qh * ln.uv[j];
+        b.del[j] += qh * ln.ud[j];
+        b.gam[j] += qh * ln.ug[j];
+        b.the[j] += qh * ln.ut[j];
+        b.wgam[j] += ww * qh * ln.ug[j];
+        lv.vega[at + j] = qh * vg;
+        lv.vanna[at + j] = qh * ln.uva[j];
+        lv.volga[at + j] = qh * ln.uvo[j];
+    }
+}
+
+/// The hedge option's trade at step k (every oh_every steps before the horizon): to the
+/// quantity that makes the book's vega (or gamma) zero, -book / unit, the book being every
+/// other live group; its cost |q| x half-spread (vol points) x unit vega. The marks (and the
+/// hedge delta) take the new quantity at once; the books pay oq x value + ocost (rebalance).
+void hedge_option_trade(const Setup& su, Block& b, const std::vector<GroupStep>& gs,
+                        LegVols& lv, i64 k) noexcept {
+    LaneBlock& ln = *b.ln;
+    const HedgeSpec& sp = su.spec;
+    if (k >= su.n_steps || k % su.oh_every != 0) {
+        fill(ln.oq, 0.0);
+        fill(ln.ocost, 0.0);
+        return;
+    }
+    const i64 g_oh = sp.n_groups - 1;
+    fill(ln.lmk, 0.0);  // the book's vega (scratch)
+    for (i64 g = 0; g < g_oh; ++g) {
+        if (su.oh_gamma || !gs[static_cast<std::size_t>(g)].alive) {
+            continue;
+        }
+        const double* __restrict vg = lv.vega.data() + static_cast<std::size_t>(g) * kLanes;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            ln.lmk[j] += vg[j];
+        }
+    }
+    const auto at = static_cast<std::size_t>(g_oh) * kLanes;
+    const double wdisc = gs[static_cast<std::size_t>(g_oh)].wdisc;
+    const double ww = hedge_is_mark(su) ? wdisc : 0.0;
+    const double hs = su.oh_hs;
+    const bool gamma = su.oh_gamma;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double book = gamma ? b.gam[j] - ln.qh[j] * ln.ug[j] : ln.lmk[j];
+        const double unit = gamma ? ln.ug[j] : ln.uvg[j];
+        const double target = unit > 0.0 ? -book / unit : ln.qh[j];
+        const double q = target - ln.qh[j];
+        ln.oq[j] = q;
+        ln.ocost[j] = std::fabs(q) * hs * ln.uvg[j];
+        ln.qh[j] = target;
+        b.val[j] += q * ln.uv[j];
+        b.del[j] += q * ln.ud[j];
+        b.gam[j] += q * ln.ug[j];
+        b.the[j] += q * ln.ut[j];
+        b.hdel[j] += q * ln.ud[j];
+        b.hgam[j] += q * ln.ug[j];
+        b.wgam[j] += ww * q * ln.ug[j];
+        lv.vega[at + j] = target * ln.uvg[j];
+        lv.vanna[at + j] = target * ln.uva[j];
+        lv.volga[at + j] = target * ln.uvo[j];
+    }
+}
+
 /// Greeks of the portfolio at step k for all lanes: val/del/gam/the/hdel/hgam and settlements.
 void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& gs,
                       LegVols& lv) noexcept {
@@ -626,6 +735,9 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
     }
     if (su.lanes && sp.n_groups > 0) {
         std::copy(lv.vol.data(), lv.vol.data() + kLanes, b.ln->iv0);
+    }
+    if (su.oh_on) {
+        hedge_option_marks(su, b, gs.back(), lv, sp.n_groups - 1);
     }
     if (hedge_is_mark(su)) {
 #pragma omp simd
@@ -1435,9 +1547,13 @@ void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupSte
         }
         fill(b.ln->atm_y, su.ln_atm0);
         fill(b.ln->atm_m, 1.0);
+        fill(b.ln->qh, 0.0);
         leg_vols(su, b, 0, nullptr, lv.vol.data());
     }
     portfolio_greeks(su, b, 0, gs, lv);
+    if (su.oh_on) {
+        hedge_option_trade(su, b, gs, lv, 0);
+    }
 }
 
 /// Opens one rule's book at time 0: it buys the options at their model value, paying the
@@ -1453,10 +1569,12 @@ void open_book(const Setup& su, const Block& b, Book& bk, const RuleParams& rule
     }
     fill(bk.band, vmath::kNaN);
     fill(bk.hv, vol0 * vol0);
+    const double* __restrict ocost = su.oh_on ? b.ln->ocost : nullptr;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        bk.cash[j] = -b.val[j] - opt_spread;
-        bk.a_cost[j] = -opt_spread;
+        const double oc = ocost != nullptr ? ocost[j] : 0.0;  // the hedge option's spread
+        bk.cash[j] = -b.val[j] - opt_spread - oc;
+        bk.a_cost[j] = -opt_spread - oc;
         bk.last[j] = b.o[j];
     }
     if (hp(sp, hp_initial_hedge) != 0.0) {
@@ -1551,10 +1669,14 @@ void close_book(const Setup& su, const Block& b, Book& bk, double exit_spread) n
         bk.pend[j] = 0.0;  // orders still in flight are cancelled
     }
     trade(su, b, bk, hp(su.spec, hp_exit_costs) != 0.0);
+    // the hedge option is sold too, at its bid (half-spread in vol points x vega)
+    const double oh_exit = su.oh_on && hp(su.spec, hp_close_options) != 0.0 ? su.oh_hs : 0.0;
+    const LaneBlock* ln = su.oh_on ? b.ln : nullptr;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        bk.cash[j] += b.val[j] - exit_spread;
-        bk.a_cost[j] -= exit_spread;
+        const double oc = ln != nullptr ? oh_exit * std::fabs(ln->qh[j]) * ln->uvg[j] : 0.0;
+        bk.cash[j] += b.val[j] - exit_spread - oc;
+        bk.a_cost[j] -= exit_spread + oc;
     }
     fill(bk.band, vmath::kNaN);
 }
@@ -1602,6 +1724,14 @@ void rebalance(const Setup& su, const Block& b, Book& bk, const RuleParams& rule
         bk.cash[j] += b.pay[j];
         bk.q[j] = 0.0;
         bk.since[j] += 1.0;
+    }
+    if (su.oh_on) {  // the hedge option's trade of this step, the same for every rule
+        const LaneBlock& ln = *b.ln;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            bk.cash[j] -= ln.oq[j] * ln.uv[j] + ln.ocost[j];
+            bk.a_cost[j] -= ln.ocost[j];
+        }
     }
     double opt_val_factor = 1.0;  // 0 at the horizon, where the options are sold
     if (k1 < su.n_steps) {
@@ -1705,7 +1835,10 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
         for (Book& bk : ws.books) {
             carry(su, b, bk, grow_cash, grow_div);
         }
-        portfolio_greeks(su, b, k1, ws.gs, ws.lv);  // options expiring at k1 pay into cash
+        portfolio_greeks(su, b, k1, ws.gs, ws.lv);
+        if (su.oh_on) {
+            hedge_option_trade(su, b, ws.gs, ws.lv, k1);
+        }  // options expiring at k1 pay into cash
         for (std::size_t r = 0; r < ws.books.size(); ++r) {
             rebalance(su, b, ws.books[r], ws.rules[r], ws.rings[r].data(), ws.orders_of(r, su.latency), k1,
                       dt, ws.gs);
@@ -1793,6 +1926,12 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         .atm_rho_perp = std::sqrt(std::max(0.0, 1.0 - hp(spec, hp_atm_rho) * hp(spec, hp_atm_rho))),
         .heston_kappa = hp(spec, hp_heston_kappa),
         .heston_theta = hp(spec, hp_heston_theta),
+        .oh_on = vol_model != VolModel::constant && hp(spec, hp_oh_on) != 0.0 &&
+                 spec.n_groups >= 2,
+        .oh_every = std::max<std::int64_t>(1, static_cast<std::int64_t>(hp(spec, hp_oh_every))),
+        .oh_gamma = hp(spec, hp_oh_gamma) != 0.0,
+        .oh_call = hp(spec, hp_oh_is_call) != 0.0,
+        .oh_hs = hp(spec, hp_oh_half_spread_vol),
     };
     Workspace ws;
     ws.gs.resize(static_cast<std::size_t>(spec.n_groups));

@@ -57,6 +57,7 @@ __all__ = [
     "Move",
     "Never",
     "Noise",
+    "OptionHedge",
     "Oscillation",
     "PathGenerator",
     "Position",
@@ -112,12 +113,12 @@ from .market import (
 )
 from .position import (
     Accounting as Accounting,
+    OptionHedge as OptionHedge,
     HedgeVol as HedgeVol,
     Leg as Leg,
     Position as Position,
     straddle as straddle,
 )
-from .vol_dynamics import StochasticAtmVol
 from .results import (
     HedgeResult as HedgeResult,
 )
@@ -137,6 +138,7 @@ from .rules import (
     VolGate as VolGate,
     WhalleyWilmott as WhalleyWilmott,
 )
+from .vol_dynamics import StochasticAtmVol
 
 # --------------------------------------------------------------------------------------------
 # Entry points
@@ -217,6 +219,7 @@ def build_params(
     p["rate"] = position.rate
     p["div"] = position.div
     _vol_model_params(p, position, paths)
+    _option_hedge_params(p, position, noise)
     units = float(sum(abs(leg.quantity) for leg in position.legs))
     rule._params(p, units)
     p.update(
@@ -271,6 +274,31 @@ def _vol_model_params(p: dict[str, float], position: Position, paths: Any) -> No
             atm_xi=atm.xi,
             atm_rho=atm.rho,
         )
+
+
+def _option_hedge_params(p: dict[str, float], position: Position, noise: Noise | None) -> None:
+    """The option as second hedge instrument (:class:`OptionHedge`), checked: it needs the
+    per-leg marks (its own vol) and hedges at the marks' Greeks."""
+    oh = position.option_hedge
+    if oh is None:
+        return
+    if p["vol_model"] == _VOL_MODEL["constant"]:
+        raise ValueError(
+            "option_hedge needs each leg at its own implied vol: give vol as a VolSurface or "
+            "an atm= (with one vol for all, vega hedging is a static hedge)"
+        )
+    if position.hedge_vol is not None or noise is not None:
+        raise ValueError(
+            "option_hedge is implemented for hedging at the marks: hedge_vol must be the "
+            "implied (None) and there must be no noise"
+        )
+    p.update(
+        oh_on=1.0,
+        oh_every=float(oh.every),
+        oh_gamma=float(oh.target == "gamma"),
+        oh_is_call=float(oh.kind == "call"),
+        oh_half_spread_vol=oh.half_spread_vol,
+    )
 
 
 def _initial_vol(position: Position, params: Mapping[str, float], groups: FloatArray) -> float:

@@ -106,6 +106,38 @@ class HedgeVol:
 
 
 @dataclass(frozen=True)
+class OptionHedge:
+    """An option as second hedge instrument: a European ``kind`` of ``strike`` (or
+    ``moneyness`` x the initial spot) expiring at ``expiry`` years (after the horizon), traded
+    every ``every`` steps (at the first time and then each ``every``-th step before the
+    horizon) to the quantity that makes the book's vega (``target="vega"``) or gamma
+    (``"gamma"``) zero. It is marked at its own implied vol like the legs and pays a
+    half-spread of ``half_spread_vol`` vol points (decimals: 0.005 is half a vol point) times
+    its vega per unit on every trade, and on its sale at the horizon (``close_options``). The
+    stock then hedges the delta of the whole book, this option included."""
+
+    kind: Literal["call", "put"] = "call"
+    strike: float | None = None
+    moneyness: float = 1.0
+    expiry: float = 1.0
+    every: int = 1
+    target: Literal["vega", "gamma"] = "vega"
+    half_spread_vol: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("call", "put"):
+            raise ValueError(f"OptionHedge kind must be 'call' or 'put', got {self.kind!r}")
+        if self.target not in ("vega", "gamma"):
+            raise ValueError(f"OptionHedge target must be 'vega' or 'gamma', got {self.target!r}")
+        if self.strike is not None:
+            _finite("OptionHedge strike", self.strike, positive=True)
+        _finite("OptionHedge moneyness", self.moneyness, positive=True)
+        _finite("OptionHedge expiry", self.expiry, positive=True)
+        _count("OptionHedge every", self.every, 1, maximum=_MAX_COUNT)
+        _finite("OptionHedge half_spread_vol", self.half_spread_vol, nonneg=True)
+
+
+@dataclass(frozen=True)
 class Position:
     """The option portfolio and how it is marked.
 
@@ -141,6 +173,7 @@ class Position:
     hedge_vol: float | HedgeVol | str | None = None
     sticky: Literal["strike", "moneyness"] = "strike"
     atm: StochasticAtmVol | Literal["heston"] | Any = None
+    option_hedge: OptionHedge | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -158,6 +191,10 @@ class Position:
         if self.sticky not in ("strike", "moneyness"):
             raise ValueError(f"sticky must be 'strike' or 'moneyness', got {self.sticky!r}")
         self._check_atm()
+        if self.option_hedge is not None and not isinstance(self.option_hedge, OptionHedge):
+            raise TypeError(
+                f"option_hedge must be an OptionHedge, got {type(self.option_hedge).__name__}"
+            )
         if isinstance(self.vol, VolSurface):
             self._check_rest()
             return
@@ -295,6 +332,16 @@ class Position:
             step = int(np.searchsorted(times, expiry - _EXPIRY_TOL, side="left"))
             row = {"strike": strike, "expiry": expiry, "qc": qc, "qp": qp, "expiry_step": step}
             rows.append([row[name] for name in GROUP_COLUMNS])  # step len(times): never expires
+        oh = self.option_hedge
+        if oh is not None:  # the last row, held quantity 0 in the book (the engine trades it)
+            if oh.expiry <= horizon + _EXPIRY_TOL:
+                raise ValueError(
+                    f"OptionHedge expiry {oh.expiry!r} must be after the horizon {horizon!r}"
+                )
+            strike = float(oh.strike) if oh.strike is not None else oh.moneyness * spot0
+            row = {"strike": strike, "expiry": float(oh.expiry), "qc": 0.0, "qp": 0.0,
+                   "expiry_step": float(times.size)}
+            rows.append([row[name] for name in GROUP_COLUMNS])
         return np.asarray(rows, dtype=np.float64)
 
 

@@ -630,10 +630,16 @@ def hedge_paths(
         hg = _portfolio(prep, O[:, k], k, hv)
         return m, hg["delta"], hg["wgamma"]
 
+    oh = _OptionHedge(prep, LV) if p["oh_on"] else None
     m, hdel, wgam = greeks(0)
+    oh_cost = np.zeros(n)
+    if oh is not None:  # the hedge option: bought at its model value (in m) plus its spread
+        oh.mark(m, S[:, 0], 0)
+        _, oh_cost = oh.trade(m, 0, N)
+        hdel, wgam = m["delta"], m["wgamma"]
     spread = p["option_half_spread"] * units
-    cash = -m["value"] - spread
-    acc["costs"] -= spread
+    cash = -m["value"] - spread - oh_cost
+    acc["costs"] -= spread + oh_cost
     if p["initial_hedge"]:
         trade(-hdel, 0, bool(p["entry_costs"]))
     pnl0 = cash + h * PX[:, 0] + m["value"]
@@ -667,6 +673,12 @@ def hedge_paths(
         k1 = k + 1
         m, hdel, wgam = greeks(k1)
         cash = cash + m["pay"]
+        if oh is not None:  # the old quantity at the new marks, then this step's trade
+            oh.mark(m, S[:, k1], k1)
+            paid, cost = oh.trade(m, k1, N)
+            hdel, wgam = m["delta"], m["wgamma"]
+            cash = cash - paid - cost
+            acc["costs"] -= cost
         if k1 < N:
             if latency:  # the order decided L steps ago fills now; this one waits
                 slot = k1 % latency
@@ -689,6 +701,8 @@ def hedge_paths(
                 abs(grp["qc"]) + abs(grp["qp"]) for grp in groups if N < grp["expiry_step"]
             )
             exit_spread = p["option_half_spread"] * alive_units if p["close_options"] else 0.0
+            if oh is not None and p["close_options"]:  # the hedge option is sold at its bid
+                exit_spread = exit_spread + oh.exit_cost()
             cash = cash + m["value"] - exit_spread
             acc["costs"] -= exit_spread
             m["value"] = np.zeros(n)
@@ -700,6 +714,62 @@ def hedge_paths(
     if trace is not None:
         out["trace"] = trace_rows
     return out
+
+
+class _OptionHedge:
+    """The option as second hedge instrument (the last group of ``prep.groups``, held
+    quantity 0 in the book): its quantity per path, its Greeks per unit at its own vol, and
+    its trades to the vega- (or gamma-) neutral quantity every ``oh_every`` steps."""
+
+    def __init__(self, prep: _h.Prepared, LV: list[FloatArray] | None):
+        assert LV is not None
+        self.p, self.t, self.vol = prep.params, prep.times, LV[-1]
+        grp = _groups(prep)[-1]
+        self.strike, self.expiry = grp["strike"], grp["expiry"]
+        self.qh = np.zeros(self.vol.shape[0])
+        self.unit: dict[str, FloatArray] = {}
+
+    def mark(self, m: dict[str, Any], S: FloatArray, k: int) -> None:
+        """Adds the held quantity at step k's marks into m (and its vol Greeks slot)."""
+        p = self.p
+        r, q, tau, v = p["rate"], p["div"], self.expiry - self.t[k], self.vol[:, k]
+        price, delta, gamma, theta, vega = _bs(S, self.strike, tau, v, r, q, bool(p["oh_is_call"]))
+        sq = math.sqrt(tau)
+        d1 = (np.log(S / self.strike) + (r - q + 0.5 * v**2) * tau) / (v * sq)
+        d2 = d1 - v * sq
+        vanna = -math.exp(-q * tau) * norm_pdf(d1) * d2 / v
+        self.unit = dict(value=price, delta=delta, gamma=gamma, theta=theta, vega=vega,
+                         vanna=vanna, volga=vega * d1 * d2 / v,
+                         wdisc=np.full_like(S, math.exp(-0.5 * r * tau)))
+        self._add(m, self.qh)
+
+    def _add(self, m: dict[str, Any], qty: FloatArray) -> None:
+        u = self.unit
+        for name in ("value", "delta", "gamma", "theta"):
+            m[name] = m[name] + qty * u[name]
+        m["wgamma"] = m["wgamma"] + qty * u["wdisc"] * u["gamma"]
+        m["by_group"][-1] = (self.qh * u["vega"], self.qh * u["vanna"], self.qh * u["volga"])
+
+    def trade(self, m: dict[str, Any], k: int, N: int) -> tuple[FloatArray, FloatArray]:
+        """Step k's trade (every oh_every steps before the horizon): (paid at model value, cost)."""
+        p, u = self.p, self.unit
+        zero = np.zeros_like(self.qh)
+        if k >= N or k % int(p["oh_every"]) != 0:
+            return zero, zero
+        if p["oh_gamma"]:
+            book, unit = m["gamma"] - self.qh * u["gamma"], u["gamma"]
+        else:
+            book = sum((vg for vg, _, _ in m["by_group"][:-1]), zero)
+            unit = u["vega"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            target = np.where(unit > 0, -book / unit, self.qh)
+        qty = target - self.qh
+        self.qh = target
+        self._add(m, qty)
+        return qty * u["value"], np.abs(qty) * p["oh_half_spread_vol"] * u["vega"]
+
+    def exit_cost(self) -> FloatArray:
+        return np.abs(self.qh) * self.p["oh_half_spread_vol"] * self.unit["vega"]
 
 
 def _realized_hedge_vols(
