@@ -113,9 +113,9 @@ from .market import (
 )
 from .position import (
     Accounting as Accounting,
-    OptionHedge as OptionHedge,
     HedgeVol as HedgeVol,
     Leg as Leg,
+    OptionHedge as OptionHedge,
     Position as Position,
     straddle as straddle,
 )

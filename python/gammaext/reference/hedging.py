@@ -700,7 +700,7 @@ def hedge_paths(
             alive_units = sum(
                 abs(grp["qc"]) + abs(grp["qp"]) for grp in groups if N < grp["expiry_step"]
             )
-            exit_spread = p["option_half_spread"] * alive_units if p["close_options"] else 0.0
+            exit_spread: Any = p["option_half_spread"] * alive_units if p["close_options"] else 0.0
             if oh is not None and p["close_options"]:  # the hedge option is sold at its bid
                 exit_spread = exit_spread + oh.exit_cost()
             cash = cash + m["value"] - exit_spread
