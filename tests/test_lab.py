@@ -610,3 +610,21 @@ def test_moving_implied_vol_scenario_from_toml(tmp_path):
     )
     with pytest.raises(ValueError, match="xi"):
         config.load_config(bad)
+
+
+def test_vega_hedge_study_pairs_the_books_on_the_same_paths():
+    t = lab.vega_hedge_study(n_paths=2000, seed=3)
+    rows = {(r["scenario"], r["book"]): r for r in lab.table_rows(t)}
+    for sc in lab.VOL_STUDY["scenarios"]:
+        a, b = rows[(sc, "delta_only")], rows[(sc, "vega_hedged")]
+        assert a["diff_mean"] == 0.0
+        assert b["pnl_std"] < a["pnl_std"], sc  # the vega hedge cuts the risk everywhere
+        assert abs(b["vega_mean"]) < 1e-9  # vega-neutral every day: no vega P&L left
+        assert b["costs_mean"] < 0.0  # it pays the option's spread
+    crush = rows[("vol_crush", "vega_hedged")]
+    assert crush["diff_ci_low"] > 5.0  # hedged against the crush
+    assert len(lab.vega_hedge_summary(t)) == len(lab.VOL_STUDY["scenarios"])
+    if importlib.util.find_spec("matplotlib") is not None:
+        from gammaext import plots
+
+        plots.plot_vega_hedge_study(t)
