@@ -391,3 +391,13 @@ def test_bad_option_hedges_are_refused():
             n_paths=2,
             n_steps=3,
         )
+
+
+def test_a_surface_with_zero_variance_cannot_mark():
+    for sf in (
+        g.VolSurface.flat(0.0),
+        g.VolSurface.grid([-0.2, 0.0, 0.2], [0.5], [[0.2, 0.0, 0.2]]),
+        g.VolSurface.term_structure([0.5, 1.0], [0.0, 0.2]),
+    ):
+        with pytest.raises(ValueError, match="total variance > 0"):
+            g.Position(vol=sf)

@@ -13,7 +13,7 @@ from . import _arrays
 from ._arrays import FloatArray
 from ._checks import _EXPIRY_TOL, _MAX_COUNT, GROUP_COLUMNS, _count, _finite
 from .greeks import warn_percent
-from .surface import VolSurface
+from .surface import SVI, VolSurface
 from .vol_dynamics import StochasticAtmVol
 
 # --------------------------------------------------------------------------------------------
@@ -103,6 +103,21 @@ class HedgeVol:
         if self.warmup is not None:
             return int(self.warmup)
         return max(2, math.ceil(self.length))
+
+
+def _check_marking_surface(sf: VolSurface) -> None:
+    """A surface that marks options needs total variance > 0 everywhere (a zero vol has no
+    Black-Scholes Greeks): flat vol, term and grid values, each SVI slice's minimum."""
+    p = sf.params
+    if sf.kind == "svi":
+        low = min(SVI(*row).min_total_variance for row in p)
+    else:
+        low = float(np.min(p))
+    if not low > 0.0:
+        raise ValueError(
+            f"vol surface must have total variance > 0 everywhere to mark options; its {sf.kind} "
+            f"parameters reach {low!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -196,6 +211,7 @@ class Position:
                 f"option_hedge must be an OptionHedge, got {type(self.option_hedge).__name__}"
             )
         if isinstance(self.vol, VolSurface):
+            _check_marking_surface(self.vol)
             self._check_rest()
             return
         if isinstance(self.vol, (str, bytes, bool)):
