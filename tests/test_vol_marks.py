@@ -227,6 +227,8 @@ def test_residual_shrinks_as_dt_falls_under_stochastic_implied_vol():
 
 
 def test_bad_vol_models_are_refused():
+    with pytest.raises(TypeError, match="rho must be a real number"):
+        g.StochasticAtmVol(0.2, 0.2, 1.0, 1.0, None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="sticky"):
         g.Position(vol=SVI2, sticky="delta")
     with pytest.raises(TypeError, match="atm"):
