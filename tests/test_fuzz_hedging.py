@@ -280,5 +280,5 @@ def test_huge_rule_lengths_are_refused_or_capped():
         g._core._hedge(params, 0, np.array([0.0, 0.1]), np.zeros(0),
                        np.array([[100.0, 0.1, 1.0, 0.0, 1.0]]), np.zeros(1), np.zeros((0, 0)),
                        np.zeros((0, 0)), np.zeros((0, 0)),
-                       (0, np.zeros(0), np.zeros(1), np.zeros(0)), 0, 1,
+                       (0, np.zeros(0), np.zeros(1), np.zeros(0)), np.zeros((0, 0)), 0, 1,
                        np.zeros(0, dtype=np.int64), 1, 0)

@@ -403,3 +403,31 @@ def test_a_surface_with_zero_variance_cannot_mark():
     ):
         with pytest.raises(ValueError, match="total variance > 0"):
             g.Position(vol=sf)
+
+
+def test_per_path_atm_series_replays_many_windows():
+    # one ATM series per path (windows of a real series, each with its own implied vols)
+    rng = np.random.default_rng(2)
+    steps = rng.normal(0, 0.01, (70, 31))
+    steps[:, 0] = 0.0  # every window starts at 100 (the legs' strikes are struck at row 0's start)
+    paths = 100 * np.exp(np.cumsum(steps, axis=1))
+    iv = 0.2 * np.exp(np.cumsum(rng.normal(0, 0.03, (70, 31)), axis=1))
+    pos = g.Position(vol=SVI2, sticky="moneyness", atm=iv, option_hedge=g.OptionHedge(expiry=1.0))
+    kw = dict(position=pos, rule=g.DeltaBand(0.1), trace=[0, 69])
+    eng = g.simulate_hedge(paths, **kw)
+    want = ref.simulate_hedge(paths, position=pos, rule=g.DeltaBand(0.1))
+    for f in HEDGE_FIELDS:
+        np.testing.assert_allclose(eng.data[f], want[f], rtol=1e-9, atol=1e-9, err_msg=f)
+    for p in (0, 69):  # each path alone, with its row as a shared series: the same
+        alone = g.simulate_hedge(
+            paths[p],
+            position=g.Position(
+                vol=SVI2, sticky="moneyness", atm=iv[p], option_hedge=g.OptionHedge(expiry=1.0)
+            ),
+            rule=g.DeltaBand(0.1),
+            trace=[0],
+        )
+        np.testing.assert_allclose(alone.pnl, eng.pnl[p : p + 1], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(alone.trace[0]["implied_vol"], eng.trace[p]["implied_vol"])
+    with pytest.raises(ValueError, match="expected \\(n_paths, times\\)"):
+        g.simulate_hedge(paths[:5], position=g.Position(vol=SVI2, atm=iv))

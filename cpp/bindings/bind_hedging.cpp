@@ -28,7 +28,8 @@ void require(bool ok, const std::string& message) {
 py::tuple run_hedge(const farray& params, std::uint64_t seed, const farray& times,
                     const farray& vols, const farray& groups, const farray& returns,
                     const farray& paths, const farray& profile, const farray& imbalance,
-                    const py::tuple& surface, std::int64_t first_path, std::int64_t n_paths,
+                    const py::tuple& surface, const farray& atm_rows, std::int64_t first_path,
+                    std::int64_t n_paths,
                     const i64array& trace_paths, int threads, int isa) {
     // One row of parameters per rule; the non-rule fields are read from row 0.
     require(params.ndim() == 2 && params.shape(0) >= 1 && params.shape(1) == kNumHedgeParams,
@@ -115,6 +116,12 @@ py::tuple run_hedge(const farray& params, std::uint64_t seed, const farray& time
         s_params = surface[2].cast<farray>();
         s_k = surface[3].cast<farray>();
         spec.surface = make_surface_view(surface[0].cast<int>(), s_t, s_params, s_k);
+        if (atm_rows.size() > 0) {
+            require(atm_rows.ndim() == 2 && atm_rows.shape(0) == n_paths &&
+                        atm_rows.shape(1) == n_steps + 1,
+                    "atm_rows must be (n_paths, n_steps + 1)");
+            spec.atm_rows = atm_rows.data();
+        }
     }
     spec.n_steps = n_steps;
     spec.groups = gs.data();
@@ -162,7 +169,7 @@ void bind_hedging(py::module_& m) {
           [] { return names_of(GAMMAEXT_GROUP_COLUMNS(GAMMAEXT_NAME)); });
 
     m.def("_hedge", &run_hedge, "params"_a, "seed"_a, "times"_a, "vols"_a, "groups"_a,
-          "returns"_a, "paths"_a, "profile"_a, "imbalance"_a, "surface"_a, "first_path"_a,
+          "returns"_a, "paths"_a, "profile"_a, "imbalance"_a, "surface"_a, "atm_rows"_a, "first_path"_a,
           "n_paths"_a, "trace_paths"_a, "threads"_a = 0,
           "isa"_a = -1);
 

@@ -67,6 +67,7 @@ struct LaneBlock {
     // The hedge option (an option as second hedge instrument): quantity held, this step's
     // trade and its cost, and its Greeks per unit at its own implied vol.
     alignas(64) double qh[kLanes], oq[kLanes], ocost[kLanes];
+    i64 arow[kLanes];  // the lane's row offset in HedgeSpec::atm_rows
     alignas(64) double uv[kLanes], ud[kLanes], ug[kLanes], ut[kLanes], uvg[kLanes],
         uva[kLanes], uvo[kLanes];
 };
@@ -852,6 +853,13 @@ void leg_vols(const Setup& su, Block& b, i64 k, const double* prev, double* out)
                 v[j] *= m;
             }
         }
+        if (sp.atm_rows != nullptr) {  // one user ATM series per path
+            const double* __restrict a = sp.atm_rows;
+            const i64* __restrict at = b.ln->arow;
+            for (int j = 0; j < kLanes; ++j) {
+                v[j] *= a[at[j] + k] / a[at[j]];
+            }
+        }
         if (su.atm_on) {
 #pragma omp simd
             for (int j = 0; j < kLanes; ++j) {
@@ -1548,6 +1556,9 @@ void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupSte
         fill(b.ln->atm_y, su.ln_atm0);
         fill(b.ln->atm_m, 1.0);
         fill(b.ln->qh, 0.0);
+        for (int j = 0; j < kLanes; ++j) {
+            b.ln->arow[j] = row[j] * (sp.n_steps + 1);
+        }
         leg_vols(su, b, 0, nullptr, lv.vol.data());
     }
     portfolio_greeks(su, b, 0, gs, lv);

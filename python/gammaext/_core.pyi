@@ -147,6 +147,7 @@ def _hedge(
     profile: _F,
     imbalance: _F,
     surface: tuple[int, _F, _F, _F],  # kind, expiries, params, k grid
+    atm_rows: _F,  # (n_paths, n_steps + 1) or empty
     first_path: int,
     n_paths: int,
     trace_paths: npt.NDArray[np.int64],

@@ -353,6 +353,8 @@ class Prepared:
     signals: Mapping[str, FloatArray] = field(default_factory=dict)
     #: The position (its surface marks the legs when params["vol_model"] is "surface").
     position: Position = field(default_factory=Position)
+    #: Per-path ATM series (n_paths, n_steps + 1) scaling the surface; empty: none.
+    atm_rows: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
 
 
 def prepare(
@@ -437,7 +439,10 @@ def prepare(
     elif math.isnan(params["vol"]):
         raise ValueError("the position's vol gives no implied vol")  # pragma: no cover
     sig = _check_signals(signals, paths, n, grid.size, rules or (rule,))
-    return Prepared(params, grid, groups, returns, user, n, first, seed_i, vols, sig, position)
+    atm_rows = position.atm_rows(n, grid)
+    return Prepared(
+        params, grid, groups, returns, user, n, first, seed_i, vols, sig, position, atm_rows
+    )
 
 
 #: The valid range of each signal.
@@ -616,6 +621,7 @@ def _run(
             _signal_rows(prep, "profile", a, b),
             _signal_rows(prep, "imbalance", a, b),
             _surface_arrays(prep.position),
+            prep.atm_rows[a:b] if prep.atm_rows.size else prep.atm_rows,
             first,
             b - a,
             trace_idx[sel],

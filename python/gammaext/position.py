@@ -284,14 +284,19 @@ class Position:
             a = _arrays.as_float("atm", atm)
         except TypeError:
             raise TypeError(what) from None
-        if a.ndim != 1 or a.size < 1:
+        if a.ndim not in (1, 2) or a.size < 1:
             raise ValueError(
-                f"atm series must be 1-D with one ATM vol per time, got shape {a.shape}"
+                "atm series must be 1-D (one ATM vol per time) or 2-D (one row per path), "
+                f"got shape {a.shape}"
             )
-        if not (np.isfinite(a).all() and (a > 0).all()):
-            bad = int(np.argmax(~(np.isfinite(a) & (a > 0))))
+        ok = np.isfinite(a) & (a > 0)
+        if not ok.all():
+            bad = tuple(int(i) for i in np.argwhere(~ok)[0])
             raise ValueError(f"atm series must be finite and > 0; value {a[bad]!r} at {bad}")
-        object.__setattr__(self, "atm", tuple(float(x) for x in a))
+        if a.ndim == 1:
+            object.__setattr__(self, "atm", tuple(float(x) for x in a))
+        else:
+            object.__setattr__(self, "atm", tuple(tuple(float(x) for x in r) for r in a))
 
     @property
     def vol0(self) -> float:
@@ -315,7 +320,8 @@ class Position:
 
     def vol_path(self, times: FloatArray) -> FloatArray:
         """The implied vol at each time (empty array: constant ``vol``)."""
-        if isinstance(self.atm, tuple):  # a user ATM series: it scales the surface
+        if isinstance(self.atm, tuple) and not isinstance(self.atm[0], tuple):
+            # a user ATM series shared by every path: it scales the surface
             if len(self.atm) != times.size:
                 raise ValueError(
                     f"atm series has {len(self.atm)} values; the time grid has {times.size} times"
@@ -330,6 +336,18 @@ class Position:
                 f"vol path has {len(self.vol)} values; the time grid has {times.size} times"
             )
         return np.asarray(self.vol, dtype=np.float64)
+
+    def atm_rows(self, n_paths: int, times: FloatArray) -> FloatArray:
+        """The per-path ATM series ``(n_paths, len(times))`` (empty: none)."""
+        if not (isinstance(self.atm, tuple) and isinstance(self.atm[0], tuple)):
+            return np.zeros((0, 0))
+        a = np.asarray(self.atm, dtype=np.float64)
+        if a.shape != (n_paths, times.size):
+            raise ValueError(
+                f"atm series has shape {a.shape}; expected (n_paths, times) = "
+                f"({n_paths}, {times.size})"
+            )
+        return a
 
     def groups(self, spot0: float, times: FloatArray) -> FloatArray:
         """One row per distinct (strike, expiry): :data:`GROUP_COLUMNS` (strike, expiry, call

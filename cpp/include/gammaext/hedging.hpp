@@ -139,6 +139,10 @@ struct HedgeSpec {
     /// The implied-vol surface of vol_model surface (arrays owned by the caller, validated in
     /// Python): a function of log-moneyness ln(K / F) and time to expiry.
     SurfaceView surface{};
+    /// Optional per-path ATM series of vol_model surface (replays of many windows): rows of
+    /// n_steps + 1 vols, one per output row; every leg's vol on row i is multiplied by
+    /// atm_rows[i][k] / atm_rows[i][0]. Null: none.
+    const double* atm_rows = nullptr;
     std::int64_t n_steps = 0;
     const OptionGroup* groups = nullptr;
     std::int64_t n_groups = 0;

@@ -295,6 +295,8 @@ def leg_vols(prep: _h.Prepared, state: Mapping[str, FloatArray]) -> list[FloatAr
             v[:, k] = _surface_vol(prep.position, np.broadcast_to(km, (n,)), tau)
             if prep.vols.size:  # a user ATM series
                 v[:, k] *= prep.vols[k] / prep.vols[0]
+            if prep.atm_rows.size:  # one per path
+                v[:, k] *= prep.atm_rows[:, k] / prep.atm_rows[:, 0]
             if p["atm_on"]:
                 v[:, k] *= state["atm"][:, k] / p["atm0"]
         out.append(v)
