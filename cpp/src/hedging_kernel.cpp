@@ -63,7 +63,7 @@ struct GroupStep {
 /// the first leg's implied vol (trace).
 struct LaneBlock {
     alignas(64) double atm_y[kLanes], atm_m[kLanes], ls0[kLanes], qa[kLanes], qb[kLanes];
-    alignas(64) double lmk[kLanes], sc_d1[kLanes], sc_inv[kLanes], iv0[kLanes];
+    alignas(64) double lmk[kLanes], sc_d1[kLanes], sc_inv[kLanes], iv0[kLanes], one[kLanes];
     // The hedge option (an option as second hedge instrument): quantity held, this step's
     // trade and its cost, and its Greeks per unit at its own implied vol.
     alignas(64) double qh[kLanes], oq[kLanes], ocost[kLanes];
@@ -737,7 +737,7 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
             }
         }
     }
-    if (su.lanes && sp.n_groups > 0) {
+    if (su.lanes && sp.n_groups > 0 && sp.n_trace > 0) {  // for the trace only
         std::copy(lv.vol.data(), lv.vol.data() + kLanes, b.ln->iv0);
     }
     if (su.oh_on) {
@@ -761,22 +761,20 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
 /// w(k, tau) as surface::total_variance (the expiry bracket, which depends only on tau, once
 /// per step) and vol = sqrt(w / tau).
 void surface_lane_vols(const Setup& su, Block& b, double log_strike, double tau,
-                       double* __restrict v) noexcept {
+                       const double* __restrict mult, double* __restrict v) noexcept {
     const SurfaceView& sf = su.spec.surface;
-    if (sf.kind == SurfaceKind::flat) {
-        fill(v, sf.params[0]);  // exactly (sqrt(vol^2 tau / tau) can be an ulp off)
-        return;
-    }
-    if (sf.kind == SurfaceKind::term) {
-        fill(v, surface::vol(sf, 0.0, tau));  // the same at every k
-        return;
-    }
-    const double* base = su.sticky_moneyness ? b.lx : b.ln->ls0;
-    const double shift = log_strike - (su.rate - su.div) * tau;
+    if (sf.kind == SurfaceKind::flat || sf.kind == SurfaceKind::term) {
+        // flat: exactly its vol (sqrt(vol^2 tau / tau) can be an ulp off); term: the same at
+        // every k
+        const double vol = sf.kind == SurfaceKind::flat ? sf.params[0] : surface::vol(sf, 0.0, tau);
 #pragma omp simd
-    for (int j = 0; j < kLanes; ++j) {
-        b.ln->lmk[j] = shift - base[j];
+        for (int j = 0; j < kLanes; ++j) {
+            v[j] = vol * mult[j];
+        }
+        return;
     }
+    const double* __restrict base = su.sticky_moneyness ? b.lx : b.ln->ls0;
+    const double shift = log_strike - (su.rate - su.div) * tau;  // k = shift - base
     // w = c0 (w_i0(k) + f (w_i1(k) - w_i0(k))): flat vol at fixed k before the first and after
     // the last expiry (c0 = tau / t_i, f = 0), linear in w between two expiries (c0 = 1).
     const i64 n = sf.n_t;
@@ -797,7 +795,7 @@ void surface_lane_vols(const Setup& su, Block& b, double log_strike, double tau,
         const double* p0 = sf.params + i0 * kSviParams;
 #pragma omp simd
         for (int j = 0; j < kLanes; ++j) {
-            v[j] = std::sqrt(c0_tau * surface::svi_w(p0, b.ln->lmk[j]));
+            v[j] = std::sqrt(c0_tau * surface::svi_w(p0, shift - base[j])) * mult[j];
         }
         return;
     }
@@ -806,16 +804,18 @@ void surface_lane_vols(const Setup& su, Block& b, double log_strike, double tau,
         const double* p1 = sf.params + i1 * kSviParams;
 #pragma omp simd
         for (int j = 0; j < kLanes; ++j) {
-            const double w0 = surface::svi_w(p0, b.ln->lmk[j]);
-            v[j] = std::sqrt(c0_tau * (w0 + f * (surface::svi_w(p1, b.ln->lmk[j]) - w0)));
+            const double k = shift - base[j];
+            const double w0 = surface::svi_w(p0, k);
+            v[j] = std::sqrt(c0_tau * (w0 + f * (surface::svi_w(p1, k) - w0))) * mult[j];
         }
         return;
     }
     const double* g0 = sf.params + i0 * sf.n_k;
     const double* g1 = sf.params + i1 * sf.n_k;
     for (int j = 0; j < kLanes; ++j) {  // grid: a bisection per lane
-        const double w0 = surface::grid_w(sf.k, g0, sf.n_k, b.ln->lmk[j]);
-        v[j] = std::sqrt(c0_tau * (w0 + f * (surface::grid_w(sf.k, g1, sf.n_k, b.ln->lmk[j]) - w0)));
+        const double k = shift - base[j];
+        const double w0 = surface::grid_w(sf.k, g0, sf.n_k, k);
+        v[j] = std::sqrt(c0_tau * (w0 + f * (surface::grid_w(sf.k, g1, sf.n_k, k) - w0))) * mult[j];
     }
 }
 
@@ -848,7 +848,9 @@ void leg_vols(const Setup& su, Block& b, i64 k, const double* prev, double* out)
             }
             continue;
         }
-        surface_lane_vols(su, b, su.lnk[static_cast<std::size_t>(g)], tau, v);
+        // times atm / atm0 of the stochastic level (or 1, exactly)
+        surface_lane_vols(su, b, su.lnk[static_cast<std::size_t>(g)], tau,
+                          su.atm_on ? b.ln->atm_m : b.ln->one, v);
         if (sp.vols != nullptr) {  // a user ATM series, the same on every path: vols[k] / vols[0]
             const double m = sp.vols[k] / sp.vols[0];
 #pragma omp simd
@@ -861,12 +863,6 @@ void leg_vols(const Setup& su, Block& b, i64 k, const double* prev, double* out)
             const i64* __restrict at = b.ln->arow;
             for (int j = 0; j < kLanes; ++j) {
                 v[j] *= a[at[j] + k] / a[at[j]];
-            }
-        }
-        if (su.atm_on) {
-#pragma omp simd
-            for (int j = 0; j < kLanes; ++j) {
-                v[j] *= b.ln->atm_m[j];
             }
         }
     }
@@ -1559,6 +1555,7 @@ void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupSte
         fill(b.ln->atm_y, su.ln_atm0);
         fill(b.ln->atm_m, 1.0);
         fill(b.ln->qh, 0.0);
+        fill(b.ln->one, 1.0);
         for (int j = 0; j < kLanes; ++j) {
             b.ln->arow[j] = row[j] * (sp.n_steps + 1);
         }
