@@ -5,6 +5,10 @@ workload (GBM, 1e5 paths x 252 steps, a long ATM straddle, Move(1%), 2 bps, one 
     for r in 1 2 3; do for py in old/.venv/bin/python new/.venv/bin/python; do
         echo "$py $($py benchmarks/ab_hedging.py) $($py benchmarks/ab_hedging.py bounce)"
     done; done
+
+Issue #14's comparison: ``leg`` (a one-leg book, an ATM call, at a flat 20% vol) against
+``smile`` (the same leg marked on a two-expiry SVI smile, sticky moneyness, times a stochastic
+ATM level: the per-leg marks, the OU step and its extra draws all inside the loop).
 """
 
 from __future__ import annotations
@@ -22,9 +26,24 @@ KW = {
     "dt": 1 / 252,
 }
 
+CALL = (g.Leg("call"),)
+SMILE = g.VolSurface.svi(
+    [0.5, 1.5], [g.SVI(0.02, 0.1, -0.5, 0.0, 0.1), g.SVI(0.05, 0.12, -0.4, 0.05, 0.2)]
+)
+
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "bounce":
+    mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    if mode == "bounce":
         KW["noise"] = g.Noise("bounce", 5e-4)
+    elif mode == "leg":
+        KW["position"] = g.Position(legs=CALL, vol=0.2)
+    elif mode == "smile":
+        KW["position"] = g.Position(
+            legs=CALL,
+            vol=SMILE,
+            sticky="moneyness",
+            atm=g.StochasticAtmVol(0.2, 0.2, 2.0, 1.0, -0.7),
+        )
     g.simulate_hedge(g.GBM(), n_paths=2000, threads=1, **KW)  # warm-up
     best = float("inf")
     for _ in range(3):

@@ -9,6 +9,7 @@ GAMMAEXT_FUZZ_EXAMPLES=N runs a longer profile (see test_fuzz.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -109,6 +110,14 @@ GENERATORS = {
 }
 
 
+SURFACES = [
+    g.VolSurface.svi([0.1, 1.0], [g.SVI(0.004, 0.05, -0.6, 0.0, 0.1),
+                                  g.SVI(0.04, 0.1, -0.4, 0.05, 0.2)]),
+    g.VolSurface.grid([-0.5, 0.0, 0.5], [0.25, 2.0], [[0.5, 0.3, 0.4], [0.4, 0.25, 0.3]]),
+    g.VolSurface.term_structure([0.05, 0.5], [0.6, 0.3]),
+]
+
+
 @st.composite
 def setups(draw, bad_rate=0.0):
     """kwargs of simulate_hedge (or None when an object could not be built)."""
@@ -130,8 +139,22 @@ def setups(draw, bad_rate=0.0):
         legs.append(leg)
     if None in legs or all(leg.quantity == 0 for leg in legs):
         legs = list(g.straddle())
+    # issue #14: a smile or a grid (each leg at its own vol), sticky strike or moneyness, a
+    # stochastic level on GBM/Merton paths, or Heston's variance marks on Heston paths
+    vol = draw(st.floats(0.01, 2) | st.sampled_from(SURFACES))
+    atm = None
+    if isinstance(gen, (g.GBM, g.Merton)) and draw(st.booleans()):
+        atm, _ = draw(built(g.StochasticAtmVol, {"atm0": st.floats(0.05, 1),
+                                                 "level": st.floats(0.05, 1),
+                                                 "kappa": st.floats(0, 30),
+                                                 "xi": st.floats(0, 3),
+                                                 "rho": st.floats(-1, 1)}, bad_rate))
+    elif isinstance(gen, g.Heston) and draw(st.booleans()):
+        atm = "heston"
     position, _ = draw(built(g.Position, {"legs": st.just(tuple(legs)),
-                                          "vol": st.floats(0.01, 2), "rate": st.floats(-0.1, 0.2),
+                                          "sticky": st.sampled_from(["strike", "moneyness"]),
+                                          "atm": st.just(atm),
+                                          "vol": st.just(vol), "rate": st.floats(-0.1, 0.2),
                                           "div": st.floats(-0.1, 0.2),
                                           "hedge_vol": st.none() | st.floats(0.01, 2)
                                           | st.sampled_from(["realized",
@@ -143,6 +166,15 @@ def setups(draw, bad_rate=0.0):
                                         "size": st.floats(0, 0.01)}, bad_rate))
     if None in (gen, rule, costs, position):
         return None
+    if (draw(st.booleans()) and noise is None and position.hedge_vol is None
+            and (position.surface() is not None or position.atm == "heston")):
+        # an option as second hedge instrument (its expiry after any drawn horizon, <= 0.25)
+        oh = g.OptionHedge(draw(st.sampled_from(["call", "put"])),
+                           moneyness=draw(st.floats(0.7, 1.4)), expiry=draw(st.floats(0.3, 2)),
+                           every=draw(st.integers(1, 7)),
+                           target=draw(st.sampled_from(["vega", "gamma"])),
+                           half_spread_vol=draw(st.floats(0, 0.02)))
+        position = dataclasses.replace(position, option_hedge=oh)
     acct = g.Accounting(*(draw(st.booleans()) for _ in range(5)))
     return {
         "paths": gen, "rule": rule, "costs": costs, "position": position, "noise": noise,
@@ -257,4 +289,6 @@ def test_huge_rule_lengths_are_refused_or_capped():
     with pytest.raises(ValueError, match="2\\*\\*53"):  # the binding checks too
         g._core._hedge(params, 0, np.array([0.0, 0.1]), np.zeros(0),
                        np.array([[100.0, 0.1, 1.0, 0.0, 1.0]]), np.zeros(1), np.zeros((0, 0)),
-                       np.zeros((0, 0)), np.zeros((0, 0)), 0, 1, np.zeros(0, dtype=np.int64), 1, 0)
+                       np.zeros((0, 0)), np.zeros((0, 0)),
+                       (0, np.zeros(0), np.zeros(1), np.zeros(0)), np.zeros((0, 0)), 0, 1,
+                       np.zeros(0, dtype=np.int64), 1, 0)

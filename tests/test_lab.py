@@ -572,3 +572,59 @@ def test_spread_study_table_and_summary():
         sub = tab[(tab["family"] == fam) & (tab["scenario"] == "none")]
         sub = sub[np.argsort(sub["param"])]
         assert (np.diff(sub["cost_mean"]) < 0).all() and (np.diff(sub["pnl_std"]) > 0).all()
+
+
+def test_moving_implied_vol_scenarios_and_study():
+    # issue #14: the three moving-vol scenario kinds, from Python and from TOML, and the study
+    # `gammaext lab` prints: a straddle sold at its marks after a quarter.
+    t = lab.vol_study(n_paths=3000, seed=5)
+    rows = {(r["scenario"], r["rule"]): r for r in lab.table_rows(t)}
+    still = rows[("gbm_equal", "clock")]
+    assert still["pnl_ci_low"] < 0.0 < still["pnl_ci_high"]  # fair: no edge
+    assert still["vega_mean"] == 0.0
+    crush = rows[("vol_crush", "clock")]
+    assert crush["pnl_ci_high"] < -5.0 and crush["vega_mean"] < -5.0  # 40% -> 20%
+    corr = rows[("spot_vol_correlation", "clock")]
+    assert corr["vanna_mean"] < 0.0  # vol rises as spot falls: a long straddle's vanna loses
+    assert rows[("vol_of_vol", "clock")]["volga_mean"] > 0.5  # long volga gains
+    assert len(lab.vol_study_summary(t)) == 4
+
+
+def test_moving_implied_vol_scenario_from_toml(tmp_path):
+    from gammaext import config
+
+    f = tmp_path / "x.toml"
+    f.write_text(
+        '[rules.clock]\ntype = "every_k"\nk = 1\n'
+        '[scenarios.crush]\nkind = "vol_crush"\nentry_vol = 0.3\nkappa = 10.0\nsticky = "strike"\n'
+        '[scenarios.corr]\nkind = "spot_vol_correlation"\nrho = -0.5\nn_steps = 20\n'
+    )
+    exp = config.load_config(f)
+    crush, corr = exp.scenarios
+    assert crush.atm == g.StochasticAtmVol(0.3, 0.2, 10.0, 0.3, 0.0) and crush.sticky == "strike"
+    assert crush.position(g.Position()).vol == 0.3
+    assert corr.atm.rho == -0.5 and corr.n_steps == 20
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[rules.clock]\ntype = "every_k"\nk = 1\n[scenarios.c]\nkind = "vol_of_vol"\nxi = -1\n'
+    )
+    with pytest.raises(ValueError, match="xi"):
+        config.load_config(bad)
+
+
+def test_vega_hedge_study_pairs_the_books_on_the_same_paths():
+    t = lab.vega_hedge_study(n_paths=2000, seed=3)
+    rows = {(r["scenario"], r["book"]): r for r in lab.table_rows(t)}
+    for sc in lab.VOL_STUDY["scenarios"]:
+        a, b = rows[(sc, "delta_only")], rows[(sc, "vega_hedged")]
+        assert a["diff_mean"] == 0.0
+        assert b["pnl_std"] < a["pnl_std"], sc  # the vega hedge cuts the risk everywhere
+        assert abs(b["vega_mean"]) < 1e-9  # vega-neutral every day: no vega P&L left
+        assert b["costs_mean"] < 0.0  # it pays the option's spread
+    crush = rows[("vol_crush", "vega_hedged")]
+    assert crush["diff_ci_low"] > 5.0  # hedged against the crush
+    assert len(lab.vega_hedge_summary(t)) == len(lab.VOL_STUDY["scenarios"])
+    if importlib.util.find_spec("matplotlib") is not None:
+        from gammaext import plots
+
+        plots.plot_vega_hedge_study(t)

@@ -28,7 +28,8 @@ void require(bool ok, const std::string& message) {
 py::tuple run_hedge(const farray& params, std::uint64_t seed, const farray& times,
                     const farray& vols, const farray& groups, const farray& returns,
                     const farray& paths, const farray& profile, const farray& imbalance,
-                    std::int64_t first_path, std::int64_t n_paths,
+                    const py::tuple& surface, const farray& atm_rows, std::int64_t first_path,
+                    std::int64_t n_paths,
                     const i64array& trace_paths, int threads, int isa) {
     // One row of parameters per rule; the non-rule fields are read from row 0.
     require(params.ndim() == 2 && params.shape(0) >= 1 && params.shape(1) == kNumHedgeParams,
@@ -67,7 +68,7 @@ py::tuple run_hedge(const farray& params, std::uint64_t seed, const farray& time
         // The kernel converts these counts to int64: beyond 2^53 (not even exact as
         // doubles) the conversion would be undefined behaviour. NaN fails too.
         for (const HedgeParam c : {hp_atr_length, hp_er_length, hp_every, hp_max_interval,
-                            hp_block_length}) {
+                                   hp_block_length, hp_oh_every}) {
             require(params.at(r, c) <= kMaxCount,
                     "rule lengths and intervals must be <= 2**53");
         }
@@ -102,6 +103,25 @@ py::tuple run_hedge(const farray& params, std::uint64_t seed, const farray& time
         require(vols.ndim() == 1 && vols.size() == times.size(),
                 "vols must have one value per time");
         spec.vols = vols.data();
+    }
+    // The surface of vol_model surface: (kind, expiries, params, k grid), shapes checked
+    // here, values (increasing expiries, w >= 0) in Python.
+    farray s_t, s_params, s_k;
+    const double model = params.at(0, hp_vol_model);
+    require(model == 0.0 || model == 1.0 || model == 2.0, "vol_model must be 0, 1 or 2");
+    if (static_cast<VolModel>(static_cast<int>(params.at(0, hp_vol_model))) ==
+        VolModel::surface) {
+        require(surface.size() == 4, "surface must be (kind, expiries, params, k)");
+        s_t = surface[1].cast<farray>();
+        s_params = surface[2].cast<farray>();
+        s_k = surface[3].cast<farray>();
+        spec.surface = make_surface_view(surface[0].cast<int>(), s_t, s_params, s_k);
+        if (atm_rows.size() > 0) {
+            require(atm_rows.ndim() == 2 && atm_rows.shape(0) == n_paths &&
+                        atm_rows.shape(1) == n_steps + 1,
+                    "atm_rows must be (n_paths, n_steps + 1)");
+            spec.atm_rows = atm_rows.data();
+        }
     }
     spec.n_steps = n_steps;
     spec.groups = gs.data();
@@ -141,6 +161,7 @@ void bind_hedging(py::module_& m) {
     m.def("_noise_kind_names", [] { return names_of(GAMMAEXT_NOISE_KINDS(GAMMAEXT_NAME)); });
     m.def("_band_kind_names", [] { return names_of(GAMMAEXT_BAND_KINDS(GAMMAEXT_NAME)); });
     m.def("_signal_kind_names", [] { return names_of(GAMMAEXT_SIGNAL_KINDS(GAMMAEXT_NAME)); });
+    m.def("_vol_model_names", [] { return names_of(GAMMAEXT_VOL_MODELS(GAMMAEXT_NAME)); });
     m.def("_hedge_vol_kind_names",
           [] { return names_of(GAMMAEXT_HEDGE_VOL_KINDS(GAMMAEXT_NAME)); });
     m.def("_stream_names", [] { return names_of(GAMMAEXT_RNG_STREAMS(GAMMAEXT_NAME)); });
@@ -148,7 +169,8 @@ void bind_hedging(py::module_& m) {
           [] { return names_of(GAMMAEXT_GROUP_COLUMNS(GAMMAEXT_NAME)); });
 
     m.def("_hedge", &run_hedge, "params"_a, "seed"_a, "times"_a, "vols"_a, "groups"_a,
-          "returns"_a, "paths"_a, "profile"_a, "imbalance"_a, "first_path"_a, "n_paths"_a, "trace_paths"_a, "threads"_a = 0,
+          "returns"_a, "paths"_a, "profile"_a, "imbalance"_a, "surface"_a, "atm_rows"_a, "first_path"_a,
+          "n_paths"_a, "trace_paths"_a, "threads"_a = 0,
           "isa"_a = -1);
 
     m.def(

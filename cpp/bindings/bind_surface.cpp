@@ -6,10 +6,8 @@
 
 namespace gammaext::bindings {
 
-namespace {
-
 /// The view of a surface's arrays; the shapes are checked here, the values in Python.
-SurfaceView make_view(int kind, const farray& t, const farray& params, const farray& k) {
+SurfaceView make_surface_view(int kind, const farray& t, const farray& params, const farray& k) {
     SurfaceView s;
     if (kind < 0 || kind > static_cast<int>(SurfaceKind::grid)) {
         throw std::invalid_argument("unknown surface kind " + std::to_string(kind));
@@ -46,15 +44,13 @@ SurfaceView make_view(int kind, const farray& t, const farray& params, const far
     return s;
 }
 
-}  // namespace
-
 void bind_surface(py::module_& m) {
     m.def("_surface_kind_names", [] { return names_of(GAMMAEXT_SURFACE_KINDS(GAMMAEXT_NAME)); });
     m.def(
         "_surface_eval",
         [](int kind, const farray& expiries, const farray& params, const farray& kgrid,
            const farray& k, const farray& t, bool want_vol, int threads) {
-            const SurfaceView s = make_view(kind, expiries, params, kgrid);
+            const SurfaceView s = make_surface_view(kind, expiries, params, kgrid);
             const std::int64_t n = std::max<std::int64_t>(k.size(), t.size());
             if ((k.size() != 1 && k.size() != n) || (t.size() != 1 && t.size() != n)) {
                 throw std::invalid_argument("k has " + std::to_string(k.size()) + " and t has " +

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gammaext/black_scholes.hpp"
+#include "gammaext/surface.hpp"
 
 namespace py = pybind11;
 using namespace pybind11::literals;
@@ -76,6 +77,10 @@ inline std::vector<std::string> names_of(const char* list) {
     }
     return out;
 }
+
+/// The view of a surface's arrays (bind_surface.cpp): shapes checked (ValueError), values are
+/// Python's to check. The arrays must outlive the view.
+SurfaceView make_surface_view(int kind, const farray& t, const farray& params, const farray& k);
 
 void bind_black_scholes(py::module_& m);
 void bind_backtest(py::module_& m);

@@ -56,6 +56,22 @@ struct GroupStep {
     double wdisc = 0;  // e^{-r tau / 2}: the Whalley-Wilmott discount of this group's gamma
 };
 
+/// Per-leg marks (surface or Heston), per lane: log ATM vol (stochastic level) and atm / atm0
+/// (its multiplier of every vol), the log spot that sticky strike keeps (each path's first
+/// price, or the surface's spot), the atm_vol stream's normals of this pair of steps, scratch
+/// (log-moneyness; one group's d1 and 1 / (vol sqrt t) from the tail check to the marks) and
+/// the first leg's implied vol (trace).
+struct LaneBlock {
+    alignas(64) double atm_y[kLanes], atm_m[kLanes], ls0[kLanes], qa[kLanes], qb[kLanes];
+    alignas(64) double lmk[kLanes], sc_d1[kLanes], sc_inv[kLanes], iv0[kLanes], one[kLanes];
+    // The hedge option (an option as second hedge instrument): quantity held, this step's
+    // trade and its cost, and its Greeks per unit at its own implied vol.
+    alignas(64) double qh[kLanes], oq[kLanes], ocost[kLanes];
+    i64 arow[kLanes];  // the lane's row offset in HedgeSpec::atm_rows
+    alignas(64) double uv[kLanes], ud[kLanes], ug[kLanes], ut[kLanes], uvg[kLanes],
+        uva[kLanes], uvo[kLanes];
+};
+
 /// The state shared by every rule over a block of paths: prices, draws, the option marks and
 /// the rule-independent parts of the P&L.
 struct Block {
@@ -70,6 +86,12 @@ struct Block {
         hgam[kLanes], pay[kLanes], inv_s[kLanes], veg[kLanes];
     // Rule-independent accumulators.
     alignas(64) double a_vega[kLanes], a_gamma[kLanes], a_theta[kLanes], rv[kLanes];
+    // Second-order vol terms: vanna dS dvol and volga dvol^2 / 2 (accumulated), and, with a
+    // shared vol path, the portfolio's vanna and volga at this step.
+    alignas(64) double a_vanna[kLanes], a_volga[kLanes], vna[kLanes], vlg[kLanes];
+    // The per-leg marks' state (Workspace::lane; touched only with per-leg vols, kept out of
+    // the block so that the constant-vol engine's working set stays as it was).
+    LaneBlock* ln = nullptr;
     alignas(64) double inv_o[kLanes];  // 1 / observed, for the trader's gamma
     // Realized hedge vol: the lane's vol at this step, and the estimator's sum of annualised
     // squared observed returns with its weight (EWMA) or count (window): variance hv_s / hv_w.
@@ -196,6 +218,35 @@ struct Setup {
     SignalKind sig_kind;  // the signal generator's informative signal
     double sig_rho;       // and its informativeness in [0, 1]
     bool user_signals;    // signals read from the user's arrays
+    // Implied vol per leg (issue 14): each leg marked at its own vol from the surface (sticky
+    // strike, or moneyness: the smile moves with spot), optionally times atm / atm0 of the
+    // stochastic ATM level (an OU in log vol driven by the price normal and the atm_vol
+    // stream), or from the Heston variance.
+    VolModel vol_model;
+    bool lanes;           // per-leg, per-path vols (surface or heston)
+    bool sticky_moneyness;
+    bool atm_on;
+    double ln_atm0, ln_atm_level, atm_kappa, atm_xi, atm_rho, atm_rho_perp;
+    double heston_kappa, heston_theta;
+    // An option as second hedge instrument (the last group, held quantity 0 in the book):
+    // traded every oh_every steps to make the book vega- (or gamma-) neutral, paying a
+    // half-spread of oh_half_spread_vol vol points (decimals) times its vega per unit.
+    bool oh_on;
+    i64 oh_every;
+    bool oh_gamma, oh_call;
+    double oh_hs;
+};
+
+/// Per-leg implied vols of the current block, n_groups x kLanes each: the vol at the current
+/// step, at the next one, and the vega, vanna and volga of the current step (quantity
+/// included) that attribute its change.
+struct LegVols {
+    std::vector<double> vol, next, vega, vanna, volga;
+    void resize(i64 n_groups) {
+        for (std::vector<double>* v : {&vol, &next, &vega, &vanna, &volga}) {
+            v->assign(static_cast<std::size_t>(n_groups) * kLanes, 0.0);
+        }
+    }
 };
 
 /// The option marks of one group, added into val/del/gam/the for every lane: call Greeks
@@ -227,6 +278,67 @@ void marks(Block& b, const GroupStep& c, double r, double q) noexcept {
         b.gam[j] += c.qsum * gamma;
         b.the[j] += c.qsum * ctheta - c.qp * (q * sdq - r * kdr);
     }
+}
+
+/// The option marks of group c with one vol per lane (vl: the leg's implied vol on every path),
+/// added into val/del/gam/the (and wgam when ww_on: the Whalley-Wilmott gamma is the marks'),
+/// and the group's vega, vanna and volga per lane (quantity included) written to vega, vanna,
+/// volga: vega = S dq phi(d1) sqrt(t), vanna = d delta / d vol = -dq phi(d1) d2 / vol,
+/// volga = d vega / d vol = vega d1 d2 / vol (Haug, ch. 2; calls and puts alike).
+template <bool kTail>
+void marks_lanes(Block& b, const GroupStep& c, const double* __restrict vl, double r, double q,
+                 bool ww_on, double* __restrict vega, double* __restrict vanna,
+                 double* __restrict volga) noexcept {
+    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+    const double K = c.strike, ww = ww_on ? c.wdisc * c.qsum : 0.0;
+    const double half_inv_sqrt = 0.5 / c.sqrt_t;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double s = b.s[j];
+        const double v = vl[j];
+        const double sig_t = v * c.sqrt_t;
+        const double inv_sig_t = b.ln->sc_inv[j];  // from block_needs_tail_lanes
+        const double d1 = b.ln->sc_d1[j];
+        const double d2 = d1 - sig_t;
+        const double e1 = vmath::half_gauss(d1);
+        const double pdf = kInvSqrt2Pi * e1;
+        const double n1 = vmath::norm_cdf_from<kTail>(d1, e1);
+        const double n2 = vmath::norm_cdf_from<kTail>(d2, e1 * s * c.ratio);
+        const double sdq = s * c.dq;
+        const double kdr = K * c.dr;
+        const double call = sdq * n1 - kdr * n2;
+        const double gamma = pdf * c.dq * inv_sig_t * b.inv_s[j];
+        const double ctheta = -sdq * pdf * v * half_inv_sqrt - r * kdr * n2 + q * sdq * n1;
+        const double vg = sdq * pdf * c.sqrt_t;
+        b.val[j] += c.qsum * call - c.qp * (sdq - kdr);
+        b.del[j] += c.qsum * c.dq * n1 - c.qp * c.dq;
+        b.gam[j] += c.qsum * gamma;
+        b.the[j] += c.qsum * ctheta - c.qp * (q * sdq - r * kdr);
+        b.wgam[j] += ww * gamma;
+        vega[j] = c.qsum * vg;
+        vanna[j] = -c.qsum * c.dq * pdf * d2 * inv_sig_t * c.sqrt_t;
+        volga[j] = c.qsum * vg * d1 * d2 * inv_sig_t * c.sqrt_t;
+    }
+}
+
+/// Whether some lane's d1 or d2 of group c at its own vol (vl) lies beyond kCdfTailStart;
+/// leaves d1 and 1 / (vol sqrt t) in b.ln->sc_d1, b.ln->sc_inv for marks_lanes.
+bool block_needs_tail_lanes(Block& b, const GroupStep& c, const double* vl, double rq) noexcept {
+    double n = 0.0;
+#pragma omp simd reduction(+ : n)
+    for (int j = 0; j < kLanes; ++j) {
+        const double v = vl[j];
+        const double sig_t = v * c.sqrt_t;
+        const double inv = 1.0 / sig_t;
+        const double d1 = (b.lx[j] - c.log_strike + (rq + 0.5 * v * v) * c.tau) * inv;
+        const double d2 = d1 - sig_t;
+        b.ln->sc_inv[j] = inv;
+        b.ln->sc_d1[j] = d1;
+        const bool near = (std::fabs(d1) <= vmath::kCdfTailStart) &
+                          (std::fabs(d2) <= vmath::kCdfTailStart);  // false for NaN
+        n += near ? 0.0 : 1.0;
+    }
+    return n > 0.0;
 }
 
 /// Whether some lane's d1 or d2 of group c lies beyond kCdfTailStart (or is NaN).
@@ -299,13 +411,15 @@ void update_hedge_vol(const Setup& su, Block& b, double* ring, i64 k1, double dt
     b.hv_w = static_cast<double>(m);
 }
 
-/// The trader's Greeks of group c at the observed price and a hedge vol per lane (hvl), added
-/// into hdel/hgam (and the discounted gamma wgam).
-void trader_greeks_per_lane(Block& b, const GroupStep& c, double rq) noexcept {
+/// The trader's Greeks of group c at the observed price and a hedge vol per lane (hvl: the
+/// realized hedge vol, or the leg's own implied vol), added into hdel/hgam (and the
+/// discounted gamma wgam).
+void trader_greeks_per_lane(Block& b, const GroupStep& c, double rq,
+                            const double* __restrict hvl) noexcept {
     constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        const double hv = b.hvl[j];
+        const double hv = hvl[j];
         const double hs = hv * c.sqrt_t;
         const double d1 = (b.lo[j] - c.log_strike + (rq + 0.5 * hv * hv) * c.tau) / hs;
         const double e1 = vmath::half_gauss(d1);
@@ -366,12 +480,11 @@ void discounted_mark_gamma(Block& b, const std::vector<GroupStep>& gs) noexcept 
     }
 }
 
-/// Greeks of the portfolio at step k for all lanes: val/del/gam/the/hdel/hgam and settlements.
-void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& gs) noexcept {
+/// The per-step constants of every group at step k (mark vol `vol`, hedge vol `hvol`).
+void group_steps(const Setup& su, i64 k, double vol, double hvol,
+                 std::vector<GroupStep>& gs) noexcept {
     const HedgeSpec& sp = su.spec;
     const double t = sp.times[k];
-    const double vol = sp.vols != nullptr ? sp.vols[k] : su.vol;  // implied vol at step k
-    const double hvol = su.same_hedge_vol ? vol : su.hvol;
     for (i64 g = 0; g < sp.n_groups; ++g) {
         const OptionGroup& og = sp.groups[g];
         GroupStep& c = gs[static_cast<std::size_t>(g)];
@@ -402,7 +515,173 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
             c.wdisc = std::exp(-0.5 * su.rate * tau);
         }
     }
-    if (su.hv_kind != HedgeVolKind::given) {
+}
+
+/// The marks of group c at one vol for every path (and, with a shared vol path, the vega,
+/// vanna and volga that attribute its changes).
+void group_marks(const Setup& su, Block& b, const GroupStep& c) noexcept {
+    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+    const double r = su.rate, q = su.div;
+    // Cody's asymptotic range is evaluated only in blocks where some |d| needs it (near
+    // expiry, far from the money): norm_cdf_from<false> gives the same bits below
+    // kCdfTailStart, so a lane's result does not depend on its neighbours.
+    if (block_needs_tail(b, c)) {
+        marks<true>(b, c, r, q);
+    } else {
+        marks<false>(b, c, r, q);
+    }
+    if (su.spec.vols != nullptr) {  // vega (per 1.00 of vol), only needed with a vol path
+        const double inv_vol = c.inv_sig_t * c.sqrt_t;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double d1 = (b.lx[j] - c.log_strike + c.mu_t) * c.inv_sig_t;
+            const double d2 = d1 - c.sig_t;
+            const double e1 = vmath::half_gauss(d1);
+            const double pdf = kInvSqrt2Pi * e1;
+            const double vg = c.qsum * b.s[j] * c.dq * kInvSqrt2Pi * e1 * c.sqrt_t;
+            b.veg[j] += vg;
+            b.vna[j] -= c.qsum * c.dq * pdf * d2 * inv_vol;
+            b.vlg[j] += vg * d1 * d2 * inv_vol;
+        }
+    }
+}
+
+/// The marks of group g (GroupStep c) at its own vol on every path (lv), and the trader's
+/// Greeks when they differ from the marks.
+void group_marks_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& lv, i64 g,
+                       i64 k) noexcept {
+    const auto at = static_cast<std::size_t>(g) * kLanes;
+    const double* vl = lv.vol.data() + at;
+    const double r = su.rate, q = su.div;
+    const bool mark_hedge = hedge_is_mark(su);
+    double* vg = lv.vega.data() + at;
+    double* va = lv.vanna.data() + at;
+    double* vo = lv.volga.data() + at;
+    if (block_needs_tail_lanes(b, c, vl, r - q)) {
+        marks_lanes<true>(b, c, vl, r, q, mark_hedge, vg, va, vo);
+    } else {
+        marks_lanes<false>(b, c, vl, r, q, mark_hedge, vg, va, vo);
+    }
+    if (mark_hedge) {
+        return;
+    }
+    if (su.hv_kind != HedgeVolKind::given) {  // realized so far, the leg's implied before
+        trader_greeks_per_lane(b, c, r - q, k < su.hv_warmup ? vl : b.hvl);
+    } else if (std::isnan(su.hvol)) {  // the leg's own implied vol, at the observed price
+        trader_greeks_per_lane(b, c, r - q, vl);
+    } else {
+        trader_greeks(b, c);  // a fixed hedge vol
+    }
+}
+
+/// The hedge option's Greeks per unit at its own vol on every lane (group c, the last group;
+/// vl its vol), then the quantity held (qh) added into the marks and its vega, vanna and volga
+/// slots of lv (which attribute its vol change). Not inlined (nor hedge_option_trade): inlined
+/// into portfolio_greeks, their loops made GCC compile the per-leg marks ~15% slower (measured
+/// with benchmarks/ab_hedging.py smile, without an option hedge).
+[[gnu::noinline]] void hedge_option_marks(const Setup& su, Block& b, const GroupStep& c,
+                                          LegVols& lv, i64 g) noexcept {
+    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+    LaneBlock& ln = *b.ln;
+    const auto at = static_cast<std::size_t>(g) * kLanes;
+    const double* __restrict vl = lv.vol.data() + at;
+    const double r = su.rate, q = su.div, K = c.strike, put = su.oh_call ? 0.0 : 1.0;
+    const double ww = hedge_is_mark(su) ? c.wdisc : 0.0;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double s = b.s[j], v = vl[j];
+        const double sig_t = v * c.sqrt_t;
+        const double inv = 1.0 / sig_t;
+        const double d1 = (b.lx[j] - c.log_strike + (r - q + 0.5 * v * v) * c.tau) * inv;
+        const double d2 = d1 - sig_t;
+        const double e1 = vmath::half_gauss(d1);
+        const double pdf = kInvSqrt2Pi * e1;
+        const double n1 = vmath::norm_cdf_from<true>(d1, e1);
+        const double n2 = vmath::norm_cdf_from<true>(d2, e1 * s * c.ratio);
+        const double sdq = s * c.dq, kdr = K * c.dr;
+        const double vg = sdq * pdf * c.sqrt_t;
+        // calls (Haug ch. 2); puts by parity P = C - S dq + K dr
+        ln.uv[j] = sdq * n1 - kdr * n2 - put * (sdq - kdr);
+        ln.ud[j] = c.dq * n1 - put * c.dq;
+        ln.ug[j] = pdf * c.dq * inv / s;
+        ln.ut[j] = -sdq * pdf * v / (2.0 * c.sqrt_t) - r * kdr * n2 + q * sdq * n1 -
+                   put * (q * sdq - r * kdr);
+        ln.uvg[j] = vg;
+        ln.uva[j] = -c.dq * pdf * d2 * inv * c.sqrt_t;
+        ln.uvo[j] = vg * d1 * d2 * inv * c.sqrt_t;
+        const double qh = ln.qh[j];
+        b.val[j] += qh * ln.uv[j];
+        b.del[j] += qh * ln.ud[j];
+        b.gam[j] += qh * ln.ug[j];
+        b.the[j] += qh * ln.ut[j];
+        b.wgam[j] += ww * qh * ln.ug[j];
+        lv.vega[at + j] = qh * vg;
+        lv.vanna[at + j] = qh * ln.uva[j];
+        lv.volga[at + j] = qh * ln.uvo[j];
+    }
+}
+
+/// The hedge option's trade at step k (every oh_every steps before the horizon): to the
+/// quantity that makes the book's vega (or gamma) zero, -book / unit, the book being every
+/// other live group; its cost |q| x half-spread (vol points) x unit vega. The marks (and the
+/// hedge delta) take the new quantity at once; the books pay oq x value + ocost (rebalance).
+[[gnu::noinline]] void hedge_option_trade(const Setup& su, Block& b,
+                                          const std::vector<GroupStep>& gs, LegVols& lv,
+                                          i64 k) noexcept {
+    LaneBlock& ln = *b.ln;
+    const HedgeSpec& sp = su.spec;
+    if (k >= su.n_steps || k % su.oh_every != 0) {
+        fill(ln.oq, 0.0);
+        fill(ln.ocost, 0.0);
+        return;
+    }
+    const i64 g_oh = sp.n_groups - 1;
+    fill(ln.lmk, 0.0);  // the book's vega (scratch)
+    for (i64 g = 0; g < g_oh; ++g) {
+        if (su.oh_gamma || !gs[static_cast<std::size_t>(g)].alive) {
+            continue;
+        }
+        const double* __restrict vg = lv.vega.data() + static_cast<std::size_t>(g) * kLanes;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            ln.lmk[j] += vg[j];
+        }
+    }
+    const auto at = static_cast<std::size_t>(g_oh) * kLanes;
+    const double wdisc = gs[static_cast<std::size_t>(g_oh)].wdisc;
+    const double ww = hedge_is_mark(su) ? wdisc : 0.0;
+    const double hs = su.oh_hs;
+    const bool gamma = su.oh_gamma;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double book = gamma ? b.gam[j] - ln.qh[j] * ln.ug[j] : ln.lmk[j];
+        const double unit = gamma ? ln.ug[j] : ln.uvg[j];
+        const double target = unit > 0.0 ? -book / unit : ln.qh[j];
+        const double q = target - ln.qh[j];
+        ln.oq[j] = q;
+        ln.ocost[j] = std::fabs(q) * hs * ln.uvg[j];
+        ln.qh[j] = target;
+        b.val[j] += q * ln.uv[j];
+        b.del[j] += q * ln.ud[j];
+        b.gam[j] += q * ln.ug[j];
+        b.the[j] += q * ln.ut[j];
+        b.hdel[j] += q * ln.ud[j];
+        b.hgam[j] += q * ln.ug[j];
+        b.wgam[j] += ww * q * ln.ug[j];
+        lv.vega[at + j] = target * ln.uvg[j];
+        lv.vanna[at + j] = target * ln.uva[j];
+        lv.volga[at + j] = target * ln.uvo[j];
+    }
+}
+
+/// Greeks of the portfolio at step k for all lanes: val/del/gam/the/hdel/hgam and settlements.
+void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& gs,
+                      LegVols& lv) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const double vol = sp.vols != nullptr ? sp.vols[k] : su.vol;  // implied vol at step k
+    group_steps(su, k, vol, su.same_hedge_vol ? vol : su.hvol, gs);
+    // (per-leg marks: before the warm-up each leg hedges at its own implied vol)
+    if (su.hv_kind != HedgeVolKind::given && (!su.lanes || k >= su.hv_warmup)) {
         realized_hedge_vols(su, b, k, vol);
     }
 #pragma omp simd
@@ -418,14 +697,18 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
         b.wgam[j] = 0.0;
         b.inv_s[j] = 1.0 / b.s[j];
     }
+    if (sp.vols != nullptr) {
+        fill(b.vna, 0.0);
+        fill(b.vlg, 0.0);
+    }
     if (!hedge_is_mark(su)) {
 #pragma omp simd
         for (int j = 0; j < kLanes; ++j) {
             b.inv_o[j] = 1.0 / b.o[j];
         }
     }
-    const double r = su.rate, q = su.div;
-    for (const GroupStep& c : gs) {
+    for (i64 g = 0; g < sp.n_groups; ++g) {
+        const GroupStep& c = gs[static_cast<std::size_t>(g)];
         if (c.settle) {
 #pragma omp simd
             for (int j = 0; j < kLanes; ++j) {
@@ -439,31 +722,26 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
         if (!c.alive) {
             continue;
         }
-        constexpr double kInvSqrt2Pi = 0.39894228040143267794;
-        // Cody's asymptotic range is evaluated only in blocks where some |d| needs it (near
-        // expiry, far from the money): norm_cdf_from<false> gives the same bits below
-        // kCdfTailStart, so a lane's result does not depend on its neighbours.
-        if (block_needs_tail(b, c)) {
-            marks<true>(b, c, r, q);
-        } else {
-            marks<false>(b, c, r, q);
+        if (su.lanes) {
+            group_marks_lanes(su, b, c, lv, g, k);
+            continue;
         }
-        if (sp.vols != nullptr) {  // vega (per 1.00 of vol), only needed with a vol path
-#pragma omp simd
-            for (int j = 0; j < kLanes; ++j) {
-                const double d1 = (b.lx[j] - c.log_strike + c.mu_t) * c.inv_sig_t;
-                b.veg[j] += c.qsum * b.s[j] * c.dq * kInvSqrt2Pi * vmath::half_gauss(d1) * c.sqrt_t;
-            }
-        }
+        group_marks(su, b, c);
         if (!hedge_is_mark(su)) {
             // The trader's Greeks: at the observed price (never the efficient one, which the
             // trader does not see) and the hedge vol (given, or realized so far per lane).
             if (su.hv_kind != HedgeVolKind::given) {
-                trader_greeks_per_lane(b, c, r - q);
+                trader_greeks_per_lane(b, c, su.rate - su.div, b.hvl);
             } else {
                 trader_greeks(b, c);
             }
         }
+    }
+    if (su.lanes && sp.n_groups > 0 && sp.n_trace > 0) {  // for the trace only
+        std::copy(lv.vol.data(), lv.vol.data() + kLanes, b.ln->iv0);
+    }
+    if (su.oh_on) {
+        hedge_option_marks(su, b, gs.back(), lv, sp.n_groups - 1);
     }
     if (hedge_is_mark(su)) {
 #pragma omp simd
@@ -471,9 +749,138 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
             b.hdel[j] = b.del[j];
             b.hgam[j] = b.gam[j];
         }
-        if (su.any_ww) {
+        if (su.any_ww && !su.lanes) {
             discounted_mark_gamma(b, gs);
         }
+    }
+}
+
+/// The implied vol of every lane of a group alive with tau years to expiry, from the surface:
+/// log-moneyness ln(K / F(tau)) with F from the spot that stays put (sticky strike: ls0, the
+/// path's first price or the surface's spot; sticky moneyness: the current price), then
+/// w(k, tau) as surface::total_variance (the expiry bracket, which depends only on tau, once
+/// per step) and vol = sqrt(w / tau).
+void surface_lane_vols(const Setup& su, Block& b, double log_strike, double tau,
+                       const double* __restrict mult, double* __restrict v) noexcept {
+    const SurfaceView& sf = su.spec.surface;
+    if (sf.kind == SurfaceKind::flat || sf.kind == SurfaceKind::term) {
+        // flat: exactly its vol (sqrt(vol^2 tau / tau) can be an ulp off); term: the same at
+        // every k
+        const double vol = sf.kind == SurfaceKind::flat ? sf.params[0] : surface::vol(sf, 0.0, tau);
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            v[j] = vol * mult[j];
+        }
+        return;
+    }
+    const double* __restrict base = su.sticky_moneyness ? b.lx : b.ln->ls0;
+    const double shift = log_strike - (su.rate - su.div) * tau;  // k = shift - base
+    // w = c0 (w_i0(k) + f (w_i1(k) - w_i0(k))): flat vol at fixed k before the first and after
+    // the last expiry (c0 = tau / t_i, f = 0), linear in w between two expiries (c0 = 1).
+    const i64 n = sf.n_t;
+    i64 i0 = 0, i1 = 0;
+    double c0 = 1.0, f = 0.0;
+    if (tau <= sf.t[0]) {
+        c0 = tau / sf.t[0];
+    } else if (tau >= sf.t[n - 1]) {
+        i0 = i1 = n - 1;
+        c0 = tau / sf.t[n - 1];
+    } else {
+        i0 = surface::bracket(sf.t, n, tau);
+        i1 = i0 + 1;
+        f = (tau - sf.t[i0]) / (sf.t[i1] - sf.t[i0]);
+    }
+    const double c0_tau = c0 / tau;  // vol = sqrt(w / tau)
+    if (sf.kind == SurfaceKind::svi && i0 == i1) {  // one slice (before the first expiry, after the last)
+        const double* p0 = sf.params + i0 * kSviParams;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            v[j] = std::sqrt(c0_tau * surface::svi_w(p0, shift - base[j])) * mult[j];
+        }
+        return;
+    }
+    if (sf.kind == SurfaceKind::svi) {
+        const double* p0 = sf.params + i0 * kSviParams;
+        const double* p1 = sf.params + i1 * kSviParams;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double k = shift - base[j];
+            const double w0 = surface::svi_w(p0, k);
+            v[j] = std::sqrt(c0_tau * (w0 + f * (surface::svi_w(p1, k) - w0))) * mult[j];
+        }
+        return;
+    }
+    const double* g0 = sf.params + i0 * sf.n_k;
+    const double* g1 = sf.params + i1 * sf.n_k;
+    for (int j = 0; j < kLanes; ++j) {  // grid: a bisection per lane
+        const double k = shift - base[j];
+        const double w0 = surface::grid_w(sf.k, g0, sf.n_k, k);
+        v[j] = std::sqrt(c0_tau * (w0 + f * (surface::grid_w(sf.k, g1, sf.n_k, k) - w0))) * mult[j];
+    }
+}
+
+/// The implied vol of every live group and lane at step k into out (n_groups x kLanes): the
+/// surface's (times atm / atm0 with the stochastic level, or times vols[k] / vols[0] with a
+/// user ATM series) or the Heston one. A group not alive
+/// at k keeps prev's vol (prev null: 0), so no vol change is attributed after its expiry.
+void leg_vols(const Setup& su, Block& b, i64 k, const double* prev, double* out) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const double t = sp.times[k];
+    for (i64 g = 0; g < sp.n_groups; ++g) {
+        const OptionGroup& og = sp.groups[g];
+        double* __restrict v = out + g * kLanes;
+        if (k >= og.expiry_step) {
+            for (int j = 0; j < kLanes; ++j) {
+                v[j] = prev != nullptr ? prev[g * kLanes + j] : 0.0;
+            }
+            continue;
+        }
+        const double tau = og.expiry - t;
+        if (su.vol_model == VolModel::heston) {
+            // surface::heston_expected_vol with its tau-only factor hoisted out of the lanes
+            const double x = su.heston_kappa * tau;
+            const double frac = x == 0.0 ? 1.0 : -std::expm1(-x) / x;
+            const double th = su.heston_theta;
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                const double avg = th + (b.var[j] - th) * frac;
+                v[j] = std::sqrt(avg < 0.0 ? 0.0 : avg);
+            }
+            continue;
+        }
+        // times atm / atm0 of the stochastic level (or 1, exactly)
+        surface_lane_vols(su, b, su.lnk[static_cast<std::size_t>(g)], tau,
+                          su.atm_on ? b.ln->atm_m : b.ln->one, v);
+        if (sp.vols != nullptr) {  // a user ATM series, the same on every path: vols[k] / vols[0]
+            const double m = sp.vols[k] / sp.vols[0];
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                v[j] *= m;
+            }
+        }
+        if (sp.atm_rows != nullptr) {  // one user ATM series per path
+            const double* __restrict a = sp.atm_rows;
+            const i64* __restrict at = b.ln->arow;
+            for (int j = 0; j < kLanes; ++j) {
+                v[j] *= a[at[j] + k] / a[at[j]];
+            }
+        }
+    }
+}
+
+/// The stochastic ATM level over a step of dt with the price normals z of the step: the exact
+/// OU transition of y = ln(atm), y = ln level + (y - ln level) e^{-kappa dt} + sd (rho z +
+/// sqrt(1 - rho^2) z_perp), z_perp from the atm_vol stream (StochasticAtmVol.paths, the same
+/// arithmetic).
+void advance_atm(const Setup& su, Block& b, i64 k, double dt, const double* __restrict z) noexcept {
+    const surface::OuStep st = surface::ou_step(su.atm_kappa, su.atm_xi, dt);
+    const double* __restrict zq = (k & 1) != 0 ? b.ln->qb : b.ln->qa;
+    const double lv = su.ln_atm_level, rho = su.atm_rho, rp = su.atm_rho_perp;
+    const double decay = st.decay, sd = st.sd, l0 = su.ln_atm0;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        b.ln->atm_y[j] = lv + (b.ln->atm_y[j] - lv) * decay + sd * (rho * z[j] + rp * zq[j]);
+        b.ln->atm_m[j] = vmath::exp(b.ln->atm_y[j] - l0);
     }
 }
 
@@ -575,7 +982,7 @@ void write_trace(const Setup& su, const Block& b, const Book& bk, i64 rule,
         row[tf_gamma] = b.a_gamma[j];
         row[tf_theta] = b.a_theta[j];
         row[tf_vega] = b.a_vega[j];
-        row[tf_implied_vol] = sp.vols != nullptr ? sp.vols[k] : su.vol;
+        row[tf_implied_vol] = su.lanes ? b.ln->iv0[j] : (sp.vols != nullptr ? sp.vols[k] : su.vol);
         row[tf_hedge] = bk.a_hedge[j];
         row[tf_financing] = bk.a_fin[j];
         row[tf_costs] = bk.a_cost[j];
@@ -762,6 +1169,9 @@ void draw_step(const Setup& su, Block& b, i64 k) noexcept {
             draw_pair(b, sp.seed, rng::Stream::jump_count, n, false, b.ua, b.ub);
             draw_pair(b, sp.seed, rng::Stream::jump_size, n, true, b.ja, b.jb);
         }
+        if (su.atm_on) {
+            draw_pair(b, sp.seed, rng::Stream::atm_vol, n, true, b.ln->qa, b.ln->qb);
+        }
     }
     if (su.noise != NoiseKind::none && ((k + 1) & 1) == 0) {
         draw_pair(b, sp.seed, rng::Stream::noise, static_cast<u32>((k + 1) >> 1),
@@ -867,6 +1277,9 @@ void move_prices(const Setup& su, Block& b, const i64* row, i64 k,
     switch (su.kind) {
         case PathKind::gbm:
             advance_gbm(su, b, dt, z);
+            if (su.atm_on) {
+                advance_atm(su, b, k, dt, z);
+            }
             break;
         case PathKind::signals:
             advance_gbm(su, b, dt, b.next_z);
@@ -876,6 +1289,9 @@ void move_prices(const Setup& su, Block& b, const i64* row, i64 k,
             break;
         case PathKind::merton:
             advance_merton(su, b, dt, z, u, jz, jump_cdf);
+            if (su.atm_on) {
+                advance_atm(su, b, k, dt, z);
+            }
             break;
         case PathKind::oscillation:
         case PathKind::trend:
@@ -1064,6 +1480,8 @@ struct Workspace {
     }
     std::vector<double> jump_cdf;
     std::vector<double> hv_ring;  // window hedge vol: the last hv_window values x kLanes
+    LegVols lv;                   // per-leg implied vols (surface or Heston marks)
+    LaneBlock lane;               // and the per-lane state they need
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1098,7 +1516,8 @@ std::vector<TraceSlot> trace_slots(const HedgeSpec& sp, i64 i0, i64 len) {
 
 /// Time 0 for every lane: the prices, the generators' state, the observed price, the option
 /// marks and the rule-independent accumulators.
-void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupStep>& gs) noexcept {
+void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupStep>& gs,
+                 LegVols& lv) noexcept {
     const HedgeSpec& sp = su.spec;
     const double ls0 = std::log(su.spot);
     for (int j = 0; j < kLanes; ++j) {
@@ -1122,11 +1541,30 @@ void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupSte
     for (int j = 0; j < kLanes; ++j) {
         b.lx_prev[j] = b.lx[j];  // no move before time 0: the quoted spread is not widened
     }
-    for (double* a : {b.a_gamma, b.a_theta, b.a_vega, b.rv, b.veg, b.hv_s}) {
+    for (double* a : {b.a_gamma, b.a_theta, b.a_vega, b.a_vanna, b.a_volga, b.rv, b.veg,
+                      b.hv_s}) {
         fill(a, 0.0);
     }
     b.hv_w = 0.0;
-    portfolio_greeks(su, b, 0, gs);
+    if (su.lanes) {
+        const double ss = hp(sp, hp_surface_spot);  // NaN: each path's own first price
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            b.ln->ls0[j] = std::isnan(ss) ? b.lx[j] : std::log(ss);
+        }
+        fill(b.ln->atm_y, su.ln_atm0);
+        fill(b.ln->atm_m, 1.0);
+        fill(b.ln->qh, 0.0);
+        fill(b.ln->one, 1.0);
+        for (int j = 0; j < kLanes; ++j) {
+            b.ln->arow[j] = row[j] * (sp.n_steps + 1);
+        }
+        leg_vols(su, b, 0, nullptr, lv.vol.data());
+    }
+    portfolio_greeks(su, b, 0, gs, lv);
+    if (su.oh_on) {
+        hedge_option_trade(su, b, gs, lv, 0);
+    }
 }
 
 /// Opens one rule's book at time 0: it buys the options at their model value, paying the
@@ -1142,10 +1580,12 @@ void open_book(const Setup& su, const Block& b, Book& bk, const RuleParams& rule
     }
     fill(bk.band, vmath::kNaN);
     fill(bk.hv, vol0 * vol0);
+    const double* __restrict ocost = su.oh_on ? b.ln->ocost : nullptr;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        bk.cash[j] = -b.val[j] - opt_spread;
-        bk.a_cost[j] = -opt_spread;
+        const double oc = ocost != nullptr ? ocost[j] : 0.0;  // the hedge option's spread
+        bk.cash[j] = -b.val[j] - opt_spread - oc;
+        bk.a_cost[j] = -opt_spread - oc;
         bk.last[j] = b.o[j];
     }
     if (hp(sp, hp_initial_hedge) != 0.0) {
@@ -1169,8 +1609,10 @@ void open_book(const Setup& su, const Block& b, Book& bk, const RuleParams& rule
 }
 
 /// The P&L attribution of step k with the Greeks of step k: the option parts, which are the
-/// same for every rule, and the realized variance of the observed price.
-void attribute(const Setup& su, Block& b, i64 k, double dt) noexcept {
+/// same for every rule, and the realized variance of the observed price. The vol terms: vega
+/// dvol, vanna dS dvol and volga dvol^2 / 2, with the shared vol path's change, or (per-leg
+/// marks, lv) each leg's own change from its vol at k to its vol at k + 1.
+void attribute(const Setup& su, Block& b, i64 k, double dt, const LegVols& lv) noexcept {
     const HedgeSpec& sp = su.spec;
     const double dvol = sp.vols != nullptr ? sp.vols[k + 1] - sp.vols[k] : 0.0;
 #pragma omp simd
@@ -1181,6 +1623,36 @@ void attribute(const Setup& su, Block& b, i64 k, double dt) noexcept {
         b.a_vega[j] += b.veg[j] * dvol;
         const double lr = b.lo[j] - b.lo_prev[j];
         b.rv[j] += lr * lr;
+    }
+    if (sp.vols != nullptr) {
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double ds = b.s[j] - b.s_prev[j];
+            b.a_vanna[j] += b.vna[j] * ds * dvol;
+            b.a_volga[j] += 0.5 * b.vlg[j] * dvol * dvol;
+        }
+    }
+    if (!su.lanes) {
+        return;
+    }
+    for (i64 g = 0; g < sp.n_groups; ++g) {
+        if (k >= sp.groups[g].expiry_step) {
+            continue;  // not alive at k: no Greeks
+        }
+        const auto at = static_cast<std::size_t>(g) * kLanes;
+        const double* __restrict v0 = lv.vol.data() + at;
+        const double* __restrict v1 = lv.next.data() + at;
+        const double* __restrict vg = lv.vega.data() + at;
+        const double* __restrict va = lv.vanna.data() + at;
+        const double* __restrict vo = lv.volga.data() + at;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double ds = b.s[j] - b.s_prev[j];
+            const double dv = v1[j] - v0[j];
+            b.a_vega[j] += vg[j] * dv;
+            b.a_vanna[j] += va[j] * ds * dv;
+            b.a_volga[j] += 0.5 * vo[j] * dv * dv;
+        }
     }
 }
 
@@ -1208,10 +1680,14 @@ void close_book(const Setup& su, const Block& b, Book& bk, double exit_spread) n
         bk.pend[j] = 0.0;  // orders still in flight are cancelled
     }
     trade(su, b, bk, hp(su.spec, hp_exit_costs) != 0.0);
+    // the hedge option is sold too, at its bid (half-spread in vol points x vega)
+    const double oh_exit = su.oh_on && hp(su.spec, hp_close_options) != 0.0 ? su.oh_hs : 0.0;
+    const LaneBlock* ln = su.oh_on ? b.ln : nullptr;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        bk.cash[j] += b.val[j] - exit_spread;
-        bk.a_cost[j] -= exit_spread;
+        const double oc = ln != nullptr ? oh_exit * std::fabs(ln->qh[j]) * ln->uvg[j] : 0.0;
+        bk.cash[j] += b.val[j] - exit_spread - oc;
+        bk.a_cost[j] -= exit_spread + oc;
     }
     fill(bk.band, vmath::kNaN);
 }
@@ -1260,6 +1736,14 @@ void rebalance(const Setup& su, const Block& b, Book& bk, const RuleParams& rule
         bk.q[j] = 0.0;
         bk.since[j] += 1.0;
     }
+    if (su.oh_on) {  // the hedge option's trade of this step, the same for every rule
+        const LaneBlock& ln = *b.ln;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            bk.cash[j] -= ln.oq[j] * ln.uv[j] + ln.ocost[j];
+            bk.a_cost[j] -= ln.ocost[j];
+        }
+    }
     double opt_val_factor = 1.0;  // 0 at the horizon, where the options are sold
     if (k1 < su.n_steps) {
         if (su.latency == 0) {
@@ -1293,8 +1777,8 @@ void write_outputs(const Setup& su, const Block& b, const std::vector<Book>& boo
         const Book& bk = books[r];
         for (int j = 0; j < len; ++j) {
             const i64 at = static_cast<i64>(r) * sp.n_paths + i0 + j;
-            const double parts = b.a_gamma[j] + b.a_theta[j] + b.a_vega[j] + bk.a_hedge[j] +
-                                 bk.a_fin[j] + bk.a_cost[j];
+            const double parts = b.a_gamma[j] + b.a_theta[j] + b.a_vega[j] + b.a_vanna[j] +
+                                 b.a_volga[j] + bk.a_hedge[j] + bk.a_fin[j] + bk.a_cost[j];
             const auto put = [&](HedgeOutput o, double x) {
                 if (sp.out[o] != nullptr) {
                     sp.out[o][at] = x;
@@ -1304,6 +1788,8 @@ void write_outputs(const Setup& su, const Block& b, const std::vector<Book>& boo
             put(ho_gamma, b.a_gamma[j]);
             put(ho_theta, b.a_theta[j]);
             put(ho_vega, b.a_vega[j]);
+            put(ho_vanna, b.a_vanna[j]);
+            put(ho_volga, b.a_volga[j]);
             put(ho_hedge, bk.a_hedge[j]);
             put(ho_financing, bk.a_fin[j]);
             put(ho_costs, bk.a_cost[j]);
@@ -1323,10 +1809,11 @@ void write_outputs(const Setup& su, const Block& b, const std::vector<Book>& boo
 void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
     const HedgeSpec& sp = su.spec;
     Block b;  // NOLINT: every array is filled before use
+    b.ln = &ws.lane;
     i64 row[kLanes];
     const i64 len = open_lanes(sp, i0, end, b, row);
     const std::vector<TraceSlot> slots = trace_slots(sp, i0, len);
-    start_paths(su, b, row, ws.gs);
+    start_paths(su, b, row, ws.gs, ws.lv);
     std::fill(ws.orders.begin(), ws.orders.end(), 0.0);
     for (std::size_t r = 0; r < ws.books.size(); ++r) {
         open_book(su, b, ws.books[r], ws.rules[r], ws.rings[r].data());
@@ -1343,7 +1830,14 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
         if (su.kind == PathKind::signals || su.user_signals) {
             signals_at(su, b, row, k + 1);
         }
-        attribute(su, b, k, dt);
+        const i64 k1 = k + 1;
+        if (su.lanes) {
+            leg_vols(su, b, k1, ws.lv.vol.data(), ws.lv.next.data());
+        }
+        attribute(su, b, k, dt, ws.lv);
+        if (su.lanes) {
+            std::swap(ws.lv.vol, ws.lv.next);
+        }
         if (su.hv_kind != HedgeVolKind::given) {
             update_hedge_vol(su, b, ws.hv_ring.data(), k + 1, dt);
         }
@@ -1352,8 +1846,10 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
         for (Book& bk : ws.books) {
             carry(su, b, bk, grow_cash, grow_div);
         }
-        const i64 k1 = k + 1;
-        portfolio_greeks(su, b, k1, ws.gs);  // options expiring at k1 pay into cash
+        portfolio_greeks(su, b, k1, ws.gs, ws.lv);
+        if (su.oh_on) {
+            hedge_option_trade(su, b, ws.gs, ws.lv, k1);
+        }  // options expiring at k1 pay into cash
         for (std::size_t r = 0; r < ws.books.size(); ++r) {
             rebalance(su, b, ws.books[r], ws.rules[r], ws.rings[r].data(), ws.orders_of(r, su.latency), k1,
                       dt, ws.gs);
@@ -1389,6 +1885,7 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
                                BandKind::whalley_wilmott;
     }
     const auto hv_kind = static_cast<HedgeVolKind>(static_cast<int>(hp(spec, hp_hedge_vol_kind)));
+    const auto vol_model = static_cast<VolModel>(static_cast<int>(hp(spec, hp_vol_model)));
     const Setup su{
         .spec = spec,
         .kind = static_cast<PathKind>(static_cast<int>(hp(spec, hp_path_kind))),
@@ -1403,7 +1900,8 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         .div = hp(spec, hp_div),
         .same_hedge_vol = hv_kind == HedgeVolKind::given &&
                           (std::isnan(hp(spec, hp_hedge_vol)) ||
-                           (spec.vols == nullptr && hp(spec, hp_hedge_vol) == hp(spec, hp_vol))),
+                           (spec.vols == nullptr && vol_model == VolModel::constant &&
+                            hp(spec, hp_hedge_vol) == hp(spec, hp_vol))),
         .fill_observed = hp(spec, hp_fill_observed) != 0.0,
         // an order that would fill after the horizon never fills: any latency beyond n_steps
         // is n_steps (and the ring of orders in flight stays small)
@@ -1427,9 +1925,30 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         .sig_kind = static_cast<SignalKind>(static_cast<int>(hp(spec, hp_signal_kind))),
         .sig_rho = hp(spec, hp_signal_rho),
         .user_signals = spec.profile != nullptr || spec.imbalance != nullptr,
+        .vol_model = vol_model,
+        .lanes = vol_model != VolModel::constant,
+        .sticky_moneyness = hp(spec, hp_sticky_moneyness) != 0.0,
+        .atm_on = vol_model == VolModel::surface && hp(spec, hp_atm_on) != 0.0,
+        .ln_atm0 = std::log(hp(spec, hp_atm0)),
+        .ln_atm_level = std::log(hp(spec, hp_atm_level)),
+        .atm_kappa = hp(spec, hp_atm_kappa),
+        .atm_xi = hp(spec, hp_atm_xi),
+        .atm_rho = hp(spec, hp_atm_rho),
+        .atm_rho_perp = std::sqrt(std::max(0.0, 1.0 - hp(spec, hp_atm_rho) * hp(spec, hp_atm_rho))),
+        .heston_kappa = hp(spec, hp_heston_kappa),
+        .heston_theta = hp(spec, hp_heston_theta),
+        .oh_on = vol_model != VolModel::constant && hp(spec, hp_oh_on) != 0.0 &&
+                 spec.n_groups >= 2,
+        .oh_every = std::max<std::int64_t>(1, static_cast<std::int64_t>(hp(spec, hp_oh_every))),
+        .oh_gamma = hp(spec, hp_oh_gamma) != 0.0,
+        .oh_call = hp(spec, hp_oh_is_call) != 0.0,
+        .oh_hs = hp(spec, hp_oh_half_spread_vol),
     };
     Workspace ws;
     ws.gs.resize(static_cast<std::size_t>(spec.n_groups));
+    if (su.lanes) {
+        ws.lv.resize(spec.n_groups);
+    }
     if (hv_kind == HedgeVolKind::window) {
         ws.hv_ring.assign(static_cast<std::size_t>(su.hv_window) * kLanes, 0.0);
     }

@@ -26,6 +26,8 @@ PNL_PARTS: tuple[str, ...] = (
     "gamma",
     "theta",
     "vega",
+    "vanna",
+    "volga",
     "hedge",
     "financing",
     "costs",
@@ -50,6 +52,7 @@ _BAND_KIND = _enum(
     _core._band_kind_names(),
     {"none", "fixed", "trend", "whalley_wilmott", "profile", "imbalance"},
 )
+_VOL_MODEL = _enum("vol model", _core._vol_model_names(), {"constant", "surface", "heston"})
 _HEDGE_VOL_KIND = _enum(
     "hedge vol kind", _core._hedge_vol_kind_names(), {"given", "ewma", "window"}
 )

@@ -342,7 +342,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
                     f"{'best':>14s}: in {r['scenario']}, {r['rule']} (mean {r['pnl_mean']:+.3g}, "
                     f"std {r['pnl_std']:.3g}, mean-variance utility, risk aversion 1)"
                 )
-    study = signals = None
+    study = signals = vega = None
     if not res.partial:
         study = lab.spread_study(
             n_paths=max(1, args.paths // 4), seed=args.seed, threads=args.threads
@@ -360,6 +360,16 @@ def cmd_lab(args: argparse.Namespace) -> int:
         written += write_table(signals, out / "lab_signal_study.csv")
         for line in lab.signal_study_summary(signals):
             print(f"{'dynamic bands':>14s}: {line}")
+        vols = lab.vol_study(n_paths=max(1, args.paths // 4), seed=args.seed, threads=args.threads)
+        written += write_table(vols, out / "lab_vol_study.csv")
+        for line in lab.vol_study_summary(vols):
+            print(f"{'moving iv':>14s}: {line}")
+        vega = lab.vega_hedge_study(
+            n_paths=max(1, args.paths // 4), seed=args.seed, threads=args.threads
+        )
+        written += write_table(vega, out / "lab_vega_hedge.csv")
+        for line in lab.vega_hedge_summary(vega):
+            print(f"{'vega hedge':>14s}: {line}")
     if _plots_available(args.no_plots):
         from . import plots
 
@@ -375,6 +385,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
             figs["spread_study"] = plots.plot_spread_study(study)
         if signals is not None:
             figs["signal_study"] = plots.plot_signal_study(signals)
+        if vega is not None:
+            figs["vega_hedge"] = plots.plot_vega_hedge_study(vega)
         written += plots.save_all(figs, out)
     print("\nwrote " + ", ".join(str(p) for p in written))
     print(f"({res.elapsed:.1f} s)")

@@ -57,6 +57,7 @@ __all__ = [
     "Move",
     "Never",
     "Noise",
+    "OptionHedge",
     "Oscillation",
     "PathGenerator",
     "Position",
@@ -82,6 +83,7 @@ from ._checks import (
     _MAX_COUNT as _MAX_COUNT,
     _MAX_STEPS as _MAX_STEPS,
     _NOISE_KIND as _NOISE_KIND,
+    _VOL_MODEL as _VOL_MODEL,
     GROUP_COLUMNS as GROUP_COLUMNS,
     HEDGE_FIELDS as HEDGE_FIELDS,
     PARAM_NAMES as PARAM_NAMES,
@@ -113,6 +115,7 @@ from .position import (
     Accounting as Accounting,
     HedgeVol as HedgeVol,
     Leg as Leg,
+    OptionHedge as OptionHedge,
     Position as Position,
     straddle as straddle,
 )
@@ -135,6 +138,7 @@ from .rules import (
     VolGate as VolGate,
     WhalleyWilmott as WhalleyWilmott,
 )
+from .vol_dynamics import StochasticAtmVol
 
 # --------------------------------------------------------------------------------------------
 # Entry points
@@ -214,6 +218,8 @@ def build_params(
         p["hedge_vol"] = math.nan if hv is None else float(hv)
     p["rate"] = position.rate
     p["div"] = position.div
+    _vol_model_params(p, position, paths)
+    _option_hedge_params(p, position, noise)
     units = float(sum(abs(leg.quantity) for leg in position.legs))
     rule._params(p, units)
     p.update(
@@ -238,6 +244,98 @@ def build_params(
     return p
 
 
+def _vol_model_params(p: dict[str, float], position: Position, paths: Any) -> None:
+    """The engine's implied-vol model: one vol, a surface per leg, or Heston's."""
+    surface = position.surface()
+    atm = position.atm
+    p["atm0"] = p["atm_level"] = 1.0
+    if atm == "heston":
+        if not isinstance(paths, Heston):
+            raise ValueError("Position atm='heston' needs Heston paths (its variance marks)")
+        p["vol_model"] = float(_VOL_MODEL["heston"])
+        return
+    if surface is None:
+        p["vol_model"] = float(_VOL_MODEL["constant"])
+        return
+    p["vol_model"] = float(_VOL_MODEL["surface"])
+    p["sticky_moneyness"] = float(position.sticky == "moneyness")
+    p["surface_spot"] = math.nan if surface.spot is None else surface.spot
+    if isinstance(atm, StochasticAtmVol):
+        if not isinstance(paths, (GBM, Merton)):
+            raise ValueError(
+                "Position atm (a StochasticAtmVol) needs GBM or Merton paths: its shocks are "
+                "correlated with the paths' price normals"
+            )
+        p.update(
+            atm_on=1.0,
+            atm0=atm.atm0,
+            atm_level=atm.level,
+            atm_kappa=atm.kappa,
+            atm_xi=atm.xi,
+            atm_rho=atm.rho,
+        )
+
+
+def _option_hedge_params(p: dict[str, float], position: Position, noise: Noise | None) -> None:
+    """The option as second hedge instrument (:class:`OptionHedge`), checked: it needs the
+    per-leg marks (its own vol) and hedges at the marks' Greeks."""
+    oh = position.option_hedge
+    if oh is None:
+        return
+    if p["vol_model"] == _VOL_MODEL["constant"]:
+        raise ValueError(
+            "option_hedge needs each leg at its own implied vol: give vol as a VolSurface or "
+            "an atm= (with one vol for all, vega hedging is a static hedge)"
+        )
+    if position.hedge_vol is not None or noise is not None:
+        raise ValueError(
+            "option_hedge is implemented for hedging at the marks: hedge_vol must be the "
+            "implied (None) and there must be no noise"
+        )
+    p.update(
+        oh_on=1.0,
+        oh_every=float(oh.every),
+        oh_gamma=float(oh.target == "gamma"),
+        oh_is_call=float(oh.kind == "call"),
+        oh_half_spread_vol=oh.half_spread_vol,
+    )
+
+
+def _initial_vol(position: Position, params: Mapping[str, float], groups: FloatArray) -> float:
+    """The first leg's implied vol at the first time: what the vol gate compares realized vol
+    with (and the engine's scalar vol) when each leg has its own."""
+    model = {v: k for k, v in _VOL_MODEL.items()}[int(params["vol_model"])]
+    strike, expiry = float(groups[0][0]), float(groups[0][1])
+    if model == "heston":
+        from .vol_dynamics import heston_implied_vol
+
+        return float(
+            heston_implied_vol(
+                params["heston_v0"], expiry, params["heston_kappa"], params["heston_theta"]
+            )
+        )
+    surface = position.surface()
+    assert surface is not None
+    s0 = params["surface_spot"] if not math.isnan(params["surface_spot"]) else params["spot"]
+    k = math.log(strike / s0) - (position.rate - position.div) * expiry
+    return float(surface.vol(k, expiry))
+
+
+def _surface_arrays(position: Position) -> tuple[Any, ...]:
+    """(kind, expiries, params, k grid) of the position's surface for the engine."""
+    surface = position.surface()
+    if surface is None:
+        return (0, np.zeros(0), np.zeros(1), np.zeros(0))
+    from .surface import _KIND as _SURFACE_KIND
+
+    return (
+        _SURFACE_KIND[surface.kind],
+        np.ascontiguousarray(surface.expiries),
+        np.ascontiguousarray(surface.params.ravel()),
+        np.ascontiguousarray(surface.k_grid),
+    )
+
+
 @dataclass(frozen=True)
 class Prepared:
     """Everything a run needs, validated (shared by the engine and the NumPy reference)."""
@@ -253,6 +351,10 @@ class Prepared:
     vols: FloatArray
     #: The user's signals by name ("profile", "imbalance"): (1 or n_paths, n_steps + 1).
     signals: Mapping[str, FloatArray] = field(default_factory=dict)
+    #: The position (its surface marks the legs when params["vol_model"] is "surface").
+    position: Position = field(default_factory=Position)
+    #: Per-path ATM series (n_paths, n_steps + 1) scaling the surface; empty: none.
+    atm_rows: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
 
 
 def prepare(
@@ -332,8 +434,15 @@ def prepare(
     params = build_params(paths, position, rule, costs, accounting, noise, spot0, execution)
     groups = position.groups(spot0, grid)
     vols = position.vol_path(grid)
+    if params["vol_model"] != _VOL_MODEL["constant"]:
+        params["vol"] = _initial_vol(position, params, groups)
+    elif math.isnan(params["vol"]):
+        raise ValueError("the position's vol gives no implied vol")  # pragma: no cover
     sig = _check_signals(signals, paths, n, grid.size, rules or (rule,))
-    return Prepared(params, grid, groups, returns, user, n, first, seed_i, vols, sig)
+    atm_rows = position.atm_rows(n, grid)
+    return Prepared(
+        params, grid, groups, returns, user, n, first, seed_i, vols, sig, position, atm_rows
+    )
 
 
 #: The valid range of each signal.
@@ -511,6 +620,8 @@ def _run(
             prep.user[a:b] if prep.user.shape[0] else prep.user,
             _signal_rows(prep, "profile", a, b),
             _signal_rows(prep, "imbalance", a, b),
+            _surface_arrays(prep.position),
+            prep.atm_rows[a:b] if prep.atm_rows.size else prep.atm_rows,
             first,
             b - a,
             trace_idx[sel],

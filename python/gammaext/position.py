@@ -13,6 +13,8 @@ from . import _arrays
 from ._arrays import FloatArray
 from ._checks import _EXPIRY_TOL, _MAX_COUNT, GROUP_COLUMNS, _count, _finite
 from .greeks import warn_percent
+from .surface import SVI, VolSurface
+from .vol_dynamics import StochasticAtmVol
 
 # --------------------------------------------------------------------------------------------
 # Position
@@ -103,6 +105,53 @@ class HedgeVol:
         return max(2, math.ceil(self.length))
 
 
+def _check_marking_surface(sf: VolSurface) -> None:
+    """A surface that marks options needs total variance > 0 everywhere (a zero vol has no
+    Black-Scholes Greeks): flat vol, term and grid values, each SVI slice's minimum."""
+    p = sf.params
+    if sf.kind == "svi":
+        low = min(SVI(*row).min_total_variance for row in p)
+    else:
+        low = float(np.min(p))
+    if not low > 0.0:
+        raise ValueError(
+            f"vol surface must have total variance > 0 everywhere to mark options; its {sf.kind} "
+            f"parameters reach {low!r}"
+        )
+
+
+@dataclass(frozen=True)
+class OptionHedge:
+    """An option as second hedge instrument: a European ``kind`` of ``strike`` (or
+    ``moneyness`` x the initial spot) expiring at ``expiry`` years (after the horizon), traded
+    every ``every`` steps (at the first time and then each ``every``-th step before the
+    horizon) to the quantity that makes the book's vega (``target="vega"``) or gamma
+    (``"gamma"``) zero. It is marked at its own implied vol like the legs and pays a
+    half-spread of ``half_spread_vol`` vol points (decimals: 0.005 is half a vol point) times
+    its vega per unit on every trade, and on its sale at the horizon (``close_options``). The
+    stock then hedges the delta of the whole book, this option included."""
+
+    kind: Literal["call", "put"] = "call"
+    strike: float | None = None
+    moneyness: float = 1.0
+    expiry: float = 1.0
+    every: int = 1
+    target: Literal["vega", "gamma"] = "vega"
+    half_spread_vol: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("call", "put"):
+            raise ValueError(f"OptionHedge kind must be 'call' or 'put', got {self.kind!r}")
+        if self.target not in ("vega", "gamma"):
+            raise ValueError(f"OptionHedge target must be 'vega' or 'gamma', got {self.target!r}")
+        if self.strike is not None:
+            _finite("OptionHedge strike", self.strike, positive=True)
+        _finite("OptionHedge moneyness", self.moneyness, positive=True)
+        _finite("OptionHedge expiry", self.expiry, positive=True)
+        _count("OptionHedge every", self.every, 1, maximum=_MAX_COUNT)
+        _finite("OptionHedge half_spread_vol", self.half_spread_vol, nonneg=True)
+
+
 @dataclass(frozen=True)
 class Position:
     """The option portfolio and how it is marked.
@@ -117,6 +166,19 @@ class Position:
     decimals; cash earns ``rate`` and the stock pays ``div`` (see :class:`Accounting`).
     Default: a long at-the-money straddle expiring at the horizon, 20% implied vol, zero rate
     and dividend.
+
+    Implied vol per leg (docs/surfaces.md): ``vol`` may be a :class:`VolSurface`; each leg is
+    then marked at its own vol ``surface(ln(K / F(tau)), tau)`` at every step, ``tau`` its time
+    to expiry, with ``F(tau) = S e^{(rate - div) tau}`` from the spot that stays put:
+    ``sticky="strike"`` the initial one (the surface's ``spot`` if it has one, else each path's
+    first price), ``sticky="moneyness"`` the current one (the smile moves with spot). ``atm``
+    moves the whole surface: a :class:`StochasticAtmVol` multiplies every vol by
+    ``atm(t) / atm0`` (generated in the engine with the path; GBM and Merton paths), a 1-D
+    array of ATM vols, one per time of the grid (a user implied-vol series, the same on every
+    path: a replay), multiplies them by ``atm[k] / atm[0]``, and ``"heston"`` marks every leg
+    at ``heston_implied_vol`` of the path's variance (Heston paths; ``vol`` is then not used
+    for marks). The hedge vol (``hedge_vol``) is then by default each
+    leg's current implied vol.
     """
 
     legs: tuple[Leg, ...] = field(default_factory=straddle)
@@ -124,6 +186,9 @@ class Position:
     rate: float = 0.0
     div: float = 0.0
     hedge_vol: float | HedgeVol | str | None = None
+    sticky: Literal["strike", "moneyness"] = "strike"
+    atm: StochasticAtmVol | Literal["heston"] | Any = None
+    option_hedge: OptionHedge | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -138,6 +203,17 @@ class Position:
                 raise TypeError(f"position legs must be Leg objects, got {type(leg).__name__}")
         if all(leg.quantity == 0 for leg in legs):
             raise ValueError("position has only zero quantities")
+        if self.sticky not in ("strike", "moneyness"):
+            raise ValueError(f"sticky must be 'strike' or 'moneyness', got {self.sticky!r}")
+        self._check_atm()
+        if self.option_hedge is not None and not isinstance(self.option_hedge, OptionHedge):
+            raise TypeError(
+                f"option_hedge must be an OptionHedge, got {type(self.option_hedge).__name__}"
+            )
+        if isinstance(self.vol, VolSurface):
+            _check_marking_surface(self.vol)
+            self._check_rest()
+            return
         if isinstance(self.vol, (str, bytes, bool)):
             raise TypeError(f"vol must be a number or a 1-D array, got {self.vol!r}")
         try:
@@ -153,6 +229,13 @@ class Position:
             object.__setattr__(self, "vol", tuple(float(x) for x in v))
         else:
             raise ValueError(f"vol must be a number or a 1-D array, got shape {v.shape}")
+        if isinstance(self.vol, tuple) and self.atm is not None:
+            raise ValueError(
+                "atm= moves a surface: give vol as a number or a VolSurface, not a path"
+            )
+        self._check_rest()
+
+    def _check_rest(self) -> None:
         _finite("rate", self.rate)
         _finite("div", self.div)
         if isinstance(self.hedge_vol, str):
@@ -169,7 +252,9 @@ class Position:
                 self, "hedge_vol", _finite("hedge_vol", self.hedge_vol, positive=True)
             )
         fixed = self.hedge_vol if isinstance(self.hedge_vol, float) else None
-        vols = np.atleast_1d(np.asarray(self.vol, dtype=np.float64))
+        vols = np.atleast_1d(
+            np.asarray(0.0 if isinstance(self.vol, VolSurface) else self.vol, dtype=np.float64)
+        )
         warn_percent(
             [
                 f"{name} is {value!r}, above {limit}"
@@ -184,13 +269,66 @@ class Position:
             stacklevel=4,
         )
 
+    def _check_atm(self) -> None:
+        atm = self.atm
+        if atm is None or isinstance(atm, StochasticAtmVol):
+            return
+        what = f"atm must be a StochasticAtmVol, 'heston', an array or None, got {atm!r}"
+        if isinstance(atm, str):
+            if atm != "heston":
+                raise ValueError(what)
+            return
+        if isinstance(atm, (bytes, bool, int, float)):
+            raise TypeError(what)
+        try:
+            a = _arrays.as_float("atm", atm)
+        except TypeError:
+            raise TypeError(what) from None
+        if a.ndim not in (1, 2) or a.size < 1:
+            raise ValueError(
+                "atm series must be 1-D (one ATM vol per time) or 2-D (one row per path), "
+                f"got shape {a.shape}"
+            )
+        ok = np.isfinite(a) & (a > 0)
+        if not ok.all():
+            bad = tuple(int(i) for i in np.argwhere(~ok)[0])
+            raise ValueError(f"atm series must be finite and > 0; value {a[bad]!r} at {bad}")
+        if a.ndim == 1:
+            object.__setattr__(self, "atm", tuple(float(x) for x in a))
+        else:
+            object.__setattr__(self, "atm", tuple(tuple(float(x) for x in r) for r in a))
+
     @property
     def vol0(self) -> float:
-        """The implied vol at the first time."""
+        """The implied vol at the first time (NaN for a surface: one per leg)."""
+        if isinstance(self.vol, VolSurface):
+            return float(self.vol.params[0]) if self.vol.kind == "flat" else math.nan
         return float(self.vol[0]) if isinstance(self.vol, tuple) else float(self.vol)
+
+    def surface(self) -> VolSurface | None:
+        """The surface the legs are marked on, or None when one vol marks every leg (a number
+        or a vol path without ``atm``, or a flat surface without ``atm``: the engine's
+        constant-vol path, bit for bit)."""
+        v = self.vol
+        if isinstance(v, VolSurface):
+            if v.kind == "flat" and self.atm is None:
+                return None
+            return v
+        if isinstance(self.atm, (StochasticAtmVol, tuple)):
+            return VolSurface.flat(float(v))
+        return None
 
     def vol_path(self, times: FloatArray) -> FloatArray:
         """The implied vol at each time (empty array: constant ``vol``)."""
+        if isinstance(self.atm, tuple) and not isinstance(self.atm[0], tuple):
+            # a user ATM series shared by every path: it scales the surface
+            if len(self.atm) != times.size:
+                raise ValueError(
+                    f"atm series has {len(self.atm)} values; the time grid has {times.size} times"
+                )
+            return np.asarray(self.atm, dtype=np.float64)
+        if isinstance(self.vol, VolSurface) and self.vol.kind == "flat" and self.atm is None:
+            return np.zeros(0)
         if not isinstance(self.vol, tuple):
             return np.zeros(0)
         if len(self.vol) != times.size:
@@ -198,6 +336,18 @@ class Position:
                 f"vol path has {len(self.vol)} values; the time grid has {times.size} times"
             )
         return np.asarray(self.vol, dtype=np.float64)
+
+    def atm_rows(self, n_paths: int, times: FloatArray) -> FloatArray:
+        """The per-path ATM series ``(n_paths, len(times))`` (empty: none)."""
+        if not (isinstance(self.atm, tuple) and isinstance(self.atm[0], tuple)):
+            return np.zeros((0, 0))
+        a = np.asarray(self.atm, dtype=np.float64)
+        if a.shape != (n_paths, times.size):
+            raise ValueError(
+                f"atm series has shape {a.shape}; expected (n_paths, times) = "
+                f"({n_paths}, {times.size})"
+            )
+        return a
 
     def groups(self, spot0: float, times: FloatArray) -> FloatArray:
         """One row per distinct (strike, expiry): :data:`GROUP_COLUMNS` (strike, expiry, call
@@ -216,6 +366,16 @@ class Position:
             step = int(np.searchsorted(times, expiry - _EXPIRY_TOL, side="left"))
             row = {"strike": strike, "expiry": expiry, "qc": qc, "qp": qp, "expiry_step": step}
             rows.append([row[name] for name in GROUP_COLUMNS])  # step len(times): never expires
+        oh = self.option_hedge
+        if oh is not None:  # the last row, held quantity 0 in the book (the engine trades it)
+            if oh.expiry <= horizon + _EXPIRY_TOL:
+                raise ValueError(
+                    f"OptionHedge expiry {oh.expiry!r} must be after the horizon {horizon!r}"
+                )
+            strike = float(oh.strike) if oh.strike is not None else oh.moneyness * spot0
+            row = {"strike": strike, "expiry": float(oh.expiry), "qc": 0.0, "qp": 0.0,
+                   "expiry_step": float(times.size)}
+            rows.append([row[name] for name in GROUP_COLUMNS])
         return np.asarray(rows, dtype=np.float64)
 
 

@@ -36,11 +36,14 @@ def _summ(x: FloatArray, z: float) -> dict[str, float]:
 class HedgeResult:
     """Per-path results of :func:`simulate_hedge` (arrays of length ``n_paths``).
 
-    ``pnl`` = ``gamma + theta + vega + hedge + financing + costs + residual`` (to rounding):
+    ``pnl`` = ``gamma + theta + vega + vanna + volga + hedge + financing + costs + residual``
+    (to rounding):
 
     * gamma: sum of ``1/2 Gamma_k (S_{k+1} - S_k)^2`` (true price moves, Greeks at the mark vol);
     * theta: sum of ``Theta_k dt_k`` (theta per year, calendar time);
-    * vega: sum of ``Vega_k (vol_k+1 - vol_k)`` with an implied-vol path (else 0);
+    * vega: sum of ``Vega_k (vol_k+1 - vol_k)``, each leg at its own implied vol when they move
+      (a vol path, a surface with dynamics; else 0);
+    * vanna, volga: sums of ``Vanna_k dS dvol`` and ``Volga_k dvol^2 / 2``, leg by leg;
     * hedge: P&L of the net delta, ``sum Delta_k (S_{k+1} - S_k) + shares_k (O_{k+1} - O_k)``
       (options' delta on the true price, stock on the observed price O);
     * financing: interest on cash at ``rate`` and dividends on the stock at ``div``;

@@ -43,7 +43,10 @@ def _real(
 ) -> float:
     if isinstance(value, (str, bytes, bool, np.bool_)):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    x = float(value)
+    try:
+        x = float(value)
+    except TypeError:  # None, a list...: name the argument (found by fuzzing)
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
     if not math.isfinite(x):
         raise ValueError(f"{name} must be finite, got {x}")
     if lo is not None and (x < lo or (lo_open and x == lo)):

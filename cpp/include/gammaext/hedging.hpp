@@ -10,6 +10,8 @@
 
 #include <cstdint>
 
+#include "gammaext/surface.hpp"
+
 namespace gammaext {
 
 // clang-format off
@@ -25,6 +27,11 @@ namespace gammaext {
     /* market and marks */                                                                    \
     X(vol) X(hedge_vol) X(rate) X(div)                                                        \
     X(hedge_vol_kind) X(hedge_vol_length) X(hedge_vol_warmup) X(hedge_vol_floor)              \
+    /* implied vol per leg (issue 14): the surface is HedgeSpec::surface */                   \
+    X(vol_model) X(sticky_moneyness) X(surface_spot)                                          \
+    X(atm_on) X(atm0) X(atm_level) X(atm_kappa) X(atm_xi) X(atm_rho)                          \
+    /* an option as second hedge instrument: the last group, traded every oh_every steps */   \
+    X(oh_on) X(oh_every) X(oh_gamma) X(oh_is_call) X(oh_half_spread_vol)                      \
     /* rule */                                                                                \
     X(every) X(move) X(band) X(band_kind) X(band_to_edge) X(ww_cost) X(ww_risk_aversion)      \
     X(er_length) X(er_widen) X(atr_mult) X(atr_length) X(atr_from_last)                       \
@@ -57,6 +64,12 @@ enum HedgeParam : int {
 // given: the implied vol, or the constant hedge_vol; ewma, window: realized so far on the
 // observed prices (hedge_vol_length: the EWMA's half-life or the window, in steps)
 #define GAMMAEXT_HEDGE_VOL_KINDS(X) X(given) X(ewma) X(window)
+// How the options are marked: constant: one implied vol for every leg and path (hp_vol, or the
+// shared path HedgeSpec::vols); surface: each leg at its own vol from HedgeSpec::surface,
+// sticky strike or sticky moneyness (hp_sticky_moneyness), times atm / atm0 of the stochastic
+// ATM level when hp_atm_on; heston: each leg at sqrt of the expected average Heston variance
+// over its remaining life, given the path's variance (surface::heston_expected_vol).
+#define GAMMAEXT_VOL_MODELS(X) X(constant) X(surface) X(heston)
 
 #define GAMMAEXT_X(name) name,
 enum class PathKind : int { GAMMAEXT_PATH_KINDS(GAMMAEXT_X) };
@@ -64,12 +77,14 @@ enum class NoiseKind : int { GAMMAEXT_NOISE_KINDS(GAMMAEXT_X) };
 enum class BandKind : int { GAMMAEXT_BAND_KINDS(GAMMAEXT_X) };
 enum class HedgeVolKind : int { GAMMAEXT_HEDGE_VOL_KINDS(GAMMAEXT_X) };
 enum class SignalKind : int { GAMMAEXT_SIGNAL_KINDS(GAMMAEXT_X) };
+enum class VolModel : int { GAMMAEXT_VOL_MODELS(GAMMAEXT_X) };
 #undef GAMMAEXT_X
 
 // Per-path outputs, in this order (Python: HEDGE_FIELDS).
 #define GAMMAEXT_HEDGE_OUTPUTS(X)                                                             \
-    X(pnl) X(gamma) X(theta) X(vega) X(hedge) X(financing) X(costs) X(residual) X(rebalances) \
-    X(traded) X(turnover) X(realized_vol) X(max_drawdown) X(final_spot)
+    X(pnl) X(gamma) X(theta) X(vega) X(vanna) X(volga) X(hedge) X(financing) X(costs)        \
+    X(residual) X(rebalances) X(traded) X(turnover) X(realized_vol) X(max_drawdown)          \
+    X(final_spot)
 enum HedgeOutput : int {
 #define GAMMAEXT_X(name) ho_##name,
     GAMMAEXT_HEDGE_OUTPUTS(GAMMAEXT_X)
@@ -118,7 +133,16 @@ struct HedgeSpec {
     std::int64_t n_rules = 1;
     std::uint64_t seed = 0;
     const double* times = nullptr;  ///< n_steps + 1 times in years, times[0] = 0, increasing
-    const double* vols = nullptr;   ///< optional implied vol at each time (else params vol)
+    /// Optional implied vol at each time (else params vol); with vol_model surface, the ATM
+    /// level of a user series: every leg's vol is multiplied by vols[k] / vols[0].
+    const double* vols = nullptr;
+    /// The implied-vol surface of vol_model surface (arrays owned by the caller, validated in
+    /// Python): a function of log-moneyness ln(K / F) and time to expiry.
+    SurfaceView surface{};
+    /// Optional per-path ATM series of vol_model surface (replays of many windows): rows of
+    /// n_steps + 1 vols, one per output row; every leg's vol on row i is multiplied by
+    /// atm_rows[i][k] / atm_rows[i][0]. Null: none.
+    const double* atm_rows = nullptr;
     std::int64_t n_steps = 0;
     const OptionGroup* groups = nullptr;
     std::int64_t n_groups = 0;

@@ -76,6 +76,8 @@ from .studies import (
     NULL_SE as NULL_SE,
     SIGNAL_STUDY as SIGNAL_STUDY,
     SPREAD_STUDY as SPREAD_STUDY,
+    VEGA_HEDGE_STUDY as VEGA_HEDGE_STUDY,
+    VOL_STUDY as VOL_STUDY,
     check_conclusions as check_conclusions,
     default_lab as default_lab,
     lab_traces as lab_traces,
@@ -85,6 +87,10 @@ from .studies import (
     spread_study as spread_study,
     spread_study_null as spread_study_null,
     spread_study_summary as spread_study_summary,
+    vega_hedge_study as vega_hedge_study,
+    vega_hedge_summary as vega_hedge_summary,
+    vol_study as vol_study,
+    vol_study_summary as vol_study_summary,
 )
 
 __all__ = [
@@ -113,4 +119,8 @@ __all__ = [
     "sweep_rules",
     "table_rows",
     "validate_rule",
+    "vega_hedge_study",
+    "vega_hedge_summary",
+    "vol_study",
+    "vol_study_summary",
 ]

@@ -26,6 +26,7 @@ from ..hedging import (
     SignalGBM,
     Trend,
 )
+from ..vol_dynamics import StochasticAtmVol
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ class Scenario:
         Optional microstructure noise (:class:`~gammaext.Noise`).
     implied_vol
         If given, the implied vol of the position in this scenario (replaces ``Position.vol``).
+    atm, sticky
+        If given, how implied vol moves in this scenario (replace ``Position.atm`` and
+        ``Position.sticky``): a :class:`~gammaext.StochasticAtmVol` moving the whole surface,
+        ``"heston"``; ``"strike"`` or ``"moneyness"``.
     """
 
     name: str
@@ -54,6 +59,8 @@ class Scenario:
     noise: Noise | None = None
     implied_vol: float | None = None
     description: str = ""
+    atm: StochasticAtmVol | str | None = None
+    sticky: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -91,9 +98,14 @@ class Scenario:
         return self.paths(position)
 
     def position(self, position: Position) -> Position:
-        if self.implied_vol is None:
-            return position
-        return dataclasses.replace(position, vol=self.implied_vol)
+        changes: dict[str, Any] = {}
+        if self.implied_vol is not None:
+            changes["vol"] = self.implied_vol
+        if self.atm is not None:
+            changes["atm"] = self.atm
+        if self.sticky is not None:
+            changes["sticky"] = self.sticky
+        return dataclasses.replace(position, **changes) if changes else position
 
 
 @dataclass(frozen=True)
@@ -318,6 +330,57 @@ def _bootstrap(
     )
 
 
+def _moving_iv(
+    name: str, description: str, entry_vol: float, vol: float, kappa: float, xi: float,
+    rho: float, **kw: Any,
+) -> Scenario:
+    """GBM at ``vol``; the options bought at ``entry_vol`` (flat), whose level then follows a
+    :class:`~gammaext.StochasticAtmVol` from ``entry_vol`` towards ``vol`` (sticky moneyness)."""
+    return Scenario(
+        name,
+        GBM(vol=vol),
+        implied_vol=kw.pop("implied_vol", entry_vol),
+        atm=StochasticAtmVol(entry_vol, vol, kappa, xi, rho),
+        sticky=kw.pop("sticky", "moneyness"),
+        description=description,
+        **kw,
+    )
+
+
+@_kind("vol_crush")
+def _vol_crush(
+    name: str = "vol_crush", entry_vol: float = 0.40, vol: float = 0.20, kappa: float = 25.0,
+    xi: float = 0.3, rho: float = 0.0, **kw: Any,
+) -> Scenario:
+    return _moving_iv(
+        name, f"bought at {entry_vol:g}, implied vol crushes to {vol:g} (half-life "
+        f"{math.log(2) / kappa * 252:.0f} days); realized {vol:g}",
+        entry_vol, vol, kappa, xi, rho, **kw,
+    )
+
+
+@_kind("spot_vol_correlation")
+def _spot_vol_correlation(
+    name: str = "spot_vol_correlation", vol: float = 0.20, kappa: float = 2.0, xi: float = 1.0,
+    rho: float = -0.7, **kw: Any,
+) -> Scenario:
+    return _moving_iv(
+        name, f"equity-like: implied vol moves against spot (rho {rho:g}, vol of vol {xi:g})",
+        vol, vol, kappa, xi, rho, **kw,
+    )
+
+
+@_kind("vol_of_vol")
+def _vol_of_vol(
+    name: str = "vol_of_vol", vol: float = 0.20, kappa: float = 4.0, xi: float = 2.5,
+    rho: float = 0.0, **kw: Any,
+) -> Scenario:
+    return _moving_iv(
+        name, f"high vol of vol: log implied vol moves {xi:g} per sqrt(year)",
+        vol, vol, kappa, xi, rho, **kw,
+    )
+
+
 @_kind("user")
 def _user(name: str = "user", paths: Any = None, **kw: Any) -> Scenario:
     if paths is None:
@@ -335,7 +398,11 @@ def scenario_keys(kind: str) -> set[str]:
         for p in inspect.signature(make).parameters.values()
         if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "name"
     }
-    return keys | set(_GRID_KEYS)
+    return keys | set(_GRID_KEYS) | ({"sticky"} if kind in _MOVING_IV else set())
+
+
+#: The scenario kinds whose implied vol moves (issue #14).
+_MOVING_IV = ("vol_crush", "spot_vol_correlation", "vol_of_vol")
 
 
 def scenario(kind: str, name: str | None = None, **params: Any) -> Scenario:

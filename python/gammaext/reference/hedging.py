@@ -36,8 +36,16 @@ from .. import hedging as _h
 from .._arrays import FloatArray
 from ..generators import _SIGNAL_KIND as _SIGNAL_KIND_BY_NAME
 from .black_scholes import norm_cdf, norm_pdf
+from .surface import slice_total_variance
 
-__all__ = ["generate_paths", "generate_signals", "hedge_paths", "simulate_hedge"]
+__all__ = [
+    "generate_paths",
+    "generate_signals",
+    "generate_state",
+    "hedge_paths",
+    "leg_vols",
+    "simulate_hedge",
+]
 
 _EXTRA_JUMPS = 16  # Poisson CDF terms beyond m + 12 sqrt(m), as the engine
 
@@ -57,6 +65,7 @@ _NOISE_KIND = {v: k for k, v in _h._NOISE_KIND.items()}
 _BAND_KIND = {v: k for k, v in _h._BAND_KIND.items()}
 _HEDGE_VOL_KIND = {v: k for k, v in _h._HEDGE_VOL_KIND.items()}
 _SIGNAL_KIND = {v: k for k, v in _SIGNAL_KIND_BY_NAME.items()}
+_VOL_MODEL = {v: k for k, v in _h._VOL_MODEL.items()}
 
 
 def _ndtri(p: FloatArray) -> FloatArray:
@@ -85,6 +94,16 @@ def generate_paths(
     from the engine's generator (:func:`gammaext.hedging.random_draws`), so a test can feed
     NumPy's own normals instead.
     """
+    state = generate_state(prep, draws)
+    return state["S"], state["O"]
+
+
+def generate_state(
+    prep: _h.Prepared, draws: dict[str, FloatArray] | None = None
+) -> dict[str, FloatArray]:
+    """:func:`generate_paths` with the generators' state along the paths, each
+    ``(n_paths, n_steps + 1)``: ``S``, ``O``, ``var`` (Heston's variance; NaN for the other
+    generators) and ``atm`` (the stochastic ATM vol, when the position has one; else NaN)."""
     p = prep.params
     t = prep.times
     n, N = prep.n_paths, t.size - 1
@@ -98,6 +117,8 @@ def generate_paths(
 
     kind = _PATH_KIND[int(p["path_kind"])]
     lx = np.empty((n, N + 1))
+    var = np.full((n, N + 1), np.nan)
+    atm = np.full((n, N + 1), np.nan)
     if kind == "user":
         S = prep.user.copy()
         lx = np.log(S)
@@ -120,6 +141,7 @@ def generate_paths(
                 p["heston_rho"],
             )
             v = np.full(n, p["heston_v0"])
+            var[:, 0] = v
             for k in range(N):
                 h = dt[k]
                 e = math.exp(-kappa * h)
@@ -161,6 +183,7 @@ def generate_paths(
                     + np.sqrt(k3 * (v + vn)) * z[:, k]
                 )
                 v = vn
+                var[:, k + 1] = v
         elif kind == "merton":
             z = get("price", N, True)
             u = get("jump_count", N, False)
@@ -208,6 +231,8 @@ def generate_paths(
                 lx[:, k + 1] = lx[:, k] + r[idx]
         S = np.exp(lx)
         S[:, 0] = p["spot"]  # exactly, as the engine: exp(log(spot)) can be an ulp off
+        if p["atm_on"]:
+            atm = _atm_path(p, dt, get("price", N, True), get("atm_vol", N, True))
     noise_kind = _NOISE_KIND[int(p["noise_kind"])]
     if noise_kind == "iid":
         lo = lx + p["noise_size"] * get("noise", N + 1, True)
@@ -218,7 +243,84 @@ def generate_paths(
         O = np.exp(lo)
     else:
         O = S
-    return S, O
+    return {"S": S, "O": O, "var": var, "atm": atm}
+
+
+def _atm_path(p: Mapping[str, float], dt: FloatArray, z: FloatArray, zq: FloatArray) -> FloatArray:
+    """The stochastic ATM vol along the paths: the exact OU step of ln(atm) driven by the price
+    normals z and the atm_vol stream's zq (gammaext.StochasticAtmVol)."""
+    n, N = z.shape[0], dt.size
+    kappa, xi, rho = p["atm_kappa"], p["atm_xi"], p["atm_rho"]
+    lv = math.log(p["atm_level"])
+    y = np.empty((n, N + 1))
+    y[:, 0] = math.log(p["atm0"])
+    for k in range(N):
+        decay = math.exp(-kappa * dt[k])
+        if kappa == 0.0:
+            sd = xi * math.sqrt(dt[k])
+        else:
+            sd = xi * math.sqrt(-math.expm1(-2 * kappa * dt[k]) / (2 * kappa))
+        zy = rho * z[:, k] + math.sqrt(max(0.0, 1 - rho * rho)) * zq[:, k]
+        y[:, k + 1] = lv + (y[:, k] - lv) * decay + sd * zy
+    return np.asarray(np.exp(y))
+
+
+def leg_vols(prep: _h.Prepared, state: Mapping[str, FloatArray]) -> list[FloatArray] | None:
+    """Each option group's implied vol along the paths (one ``(n_paths, n_steps + 1)`` array per
+    row of ``prep.groups``), or None when one vol marks every leg. Where a group is no longer
+    alive it keeps its last vol (no vol change is attributed after expiry)."""
+    p = prep.params
+    model = _VOL_MODEL[int(p["vol_model"])]
+    if model == "constant":
+        return None
+    S, t = state["S"], prep.times
+    n, N = S.shape[0], t.size - 1
+    out = []
+    for grp in _groups(prep):
+        v = np.empty((n, N + 1))
+        for k in range(N + 1):
+            if k >= grp["expiry_step"]:
+                v[:, k] = v[:, k - 1]
+                continue
+            tau = grp["expiry"] - t[k]
+            if model == "heston":
+                x = p["heston_kappa"] * tau
+                frac = 1.0 if x == 0 else -math.expm1(-x) / x
+                th = p["heston_theta"]
+                v[:, k] = np.sqrt(np.maximum(th + (state["var"][:, k] - th) * frac, 0.0))
+                continue
+            s0 = np.log(S[:, 0]) if math.isnan(p["surface_spot"]) else math.log(p["surface_spot"])
+            ls = np.log(S[:, k]) if p["sticky_moneyness"] else s0
+            km = math.log(grp["strike"]) - (p["rate"] - p["div"]) * tau - ls
+            v[:, k] = _surface_vol(prep.position, np.broadcast_to(km, (n,)), tau)
+            if prep.vols.size:  # a user ATM series
+                v[:, k] *= prep.vols[k] / prep.vols[0]
+            if prep.atm_rows.size:  # one per path
+                v[:, k] *= prep.atm_rows[:, k] / prep.atm_rows[:, 0]
+            if p["atm_on"]:
+                v[:, k] *= state["atm"][:, k] / p["atm0"]
+        out.append(v)
+    return out
+
+
+def _surface_vol(position: Any, k: FloatArray, tau: float) -> FloatArray:
+    """The position's surface at log-moneyness k (an array) and one time to expiry tau > 0."""
+    sf = position.surface()
+    if sf.kind == "flat":
+        return np.full(k.shape, float(sf.params[0]))
+    T, kind = sf.expiries, sf.kind
+
+    def w(i: int) -> FloatArray:
+        return slice_total_variance(kind, sf.params, sf.k_grid, i, k)
+
+    if tau <= T[0]:
+        tv = w(0) * (tau / T[0])
+    elif tau >= T[-1]:
+        tv = w(T.size - 1) * (tau / T[-1])
+    else:
+        i = int(np.searchsorted(T, tau, side="right")) - 1
+        tv = w(i) + (tau - T[i]) / (T[i + 1] - T[i]) * (w(i + 1) - w(i))
+    return np.asarray(np.sqrt(tv / tau))
 
 
 def _signal_model(
@@ -290,15 +392,21 @@ def _groups(prep: _h.Prepared) -> list[dict[str, float]]:
     return [dict(zip(_h.GROUP_COLUMNS, map(float, row))) for row in prep.groups]
 
 
-def _portfolio(prep: _h.Prepared, S: FloatArray, k: int, vol: Any) -> dict[str, FloatArray]:
+def _portfolio(prep: _h.Prepared, S: FloatArray, k: int, vol: Any) -> dict[str, Any]:
     """The portfolio's value and Greeks at step k, the payoff of the groups expiring there, and
     ``wgamma``: the gamma with each group discounted to its own expiry, sum e^{-r tau/2} Gamma
-    (the Whalley-Wilmott band's)."""
+    (the Whalley-Wilmott band's). ``vol``: one for every group (a number or one per path), or
+    a list with each group's. ``by_group``: each group's (vega, vanna, volga), quantity
+    included (zeros where it is not alive)."""
     p = prep.params
     t = prep.times[k]
-    names = ("value", "delta", "gamma", "theta", "vega", "pay", "wgamma")
-    out = {name: np.zeros_like(S) for name in names}
-    for grp in _groups(prep):
+    names = ("value", "delta", "gamma", "theta", "vega", "vanna", "volga", "pay", "wgamma")
+    out: dict[str, Any] = {name: np.zeros_like(S) for name in names}
+    out["by_group"] = []
+    for gi, grp in enumerate(_groups(prep)):
+        gvol = vol[gi] if isinstance(vol, list) else vol
+        zero = np.zeros_like(S)
+        out["by_group"].append((zero, zero, zero))
         strike, expiry, qc, qp = grp["strike"], grp["expiry"], grp["qc"], grp["qp"]
         step = int(grp["expiry_step"])
         if k == step:
@@ -308,13 +416,26 @@ def _portfolio(prep: _h.Prepared, S: FloatArray, k: int, vol: Any) -> dict[str, 
         for qty, is_call in ((qc, True), (qp, False)):
             if qty == 0:
                 continue
-            v, d, g, th, vg = _bs(S, strike, expiry - t, vol, p["rate"], p["div"], is_call)
+            v, d, g, th, vg = _bs(S, strike, expiry - t, gvol, p["rate"], p["div"], is_call)
             out["value"] += qty * v
             out["delta"] += qty * d
             out["gamma"] += qty * g
             out["wgamma"] += math.exp(-0.5 * p["rate"] * (expiry - t)) * qty * g
             out["theta"] += qty * th
             out["vega"] += qty * vg
+        # vanna = -dq phi(d1) d2 / vol, volga = vega d1 d2 / vol: the same for calls and puts
+        tau = expiry - t
+        sq = math.sqrt(tau)
+        d1 = (np.log(S / strike) + (p["rate"] - p["div"] + 0.5 * gvol**2) * tau) / (gvol * sq)
+        d2 = d1 - gvol * sq
+        dq = math.exp(-p["div"] * tau)
+        q = qc + qp
+        vega = q * S * dq * norm_pdf(d1) * sq
+        vanna = -q * dq * norm_pdf(d1) * d2 / gvol
+        volga = vega * d1 * d2 / gvol
+        out["vanna"] += vanna
+        out["volga"] += volga
+        out["by_group"][-1] = (vega, vanna, volga)
     return out
 
 
@@ -416,9 +537,12 @@ def hedge_paths(
     O: FloatArray,
     trace: int | None = None,
     signals: Mapping[str, FloatArray] | None = None,
+    leg_vols: list[FloatArray] | None = None,
 ) -> dict[str, Any]:
     """Hedge along true prices ``S`` and observed prices ``O`` (both paths x times), with the
-    signals of the dynamic bands (paths x times, :func:`generate_signals`) if a rule needs them.
+    signals of the dynamic bands (paths x times, :func:`generate_signals`) if a rule needs them,
+    and each group's implied vol along the paths (:func:`leg_vols`) when the legs have their
+    own.
 
     Returns the per-path fields of :data:`gammaext.hedging.HEDGE_FIELDS` (and, if ``trace`` is
     a row number, ``"trace"``: per-step band widths and trades of that row).
@@ -449,6 +573,8 @@ def hedge_paths(
             "gamma",
             "theta",
             "vega",
+            "vanna",
+            "volga",
             "hedge",
             "financing",
             "costs",
@@ -485,22 +611,37 @@ def hedge_paths(
         acc["turnover"] += np.abs(qty) * price
 
     HV = _realized_hedge_vols(p, t, O, vols) if p["hedge_vol_kind"] else None
+    LV = leg_vols
 
-    def greeks(k: int) -> tuple[dict[str, FloatArray], FloatArray, FloatArray]:
+    def greeks(k: int) -> tuple[dict[str, Any], FloatArray, FloatArray]:
         """The marks (efficient price, implied vol) and the trader's hedge delta and discounted
-        gamma (observed price, hedge vol: given, or realized so far)."""
-        m = _portfolio(prep, S[:, k], k, vols[k])
-        same_vol = math.isnan(hvol) or hvol == vols[k]
+        gamma (observed price, hedge vol: given, or realized so far; with per-leg vols, each
+        leg's own implied where the hedge vol is the implied one)."""
+        mark_vol: Any = vols[k] if LV is None else [v[:, k] for v in LV]
+        m = _portfolio(prep, S[:, k], k, mark_vol)
+        same_vol = math.isnan(hvol) or (LV is None and hvol == vols[k])
         if HV is None and same_vol and not noisy:
             return m, m["delta"], m["wgamma"]
-        hv = HV[:, k] if HV is not None else vols[k] if math.isnan(hvol) else hvol
+        hv: Any
+        if HV is not None and (LV is None or k >= int(p["hedge_vol_warmup"])):
+            hv = HV[:, k]
+        elif math.isnan(hvol) or HV is not None:
+            hv = mark_vol
+        else:
+            hv = hvol
         hg = _portfolio(prep, O[:, k], k, hv)
         return m, hg["delta"], hg["wgamma"]
 
+    oh = _OptionHedge(prep, LV) if p["oh_on"] else None
     m, hdel, wgam = greeks(0)
+    oh_cost = np.zeros(n)
+    if oh is not None:  # the hedge option: bought at its model value (in m) plus its spread
+        oh.mark(m, S[:, 0], 0)
+        _, oh_cost = oh.trade(m, 0, N)
+        hdel, wgam = m["delta"], m["wgamma"]
     spread = p["option_half_spread"] * units
-    cash = -m["value"] - spread
-    acc["costs"] -= spread
+    cash = -m["value"] - spread - oh_cost
+    acc["costs"] -= spread + oh_cost
     if p["initial_hedge"]:
         trade(-hdel, 0, bool(p["entry_costs"]))
     pnl0 = cash + h * PX[:, 0] + m["value"]
@@ -520,12 +661,26 @@ def hedge_paths(
         dS = S[:, k + 1] - S[:, k]
         acc["gamma"] += 0.5 * m["gamma"] * dS * dS
         acc["theta"] += m["theta"] * dt
-        acc["vega"] += m["vega"] * (vols[k + 1] - vols[k])
+        dvol = vols[k + 1] - vols[k] if LV is None else 0.0  # per-leg vols: below
+        acc["vega"] += m["vega"] * dvol
+        acc["vanna"] += m["vanna"] * dS * dvol
+        acc["volga"] += 0.5 * m["volga"] * dvol * dvol
+        for (vg, va, vo), lv in zip(m["by_group"], LV or []):
+            dv = lv[:, k + 1] - lv[:, k]
+            acc["vega"] += vg * dv
+            acc["vanna"] += va * dS * dv
+            acc["volga"] += 0.5 * vo * dv * dv
         acc["hedge"] += m["delta"] * dS + h * (PX[:, k + 1] - PX[:, k])
         acc["rv"] += np.log(O[:, k + 1] / O[:, k]) ** 2
         k1 = k + 1
         m, hdel, wgam = greeks(k1)
         cash = cash + m["pay"]
+        if oh is not None:  # the old quantity at the new marks, then this step's trade
+            oh.mark(m, S[:, k1], k1)
+            paid, cost = oh.trade(m, k1, N)
+            hdel, wgam = m["delta"], m["wgamma"]
+            cash = cash - paid - cost
+            acc["costs"] -= cost
         if k1 < N:
             if latency:  # the order decided L steps ago fills now; this one waits
                 slot = k1 % latency
@@ -547,7 +702,9 @@ def hedge_paths(
             alive_units = sum(
                 abs(grp["qc"]) + abs(grp["qp"]) for grp in groups if N < grp["expiry_step"]
             )
-            exit_spread = p["option_half_spread"] * alive_units if p["close_options"] else 0.0
+            exit_spread: Any = p["option_half_spread"] * alive_units if p["close_options"] else 0.0
+            if oh is not None and p["close_options"]:  # the hedge option is sold at its bid
+                exit_spread = exit_spread + oh.exit_cost()
             cash = cash + m["value"] - exit_spread
             acc["costs"] -= exit_spread
             m["value"] = np.zeros(n)
@@ -559,6 +716,62 @@ def hedge_paths(
     if trace is not None:
         out["trace"] = trace_rows
     return out
+
+
+class _OptionHedge:
+    """The option as second hedge instrument (the last group of ``prep.groups``, held
+    quantity 0 in the book): its quantity per path, its Greeks per unit at its own vol, and
+    its trades to the vega- (or gamma-) neutral quantity every ``oh_every`` steps."""
+
+    def __init__(self, prep: _h.Prepared, LV: list[FloatArray] | None):
+        assert LV is not None
+        self.p, self.t, self.vol = prep.params, prep.times, LV[-1]
+        grp = _groups(prep)[-1]
+        self.strike, self.expiry = grp["strike"], grp["expiry"]
+        self.qh = np.zeros(self.vol.shape[0])
+        self.unit: dict[str, FloatArray] = {}
+
+    def mark(self, m: dict[str, Any], S: FloatArray, k: int) -> None:
+        """Adds the held quantity at step k's marks into m (and its vol Greeks slot)."""
+        p = self.p
+        r, q, tau, v = p["rate"], p["div"], self.expiry - self.t[k], self.vol[:, k]
+        price, delta, gamma, theta, vega = _bs(S, self.strike, tau, v, r, q, bool(p["oh_is_call"]))
+        sq = math.sqrt(tau)
+        d1 = (np.log(S / self.strike) + (r - q + 0.5 * v**2) * tau) / (v * sq)
+        d2 = d1 - v * sq
+        vanna = -math.exp(-q * tau) * norm_pdf(d1) * d2 / v
+        self.unit = dict(value=price, delta=delta, gamma=gamma, theta=theta, vega=vega,
+                         vanna=vanna, volga=vega * d1 * d2 / v,
+                         wdisc=np.full_like(S, math.exp(-0.5 * r * tau)))
+        self._add(m, self.qh)
+
+    def _add(self, m: dict[str, Any], qty: FloatArray) -> None:
+        u = self.unit
+        for name in ("value", "delta", "gamma", "theta"):
+            m[name] = m[name] + qty * u[name]
+        m["wgamma"] = m["wgamma"] + qty * u["wdisc"] * u["gamma"]
+        m["by_group"][-1] = (self.qh * u["vega"], self.qh * u["vanna"], self.qh * u["volga"])
+
+    def trade(self, m: dict[str, Any], k: int, N: int) -> tuple[FloatArray, FloatArray]:
+        """Step k's trade (every oh_every steps before the horizon): (paid at model value, cost)."""
+        p, u = self.p, self.unit
+        zero = np.zeros_like(self.qh)
+        if k >= N or k % int(p["oh_every"]) != 0:
+            return zero, zero
+        if p["oh_gamma"]:
+            book, unit = m["gamma"] - self.qh * u["gamma"], u["gamma"]
+        else:
+            book = sum((vg for vg, _, _ in m["by_group"][:-1]), zero)
+            unit = u["vega"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            target = np.where(unit > 0, -book / unit, self.qh)
+        qty = target - self.qh
+        self.qh = target
+        self._add(m, qty)
+        return qty * u["value"], np.abs(qty) * p["oh_half_spread_vol"] * u["vega"]
+
+    def exit_cost(self) -> FloatArray:
+        return np.abs(self.qh) * self.p["oh_half_spread_vol"] * self.unit["vega"]
 
 
 def _realized_hedge_vols(
@@ -592,12 +805,11 @@ def _outputs(
     final_spot: FloatArray,
 ) -> dict[str, Any]:
     """The per-path fields of HEDGE_FIELDS from the accumulated parts."""
-    parts = (
-        acc["gamma"] + acc["theta"] + acc["vega"] + acc["hedge"] + acc["financing"] + acc["costs"]
-    )
+    named = ("gamma", "theta", "vega", "vanna", "volga", "hedge", "financing", "costs")
+    parts = sum((acc[f] for f in named), np.zeros_like(cash))
     return {
         "pnl": cash,
-        **{f: acc[f] for f in ("gamma", "theta", "vega", "hedge", "financing", "costs")},
+        **{f: acc[f] for f in named},
         "residual": cash - parts,
         **{f: acc[f] for f in ("rebalances", "traded", "turnover")},
         "realized_vol": np.sqrt(acc["rv"] / horizon),
@@ -612,5 +824,12 @@ def simulate_hedge(
     """Same arguments as :func:`gammaext.simulate_hedge` (no ``trace``/``threads``), plus
     optional ``draws`` to replace the engine's random numbers. Returns a dict of arrays."""
     prep = _h.prepare(paths, **kwargs)
-    S, O = generate_paths(prep, draws)
-    return hedge_paths(prep, S, O, signals=generate_signals(prep, draws))
+    draws = dict(draws or {})
+    state = generate_state(prep, draws)
+    return hedge_paths(
+        prep,
+        state["S"],
+        state["O"],
+        signals=generate_signals(prep, draws),
+        leg_vols=leg_vols(prep, state),
+    )
