@@ -431,3 +431,18 @@ def test_per_path_atm_series_replays_many_windows():
         np.testing.assert_allclose(alone.trace[0]["implied_vol"], eng.trace[p]["implied_vol"])
     with pytest.raises(ValueError, match="expected \\(n_paths, times\\)"):
         g.simulate_hedge(paths[:5], position=g.Position(vol=SVI2, atm=iv))
+
+
+def test_a_surface_with_its_own_forward_must_share_the_positions_carry():
+    # found in review: the engine read the smile at ln(K/F) with the position's rate and
+    # dividend while VolSurface.vol(strike=...) used the surface's: 0.2000 against 0.2076
+    slices = [(0.04, 0.1, -0.3, 0.0, 0.2)]
+    surface = g.VolSurface.svi([0.5], slices, spot=100.0, rate=0.05)
+    with pytest.raises(ValueError, match="rate=0.05.*Position\\(rate=surface.rate"):
+        g.Position(legs=g.straddle(expiry=0.5), vol=surface)
+    pos = g.Position(legs=g.straddle(expiry=0.5), vol=surface, rate=0.05)
+    res = g.simulate_hedge(
+        np.full(3, 100.0), dt=0.01, position=pos, rule=g.EveryK(1), trace=[0]
+    )
+    want = float(surface.vol(strike=100.0, t=0.5))
+    np.testing.assert_allclose(res.trace[0]["implied_vol"][0], want, rtol=1e-12)

@@ -152,6 +152,28 @@ class OptionHedge:
         _finite("OptionHedge half_spread_vol", self.half_spread_vol, nonneg=True)
 
 
+class _PathSeries:
+    """A per-path ATM implied-vol series (``Position(atm=2-D array)``), kept as one read-only
+    float64 copy (not Python tuples: a 1e5 x 253 series is 200 MB as an array and gigabytes as
+    tuples). Equal when the values are."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: FloatArray) -> None:
+        a = np.array(values, dtype=np.float64, order="C", copy=True)
+        a.setflags(write=False)
+        self.values = a
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _PathSeries) and np.array_equal(self.values, other.values)
+
+    def __hash__(self) -> int:
+        return hash((self.values.shape, self.values[:, :1].tobytes()))
+
+    def __repr__(self) -> str:
+        return f"<ATM series, {self.values.shape[0]} paths x {self.values.shape[1]} times>"
+
+
 @dataclass(frozen=True)
 class Position:
     """The option portfolio and how it is marked.
@@ -213,6 +235,7 @@ class Position:
         if isinstance(self.vol, VolSurface):
             _check_marking_surface(self.vol)
             self._check_rest()
+            self._check_carry(self.vol)
             return
         if isinstance(self.vol, (str, bytes, bool)):
             raise TypeError(f"vol must be a number or a 1-D array, got {self.vol!r}")
@@ -269,9 +292,21 @@ class Position:
             stacklevel=4,
         )
 
+    def _check_carry(self, surface: VolSurface) -> None:
+        """A surface that converts strikes with its own forward (it has a ``spot``) must use
+        the position's rate and dividend: the engine reads its smile at ``ln(K / F)`` with the
+        position's carry, and a different carry would shift the whole smile silently."""
+        if surface.spot is not None and (surface.rate, surface.div) != (self.rate, self.div):
+            raise ValueError(
+                f"vol surface has rate={surface.rate!r}, div={surface.div!r} (its forward) but "
+                f"the position has rate={self.rate!r}, div={self.div!r}: pass "
+                "Position(rate=surface.rate, div=surface.div, ...) or build the surface with "
+                "the position's carry"
+            )
+
     def _check_atm(self) -> None:
         atm = self.atm
-        if atm is None or isinstance(atm, StochasticAtmVol):
+        if atm is None or isinstance(atm, (StochasticAtmVol, _PathSeries)):
             return
         what = f"atm must be a StochasticAtmVol, 'heston', an array or None, got {atm!r}"
         if isinstance(atm, str):
@@ -296,7 +331,7 @@ class Position:
         if a.ndim == 1:
             object.__setattr__(self, "atm", tuple(float(x) for x in a))
         else:
-            object.__setattr__(self, "atm", tuple(tuple(float(x) for x in r) for r in a))
+            object.__setattr__(self, "atm", _PathSeries(a))
 
     @property
     def vol0(self) -> float:
@@ -314,13 +349,13 @@ class Position:
             if v.kind == "flat" and self.atm is None:
                 return None
             return v
-        if isinstance(self.atm, (StochasticAtmVol, tuple)):
+        if isinstance(self.atm, (StochasticAtmVol, tuple, _PathSeries)):
             return VolSurface.flat(float(v))
         return None
 
     def vol_path(self, times: FloatArray) -> FloatArray:
         """The implied vol at each time (empty array: constant ``vol``)."""
-        if isinstance(self.atm, tuple) and not isinstance(self.atm[0], tuple):
+        if isinstance(self.atm, tuple):
             # a user ATM series shared by every path: it scales the surface
             if len(self.atm) != times.size:
                 raise ValueError(
@@ -339,9 +374,9 @@ class Position:
 
     def atm_rows(self, n_paths: int, times: FloatArray) -> FloatArray:
         """The per-path ATM series ``(n_paths, len(times))`` (empty: none)."""
-        if not (isinstance(self.atm, tuple) and isinstance(self.atm[0], tuple)):
+        if not isinstance(self.atm, _PathSeries):
             return np.zeros((0, 0))
-        a = np.asarray(self.atm, dtype=np.float64)
+        a = self.atm.values
         if a.shape != (n_paths, times.size):
             raise ValueError(
                 f"atm series has shape {a.shape}; expected (n_paths, times) = "

@@ -8,8 +8,9 @@ C. Martini, 2009): for a fixed vertex ``(m, sigma)``, with ``y = (k - m) / sigma
     w(k) = a + d y + c sqrt(y**2 + 1)
 
 so the best ``(a, d, c)`` is a small least-squares problem on the polytope
-``0 <= c <= 4 sigma``, ``|d| <= c``, ``|d| <= 4 sigma - c`` (b (1 + |rho|) <= 4, Roger Lee's
-bound on the wings' slopes) and ``0 <= a <= max(w)``. It is solved exactly: the optimum of a
+``0 <= c <= 4 sigma``, ``|d| <= c``, ``|d| <= 4 sigma - c`` (b (1 + |rho|) <= 4, the
+Rogers-Tehranchi bound on the wings' slopes; Lee's slope <= 2 is not imposed) and
+``0 <= a <= max(w)``. It is solved exactly: the optimum of a
 convex quadratic on a polytope is the unconstrained optimum of one set of active constraints, so
 every set of up to three active constraints is solved at once (batched 6 x 6 KKT systems) and
 the best feasible one kept. The outer problem over ``(m, sigma)`` (two variables) is a coarse

@@ -218,7 +218,9 @@ def heston_implied_vol(v: Any, tau: Any, kappa: float, theta: float) -> Any:
 
     (from E[v_s] = theta + (v - theta) e^{-kappa s}; Heston, Rev. Financ. Stud. 6 (1993)).
     ``v`` and ``theta`` are variances per year (vol**2), ``kappa`` per year. It is the ATM
-    implied vol to first order in the vol of variance (no smile). Broadcast; NaN in, NaN out;
+    implied vol to zeroth order in the vol of variance (first order when the spot-variance
+    correlation is 0: the gap grows like xi**2 then, like xi otherwise; no smile).
+    Broadcast; NaN in, NaN out;
     ``sqrt(v)`` at tau = 0.
     """
     k = _real("kappa", kappa, lo=0.0)
