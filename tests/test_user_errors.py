@@ -154,6 +154,12 @@ def test_position_warns_on_percent_and_refuses_strings():
         g.Position(hedge_vol=25)
     with pytest.warns(g.InputWarning, match="vol is 30"):
         g.Position(vol=[0.2, 30.0])
+    with pytest.warns(g.InputWarning, match="vol is 20"):  # a flat surface too (review)
+        g.Position(vol=g.VolSurface.flat(20.0))
+    with pytest.raises(ValueError, match="atm must be a rectangular array"):
+        g.Position(vol=0.2, atm=[[0.2, 0.2], [0.2]])
+    with pytest.raises(TypeError, match="OptionHedge every must be an integer"):
+        g.OptionHedge(every=True)
     with pytest.raises(TypeError, match="vol must be a number"):
         g.Position(vol="0.2")
     with pytest.raises(TypeError, match="rate must be a real number"):

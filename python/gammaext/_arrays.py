@@ -23,7 +23,10 @@ _CALL_WORDS = {"c": True, "call": True, "p": False, "put": False}
 
 def as_float(name: str, value: Any) -> FloatArray:
     """``value`` as a float64 array (no copy when it already is one); TypeError names ``name``."""
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except ValueError:  # ragged nested sequences: NumPy's message does not say which argument
+        raise ValueError(f"{name} must be a rectangular array (rows of equal length)") from None
     if arr.dtype.kind in "fiu":
         return arr.astype(np.float64, copy=False)
     if arr.dtype.kind == "O":

@@ -109,6 +109,8 @@ _MAX_STEPS = 2**31 - 1
 
 
 def _count(name: str, value: int, minimum: int = 1, maximum: int | None = None) -> int:
+    if isinstance(value, (bool, np.bool_)):  # an int to Python, a mistake here
+        raise TypeError(f"{name} must be an integer, got {value!r}")
     try:
         n = operator.index(value)
     except TypeError:

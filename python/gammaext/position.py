@@ -275,9 +275,8 @@ class Position:
                 self, "hedge_vol", _finite("hedge_vol", self.hedge_vol, positive=True)
             )
         fixed = self.hedge_vol if isinstance(self.hedge_vol, float) else None
-        vols = np.atleast_1d(
-            np.asarray(0.0 if isinstance(self.vol, VolSurface) else self.vol, dtype=np.float64)
-        )
+        vol = self.vol0 if isinstance(self.vol, VolSurface) else self.vol
+        vols = np.atleast_1d(np.asarray(vol, dtype=np.float64))
         warn_percent(
             [
                 f"{name} is {value!r}, above {limit}"
