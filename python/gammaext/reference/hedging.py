@@ -570,14 +570,7 @@ def hedge_paths(
     acc = {
         name: np.zeros(n)
         for name in (
-            "gamma",
-            "theta",
-            "vega",
-            "vanna",
-            "volga",
-            "hedge",
-            "financing",
-            "costs",
+            *(part for part in _h.PNL_PARTS if part != "residual"),  # the residual is derived
             "rebalances",
             "traded",
             "turnover",
