@@ -56,6 +56,17 @@ struct GroupStep {
     double wdisc = 0;  // e^{-r tau / 2}: the Whalley-Wilmott discount of this group's gamma
 };
 
+/// One option group's marks on every lane, quantity included (the roll rule's legs, whose
+/// strike and expiry differ by lane): value, delta, gamma, theta, vega, vanna, volga, the
+/// trader's delta and gamma (at the observed price and the hedge vol) and discounted gamma
+/// (the Whalley-Wilmott band's), the vega per unit (the roll's half-spread) and the call delta
+/// per unit at the observed price (the roll's trigger).
+struct GroupLanes {
+    alignas(64) double val[kLanes], del[kLanes], gam[kLanes], the[kLanes], vega[kLanes],
+        vanna[kLanes], volga[kLanes], hdel[kLanes], hgam[kLanes], wgam[kLanes], uvega[kLanes],
+        cdelta[kLanes];
+};
+
 /// Per-leg marks (surface or Heston), per lane: log ATM vol (stochastic level) and atm / atm0
 /// (its multiplier of every vol), the log spot that sticky strike keeps (each path's first
 /// price, or the surface's spot), the atm_vol stream's normals of this pair of steps, scratch
@@ -70,6 +81,13 @@ struct LaneBlock {
     i64 arow[kLanes];  // the lane's row offset in HedgeSpec::atm_rows
     alignas(64) double uv[kLanes], ud[kLanes], ug[kLanes], ut[kLanes], uvg[kLanes],
         uva[kLanes], uvo[kLanes];
+    // The roll rule (Setup::roll): this step's cash from the rolls (old legs sold and new ones
+    // bought at their marks, less the half-spread) and that half-spread, the rolls so far, the
+    // option units alive (sold at the horizon), and scratch: which lanes roll, a constant
+    // hedge vol, the rolled legs' vols and a group's marks before (ga) and after (gb) a roll.
+    alignas(64) double rcash[kLanes], rcost[kLanes], rolls[kLanes], units[kLanes];
+    alignas(64) double trig[kLanes], hfix[kLanes], nv[kLanes], tau[kLanes];
+    GroupLanes ga, gb;
 };
 
 /// The state shared by every rule over a block of paths: prices, draws, the option marks and
@@ -235,6 +253,14 @@ struct Setup {
     i64 oh_every;
     bool oh_gamma, oh_call;
     double oh_hs;
+    // The roll rule (per-leg marks only): at steps 0 < k < n_steps a group's legs that expired
+    // (roll_expiry) or whose call delta per unit left [roll_lo, roll_hi] are sold at their
+    // mark and bought again at strike roll_mny x the observed price, expiring roll_tenor
+    // years later; each sale and purchase pays roll_hs vol points (decimals) x vega per unit.
+    // An expiry's step is the first grid time >= expiry - expiry_tol (Position.groups).
+    bool roll;
+    bool roll_expiry;
+    double roll_tenor, roll_mny, roll_lo, roll_hi, roll_hs, expiry_tol;
 };
 
 /// Per-leg implied vols of the current block, n_groups x kLanes each: the vol at the current
@@ -242,9 +268,16 @@ struct Setup {
 /// included) that attribute its change.
 struct LegVols {
     std::vector<double> vol, next, vega, vanna, volga;
-    void resize(i64 n_groups) {
+    // The roll rule: each lane's strike, log strike, expiry (years) and expiry step.
+    std::vector<double> strike, lstrike, expiry, estep;
+    void resize(i64 n_groups, bool roll) {
         for (std::vector<double>* v : {&vol, &next, &vega, &vanna, &volga}) {
             v->assign(static_cast<std::size_t>(n_groups) * kLanes, 0.0);
+        }
+        if (roll) {
+            for (std::vector<double>* v : {&strike, &lstrike, &expiry, &estep}) {
+                v->assign(static_cast<std::size_t>(n_groups) * kLanes, 0.0);
+            }
         }
     }
 };
@@ -674,6 +707,212 @@ void group_marks_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& l
     }
 }
 
+/// The implied vol of every lane of a roll-rule group with its own log strike lk and years to
+/// expiry tau on each lane (both differ by lane after a roll): leg_vols lane by lane.
+void roll_lane_vols(const Setup& su, const Block& b, i64 k, const double* __restrict lk,
+                    const double* __restrict tau, double* __restrict v) noexcept {
+    const HedgeSpec& sp = su.spec;
+    if (su.vol_model == VolModel::heston) {
+        const double kappa = su.heston_kappa, th = su.heston_theta;
+        for (int j = 0; j < kLanes; ++j) {
+            const double x = kappa * tau[j];
+            const double frac = x == 0.0 ? 1.0 : -std::expm1(-x) / x;
+            const double avg = th + (b.var[j] - th) * frac;
+            v[j] = std::sqrt(avg < 0.0 ? 0.0 : avg);
+        }
+        return;
+    }
+    const SurfaceView& sf = sp.surface;
+    const double* __restrict base = su.sticky_moneyness ? b.lx : b.ln->ls0;
+    const double* __restrict mult = su.atm_on ? b.ln->atm_m : b.ln->one;
+    const double rq = su.rate - su.div;
+    const double m = sp.vols != nullptr ? sp.vols[k] / sp.vols[0] : 1.0;
+    for (int j = 0; j < kLanes; ++j) {
+        // flat: exactly its vol, as surface_lane_vols
+        const double x = sf.kind == SurfaceKind::flat
+                             ? sf.params[0]
+                             : surface::vol(sf, lk[j] - rq * tau[j] - base[j], tau[j]);
+        v[j] = x * mult[j] * m;
+    }
+    if (sp.atm_rows != nullptr) {
+        const double* __restrict a = sp.atm_rows;
+        const i64* __restrict at = b.ln->arow;
+        for (int j = 0; j < kLanes; ++j) {
+            v[j] *= a[at[j] + k] / a[at[j]];
+        }
+    }
+}
+
+/// The marks of roll-rule group g (GroupStep c: its quantities) at step k on every lane at the
+/// lane's own strike, expiry and vol (vl), into out (GroupLanes; zero where the leg is not
+/// alive); the trader's Greeks at the observed price and hedge vol hvl (null: the marks').
+void roll_group_greeks(const Setup& su, const Block& b, const GroupStep& c, const LegVols& lv,
+                       i64 g, i64 k, const double* __restrict vl, const double* __restrict hvl,
+                       GroupLanes& out) noexcept {
+    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+    const auto at = static_cast<std::size_t>(g) * kLanes;
+    const double* __restrict K = lv.strike.data() + at;
+    const double* __restrict lk = lv.lstrike.data() + at;
+    const double* __restrict T = lv.expiry.data() + at;
+    const double* __restrict E = lv.estep.data() + at;
+    const double t = su.spec.times[k], kk = static_cast<double>(k);
+    const double r = su.rate, q = su.div, rq = r - q;
+    const double qs = c.qsum, qp = c.qp;
+    const bool trader = hvl != nullptr;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const bool alive = kk < E[j];
+        const double on = alive ? 1.0 : 0.0;
+        const double tau = alive ? T[j] - t : 1.0;  // dead lanes: any finite Greeks, times 0
+        const double v = alive ? vl[j] : 1.0;
+        const double s = b.s[j], sq = std::sqrt(tau);
+        const double sig_t = v * sq, inv = 1.0 / sig_t;
+        const double d1 = (b.lx[j] - lk[j] + (rq + 0.5 * v * v) * tau) * inv;
+        const double d2 = d1 - sig_t;
+        const double dq = vmath::exp(-q * tau), dr = vmath::exp(-r * tau);
+        const double e1 = vmath::half_gauss(d1);
+        const double pdf = kInvSqrt2Pi * e1;
+        const double n1 = vmath::norm_cdf_from<true>(d1, e1);
+        const double n2 = vmath::norm_cdf_from<true>(d2, e1 * s * dq / (K[j] * dr));
+        const double sdq = s * dq, kdr = K[j] * dr;
+        const double gamma = pdf * dq * inv / s;
+        const double uvega = sdq * pdf * sq;
+        const double wdisc = vmath::exp(-0.5 * r * tau);
+        out.val[j] = on * (qs * (sdq * n1 - kdr * n2) - qp * (sdq - kdr));
+        out.del[j] = on * (qs * dq * n1 - qp * dq);
+        out.gam[j] = on * qs * gamma;
+        out.the[j] = on * (qs * (-sdq * pdf * v * 0.5 / sq - r * kdr * n2 + q * sdq * n1) -
+                           qp * (q * sdq - r * kdr));
+        out.uvega[j] = on * uvega;
+        out.vega[j] = on * qs * uvega;
+        out.vanna[j] = -on * qs * dq * pdf * d2 * inv * sq;
+        out.volga[j] = on * qs * uvega * d1 * d2 * inv * sq;
+        // the trigger: the call delta per unit at the price the trader sees
+        const double d1o = (b.lo[j] - lk[j] + (rq + 0.5 * v * v) * tau) * inv;
+        out.cdelta[j] = on * dq * vmath::norm_cdf(d1o);
+        const double hv = trader ? (alive ? hvl[j] : 1.0) : v;
+        const double hs = hv * sq;
+        const double d1h = (b.lo[j] - lk[j] + (rq + 0.5 * hv * hv) * tau) / hs;
+        const double e1h = vmath::half_gauss(d1h);
+        const double hg = on * qs * kInvSqrt2Pi * e1h * dq / hs / b.o[j];
+        out.hdel[j] = on * (qs * dq * vmath::norm_cdf_from<true>(d1h, e1h) - qp * dq);
+        out.hgam[j] = hg;
+        out.wgam[j] = wdisc * (trader ? hg : out.gam[j]);
+    }
+}
+
+/// Group g of the roll rule at step k (GroupStep c: its quantities): each lane's legs that
+/// expire now pay their intrinsic value; at 0 < k < n_steps the lanes whose legs expired
+/// (roll_expiry) or whose call delta per unit left [roll_lo, roll_hi] sell them at their mark
+/// and buy the same legs at roll_mny x the observed price, expiring roll_tenor years from now
+/// (their vol from the marks' model), paying the half-spread on both (LaneBlock rcash, rcost);
+/// then the group's marks (the new legs where they rolled) are added in.
+[[gnu::noinline]] void group_marks_roll(const Setup& su, Block& b, const GroupStep& c,
+                                        LegVols& lv, i64 g, i64 k) noexcept {
+    LaneBlock& ln = *b.ln;
+    const HedgeSpec& sp = su.spec;
+    const auto at = static_cast<std::size_t>(g) * kLanes;
+    double* __restrict K = lv.strike.data() + at;
+    double* __restrict lk = lv.lstrike.data() + at;
+    double* __restrict T = lv.expiry.data() + at;
+    double* __restrict E = lv.estep.data() + at;
+    double* __restrict vl = lv.vol.data() + at;
+    const double kk = static_cast<double>(k), units = std::fabs(c.qc) + std::fabs(c.qp);
+    // the hedge vol of the trader's Greeks: the marks' (null), realized so far (the leg's
+    // implied before the warm-up), the leg's implied at the observed price, or a fixed one
+    const double* hv = nullptr;
+    if (!hedge_is_mark(su)) {
+        if (su.hv_kind != HedgeVolKind::given) {
+            hv = k < su.hv_warmup ? vl : b.hvl;
+        } else if (std::isnan(su.hvol)) {
+            hv = vl;
+        } else {
+            fill(ln.hfix, su.hvol);
+            hv = ln.hfix;
+        }
+    }
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double s = b.s[j];
+        const double pay = c.qc * (s > K[j] ? s - K[j] : 0.0) + c.qp * (K[j] > s ? K[j] - s : 0.0);
+        b.pay[j] += kk == E[j] ? pay : 0.0;
+    }
+    GroupLanes& ga = ln.ga;
+    roll_group_greeks(su, b, c, lv, g, k, vl, hv, ga);
+    if (k > 0 && k < su.n_steps) {
+        double n = 0.0;
+        const double lo = su.roll_lo, hi = su.roll_hi, expiry_on = su.roll_expiry ? 1.0 : 0.0;
+#pragma omp simd reduction(+ : n)
+        for (int j = 0; j < kLanes; ++j) {
+            const bool alive = kk < E[j];
+            const double m = ga.cdelta[j];
+            const bool out_of_range = alive & ((m < lo) | (m > hi));
+            const bool roll = ((kk == E[j]) & (expiry_on != 0.0)) | out_of_range;
+            ln.trig[j] = roll ? 1.0 : 0.0;
+            n += ln.trig[j];
+        }
+        if (n > 0.0) {
+            const double t1 = sp.times[k] + su.roll_tenor;
+            const double e1 = static_cast<double>(
+                std::lower_bound(sp.times, sp.times + sp.n_steps + 1, t1 - su.expiry_tol) -
+                sp.times);
+            for (int j = 0; j < kLanes; ++j) {
+                if (ln.trig[j] != 0.0) {
+                    K[j] = su.roll_mny * b.o[j];
+                    lk[j] = std::log(K[j]);
+                    T[j] = t1;
+                    E[j] = e1;
+                }
+                ln.tau[j] = ln.trig[j] != 0.0 ? T[j] - sp.times[k] : 1.0;
+            }
+            roll_lane_vols(su, b, k, lk, ln.tau, ln.nv);
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                vl[j] = ln.trig[j] != 0.0 ? ln.nv[j] : vl[j];
+            }
+            GroupLanes& gb = ln.gb;
+            roll_group_greeks(su, b, c, lv, g, k, vl, hv, gb);
+            const double hs = su.roll_hs * units;
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                const bool roll = ln.trig[j] != 0.0;
+                // sold at the old mark (0 if it expired: it paid its intrinsic value), bought
+                // at the new one; the half-spread on both trades
+                const double cost = roll ? hs * (ga.uvega[j] + gb.uvega[j]) : 0.0;
+                ln.rcash[j] += roll ? ga.val[j] - gb.val[j] - cost : 0.0;
+                ln.rcost[j] += cost;
+                ln.rolls[j] += roll ? 1.0 : 0.0;
+            }
+            const std::pair<double*, const double*> rolled[] = {
+                {ga.val, gb.val},     {ga.del, gb.del},     {ga.gam, gb.gam},
+                {ga.the, gb.the},     {ga.vega, gb.vega},   {ga.vanna, gb.vanna},
+                {ga.volga, gb.volga}, {ga.hdel, gb.hdel},   {ga.hgam, gb.hgam},
+                {ga.wgam, gb.wgam}};
+            for (const auto& [to, from] : rolled) {
+#pragma omp simd
+                for (int j = 0; j < kLanes; ++j) {
+                    to[j] = ln.trig[j] != 0.0 ? from[j] : to[j];
+                }
+            }
+        }
+    }
+    const bool trader = hv != nullptr;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        b.val[j] += ga.val[j];
+        b.del[j] += ga.del[j];
+        b.gam[j] += ga.gam[j];
+        b.the[j] += ga.the[j];
+        b.wgam[j] += ga.wgam[j];
+        b.hdel[j] += trader ? ga.hdel[j] : 0.0;
+        b.hgam[j] += trader ? ga.hgam[j] : 0.0;
+        lv.vega[at + j] = ga.vega[j];
+        lv.vanna[at + j] = ga.vanna[j];
+        lv.volga[at + j] = ga.volga[j];
+        ln.units[j] += kk < E[j] ? units : 0.0;
+    }
+}
+
 /// Greeks of the portfolio at step k for all lanes: val/del/gam/the/hdel/hgam and settlements.
 void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& gs,
                       LegVols& lv) noexcept {
@@ -707,8 +946,17 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
             b.inv_o[j] = 1.0 / b.o[j];
         }
     }
+    if (su.roll) {
+        for (double* a : {b.ln->rcash, b.ln->rcost, b.ln->units}) {
+            fill(a, 0.0);
+        }
+    }
     for (i64 g = 0; g < sp.n_groups; ++g) {
         const GroupStep& c = gs[static_cast<std::size_t>(g)];
+        if (su.roll) {  // each lane its own strike and expiry
+            group_marks_roll(su, b, c, lv, g, k);
+            continue;
+        }
         if (c.settle) {
 #pragma omp simd
             for (int j = 0; j < kLanes; ++j) {
@@ -864,6 +1112,28 @@ void leg_vols(const Setup& su, Block& b, i64 k, const double* prev, double* out)
             for (int j = 0; j < kLanes; ++j) {
                 v[j] *= a[at[j] + k] / a[at[j]];
             }
+        }
+    }
+}
+
+/// leg_vols with the roll rule: each lane's legs at their own strike and expiry (LegVols
+/// lstrike, expiry, estep); a lane whose group is not alive at k keeps prev's vol (null: 0).
+void leg_vols_roll(const Setup& su, Block& b, i64 k, const LegVols& lv, const double* prev,
+                   double* out) noexcept {
+    const HedgeSpec& sp = su.spec;
+    const double t = sp.times[k], kk = static_cast<double>(k);
+    double* __restrict tau = b.ln->tau;
+    for (i64 g = 0; g < sp.n_groups; ++g) {
+        const auto at = static_cast<std::size_t>(g) * kLanes;
+        const double* __restrict T = lv.expiry.data() + at;
+        const double* __restrict E = lv.estep.data() + at;
+        for (int j = 0; j < kLanes; ++j) {
+            tau[j] = kk < E[j] ? T[j] - t : 1.0;  // dead lanes: any tau (their vol is kept)
+        }
+        double* __restrict v = out + at;
+        roll_lane_vols(su, b, k, lv.lstrike.data() + at, tau, v);
+        for (int j = 0; j < kLanes; ++j) {
+            v[j] = kk < E[j] ? v[j] : (prev != nullptr ? prev[at + j] : 0.0);
         }
     }
 }
@@ -1559,7 +1829,20 @@ void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupSte
         for (int j = 0; j < kLanes; ++j) {
             b.ln->arow[j] = row[j] * (sp.n_steps + 1);
         }
-        leg_vols(su, b, 0, nullptr, lv.vol.data());
+        if (su.roll) {  // every lane starts with the position's legs
+            fill(b.ln->rolls, 0.0);
+            for (i64 g = 0; g < sp.n_groups; ++g) {
+                const OptionGroup& og = sp.groups[g];
+                const auto at = static_cast<std::size_t>(g) * kLanes;
+                std::fill_n(lv.strike.begin() + at, kLanes, og.strike);
+                std::fill_n(lv.lstrike.begin() + at, kLanes, su.lnk[static_cast<std::size_t>(g)]);
+                std::fill_n(lv.expiry.begin() + at, kLanes, og.expiry);
+                std::fill_n(lv.estep.begin() + at, kLanes, static_cast<double>(og.expiry_step));
+            }
+            leg_vols_roll(su, b, 0, lv, nullptr, lv.vol.data());
+        } else {
+            leg_vols(su, b, 0, nullptr, lv.vol.data());
+        }
     }
     portfolio_greeks(su, b, 0, gs, lv);
     if (su.oh_on) {
@@ -1636,8 +1919,8 @@ void attribute(const Setup& su, Block& b, i64 k, double dt, const LegVols& lv) n
         return;
     }
     for (i64 g = 0; g < sp.n_groups; ++g) {
-        if (k >= sp.groups[g].expiry_step) {
-            continue;  // not alive at k: no Greeks
+        if (!su.roll && k >= sp.groups[g].expiry_step) {
+            continue;  // not alive at k: no Greeks (roll rule: zero on the lanes not alive)
         }
         const auto at = static_cast<std::size_t>(g) * kLanes;
         const double* __restrict v0 = lv.vol.data() + at;
@@ -1683,11 +1966,16 @@ void close_book(const Setup& su, const Block& b, Book& bk, double exit_spread) n
     // the hedge option is sold too, at its bid (half-spread in vol points x vega)
     const double oh_exit = su.oh_on && hp(su.spec, hp_close_options) != 0.0 ? su.oh_hs : 0.0;
     const LaneBlock* ln = su.oh_on ? b.ln : nullptr;
+    // the roll rule: the option half-spread on each lane's own live units
+    const double* __restrict units = su.roll ? b.ln->units : nullptr;
+    const double unit_spread =
+        hp(su.spec, hp_close_options) != 0.0 ? hp(su.spec, hp_option_half_spread) : 0.0;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
         const double oc = ln != nullptr ? oh_exit * std::fabs(ln->qh[j]) * ln->uvg[j] : 0.0;
-        bk.cash[j] += b.val[j] - exit_spread - oc;
-        bk.a_cost[j] -= exit_spread + oc;
+        const double xs = units != nullptr ? unit_spread * units[j] : exit_spread;
+        bk.cash[j] += b.val[j] - xs - oc;
+        bk.a_cost[j] -= xs + oc;
     }
     fill(bk.band, vmath::kNaN);
 }
@@ -1742,6 +2030,14 @@ void rebalance(const Setup& su, const Block& b, Book& bk, const RuleParams& rule
         for (int j = 0; j < kLanes; ++j) {
             bk.cash[j] -= ln.oq[j] * ln.uv[j] + ln.ocost[j];
             bk.a_cost[j] -= ln.ocost[j];
+        }
+    }
+    if (su.roll) {  // this step's rolls, the same for every rule
+        const LaneBlock& ln = *b.ln;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            bk.cash[j] += ln.rcash[j];
+            bk.a_cost[j] -= ln.rcost[j];
         }
     }
     double opt_val_factor = 1.0;  // 0 at the horizon, where the options are sold
@@ -1800,6 +2096,7 @@ void write_outputs(const Setup& su, const Block& b, const std::vector<Book>& boo
             put(ho_realized_vol, horizon > 0.0 ? std::sqrt(b.rv[j] / horizon) : vmath::kNaN);
             put(ho_max_drawdown, bk.maxdd[j]);
             put(ho_final_spot, b.s[j]);
+            put(ho_rolls, su.roll ? b.ln->rolls[j] : 0.0);
         }
     }
 }
@@ -1831,7 +2128,9 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
             signals_at(su, b, row, k + 1);
         }
         const i64 k1 = k + 1;
-        if (su.lanes) {
+        if (su.roll) {
+            leg_vols_roll(su, b, k1, ws.lv, ws.lv.vol.data(), ws.lv.next.data());
+        } else if (su.lanes) {
             leg_vols(su, b, k1, ws.lv.vol.data(), ws.lv.next.data());
         }
         attribute(su, b, k, dt, ws.lv);
@@ -1943,11 +2242,20 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         .oh_gamma = hp(spec, hp_oh_gamma) != 0.0,
         .oh_call = hp(spec, hp_oh_is_call) != 0.0,
         .oh_hs = hp(spec, hp_oh_half_spread_vol),
+        .roll = vol_model != VolModel::constant && hp(spec, hp_roll_on) != 0.0 &&
+                hp(spec, hp_oh_on) == 0.0,
+        .roll_expiry = hp(spec, hp_roll_on_expiry) != 0.0,
+        .roll_tenor = hp(spec, hp_roll_tenor),
+        .roll_mny = hp(spec, hp_roll_moneyness),
+        .roll_lo = hp(spec, hp_roll_delta_lo),
+        .roll_hi = hp(spec, hp_roll_delta_hi),
+        .roll_hs = hp(spec, hp_roll_half_spread_vol),
+        .expiry_tol = hp(spec, hp_expiry_tol),
     };
     Workspace ws;
     ws.gs.resize(static_cast<std::size_t>(spec.n_groups));
     if (su.lanes) {
-        ws.lv.resize(spec.n_groups);
+        ws.lv.resize(spec.n_groups, su.roll);
     }
     if (hv_kind == HedgeVolKind::window) {
         ws.hv_ring.assign(static_cast<std::size_t>(su.hv_window) * kLanes, 0.0);

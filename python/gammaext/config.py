@@ -223,6 +223,8 @@ def parse_config(cfg: Mapping[str, Any], base: str | os.PathLike[str] = ".") -> 
         )
     if isinstance(pos.get("hedge_vol"), dict):  # a table: the realized hedge vol's settings
         pos["hedge_vol"] = _construct("position.hedge_vol", _h.HedgeVol, pos["hedge_vol"])
+    if isinstance(pos.get("roll"), dict):  # a table: the roll rule's settings
+        pos["roll"] = _construct("position.roll", _h.Roll, pos["roll"])
     options["position"] = _construct("position", _h.Position, pos)
     options["costs"] = _construct("costs", _h.Costs, _table(cfg, "costs"))
     options["accounting"] = _construct("accounting", _h.Accounting, _table(cfg, "accounting"))

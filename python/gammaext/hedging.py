@@ -62,6 +62,7 @@ __all__ = [
     "PathGenerator",
     "Position",
     "ProfileBand",
+    "Roll",
     "SignalGBM",
     "Trend",
     "TrendBand",
@@ -117,6 +118,7 @@ from .position import (
     Leg as Leg,
     OptionHedge as OptionHedge,
     Position as Position,
+    Roll as Roll,
     straddle as straddle,
 )
 from .results import (
@@ -220,6 +222,7 @@ def build_params(
     p["div"] = position.div
     _vol_model_params(p, position, paths)
     _option_hedge_params(p, position, noise)
+    _roll_params(p, position)
     units = float(sum(abs(leg.quantity) for leg in position.legs))
     rule._params(p, units)
     p.update(
@@ -298,6 +301,24 @@ def _option_hedge_params(p: dict[str, float], position: Position, noise: Noise |
         oh_gamma=float(oh.target == "gamma"),
         oh_is_call=float(oh.kind == "call"),
         oh_half_spread_vol=oh.half_spread_vol,
+    )
+
+
+def _roll_params(p: dict[str, float], position: Position) -> None:
+    """The roll rule (:class:`Roll`); the engine marks rolled legs per path (per-leg vols)."""
+    p["expiry_tol"] = _EXPIRY_TOL
+    roll = position.roll
+    if roll is None:
+        return
+    lo, hi = roll.delta if roll.delta is not None else (-math.inf, math.inf)
+    p.update(
+        roll_on=1.0,
+        roll_tenor=roll.tenor,
+        roll_moneyness=roll.moneyness,
+        roll_delta_lo=lo,
+        roll_delta_hi=hi,
+        roll_on_expiry=float(roll.on_expiry),
+        roll_half_spread_vol=roll.half_spread_vol,
     )
 
 

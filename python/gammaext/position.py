@@ -152,6 +152,46 @@ class OptionHedge:
         _finite("OptionHedge half_spread_vol", self.half_spread_vol, nonneg=True)
 
 
+@dataclass(frozen=True)
+class Roll:
+    """The roll rule of a book: at each step k after the first and before the horizon, an
+    option group (the legs of one strike and expiry) whose legs have expired (``on_expiry``;
+    they settle at intrinsic value) or, with ``delta=(lo, hi)``, whose call delta per unit
+    ``e^{-div tau} N(d1)`` (at the group's own implied vol and the observed price; the same
+    moneyness measure for calls and puts) has left ``[lo, hi]`` is closed at its mark and the
+    same legs (kind, signed quantity) are opened at strike ``moneyness`` x the observed price,
+    expiring ``tenor`` years later. The legs of a group roll together (a straddle stays a
+    straddle); each path rolls on its own. Every close and open pays ``half_spread_vol`` vol
+    points (decimals: 0.005 is half a vol point) times the vega per unit times the units
+    traded. The position's ``option_half_spread`` (price units) still applies to the first
+    purchase and the sale at the horizon."""
+
+    tenor: float = 1.0 / 12.0
+    moneyness: float = 1.0
+    delta: tuple[float, float] | None = None
+    on_expiry: bool = True
+    half_spread_vol: float = 0.0
+
+    def __post_init__(self) -> None:
+        tenor = _finite("Roll tenor", self.tenor, positive=True)
+        if tenor <= _EXPIRY_TOL:
+            raise ValueError(f"Roll tenor must be > {_EXPIRY_TOL!r} years, got {self.tenor!r}")
+        _finite("Roll moneyness", self.moneyness, positive=True)
+        _finite("Roll half_spread_vol", self.half_spread_vol, nonneg=True)
+        if not isinstance(self.on_expiry, (bool, np.bool_)):
+            raise TypeError(f"Roll on_expiry must be True or False, got {self.on_expiry!r}")
+        if self.delta is not None:
+            if not isinstance(self.delta, (tuple, list)) or len(self.delta) != 2:
+                raise ValueError(f"Roll delta must be a pair (lo, hi), got {self.delta!r}")
+            lo = _finite("Roll delta lo", self.delta[0])
+            hi = _finite("Roll delta hi", self.delta[1])
+            if not 0.0 < lo < hi < 1.0:
+                raise ValueError(f"Roll delta must satisfy 0 < lo < hi < 1, got {self.delta!r}")
+            object.__setattr__(self, "delta", (lo, hi))
+        elif not self.on_expiry:
+            raise ValueError("Roll with on_expiry=False and no delta range never rolls")
+
+
 class _PathSeries:
     """A per-path ATM implied-vol series (``Position(atm=2-D array)``), kept as one read-only
     float64 copy (not Python tuples: a 1e5 x 253 series is 200 MB as an array and gigabytes as
@@ -211,6 +251,7 @@ class Position:
     sticky: Literal["strike", "moneyness"] = "strike"
     atm: StochasticAtmVol | Literal["heston"] | Any = None
     option_hedge: OptionHedge | None = None
+    roll: Roll | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -232,6 +273,7 @@ class Position:
             raise TypeError(
                 f"option_hedge must be an OptionHedge, got {type(self.option_hedge).__name__}"
             )
+        self._check_roll()
         if isinstance(self.vol, VolSurface):
             _check_marking_surface(self.vol)
             self._check_rest()
@@ -252,11 +294,24 @@ class Position:
             object.__setattr__(self, "vol", tuple(float(x) for x in v))
         else:
             raise ValueError(f"vol must be a number or a 1-D array, got shape {v.shape}")
+        if isinstance(self.vol, tuple) and self.roll is not None:
+            raise ValueError(
+                "roll needs each leg at its own implied vol: give vol as a number or a "
+                "VolSurface, not a path"
+            )
         if isinstance(self.vol, tuple) and self.atm is not None:
             raise ValueError(
                 "atm= moves a surface: give vol as a number or a VolSurface, not a path"
             )
         self._check_rest()
+
+    def _check_roll(self) -> None:
+        if self.roll is None:
+            return
+        if not isinstance(self.roll, Roll):
+            raise TypeError(f"roll must be a Roll, got {type(self.roll).__name__}")
+        if self.option_hedge is not None:
+            raise ValueError("roll together with option_hedge is not supported")
 
     def _check_rest(self) -> None:
         _finite("rate", self.rate)
@@ -342,13 +397,14 @@ class Position:
     def surface(self) -> VolSurface | None:
         """The surface the legs are marked on, or None when one vol marks every leg (a number
         or a vol path without ``atm``, or a flat surface without ``atm``: the engine's
-        constant-vol path, bit for bit)."""
+        constant-vol path, bit for bit). With a roll, a number is a flat surface."""
         v = self.vol
         if isinstance(v, VolSurface):
-            if v.kind == "flat" and self.atm is None:
+            if v.kind == "flat" and self.atm is None and self.roll is None:
                 return None
             return v
-        if isinstance(self.atm, (StochasticAtmVol, tuple, _PathSeries)):
+        # rolled legs have their own strike and expiry per path: the per-leg marks
+        if isinstance(self.atm, (StochasticAtmVol, tuple, _PathSeries)) or self.roll is not None:
             return VolSurface.flat(float(v))
         return None
 

@@ -32,6 +32,10 @@ namespace gammaext {
     X(atm_on) X(atm0) X(atm_level) X(atm_kappa) X(atm_xi) X(atm_rho)                          \
     /* an option as second hedge instrument: the last group, traded every oh_every steps */   \
     X(oh_on) X(oh_every) X(oh_gamma) X(oh_is_call) X(oh_half_spread_vol)                      \
+    /* the roll rule: an expired leg, or one whose call delta per unit leaves [lo, hi], is    */ \
+    /* closed and reopened at roll_moneyness x spot expiring roll_tenor years later          */ \
+    X(roll_on) X(roll_tenor) X(roll_moneyness) X(roll_delta_lo) X(roll_delta_hi)              \
+    X(roll_on_expiry) X(roll_half_spread_vol) X(expiry_tol)                                   \
     /* rule */                                                                                \
     X(every) X(move) X(band) X(band_kind) X(band_to_edge) X(ww_cost) X(ww_risk_aversion)      \
     X(er_length) X(er_widen) X(atr_mult) X(atr_length) X(atr_from_last)                       \
@@ -84,7 +88,7 @@ enum class VolModel : int { GAMMAEXT_VOL_MODELS(GAMMAEXT_X) };
 #define GAMMAEXT_HEDGE_OUTPUTS(X)                                                             \
     X(pnl) X(gamma) X(theta) X(vega) X(vanna) X(volga) X(hedge) X(financing) X(costs)        \
     X(residual) X(rebalances) X(traded) X(turnover) X(realized_vol) X(max_drawdown)          \
-    X(final_spot)
+    X(final_spot) X(rolls)
 enum HedgeOutput : int {
 #define GAMMAEXT_X(name) ho_##name,
     GAMMAEXT_HEDGE_OUTPUTS(GAMMAEXT_X)

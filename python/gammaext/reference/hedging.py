@@ -282,25 +282,114 @@ def leg_vols(prep: _h.Prepared, state: Mapping[str, FloatArray]) -> list[FloatAr
             if k >= grp["expiry_step"]:
                 v[:, k] = v[:, k - 1]
                 continue
-            tau = grp["expiry"] - t[k]
-            if model == "heston":
-                x = p["heston_kappa"] * tau
-                frac = 1.0 if x == 0 else -math.expm1(-x) / x
-                th = p["heston_theta"]
-                v[:, k] = np.sqrt(np.maximum(th + (state["var"][:, k] - th) * frac, 0.0))
-                continue
-            s0 = np.log(S[:, 0]) if math.isnan(p["surface_spot"]) else math.log(p["surface_spot"])
-            ls = np.log(S[:, k]) if p["sticky_moneyness"] else s0
-            km = math.log(grp["strike"]) - (p["rate"] - p["div"]) * tau - ls
-            v[:, k] = _surface_vol(prep.position, np.broadcast_to(km, (n,)), tau)
-            if prep.vols.size:  # a user ATM series
-                v[:, k] *= prep.vols[k] / prep.vols[0]
-            if prep.atm_rows.size:  # one per path
-                v[:, k] *= prep.atm_rows[:, k] / prep.atm_rows[:, 0]
-            if p["atm_on"]:
-                v[:, k] *= state["atm"][:, k] / p["atm0"]
+            v[:, k] = _leg_vol(prep, state, k, math.log(grp["strike"]), grp["expiry"] - t[k])
         out.append(v)
     return out
+
+
+def _leg_vol(
+    prep: _h.Prepared, state: Mapping[str, FloatArray], k: int, log_strike: Any, tau: float
+) -> FloatArray:
+    """The implied vol at step k of the legs of log strike ``log_strike`` (a number or one per
+    path) with ``tau`` > 0 years to expiry, on every path."""
+    p = prep.params
+    n = state["S"].shape[0]
+    if _VOL_MODEL[int(p["vol_model"])] == "heston":
+        x = p["heston_kappa"] * tau
+        frac = 1.0 if x == 0 else -math.expm1(-x) / x
+        th = p["heston_theta"]
+        return np.asarray(np.sqrt(np.maximum(th + (state["var"][:, k] - th) * frac, 0.0)))
+    S = state["S"]
+    s0 = np.log(S[:, 0]) if math.isnan(p["surface_spot"]) else math.log(p["surface_spot"])
+    ls = np.log(S[:, k]) if p["sticky_moneyness"] else s0
+    km = log_strike - (p["rate"] - p["div"]) * tau - ls
+    v = _surface_vol(prep.position, np.broadcast_to(km, (n,)), tau)
+    if prep.vols.size:  # a user ATM series
+        v *= prep.vols[k] / prep.vols[0]
+    if prep.atm_rows.size:  # one per path
+        v *= prep.atm_rows[:, k] / prep.atm_rows[:, 0]
+    if p["atm_on"]:
+        v *= state["atm"][:, k] / p["atm0"]
+    return v
+
+
+class _Rolls:
+    """The roll rule (:class:`gammaext.Roll`) along the paths: each path's strike, expiry and
+    expiry step of every group (``legs``), its legs' implied vols at the current step (``vol``)
+    and the rolls so far (``count``)."""
+
+    def __init__(self, prep: _h.Prepared, state: Mapping[str, FloatArray]):
+        self.prep, self.state, self.p, self.t = prep, state, prep.params, prep.times
+        self.groups = _groups(prep)
+        n = state["S"].shape[0]
+        self.legs = [
+            (np.full(n, g["strike"]), np.full(n, g["expiry"]), np.full(n, g["expiry_step"]))
+            for g in self.groups
+        ]
+        self.count = np.zeros(n)
+        self.vol = self.vols_at(0, [np.zeros(n)] * len(self.groups))
+
+    def _vols(self, k: int, log_strike: FloatArray, tau: FloatArray) -> FloatArray:
+        """_leg_vol with one tau per path (one call per distinct tau)."""
+        out = np.empty(tau.size)
+        for tu in np.unique(tau):
+            sel = tau == tu
+            out[sel] = _leg_vol(self.prep, self.state, k, log_strike, float(tu))[sel]
+        return out
+
+    def vols_at(self, k: int, prev: list[FloatArray]) -> list[FloatArray]:
+        """Each group's vol at step k of the legs held now; a leg not alive keeps prev's."""
+        out = []
+        for (strike, expiry, step), pv in zip(self.legs, prev):
+            alive = k < step
+            v = self._vols(k, np.log(strike), np.where(alive, expiry - self.t[k], 1.0))
+            out.append(np.where(alive, v, pv))
+        return out
+
+    def _unit(self, g: int, k: int, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(vega per unit at price x, call delta per unit at price x) of group g's legs at
+        step k (0 where they are not alive)."""
+        p = self.p
+        strike, expiry, step = self.legs[g]
+        alive = k < step
+        tau = np.where(alive, expiry - self.t[k], 1.0)
+        v = np.where(alive, self.vol[g], 1.0)
+        d1 = (np.log(x / strike) + (p["rate"] - p["div"] + 0.5 * v**2) * tau) / (v * np.sqrt(tau))
+        dq = np.exp(-p["div"] * tau)
+        on = alive.astype(float)
+        return on * x * dq * norm_pdf(d1) * np.sqrt(tau), on * dq * norm_cdf(d1)
+
+    def roll(self, k: int, S: FloatArray, O: FloatArray) -> FloatArray | None:
+        """The rolls at step k (0 < k < N): the legs that expired now (on_expiry) or whose call
+        delta per unit at the observed price left [lo, hi] are replaced by the same legs at
+        moneyness x O expiring tenor years later. Returns their half-spread (None: no roll)."""
+        p, t = self.p, self.t
+        cost = np.zeros(S.size)
+        rolled = False
+        for g, grp in enumerate(self.groups):
+            strike, expiry, step = self.legs[g]
+            vega_old = self._unit(g, k, S)[0]
+            cdelta = self._unit(g, k, O)[1]
+            alive = k < step
+            out = alive & ((cdelta < p["roll_delta_lo"]) | (cdelta > p["roll_delta_hi"]))
+            trig = ((step == k) & bool(p["roll_on_expiry"])) | out
+            if not trig.any():
+                continue
+            rolled = True
+            t1 = t[k] + p["roll_tenor"]
+            new_step = float(np.searchsorted(t, t1 - p["expiry_tol"], side="left"))
+            self.legs[g] = (
+                np.where(trig, p["roll_moneyness"] * O, strike),
+                np.where(trig, t1, expiry),
+                np.where(trig, new_step, step),
+            )
+            tau = np.where(trig, self.legs[g][1] - t[k], 1.0)
+            self.vol[g] = np.where(trig, self._vols(k, np.log(self.legs[g][0]), tau), self.vol[g])
+            units = abs(grp["qc"]) + abs(grp["qp"])
+            vega_new = self._unit(g, k, S)[0]
+            cost += np.where(trig, p["roll_half_spread_vol"] * units * (vega_old + vega_new), 0.0)
+            self.count += trig
+        return cost if rolled else None
 
 
 def _surface_vol(position: Any, k: FloatArray, tau: float) -> FloatArray:
@@ -366,14 +455,14 @@ def generate_signals(
 
 
 def _bs(
-    S: FloatArray, K: float, tau: float, vol: Any, r: float, q: float, is_call: bool
+    S: FloatArray, K: Any, tau: Any, vol: Any, r: float, q: float, is_call: bool
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Black-Scholes-Merton price, delta, gamma, theta (per year), vega at tau > 0 (vol: a
-    number, or one per path)."""
-    sq = math.sqrt(tau)
+    """Black-Scholes-Merton price, delta, gamma, theta (per year), vega at tau > 0 (K, tau and
+    vol: each a number, or one per path)."""
+    sq = np.sqrt(tau)
     d1 = (np.log(S / K) + (r - q + 0.5 * vol**2) * tau) / (vol * sq)
     d2 = d1 - vol * sq
-    dq, dr = math.exp(-q * tau), math.exp(-r * tau)
+    dq, dr = _exp(-q * tau), _exp(-r * tau)
     phi = 1.0 if is_call else -1.0
     price = phi * (S * dq * norm_cdf(phi * d1) - K * dr * norm_cdf(phi * d2))
     delta = phi * dq * norm_cdf(phi * d1)
@@ -387,17 +476,25 @@ def _bs(
     return price, delta, gamma, theta, vega
 
 
+def _exp(x: Any) -> Any:
+    """e^x of a number (the standard library's) or of one per path."""
+    return np.exp(x) if isinstance(x, np.ndarray) else math.exp(x)
+
+
 def _groups(prep: _h.Prepared) -> list[dict[str, float]]:
     """The option groups, one dict per row of ``prep.groups`` (:data:`GROUP_COLUMNS`)."""
     return [dict(zip(_h.GROUP_COLUMNS, map(float, row))) for row in prep.groups]
 
 
-def _portfolio(prep: _h.Prepared, S: FloatArray, k: int, vol: Any) -> dict[str, Any]:
+def _portfolio(
+    prep: _h.Prepared, S: FloatArray, k: int, vol: Any, legs: list[Any] | None = None
+) -> dict[str, Any]:
     """The portfolio's value and Greeks at step k, the payoff of the groups expiring there, and
     ``wgamma``: the gamma with each group discounted to its own expiry, sum e^{-r tau/2} Gamma
     (the Whalley-Wilmott band's). ``vol``: one for every group (a number or one per path), or
     a list with each group's. ``by_group``: each group's (vega, vanna, volga), quantity
-    included (zeros where it is not alive)."""
+    included (zeros where it is not alive). ``legs`` (the roll rule): each group's (strike,
+    expiry, expiry step), one per path, instead of ``prep.groups``'."""
     p = prep.params
     t = prep.times[k]
     names = ("value", "delta", "gamma", "theta", "vega", "vanna", "volga", "pay", "wgamma")
@@ -408,30 +505,36 @@ def _portfolio(prep: _h.Prepared, S: FloatArray, k: int, vol: Any) -> dict[str, 
         zero = np.zeros_like(S)
         out["by_group"].append((zero, zero, zero))
         strike, expiry, qc, qp = grp["strike"], grp["expiry"], grp["qc"], grp["qp"]
-        step = int(grp["expiry_step"])
-        if k == step:
-            out["pay"] += qc * np.maximum(S - strike, 0) + qp * np.maximum(strike - S, 0)
-        if k >= step:
+        step: Any = int(grp["expiry_step"])
+        tau = expiry - t
+        on: Any = 1.0  # 1 where alive (x 1.0 is exact)
+        if legs is not None:  # per path; Greeks at any tau > 0 where not alive, times 0
+            strike, expiry, step = legs[gi]
+            on = (k < step).astype(float)
+            tau = np.where(k < step, expiry - t, 1.0)
+            gvol = np.where(k < step, gvol, 1.0)
+        paid = qc * np.maximum(S - strike, 0) + qp * np.maximum(strike - S, 0)
+        out["pay"] += np.where(k == step, paid, 0.0)
+        if not np.any(k < step):
             continue
         for qty, is_call in ((qc, True), (qp, False)):
             if qty == 0:
                 continue
-            v, d, g, th, vg = _bs(S, strike, expiry - t, gvol, p["rate"], p["div"], is_call)
-            out["value"] += qty * v
-            out["delta"] += qty * d
-            out["gamma"] += qty * g
-            out["wgamma"] += math.exp(-0.5 * p["rate"] * (expiry - t)) * qty * g
-            out["theta"] += qty * th
-            out["vega"] += qty * vg
+            v, d, g, th, vg = _bs(S, strike, tau, gvol, p["rate"], p["div"], is_call)
+            out["value"] += on * qty * v
+            out["delta"] += on * qty * d
+            out["gamma"] += on * qty * g
+            out["wgamma"] += on * _exp(-0.5 * p["rate"] * tau) * qty * g
+            out["theta"] += on * qty * th
+            out["vega"] += on * qty * vg
         # vanna = -dq phi(d1) d2 / vol, volga = vega d1 d2 / vol: the same for calls and puts
-        tau = expiry - t
-        sq = math.sqrt(tau)
+        sq = np.sqrt(tau)
         d1 = (np.log(S / strike) + (p["rate"] - p["div"] + 0.5 * gvol**2) * tau) / (gvol * sq)
         d2 = d1 - gvol * sq
-        dq = math.exp(-p["div"] * tau)
+        dq = _exp(-p["div"] * tau)
         q = qc + qp
-        vega = q * S * dq * norm_pdf(d1) * sq
-        vanna = -q * dq * norm_pdf(d1) * d2 / gvol
+        vega = on * q * S * dq * norm_pdf(d1) * sq
+        vanna = -on * q * dq * norm_pdf(d1) * d2 / gvol
         volga = vega * d1 * d2 / gvol
         out["vanna"] += vanna
         out["volga"] += volga
@@ -538,11 +641,13 @@ def hedge_paths(
     trace: int | None = None,
     signals: Mapping[str, FloatArray] | None = None,
     leg_vols: list[FloatArray] | None = None,
+    state: Mapping[str, FloatArray] | None = None,
 ) -> dict[str, Any]:
     """Hedge along true prices ``S`` and observed prices ``O`` (both paths x times), with the
     signals of the dynamic bands (paths x times, :func:`generate_signals`) if a rule needs them,
     and each group's implied vol along the paths (:func:`leg_vols`) when the legs have their
-    own.
+    own. With a roll rule the legs' vols follow the rolls: they come from the generators'
+    ``state`` (:func:`generate_state`; S alone is enough for a surface without ``atm``).
 
     Returns the per-path fields of :data:`gammaext.hedging.HEDGE_FIELDS` (and, if ``trace`` is
     a row number, ``"trace"``: per-step band widths and trades of that row).
@@ -604,25 +709,32 @@ def hedge_paths(
         acc["turnover"] += np.abs(qty) * price
 
     HV = _realized_hedge_vols(p, t, O, vols) if p["hedge_vol_kind"] else None
+    rolls = _Rolls(prep, state or {"S": S}) if p["roll_on"] else None
     LV = leg_vols
+    per_leg = LV is not None or rolls is not None
 
     def greeks(k: int) -> tuple[dict[str, Any], FloatArray, FloatArray]:
         """The marks (efficient price, implied vol) and the trader's hedge delta and discounted
         gamma (observed price, hedge vol: given, or realized so far; with per-leg vols, each
         leg's own implied where the hedge vol is the implied one)."""
-        mark_vol: Any = vols[k] if LV is None else [v[:, k] for v in LV]
-        m = _portfolio(prep, S[:, k], k, mark_vol)
-        same_vol = math.isnan(hvol) or (LV is None and hvol == vols[k])
+        legs = None
+        if rolls is not None:
+            mark_vol: Any = list(rolls.vol)
+            legs = rolls.legs
+        else:
+            mark_vol = vols[k] if LV is None else [v[:, k] for v in LV]
+        m = _portfolio(prep, S[:, k], k, mark_vol, legs)
+        same_vol = math.isnan(hvol) or (not per_leg and hvol == vols[k])
         if HV is None and same_vol and not noisy:
             return m, m["delta"], m["wgamma"]
         hv: Any
-        if HV is not None and (LV is None or k >= int(p["hedge_vol_warmup"])):
+        if HV is not None and (not per_leg or k >= int(p["hedge_vol_warmup"])):
             hv = HV[:, k]
         elif math.isnan(hvol) or HV is not None:
             hv = mark_vol
         else:
             hv = hvol
-        hg = _portfolio(prep, O[:, k], k, hv)
+        hg = _portfolio(prep, O[:, k], k, hv, legs)
         return m, hg["delta"], hg["wgamma"]
 
     oh = _OptionHedge(prep, LV) if p["oh_on"] else None
@@ -658,8 +770,13 @@ def hedge_paths(
         acc["vega"] += m["vega"] * dvol
         acc["vanna"] += m["vanna"] * dS * dvol
         acc["volga"] += 0.5 * m["volga"] * dvol * dvol
-        for (vg, va, vo), lv in zip(m["by_group"], LV or []):
-            dv = lv[:, k + 1] - lv[:, k]
+        if rolls is not None:  # the legs held now, at k + 1
+            nxt = rolls.vols_at(k + 1, rolls.vol)
+            dvs = [b - a for a, b in zip(rolls.vol, nxt)]
+            rolls.vol = nxt
+        else:
+            dvs = [lv[:, k + 1] - lv[:, k] for lv in LV or []]
+        for (vg, va, vo), dv in zip(m["by_group"], dvs):
             acc["vega"] += vg * dv
             acc["vanna"] += va * dS * dv
             acc["volga"] += 0.5 * vo * dv * dv
@@ -668,6 +785,12 @@ def hedge_paths(
         k1 = k + 1
         m, hdel, wgam = greeks(k1)
         cash = cash + m["pay"]
+        roll_cost = rolls.roll(k1, S[:, k1], O[:, k1]) if rolls is not None and k1 < N else None
+        if roll_cost is not None:  # old legs sold, new ones bought, at their marks
+            value = m["value"]
+            m, hdel, wgam = greeks(k1)
+            cash = cash + value - m["value"] - roll_cost
+            acc["costs"] -= roll_cost
         if oh is not None:  # the old quantity at the new marks, then this step's trade
             oh.mark(m, S[:, k1], k1)
             paid, cost = oh.trade(m, k1, N)
@@ -692,9 +815,14 @@ def hedge_paths(
         else:
             pend = np.zeros(n)  # orders in flight are cancelled
             trade(-h, k1, bool(p["exit_costs"]))
-            alive_units = sum(
+            alive_units: Any = sum(
                 abs(grp["qc"]) + abs(grp["qp"]) for grp in groups if N < grp["expiry_step"]
             )
+            if rolls is not None:
+                alive_units = sum(
+                    (abs(grp["qc"]) + abs(grp["qp"])) * (N < leg[2])
+                    for grp, leg in zip(groups, rolls.legs)
+                )
             exit_spread: Any = p["option_half_spread"] * alive_units if p["close_options"] else 0.0
             if oh is not None and p["close_options"]:  # the hedge option is sold at its bid
                 exit_spread = exit_spread + oh.exit_cost()
@@ -705,7 +833,8 @@ def hedge_paths(
         peak = np.maximum(peak, pnl)
         maxdd = np.maximum(maxdd, peak - pnl)
 
-    out = _outputs(acc, cash, maxdd, t[-1], S[:, -1])
+    rolled = rolls.count if rolls is not None else np.zeros(n)
+    out = _outputs(acc, cash, maxdd, t[-1], S[:, -1], rolled)
     if trace is not None:
         out["trace"] = trace_rows
     return out
@@ -795,7 +924,7 @@ def _realized_hedge_vols(
 
 def _outputs(
     acc: Mapping[str, FloatArray], cash: FloatArray, maxdd: FloatArray, horizon: float,
-    final_spot: FloatArray,
+    final_spot: FloatArray, rolls: FloatArray,
 ) -> dict[str, Any]:
     """The per-path fields of HEDGE_FIELDS from the accumulated parts."""
     named = ("gamma", "theta", "vega", "vanna", "volga", "hedge", "financing", "costs")
@@ -808,6 +937,7 @@ def _outputs(
         "realized_vol": np.sqrt(acc["rv"] / horizon),
         "max_drawdown": maxdd,
         "final_spot": final_spot.copy(),
+        "rolls": rolls,
     }
 
 
@@ -825,4 +955,5 @@ def simulate_hedge(
         state["O"],
         signals=generate_signals(prep, draws),
         leg_vols=leg_vols(prep, state),
+        state=state,
     )
