@@ -1,0 +1,221 @@
+"""The roll rule of a book (issue #14, item 5): a group's legs that expire, or whose call delta
+per unit leaves a range, are sold at their mark and bought again at the money (``Roll``).
+
+The NumPy reference (gammaext.reference.hedging) is matched to 1e-9 on every configuration;
+when rolls happen and what they cost are checked against hand computations on deterministic
+paths; statistical tests use fixed seeds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import gammaext as g
+from gammaext.hedging import HEDGE_FIELDS, PNL_PARTS
+from gammaext.reference import hedging as ref
+from gammaext.reference.black_scholes import norm_cdf, norm_pdf
+
+SVI2 = g.VolSurface.svi(
+    [0.25, 1.0],
+    [g.SVI(0.01, 0.1, -0.5, 0.0, 0.1), g.SVI(0.03, 0.12, -0.4, 0.05, 0.2)],
+)
+GRID = g.VolSurface.grid([-0.3, 0.0, 0.3], [0.1, 1.0], [[0.3, 0.2, 0.22], [0.28, 0.21, 0.2]])
+ATM = g.StochasticAtmVol(0.2, 0.25, 2.0, 1.0, -0.7)
+BAND = g.Roll(0.15, delta=(0.3, 0.7), half_spread_vol=0.01)
+LEGS = (
+    g.Leg("call", expiry=0.1, quantity=2.0),
+    g.Leg("put", moneyness=0.9, expiry=0.3, quantity=-1.0),
+)
+
+CASES = {
+    "tenor_flat": dict(position=g.Position(legs=g.straddle(expiry=0.05), roll=g.Roll(0.05))),
+    "band_flat_carry": dict(
+        position=g.Position(legs=LEGS, rate=0.03, div=0.01, roll=g.Roll(0.2, 1.05, (0.2, 0.8)))
+    ),
+    "band_only": dict(
+        position=g.Position(legs=LEGS, roll=g.Roll(0.1, delta=(0.35, 0.65), on_expiry=False))
+    ),
+    "svi_strike": dict(position=g.Position(legs=LEGS, vol=SVI2, roll=BAND)),
+    "svi_moneyness_atm": dict(
+        position=g.Position(legs=LEGS, vol=SVI2, sticky="moneyness", atm=ATM, roll=BAND)
+    ),
+    "grid_atm_series": dict(
+        position=g.Position(legs=LEGS, vol=GRID, atm=np.linspace(0.2, 0.3, 61), roll=BAND)
+    ),
+    "heston": dict(
+        paths=g.Heston(v0=0.04, kappa=2.0, theta=0.05, xi=0.6, rho=-0.7),
+        position=g.Position(legs=LEGS, atm="heston", roll=BAND),
+    ),
+    "noise_realized": dict(
+        position=g.Position(legs=LEGS, vol=SVI2, hedge_vol="realized", roll=BAND),
+        noise=g.Noise("iid", 0.001),
+    ),
+    "fixed_hedge_vol_ww": dict(
+        position=g.Position(legs=LEGS, hedge_vol=0.25, roll=BAND),
+        rule=g.WhalleyWilmott(0.001, 1.0),
+    ),
+    "marks_ww_option_spread": dict(
+        position=g.Position(legs=LEGS, vol=SVI2, roll=BAND),
+        rule=g.WhalleyWilmott(0.001, 1.0),
+        costs=g.Costs(bps=2, option_half_spread=0.05),
+    ),
+    "latency": dict(
+        position=g.Position(legs=LEGS, roll=BAND),
+        rule=g.Move(0.005),
+        execution=g.Execution(latency=2),
+    ),
+}
+COMMON = dict(n_paths=130, n_steps=60, dt=1 / 252, seed=7)
+
+
+@pytest.mark.parametrize("name", list(CASES), ids=list(CASES))
+def test_engine_matches_reference(name):
+    kw = {"rule": g.DeltaBand(0.1), "costs": g.Costs(bps=2, fixed=0.01), **CASES[name]}
+    eng = g.simulate_hedge(**kw, **COMMON)
+    want = ref.simulate_hedge(**kw, **COMMON)
+    for f in HEDGE_FIELDS:
+        np.testing.assert_allclose(eng.data[f], want[f], rtol=1e-9, atol=1e-9, err_msg=f)
+    np.testing.assert_allclose(sum(eng.data[f] for f in PNL_PARTS), eng.pnl, atol=1e-9)
+    assert eng.rolls.min() >= 1  # every case rolls on every path
+
+
+def test_bit_identical_across_threads_chunks_and_rules():
+    pos = g.Position(legs=LEGS, vol=SVI2, sticky="moneyness", atm=ATM, roll=BAND)
+    kw = dict(position=pos, rule=g.DeltaBand(0.1), n_steps=40, seed=5)
+    one = g.simulate_hedge(**kw, n_paths=200, threads=1)
+    two = g.simulate_hedge(**kw, n_paths=200, threads=2)
+    cat = g.HedgeResult.concat(
+        [g.simulate_hedge(**kw, first_path=a, n_paths=b - a) for a, b in ((0, 65), (65, 200))]
+    )
+    both = g.simulate_rules(
+        rules={"band": g.DeltaBand(0.1), "clock": g.EveryK(1)},
+        **{k: v for k, v in kw.items() if k != "rule"},
+        n_paths=200,
+    )
+    for f in HEDGE_FIELDS:
+        np.testing.assert_array_equal(one.data[f], two.data[f], err_msg=f)
+        np.testing.assert_array_equal(one.data[f], cat.data[f], err_msg=f)
+        np.testing.assert_array_equal(one.data[f], both["band"].data[f], err_msg=f)
+    assert one.rolls.max() > 1
+
+
+def test_a_monthly_straddle_rolls_at_each_expiry_inside_the_horizon():
+    # 1-month straddle on a 252-day year: expiries at steps 21, 42, ..., 231 roll (11 rolls);
+    # the last one expires at the horizon and settles
+    pos = g.Position(legs=g.straddle(expiry=1 / 12), roll=g.Roll(1 / 12))
+    r = g.simulate_hedge(position=pos, n_paths=64, n_steps=252, dt=1 / 252, seed=1, trace=[0])
+    np.testing.assert_array_equal(r.rolls, 11.0)
+    value = r.trace[0]["option_value"]
+    # just after a roll the book is a fresh ATM straddle: its value is about 0.8 S vol sqrt(T)
+    atm = 0.8 * r.trace[0]["spot"] * 0.2 * math.sqrt(1 / 12)
+    for k in range(21, 252, 21):
+        assert abs(value[k] / atm[k] - 1) < 0.05, k
+    assert value[-1] == 0.0  # settled at the horizon
+
+
+def _call_delta(s, strike, tau, vol):
+    d1 = (np.log(s / strike) + 0.5 * vol**2 * tau) / (vol * np.sqrt(tau))
+    return norm_cdf(d1)
+
+
+def test_a_rising_path_rolls_when_the_call_delta_leaves_the_range():
+    # a deterministic path up 0.4% a step, flat 3 steps after the ATM call's delta has crossed
+    # 0.75: the call is then sold and a new ATM call bought (delta back near 0.5, below 0.75
+    # until the horizon)
+    n, dt, vol, tenor = 60, 1 / 252, 0.2, 0.25
+    t = np.arange(n + 1) * dt
+    ramp = 100.0 * np.exp(0.004 * np.arange(n + 1))
+    old = _call_delta(ramp, 100.0, tenor - t, vol)
+    first = int(np.argmax(old[1:] > 0.75)) + 1
+    assert old[first - 1] <= 0.75 < old[first] and first < n - 10
+    path = np.minimum(ramp, ramp[first + 3])
+    old = _call_delta(path, 100.0, tenor - t, vol)
+    roll = g.Roll(tenor, delta=(0.25, 0.75), on_expiry=False)
+    pos = g.Position(legs=(g.Leg("call", expiry=tenor),), vol=vol, roll=roll)
+    r = g.simulate_hedge(path, position=pos, times=t, trace=[0])
+    k = np.arange(first, n + 1)
+    new = _call_delta(path[k], path[first], tenor - (t[k] - t[first]), vol)
+    assert new.max() < 0.75  # one roll
+    assert r.rolls[0] == 1.0
+    delta = r.trace[0]["option_delta"]
+    np.testing.assert_allclose(delta[:first], old[:first], rtol=1e-12)
+    np.testing.assert_allclose(delta[first:-1], new[:-1], rtol=1e-12)
+    want = ref.simulate_hedge(path, position=pos, times=t)
+    np.testing.assert_allclose(r.pnl, want["pnl"], rtol=1e-12)
+
+
+def test_roll_costs_are_the_half_spread_times_vega():
+    # rolls at expiry only: the sale costs nothing (no vega left), the purchase of the new ATM
+    # straddle half_spread_vol x vega per unit x 2 units; a deterministic path, flat vol
+    n, dt, vol, tenor, hs = 80, 1 / 252, 0.3, 10 / 252, 0.004
+    t = np.arange(n + 1) * dt
+    path = 100.0 * np.exp(0.01 * np.sin(np.arange(n + 1)))
+    pos = g.Position(legs=g.straddle(expiry=tenor), vol=vol, roll=g.Roll(tenor, half_spread_vol=hs))
+    r = g.simulate_hedge(path, position=pos, times=t, rule=g.EveryK(1))
+    steps = np.arange(10, n, 10)
+    d1 = 0.5 * vol * math.sqrt(tenor)
+    want = -hs * 2 * (path[steps] * norm_pdf(d1) * math.sqrt(tenor)).sum()
+    assert r.rolls[0] == steps.size
+    np.testing.assert_allclose(r.costs[0], want, rtol=1e-12)
+    free = g.simulate_hedge(path, position=g.Position(
+        legs=pos.legs, vol=vol, roll=g.Roll(tenor)), times=t, rule=g.EveryK(1))
+    np.testing.assert_allclose(r.pnl - free.pnl, want, rtol=1e-9)  # and nothing else moved
+
+
+def test_a_roll_that_never_fires_is_the_book_without_it():
+    legs = (g.Leg("call", expiry=1.0), g.Leg("put", moneyness=0.9, expiry=0.8, quantity=-1.0))
+    kw = dict(rule=g.DeltaBand(0.1), n_paths=100, n_steps=50, seed=3)
+    never = g.Roll(0.5, delta=(1e-6, 1 - 1e-6))
+    for vol in (0.2, SVI2):
+        plain = g.simulate_hedge(position=g.Position(legs=legs, vol=vol), **kw)
+        held = g.simulate_hedge(position=g.Position(legs=legs, vol=vol, roll=never), **kw)
+        assert held.rolls.max() == 0.0 and plain.rolls.max() == 0.0
+        for f in HEDGE_FIELDS:
+            np.testing.assert_allclose(held.data[f], plain.data[f], rtol=1e-10, atol=1e-10)
+
+
+def test_bad_rolls_are_refused():
+    for kw, err, match in (
+        (dict(tenor=0.0), ValueError, "tenor"),
+        (dict(tenor=-1.0), ValueError, "tenor"),
+        (dict(tenor=math.nan), ValueError, "tenor"),
+        (dict(moneyness=0.0), ValueError, "moneyness"),
+        (dict(delta=(0.6, 0.4)), ValueError, "delta"),
+        (dict(delta=(0.5, 0.5)), ValueError, "delta"),
+        (dict(delta=(0.0, 0.5)), ValueError, "delta"),
+        (dict(delta=(0.5, 1.0)), ValueError, "delta"),
+        (dict(delta=0.5), ValueError, "delta"),
+        (dict(delta=("a", 0.5)), TypeError, "delta"),
+        (dict(on_expiry=1), TypeError, "on_expiry"),
+        (dict(on_expiry=False), ValueError, "never rolls"),
+        (dict(half_spread_vol=-0.01), ValueError, "half_spread_vol"),
+    ):
+        with pytest.raises(err, match=match):
+            g.Roll(**kw)
+    with pytest.raises(TypeError, match="roll"):
+        g.Position(roll=0.25)
+    with pytest.raises(ValueError, match="option_hedge"):
+        g.Position(vol=SVI2, roll=g.Roll(), option_hedge=g.OptionHedge(expiry=2.0))
+    with pytest.raises(ValueError, match="roll"):
+        g.Position(vol=np.full(11, 0.2), roll=g.Roll())
+    assert g.Roll(delta=[0.2, 0.8]).delta == (0.2, 0.8)
+
+
+def test_roll_in_a_config():
+    from gammaext.config import ConfigError, parse_config
+
+    cfg = {"rules": {"m": {"type": "move"}}, "scenarios": {"s": {"kind": "noisy"}},
+           "position": {"roll": {"tenor": 0.25, "delta": [0.2, 0.8]}}}
+    assert parse_config(cfg).options["position"].roll == g.Roll(0.25, delta=(0.2, 0.8))
+    with pytest.raises(ConfigError, match="position.roll"):
+        parse_config({**cfg, "position": {"roll": {"tenor": -1.0}}})
+
+
+def test_inputs_are_not_modified():
+    path = 100.0 * np.exp(0.004 * np.arange(41))
+    keep = path.copy()
+    pos = g.Position(legs=(g.Leg("call", expiry=0.1),), roll=g.Roll(0.1, delta=(0.3, 0.7)))
+    g.simulate_hedge(path, position=pos, dt=1 / 252)
+    np.testing.assert_array_equal(path, keep)
