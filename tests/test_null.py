@@ -297,3 +297,24 @@ def test_heston_marks_pay_exactly_their_entry_mispricing():
         assert abs(z) < 4.0, (name, z)
     clock = res["clock"].pnl
     assert clock.mean() / (clock.std(ddof=1) / math.sqrt(clock.size)) < -6  # not fair
+
+
+@pytest.mark.parametrize(
+    "roll",
+    [g.Roll(25 / 252), g.Roll(38 / 252, moneyness=1.05, delta=(0.3, 0.7))],
+    ids=["tenor", "delta_band"],
+)
+@pytest.mark.parametrize("noise", ["none", "bounce_5e-4"])
+def test_a_rolled_book_has_no_edge_in_a_fair_market(roll, noise):
+    # the roll rule (issue #14 item 5): the legs are sold and bought again at their marks, which
+    # are fair prices here (one vol, the paths' own), so rolling moves no mean P&L either.
+    # Expiries on the grid: one between two grid times settles at the next one but is marked
+    # to its own expiry before, which is not fair (docs/hedging.md, "Books").
+    pos = g.Position(legs=g.straddle(expiry=25 / 252), vol=VOL, roll=roll)
+    res = g.simulate_rules(
+        g.GBM(vol=VOL), RULES, position=pos, noise=NOISES[noise],
+        n_paths=N_PATHS, n_steps=N_STEPS, seed=29,
+    )
+    z = z_scores(res)
+    assert max(abs(v) for v in z.values()) < 4.0, z
+    assert res["clock"].rolls.min() >= 3  # it did roll
