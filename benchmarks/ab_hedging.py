@@ -9,9 +9,10 @@ workload (GBM, 1e5 paths x 252 steps, a long ATM straddle, Move(1%), 2 bps, one 
 Issue #14's comparison: ``leg`` (a one-leg book, an ATM call, at a flat 20% vol) against
 ``smile`` (the same leg marked on a two-expiry SVI smile, sticky moneyness, times a stochastic
 ATM level: the per-leg marks, the OU step and its extra draws all inside the loop).
-Issue #14's roll rule: ``roll`` (a one-month ATM straddle at a flat 20% vol, rolled at expiry
-and whenever its call delta leaves [0.25, 0.75]: the per-lane strike and expiry) against the
-default workload (the straddle without a roll, the constant-vol engine).
+Issue #14's roll rule: ``roll`` (a one-month ATM straddle at a flat 20% vol, rolled at each
+expiry: the per-lane strike and expiry) and ``rollband`` (also whenever its call delta leaves
+[0.25, 0.75], which on some path of a block happens at almost every step) against the default
+workload (the straddle without a roll, the constant-vol engine).
 """
 
 from __future__ import annotations
@@ -47,9 +48,10 @@ if __name__ == "__main__":
             sticky="moneyness",
             atm=g.StochasticAtmVol(0.2, 0.2, 2.0, 1.0, -0.7),
         )
-    elif mode == "roll":
+    elif mode in ("roll", "rollband"):
+        band = (0.25, 0.75) if mode == "rollband" else None
         KW["position"] = g.Position(
-            legs=g.straddle(expiry=1 / 12), vol=0.2, roll=g.Roll(1 / 12, delta=(0.25, 0.75))
+            legs=g.straddle(expiry=1 / 12), vol=0.2, roll=g.Roll(1 / 12, delta=band)
         )
     g.simulate_hedge(g.GBM(), n_paths=2000, threads=1, **KW)  # warm-up
     best = float("inf")

@@ -727,12 +727,16 @@ void roll_lane_vols(const Setup& su, const Block& b, i64 k, const double* __rest
     const double* __restrict mult = su.atm_on ? b.ln->atm_m : b.ln->one;
     const double rq = su.rate - su.div;
     const double m = sp.vols != nullptr ? sp.vols[k] / sp.vols[0] : 1.0;
-    for (int j = 0; j < kLanes; ++j) {
-        // flat: exactly its vol, as surface_lane_vols
-        const double x = sf.kind == SurfaceKind::flat
-                             ? sf.params[0]
-                             : surface::vol(sf, lk[j] - rq * tau[j] - base[j], tau[j]);
-        v[j] = x * mult[j] * m;
+    if (sf.kind == SurfaceKind::flat) {  // exactly its vol, as surface_lane_vols
+        const double vol = sf.params[0];
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            v[j] = vol * mult[j] * m;
+        }
+    } else {
+        for (int j = 0; j < kLanes; ++j) {  // one expiry bracket per lane
+            v[j] = surface::vol(sf, lk[j] - rq * tau[j] - base[j], tau[j]) * mult[j] * m;
+        }
     }
     if (sp.atm_rows != nullptr) {
         const double* __restrict a = sp.atm_rows;
@@ -745,7 +749,10 @@ void roll_lane_vols(const Setup& su, const Block& b, i64 k, const double* __rest
 
 /// The marks of roll-rule group g (GroupStep c: its quantities) at step k on every lane at the
 /// lane's own strike, expiry and vol (vl), into out (GroupLanes; zero where the leg is not
-/// alive); the trader's Greeks at the observed price and hedge vol hvl (null: the marks').
+/// alive); with kTrader the trader's Greeks at the observed price and hedge vol hvl, else
+/// (hedging at the marks: no noise, so the observed price is the efficient one) none, and
+/// the trigger's call delta is the marks'.
+template <bool kTrader>
 void roll_group_greeks(const Setup& su, const Block& b, const GroupStep& c, const LegVols& lv,
                        i64 g, i64 k, const double* __restrict vl, const double* __restrict hvl,
                        GroupLanes& out) noexcept {
@@ -758,13 +765,14 @@ void roll_group_greeks(const Setup& su, const Block& b, const GroupStep& c, cons
     const double t = su.spec.times[k], kk = static_cast<double>(k);
     const double r = su.rate, q = su.div, rq = r - q;
     const double qs = c.qsum, qp = c.qp;
-    const bool trader = hvl != nullptr;
+    const double* __restrict hvs = kTrader ? hvl : vl;  // every load unconditional
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        const bool alive = kk < E[j];
+        const double e = E[j], tj = T[j], vj = vl[j], hj = hvs[j];
+        const bool alive = kk < e;
         const double on = alive ? 1.0 : 0.0;
-        const double tau = alive ? T[j] - t : 1.0;  // dead lanes: any finite Greeks, times 0
-        const double v = alive ? vl[j] : 1.0;
+        const double tau = alive ? tj - t : 1.0;  // dead lanes: any finite Greeks, times 0
+        const double v = alive ? vj : 1.0;
         const double s = b.s[j], sq = std::sqrt(tau);
         const double sig_t = v * sq, inv = 1.0 / sig_t;
         const double d1 = (b.lx[j] - lk[j] + (rq + 0.5 * v * v) * tau) * inv;
@@ -787,17 +795,34 @@ void roll_group_greeks(const Setup& su, const Block& b, const GroupStep& c, cons
         out.vega[j] = on * qs * uvega;
         out.vanna[j] = -on * qs * dq * pdf * d2 * inv * sq;
         out.volga[j] = on * qs * uvega * d1 * d2 * inv * sq;
-        // the trigger: the call delta per unit at the price the trader sees
-        const double d1o = (b.lo[j] - lk[j] + (rq + 0.5 * v * v) * tau) * inv;
-        out.cdelta[j] = on * dq * vmath::norm_cdf(d1o);
-        const double hv = trader ? (alive ? hvl[j] : 1.0) : v;
-        const double hs = hv * sq;
-        const double d1h = (b.lo[j] - lk[j] + (rq + 0.5 * hv * hv) * tau) / hs;
-        const double e1h = vmath::half_gauss(d1h);
-        const double hg = on * qs * kInvSqrt2Pi * e1h * dq / hs / b.o[j];
-        out.hdel[j] = on * (qs * dq * vmath::norm_cdf_from<true>(d1h, e1h) - qp * dq);
-        out.hgam[j] = hg;
-        out.wgam[j] = wdisc * (trader ? hg : out.gam[j]);
+        if constexpr (!kTrader) {
+            out.cdelta[j] = on * dq * n1;
+            out.hdel[j] = 0.0;  // the marks' (portfolio_greeks)
+            out.hgam[j] = 0.0;
+            out.wgam[j] = wdisc * out.gam[j];
+        } else {
+            // the trigger: the call delta per unit at the price the trader sees
+            const double d1o = (b.lo[j] - lk[j] + (rq + 0.5 * v * v) * tau) * inv;
+            out.cdelta[j] = on * dq * vmath::norm_cdf(d1o);
+            const double hv = alive ? hj : 1.0;
+            const double hs = hv * sq;
+            const double d1h = (b.lo[j] - lk[j] + (rq + 0.5 * hv * hv) * tau) / hs;
+            const double e1h = vmath::half_gauss(d1h);
+            const double hg = on * qs * kInvSqrt2Pi * e1h * dq / hs / b.o[j];
+            out.hdel[j] = on * (qs * dq * vmath::norm_cdf_from<true>(d1h, e1h) - qp * dq);
+            out.hgam[j] = hg;
+            out.wgam[j] = wdisc * hg;
+        }
+    }
+}
+
+/// roll_group_greeks with or without the trader's Greeks (hvl null: hedging at the marks).
+void roll_group_marks(const Setup& su, const Block& b, const GroupStep& c, const LegVols& lv,
+                      i64 g, i64 k, const double* vl, const double* hvl, GroupLanes& out) noexcept {
+    if (hvl != nullptr) {
+        roll_group_greeks<true>(su, b, c, lv, g, k, vl, hvl, out);
+    } else {
+        roll_group_greeks<false>(su, b, c, lv, g, k, vl, hvl, out);
     }
 }
 
@@ -838,7 +863,7 @@ void roll_group_greeks(const Setup& su, const Block& b, const GroupStep& c, cons
         b.pay[j] += kk == E[j] ? pay : 0.0;
     }
     GroupLanes& ga = ln.ga;
-    roll_group_greeks(su, b, c, lv, g, k, vl, hv, ga);
+    roll_group_marks(su, b, c, lv, g, k, vl, hv, ga);
     if (k > 0 && k < su.n_steps) {
         double n = 0.0;
         const double lo = su.roll_lo, hi = su.roll_hi, expiry_on = su.roll_expiry ? 1.0 : 0.0;
@@ -871,7 +896,7 @@ void roll_group_greeks(const Setup& su, const Block& b, const GroupStep& c, cons
                 vl[j] = ln.trig[j] != 0.0 ? ln.nv[j] : vl[j];
             }
             GroupLanes& gb = ln.gb;
-            roll_group_greeks(su, b, c, lv, g, k, vl, hv, gb);
+            roll_group_marks(su, b, c, lv, g, k, vl, hv, gb);
             const double hs = su.roll_hs * units;
 #pragma omp simd
             for (int j = 0; j < kLanes; ++j) {
@@ -896,7 +921,6 @@ void roll_group_greeks(const Setup& su, const Block& b, const GroupStep& c, cons
             }
         }
     }
-    const bool trader = hv != nullptr;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
         b.val[j] += ga.val[j];
@@ -904,8 +928,8 @@ void roll_group_greeks(const Setup& su, const Block& b, const GroupStep& c, cons
         b.gam[j] += ga.gam[j];
         b.the[j] += ga.the[j];
         b.wgam[j] += ga.wgam[j];
-        b.hdel[j] += trader ? ga.hdel[j] : 0.0;
-        b.hgam[j] += trader ? ga.hgam[j] : 0.0;
+        b.hdel[j] += ga.hdel[j];
+        b.hgam[j] += ga.hgam[j];
         lv.vega[at + j] = ga.vega[j];
         lv.vanna[at + j] = ga.vanna[j];
         lv.volga[at + j] = ga.volga[j];
