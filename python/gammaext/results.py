@@ -53,8 +53,9 @@ class HedgeResult:
     Also ``rebalances`` (rule-triggered trades, excluding the initial hedge and the final
     unwind), ``traded`` (total shares traded, all trades), ``turnover`` (traded notional),
     ``realized_vol`` (annualized, from observed log returns), ``max_drawdown`` (of the running
-    mark-to-market P&L, from a peak starting at 0) and ``final_spot``. ``trace[path]`` is a dict
-    of per-step arrays (:data:`TRACE_FIELDS`) for the traced paths.
+    mark-to-market P&L, from a peak starting at 0), ``final_spot`` and ``rolls`` (the roll
+    rule's rolls, :class:`Roll`). ``trace[path]`` is a dict of per-step arrays
+    (:data:`TRACE_FIELDS`) for the traced paths.
     """
 
     data: dict[str, FloatArray]
