@@ -241,6 +241,10 @@ class Position:
     at ``heston_implied_vol`` of the path's variance (Heston paths; ``vol`` is then not used
     for marks). The hedge vol (``hedge_vol``) is then by default each
     leg's current implied vol.
+
+    ``option_hedge``: an :class:`OptionHedge` (a second hedge instrument); ``roll``: a
+    :class:`Roll` (each group's legs closed and reopened when they expire or their delta
+    leaves a range; a number ``vol`` then marks them as a flat surface).
     """
 
     legs: tuple[Leg, ...] = field(default_factory=straddle)

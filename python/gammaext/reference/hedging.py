@@ -18,6 +18,8 @@ the implied vol on S, hedge shares h traded at O):
 2. the price moves; attribution with the Greeks of step k:
    gamma += 1/2 Gamma_k dS^2, theta += Theta_k dt, hedge += Delta_k dS + h dO;
 3. options expiring at k+1 (first grid time on/after expiry) pay their intrinsic value into cash;
+   with a roll rule and k+1 < N, the groups that expired or left the delta range are sold at
+   their marks and the same legs bought at the money (``cash += V_old - V_new - spread``);
 4. if k+1 < N the rule decides a trade at O_{k+1} (with costs); if k+1 = N the stock is sold
    (costs if ``exit_costs``) and live options are sold at model value (minus the option
    half-spread if ``close_options``).
