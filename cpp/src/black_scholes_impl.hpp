@@ -256,13 +256,17 @@ void cdf_pair(Workspace& w, std::int64_t len) noexcept {
 
 // Error of each direct term N(phi d) S e^{-qt} per ulp of the term, with the direct price's
 // correction of mark_careful (calibrated against 40-digit mpmath on compare_greeks' grid and the
-// cancelling grid of tests/test_greeks.py, calls and puts: the error of the corrected direct
-// price reached 1.45 ulps of T1 + T2 on every instruction set; 1.0 was the calibration of the
-// bound before the correction, when its term for the roundings of s and d2 gave it the margin; a
-// worst-case count of every rounding would send nearly every lane down the careful path).
+// cancelling grid of tests/test_greeks.py, calls and puts, each instruction set: the corrected
+// direct price's error reached 1.41 (AVX-512) to 1.50 (baseline) ulps of T1 + T2 + P, mostly the
+// normal CDF's own rounding; with 1.5 the worst direct price measured 10.7 ulps. 1.0 was the
+// calibration before the correction, when the bound's term for the roundings of s and d2 gave it
+// the margin; a worst-case count of every rounding would send nearly every lane down the
+// careful path).
 constexpr double kTermUlps = 1.5;
 // The direct price is kept where the bound below is at most this many ulps of the price.
 constexpr double kCareUlps = 12.0;
+// Below this a probability or a term is subnormal: its relative error is unbounded.
+constexpr double kSmallestNormal = 0x1p-1022;
 
 /// w.care[j] = 1 where the direct price may be off by more than kCareUlps ulps, for point
 /// masses, and (density) where theta's density would be; returns how many lanes are. Also
@@ -275,8 +279,10 @@ constexpr double kCareUlps = 12.0;
 /// Dekker) and of d2 = d1 - s (e2, a two-sum) move one term alone; the price at the exact s
 /// and d2 is the direct one plus S e^{-qt} n(d1) (s_lo - e2) (vega in s, and dP/dd2 =
 /// -K e^{-rt} n(d2)), to first order. Without that correction the bound had a term
-/// S e^{-qt} n(d1) (|d2| + 2s) for them, which sent 41% instead of 23% of compare_greeks'
-/// options down the careful path.
+/// S e^{-qt} n(d1) (|d2| + 2s) for them: 41% of compare_greeks' calls went down the careful
+/// path then, 33% now (price alone). The bound holds for normal numbers only: a lane where
+/// N(phi d1), N(phi d2) or a term is subnormal (or 0) is careful (far out of the money with a
+/// large vol sqrt t, e.g. d2 = -38.5: that term's digits are gone while the price is 1e-217).
 double mark_careful(Workspace& w, const double* __restrict s, const double* __restrict k,
                     const double* __restrict t, const double* __restrict v,
                     const double* __restrict dq, const double* __restrict dr,
@@ -296,7 +302,9 @@ double mark_careful(Workspace& w, const double* __restrict s, const double* __re
         // it (IVStatus::at_intrinsic), and it cancels near the forward too.
         // With density (theta requested), also where n(d1) loses more than kCareUlps ulps to the
         // rounding of d1 (up to about 2 d1^2 ulps; the careful lanes take it from Q).
-        const bool care = (bound > kCareUlps * std::fabs(t1 - t2)) | !(sig > 0.0) |
+        const bool underflow = (w.n1[j] < kSmallestNormal) | (w.n2[j] < kSmallestNormal) |
+                               (t1 < kSmallestNormal) | (t2 < kSmallestNormal);
+        const bool care = (bound > kCareUlps * std::fabs(t1 - t2)) | !(sig > 0.0) | underflow |
                           (density & (2.0 * d1 * d1 > kCareUlps));
         w.care[j] = care ? 1.0 : 0.0;
         n_care += care ? 1.0 : 0.0;
