@@ -9,7 +9,8 @@ median) and the ratio old/new.
 Grids: ``compare`` (compare_greeks.py's: S = 100 U(0.8, 1.2), K/S U(0.5, 2), T U(1/365, 3),
 r U(0, 0.06), q U(0, 0.04), vol U(0.05, 1)), ``chain`` (one spot, t = 0.5, r = 3%, q = 1%
 as scalars; K/S U(0.5, 2), vol U(0.05, 1)) and ``chain-vectors`` (the same values, every input
-a full array). One thread, calls, out= buffers.
+a full array). One thread, calls, out= buffers; ``--isa`` picks the instruction set of both
+builds (default: the best available).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ WHICH = {
     "delta": ("delta",),
     "dgv": ("delta", "gamma", "vega"),
 }
+ISAS = {"best": -1, "baseline": 0, "avx2": 1, "avx512": 2}  # as gammaext._arrays numbers them
 
 
 def load(alias: str, path: str) -> ModuleType:
@@ -59,10 +61,13 @@ def main() -> None:
     ap.add_argument("--which", choices=sorted(WHICH), default="six")
     ap.add_argument("--n", type=float, default=2e5)
     ap.add_argument("--reps", type=int, default=40)
+    ap.add_argument("--isa", choices=("best", "baseline", "avx2", "avx512"), default="best",
+                    help="the instruction set both builds use (default: the best available)")
     a = ap.parse_args()
     n = int(a.n)
     spot, strike, t, vol, rate, div = inputs(a.grid, n)
     flag = np.ones(1, dtype=np.uint8)
+    isa = ISAS[a.isa]
     builds = {"old": load("ab_old", a.old), "new": load("ab_new", a.new)}
     names = builds["old"]._greek_names()
     outs: dict[str, dict[str, np.ndarray]] = {}
@@ -72,7 +77,7 @@ def main() -> None:
         slots = [outs[key].get(name) for name in names]
 
         def call(core: ModuleType = core, slots: list[np.ndarray | None] = slots) -> None:
-            core._greeks(n, spot, strike, t, vol, rate, div, flag, slots, 0, 1, -1)
+            core._greeks(n, spot, strike, t, vol, rate, div, flag, slots, 0, 1, isa)
 
         calls[key] = call
         call()

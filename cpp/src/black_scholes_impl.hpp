@@ -67,6 +67,9 @@ struct Workspace {
     // price and S e^{-qt} n(d1) from the normalised function (0 elsewhere).
     // careful_dd1: the exact d1 less the rounded one (w.d1), for theta's S e^{-qt} N(phi d1).
     alignas(64) double care[kBlock], careful[kBlock], careful_dens[kBlock], careful_dd1[kBlock];
+    // The direct price's first-order correction for the roundings of vol sqrt t and of d2
+    // (kCareful only; see mark_careful).
+    alignas(64) double direct_fix[kBlock];
 };
 
 /// The careful lanes of a block, packed (see careful_price): their inputs, the reduced problem
@@ -251,41 +254,58 @@ void cdf_pair(Workspace& w, std::int64_t len) noexcept {
 // direct formula exceeds kCareUlps ulps of the price, and a block only if one of its lanes
 // does (mark_careful).
 
-// Error of each direct term N(phi d) S e^{-qt} per ulp of the term (calibrated against 40-digit
-// mpmath on 120,000 options, compare_greeks' grid, |ln(F/K)|/(vol sqrt t) up to 38 and a broad
-// grid of calls and puts: the direct price stayed within 0.83 of the bound below; a worst-case
-// count of every rounding would send nearly every lane down the careful path).
-constexpr double kTermUlps = 1.0;
+// Error of each direct term N(phi d) S e^{-qt} per ulp of the term, with the direct price's
+// correction of mark_careful (calibrated against 40-digit mpmath on compare_greeks' grid and the
+// cancelling grid of tests/test_greeks.py, calls and puts, each instruction set: the corrected
+// direct price's error reached 1.41 (AVX-512) to 1.50 (baseline) ulps of T1 + T2 + P, mostly the
+// normal CDF's own rounding; with 1.5 the worst direct price measured 10.7 ulps. 1.0 was the
+// calibration before the correction, when the bound's term for the roundings of s and d2 gave it
+// the margin; a worst-case count of every rounding would send nearly every lane down the
+// careful path).
+constexpr double kTermUlps = 1.5;
 // The direct price is kept where the bound below is at most this many ulps of the price.
 constexpr double kCareUlps = 12.0;
+// Below this a probability or a term is subnormal: its relative error is unbounded.
+constexpr double kSmallestNormal = 0x1p-1022;
 
 /// w.care[j] = 1 where the direct price may be off by more than kCareUlps ulps, for point
-/// masses, and (density) where theta's density would be; returns how many lanes are. The bound,
-/// in ulps of the price: kTermUlps (T1 + T2) + S e^{-qt} n(d1) (|d2| + 2s) + |T1 - T2| (its
-/// own rounding), over |T1 - T2| (T1, T2 the two terms). An error in x = ln(F/K) shifts d1 and
-/// d2 alike, and since S e^{-qt} n(d1) = K e^{-rt} n(d2) the two terms move by the same
+/// masses, and (density) where theta's density would be; returns how many lanes are. Also
+/// w.direct_fix[j], the direct price's correction for the two roundings that move one of its
+/// terms alone. The bound, in ulps of the price: kTermUlps (T1 + T2) + |T1 - T2| (its own
+/// rounding), over |T1 - T2| (T1, T2 the two terms). An error in x = ln(F/K) or in d1 shifts
+/// d1 and d2 alike, and since S e^{-qt} n(d1) = K e^{-rt} n(d2) the two terms move by the same
 /// amount: the price does not change to first order (this needs each N(phi d) to take its
-/// Gaussian factor from its own d, see cdf_pair; taken as exp(-d1^2/2) F/K, N(phi d2) had an
-/// error of up to |d1 s| + s^2 + |(r - q) t| ulps, and the bound a term for it that sent a
-/// fifth more lanes down the careful path). Only the roundings of s and of d2 = d1 - s move one
-/// term alone (the middle part).
+/// Gaussian factor from its own d, see cdf_pair). Only the roundings of s = vol sqrt t (s_lo,
+/// Dekker) and of d2 = d1 - s (e2, a two-sum) move one term alone; the price at the exact s
+/// and d2 is the direct one plus S e^{-qt} n(d1) (s_lo - e2) (vega in s, and dP/dd2 =
+/// -K e^{-rt} n(d2)), to first order. Without that correction the bound had a term
+/// S e^{-qt} n(d1) (|d2| + 2s) for them: 41% of compare_greeks' calls went down the careful
+/// path then, 33% now (price alone). The bound holds for normal numbers only: a lane where
+/// N(phi d1), N(phi d2) or a term is subnormal (or 0) is careful (far out of the money with a
+/// large vol sqrt t, e.g. d2 = -38.5: that term's digits are gone while the price is 1e-217).
 double mark_careful(Workspace& w, const double* __restrict s, const double* __restrict k,
+                    const double* __restrict t, const double* __restrict v,
                     const double* __restrict dq, const double* __restrict dr,
                     bool density) noexcept {
     double n_care = 0.0;
 #pragma omp simd reduction(+ : n_care)
     for (std::int64_t j = 0; j < kBlock; ++j) {
-        const double sig = w.sig_t[j];
+        const double sig = w.sig_t[j], d1 = w.d1[j], d2 = w.d2[j];
         const double t1 = w.n1[j] * s[j] * dq[j], t2 = w.n2[j] * k[j] * dr[j];
-        const double one_term = mul0(w.pdf[j], s[j] * dq[j] * (std::fabs(w.d2[j]) + 2.0 * sig));
-        const double bound = kTermUlps * (t1 + t2) + one_term + std::fabs(t1 - t2);
+        const double bound = kTermUlps * (t1 + t2) + std::fabs(t1 - t2);
+        const double s_lo = normalised::total_deviation_lo(v[j], t[j], w.sqrt_t[j], sig);
+        const double d2_v = d2 - d1;  // two-sum: e2 = d1 - sig - d2 exactly
+        const double e2 = (d1 - (d2 - d2_v)) + (-sig - d2_v);
+        w.direct_fix[j] = mul0(w.pdf[j], s[j] * dq[j] * (s_lo - e2));
         // A point mass (vol sqrt t = 0) is always careful: its price, D max(phi (F - K), 0), is
         // then formed as the implied-vol kernel forms the intrinsic value, which so recognises
         // it (IVStatus::at_intrinsic), and it cancels near the forward too.
         // With density (theta requested), also where n(d1) loses more than kCareUlps ulps to the
         // rounding of d1 (up to about 2 d1^2 ulps; the careful lanes take it from Q).
-        const bool care = (bound > kCareUlps * std::fabs(t1 - t2)) | !(sig > 0.0) |
-                          (density & (2.0 * w.d1[j] * w.d1[j] > kCareUlps));
+        const bool underflow = (w.n1[j] < kSmallestNormal) | (w.n2[j] < kSmallestNormal) |
+                               (t1 < kSmallestNormal) | (t2 < kSmallestNormal);
+        const bool care = (bound > kCareUlps * std::fabs(t1 - t2)) | !(sig > 0.0) | underflow |
+                          (density & (2.0 * d1 * d1 > kCareUlps));
         w.care[j] = care ? 1.0 : 0.0;
         n_care += care ? 1.0 : 0.0;
     }
@@ -579,8 +599,10 @@ GAMMAEXT_ALWAYS_INLINE void emit_price_theta(const Workspace& w, const Terms& a,
         const double* __restrict pc = w.careful;
         const double* __restrict pdens = w.careful_dens;
         const double* __restrict pdd1 = w.careful_dd1;
+        const double* __restrict fix = w.direct_fix;
         emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
-            const double direct = phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]);
+            const double direct =
+                phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]) + fix[j];
             return care[j] != 0.0 ? pc[j] : direct;
         });
         // Theta in the careful lanes: the density term from the careful S e^{-qt} n(d1), and
@@ -733,7 +755,7 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
             const bool want_price = (out.out[static_cast<int>(Greek::price)] != nullptr) |
                                     (out.out[static_cast<int>(Greek::theta)] != nullptr);
             const bool want_theta = out.out[static_cast<int>(Greek::theta)] != nullptr;
-            if (want_price && mark_careful(w, s, k, dq, dr, want_theta) > 0.0) {
+            if (want_price && mark_careful(w, s, k, t, v, dq, dr, want_theta) > 0.0) {
                 careful_price(w, careful_scratch, s, k, t, v, r, q, dq, dr);
             }
         }

@@ -228,18 +228,24 @@ GAMMAEXT_ALWAYS_INLINE double forward_log_moneyness(double S, double K, double T
     return x;
 }
 
-/// s = vol sqrt(t) as s + lo (the value returned and `lo`), to about 2^-100 relative: the
-/// rounding of the square root and of the product put back (Dekker).
-GAMMAEXT_ALWAYS_INLINE double total_deviation(double vol, double t, double& lo) noexcept {
-    const double st = std::sqrt(t);
+/// vol sqrt(t) - s for st = sqrt(t) and s = vol st, both rounded, to about 2^-100 relative
+/// to s: the rounding of the square root and of the product put back (Dekker).
+GAMMAEXT_ALWAYS_INLINE double total_deviation_lo(double vol, double t, double st,
+                                                 double s) noexcept {
     const double st1 = head26(st), st2 = st - st1;
     const double rem = ((t - st1 * st1) - 2.0 * st1 * st2) - st2 * st2;  // t - st^2
-    const double s = vol * st;
     const double v1 = head26(vol), v2 = vol - v1;
     const double prod_err = (((v1 * st1 - s) + v1 * st2) + v2 * st1) + v2 * st2;  // vol st - s
     const double sqrt_err = rem / (2.0 * st);  // sqrt(t) - st, to first order
-    lo = prod_err + vol * sqrt_err;
-    lo = st > 0.0 ? lo : 0.0;
+    const double lo = prod_err + vol * sqrt_err;
+    return st > 0.0 ? lo : 0.0;
+}
+
+/// s = vol sqrt(t) as s + lo (the value returned and `lo`), see total_deviation_lo.
+GAMMAEXT_ALWAYS_INLINE double total_deviation(double vol, double t, double& lo) noexcept {
+    const double st = std::sqrt(t);
+    const double s = vol * st;
+    lo = total_deviation_lo(vol, t, st, s);
     return s;
 }
 
