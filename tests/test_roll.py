@@ -236,3 +236,27 @@ def test_a_roll_moves_value_into_cash_not_into_the_residual():
         rms.append(np.sqrt(np.mean(r.residual**2)))
         std.append(r.pnl.std())
     assert rms[1] < 0.25 * rms[0] and rms[0] < 0.1 * std[0], (rms, std)
+
+
+def test_an_expiry_off_the_grid_is_the_grid_time_it_settles_on():
+    # 0.1 years on a 252-day grid is 25.2 steps: the leg is the option expiring at step 26
+    # (bought, marked and settled as it), and a roll's t_k + 0.1 is t_k+26, bit for bit: rolls
+    # at steps 26 and 52, the last legs settle at the horizon, step 78 (an expiry after the
+    # horizon is kept as given: sold at its mark there)
+    kw = dict(rule=g.DeltaBand(0.1), n_paths=200, n_steps=78, dt=1 / 252, seed=5, trace=[0])
+    for tenor in (None, 0.1):
+        roll, on_grid = (None, None) if tenor is None else (g.Roll(tenor), g.Roll(26 / 252))
+        off = g.simulate_hedge(position=g.Position(legs=g.straddle(expiry=0.1), roll=roll), **kw)
+        on = g.simulate_hedge(
+            position=g.Position(legs=g.straddle(expiry=26 / 252), roll=on_grid), **kw
+        )
+        for f in HEDGE_FIELDS:
+            np.testing.assert_array_equal(off.data[f], on.data[f], err_msg=f)
+        assert (off.rolls == (0.0 if roll is None else 2.0)).all()
+    premium = g.price(100.0, 100.0, 26 / 252, 0.2) + g.price(
+        100.0, 100.0, 26 / 252, 0.2, is_call=False
+    )
+    value = off.trace[0]["option_value"]
+    np.testing.assert_allclose(value[0], premium, rtol=1e-12)
+    assert value[26] > 0.0 and value[-1] == 0.0  # rolled at 26, settled at the horizon
+
