@@ -260,3 +260,41 @@ def test_an_expiry_off_the_grid_is_the_grid_time_it_settles_on():
     np.testing.assert_allclose(value[0], premium, rtol=1e-12)
     assert value[26] > 0.0 and value[-1] == 0.0  # rolled at 26, settled at the horizon
 
+
+def test_rolls_are_in_the_summary_and_the_lab_table():
+    from gammaext import lab
+
+    rules = {"clock": g.EveryK(1), "move": g.Move(0.01)}
+    pos = g.Position(legs=g.straddle(expiry=1 / 12), roll=g.Roll(1 / 12, delta=(0.3, 0.7)))
+    tab = lab.compare_rules(
+        rules, ["gbm_equal"], position=pos, seed=3, n_paths=300, progress=False, output="numpy"
+    )
+    res = g.simulate_rules(g.GBM(vol=0.2), rules, position=pos, n_paths=300, seed=3)
+    for row, name in zip(tab, rules):
+        s = res[name].summary()
+        assert s["rolls_mean"] == res[name].rolls.mean() > 11  # the expiries and the band
+        np.testing.assert_allclose(row["rolls_mean"], s["rolls_mean"], rtol=1e-12)
+    plain = lab.compare_rules(
+        rules, ["gbm_equal"], seed=3, n_paths=50, progress=False, output="numpy"
+    )
+    assert (plain["rolls_mean"] == 0.0).all()
+    assert g.simulate_hedge(n_paths=50, seed=3).summary()["rolls_mean"] == 0.0
+
+
+def test_the_cli_table_shows_rolls_only_with_a_roll_rule():
+    import io
+
+    from gammaext import lab
+    from gammaext.cli import print_table
+
+    pos = g.Position(legs=g.straddle(expiry=1 / 12), roll=g.Roll(1 / 12))
+    kw = dict(seed=3, n_paths=40, progress=False, output="numpy")
+    for position, shown in ((pos, True), (g.Position(), False)):
+        out = io.StringIO()
+        tab = lab.compare_rules({"clock": g.EveryK(1)}, ["gbm_equal"], position=position, **kw)
+        print_table(tab, out)
+        header, row = out.getvalue().splitlines()[1:3]
+        assert (" rolls " in header) == shown
+        if shown:  # right-aligned under its header: 11 rolls a path, one a month in the year
+            end = header.index(" rolls ") + len(" rolls")
+            assert row[end - 6 : end] == "    11"
