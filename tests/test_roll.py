@@ -67,6 +67,8 @@ CASES = {
         execution=g.Execution(latency=2),
     ),
 }
+# every tenor and leg expiry above is off the 1/252 grid: both engines snap them to the next
+# grid time (docs/hedging.md, "Expiry")
 COMMON = dict(n_paths=130, n_steps=60, dt=1 / 252, seed=7)
 
 
