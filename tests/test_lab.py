@@ -131,6 +131,7 @@ def test_table_layout_and_agreement_with_engine_summary():
         "diff_ci_high",
         "rebalances_mean",
         "turnover_mean",
+        "rolls_mean",
         "cost_mean",
         "pnl_cvar05",
         "sharpe",

@@ -308,8 +308,7 @@ def test_heston_marks_pay_exactly_their_entry_mispricing():
 def test_a_rolled_book_has_no_edge_in_a_fair_market(roll, noise):
     # the roll rule (issue #14 item 5): the legs are sold and bought again at their marks, which
     # are fair prices here (one vol, the paths' own), so rolling moves no mean P&L either.
-    # Expiries on the grid: one between two grid times settles at the next one but is marked
-    # to its own expiry before, which is not fair (docs/hedging.md, "Books").
+    # Tenors off the grid: test_an_expiry_between_grid_times_has_no_edge.
     pos = g.Position(legs=g.straddle(expiry=25 / 252), vol=VOL, roll=roll)
     res = g.simulate_rules(
         g.GBM(vol=VOL), RULES, position=pos, noise=NOISES[noise],
@@ -318,3 +317,31 @@ def test_a_rolled_book_has_no_edge_in_a_fair_market(roll, noise):
     z = z_scores(res)
     assert max(abs(v) for v in z.values()) < 4.0, z
     assert res["clock"].rolls.min() >= 3  # it did roll
+
+
+def _straddle_value(t: float) -> float:
+    return float(g.price(100.0, 100.0, t, VOL) + g.price(100.0, 100.0, t, VOL, is_call=False))
+
+
+@pytest.mark.parametrize("roll", [None, g.Roll(0.1)], ids=["held", "rolled"])
+@pytest.mark.parametrize("noise", ["none", "bounce_5e-4"])
+def test_an_expiry_between_grid_times_has_no_edge(roll, noise):
+    # 0.1 years is 25.2 steps of a 252-day year: the straddle settles at step 26 and is bought
+    # and marked as the option expiring there (docs/hedging.md, "Expiry"); a roll's t_k + 0.1
+    # likewise. Marked to 0.1 years but settled at step 26, each leg held to its settlement
+    # paid V(0.1) for a payoff worth V(26/252): a mean P&L of exactly that gap per leg for
+    # every rule (z = 13 held and 12 rolled under the clock before the fix). The last assert
+    # keeps these paths able to see it.
+    pos = g.Position(legs=g.straddle(expiry=0.1), vol=VOL, roll=roll)
+    n_steps = 30 if roll is None else N_STEPS  # rolled at steps 26, 52, 78: 3 legs settle
+    res = g.simulate_rules(
+        g.GBM(vol=VOL), RULES, position=pos, noise=NOISES[noise],
+        n_paths=20_000, n_steps=n_steps, seed=31,
+    )
+    z = z_scores(res)
+    assert max(abs(v) for v in z.values()) < 4.0, z
+    settled = 1 if roll is None else 3
+    assert (res["clock"].rolls == (0 if roll is None else 3)).all()
+    gap = settled * (_straddle_value(26 / 252) - _straddle_value(0.1))
+    clock = res["clock"].pnl
+    assert gap > 8 * clock.std(ddof=1) / math.sqrt(clock.size)

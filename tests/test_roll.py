@@ -67,6 +67,8 @@ CASES = {
         execution=g.Execution(latency=2),
     ),
 }
+# every tenor and leg expiry above is off the 1/252 grid: both engines snap them to the next
+# grid time (docs/hedging.md, "Expiry")
 COMMON = dict(n_paths=130, n_steps=60, dt=1 / 252, seed=7)
 
 
@@ -236,3 +238,65 @@ def test_a_roll_moves_value_into_cash_not_into_the_residual():
         rms.append(np.sqrt(np.mean(r.residual**2)))
         std.append(r.pnl.std())
     assert rms[1] < 0.25 * rms[0] and rms[0] < 0.1 * std[0], (rms, std)
+
+
+def test_an_expiry_off_the_grid_is_the_grid_time_it_settles_on():
+    # 0.1 years on a 252-day grid is 25.2 steps: the leg is the option expiring at step 26
+    # (bought, marked and settled as it), and a roll's t_k + 0.1 is t_k+26, bit for bit: rolls
+    # at steps 26 and 52, the last legs settle at the horizon, step 78 (an expiry after the
+    # horizon is kept as given: sold at its mark there)
+    kw = dict(rule=g.DeltaBand(0.1), n_paths=200, n_steps=78, dt=1 / 252, seed=5, trace=[0])
+    for tenor in (None, 0.1):
+        roll, on_grid = (None, None) if tenor is None else (g.Roll(tenor), g.Roll(26 / 252))
+        off = g.simulate_hedge(position=g.Position(legs=g.straddle(expiry=0.1), roll=roll), **kw)
+        on = g.simulate_hedge(
+            position=g.Position(legs=g.straddle(expiry=26 / 252), roll=on_grid), **kw
+        )
+        for f in HEDGE_FIELDS:
+            np.testing.assert_array_equal(off.data[f], on.data[f], err_msg=f)
+        assert (off.rolls == (0.0 if roll is None else 2.0)).all()
+    premium = g.price(100.0, 100.0, 26 / 252, 0.2) + g.price(
+        100.0, 100.0, 26 / 252, 0.2, is_call=False
+    )
+    value = off.trace[0]["option_value"]
+    np.testing.assert_allclose(value[0], premium, rtol=1e-12)
+    assert value[26] > 0.0 and value[-1] == 0.0  # rolled at 26, settled at the horizon
+
+
+def test_rolls_are_in_the_summary_and_the_lab_table():
+    from gammaext import lab
+
+    rules = {"clock": g.EveryK(1), "move": g.Move(0.01)}
+    pos = g.Position(legs=g.straddle(expiry=1 / 12), roll=g.Roll(1 / 12, delta=(0.3, 0.7)))
+    tab = lab.compare_rules(
+        rules, ["gbm_equal"], position=pos, seed=3, n_paths=300, progress=False, output="numpy"
+    )
+    res = g.simulate_rules(g.GBM(vol=0.2), rules, position=pos, n_paths=300, seed=3)
+    for row, name in zip(tab, rules):
+        s = res[name].summary()
+        assert s["rolls_mean"] == res[name].rolls.mean() > 11  # the expiries and the band
+        np.testing.assert_allclose(row["rolls_mean"], s["rolls_mean"], rtol=1e-12)
+    plain = lab.compare_rules(
+        rules, ["gbm_equal"], seed=3, n_paths=50, progress=False, output="numpy"
+    )
+    assert (plain["rolls_mean"] == 0.0).all()
+    assert g.simulate_hedge(n_paths=50, seed=3).summary()["rolls_mean"] == 0.0
+
+
+def test_the_cli_table_shows_rolls_only_with_a_roll_rule():
+    import io
+
+    from gammaext import lab
+    from gammaext.cli import print_table
+
+    pos = g.Position(legs=g.straddle(expiry=1 / 12), roll=g.Roll(1 / 12))
+    kw = dict(seed=3, n_paths=40, progress=False, output="numpy")
+    for position, shown in ((pos, True), (g.Position(), False)):
+        out = io.StringIO()
+        tab = lab.compare_rules({"clock": g.EveryK(1)}, ["gbm_equal"], position=position, **kw)
+        print_table(tab, out)
+        header, row = out.getvalue().splitlines()[1:3]
+        assert (" rolls " in header) == shown
+        if shown:  # right-aligned under its header: 11 rolls a path, one a month in the year
+            end = header.index(" rolls ") + len(" rolls")
+            assert row[end - 6 : end] == "    11"

@@ -257,7 +257,8 @@ struct Setup {
     // (roll_expiry) or whose call delta per unit left [roll_lo, roll_hi] are sold at their
     // mark and bought again at strike roll_mny x the observed price, expiring roll_tenor
     // years later; each sale and purchase pays roll_hs vol points (decimals) x vega per unit.
-    // An expiry's step is the first grid time >= expiry - expiry_tol (Position.groups).
+    // An expiry's step is the first grid time >= expiry - expiry_tol, and the expiry that
+    // grid time (Position.groups).
     bool roll;
     bool roll_expiry;
     double roll_tenor, roll_mny, roll_lo, roll_hi, roll_hs, expiry_tol;
@@ -877,10 +878,13 @@ void roll_group_marks(const Setup& su, const Block& b, const GroupStep& c, const
             n += ln.trig[j];
         }
         if (n > 0.0) {
-            const double t1 = sp.times[k] + su.roll_tenor;
-            const double e1 = static_cast<double>(
-                std::lower_bound(sp.times, sp.times + sp.n_steps + 1, t1 - su.expiry_tol) -
-                sp.times);
+            // an expiry off the grid is the grid time it settles on (Position.groups): marked
+            // to that time, so price, Greeks and payoff agree
+            const double* const last = sp.times + sp.n_steps + 1;
+            const double* const at1 =
+                std::lower_bound(sp.times, last, sp.times[k] + su.roll_tenor - su.expiry_tol);
+            const double t1 = at1 != last ? *at1 : sp.times[k] + su.roll_tenor;
+            const double e1 = static_cast<double>(at1 - sp.times);
             for (int j = 0; j < kLanes; ++j) {
                 if (ln.trig[j] != 0.0) {
                     K[j] = su.roll_mny * b.o[j];

@@ -65,10 +65,10 @@ def print_table(
 ) -> None:
     """A compact text view of a lab table (the full table is in the CSV): the mean P&L per
     position with its confidence interval, its split (gamma + theta + hedge + costs + other
-    = P&L, other being vega, financing and the residual), the trades, and the paired
-    difference to the baseline rule with its interval. ``partial`` marks an interrupted run
-    even when no chunk had finished (no rows); ``rules`` (name -> Rule) prints each rule's
-    parameters."""
+    = P&L, other being vega, financing and the residual), the trades (and the rolls, with a
+    roll rule), and the paired difference to the baseline rule with its interval.
+    ``partial`` marks an interrupted run even when no chunk had finished (no rows); ``rules``
+    (name -> Rule) prints each rule's parameters."""
     from .lab import table_attr, table_rows
 
     file = sys.stdout if file is None else file
@@ -97,6 +97,7 @@ def print_table(
         ("costs_mean", "+ costs", 9),
         ("other_mean", "+ other", 9),
         ("rebalances_mean", "trades", 7),
+        *([("rolls_mean", "rolls", 6)] if any(r.get("rolls_mean", 0.0) for r in rows) else []),
         ("diff_mean", "vs " + (str(base) if base else "base"), 11),
         ("diff_ci_low", "(CI low", 10),
         ("diff_ci_high", "CI high)", 10),

@@ -27,7 +27,11 @@ class Leg:
     ``strike`` is absolute; if it is None, the strike is ``moneyness`` times the initial spot
     (1.0: at the money). ``expiry`` in years from the first time; None means the horizon (the
     last time of the paths). An option that expires inside the path settles at intrinsic value
-    at the first time on or after its expiry.
+    at the first time of the grid on or after its expiry (within 1e-9 years), and an expiry
+    between two grid times is treated as that time: the option bought, marked (price and
+    Greeks) and settled is the one expiring there, so a 0.1-year leg on a daily grid (252 steps
+    a year) is a 26/252-year option. An expiry after the horizon is kept as given (the option is
+    sold at its mark at the horizon).
     """
 
     kind: Literal["call", "put"] = "call"
@@ -123,13 +127,15 @@ def _check_marking_surface(sf: VolSurface) -> None:
 @dataclass(frozen=True)
 class OptionHedge:
     """An option as second hedge instrument: a European ``kind`` of ``strike`` (or
-    ``moneyness`` x the initial spot) expiring at ``expiry`` years (after the horizon), traded
+    ``moneyness`` x the initial spot) expiring at ``expiry`` years, traded
     every ``every`` steps (at the first time and then each ``every``-th step before the
     horizon) to the quantity that makes the book's vega (``target="vega"``) or gamma
-    (``"gamma"``) zero. It is marked at its own implied vol like the legs and pays a
-    half-spread of ``half_spread_vol`` vol points (decimals: 0.005 is half a vol point) times
-    its vega per unit on every trade, and on its sale at the horizon (``close_options``). The
-    stock then hedges the delta of the whole book, this option included."""
+    (``"gamma"``) zero. Its expiry must be after the horizon (ValueError otherwise): it never
+    settles in the path, so it is marked to its own expiry, on the grid or not. It is marked
+    at its own implied vol like the legs and pays a half-spread of ``half_spread_vol`` vol
+    points (decimals: 0.005 is half a vol point) times its vega per unit on every trade, and
+    on its sale at the horizon (``close_options``). The stock then hedges the delta of the
+    whole book, this option included."""
 
     kind: Literal["call", "put"] = "call"
     strike: float | None = None
@@ -160,11 +166,13 @@ class Roll:
     ``e^{-div tau} N(d1)`` (at the group's own implied vol and the observed price; the same
     moneyness measure for calls and puts) has left ``[lo, hi]`` is closed at its mark and the
     same legs (kind, signed quantity) are opened at strike ``moneyness`` x the observed price,
-    expiring ``tenor`` years later. The legs of a group roll together (a straddle stays a
-    straddle); each path rolls on its own. Every close and open pays ``half_spread_vol`` vol
-    points (decimals: 0.005 is half a vol point) times the vega per unit times the units
-    traded. The position's ``option_half_spread`` (price units) still applies to the first
-    purchase and the sale at the horizon."""
+    expiring ``tenor`` years later; an expiry between two grid times is the first grid time
+    after it, as for a :class:`Leg` (bought, marked and settled as that option: on a daily grid
+    of 252 steps a year, ``tenor=1/12`` is 21 steps and ``tenor=0.1`` 26). The legs of a
+    group roll together (a straddle stays a straddle); each path rolls on its own. Every close
+    and open pays ``half_spread_vol`` vol points (decimals: 0.005 is half a vol point) times
+    the vega per unit times the units traded. The position's ``option_half_spread`` (price
+    units) still applies to the first purchase and the sale at the horizon."""
 
     tenor: float = 1.0 / 12.0
     moneyness: float = 1.0
@@ -453,11 +461,11 @@ class Position:
             expiry = horizon if leg.expiry is None else float(leg.expiry)
             if expiry <= _EXPIRY_TOL:
                 raise ValueError(f"Leg expiry {expiry!r} is not after the first time step")
-            g = out.setdefault((strike, expiry), [0.0, 0.0])
+            g = out.setdefault((strike, _grid_expiry(times, expiry)[0]), [0.0, 0.0])
             g[0 if leg.kind == "call" else 1] += leg.quantity
         rows = []
         for (strike, expiry), (qc, qp) in out.items():
-            step = int(np.searchsorted(times, expiry - _EXPIRY_TOL, side="left"))
+            step = _grid_expiry(times, expiry)[1]
             row = {"strike": strike, "expiry": expiry, "qc": qc, "qp": qp, "expiry_step": step}
             rows.append([row[name] for name in GROUP_COLUMNS])  # step len(times): never expires
         oh = self.option_hedge
@@ -471,6 +479,16 @@ class Position:
                    "expiry_step": float(times.size)}
             rows.append([row[name] for name in GROUP_COLUMNS])
         return np.asarray(rows, dtype=np.float64)
+
+
+def _grid_expiry(times: FloatArray, expiry: float) -> tuple[float, int]:
+    """An expiry (years from the first time) as the engine holds it: the first grid time on or
+    after it (within ``_EXPIRY_TOL``), where it settles, and that time's step; an expiry after
+    the horizon stays as it is (step ``len(times)``: it never settles). Marks before settlement
+    then use the remaining life to the settlement time, so price, Greeks and payoff agree (an
+    option marked to an earlier expiry but settled later gets the last step's variance free)."""
+    step = int(np.searchsorted(times, expiry - _EXPIRY_TOL, side="left"))
+    return (float(times[step]) if step < times.size else expiry), step
 
 
 @dataclass(frozen=True)

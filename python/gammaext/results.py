@@ -89,7 +89,9 @@ class HedgeResult:
         """Statistics over paths: mean, std, standard error and a normal confidence interval of
         the P&L and of each part, P&L quantiles (1, 5, 25, 50, 75, 95, 99%), CVaR 5% (mean of
         the worst 5% of paths), a Sharpe-like ratio mean/std, and the means of the activity
-        fields. Computed from the per-path arrays, so it is exact after :meth:`concat`."""
+        fields (``rebalances``, ``traded``, ``turnover``, ``realized_vol``, ``max_drawdown``,
+        ``rolls``: ``<field>_mean``). Computed from the per-path arrays, so it is exact after
+        :meth:`concat`."""
         if not 0 < confidence < 1:
             raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
         z = _normal_quantile(0.5 + confidence / 2)
@@ -104,7 +106,7 @@ class HedgeResult:
         out["pnl_cvar05"] = float(np.mean(pnl[:tail])) if pnl.size else math.nan
         std = out["pnl_std"]
         out["sharpe"] = out["pnl_mean"] / std if std and std > 0 else math.nan
-        for name in ("rebalances", "traded", "turnover", "realized_vol", "max_drawdown"):
+        for name in ("rebalances", "traded", "turnover", "realized_vol", "max_drawdown", "rolls"):
             out[f"{name}_mean"] = float(np.mean(self.data[name])) if pnl.size else math.nan
         return out
 

@@ -484,7 +484,8 @@ def compare_rules(
         Columns ``scenario, rule, n_paths``; ``<f>_mean, _std, _stderr, _ci_low, _ci_high`` for
         ``f`` in pnl, gamma, theta, vega, hedge, financing, costs, residual and ``diff`` (P&L
         minus the baseline rule's on the same paths); ``rebalances_mean``, ``traded_mean``,
-        ``turnover_mean``, ``realized_vol_mean``, ``max_drawdown_mean``, ``cost_mean`` (cost
+        ``turnover_mean``, ``realized_vol_mean``, ``max_drawdown_mean``, ``rolls_mean`` (the
+        roll rule's rolls, :class:`~gammaext.Roll`; 0 without one), ``cost_mean`` (cost
         paid, >= 0); ``pnl_q05, pnl_q50, pnl_q95``, ``pnl_cvar05`` (mean of the worst 5% of
         paths), ``sharpe`` (mean / std of the P&L); ``partial`` (True if interrupted).
     """

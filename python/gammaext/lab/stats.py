@@ -19,7 +19,9 @@ from .. import _core, hedging as _h
 MOMENT_FIELDS: tuple[str, ...] = ("pnl", *_h.PNL_PARTS)
 
 #: Fields whose mean is reported.
-MEAN_FIELDS: tuple[str, ...] = ("rebalances", "traded", "turnover", "realized_vol", "max_drawdown")
+MEAN_FIELDS: tuple[str, ...] = (
+    "rebalances", "traded", "turnover", "realized_vol", "max_drawdown", "rolls"
+)
 
 #: Quantiles of the P&L reported (percent).
 QUANTILES: tuple[int, ...] = (5, 50, 95)

@@ -379,11 +379,13 @@ class _Rolls:
                 continue
             rolled = True
             t1 = t[k] + p["roll_tenor"]
-            new_step = float(np.searchsorted(t, t1 - p["expiry_tol"], side="left"))
+            new_step = int(np.searchsorted(t, t1 - p["expiry_tol"], side="left"))
+            if new_step < t.size:  # an expiry off the grid is the grid time it settles on
+                t1 = t[new_step]
             self.legs[g] = (
                 np.where(trig, p["roll_moneyness"] * O, strike),
                 np.where(trig, t1, expiry),
-                np.where(trig, new_step, step),
+                np.where(trig, float(new_step), step),
             )
             tau = np.where(trig, self.legs[g][1] - t[k], 1.0)
             self.vol[g] = np.where(trig, self._vols(k, np.log(self.legs[g][0]), tau), self.vol[g])
