@@ -208,6 +208,48 @@ def test_engine_matches_reference(case, isa):
         assert_allclose(got[name], want[name], rtol=0, atol=1e-10 * scale, err_msg=name)
 
 
+#: What a run without the split computes (the rest is NaN).
+WITHOUT_SPLIT = ("pnl", "costs", "financing", "rebalances", "traded", "turnover", "final_spot",
+                 "rolls")
+SPLIT_ONLY = tuple(f for f in HEDGE_FIELDS if f not in WITHOUT_SPLIT)
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_pnl_without_split_is_the_split_runs(case, isa):
+    """split=False gives the P&L and trade counts of the full run (the same trades; the P&L is
+    cash plus the final book), marking the options only where needed when the rule allows."""
+    kw = {"n_paths": 70, "n_steps": 40, "seed": 3, "position": POS, "costs": COSTS}
+    kw.update(CASES[case])
+    kw = {k: v for k, v in kw.items() if v is not None}
+    paths = kw.pop("paths", None)
+    full = g.simulate_hedge(paths, **kw)
+    fast = g.simulate_hedge(paths, split=False, **kw)
+    assert_array_equal(fast.rebalances, full.rebalances)
+    for name in WITHOUT_SPLIT:
+        # the same arithmetic for the deltas of the lanes that trade: equal to rounding (we
+        # see the same bits)
+        scale = max(1.0, float(np.max(np.abs(full[name]))))
+        assert_allclose(fast[name], full[name], rtol=0, atol=1e-13 * scale, err_msg=name)
+    for name in SPLIT_ONLY:
+        assert np.isnan(fast[name]).all(), name
+
+
+def test_pnl_without_split_vol_path_and_several_rules():
+    """A vol path and several band-free rules in one pass (marks skipped), and a band among
+    them (every step marked): each rule's P&L and counts are those of the split run."""
+    vols = np.where(np.arange(61) < 30, 0.2, 0.25)
+    kw = {"n_paths": 130, "n_steps": 60, "seed": 8, "costs": COSTS,
+          "position": g.Position(vol=vols, rate=0.02), "noise": g.Noise("iid", 0.001)}
+    for rules in ([g.Move(0.01), g.EveryK(4), g.AtrMove(0.7, 5) | g.MaxInterval(6)],
+                  [g.Move(0.01), g.DeltaBand(0.1)]):
+        full = g.simulate_rules(rules=rules, **kw)
+        fast = g.simulate_rules(rules=rules, split=False, **kw)
+        for a, b in zip(full, fast):
+            assert_array_equal(b.rebalances, a.rebalances)
+            assert_allclose(b.pnl, a.pnl, rtol=0, atol=1e-13 * float(np.max(np.abs(a.pnl))))
+            assert np.isnan(b.gamma).all() and np.isnan(b.max_drawdown).all()
+
+
 def test_vol_path_vega_attribution():
     """A jump of the implied vol is explained by vega: with every-step hedging the residual
     stays small and the vega part carries the repricing."""

@@ -261,6 +261,12 @@ struct Setup {
     bool roll;
     bool roll_expiry;
     double roll_tenor, roll_mny, roll_lo, roll_hi, roll_hs, expiry_tol;
+    // The P&L without its split (HedgeSpec::split false) under rules whose triggers do not
+    // read the book's delta, at one vol, a given hedge vol and no trace: the options are marked
+    // only at time 0, at expiries and at the horizon, the hedge delta only where a rule trades
+    // (orders_at_trades). Delta bands (and Whalley-Wilmott, the signal bands) compare the
+    // delta with the band at every step, so they take the full marks.
+    bool marks_at_trades;
 };
 
 /// Per-leg implied vols of the current block, n_groups x kLanes each: the vol at the current
@@ -476,6 +482,62 @@ void trader_greeks(Block& b, const GroupStep& c) noexcept {
         b.hdel[j] += c.qsum * c.dq * n1 - c.qp * c.dq;
         b.hgam[j] += g;
         b.wgam[j] += c.wdisc * g;
+    }
+}
+
+/// The hedge delta of group c on n packed lanes (x: their log price, the true one for the
+/// marks' delta, the observed one for the trader's), added into out: the arithmetic of
+/// marks() or trader_greeks(), so the same bits (norm_cdf_from<true> is <false>'s where that
+/// one is valid).
+template <bool kTrader>
+void packed_delta(const GroupStep& c, const double* __restrict x, int n,
+                  double* __restrict out) noexcept {
+#pragma omp simd
+    for (int i = 0; i < n; ++i) {
+        if constexpr (kTrader) {
+            const double d1 = (x[i] - c.log_strike + c.hmu_t) * c.inv_hsig_t;
+            const double n1 = vmath::norm_cdf_from(d1, vmath::half_gauss(d1));
+            out[i] += c.qsum * c.dq * n1 - c.qp * c.dq;
+        } else {
+            const double lsk = x[i] - c.log_strike;
+            const double d1 = (lsk + c.mu_t) * c.inv_sig_t;
+            const double cdelta = c.dq * vmath::norm_cdf_from(d1, vmath::half_gauss(d1));
+            out[i] += c.qsum * cdelta - c.qp * c.dq;
+        }
+    }
+}
+
+/// Setup::marks_at_trades: decide() ran on a stale hedge delta (no trigger of these rules
+/// reads it, and each sets since = 0 where it trades), so the lanes that trade get their order
+/// again, decide()'s full trade to a net delta of 0, with the hedge delta of this step computed
+/// for them alone (packed: Move(1%) trades on about 45% of the lane-steps).
+void orders_at_trades(const Setup& su, const Block& b, Book& bk,
+                      const std::vector<GroupStep>& gs) noexcept {
+    alignas(64) int idx[kLanes];
+    alignas(64) double x[kLanes], hdel[kLanes];
+    const bool trader = !hedge_is_mark(su);
+    const double* __restrict lp = trader ? b.lo : b.lx;
+    int n = 0;
+    for (int j = 0; j < kLanes; ++j) {  // compaction without branches
+        idx[n] = j;
+        x[n] = lp[j];
+        hdel[n] = 0.0;
+        n += bk.since[j] == 0.0 ? 1 : 0;
+    }
+    for (const GroupStep& c : gs) {
+        if (!c.alive) {
+            continue;
+        }
+        if (trader) {
+            packed_delta<true>(c, x, n, hdel);
+        } else {
+            packed_delta<false>(c, x, n, hdel);
+        }
+    }
+    for (int i = 0; i < n; ++i) {
+        const int j = idx[i];
+        const double net = hdel[i] + bk.h[j] + bk.pend[j];
+        bk.q[j] = 0.0 - net;
     }
 }
 
@@ -2068,15 +2130,24 @@ void rebalance(const Setup& su, const Block& b, Book& bk, const RuleParams& rule
     if (k1 < su.n_steps) {
         if (su.latency == 0) {
             decide(su, b, bk, rule, ring, k1, dt);
+            if (su.marks_at_trades) {
+                orders_at_trades(su, b, bk, gs);
+            }
             trade(su, b, bk, true);
         } else {
             fill_order(su, b, bk, orders, k1);
             decide(su, b, bk, rule, ring, k1, dt);
+            if (su.marks_at_trades) {
+                orders_at_trades(su, b, bk, gs);
+            }
             queue_order(bk, orders, k1 % su.latency);
         }
     } else {
         close_book(su, b, bk, exit_spread(su, gs));
         opt_val_factor = 0.0;
+    }
+    if (!su.spec.split) {  // no drawdown without the marks of every step
+        return;
     }
     const double* __restrict px = exec_price(su, b);
 #pragma omp simd
@@ -2093,6 +2164,8 @@ void write_outputs(const Setup& su, const Block& b, const std::vector<Book>& boo
                    i64 len) noexcept {
     const HedgeSpec& sp = su.spec;
     const double horizon = su.horizon;
+    // without the split: NaN where the marks of every step would be needed
+    const double split = sp.split ? 1.0 : vmath::kNaN;
     for (std::size_t r = 0; r < books.size(); ++r) {
         const Book& bk = books[r];
         for (int j = 0; j < len; ++j) {
@@ -2105,24 +2178,35 @@ void write_outputs(const Setup& su, const Block& b, const std::vector<Book>& boo
                 }
             };
             put(ho_pnl, bk.cash[j]);
-            put(ho_gamma, b.a_gamma[j]);
-            put(ho_theta, b.a_theta[j]);
-            put(ho_vega, b.a_vega[j]);
-            put(ho_vanna, b.a_vanna[j]);
-            put(ho_volga, b.a_volga[j]);
-            put(ho_hedge, bk.a_hedge[j]);
+            put(ho_gamma, split * b.a_gamma[j]);
+            put(ho_theta, split * b.a_theta[j]);
+            put(ho_vega, split * b.a_vega[j]);
+            put(ho_vanna, split * b.a_vanna[j]);
+            put(ho_volga, split * b.a_volga[j]);
+            put(ho_hedge, split * bk.a_hedge[j]);
             put(ho_financing, bk.a_fin[j]);
             put(ho_costs, bk.a_cost[j]);
-            put(ho_residual, bk.cash[j] - parts);
+            put(ho_residual, split * (bk.cash[j] - parts));
             put(ho_rebalances, bk.rebal[j]);
             put(ho_traded, bk.traded[j]);
             put(ho_turnover, bk.turnover[j]);
-            put(ho_realized_vol, horizon > 0.0 ? std::sqrt(b.rv[j] / horizon) : vmath::kNaN);
-            put(ho_max_drawdown, bk.maxdd[j]);
+            put(ho_realized_vol,
+                horizon > 0.0 ? split * std::sqrt(b.rv[j] / horizon) : vmath::kNaN);
+            put(ho_max_drawdown, split * bk.maxdd[j]);
             put(ho_final_spot, b.s[j]);
             put(ho_rolls, su.roll ? b.ln->rolls[j] : 0.0);
         }
     }
+}
+
+/// Whether some option group expires (settles) at step k.
+bool settles(const HedgeSpec& sp, i64 k) noexcept {
+    for (i64 g = 0; g < sp.n_groups; ++g) {
+        if (sp.groups[g].expiry_step == k) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /// Output rows [i0, min(i0 + kLanes, end)) under every rule: the paths, the option marks and
@@ -2157,7 +2241,9 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
         } else if (su.lanes) {
             leg_vols(su, b, k1, ws.lv.vol.data(), ws.lv.next.data());
         }
-        attribute(su, b, k, dt, ws.lv);
+        if (sp.split) {
+            attribute(su, b, k, dt, ws.lv);
+        }
         if (su.lanes) {
             std::swap(ws.lv.vol, ws.lv.next);
         }
@@ -2169,7 +2255,14 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
         for (Book& bk : ws.books) {
             carry(su, b, bk, grow_cash, grow_div);
         }
-        portfolio_greeks(su, b, k1, ws.gs, ws.lv);
+        if (su.marks_at_trades && k1 < su.n_steps && !settles(sp, k1)) {
+            // no marks: the group constants for the deltas of the lanes that trade
+            const double vol = sp.vols != nullptr ? sp.vols[k1] : su.vol;
+            group_steps(su, k1, vol, su.same_hedge_vol ? vol : su.hvol, ws.gs);
+            fill(b.pay, 0.0);
+        } else {
+            portfolio_greeks(su, b, k1, ws.gs, ws.lv);
+        }
         if (su.oh_on) {
             hedge_option_trade(su, b, ws.gs, ws.lv, k1);
         }  // options expiring at k1 pay into cash
@@ -2200,12 +2293,13 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         lnk.push_back(std::log(spec.groups[g].strike));
     }
     const std::int64_t n_rules = spec.rule_params != nullptr ? spec.n_rules : 1;
-    bool any_ww = false;
+    bool any_ww = false, any_band = false;
     for (std::int64_t r = 0; r < n_rules; ++r) {
         const double* rp =
             spec.rule_params != nullptr ? spec.rule_params + r * kNumHedgeParams : spec.p;
-        any_ww = any_ww || static_cast<BandKind>(static_cast<int>(rp[hp_band_kind])) ==
-                               BandKind::whalley_wilmott;
+        const auto band = static_cast<BandKind>(static_cast<int>(rp[hp_band_kind]));
+        any_ww = any_ww || band == BandKind::whalley_wilmott;
+        any_band = any_band || band != BandKind::none;
     }
     const auto hv_kind = static_cast<HedgeVolKind>(static_cast<int>(hp(spec, hp_hedge_vol_kind)));
     const auto vol_model = static_cast<VolModel>(static_cast<int>(hp(spec, hp_vol_model)));
@@ -2275,6 +2369,8 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         .roll_hi = hp(spec, hp_roll_delta_hi),
         .roll_hs = hp(spec, hp_roll_half_spread_vol),
         .expiry_tol = hp(spec, hp_expiry_tol),
+        .marks_at_trades = !spec.split && !any_band && vol_model == VolModel::constant &&
+                           hv_kind == HedgeVolKind::given && spec.n_trace == 0,
     };
     Workspace ws;
     ws.gs.resize(static_cast<std::size_t>(spec.n_groups));
