@@ -38,6 +38,7 @@ constexpr int kMaxJumps = 16;
 constexpr double kBpsScale = 1e-4;  // basis points to a fraction
 constexpr double kMinTradeUnits = 1e-12;  // smallest trade, in shares per unit of option quantity
 constexpr double kTwoPi = 6.283185307179586477;
+constexpr std::size_t kMaxGroupTable = 16384;  // GroupSteps (176 bytes each) cached per run
 
 using u32 = std::uint32_t;
 using u64 = std::uint64_t;
@@ -267,6 +268,9 @@ struct Setup {
     // (orders_at_trades). Delta bands (and Whalley-Wilmott, the signal bands) compare the
     // delta with the band at every step, so they take the full marks.
     bool marks_at_trades;
+    // The group constants of every step, (n_steps + 1) x n_groups, when they fit in
+    // kMaxGroupTable (else each block computes them at each step): the same for every path.
+    std::vector<GroupStep> group_table;
 };
 
 /// Per-leg implied vols of the current block, n_groups x kLanes each: the vol at the current
@@ -610,6 +614,24 @@ void group_steps(const Setup& su, i64 k, double vol, double hvol,
             c.wdisc = std::exp(-0.5 * su.rate * tau);
         }
     }
+}
+
+/// group_steps at step k's mark vol and hedge vol.
+void group_steps_at(const Setup& su, i64 k, std::vector<GroupStep>& gs) noexcept {
+    const double vol = su.spec.vols != nullptr ? su.spec.vols[k] : su.vol;  // implied vol at k
+    group_steps(su, k, vol, su.same_hedge_vol ? vol : su.hvol, gs);
+}
+
+/// The per-step constants of every group at step k into gs: from Setup::group_table, or
+/// computed where the run has too many steps for it.
+void step_groups(const Setup& su, i64 k, std::vector<GroupStep>& gs) noexcept {
+    const auto n = static_cast<std::size_t>(su.spec.n_groups);
+    if (su.group_table.empty()) {
+        group_steps_at(su, k, gs);
+        return;
+    }
+    const auto row = static_cast<std::ptrdiff_t>(static_cast<std::size_t>(k) * n);
+    std::copy_n(su.group_table.begin() + row, n, gs.begin());
 }
 
 /// The marks of group c at one vol for every path (and, with a shared vol path, the vega,
@@ -1004,7 +1026,7 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
                       LegVols& lv) noexcept {
     const HedgeSpec& sp = su.spec;
     const double vol = sp.vols != nullptr ? sp.vols[k] : su.vol;  // implied vol at step k
-    group_steps(su, k, vol, su.same_hedge_vol ? vol : su.hvol, gs);
+    step_groups(su, k, gs);
     // (per-leg marks: before the warm-up each leg hedges at its own implied vol)
     if (su.hv_kind != HedgeVolKind::given && (!su.lanes || k >= su.hv_warmup)) {
         realized_hedge_vols(su, b, k, vol);
@@ -1015,14 +1037,21 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
         b.del[j] = 0.0;
         b.gam[j] = 0.0;
         b.the[j] = 0.0;
-        b.hdel[j] = 0.0;
-        b.hgam[j] = 0.0;
         b.pay[j] = 0.0;
-        b.veg[j] = 0.0;
-        b.wgam[j] = 0.0;
         b.inv_s[j] = 1.0 / b.s[j];
     }
+    // Only the sums that are read: hedging at the marks copies hdel and hgam from them below,
+    // the Whalley-Wilmott gamma is read by that band alone, the vega and its second-order
+    // terms only with a vol path (veg stays 0 from start_paths without one).
+    if (!hedge_is_mark(su)) {
+        fill(b.hdel, 0.0);
+        fill(b.hgam, 0.0);
+    }
+    if (su.any_ww) {
+        fill(b.wgam, 0.0);
+    }
     if (sp.vols != nullptr) {
+        fill(b.veg, 0.0);
         fill(b.vna, 0.0);
         fill(b.vlg, 0.0);
     }
@@ -1898,7 +1927,8 @@ void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupSte
         b.lx_prev[j] = b.lx[j];  // no move before time 0: the quoted spread is not widened
     }
     for (double* a : {b.a_gamma, b.a_theta, b.a_vega, b.a_vanna, b.a_volga, b.rv, b.veg,
-                      b.hv_s}) {
+                      b.hv_s, b.hdel, b.hgam, b.wgam}) {  // (portfolio_greeks zeroes
+                                                          // hdel, hgam, wgam where read)
         fill(a, 0.0);
     }
     b.hv_w = 0.0;
@@ -2256,9 +2286,7 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
             carry(su, b, bk, grow_cash, grow_div);
         }
         if (su.marks_at_trades && k1 < su.n_steps && !settles(sp, k1)) {
-            // no marks: the group constants for the deltas of the lanes that trade
-            const double vol = sp.vols != nullptr ? sp.vols[k1] : su.vol;
-            group_steps(su, k1, vol, su.same_hedge_vol ? vol : su.hvol, ws.gs);
+            step_groups(su, k1, ws.gs);  // for the deltas of the lanes that trade
             fill(b.pay, 0.0);
         } else {
             portfolio_greeks(su, b, k1, ws.gs, ws.lv);
@@ -2303,7 +2331,7 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
     }
     const auto hv_kind = static_cast<HedgeVolKind>(static_cast<int>(hp(spec, hp_hedge_vol_kind)));
     const auto vol_model = static_cast<VolModel>(static_cast<int>(hp(spec, hp_vol_model)));
-    const Setup su{
+    Setup su{
         .spec = spec,
         .kind = static_cast<PathKind>(static_cast<int>(hp(spec, hp_path_kind))),
         .noise = static_cast<NoiseKind>(static_cast<int>(hp(spec, hp_noise_kind))),
@@ -2372,6 +2400,16 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         .marks_at_trades = !spec.split && !any_band && vol_model == VolModel::constant &&
                            hv_kind == HedgeVolKind::given && spec.n_trace == 0,
     };
+    const auto n_table = static_cast<std::size_t>(spec.n_steps + 1) *
+                         static_cast<std::size_t>(spec.n_groups);
+    if (n_table <= kMaxGroupTable) {
+        std::vector<GroupStep> row(static_cast<std::size_t>(spec.n_groups));
+        su.group_table.reserve(n_table);
+        for (std::int64_t k = 0; k <= spec.n_steps; ++k) {
+            group_steps_at(su, k, row);
+            su.group_table.insert(su.group_table.end(), row.begin(), row.end());
+        }
+    }
     Workspace ws;
     ws.gs.resize(static_cast<std::size_t>(spec.n_groups));
     if (su.lanes) {
