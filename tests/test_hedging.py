@@ -250,6 +250,19 @@ def test_pnl_without_split_vol_path_and_several_rules():
             assert np.isnan(b.gamma).all() and np.isnan(b.max_drawdown).all()
 
 
+def test_long_grid_without_the_group_table():
+    """Beyond 16384 group-steps the engine computes each step's group constants per block
+    instead of once per run: the same bits (a run one step longer has the same paths)."""
+    book = g.Position((g.Leg("call", 100.0, expiry=1.5), g.Leg("put", 100.0, expiry=1.5)),
+                      vol=0.2, rate=0.02)
+    kw = {"n_paths": 2, "dt": 1 / 16384, "seed": 4, "rule": g.Move(0.01), "position": book,
+          "costs": COSTS, "trace": [1]}
+    table = g.simulate_hedge(n_steps=16383, **kw)  # 16384 x 1 group: in the table
+    per_block = g.simulate_hedge(n_steps=16384, **kw)
+    for f in ("option_value", "option_delta", "option_gamma", "shares", "costs", "pnl", "theta"):
+        assert_array_equal(table.trace[1][f][:-1], per_block.trace[1][f][:-2], err_msg=f)
+
+
 def test_vol_path_vega_attribution():
     """A jump of the implied vol is explained by vega: with every-step hedging the residual
     stays small and the vega part carries the repricing."""
