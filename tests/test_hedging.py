@@ -248,6 +248,11 @@ def test_pnl_without_split_vol_path_and_several_rules():
             assert_array_equal(b.rebalances, a.rebalances)
             assert_allclose(b.pnl, a.pnl, rtol=0, atol=1e-13 * float(np.max(np.abs(a.pnl))))
             assert np.isnan(b.gamma).all() and np.isnan(b.max_drawdown).all()
+    # a trace needs the marks of every step: it is the split run's
+    traced = g.simulate_hedge(split=False, trace=[3], **kw)
+    want = g.simulate_hedge(trace=[3], **kw)
+    for f in g.hedging.TRACE_FIELDS:
+        assert_array_equal(traced.trace[3][f], want.trace[3][f], err_msg=f)
 
 
 def test_long_grid_without_the_group_table():

@@ -2271,7 +2271,7 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
         } else if (su.lanes) {
             leg_vols(su, b, k1, ws.lv.vol.data(), ws.lv.next.data());
         }
-        if (sp.split) {
+        if (sp.split || sp.n_trace > 0) {  // (the trace shows the split's running sums)
             attribute(su, b, k, dt, ws.lv);
         }
         if (su.lanes) {

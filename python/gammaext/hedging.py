@@ -586,11 +586,12 @@ def simulate_hedge(
         It saves the option marks of every step where the rule's trigger does not read the
         book's delta (:class:`Move`, :class:`EveryK`, :class:`AtrMove`, :class:`MaxInterval`,
         :class:`VolGate`, :class:`Never` and their :class:`AnyOf`), at one implied vol (a
-        number or a vol path), a given hedge vol and with no ``trace``: the options are then
-        marked at the start, at expiries and at the horizon, and the hedge delta only on the
-        paths that trade at a step. Bands (:class:`DeltaBand`, :class:`WhalleyWilmott`,
-        :class:`TrendBand`, the signal bands) compare the delta with the band at every step,
-        so they still mark every step and save only the split's sums.
+        number or a vol path), a given hedge vol and with no ``trace`` (a trace is still
+        complete, and costs the marks): the options are then marked at the start, at expiries
+        and at the horizon, and the hedge delta only on the paths that trade at a step. Bands
+        (:class:`DeltaBand`, :class:`WhalleyWilmott`, :class:`TrendBand`, the signal bands)
+        compare the delta with the band at every step, so they still mark every step and save
+        only the split's sums.
 
     Returns
     -------
