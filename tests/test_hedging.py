@@ -255,6 +255,18 @@ def test_pnl_without_split_vol_path_and_several_rules():
         assert_array_equal(traced.trace[3][f], want.trace[3][f], err_msg=f)
 
 
+def test_pnl_without_split_identical_across_threads_and_chunks():
+    """The packed deltas of the lanes that trade do not depend on which other lanes trade."""
+    kw = {"n_steps": 50, "rule": g.Move(0.005) | g.MaxInterval(6), "costs": COSTS, "seed": 9,
+          "noise": g.Noise("iid", 0.001), "split": False}
+    full = g.simulate_hedge(n_paths=300, threads=2, **kw)
+    parts = [g.simulate_hedge(n_paths=b - a, first_path=a, threads=1, **kw)
+             for a, b in ((0, 37), (37, 38), (38, 300))]
+    merged = g.HedgeResult.concat(parts)
+    for name in WITHOUT_SPLIT:
+        assert_array_equal(merged[name], full[name], err_msg=name)
+
+
 def test_long_grid_without_the_group_table():
     """Beyond 16384 group-steps the engine computes each step's group constants per block
     instead of once per run: the same bits (a run one step longer has the same paths)."""
