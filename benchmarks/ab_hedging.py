@@ -13,6 +13,8 @@ Issue #14's roll rule: ``roll`` (a one-month ATM straddle at a flat 20% vol, rol
 expiry: the per-lane strike and expiry) and ``rollband`` (also whenever its call delta leaves
 [0.25, 0.75], which on some path of a block happens at almost every step) against the default
 workload (the straddle without a roll, the constant-vol engine).
+Issue #15's P&L without its split: ``pnl`` (the default workload with ``split=False``: the
+options marked at the start and the horizon, the hedge delta only on the paths that trade).
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ SMILE = g.VolSurface.svi(
 
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
-    if mode == "bounce":
+    if mode == "pnl":
+        KW["split"] = False
+    elif mode == "bounce":
         KW["noise"] = g.Noise("bounce", 5e-4)
     elif mode == "leg":
         KW["position"] = g.Position(legs=CALL, vol=0.2)

@@ -208,6 +208,78 @@ def test_engine_matches_reference(case, isa):
         assert_allclose(got[name], want[name], rtol=0, atol=1e-10 * scale, err_msg=name)
 
 
+#: What a run without the split computes (the rest is NaN).
+WITHOUT_SPLIT = ("pnl", "costs", "financing", "rebalances", "traded", "turnover", "final_spot",
+                 "rolls")
+SPLIT_ONLY = tuple(f for f in HEDGE_FIELDS if f not in WITHOUT_SPLIT)
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_pnl_without_split_is_the_split_runs(case, isa):
+    """split=False gives the P&L and trade counts of the full run (the same trades; the P&L is
+    cash plus the final book), marking the options only where needed when the rule allows."""
+    kw = {"n_paths": 70, "n_steps": 40, "seed": 3, "position": POS, "costs": COSTS}
+    kw.update(CASES[case])
+    kw = {k: v for k, v in kw.items() if v is not None}
+    paths = kw.pop("paths", None)
+    full = g.simulate_hedge(paths, **kw)
+    fast = g.simulate_hedge(paths, split=False, **kw)
+    assert_array_equal(fast.rebalances, full.rebalances)
+    for name in WITHOUT_SPLIT:
+        # the same arithmetic for the deltas of the lanes that trade: equal to rounding (we
+        # see the same bits)
+        scale = max(1.0, float(np.max(np.abs(full[name]))))
+        assert_allclose(fast[name], full[name], rtol=0, atol=1e-13 * scale, err_msg=name)
+    for name in SPLIT_ONLY:
+        assert np.isnan(fast[name]).all(), name
+
+
+def test_pnl_without_split_vol_path_and_several_rules():
+    """A vol path and several band-free rules in one pass (marks skipped), and a band among
+    them (every step marked): each rule's P&L and counts are those of the split run."""
+    vols = np.where(np.arange(61) < 30, 0.2, 0.25)
+    kw = {"n_paths": 130, "n_steps": 60, "seed": 8, "costs": COSTS,
+          "position": g.Position(vol=vols, rate=0.02), "noise": g.Noise("iid", 0.001)}
+    for rules in ([g.Move(0.01), g.EveryK(4), g.AtrMove(0.7, 5) | g.MaxInterval(6)],
+                  [g.Move(0.01), g.DeltaBand(0.1)]):
+        full = g.simulate_rules(rules=rules, **kw)
+        fast = g.simulate_rules(rules=rules, split=False, **kw)
+        for a, b in zip(full, fast):
+            assert_array_equal(b.rebalances, a.rebalances)
+            assert_allclose(b.pnl, a.pnl, rtol=0, atol=1e-13 * float(np.max(np.abs(a.pnl))))
+            assert np.isnan(b.gamma).all() and np.isnan(b.max_drawdown).all()
+    # a trace needs the marks of every step: it is the split run's
+    traced = g.simulate_hedge(split=False, trace=[3], **kw)
+    want = g.simulate_hedge(trace=[3], **kw)
+    for f in g.hedging.TRACE_FIELDS:
+        assert_array_equal(traced.trace[3][f], want.trace[3][f], err_msg=f)
+
+
+def test_pnl_without_split_identical_across_threads_and_chunks():
+    """The packed deltas of the lanes that trade do not depend on which other lanes trade."""
+    kw = {"n_steps": 50, "rule": g.Move(0.005) | g.MaxInterval(6), "costs": COSTS, "seed": 9,
+          "noise": g.Noise("iid", 0.001), "split": False}
+    full = g.simulate_hedge(n_paths=300, threads=2, **kw)
+    parts = [g.simulate_hedge(n_paths=b - a, first_path=a, threads=1, **kw)
+             for a, b in ((0, 37), (37, 38), (38, 300))]
+    merged = g.HedgeResult.concat(parts)
+    for name in WITHOUT_SPLIT:
+        assert_array_equal(merged[name], full[name], err_msg=name)
+
+
+def test_long_grid_without_the_group_table():
+    """Beyond 16384 group-steps the engine computes each step's group constants per block
+    instead of once per run: the same bits (a run one step longer has the same paths)."""
+    book = g.Position((g.Leg("call", 100.0, expiry=1.5), g.Leg("put", 100.0, expiry=1.5)),
+                      vol=0.2, rate=0.02)
+    kw = {"n_paths": 2, "dt": 1 / 16384, "seed": 4, "rule": g.Move(0.01), "position": book,
+          "costs": COSTS, "trace": [1]}
+    table = g.simulate_hedge(n_steps=16383, **kw)  # 16384 x 1 group: in the table
+    per_block = g.simulate_hedge(n_steps=16384, **kw)
+    for f in ("option_value", "option_delta", "option_gamma", "shares", "costs", "pnl", "theta"):
+        assert_array_equal(table.trace[1][f][:-1], per_block.trace[1][f][:-2], err_msg=f)
+
+
 def test_vol_path_vega_attribution():
     """A jump of the implied vol is explained by vega: with every-step hedging the residual
     stays small and the vega part carries the repricing."""

@@ -24,13 +24,14 @@ void require(bool ok, const std::string& message) {
 }
 
 /// _hedge: one pass of the engine over n_paths paths for every row (rule) of params. Sizes
-/// are checked here (ValueError); the kernel runs without the GIL. Returns (out, trace).
+/// are checked here (ValueError); the kernel runs without the GIL. Returns (out, trace);
+/// split false: the P&L without its split (HedgeSpec::split).
 py::tuple run_hedge(const farray& params, std::uint64_t seed, const farray& times,
                     const farray& vols, const farray& groups, const farray& returns,
                     const farray& paths, const farray& profile, const farray& imbalance,
                     const py::tuple& surface, const farray& atm_rows, std::int64_t first_path,
                     std::int64_t n_paths,
-                    const i64array& trace_paths, int threads, int isa) {
+                    const i64array& trace_paths, int threads, int isa, bool split) {
     // One row of parameters per rule; the non-rule fields are read from row 0.
     require(params.ndim() == 2 && params.shape(0) >= 1 && params.shape(1) == kNumHedgeParams,
             "params must be (n_rules, " + std::to_string(kNumHedgeParams) + ")");
@@ -141,6 +142,7 @@ py::tuple run_hedge(const farray& params, std::uint64_t seed, const farray& time
     spec.trace_paths = trace_paths.data();
     spec.n_trace = n_trace;
     spec.trace = trace.mutable_data();
+    spec.split = split;
     {
         py::gil_scoped_release release;  // the kernel touches only raw buffers
         hedge(spec, threads, isa);
@@ -171,7 +173,7 @@ void bind_hedging(py::module_& m) {
     m.def("_hedge", &run_hedge, "params"_a, "seed"_a, "times"_a, "vols"_a, "groups"_a,
           "returns"_a, "paths"_a, "profile"_a, "imbalance"_a, "surface"_a, "atm_rows"_a, "first_path"_a,
           "n_paths"_a, "trace_paths"_a, "threads"_a = 0,
-          "isa"_a = -1);
+          "isa"_a = -1, "split"_a = true);
 
     m.def(
         "_random_draws",

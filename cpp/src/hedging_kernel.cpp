@@ -38,6 +38,7 @@ constexpr int kMaxJumps = 16;
 constexpr double kBpsScale = 1e-4;  // basis points to a fraction
 constexpr double kMinTradeUnits = 1e-12;  // smallest trade, in shares per unit of option quantity
 constexpr double kTwoPi = 6.283185307179586477;
+constexpr std::size_t kMaxGroupTable = 16384;  // GroupSteps (176 bytes each) cached per run
 
 using u32 = std::uint32_t;
 using u64 = std::uint64_t;
@@ -262,6 +263,15 @@ struct Setup {
     bool roll;
     bool roll_expiry;
     double roll_tenor, roll_mny, roll_lo, roll_hi, roll_hs, expiry_tol;
+    // The P&L without its split (HedgeSpec::split false) under rules whose triggers do not
+    // read the book's delta, at one vol, a given hedge vol and no trace: the options are marked
+    // only at time 0, at expiries and at the horizon, the hedge delta only where a rule trades
+    // (orders_at_trades). Delta bands (and Whalley-Wilmott, the signal bands) compare the
+    // delta with the band at every step, so they take the full marks.
+    bool marks_at_trades;
+    // The group constants of every step, (n_steps + 1) x n_groups, when they fit in
+    // kMaxGroupTable (else each block computes them at each step): the same for every path.
+    std::vector<GroupStep> group_table;
 };
 
 /// Per-leg implied vols of the current block, n_groups x kLanes each: the vol at the current
@@ -480,6 +490,62 @@ void trader_greeks(Block& b, const GroupStep& c) noexcept {
     }
 }
 
+/// The hedge delta of group c on n packed lanes (x: their log price, the true one for the
+/// marks' delta, the observed one for the trader's), added into out: the arithmetic of
+/// marks() or trader_greeks(), so the same bits (norm_cdf_from<true> is <false>'s where that
+/// one is valid).
+template <bool kTrader>
+void packed_delta(const GroupStep& c, const double* __restrict x, int n,
+                  double* __restrict out) noexcept {
+#pragma omp simd
+    for (int i = 0; i < n; ++i) {
+        if constexpr (kTrader) {
+            const double d1 = (x[i] - c.log_strike + c.hmu_t) * c.inv_hsig_t;
+            const double n1 = vmath::norm_cdf_from(d1, vmath::half_gauss(d1));
+            out[i] += c.qsum * c.dq * n1 - c.qp * c.dq;
+        } else {
+            const double lsk = x[i] - c.log_strike;
+            const double d1 = (lsk + c.mu_t) * c.inv_sig_t;
+            const double cdelta = c.dq * vmath::norm_cdf_from(d1, vmath::half_gauss(d1));
+            out[i] += c.qsum * cdelta - c.qp * c.dq;
+        }
+    }
+}
+
+/// Setup::marks_at_trades: decide() ran on a stale hedge delta (no trigger of these rules
+/// reads it, and each sets since = 0 where it trades), so the lanes that trade get their order
+/// again, decide()'s full trade to a net delta of 0, with the hedge delta of this step computed
+/// for them alone (packed: Move(1%) trades on about 45% of the lane-steps).
+void orders_at_trades(const Setup& su, const Block& b, Book& bk,
+                      const std::vector<GroupStep>& gs) noexcept {
+    alignas(64) int idx[kLanes];
+    alignas(64) double x[kLanes], hdel[kLanes];
+    const bool trader = !hedge_is_mark(su);
+    const double* __restrict lp = trader ? b.lo : b.lx;
+    int n = 0;
+    for (int j = 0; j < kLanes; ++j) {  // compaction without branches
+        idx[n] = j;
+        x[n] = lp[j];
+        hdel[n] = 0.0;
+        n += bk.since[j] == 0.0 ? 1 : 0;
+    }
+    for (const GroupStep& c : gs) {
+        if (!c.alive) {
+            continue;
+        }
+        if (trader) {
+            packed_delta<true>(c, x, n, hdel);
+        } else {
+            packed_delta<false>(c, x, n, hdel);
+        }
+    }
+    for (int i = 0; i < n; ++i) {
+        const int j = idx[i];
+        const double net = hdel[i] + bk.h[j] + bk.pend[j];
+        bk.q[j] = 0.0 - net;
+    }
+}
+
 /// The Whalley-Wilmott discounted gamma when the trader's Greeks are the marks: the marks'
 /// gamma times the discount if every live group has the same expiry, else group by group.
 void discounted_mark_gamma(Block& b, const std::vector<GroupStep>& gs) noexcept {
@@ -549,6 +615,24 @@ void group_steps(const Setup& su, i64 k, double vol, double hvol,
             c.wdisc = std::exp(-0.5 * su.rate * tau);
         }
     }
+}
+
+/// group_steps at step k's mark vol and hedge vol.
+void group_steps_at(const Setup& su, i64 k, std::vector<GroupStep>& gs) noexcept {
+    const double vol = su.spec.vols != nullptr ? su.spec.vols[k] : su.vol;  // implied vol at k
+    group_steps(su, k, vol, su.same_hedge_vol ? vol : su.hvol, gs);
+}
+
+/// The per-step constants of every group at step k into gs: from Setup::group_table, or
+/// computed where the run has too many steps for it.
+void step_groups(const Setup& su, i64 k, std::vector<GroupStep>& gs) noexcept {
+    const auto n = static_cast<std::size_t>(su.spec.n_groups);
+    if (su.group_table.empty()) {
+        group_steps_at(su, k, gs);
+        return;
+    }
+    const auto row = static_cast<std::ptrdiff_t>(static_cast<std::size_t>(k) * n);
+    std::copy_n(su.group_table.begin() + row, n, gs.begin());
 }
 
 /// The marks of group c at one vol for every path (and, with a shared vol path, the vega,
@@ -946,7 +1030,7 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
                       LegVols& lv) noexcept {
     const HedgeSpec& sp = su.spec;
     const double vol = sp.vols != nullptr ? sp.vols[k] : su.vol;  // implied vol at step k
-    group_steps(su, k, vol, su.same_hedge_vol ? vol : su.hvol, gs);
+    step_groups(su, k, gs);
     // (per-leg marks: before the warm-up each leg hedges at its own implied vol)
     if (su.hv_kind != HedgeVolKind::given && (!su.lanes || k >= su.hv_warmup)) {
         realized_hedge_vols(su, b, k, vol);
@@ -957,14 +1041,21 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
         b.del[j] = 0.0;
         b.gam[j] = 0.0;
         b.the[j] = 0.0;
-        b.hdel[j] = 0.0;
-        b.hgam[j] = 0.0;
         b.pay[j] = 0.0;
-        b.veg[j] = 0.0;
-        b.wgam[j] = 0.0;
         b.inv_s[j] = 1.0 / b.s[j];
     }
+    // Only the sums that are read: hedging at the marks copies hdel and hgam from them below,
+    // the Whalley-Wilmott gamma is read by that band alone, the vega and its second-order
+    // terms only with a vol path (veg stays 0 from start_paths without one).
+    if (!hedge_is_mark(su)) {
+        fill(b.hdel, 0.0);
+        fill(b.hgam, 0.0);
+    }
+    if (su.any_ww) {
+        fill(b.wgam, 0.0);
+    }
     if (sp.vols != nullptr) {
+        fill(b.veg, 0.0);
         fill(b.vna, 0.0);
         fill(b.vlg, 0.0);
     }
@@ -1840,7 +1931,8 @@ void start_paths(const Setup& su, Block& b, const i64* row, std::vector<GroupSte
         b.lx_prev[j] = b.lx[j];  // no move before time 0: the quoted spread is not widened
     }
     for (double* a : {b.a_gamma, b.a_theta, b.a_vega, b.a_vanna, b.a_volga, b.rv, b.veg,
-                      b.hv_s}) {
+                      b.hv_s, b.hdel, b.hgam, b.wgam}) {  // (portfolio_greeks zeroes
+                                                          // hdel, hgam, wgam where read)
         fill(a, 0.0);
     }
     b.hv_w = 0.0;
@@ -2072,15 +2164,24 @@ void rebalance(const Setup& su, const Block& b, Book& bk, const RuleParams& rule
     if (k1 < su.n_steps) {
         if (su.latency == 0) {
             decide(su, b, bk, rule, ring, k1, dt);
+            if (su.marks_at_trades) {
+                orders_at_trades(su, b, bk, gs);
+            }
             trade(su, b, bk, true);
         } else {
             fill_order(su, b, bk, orders, k1);
             decide(su, b, bk, rule, ring, k1, dt);
+            if (su.marks_at_trades) {
+                orders_at_trades(su, b, bk, gs);
+            }
             queue_order(bk, orders, k1 % su.latency);
         }
     } else {
         close_book(su, b, bk, exit_spread(su, gs));
         opt_val_factor = 0.0;
+    }
+    if (!su.spec.split) {  // no drawdown without the marks of every step
+        return;
     }
     const double* __restrict px = exec_price(su, b);
 #pragma omp simd
@@ -2097,6 +2198,8 @@ void write_outputs(const Setup& su, const Block& b, const std::vector<Book>& boo
                    i64 len) noexcept {
     const HedgeSpec& sp = su.spec;
     const double horizon = su.horizon;
+    // without the split: NaN where the marks of every step would be needed
+    const double split = sp.split ? 1.0 : vmath::kNaN;
     for (std::size_t r = 0; r < books.size(); ++r) {
         const Book& bk = books[r];
         for (int j = 0; j < len; ++j) {
@@ -2109,24 +2212,35 @@ void write_outputs(const Setup& su, const Block& b, const std::vector<Book>& boo
                 }
             };
             put(ho_pnl, bk.cash[j]);
-            put(ho_gamma, b.a_gamma[j]);
-            put(ho_theta, b.a_theta[j]);
-            put(ho_vega, b.a_vega[j]);
-            put(ho_vanna, b.a_vanna[j]);
-            put(ho_volga, b.a_volga[j]);
-            put(ho_hedge, bk.a_hedge[j]);
+            put(ho_gamma, split * b.a_gamma[j]);
+            put(ho_theta, split * b.a_theta[j]);
+            put(ho_vega, split * b.a_vega[j]);
+            put(ho_vanna, split * b.a_vanna[j]);
+            put(ho_volga, split * b.a_volga[j]);
+            put(ho_hedge, split * bk.a_hedge[j]);
             put(ho_financing, bk.a_fin[j]);
             put(ho_costs, bk.a_cost[j]);
-            put(ho_residual, bk.cash[j] - parts);
+            put(ho_residual, split * (bk.cash[j] - parts));
             put(ho_rebalances, bk.rebal[j]);
             put(ho_traded, bk.traded[j]);
             put(ho_turnover, bk.turnover[j]);
-            put(ho_realized_vol, horizon > 0.0 ? std::sqrt(b.rv[j] / horizon) : vmath::kNaN);
-            put(ho_max_drawdown, bk.maxdd[j]);
+            put(ho_realized_vol,
+                horizon > 0.0 ? split * std::sqrt(b.rv[j] / horizon) : vmath::kNaN);
+            put(ho_max_drawdown, split * bk.maxdd[j]);
             put(ho_final_spot, b.s[j]);
             put(ho_rolls, su.roll ? b.ln->rolls[j] : 0.0);
         }
     }
+}
+
+/// Whether some option group expires (settles) at step k.
+bool settles(const HedgeSpec& sp, i64 k) noexcept {
+    for (i64 g = 0; g < sp.n_groups; ++g) {
+        if (sp.groups[g].expiry_step == k) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /// Output rows [i0, min(i0 + kLanes, end)) under every rule: the paths, the option marks and
@@ -2161,7 +2275,9 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
         } else if (su.lanes) {
             leg_vols(su, b, k1, ws.lv.vol.data(), ws.lv.next.data());
         }
-        attribute(su, b, k, dt, ws.lv);
+        if (sp.split || sp.n_trace > 0) {  // (the trace shows the split's running sums)
+            attribute(su, b, k, dt, ws.lv);
+        }
         if (su.lanes) {
             std::swap(ws.lv.vol, ws.lv.next);
         }
@@ -2173,7 +2289,12 @@ void run_block(const Setup& su, i64 i0, i64 end, Workspace& ws) noexcept {
         for (Book& bk : ws.books) {
             carry(su, b, bk, grow_cash, grow_div);
         }
-        portfolio_greeks(su, b, k1, ws.gs, ws.lv);
+        if (su.marks_at_trades && k1 < su.n_steps && !settles(sp, k1)) {
+            step_groups(su, k1, ws.gs);  // for the deltas of the lanes that trade
+            fill(b.pay, 0.0);
+        } else {
+            portfolio_greeks(su, b, k1, ws.gs, ws.lv);
+        }
         if (su.oh_on) {
             hedge_option_trade(su, b, ws.gs, ws.lv, k1);
         }  // options expiring at k1 pay into cash
@@ -2204,16 +2325,17 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         lnk.push_back(std::log(spec.groups[g].strike));
     }
     const std::int64_t n_rules = spec.rule_params != nullptr ? spec.n_rules : 1;
-    bool any_ww = false;
+    bool any_ww = false, any_band = false;
     for (std::int64_t r = 0; r < n_rules; ++r) {
         const double* rp =
             spec.rule_params != nullptr ? spec.rule_params + r * kNumHedgeParams : spec.p;
-        any_ww = any_ww || static_cast<BandKind>(static_cast<int>(rp[hp_band_kind])) ==
-                               BandKind::whalley_wilmott;
+        const auto band = static_cast<BandKind>(static_cast<int>(rp[hp_band_kind]));
+        any_ww = any_ww || band == BandKind::whalley_wilmott;
+        any_band = any_band || band != BandKind::none;
     }
     const auto hv_kind = static_cast<HedgeVolKind>(static_cast<int>(hp(spec, hp_hedge_vol_kind)));
     const auto vol_model = static_cast<VolModel>(static_cast<int>(hp(spec, hp_vol_model)));
-    const Setup su{
+    Setup su{
         .spec = spec,
         .kind = static_cast<PathKind>(static_cast<int>(hp(spec, hp_path_kind))),
         .noise = static_cast<NoiseKind>(static_cast<int>(hp(spec, hp_noise_kind))),
@@ -2279,7 +2401,19 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         .roll_hi = hp(spec, hp_roll_delta_hi),
         .roll_hs = hp(spec, hp_roll_half_spread_vol),
         .expiry_tol = hp(spec, hp_expiry_tol),
+        .marks_at_trades = !spec.split && !any_band && vol_model == VolModel::constant &&
+                           hv_kind == HedgeVolKind::given && spec.n_trace == 0,
     };
+    const auto n_table = static_cast<std::size_t>(spec.n_steps + 1) *
+                         static_cast<std::size_t>(spec.n_groups);
+    if (n_table <= kMaxGroupTable) {
+        std::vector<GroupStep> row(static_cast<std::size_t>(spec.n_groups));
+        su.group_table.reserve(n_table);
+        for (std::int64_t k = 0; k <= spec.n_steps; ++k) {
+            group_steps_at(su, k, row);
+            su.group_table.insert(su.group_table.end(), row.begin(), row.end());
+        }
+    }
     Workspace ws;
     ws.gs.resize(static_cast<std::size_t>(spec.n_groups));
     if (su.lanes) {

@@ -153,6 +153,7 @@ def _hedge(
     trace_paths: npt.NDArray[np.int64],
     threads: int = 0,
     isa: int = -1,
+    split: bool = True,
 ) -> tuple[_F, _F]: ...
 def _random_draws(
     seed: int,

@@ -535,6 +535,7 @@ def simulate_hedge(
     first_path: int = 0,
     trace: Iterable[int] = (),
     threads: int | None = None,
+    split: bool = True,
 ) -> HedgeResult:
     """Simulate delta hedging of an option position along many price paths.
 
@@ -576,6 +577,21 @@ def simulate_hedge(
         Global path indices whose per-step state is recorded (``result.trace[i]``).
     threads
         Threads (default: the process default); results do not depend on it.
+    split
+        ``False``: the P&L without its split, for runs that need only the P&L and the trade
+        counts. ``pnl``, ``costs``, ``financing``, ``rebalances``, ``traded``, ``turnover``,
+        ``final_spot`` and ``rolls`` are those of ``split=True`` (the P&L is cash plus the
+        final book value, the same trades); ``gamma``, ``theta``, ``vega``, ``vanna``,
+        ``volga``, ``hedge``, ``residual``, ``realized_vol`` and ``max_drawdown`` are NaN.
+        It saves the option marks of every step where the rule's trigger does not read the
+        book's delta (:class:`Move`, :class:`EveryK`, :class:`AtrMove`, :class:`MaxInterval`,
+        :class:`VolGate`, :class:`Never` and their :class:`AnyOf`), at one implied vol (a
+        number or a vol path), a given hedge vol and with no ``trace`` (a trace is still
+        complete, and costs the marks): the options are then marked at the start, at expiries
+        and at the horizon, and the hedge delta only on the paths that trade at a step. Bands
+        (:class:`DeltaBand`, :class:`WhalleyWilmott`, :class:`TrendBand`, the signal bands)
+        compare the delta with the band at every step, so they still mark every step and save
+        only the split's sums.
 
     Returns
     -------
@@ -603,13 +619,18 @@ def simulate_hedge(
         seed=seed,
         first_path=first_path,
     )
-    return _run(prep, [prep.params], trace, threads)[0]
+    return _run(prep, [prep.params], trace, threads, split)[0]
 
 
 def _run(
-    prep: Prepared, rows: Sequence[Mapping[str, float]], trace: Iterable[int], threads: int | None
+    prep: Prepared,
+    rows: Sequence[Mapping[str, float]],
+    trace: Iterable[int],
+    threads: int | None,
+    split: bool = True,
 ) -> list[HedgeResult]:
-    """One pass of the engine over the paths of ``prep`` for every parameter row (rule)."""
+    """One pass of the engine over the paths of ``prep`` for every parameter row (rule);
+    ``split=False``: the P&L without its split (see :func:`simulate_hedge`)."""
     wanted = sorted({operator.index(i) for i in trace})
     for i in wanted:  # checked as Python ints: 2**63 must not reach int64
         if not prep.first_path <= i < prep.first_path + prep.n_paths:
@@ -648,6 +669,7 @@ def _run(
             trace_idx[sel],
             nthreads,
             _arrays.ISA,
+            bool(split),
         )
     results = []
     for r in range(len(rows)):
@@ -686,6 +708,7 @@ def simulate_rules(
     first_path: int = 0,
     trace: Iterable[int] = (),
     threads: int | None = None,
+    split: bool = True,
 ) -> Any:
     """Hedge the same paths under several rules in one pass.
 
@@ -693,7 +716,8 @@ def simulate_rules(
     list of :class:`HedgeResult`) or a mapping name -> rule (returns a dict). The paths, the
     random numbers and the option Greeks are computed once and shared, so the results are
     exactly those of separate :func:`simulate_hedge` calls (common random numbers) at a
-    fraction of the cost.
+    fraction of the cost. ``split=False``: the P&L without its split, as in
+    :func:`simulate_hedge` (the marks are saved only if every rule's trigger allows it).
     """
     named = isinstance(rules, Mapping)
     items = list(rules.items()) if isinstance(rules, Mapping) else list(enumerate(rules))
@@ -733,7 +757,7 @@ def simulate_rules(
         )
         for _, r in items
     ]
-    results = _run(prep, rows, trace, threads)
+    results = _run(prep, rows, trace, threads, split)
     if named:
         return {key: res for (key, _), res in zip(items, results)}
     return results

@@ -162,6 +162,13 @@ struct HedgeSpec {
     std::int64_t first_path = 0;      ///< global index of output row 0 (RNG key, user row)
     std::int64_t n_paths = 0;
     double* out[kNumHedgeOutputs] = {};     ///< each n_rules x n_paths long
+    /// false: the P&L without its split. Only pnl, costs, financing, rebalances, traded,
+    /// turnover, final_spot and rolls are computed; gamma, theta, vega, vanna, volga, hedge,
+    /// residual, realized_vol and max_drawdown are NaN. When every rule's trigger is free of
+    /// the book's delta (no band: move, clock, ATR, max interval, vol gate), the vol is constant,
+    /// the hedge vol given and nothing is traced, the options are then marked only at time 0,
+    /// at expiries and at the horizon, and the hedge delta only on the lanes that trade.
+    bool split = true;
     const std::int64_t* trace_paths = nullptr;  ///< global path indices to trace
     std::int64_t n_trace = 0;
     double* trace = nullptr;          ///< n_trace x (n_steps + 1) x kNumTraceFields
