@@ -26,7 +26,7 @@ ATM = g.StochasticAtmVol(0.2, 0.25, 2.0, 1.0, -0.7)
 BAND = g.Roll(0.15, delta=(0.3, 0.7), half_spread_vol=0.01)
 LEGS = (
     g.Leg("call", expiry=0.1, quantity=2.0),
-    g.Leg("put", moneyness=0.9, expiry=0.3, quantity=-1.0),
+    g.Leg("put", moneyness=0.98, expiry=0.3, quantity=-1.0),
 )
 
 CASES = {
