@@ -413,3 +413,18 @@ def test_a_very_long_tenor_or_expiry_is_finite(rate):
         want = ref.simulate_hedge(position=pos, **kw)
         assert np.isfinite(r.pnl).all()
         np.testing.assert_allclose(r.pnl, want["pnl"], rtol=1e-9, atol=1e-9)
+
+
+def test_a_negative_rate_over_a_very_long_life_is_refused():
+    # e^{-rate tau} overflows (NaN marks in both engines): a ValueError naming the argument
+    kw = dict(n_paths=4, n_steps=10, seed=1)
+    for name, pos in (
+        ("rate", g.Position(legs=g.straddle(expiry=0.05), rate=-0.05, roll=g.Roll(15000.0))),
+        ("rate", g.Position(legs=g.straddle(expiry=1e5), rate=-0.05)),
+        ("div", g.Position(legs=g.straddle(expiry=2e4), div=-0.04, roll=g.Roll(delta=(0.1, 0.9)))),
+    ):
+        with pytest.raises(ValueError, match=f"{name} -0.0.*overflows"):
+            g.simulate_hedge(position=pos, **kw)
+    # just inside: finite
+    pos = g.Position(legs=g.straddle(expiry=0.05), rate=-0.05, roll=g.Roll(10000.0))
+    assert np.isfinite(g.simulate_hedge(position=pos, **kw).pnl).all()

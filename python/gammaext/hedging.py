@@ -326,6 +326,27 @@ def _roll_params(p: dict[str, float], position: Position) -> None:
     )
 
 
+#: e^x overflows a float64 above this.
+_LOG_MAX = math.log(float(np.finfo(np.float64).max))
+
+
+def _check_growth(position: Position, groups: FloatArray, times: FloatArray) -> None:
+    """A negative rate (or dividend) over a very long option life: e^{-rate tau} (e^{-div tau})
+    overflows, and the marks are inf - inf = NaN in both engines. tau: the longest expiry, or
+    roll tenor (snapped to the grid: at most one step more)."""
+    tau = float(np.max(groups[:, 1]))
+    roll = position.roll
+    if roll is not None and roll.tenor is not None:
+        tau = max(tau, roll.tenor + float(np.max(np.diff(times))))
+    for name, value in (("rate", position.rate), ("div", position.div)):
+        if -value * tau > _LOG_MAX:
+            raise ValueError(
+                f"{name} {value!r} over an option life of {tau:.6g} years (a Leg expiry or the "
+                f"Roll tenor): e^(-{name} x years) overflows a float64; -{name} x years must "
+                f"be <= {_LOG_MAX:.1f}"
+            )
+
+
 def _warn_roll_entry(
     position: Position, params: Mapping[str, float], groups: FloatArray, times: FloatArray
 ) -> None:
@@ -495,6 +516,7 @@ def prepare(
         params["vol"] = _initial_vol(position, params, groups)
     elif math.isnan(params["vol"]):
         raise ValueError("the position's vol gives no implied vol")  # pragma: no cover
+    _check_growth(position, groups, grid)
     _warn_roll_entry(position, params, groups, grid)
     sig = _check_signals(signals, paths, n, grid.size, rules or (rule,))
     atm_rows = position.atm_rows(n, grid)

@@ -31,7 +31,8 @@ class Leg:
     between two grid times is treated as that time: the option bought, marked (price and
     Greeks) and settled is the one expiring there, so a 0.1-year leg on a daily grid (252 steps
     a year) is a 26/252-year option. An expiry after the horizon is kept as given (the option is
-    sold at its mark at the horizon).
+    sold at its mark at the horizon). A negative rate or dividend ``x`` with ``-x expiry`` above
+    709.8 (``e^{-x expiry}`` overflows a float64) is refused by the run (ValueError).
     """
 
     kind: Literal["call", "put"] = "call"
