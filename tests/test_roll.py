@@ -219,6 +219,8 @@ def test_bad_rolls_are_refused():
     with pytest.raises(ValueError, match="roll"):
         g.Position(vol=np.full(11, 0.2), roll=g.Roll())
     assert g.Roll(delta=[0.2, 0.8]).delta == (0.2, 0.8)
+    assert g.Roll().tenor is None and g.Roll().moneyness is None  # each group's own
+    assert type(g.Roll(np.int64(1), np.float32(1.5)).tenor) is float
 
 
 def test_roll_in_a_config():

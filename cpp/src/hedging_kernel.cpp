@@ -788,9 +788,9 @@ void roll_group_greeks(const Setup& su, const Block& b, const GroupStep& c, cons
         const double e1 = vmath::half_gauss(d1);
         const double pdf = kInvSqrt2Pi * e1;
         const double n1 = vmath::norm_cdf_from<true>(d1, e1);
-        // exp(-d2^2/2) as in marks; once r tau or q tau is past ~745 years x rate a factor
-        // underflows to 0 (0/0 or x/0): K dr is then 0, so N(d2) multiplies nothing and any
-        // finite value will do (group_steps' ratio likewise)
+        // exp(-d2^2/2) as in marks; not finite only once r tau > ~745 underflows dr to 0
+        // (x/0 or 0/0): K dr is then 0, N(d2) multiplies nothing and any finite value will do
+        // (group_steps' ratio likewise)
         const double e2 = e1 * s * dq / (K[j] * dr);
         const double n2 = vmath::norm_cdf_from<true>(d2, e2 < kInf ? e2 : 0.0);
         const double sdq = s * dq, kdr = K[j] * dr;

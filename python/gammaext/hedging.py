@@ -341,9 +341,9 @@ def _check_growth(position: Position, groups: FloatArray, times: FloatArray) -> 
     for name, value in (("rate", position.rate), ("div", position.div)):
         if -value * tau > _LOG_MAX:
             raise ValueError(
-                f"{name} {value!r} over an option life of {tau:.6g} years (a Leg expiry or the "
-                f"Roll tenor): e^(-{name} x years) overflows a float64; -{name} x years must "
-                f"be <= {_LOG_MAX:.1f}"
+                f"{name} {value!r} over an option life of {tau:.6g} years (the longest Leg or "
+                f"OptionHedge expiry, or the Roll tenor): e^(-{name} x years) overflows a "
+                f"float64; -{name} x years must be <= {_LOG_MAX:.1f}"
             )
 
 

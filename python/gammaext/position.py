@@ -196,8 +196,10 @@ class Roll:
             tenor = _finite("Roll tenor", self.tenor, positive=True)
             if tenor <= _EXPIRY_TOL:
                 raise ValueError(f"Roll tenor must be > {_EXPIRY_TOL!r} years, got {self.tenor!r}")
+            object.__setattr__(self, "tenor", tenor)
         if self.moneyness is not None:
-            _finite("Roll moneyness", self.moneyness, positive=True)
+            mny = _finite("Roll moneyness", self.moneyness, positive=True)
+            object.__setattr__(self, "moneyness", mny)
         _finite("Roll half_spread_vol", self.half_spread_vol, nonneg=True)
         if not isinstance(self.on_expiry, (bool, np.bool_)):
             raise TypeError(f"Roll on_expiry must be True or False, got {self.on_expiry!r}")
