@@ -301,7 +301,7 @@ def test_heston_marks_pay_exactly_their_entry_mispricing():
 
 @pytest.mark.parametrize(
     "roll",
-    [g.Roll(25 / 252), g.Roll(38 / 252, moneyness=1.05, delta=(0.3, 0.7))],
+    [g.Roll(25 / 252), g.Roll(38 / 252, moneyness=1.03, delta=(0.3, 0.7))],
     ids=["tenor", "delta_band"],
 )
 @pytest.mark.parametrize("noise", ["none", "bounce_5e-4"])
@@ -317,6 +317,25 @@ def test_a_rolled_book_has_no_edge_in_a_fair_market(roll, noise):
     z = z_scores(res)
     assert max(abs(v) for v in z.values()) < 4.0, z
     assert res["clock"].rolls.min() >= 3  # it did roll
+
+
+@pytest.mark.parametrize("noise", ["none", "bounce_5e-4"])
+def test_a_rolled_book_of_several_strikes_and_expiries_has_no_edge(noise):
+    # each group reopens at its own moneyness and tenor (a strangle and a later short call:
+    # three groups, rolled at their expiries and when their call delta leaves the range)
+    legs = (
+        g.Leg("put", moneyness=0.95, expiry=25 / 252),
+        g.Leg("call", moneyness=1.05, expiry=25 / 252),
+        g.Leg("call", expiry=38 / 252, quantity=-0.5),
+    )
+    pos = g.Position(legs=legs, vol=VOL, roll=g.Roll(delta=(0.15, 0.85)))
+    res = g.simulate_rules(
+        g.GBM(vol=VOL), RULES, position=pos, noise=NOISES[noise],
+        n_paths=N_PATHS, n_steps=N_STEPS, seed=37,
+    )
+    z = z_scores(res)
+    assert max(abs(v) for v in z.values()) < 4.0, z
+    assert res["clock"].rolls.min() >= 6  # every group rolled, some more than once
 
 
 def _straddle_value(t: float) -> float:

@@ -26,8 +26,17 @@ ATM = g.StochasticAtmVol(0.2, 0.25, 2.0, 1.0, -0.7)
 BAND = g.Roll(0.15, delta=(0.3, 0.7), half_spread_vol=0.01)
 LEGS = (
     g.Leg("call", expiry=0.1, quantity=2.0),
-    g.Leg("put", moneyness=0.9, expiry=0.3, quantity=-1.0),
+    g.Leg("put", moneyness=0.98, expiry=0.3, quantity=-1.0),
 )
+
+#: A strangle (0.1 years), a short call of a third strike and a later expiry: three groups.
+BOOK = (
+    g.Leg("put", moneyness=0.95, expiry=0.1),
+    g.Leg("call", moneyness=1.05, expiry=0.1),
+    g.Leg("call", expiry=0.15, quantity=-0.5),
+)
+#: A call spread: long the 100 call, short the 110 (0.07 years, rolled about three times).
+SPREAD = (g.Leg("call", expiry=0.07), g.Leg("call", strike=110.0, expiry=0.07, quantity=-1.0))
 
 CASES = {
     "tenor_flat": dict(position=g.Position(legs=g.straddle(expiry=0.05), roll=g.Roll(0.05))),
@@ -66,6 +75,13 @@ CASES = {
         rule=g.Move(0.005),
         execution=g.Execution(latency=2),
     ),
+    # several strikes and expiries, each group rolled into its own moneyness and tenor
+    "strangle_calendar_band": dict(
+        position=g.Position(legs=BOOK, vol=SVI2, rate=0.02, div=0.01, roll=g.Roll(
+            delta=(0.15, 0.85), half_spread_vol=0.01)),
+        noise=g.Noise("iid", 0.001),
+    ),
+    "call_spread_expiry": dict(position=g.Position(legs=SPREAD, roll=g.Roll())),
 }
 # every tenor and leg expiry above is off the 1/252 grid: both engines snap them to the next
 # grid time (docs/hedging.md, "Expiry")
@@ -203,6 +219,8 @@ def test_bad_rolls_are_refused():
     with pytest.raises(ValueError, match="roll"):
         g.Position(vol=np.full(11, 0.2), roll=g.Roll())
     assert g.Roll(delta=[0.2, 0.8]).delta == (0.2, 0.8)
+    assert g.Roll().tenor is None and g.Roll().moneyness is None  # each group's own
+    assert type(g.Roll(np.int64(1), np.float32(1.5)).tenor) is float
 
 
 def test_roll_in_a_config():
@@ -300,3 +318,115 @@ def test_the_cli_table_shows_rolls_only_with_a_roll_rule():
         if shown:  # right-aligned under its header: 11 rolls a path, one a month in the year
             end = header.index(" rolls ") + len(" rolls")
             assert row[end - 6 : end] == "    11"
+
+
+def _rolled_book_values(legs, path, n_steps, dt, vol, rate, div):
+    """The book's value at each step before the horizon and its rolls, by hand: each group
+    (one strike and expiry, on the grid) rolls at its expiry into its own moneyness (strike /
+    the first price) and tenor, at the price of that step."""
+    groups = {}
+    for leg in legs:
+        strike = leg.strike if leg.strike is not None else leg.moneyness * path[0]
+        groups.setdefault((strike, round(leg.expiry / dt)), []).append(leg)
+    state = [[strike, steps, strike / path[0], steps] for strike, steps in groups]
+    values, rolls = [], 0
+    for k in range(n_steps):
+        value = 0.0
+        for st, grp in zip(state, groups.values()):
+            if 0 < k == st[1]:  # expired now: the same legs at the group's moneyness and tenor
+                st[0], st[1] = st[2] * path[k], k + st[3]
+                rolls += 1
+            for leg in grp:
+                value += leg.quantity * g.price(
+                    path[k], st[0], (st[1] - k) * dt, vol, rate, div, is_call=leg.kind == "call"
+                )
+        values.append(value)
+    return np.array(values), rolls
+
+
+TEN = 10 / 252  # ten days
+#: Long the 100 call, short the 110 call.
+CALL_SPREAD_10D = (g.Leg("call", expiry=TEN), g.Leg("call", strike=110.0, expiry=TEN, quantity=-1))
+
+
+@pytest.mark.parametrize(
+    "legs",
+    [
+        (g.Leg("put", moneyness=0.9, expiry=TEN), g.Leg("call", moneyness=1.1, expiry=TEN)),
+        CALL_SPREAD_10D,
+        (g.Leg("call", expiry=TEN), g.Leg("call", expiry=15 / 252, quantity=-1.0)),
+    ],
+    ids=["strangle", "call_spread", "calendar_spread"],
+)
+def test_a_book_rolls_into_its_own_shape(legs):
+    # each group reopens at its own moneyness around the new price and its own tenor: the
+    # strangle keeps its two strikes (0.9 and 1.1 x the price of the roll), the call spread
+    # stays a spread and the calendar spread keeps its two expiries (a single Roll moneyness
+    # and tenor made them a straddle and two empty books)
+    n, dt, vol, rate, div = 60, 1 / 252, 0.25, 0.03, 0.01
+    t = np.arange(n + 1) * dt
+    path = 100.0 * np.exp(0.02 * np.sin(0.7 * np.arange(n + 1)) + 0.002 * np.arange(n + 1))
+    pos = g.Position(legs=legs, vol=vol, rate=rate, div=div, roll=g.Roll())
+    r = g.simulate_hedge(path, position=pos, times=t, trace=[0])
+    want, rolls = _rolled_book_values(legs, path, n, dt, vol, rate, div)
+    assert r.rolls[0] == rolls >= 6  # one per group rolled
+    np.testing.assert_allclose(r.trace[0]["option_value"][:n], want, rtol=1e-12, atol=1e-12)
+    ref_pnl = ref.simulate_hedge(path, position=pos, times=t)["pnl"]
+    np.testing.assert_allclose(r.pnl, ref_pnl, rtol=1e-12)
+
+
+def test_a_number_applies_to_every_group():
+    # Roll(tenor, moneyness) as numbers: every group reopens at that strike and expiry (a call
+    # spread becomes long and short the same call: an empty book after the first roll)
+    t = np.arange(41) / 252
+    path = 100.0 * np.exp(0.002 * np.arange(41))
+    pos = g.Position(legs=CALL_SPREAD_10D, roll=g.Roll(TEN, 1.0))
+    r = g.simulate_hedge(path, position=pos, times=t, trace=[0])
+    value = r.trace[0]["option_value"]
+    assert r.rolls[0] == 6 and (value[:10] > 1.0).all()
+    np.testing.assert_allclose(value[10:40], 0.0, atol=1e-12)
+
+
+def test_a_rolled_in_leg_outside_the_delta_range_warns():
+    # a 1.5 moneyness call has a call delta far below 0.49: it would roll at every step
+    pos = g.Position(roll=g.Roll(0.3, moneyness=1.5, delta=(0.49, 0.5)))
+    with pytest.warns(g.InputWarning, match=r"moneyness 1\.5, tenor 0\.3.*call delta 0\.0"):
+        r = g.simulate_hedge(position=pos, n_paths=10, n_steps=49, seed=1)
+    assert r.rolls.mean() > 45
+    # the group's own moneyness and tenor (the default): a put far out of the money
+    book = (g.Leg("put", moneyness=0.7, expiry=0.1), g.Leg("call", expiry=0.1))
+    pos = g.Position(legs=book, vol=SVI2, roll=g.Roll(delta=(0.2, 0.8)))
+    with pytest.warns(g.InputWarning, match=r"strike 70, expiry 0\.1.*moneyness 0\.7") as rec:
+        g.simulate_hedge(position=pos, n_paths=10, n_steps=20, seed=1)
+    assert len(rec) == 1 and "strike 100" not in str(rec[0].message)
+
+
+@pytest.mark.parametrize("rate", [0.05, 0.0])
+def test_a_very_long_tenor_or_expiry_is_finite(rate):
+    # e^{-rate tau} underflows to 0 past rate tau ~ 745: the marks divided by it (0/0, NaN P&L)
+    kw = dict(n_paths=16, n_steps=30, seed=1, rule=g.EveryK(1))
+    for pos in (
+        g.Position(legs=g.straddle(expiry=0.05), rate=rate, div=0.02, roll=g.Roll(15000.0)),
+        g.Position(legs=g.straddle(expiry=0.05), rate=rate, roll=g.Roll(1e8, half_spread_vol=0.01)),
+        g.Position(legs=g.straddle(expiry=1e5), rate=rate),
+        g.Position(legs=g.straddle(expiry=1e5), vol=SVI2, rate=rate),
+    ):
+        r = g.simulate_hedge(position=pos, **kw)
+        want = ref.simulate_hedge(position=pos, **kw)
+        assert np.isfinite(r.pnl).all()
+        np.testing.assert_allclose(r.pnl, want["pnl"], rtol=1e-9, atol=1e-9)
+
+
+def test_a_negative_rate_over_a_very_long_life_is_refused():
+    # e^{-rate tau} overflows (NaN marks in both engines): a ValueError naming the argument
+    kw = dict(n_paths=4, n_steps=10, seed=1)
+    for name, pos in (
+        ("rate", g.Position(legs=g.straddle(expiry=0.05), rate=-0.05, roll=g.Roll(15000.0))),
+        ("rate", g.Position(legs=g.straddle(expiry=1e5), rate=-0.05)),
+        ("div", g.Position(legs=g.straddle(expiry=2e4), div=-0.04, roll=g.Roll(delta=(0.1, 0.9)))),
+    ):
+        with pytest.raises(ValueError, match=f"{name} -0.0.*overflows"):
+            g.simulate_hedge(position=pos, **kw)
+    # just inside: finite
+    pos = g.Position(legs=g.straddle(expiry=0.05), rate=-0.05, roll=g.Roll(10000.0))
+    assert np.isfinite(g.simulate_hedge(position=pos, **kw).pnl).all()

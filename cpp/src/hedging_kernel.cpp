@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -39,6 +40,7 @@ constexpr double kBpsScale = 1e-4;  // basis points to a fraction
 constexpr double kMinTradeUnits = 1e-12;  // smallest trade, in shares per unit of option quantity
 constexpr double kTwoPi = 6.283185307179586477;
 constexpr std::size_t kMaxGroupTable = 16384;  // GroupSteps (176 bytes each) cached per run
+constexpr double kInf = std::numeric_limits<double>::infinity();
 
 using u32 = std::uint32_t;
 using u64 = std::uint64_t;
@@ -257,7 +259,9 @@ struct Setup {
     // The roll rule (per-leg marks only): at steps 0 < k < n_steps a group's legs that expired
     // (roll_expiry) or whose call delta per unit left [roll_lo, roll_hi] are sold at their
     // mark and bought again at strike roll_mny x the observed price, expiring roll_tenor
-    // years later; each sale and purchase pays roll_hs vol points (decimals) x vega per unit.
+    // years later (NaN: each group's own, its strike / spot and its expiry, so a book of
+    // several strikes or expiries keeps its shape); each sale and purchase pays roll_hs vol
+    // points (decimals) x vega per unit.
     // An expiry's step is the first grid time >= expiry - expiry_tol, and the expiry that
     // grid time (Position.groups).
     bool roll;
@@ -608,7 +612,9 @@ void group_steps(const Setup& su, i64 k, double vol, double hvol,
             c.hmu_t = (su.rate - su.div + 0.5 * hvol * hvol) * tau;
             c.inv_sig_t = 1.0 / c.sig_t;
             c.dq_sig_t = c.dq / c.sig_t;
-            c.ratio = c.dq / (og.strike * c.dr);
+            // dr = 0 (r tau > ~745): K dr = 0 and N(d2) multiplies nothing (roll_group_greeks)
+            const double ratio = c.dq / (og.strike * c.dr);
+            c.ratio = ratio < kInf ? ratio : 0.0;
             c.inv_hsig_t = 1.0 / c.hsig_t;
             c.dq_hsig_t = c.dq / c.hsig_t;
             c.tau = tau;
@@ -866,7 +872,11 @@ void roll_group_greeks(const Setup& su, const Block& b, const GroupStep& c, cons
         const double e1 = vmath::half_gauss(d1);
         const double pdf = kInvSqrt2Pi * e1;
         const double n1 = vmath::norm_cdf_from<true>(d1, e1);
-        const double n2 = vmath::norm_cdf_from<true>(d2, e1 * s * dq / (K[j] * dr));
+        // exp(-d2^2/2) as in marks; not finite only once r tau > ~745 underflows dr to 0
+        // (x/0 or 0/0): K dr is then 0, N(d2) multiplies nothing and any finite value will do
+        // (group_steps' ratio likewise)
+        const double e2 = e1 * s * dq / (K[j] * dr);
+        const double n2 = vmath::norm_cdf_from<true>(d2, e2 < kInf ? e2 : 0.0);
         const double sdq = s * dq, kdr = K[j] * dr;
         const double gamma = pdf * dq * inv / s;
         const double uvega = sdq * pdf * sq;
@@ -914,8 +924,9 @@ void roll_group_marks(const Setup& su, const Block& b, const GroupStep& c, const
 /// Group g of the roll rule at step k (GroupStep c: its quantities): each lane's legs that
 /// expire now pay their intrinsic value; at 0 < k < n_steps the lanes whose legs expired
 /// (roll_expiry) or whose call delta per unit left [roll_lo, roll_hi] sell them at their mark
-/// and buy the same legs at roll_mny x the observed price, expiring roll_tenor years from now
-/// (their vol from the marks' model), paying the half-spread on both (LaneBlock rcash, rcost);
+/// and buy the same legs at roll_mny (NaN: the group's own, its strike / spot) x the observed
+/// price, expiring roll_tenor (NaN: the group's own, its expiry) years from now (their vol
+/// from the marks' model), paying the half-spread on both (LaneBlock rcash, rcost);
 /// then the group's marks (the new legs where they rolled) are added in.
 [[gnu::noinline]] void group_marks_roll(const Setup& su, Block& b, const GroupStep& c,
                                         LegVols& lv, i64 g, i64 k) noexcept {
@@ -964,14 +975,17 @@ void roll_group_marks(const Setup& su, const Block& b, const GroupStep& c, const
         if (n > 0.0) {
             // an expiry off the grid is the grid time it settles on (Position.groups): marked
             // to that time, so price, Greeks and payoff agree
+            const OptionGroup& og = sp.groups[g];
+            const double mny = std::isnan(su.roll_mny) ? og.strike / su.spot : su.roll_mny;
+            const double tenor = std::isnan(su.roll_tenor) ? og.expiry : su.roll_tenor;
             const double* const last = sp.times + sp.n_steps + 1;
             const double* const at1 =
-                std::lower_bound(sp.times, last, sp.times[k] + su.roll_tenor - su.expiry_tol);
-            const double t1 = at1 != last ? *at1 : sp.times[k] + su.roll_tenor;
+                std::lower_bound(sp.times, last, sp.times[k] + tenor - su.expiry_tol);
+            const double t1 = at1 != last ? *at1 : sp.times[k] + tenor;
             const double e1 = static_cast<double>(at1 - sp.times);
             for (int j = 0; j < kLanes; ++j) {
                 if (ln.trig[j] != 0.0) {
-                    K[j] = su.roll_mny * b.o[j];
+                    K[j] = mny * b.o[j];
                     lk[j] = std::log(K[j]);
                     T[j] = t1;
                     E[j] = e1;

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import operator
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ import numpy as np
 
 from . import _arrays, _core
 from ._arrays import FloatArray
+from .greeks import InputWarning
 
 __all__ = [
     "GBM",
@@ -119,6 +121,7 @@ from .position import (
     OptionHedge as OptionHedge,
     Position as Position,
     Roll as Roll,
+    _grid_expiry,
     straddle as straddle,
 )
 from .results import (
@@ -305,7 +308,8 @@ def _option_hedge_params(p: dict[str, float], position: Position, noise: Noise |
 
 
 def _roll_params(p: dict[str, float], position: Position) -> None:
-    """The roll rule (:class:`Roll`); the engine marks rolled legs per path (per-leg vols)."""
+    """The roll rule (:class:`Roll`); the engine marks rolled legs per path (per-leg vols).
+    A tenor or moneyness of None is NaN: each group's own (its expiry, its strike / spot)."""
     p["expiry_tol"] = _EXPIRY_TOL
     roll = position.roll
     if roll is None:
@@ -313,13 +317,66 @@ def _roll_params(p: dict[str, float], position: Position) -> None:
     lo, hi = roll.delta if roll.delta is not None else (-math.inf, math.inf)
     p.update(
         roll_on=1.0,
-        roll_tenor=roll.tenor,
-        roll_moneyness=roll.moneyness,
+        roll_tenor=math.nan if roll.tenor is None else roll.tenor,
+        roll_moneyness=math.nan if roll.moneyness is None else roll.moneyness,
         roll_delta_lo=lo,
         roll_delta_hi=hi,
         roll_on_expiry=float(roll.on_expiry),
         roll_half_spread_vol=roll.half_spread_vol,
     )
+
+
+#: e^x overflows a float64 above this.
+_LOG_MAX = math.log(float(np.finfo(np.float64).max))
+
+
+def _check_growth(position: Position, groups: FloatArray, times: FloatArray) -> None:
+    """A negative rate (or dividend) over a very long option life: e^{-rate tau} (e^{-div tau})
+    overflows, and the marks are inf - inf = NaN in both engines. tau: the longest expiry, or
+    roll tenor (snapped to the grid: at most one step more)."""
+    tau = float(np.max(groups[:, 1]))
+    roll = position.roll
+    if roll is not None and roll.tenor is not None:
+        tau = max(tau, roll.tenor + float(np.max(np.diff(times))))
+    for name, value in (("rate", position.rate), ("div", position.div)):
+        if -value * tau > _LOG_MAX:
+            raise ValueError(
+                f"{name} {value!r} over an option life of {tau:.6g} years (the longest Leg or "
+                f"OptionHedge expiry, or the Roll tenor): e^(-{name} x years) overflows a "
+                f"float64; -{name} x years must be <= {_LOG_MAX:.1f}"
+            )
+
+
+def _warn_roll_entry(
+    position: Position, params: Mapping[str, float], groups: FloatArray, times: FloatArray
+) -> None:
+    """An :class:`InputWarning` when a group's rolled-in legs start outside the roll's delta
+    range: their call delta per unit at entry (the initial spot, the initial implied vol at
+    that moneyness and tenor, the carry) would trigger a roll at once, at every step."""
+    roll = position.roll
+    if roll is None or roll.delta is None:
+        return
+    lo, hi = roll.delta
+    r, q, spot = position.rate, position.div, params["spot"]
+    out = []
+    for strike, expiry in groups[:, :2]:
+        mny = strike / spot if roll.moneyness is None else roll.moneyness
+        tenor = expiry if roll.tenor is None else _grid_expiry(times, roll.tenor)[0]
+        vol = _initial_vol(position, params, np.array([[mny * spot, tenor]]))
+        d1 = (-math.log(mny) + (r - q + 0.5 * vol * vol) * tenor) / (vol * math.sqrt(tenor))
+        cdelta = math.exp(-q * tenor) * 0.5 * math.erfc(-d1 / math.sqrt(2.0))
+        if not lo <= cdelta <= hi:
+            out.append(
+                f"the group of strike {strike:.6g}, expiry {expiry:.6g} reopens at moneyness "
+                f"{mny:.6g}, tenor {tenor:.6g} with call delta {cdelta:.4g} (vol {vol:.4g})"
+            )
+    if out:
+        warnings.warn(
+            f"Roll delta={roll.delta!r}: " + "; ".join(out) + ", outside the range: it rolls "
+            "again at every step, paying the spread each time",
+            InputWarning,
+            stacklevel=4,
+        )
 
 
 def _initial_vol(position: Position, params: Mapping[str, float], groups: FloatArray) -> float:
@@ -459,6 +516,8 @@ def prepare(
         params["vol"] = _initial_vol(position, params, groups)
     elif math.isnan(params["vol"]):
         raise ValueError("the position's vol gives no implied vol")  # pragma: no cover
+    _check_growth(position, groups, grid)
+    _warn_roll_entry(position, params, groups, grid)
     sig = _check_signals(signals, paths, n, grid.size, rules or (rule,))
     atm_rows = position.atm_rows(n, grid)
     return Prepared(

@@ -31,7 +31,8 @@ class Leg:
     between two grid times is treated as that time: the option bought, marked (price and
     Greeks) and settled is the one expiring there, so a 0.1-year leg on a daily grid (252 steps
     a year) is a 26/252-year option. An expiry after the horizon is kept as given (the option is
-    sold at its mark at the horizon).
+    sold at its mark at the horizon). A negative rate or dividend ``x`` with ``-x expiry`` above
+    709.8 (``e^{-x expiry}`` overflows a float64) is refused by the run (ValueError).
     """
 
     kind: Literal["call", "put"] = "call"
@@ -165,26 +166,40 @@ class Roll:
     they settle at intrinsic value) or, with ``delta=(lo, hi)``, whose call delta per unit
     ``e^{-div tau} N(d1)`` (at the group's own implied vol and the observed price; the same
     moneyness measure for calls and puts) has left ``[lo, hi]`` is closed at its mark and the
-    same legs (kind, signed quantity) are opened at strike ``moneyness`` x the observed price,
-    expiring ``tenor`` years later; an expiry between two grid times is the first grid time
-    after it, as for a :class:`Leg` (bought, marked and settled as that option: on a daily grid
-    of 252 steps a year, ``tenor=1/12`` is 21 steps and ``tenor=0.1`` 26). The legs of a
-    group roll together (a straddle stays a straddle); each path rolls on its own. Every close
-    and open pays ``half_spread_vol`` vol points (decimals: 0.005 is half a vol point) times
-    the vega per unit times the units traded. The position's ``option_half_spread`` (price
-    units) still applies to the first purchase and the sale at the horizon."""
+    same legs (kind, signed quantity) are opened again at strike ``m`` x the observed price,
+    expiring ``T`` years later. By default (None) ``m`` and ``T`` are the group's own at entry:
+    its strike over the initial spot (the spot a :class:`Leg` moneyness multiplies) and its
+    expiry (years from the first time, after the snap to the grid below), kept through every
+    roll, so a book rolls into the same shape around the new price: a straddle stays a
+    straddle, a strangle a strangle, a call spread a spread and a calendar spread keeps its two
+    tenors. A number for ``moneyness`` or ``tenor`` is used for every group instead: every
+    group then reopens at that same strike (or expiry), so a book of several strikes (or
+    expiries) collapses into one (a call spread becomes long and short the same call). An
+    expiry between two grid times is the first grid time after it, as for a :class:`Leg`
+    (bought, marked and settled as that option: on a daily grid of 252 steps a year,
+    ``tenor=1/12`` is 21 steps and ``tenor=0.1`` 26). The legs of a group roll together; each
+    path rolls on its own, and ``rolls`` counts one per group rolled. Every close and open
+    pays ``half_spread_vol`` vol points (decimals: 0.005 is half a vol point) times the vega
+    per unit times the units traded. The position's ``option_half_spread`` (price units) still
+    applies to the first purchase and the sale at the horizon. With a delta range, a leg
+    whose call delta at entry (at the initial spot and implied vol) is already outside it
+    would roll again at every step: the run warns (:class:`InputWarning`)."""
 
-    tenor: float = 1.0 / 12.0
-    moneyness: float = 1.0
+    tenor: float | None = None
+    moneyness: float | None = None
     delta: tuple[float, float] | None = None
     on_expiry: bool = True
     half_spread_vol: float = 0.0
 
     def __post_init__(self) -> None:
-        tenor = _finite("Roll tenor", self.tenor, positive=True)
-        if tenor <= _EXPIRY_TOL:
-            raise ValueError(f"Roll tenor must be > {_EXPIRY_TOL!r} years, got {self.tenor!r}")
-        _finite("Roll moneyness", self.moneyness, positive=True)
+        if self.tenor is not None:
+            tenor = _finite("Roll tenor", self.tenor, positive=True)
+            if tenor <= _EXPIRY_TOL:
+                raise ValueError(f"Roll tenor must be > {_EXPIRY_TOL!r} years, got {self.tenor!r}")
+            object.__setattr__(self, "tenor", tenor)
+        if self.moneyness is not None:
+            mny = _finite("Roll moneyness", self.moneyness, positive=True)
+            object.__setattr__(self, "moneyness", mny)
         _finite("Roll half_spread_vol", self.half_spread_vol, nonneg=True)
         if not isinstance(self.on_expiry, (bool, np.bool_)):
             raise TypeError(f"Roll on_expiry must be True or False, got {self.on_expiry!r}")

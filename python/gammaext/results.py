@@ -54,8 +54,8 @@ class HedgeResult:
     unwind), ``traded`` (total shares traded, all trades), ``turnover`` (traded notional),
     ``realized_vol`` (annualized, from observed log returns), ``max_drawdown`` (of the running
     mark-to-market P&L, from a peak starting at 0), ``final_spot`` and ``rolls`` (the roll
-    rule's rolls, :class:`Roll`). ``trace[path]`` is a dict of per-step arrays
-    (:data:`TRACE_FIELDS`) for the traced paths.
+    rule's rolls, :class:`Roll`: one per group rolled). ``trace[path]`` is a dict of per-step
+    arrays (:data:`TRACE_FIELDS`) for the traced paths.
     """
 
     data: dict[str, FloatArray]

@@ -33,7 +33,7 @@ namespace gammaext {
     /* an option as second hedge instrument: the last group, traded every oh_every steps */   \
     X(oh_on) X(oh_every) X(oh_gamma) X(oh_is_call) X(oh_half_spread_vol)                      \
     /* the roll rule: an expired leg, or one whose call delta per unit leaves [lo, hi], is    */ \
-    /* closed and reopened at roll_moneyness x spot expiring roll_tenor years later          */ \
+    /* closed, reopened at roll_moneyness x spot, roll_tenor years later (NaN: its own)       */ \
     X(roll_on) X(roll_tenor) X(roll_moneyness) X(roll_delta_lo) X(roll_delta_hi)              \
     X(roll_on_expiry) X(roll_half_spread_vol) X(expiry_tol)                                   \
     /* rule */                                                                                \

@@ -352,9 +352,11 @@ def _vol_crush(
     name: str = "vol_crush", entry_vol: float = 0.40, vol: float = 0.20, kappa: float = 25.0,
     xi: float = 0.3, rho: float = 0.0, **kw: Any,
 ) -> Scenario:
+    # kappa = 0 (a valid StochasticAtmVol: no pull) has no half-life
+    half_life = f"{math.log(2) / kappa * 252:.0f} days" if kappa != 0 else "never"
     return _moving_iv(
         name, f"bought at {entry_vol:g}, implied vol crushes to {vol:g} (half-life "
-        f"{math.log(2) / kappa * 252:.0f} days); realized {vol:g}",
+        f"{half_life}); realized {vol:g}",
         entry_vol, vol, kappa, xi, rho, **kw,
     )
 

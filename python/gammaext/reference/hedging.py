@@ -364,7 +364,8 @@ class _Rolls:
     def roll(self, k: int, S: FloatArray, O: FloatArray) -> FloatArray | None:
         """The rolls at step k (0 < k < N): the legs that expired now (on_expiry) or whose call
         delta per unit at the observed price left [lo, hi] are replaced by the same legs at
-        moneyness x O expiring tenor years later. Returns their half-spread (None: no roll)."""
+        moneyness x O expiring tenor years later (NaN: the group's own moneyness, its strike
+        over the spot, and tenor, its expiry). Returns their half-spread (None: no roll)."""
         p, t = self.p, self.t
         cost = np.zeros(S.size)
         rolled = False
@@ -378,12 +379,15 @@ class _Rolls:
             if not trig.any():
                 continue
             rolled = True
-            t1 = t[k] + p["roll_tenor"]
+            mny = p["roll_moneyness"]
+            mny = grp["strike"] / p["spot"] if math.isnan(mny) else mny
+            tenor = grp["expiry"] if math.isnan(p["roll_tenor"]) else p["roll_tenor"]
+            t1 = t[k] + tenor
             new_step = int(np.searchsorted(t, t1 - p["expiry_tol"], side="left"))
             if new_step < t.size:  # an expiry off the grid is the grid time it settles on
                 t1 = t[new_step]
             self.legs[g] = (
-                np.where(trig, p["roll_moneyness"] * O, strike),
+                np.where(trig, mny * O, strike),
                 np.where(trig, t1, expiry),
                 np.where(trig, float(new_step), step),
             )
