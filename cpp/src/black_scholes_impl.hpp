@@ -39,9 +39,6 @@ struct ExactMath {
     /// Prices (and theta) are re-evaluated through the normalised Black function in the lanes
     /// where the direct formula would lose digits (see mark_careful).
     static constexpr bool kCareful = true;
-    /// The direct price from compensated N(phi d) (see mark_careful): where the instruction
-    /// set has fused multiply-adds.
-    static constexpr bool kCompensated = vmath::kHasFma;
     static GAMMAEXT_ALWAYS_INLINE double log(double x) noexcept { return vmath::log(x); }
     static GAMMAEXT_ALWAYS_INLINE double exp(double x) noexcept { return vmath::exp(x); }
     /// exp(-x^2/2): shared by the density and the CDF of the same argument.
@@ -51,34 +48,6 @@ struct ExactMath {
     static GAMMAEXT_ALWAYS_INLINE double cdf_from(double x, double g) noexcept {
         return vmath::norm_cdf_from<kTail>(x, g);
     }
-#if defined(__FMA__)
-    /// phi (S e^{-qt} N(phi d1) - K e^{-rt} N(phi d2)) with each N(phi d) compensated
-    /// (vmath::norm_cdf_dd, from the Gaussian factor as a double-double), e^{-qt} and e^{-rt}
-    /// as double-doubles (the rounding of q t and r t carried too) and the products carried.
-    /// n1, n2, dq, dr: the kernel's values, which the double-doubles correct (the difference of
-    /// two values within an ulp or two of each other is exact). Its error is Cody's
-    /// approximation and second-order terms (see kTermUlpsCompensated); |d1|, |d2| at most
-    /// kCdfTailStart.
-    static GAMMAEXT_ALWAYS_INLINE double direct_price(double phi, double d1, double n1,
-                                                      double d2, double n2, double s, double k,
-                                                      double t, double r, double q, double dq,
-                                                      double dr) noexcept {
-        const vmath::Dd c1 = vmath::norm_cdf_dd(phi * d1, vmath::half_gauss_dd(d1));
-        const vmath::Dd c2 = vmath::norm_cdf_dd(phi * d2, vmath::half_gauss_dd(d2));
-        const vmath::Dd qt = vmath::two_prod(q, t), rt = vmath::two_prod(r, t);
-        const vmath::Dd e1 = vmath::exp_hl_dd(-qt.hi, -qt.lo);
-        const vmath::Dd e2 = vmath::exp_hl_dd(-rt.hi, -rt.lo);
-        const double n1_lo = (c1.hi - n1) + c1.lo, n2_lo = (c2.hi - n2) + c2.lo;
-        const double dq_lo = (e1.hi - dq) + e1.lo, dr_lo = (e2.hi - dr) + e2.lo;
-        const vmath::Dd a1 = vmath::two_prod(s, dq), a2 = vmath::two_prod(k, dr);
-        const double a1_lo = a1.lo + s * dq_lo, a2_lo = a2.lo + k * dr_lo;
-        const vmath::Dd t1 = vmath::two_prod(n1, a1.hi), t2 = vmath::two_prod(n2, a2.hi);
-        const double t1_lo = t1.lo + (n1 * a1_lo + n1_lo * a1.hi);
-        const double t2_lo = t2.lo + (n2 * a2_lo + n2_lo * a2.hi);
-        const vmath::Dd diff = vmath::two_sum(t1.hi, -t2.hi);
-        return phi * (diff.hi + (diff.lo + (t1_lo - t2_lo)));
-    }
-#endif
     /// d1 = ln(F/K) / (vol sqrt t) + vol sqrt t / 2.
     static GAMMAEXT_ALWAYS_INLINE double d1(double log_sk, double r, double q, double vol,
                                             double t, double sig_t) noexcept {
@@ -98,9 +67,9 @@ struct Workspace {
     // price and S e^{-qt} n(d1) from the normalised function (0 elsewhere).
     // careful_dd1: the exact d1 less the rounded one (w.d1), for theta's S e^{-qt} N(phi d1).
     alignas(64) double care[kBlock], careful[kBlock], careful_dens[kBlock], careful_dd1[kBlock];
-    // The direct price and its first-order correction for the roundings of vol sqrt t and of
-    // d2 (kCareful only; see mark_careful).
-    alignas(64) double direct[kBlock], direct_fix[kBlock];
+    // The direct price's first-order correction for the roundings of vol sqrt t and of d2
+    // (kCareful only; see mark_careful).
+    alignas(64) double direct_fix[kBlock];
 };
 
 /// The careful lanes of a block, packed (see careful_price): their inputs, the reduced problem
@@ -117,9 +86,6 @@ struct CarefulScratch {
     alignas(64) double d1[kBlock], dd1[kBlock];  // the rounded d1 (w.d1), and its error
     alignas(64) double rx[kBlock], rx_lo[kBlock], rs[kBlock], rs_lo[kBlock], rbm[kBlock], rsp[kBlock];
     alignas(64) double rb[kBlock], rq[kBlock];
-    // The lanes of compensated_price (kCompensated), packed: d2, N(phi d1), N(phi d2), the
-    // correction of the direct price, and the result.
-    alignas(64) double d2[kBlock], n1[kBlock], n2[kBlock], fix[kBlock], direct[kBlock];
 };
 
 /// Where a block reads an input from: the caller's array, or a block-sized buffer holding the
@@ -297,11 +263,6 @@ void cdf_pair(Workspace& w, std::int64_t len) noexcept {
 // the margin; a worst-case count of every rounding would send nearly every lane down the
 // careful path).
 constexpr double kTermUlps = 1.5;
-// The same for the compensated direct price (ExactMath::direct_price, instruction sets with
-// fused multiply-adds), calibrated the same way: CALIBRATE.
-constexpr double kTermUlpsCompensated = 0.6;
-// w.care of a lane whose direct price is kept once compensated (see compensated_price).
-constexpr double kCompensate = 2.0;
 // The direct price is kept where the bound below is at most this many ulps of the price.
 constexpr double kCareUlps = 12.0;
 // Below this a probability or a term is subnormal: its relative error is unbounded.
@@ -322,7 +283,6 @@ constexpr double kSmallestNormal = 0x1p-1022;
 /// path then, 33% now (price alone). The bound holds for normal numbers only: a lane where
 /// N(phi d1), N(phi d2) or a term is subnormal (or 0) is careful (far out of the money with a
 /// large vol sqrt t, e.g. d2 = -38.5: that term's digits are gone while the price is 1e-217).
-template <class M>
 double mark_careful(Workspace& w, const double* __restrict s, const double* __restrict k,
                     const double* __restrict t, const double* __restrict v,
                     const double* __restrict dq, const double* __restrict dr,
@@ -330,15 +290,13 @@ double mark_careful(Workspace& w, const double* __restrict s, const double* __re
     double n_care = 0.0;
 #pragma omp simd reduction(+ : n_care)
     for (std::int64_t j = 0; j < kBlock; ++j) {
-        const double sig = w.sig_t[j], d1 = w.d1[j], d2 = w.d2[j], phi = w.phi[j];
+        const double sig = w.sig_t[j], d1 = w.d1[j], d2 = w.d2[j];
         const double t1 = w.n1[j] * s[j] * dq[j], t2 = w.n2[j] * k[j] * dr[j];
+        const double bound = kTermUlps * (t1 + t2) + std::fabs(t1 - t2);
         const double s_lo = normalised::total_deviation_lo(v[j], t[j], w.sqrt_t[j], sig);
         const double d2_v = d2 - d1;  // two-sum: e2 = d1 - sig - d2 exactly
         const double e2 = (d1 - (d2 - d2_v)) + (-sig - d2_v);
-        const double fix = mul0(w.pdf[j], s[j] * dq[j] * (s_lo - e2));
-        w.direct_fix[j] = fix;
-        w.direct[j] = phi * (t1 - t2) + fix;
-        const double bound = kTermUlps * (t1 + t2) + std::fabs(t1 - t2);
+        w.direct_fix[j] = mul0(w.pdf[j], s[j] * dq[j] * (s_lo - e2));
         // A point mass (vol sqrt t = 0) is always careful: its price, D max(phi (F - K), 0), is
         // then formed as the implied-vol kernel forms the intrinsic value, which so recognises
         // it (IVStatus::at_intrinsic), and it cancels near the forward too.
@@ -346,21 +304,13 @@ double mark_careful(Workspace& w, const double* __restrict s, const double* __re
         // rounding of d1 (up to about 2 d1^2 ulps; the careful lanes take it from Q).
         const bool underflow = (w.n1[j] < kSmallestNormal) | (w.n2[j] < kSmallestNormal) |
                                (t1 < kSmallestNormal) | (t2 < kSmallestNormal);
-        const bool hard = !(sig > 0.0) | underflow | (density & (2.0 * d1 * d1 > kCareUlps));
-        const bool care = (bound > kCareUlps * std::fabs(t1 - t2)) | hard;
-        // Where the compensated direct price is good enough (kCompensated): kCompensate.
-        const bool inner = (std::fabs(d1) <= vmath::kCdfTailStart) &
-                           (std::fabs(d2) <= vmath::kCdfTailStart);
-        const bool compensate =
-            M::kCompensated & care & !hard & inner &
-            (kTermUlpsCompensated * (t1 + t2) + std::fabs(t1 - t2) <=
-             kCareUlps * std::fabs(t1 - t2));
-        w.care[j] = compensate ? kCompensate : (care ? 1.0 : 0.0);
+        const bool care = (bound > kCareUlps * std::fabs(t1 - t2)) | !(sig > 0.0) | underflow |
+                          (density & (2.0 * d1 * d1 > kCareUlps));
+        w.care[j] = care ? 1.0 : 0.0;
         n_care += care ? 1.0 : 0.0;
     }
     return n_care;
 }
-
 
 // Packed loops run over a multiple of kPack lanes (the last careful lane repeated), so that
 // every lane goes through the vector body, never a scalar remainder that could round
@@ -375,57 +325,6 @@ inline int pad_pack(int* idx, int n) noexcept {
     }
     return m;
 }
-
-#if defined(__FMA__)
-/// The lanes marked kCompensate: the direct price from M::direct_price into w.direct,
-/// and no longer careful. Returns how many careful lanes are left. Packed (about a sixth of
-/// compare_greeks' lanes; its two compensated CDFs cost several times the plain ones).
-template <class M>
-double compensated_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
-                         const double* __restrict k, const double* __restrict t,
-                         const double* __restrict r, const double* __restrict q,
-                         const double* __restrict dq, const double* __restrict dr) noexcept {
-    int n = 0;
-    double n_care = 0.0;
-    for (int j = 0; j < static_cast<int>(kBlock); ++j) {  // branch-free, as in careful_region
-        c.lane[n] = j;
-        n += w.care[j] == kCompensate ? 1 : 0;
-        n_care += w.care[j] == 1.0 ? 1.0 : 0.0;
-    }
-    if (n == 0) {
-        return n_care;
-    }
-    const int m = pad_pack(c.lane, n);
-    for (int i = 0; i < m; ++i) {
-        const int j = c.lane[i];
-        c.s[i] = s[j];
-        c.k[i] = k[j];
-        c.t[i] = t[j];
-        c.r[i] = r[j];
-        c.q[i] = q[j];
-        c.dq[i] = dq[j];
-        c.dr[i] = dr[j];
-        c.phi[i] = w.phi[j];
-        c.d1[i] = w.d1[j];
-        c.d2[i] = w.d2[j];
-        c.n1[i] = w.n1[j];
-        c.n2[i] = w.n2[j];
-        c.fix[i] = w.direct_fix[j];
-    }
-#pragma omp simd
-    for (int i = 0; i < m; ++i) {
-        c.direct[i] = M::direct_price(c.phi[i], c.d1[i], c.n1[i], c.d2[i], c.n2[i],
-                                              c.s[i], c.k[i], c.t[i], c.r[i], c.q[i], c.dq[i],
-                                              c.dr[i]) +
-                      c.fix[i];
-    }
-    for (int i = 0; i < n; ++i) {
-        w.direct[c.lane[i]] = c.direct[i];
-        w.care[c.lane[i]] = 0.0;
-    }
-    return n_care;
-}
-#endif
 
 constexpr double kRegionPoint = 0.0;  // vol sqrt t = 0 (or invalid): no time value
 constexpr double kRegionAsym = 1.0;
@@ -700,9 +599,12 @@ GAMMAEXT_ALWAYS_INLINE void emit_price_theta(const Workspace& w, const Terms& a,
         const double* __restrict pc = w.careful;
         const double* __restrict pdens = w.careful_dens;
         const double* __restrict pdd1 = w.careful_dd1;
-        const double* __restrict direct = w.direct;
-        emit(o(Greek::price), w, kBlock,
-             [&](std::int64_t j) { return care[j] != 0.0 ? pc[j] : direct[j]; });
+        const double* __restrict fix = w.direct_fix;
+        emit(o(Greek::price), w, kBlock, [&](std::int64_t j) {
+            const double direct =
+                phi[j] * (n1[j] * s[j] * dq[j] - n2[j] * k[j] * dr[j]) + fix[j];
+            return care[j] != 0.0 ? pc[j] : direct;
+        });
         // Theta in the careful lanes: the density term from the careful S e^{-qt} n(d1), and
         // phi S e^{-qt} N(phi d1) with d1's rounding put back (see careful_setup). Through the
         // careful price P (-phi K e^{-rt} N2 = P - phi S e^{-qt} N1): -vol term + r P +
@@ -853,15 +755,7 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
             const bool want_price = (out.out[static_cast<int>(Greek::price)] != nullptr) |
                                     (out.out[static_cast<int>(Greek::theta)] != nullptr);
             const bool want_theta = out.out[static_cast<int>(Greek::theta)] != nullptr;
-            double n_care = want_price ? mark_careful<M>(w, s, k, t, v, dq, dr, want_theta) : 0.0;
-#if defined(__FMA__)
-            if constexpr (M::kCompensated) {
-                n_care = n_care > 0.0 ? compensated_price<M>(w, careful_scratch, s, k, t, r, q,
-                                                             dq, dr)
-                                      : 0.0;
-            }
-#endif
-            if (n_care > 0.0) {
+            if (want_price && mark_careful(w, s, k, t, v, dq, dr, want_theta) > 0.0) {
                 careful_price(w, careful_scratch, s, k, t, v, r, q, dq, dr);
             }
         }

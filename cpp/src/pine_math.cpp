@@ -39,7 +39,6 @@ namespace {
 struct PineMath {
     /// The script's own price formula, bit for bit: no careful re-evaluation.
     static constexpr bool kCareful = false;
-    static constexpr bool kCompensated = false;
     static double log(double x) noexcept { return std::log(x); }
     static double exp(double x) noexcept { return std::exp(x); }
     /// The script evaluates its CDF and density separately: nothing shared here.

@@ -15,7 +15,6 @@
 
 #include <bit>
 #include <cmath>
-#include <cstddef>
 #include <cstdint>
 #include <limits>
 
@@ -57,41 +56,22 @@ GAMMAEXT_ALWAYS_INLINE double pow2_int(double k) noexcept {
 inline constexpr double kLn2Hi = 6.93147180369123816490e-01;
 inline constexpr double kLn2Lo = 1.90821492927058770002e-10;
 
-/// A double-double: the value hi + lo, |lo| at most about half an ulp of hi.
-struct Dd {
-    double hi;
-    double lo;
-};
-
-/// a + b exactly, as the rounded sum and its error (Knuth's two-sum: no ordering of a and b).
-GAMMAEXT_ALWAYS_INLINE Dd two_sum(double a, double b) noexcept {
-    const double s = a + b;
-    const double v = s - a;
-    return {s, (a - (s - v)) + (b - v)};
-}
-
-/// exp_hl's reduction and polynomial: e^{hi + lo} = 2^k (1 + r + v) with v = r^2 P(r), and r_lo,
-/// the rounding error of r (the compiler drops it where unused).
-struct ExpParts {
-    double k;
-    double r;
-    double r_lo;
-    double v;
-};
-
-GAMMAEXT_ALWAYS_INLINE ExpParts exp_parts(double hi, double lo) noexcept {
+/// exp(hi + lo), where lo is a correction to hi much smaller than hi.
+///
+/// Taking the argument in two parts lets callers pass -x^2/2 without the rounding error of x*x,
+/// which exp would amplify by |x^2/2| (up to 700 times the unit roundoff).
+/// Method: Cody-Waite reduction hi + lo = k ln2 + r with |r| <= ln2/2, a degree-11 polynomial
+/// for e^r (approximation error 1.6e-17 on that interval), and scaling by 2^k in two
+/// steps so that subnormal results are rounded once. Overflows to +inf above 709.78, underflows
+/// to +0 below -745.13, NaN propagates.
+GAMMAEXT_ALWAYS_INLINE double exp_hl(double hi, double lo) noexcept {
     constexpr double kLog2e = 1.4426950408889634074;
     constexpr double kMax = 710.0;   // e^710 overflows: the result is +inf either way
     constexpr double kMin = -746.0;  // e^-746 is below half the smallest subnormal: +0
     hi = hi > kMax ? kMax : hi;
     hi = hi < kMin ? kMin : hi;  // NaN passes both clamps and propagates through r
     const double k = round_int((hi + lo) * kLog2e);  // keeps |r| <= ln2/2 whatever lo is
-    const double r0 = hi - k * kLn2Hi;               // exact
-    const double m = k * kLn2Lo;  // its rounding is below 2^-60 of r: not carried
-    const double r1 = r0 - m;
-    const double r = r1 + lo;
-    const double r1_v = r1 - r0, r_v = r - r1;  // the two-sums of r1 and r
-    const double r_lo = ((r0 - (r1 - r1_v)) + (-m - r1_v)) + ((r1 - (r - r_v)) + (lo - r_v));
+    const double r = ((hi - k * kLn2Hi) - k * kLn2Lo) + lo;
     // e^r = 1 + r + r^2 P(r), P of degree 9: the Chebyshev interpolant of (e^r - 1 - r)/r^2 on
     // [-ln2/2, ln2/2] (mpmath.chebyfit, 10 nodes), maximum relative error of e^r 1.6e-17.
     double p = 2.5100375832561234e-08;
@@ -104,40 +84,10 @@ GAMMAEXT_ALWAYS_INLINE ExpParts exp_parts(double hi, double lo) noexcept {
     p = p * r + 0.041666666666624164;
     p = p * r + 0.16666666666666669;
     p = p * r + 0.5000000000000001;
-    return {k, r, r_lo, r * r * p};
-}
-
-/// er 2^k for k in [-1077, 1025], split so that both factors are normal powers of two (a
-/// subnormal result is rounded once).
-GAMMAEXT_ALWAYS_INLINE double exp_scale(double er, double k) noexcept {
+    const double er = 1.0 + (r + r * r * p);
+    // k lies in [-1077, 1025]: split it so that both factors are normal powers of two.
     const double k1 = round_int(k * 0.5);
     return er * pow2_int(k1) * pow2_int(k - k1);
-}
-
-/// exp(hi + lo), where lo is a correction to hi much smaller than hi.
-///
-/// Taking the argument in two parts lets callers pass -x^2/2 without the rounding error of x*x,
-/// which exp would amplify by |x^2/2| (up to 700 times the unit roundoff).
-/// Method: Cody-Waite reduction hi + lo = k ln2 + r with |r| <= ln2/2, a degree-11 polynomial
-/// for e^r (approximation error 1.6e-17 on that interval), and scaling by 2^k in two
-/// steps so that subnormal results are rounded once. Overflows to +inf above 709.78, underflows
-/// to +0 below -745.13, NaN propagates.
-GAMMAEXT_ALWAYS_INLINE double exp_hl(double hi, double lo) noexcept {
-    const ExpParts e = exp_parts(hi, lo);
-    return exp_scale(1.0 + (e.r + e.v), e.k);
-}
-
-/// exp(hi + lo) as a double-double: the hi part is exp_hl's value up to where the compiler
-/// fuses differently (a last bit), hi + lo is good to about 0.15 ulp of hi (the polynomial's
-/// 1.6e-17 and the rounding of v; the roundings of the reduced argument and of 1 + r + v are
-/// carried) for normal results. No fused multiply-add needed. For the Greek kernel's direct
-/// price, whose terms cancel (see mark_careful in black_scholes_impl.hpp).
-GAMMAEXT_ALWAYS_INLINE Dd exp_hl_dd(double hi, double lo) noexcept {
-    const ExpParts e = exp_parts(hi, lo);
-    const Dd u = two_sum(e.r, e.v);
-    const double er = 1.0 + u.hi;
-    const double er_lo = ((1.0 - er) + u.hi) + u.lo + e.r_lo * er;  // e^{r + r_lo} = e^r (1 + r_lo)
-    return {exp_scale(er, e.k), exp_scale(er_lo, e.k)};
 }
 
 GAMMAEXT_ALWAYS_INLINE double exp(double x) noexcept { return exp_hl(x, 0.0); }
@@ -203,32 +153,17 @@ GAMMAEXT_ALWAYS_INLINE double log(double x) noexcept {
     return x != x ? x : result;
 }
 
-/// -x^2/2 = hi + lo with hi exact: the argument of half_gauss.
-GAMMAEXT_ALWAYS_INLINE void half_square(double x, double& hi, double& lo) noexcept {
+/// exp(-x^2/2), with x^2 split exactly so that the result keeps full relative accuracy out to
+/// where it underflows (|x| ~ 38.6): the Gaussian factor shared by the density and the CDF.
+GAMMAEXT_ALWAYS_INLINE double half_gauss(double x) noexcept {
     constexpr double kSplit = 65536.0;  // xh = x rounded to 2^-16: xh^2 is exact for |x| < 2^10
     constexpr double kClamp = 40.0;     // beyond it the result is 0 in double precision
     double a = x < 0.0 ? -x : x;
     a = a > kClamp ? kClamp : a;  // also maps +-inf to a point where the result is 0
     const double ah = round_int(a * kSplit) / kSplit;
-    hi = -0.5 * ah * ah;
-    lo = -0.5 * ((a - ah) * (a + ah));  // x^2 = ah^2 + (a - ah)(a + ah), ah^2 exact
-}
-
-/// exp(-x^2/2), with x^2 split exactly so that the result keeps full relative accuracy out to
-/// where it underflows (|x| ~ 38.6): the Gaussian factor shared by the density and the CDF.
-GAMMAEXT_ALWAYS_INLINE double half_gauss(double x) noexcept {
-    double hi = 0.0, lo = 0.0;
-    half_square(x, hi, lo);
-    const double result = exp_hl(hi, lo);
+    const double lo = (a - ah) * (a + ah);  // x^2 = ah^2 + lo, ah^2 exact
+    const double result = exp_hl(-0.5 * ah * ah, -0.5 * lo);
     return x != x ? x : result;
-}
-
-/// half_gauss as a double-double (exp_hl_dd), for the Greek kernel's direct price.
-GAMMAEXT_ALWAYS_INLINE Dd half_gauss_dd(double x) noexcept {
-    double hi = 0.0, lo = 0.0;
-    half_square(x, hi, lo);
-    const Dd result = exp_hl_dd(hi, lo);
-    return {x != x ? x : result.hi, result.lo};
 }
 
 /// Standard normal density exp(-x^2/2)/sqrt(2 pi), full relative accuracy.
@@ -237,45 +172,36 @@ GAMMAEXT_ALWAYS_INLINE double norm_pdf(double x) noexcept {
     return kInvSqrt2Pi * half_gauss(x);
 }
 
-// Cody's rationals (coefficients of CALERF, see norm_cdf_from), highest degree first:
-// erf(y) = y A(y^2)/B(y^2) for |y| <= 0.46875, erfc(y) = exp(-y^2) C(y)/D(y) for 0.46875 < y <= 4.
-inline constexpr double kCodyA[] = {0.185777706184603153, 3.1611237438705656, 113.864154151050156,
-                                    377.485237685302021, 3209.37758913846947};
-inline constexpr double kCodyB[] = {1.0, 23.6012909523441209, 244.024637934444173,
-                                    1282.61652607737228, 2844.23683343917062};
-inline constexpr double kCodyC[] = {2.15311535474403846e-8, 0.564188496988670089,
-                                    8.88314979438837594,    66.1191906371416295,
-                                    298.635138197400131,    881.95222124176909,
-                                    1712.04761263407058,    2051.07837782607147,
-                                    1230.33935479799725};
-inline constexpr double kCodyD[] = {1.0,                 15.7449261107098347, 117.693950891312499,
-                                    537.181101862009858, 1621.38957456669019, 3290.79923573345963,
-                                    4362.61909014324716, 3439.36767414372164, 1230.33935480374942};
-
-/// The polynomial with coefficients c (highest degree first) at y, by Horner's rule.
-template <std::size_t N>
-GAMMAEXT_ALWAYS_INLINE double horner(const double (&c)[N], double y) noexcept {
-    double p = c[0];
-    for (std::size_t i = 1; i < N; ++i) {
-        p = p * y + c[i];
-    }
-    return p;
-}
-
 /// A numerator and a denominator (one division, by the caller, after selecting).
 struct Ratio {
     double num;
     double den;
 };
 
-/// Cody's rational for |y| <= 0.46875 in w = y^2: erf(y) = y num/den.
+/// Cody's rational for |y| <= 0.46875 in w = y^2 (coefficients of CALERF, see norm_cdf_from):
+/// erf(y) = y num/den.
 GAMMAEXT_ALWAYS_INLINE Ratio cody_erf_small(double w) noexcept {
-    return {horner(kCodyA, w), horner(kCodyB, w)};
+    const double a = (((0.185777706184603153 * w + 3.1611237438705656) * w +
+                       113.864154151050156) * w + 377.485237685302021) * w +
+                     3209.37758913846947;
+    const double b = (((w + 23.6012909523441209) * w + 244.024637934444173) * w +
+                      1282.61652607737228) * w + 2844.23683343917062;
+    return {a, b};
 }
 
 /// Cody's rational for 0.46875 < y <= 4: erfc(y) = exp(-y^2) num/den.
 GAMMAEXT_ALWAYS_INLINE Ratio cody_erfc_mid(double y) noexcept {
-    return {horner(kCodyC, y), horner(kCodyD, y)};
+    const double c = (((((((2.15311535474403846e-8 * y + 0.564188496988670089) * y +
+                           8.88314979438837594) * y + 66.1191906371416295) * y +
+                         298.635138197400131) * y + 881.95222124176909) * y +
+                       1712.04761263407058) * y + 2051.07837782607147) * y +
+                     1230.33935479799725;
+    const double d = (((((((y + 15.7449261107098347) * y + 117.693950891312499) * y +
+                          537.181101862009858) * y + 1621.38957456669019) * y +
+                        3290.79923573345963) * y + 4362.61909014324716) * y +
+                      3439.36767414372164) * y + 1230.33935480374942;
+
+    return {c, d};
 }
 
 /// Standard normal CDF Phi(x) given g = half_gauss(x) (so that a caller who also needs the
@@ -342,95 +268,6 @@ GAMMAEXT_ALWAYS_INLINE double norm_cdf(double x) noexcept { return norm_cdf_from
 
 /// |x| beyond which norm_cdf_from<false> must not be used (4 sqrt 2 = 5.657, with a margin).
 inline constexpr double kCdfTailStart = 5.65;
-
-// ---- Compensated evaluations (fused multiply-add only) ------------------------------------------
-//
-// The Greek kernel's direct price S e^{-qt} N(phi d1) - K e^{-rt} N(phi d2) cancels, and each
-// N(phi d) from norm_cdf_from is off by up to 3 eps (the Horner evaluations of Cody's numerator
-// and denominator about 3.5, the Gaussian factor 1, Cody's approximation 0.8): that rounding,
-// amplified by the cancellation, decides how many lanes the kernel must price the slow, careful
-// way. Below, the same function (Cody's approximation itself is kept: its error is a smooth bias
-// that mostly cancels between d1 and d2) with every rounding carried as a double-double. The
-// error-free product needs a fused multiply-add, so these exist only where the instruction set
-// has one (the avx2 and avx512 kernels; Dekker's split would cost 17 flops per product).
-
-#if defined(__FMA__)
-inline constexpr bool kHasFma = true;
-
-/// a * b exactly, as the rounded product and its error.
-GAMMAEXT_ALWAYS_INLINE Dd two_prod(double a, double b) noexcept {
-    const double p = a * b;
-    return {p, std::fma(a, b, -p)};
-}
-
-/// Horner's rule with the error of every step carried in a second polynomial (Graillat,
-/// Langlois and Louvet, "Compensated Horner scheme", 2005): the value as if evaluated in twice
-/// the working precision, as hi + lo. y is taken exact. The coefficients are chosen per lane:
-/// small ? a : c (both highest degree first).
-template <std::size_t N>
-GAMMAEXT_ALWAYS_INLINE Dd horner_dd(const double (&a)[N], const double (&c)[N], bool small,
-                                    double y) noexcept {
-    double hi = small ? a[0] : c[0], lo = 0.0;
-    for (std::size_t i = 1; i < N; ++i) {
-        const Dd p = two_prod(hi, y);
-        const Dd s = two_sum(p.hi, small ? a[i] : c[i]);
-        hi = s.hi;
-        lo = lo * y + (p.lo + s.lo);
-    }
-    return {hi, lo};
-}
-
-// Cody's A(y^2) and B(y^2) as polynomials of degree 8 in y, for horner_dd beside C and D.
-inline constexpr double kCodyAy[] = {kCodyA[0], 0.0, kCodyA[1], 0.0, kCodyA[2],
-                                     0.0,       kCodyA[3], 0.0, kCodyA[4]};
-inline constexpr double kCodyBy[] = {kCodyB[0], 0.0, kCodyB[1], 0.0, kCodyB[2],
-                                     0.0,       kCodyB[3], 0.0, kCodyB[4]};
-
-/// n / d for double-doubles, to about an ulp of the low part.
-GAMMAEXT_ALWAYS_INLINE Dd div_dd(Dd n, Dd d) noexcept {
-    const double q = n.hi / d.hi;
-    const double rem = std::fma(-q, d.hi, n.hi);  // exact
-    return {q, (rem + n.lo - q * d.lo) / d.hi};
-}
-
-/// Phi(x) for |x| <= kCdfTailStart as a double-double, given g = half_gauss_dd(x): Cody's
-/// rationals of norm_cdf_from with compensated Horner (one numerator and one denominator per
-/// lane, the small range's taken as polynomials in y), the division and the product with g
-/// carried, and the rounding of y = |x|/sqrt 2 put back to first order. Good to about 0.45 eps
-/// (with Cody's approximation) against 2.1 for norm_cdf on [-5.6, 5.6] (600 points, mpmath).
-/// Where |x| is larger the result is not meaningful (the caller falls back).
-GAMMAEXT_ALWAYS_INLINE Dd norm_cdf_dd(double x, Dd g) noexcept {
-    constexpr double kInvSqrt2 = 0.70710678118654752440;
-    constexpr double kInvSqrt2Lo = -4.833646656726457e-17;  // 1/sqrt 2 - kInvSqrt2
-    constexpr double kTwoOverSqrtPi = 1.1283791670955126;
-    constexpr double kThresh = 0.46875;  // Cody's switch between the erf and erfc forms
-    const double a = x < 0.0 ? -x : x;
-    const Dd y = two_prod(a, kInvSqrt2);
-    const double y_lo = y.lo + a * kInvSqrt2Lo;
-    const bool small = y.hi <= kThresh;
-    const Dd num = horner_dd(kCodyAy, kCodyC, small, y.hi);
-    const Dd den = horner_dd(kCodyBy, kCodyD, small, y.hi);
-    // y <= 0.46875: erfc = (B - y A)/B, with y A <= B/2; above, erfc = g C/D.
-    const Dd ya = two_prod(y.hi, num.hi);
-    const Dd diff = two_sum(den.hi, -ya.hi);
-    const Dd top = small ? Dd{diff.hi, diff.lo + den.lo - (ya.lo + y.hi * num.lo)} : num;
-    const Dd ratio = div_dd(top, den);
-    const Dd gh = small ? Dd{1.0, 0.0} : g;
-    const Dd prod = two_prod(ratio.hi, gh.hi);
-    // y's rounding: erfc'(y) = -2/sqrt(pi) e^{-y^2} in the small range; in the middle one g is
-    // exact already and only C/D = erfcx moves, by erfcx'(y) = 2 y erfcx(y) - 2/sqrt(pi).
-    const double slope = small ? -kTwoOverSqrtPi : 2.0 * y.hi * ratio.hi - kTwoOverSqrtPi;
-    const double e = prod.hi;
-    const double e_lo =
-        prod.lo + ratio.hi * gh.lo + ratio.lo * gh.hi + slope * g.hi * y_lo;
-    // Phi = e/2 below 0, 1 - e/2 above (e <= 1 there: a fast two-sum).
-    const double upper = 1.0 - 0.5 * e;
-    const double upper_lo = ((1.0 - upper) - 0.5 * e) - 0.5 * e_lo;
-    return x < 0.0 ? Dd{0.5 * e, 0.5 * e_lo} : Dd{upper, upper_lo};
-}
-#else
-inline constexpr bool kHasFma = false;
-#endif
 
 }  // namespace GAMMAEXT_INLINE_NS
 }  // namespace gammaext::vmath
