@@ -8,6 +8,8 @@ statistical tests use fixed seeds."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -386,13 +388,94 @@ def test_bad_option_hedges_are_refused():
             n_paths=2,
             n_steps=10,
         )
-    with pytest.raises(ValueError, match="no noise"):
-        g.simulate_hedge(
-            position=g.Position(vol=SVI2, option_hedge=oh),
-            noise=g.Noise("iid", 0.001),
-            n_paths=2,
-            n_steps=3,
-        )
+    for bad in (-0.1, math.nan, math.inf):
+        with pytest.raises(ValueError, match="OptionHedge band"):
+            g.OptionHedge(band=bad)
+
+
+# What the trader sees decides the option hedge too (the option's delta and gamma at the observed
+# price and the hedge vol, the vega target at the observed price): every hedge vol, with and
+# without noise, on a clock and on a vega (or gamma) band.
+TRADER_VIEWS = {
+    "noise_implied": (g.Noise("iid", 0.002), None),
+    "bounce_fixed": (g.Noise("bounce", 1e-3), 0.25),
+    "fixed": (None, 0.18),
+    "realized": (None, "realized"),
+    "noise_realized_window": (g.Noise("iid", 1e-3), g.HedgeVol("window", 5)),
+}
+BANDED = {
+    "vega_every_step": OPTION_HEDGES["vega_every_step"],
+    "vega_band": g.OptionHedge("put", moneyness=0.95, expiry=0.8, band=0.05,
+                               half_spread_vol=0.005),
+    "gamma_band_every_2": g.OptionHedge(expiry=0.9, target="gamma", every=2, band=0.002),
+}
+
+
+@pytest.mark.parametrize("view", list(TRADER_VIEWS), ids=list(TRADER_VIEWS))
+@pytest.mark.parametrize("name", list(BANDED), ids=list(BANDED))
+def test_option_hedge_under_noise_and_every_hedge_vol_matches_reference(view, name):
+    noise, hedge_vol = TRADER_VIEWS[view]
+    pos = g.Position(
+        legs=LEGS, vol=SVI2, sticky="moneyness", atm=ATM, hedge_vol=hedge_vol,
+        option_hedge=BANDED[name],
+    )
+    kw = dict(position=pos, rule=g.WhalleyWilmott(0.001, 1.0), noise=noise, **COMMON)
+    eng = g.simulate_hedge(**kw)
+    want = ref.simulate_hedge(**kw)
+    for f in HEDGE_FIELDS:
+        np.testing.assert_allclose(eng.data[f], want[f], rtol=1e-9, atol=1e-9, err_msg=f)
+    np.testing.assert_allclose(sum(eng.data[f] for f in PNL_PARTS), eng.pnl, atol=1e-9)
+
+
+def test_the_trader_view_changes_the_option_hedge_not_the_paths():
+    pos = dict(legs=LEGS, vol=SVI2, sticky="moneyness", atm=ATM, option_hedge=BANDED["vega_band"])
+    kw = dict(rule=g.EveryK(1), n_paths=200, n_steps=40, seed=2)
+    marks = g.simulate_hedge(position=g.Position(**pos), **kw)
+    fixed = g.simulate_hedge(position=g.Position(**pos, hedge_vol=0.3), **kw)
+    noisy = g.simulate_hedge(position=g.Position(**pos), noise=g.Noise("iid", 0.003), **kw)
+    np.testing.assert_array_equal(marks.final_spot, fixed.final_spot)
+    np.testing.assert_array_equal(marks.final_spot, noisy.final_spot)
+    # the same option trades (vega at the implied) but another stock hedge
+    np.testing.assert_array_equal(marks.vega, fixed.vega)
+    assert not np.array_equal(marks.hedge, fixed.hedge)
+    assert not np.array_equal(marks.vega, noisy.vega)  # the vega seen at the observed price
+
+
+def test_a_vega_band_trades_less_and_leaves_at_most_the_band():
+    # One step: the first trade and the horizon's close, on a known path. A band wider than the
+    # book's vega never trades; a narrow one trades to neutral like the clock.
+    path = np.array([[100.0, 101.0]])
+    legs = (g.Leg("call", expiry=0.5),)
+    kw = dict(rule=g.Never(), accounting=g.Accounting(initial_hedge=False))
+
+    def run(band):
+        oh = g.OptionHedge(expiry=1.0, band=band, half_spread_vol=0.01)
+        pos = g.Position(legs=legs, vol=SVI2, sticky="moneyness", atm=[0.2, 0.2], option_hedge=oh)
+        return g.simulate_hedge(path, position=pos, **kw)
+
+    vega0 = float(g.greeks(100.0, 100.0, 0.5, float(SVI2.vol(0.0, 0.5))).vega)
+    wide, narrow, clock = run(1.01 * vega0), run(0.99 * vega0), run(0.0)
+    assert wide.costs[0] == 0.0
+    np.testing.assert_array_equal(narrow.costs, clock.costs)
+    assert narrow.costs[0] < 0.0
+
+
+def test_option_hedge_costs_are_the_formula():
+    # half_spread_vol x the option's vega per unit x |quantity| at the first trade and at the sale
+    # at the horizon (one step, the book's vega made zero at the start; no stock costs)
+    path = np.array([[100.0, 98.0]])
+    legs = (g.Leg("call", expiry=0.5, quantity=2.0),)
+    hs = 0.004
+    oh = g.OptionHedge("put", moneyness=0.9, expiry=1.0, half_spread_vol=hs)
+    pos = g.Position(legs=legs, vol=0.2, atm=[0.2, 0.2], option_hedge=oh)
+    dt = 1 / 252
+    res = g.simulate_hedge(path, position=pos, rule=g.Never(), dt=dt)
+    leg_vega = 2.0 * float(g.greeks(100.0, 100.0, 0.5, 0.2).vega)
+    unit0 = float(g.greeks(100.0, 90.0, 1.0, 0.2, is_call=False).vega)
+    qty = -leg_vega / unit0
+    unit1 = float(g.greeks(98.0, 90.0, 1.0 - dt, 0.2, is_call=False).vega)
+    want = -(abs(qty) * hs * unit0 + abs(qty) * hs * unit1)
+    np.testing.assert_allclose(res.costs[0], want, rtol=1e-12)
 
 
 def test_a_surface_with_zero_variance_cannot_mark():

@@ -70,6 +70,10 @@ struct LaneBlock {
     i64 arow[kLanes];  // the lane's row offset in HedgeSpec::atm_rows
     alignas(64) double uv[kLanes], ud[kLanes], ug[kLanes], ut[kLanes], uvg[kLanes],
         uva[kLanes], uvo[kLanes];
+    // The trader's view of the hedge option when it is not the marks' (noise, or a hedge vol
+    // other than the implied): its delta and gamma per unit at the observed price and the hedge
+    // vol, its vega per unit at the observed price and its implied vol, and its hedge vol.
+    alignas(64) double tud[kLanes], tug[kLanes], tuv[kLanes], thv[kLanes];
 };
 
 /// The state shared by every rule over a block of paths: prices, draws, the option marks and
@@ -235,6 +239,7 @@ struct Setup {
     i64 oh_every;
     bool oh_gamma, oh_call;
     double oh_hs;
+    double oh_band;  // trade only when |book + held| vega (gamma) exceeds it (0: always)
 };
 
 /// Per-leg implied vols of the current block, n_groups x kLanes each: the vol at the current
@@ -621,42 +626,112 @@ void group_marks_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& l
     }
 }
 
-/// The hedge option's trade at step k (every oh_every steps before the horizon): to the
-/// quantity that makes the book's vega (or gamma) zero, -book / unit, the book being every
-/// other live group; its cost |q| x half-spread (vol points) x unit vega. The marks (and the
-/// hedge delta) take the new quantity at once; the books pay oq x value + ocost (rebalance).
+/// The trader's view of the hedge option at step k when it differs from the marks (noise, or
+/// a hedge vol other than the implied), like the legs' (trader_greeks_per_lane): its delta and
+/// gamma per unit at the observed price and its hedge vol (the realized one after the warm-up,
+/// the fixed one, else its own implied vol) into tud, tug, with the quantity held added into
+/// hdel, hgam and wgam (the stock hedges the whole book's delta at the hedge vol); its vega per
+/// unit at the observed price and its implied vol into tuv (what the vega target divides by).
+void hedge_option_view(const Setup& su, Block& b, const GroupStep& c, const double* vl,
+                       i64 k) noexcept {
+    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+    LaneBlock& ln = *b.ln;
+    const double* __restrict hv = vl;  // the implied, and the realized before its warm-up
+    if (su.hv_kind != HedgeVolKind::given && k >= su.hv_warmup) {
+        hv = b.hvl;
+    } else if (su.hv_kind == HedgeVolKind::given && !std::isnan(su.hvol)) {
+        fill(ln.thv, su.hvol);
+        hv = ln.thv;
+    }
+    const double rq = su.rate - su.div, put = su.oh_call ? 0.0 : 1.0;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double h = hv[j], v = vl[j];
+        const double hs = h * c.sqrt_t, vs = v * c.sqrt_t;
+        const double d1 = (b.lo[j] - c.log_strike + (rq + 0.5 * h * h) * c.tau) / hs;
+        const double e1 = vmath::half_gauss(d1);
+        const double dv = (b.lo[j] - c.log_strike + (rq + 0.5 * v * v) * c.tau) / vs;
+        ln.tud[j] = c.dq * vmath::norm_cdf_from(d1, e1) - put * c.dq;
+        ln.tug[j] = kInvSqrt2Pi * e1 * c.dq / hs * b.inv_o[j];
+        ln.tuv[j] = b.o[j] * c.dq * kInvSqrt2Pi * vmath::half_gauss(dv) * c.sqrt_t;
+        b.hdel[j] += ln.qh[j] * ln.tud[j];
+        b.hgam[j] += ln.qh[j] * ln.tug[j];
+        b.wgam[j] += c.wdisc * ln.qh[j] * ln.tug[j];
+    }
+}
+
+/// The book's vega (every live leg but the hedge option) as the trader sees it, into ln.lmk:
+/// the marks' (no noise: the observed price is the efficient one), or at the observed price
+/// and each leg's implied vol.
+void book_vega(const Setup& su, Block& b, const std::vector<GroupStep>& gs,
+               const LegVols& lv) noexcept {
+    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+    LaneBlock& ln = *b.ln;
+    const double rq = su.rate - su.div;
+    fill(ln.lmk, 0.0);
+    for (i64 g = 0; g + 1 < su.spec.n_groups; ++g) {
+        const GroupStep& c = gs[static_cast<std::size_t>(g)];
+        if (!c.alive) {
+            continue;
+        }
+        const auto at = static_cast<std::size_t>(g) * kLanes;
+        const double* __restrict vg = lv.vega.data() + at;
+        const double* __restrict vl = lv.vol.data() + at;
+        if (su.noise == NoiseKind::none) {
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                ln.lmk[j] += vg[j];
+            }
+            continue;
+        }
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double vs = vl[j] * c.sqrt_t;
+            const double d1 = (b.lo[j] - c.log_strike + (rq + 0.5 * vl[j] * vl[j]) * c.tau) / vs;
+            ln.lmk[j] += c.qsum * b.o[j] * c.dq * kInvSqrt2Pi * vmath::half_gauss(d1) * c.sqrt_t;
+        }
+    }
+}
+
+/// The hedge option's trade at step k: on its clock (every oh_every steps before the horizon)
+/// and, with a band, only where the whole book's vega (or gamma) as the trader sees it is
+/// beyond oh_band, to the quantity that makes it zero, -book / unit, the book being every
+/// other live group; its cost |q| x half-spread (vol points) x unit vega (at the fill, around
+/// the efficient price like the stock's). The marks (and the hedge delta) take the new
+/// quantity at once; the books pay oq x value + ocost (rebalance). First, when the trader's
+/// Greeks are not the marks', the held quantity's share of them (hedge_option_view).
 [[gnu::noinline]] void hedge_option_trade(const Setup& su, Block& b,
                                           const std::vector<GroupStep>& gs, LegVols& lv,
                                           i64 k) noexcept {
     LaneBlock& ln = *b.ln;
     const HedgeSpec& sp = su.spec;
+    const i64 g_oh = sp.n_groups - 1;
+    const auto at = static_cast<std::size_t>(g_oh) * kLanes;
+    const GroupStep& c = gs[static_cast<std::size_t>(g_oh)];
+    const bool mark = hedge_is_mark(su);
+    if (!mark) {
+        hedge_option_view(su, b, c, lv.vol.data() + at, k);
+    }
     if (k >= su.n_steps || k % su.oh_every != 0) {
         fill(ln.oq, 0.0);
         fill(ln.ocost, 0.0);
         return;
     }
-    const i64 g_oh = sp.n_groups - 1;
-    fill(ln.lmk, 0.0);  // the book's vega (scratch)
-    for (i64 g = 0; g < g_oh; ++g) {
-        if (su.oh_gamma || !gs[static_cast<std::size_t>(g)].alive) {
-            continue;
-        }
-        const double* __restrict vg = lv.vega.data() + static_cast<std::size_t>(g) * kLanes;
-#pragma omp simd
-        for (int j = 0; j < kLanes; ++j) {
-            ln.lmk[j] += vg[j];
-        }
-    }
-    const auto at = static_cast<std::size_t>(g_oh) * kLanes;
-    const double wdisc = gs[static_cast<std::size_t>(g_oh)].wdisc;
-    const double ww = hedge_is_mark(su) ? wdisc : 0.0;
-    const double hs = su.oh_hs;
     const bool gamma = su.oh_gamma;
+    if (!gamma) {
+        book_vega(su, b, gs, lv);
+    }
+    // the trader's unit Greeks: the marks' when they are the same
+    const double* __restrict tud = mark ? ln.ud : ln.tud;
+    const double* __restrict tug = mark ? ln.ug : ln.tug;
+    const double* __restrict tuv = mark || su.noise == NoiseKind::none ? ln.uvg : ln.tuv;
+    const double ww = c.wdisc, hs = su.oh_hs, band = su.oh_band;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        const double book = gamma ? b.gam[j] - ln.qh[j] * ln.ug[j] : ln.lmk[j];
-        const double unit = gamma ? ln.ug[j] : ln.uvg[j];
-        const double target = unit > 0.0 ? -book / unit : ln.qh[j];
+        const double book = gamma ? b.hgam[j] - ln.qh[j] * tug[j] : ln.lmk[j];
+        const double unit = gamma ? tug[j] : tuv[j];
+        const bool go = (unit > 0.0) & ((band == 0.0) | (std::fabs(book + ln.qh[j] * unit) > band));
+        const double target = go ? -book / unit : ln.qh[j];
         const double q = target - ln.qh[j];
         ln.oq[j] = q;
         ln.ocost[j] = std::fabs(q) * hs * ln.uvg[j];
@@ -665,9 +740,9 @@ void group_marks_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& l
         b.del[j] += q * ln.ud[j];
         b.gam[j] += q * ln.ug[j];
         b.the[j] += q * ln.ut[j];
-        b.hdel[j] += q * ln.ud[j];
-        b.hgam[j] += q * ln.ug[j];
-        b.wgam[j] += ww * q * ln.ug[j];
+        b.hdel[j] += q * tud[j];
+        b.hgam[j] += q * tug[j];
+        b.wgam[j] += ww * q * tug[j];
         lv.vega[at + j] = target * ln.uvg[j];
         lv.vanna[at + j] = target * ln.uva[j];
         lv.volga[at + j] = target * ln.uvo[j];
@@ -1943,6 +2018,7 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         .oh_gamma = hp(spec, hp_oh_gamma) != 0.0,
         .oh_call = hp(spec, hp_oh_is_call) != 0.0,
         .oh_hs = hp(spec, hp_oh_half_spread_vol),
+        .oh_band = hp(spec, hp_oh_band) * option_units,
     };
     Workspace ws;
     ws.gs.resize(static_cast<std::size_t>(spec.n_groups));

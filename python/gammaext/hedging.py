@@ -219,7 +219,7 @@ def build_params(
     p["rate"] = position.rate
     p["div"] = position.div
     _vol_model_params(p, position, paths)
-    _option_hedge_params(p, position, noise)
+    _option_hedge_params(p, position)
     units = float(sum(abs(leg.quantity) for leg in position.legs))
     rule._params(p, units)
     p.update(
@@ -276,9 +276,9 @@ def _vol_model_params(p: dict[str, float], position: Position, paths: Any) -> No
         )
 
 
-def _option_hedge_params(p: dict[str, float], position: Position, noise: Noise | None) -> None:
+def _option_hedge_params(p: dict[str, float], position: Position) -> None:
     """The option as second hedge instrument (:class:`OptionHedge`), checked: it needs the
-    per-leg marks (its own vol) and hedges at the marks' Greeks."""
+    per-leg marks (its own vol)."""
     oh = position.option_hedge
     if oh is None:
         return
@@ -287,17 +287,13 @@ def _option_hedge_params(p: dict[str, float], position: Position, noise: Noise |
             "option_hedge needs each leg at its own implied vol: give vol as a VolSurface or "
             "an atm= (with one vol for all, vega hedging is a static hedge)"
         )
-    if position.hedge_vol is not None or noise is not None:
-        raise ValueError(
-            "option_hedge is implemented for hedging at the marks: hedge_vol must be the "
-            "implied (None) and there must be no noise"
-        )
     p.update(
         oh_on=1.0,
         oh_every=float(oh.every),
         oh_gamma=float(oh.target == "gamma"),
         oh_is_call=float(oh.kind == "call"),
         oh_half_spread_vol=oh.half_spread_vol,
+        oh_band=oh.band,
     )
 
 

@@ -31,7 +31,8 @@ namespace gammaext {
     X(vol_model) X(sticky_moneyness) X(surface_spot)                                          \
     X(atm_on) X(atm0) X(atm_level) X(atm_kappa) X(atm_xi) X(atm_rho)                          \
     /* an option as second hedge instrument: the last group, traded every oh_every steps */   \
-    X(oh_on) X(oh_every) X(oh_gamma) X(oh_is_call) X(oh_half_spread_vol)                      \
+    /* (when the book's vega or gamma is beyond oh_band per unit of option quantity) */        \
+    X(oh_on) X(oh_every) X(oh_gamma) X(oh_is_call) X(oh_half_spread_vol) X(oh_band)           \
     /* rule */                                                                                \
     X(every) X(move) X(band) X(band_kind) X(band_to_edge) X(ww_cost) X(ww_risk_aversion)      \
     X(er_length) X(er_widen) X(atr_mult) X(atr_length) X(atr_from_last)                       \
