@@ -161,6 +161,47 @@ def test_heston_marks_follow_the_variance():
     np.testing.assert_allclose(r.trace[3]["implied_vol"], want, rtol=1e-12)
 
 
+# A smile riding on the Heston level (atm="heston" with a surface): each leg's vol is the
+# model's expected vol times the surface's vol over its ATM-forward vol at the same expiry.
+
+
+@pytest.mark.parametrize("sticky", ["strike", "moneyness"])
+@pytest.mark.parametrize("surface", [SVI2, GRID], ids=["svi", "grid"])
+def test_heston_smile_matches_reference(surface, sticky):
+    pos = g.Position(legs=LEGS, vol=surface, sticky=sticky, atm="heston", rate=0.02)
+    kw = dict(paths=HESTON, position=pos, rule=g.DeltaBand(0.1), **COMMON)
+    eng = g.simulate_hedge(**kw)
+    want = ref.simulate_hedge(**kw)
+    for f in HEDGE_FIELDS:
+        np.testing.assert_allclose(eng.data[f], want[f], rtol=1e-9, atol=1e-9, err_msg=f)
+
+
+@pytest.mark.parametrize("vol", [0.3, g.VolSurface.flat(0.3), TERM], ids=["number", "flat", "term"])
+def test_heston_marks_without_a_smile_are_unchanged_bit_for_bit(vol):
+    kw = dict(rule=g.WhalleyWilmott(0.001, 1.0), noise=g.Noise("iid", 1e-3), **COMMON)
+    plain = g.simulate_hedge(HESTON, position=g.Position(legs=LEGS, atm="heston"), **kw)
+    other = g.simulate_hedge(HESTON, position=g.Position(legs=LEGS, vol=vol, atm="heston"), **kw)
+    for f in HEDGE_FIELDS:
+        np.testing.assert_array_equal(plain.data[f], other.data[f], err_msg=f)
+
+
+def test_heston_smile_is_the_level_times_the_shape():
+    times = np.arange(31) / 252
+    leg = g.Leg("put", moneyness=0.9, expiry=0.4)
+    kw = dict(n_paths=5, times=times, seed=2, trace=[3])
+    level = g.simulate_hedge(HESTON, position=g.Position(legs=(leg,), atm="heston"), **kw)
+    pos = g.Position(legs=(leg,), vol=SVI2, sticky="strike", atm="heston")
+    smile = g.simulate_hedge(HESTON, position=pos, **kw)
+    tau = 0.4 - times
+    k = np.log(0.9)  # sticky strike, rate = div = 0: ln(K / S_0) at every step
+    shape = SVI2.vol(k, tau) / SVI2.vol(0.0, tau)
+    assert np.all(shape > 1.05)  # a put's wing is above the ATM on this skew
+    np.testing.assert_allclose(
+        smile.trace[3]["implied_vol"], level.trace[3]["implied_vol"] * shape, rtol=1e-12
+    )
+    np.testing.assert_array_equal(smile.final_spot, level.final_spot)
+
+
 def test_threads_and_chunks_are_bit_identical():
     kw = dict(CASES["svi_moneyness_atm"], rule=g.DeltaBand(0.1), n_steps=40, seed=5)
     one = g.simulate_hedge(**kw, n_paths=300, threads=1)

@@ -232,6 +232,7 @@ struct Setup {
     bool atm_on;
     double ln_atm0, ln_atm_level, atm_kappa, atm_xi, atm_rho, atm_rho_perp;
     double heston_kappa, heston_theta;
+    bool heston_smile;  // heston marks times a surface's smile shape (an SVI or grid surface)
     // An option as second hedge instrument (the last group, held quantity 0 in the book):
     // traded every oh_every steps to make the book vega- (or gamma-) neutral, paying a
     // half-spread of oh_half_spread_vol vol points (decimals) times its vega per unit.
@@ -916,10 +917,22 @@ void leg_vols(const Setup& su, Block& b, i64 k, const double* prev, double* out)
             const double x = su.heston_kappa * tau;
             const double frac = x == 0.0 ? 1.0 : -std::expm1(-x) / x;
             const double th = su.heston_theta;
+            if (!su.heston_smile) {
+#pragma omp simd
+                for (int j = 0; j < kLanes; ++j) {
+                    const double avg = th + (b.var[j] - th) * frac;
+                    v[j] = std::sqrt(avg < 0.0 ? 0.0 : avg);
+                }
+                continue;
+            }
+            // times the surface's smile over its ATM-forward vol at tau (the model sets the
+            // level, the surface the shape)
+            surface_lane_vols(su, b, su.lnk[static_cast<std::size_t>(g)], tau, b.ln->one, v);
+            const double inv_atm = 1.0 / surface::vol(sp.surface, 0.0, tau);
 #pragma omp simd
             for (int j = 0; j < kLanes; ++j) {
                 const double avg = th + (b.var[j] - th) * frac;
-                v[j] = std::sqrt(avg < 0.0 ? 0.0 : avg);
+                v[j] = std::sqrt(avg < 0.0 ? 0.0 : avg) * (v[j] * inv_atm);
             }
             continue;
         }
@@ -2012,6 +2025,9 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         .atm_rho_perp = std::sqrt(std::max(0.0, 1.0 - hp(spec, hp_atm_rho) * hp(spec, hp_atm_rho))),
         .heston_kappa = hp(spec, hp_heston_kappa),
         .heston_theta = hp(spec, hp_heston_theta),
+        .heston_smile = vol_model == VolModel::heston &&
+                        (spec.surface.kind == SurfaceKind::svi ||
+                         spec.surface.kind == SurfaceKind::grid),
         .oh_on = vol_model != VolModel::constant && hp(spec, hp_oh_on) != 0.0 &&
                  spec.n_groups >= 2,
         .oh_every = std::max<std::int64_t>(1, static_cast<std::int64_t>(hp(spec, hp_oh_every))),

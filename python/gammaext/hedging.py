@@ -249,6 +249,9 @@ def _vol_model_params(p: dict[str, float], position: Position, paths: Any) -> No
     surface = position.surface()
     atm = position.atm
     p["atm0"] = p["atm_level"] = 1.0
+    if surface is not None:  # (under Heston marks: the smile's shape)
+        p["sticky_moneyness"] = float(position.sticky == "moneyness")
+        p["surface_spot"] = math.nan if surface.spot is None else surface.spot
     if atm == "heston":
         if not isinstance(paths, Heston):
             raise ValueError("Position atm='heston' needs Heston paths (its variance marks)")
@@ -258,8 +261,6 @@ def _vol_model_params(p: dict[str, float], position: Position, paths: Any) -> No
         p["vol_model"] = float(_VOL_MODEL["constant"])
         return
     p["vol_model"] = float(_VOL_MODEL["surface"])
-    p["sticky_moneyness"] = float(position.sticky == "moneyness")
-    p["surface_spot"] = math.nan if surface.spot is None else surface.spot
     if isinstance(atm, StochasticAtmVol):
         if not isinstance(paths, (GBM, Merton)):
             raise ValueError(
@@ -302,19 +303,24 @@ def _initial_vol(position: Position, params: Mapping[str, float], groups: FloatA
     with (and the engine's scalar vol) when each leg has its own."""
     model = {v: k for k, v in _VOL_MODEL.items()}[int(params["vol_model"])]
     strike, expiry = float(groups[0][0]), float(groups[0][1])
+    surface = position.surface()
+    if surface is not None:
+        s0 = params["surface_spot"] if not math.isnan(params["surface_spot"]) else params["spot"]
+        k = math.log(strike / s0) - (position.rate - position.div) * expiry
+        smile = float(surface.vol(k, expiry))
     if model == "heston":
         from .vol_dynamics import heston_implied_vol
 
-        return float(
+        level = float(
             heston_implied_vol(
                 params["heston_v0"], expiry, params["heston_kappa"], params["heston_theta"]
             )
         )
-    surface = position.surface()
+        if surface is None or surface.kind in ("flat", "term"):
+            return level
+        return level * (smile / float(surface.vol(0.0, expiry)))
     assert surface is not None
-    s0 = params["surface_spot"] if not math.isnan(params["surface_spot"]) else params["spot"]
-    k = math.log(strike / s0) - (position.rate - position.div) * expiry
-    return float(surface.vol(k, expiry))
+    return smile
 
 
 def _surface_arrays(position: Position) -> tuple[Any, ...]:

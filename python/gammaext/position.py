@@ -210,9 +210,11 @@ class Position:
     ``atm(t) / atm0`` (generated in the engine with the path; GBM and Merton paths), a 1-D
     array of ATM vols, one per time of the grid (a user implied-vol series, the same on every
     path: a replay), multiplies them by ``atm[k] / atm[0]``, and ``"heston"`` marks every leg
-    at ``heston_implied_vol`` of the path's variance (Heston paths; ``vol`` is then not used
-    for marks). The hedge vol (``hedge_vol``) is then by default each
-    leg's current implied vol.
+    at ``heston_implied_vol`` of the path's variance (Heston paths), times, when ``vol`` is an
+    SVI or grid surface, the smile's shape ``surface(k, tau) / surface(0, tau)`` (the model
+    sets the level, the surface the shape; a number, a flat or a term-structure ``vol`` is not
+    used for marks). The hedge vol (``hedge_vol``) is then by default each leg's current
+    implied vol.
     """
 
     legs: tuple[Leg, ...] = field(default_factory=straddle)

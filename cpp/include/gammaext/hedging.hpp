@@ -69,7 +69,8 @@ enum HedgeParam : int {
 // shared path HedgeSpec::vols); surface: each leg at its own vol from HedgeSpec::surface,
 // sticky strike or sticky moneyness (hp_sticky_moneyness), times atm / atm0 of the stochastic
 // ATM level when hp_atm_on; heston: each leg at sqrt of the expected average Heston variance
-// over its remaining life, given the path's variance (surface::heston_expected_vol).
+// over its remaining life, given the path's variance (surface::heston_expected_vol), times,
+// with an SVI or grid HedgeSpec::surface, its smile over its ATM-forward vol (the shape).
 #define GAMMAEXT_VOL_MODELS(X) X(constant) X(surface) X(heston)
 
 #define GAMMAEXT_X(name) name,

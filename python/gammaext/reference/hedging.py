@@ -275,6 +275,8 @@ def leg_vols(prep: _h.Prepared, state: Mapping[str, FloatArray]) -> list[FloatAr
         return None
     S, t = state["S"], prep.times
     n, N = S.shape[0], t.size - 1
+    surface = prep.position.surface()
+    smile = surface is not None and surface.kind in ("svi", "grid")
     out = []
     for grp in _groups(prep):
         v = np.empty((n, N + 1))
@@ -288,11 +290,11 @@ def leg_vols(prep: _h.Prepared, state: Mapping[str, FloatArray]) -> list[FloatAr
                 frac = 1.0 if x == 0 else -math.expm1(-x) / x
                 th = p["heston_theta"]
                 v[:, k] = np.sqrt(np.maximum(th + (state["var"][:, k] - th) * frac, 0.0))
+                if smile:  # the surface's shape: its vol over its ATM-forward vol at tau
+                    atm = _surface_vol(prep.position, np.zeros(1), tau)[0]
+                    v[:, k] *= _leg_surface_vol(prep, S, grp, k, tau) / atm
                 continue
-            s0 = np.log(S[:, 0]) if math.isnan(p["surface_spot"]) else math.log(p["surface_spot"])
-            ls = np.log(S[:, k]) if p["sticky_moneyness"] else s0
-            km = math.log(grp["strike"]) - (p["rate"] - p["div"]) * tau - ls
-            v[:, k] = _surface_vol(prep.position, np.broadcast_to(km, (n,)), tau)
+            v[:, k] = _leg_surface_vol(prep, S, grp, k, tau)
             if prep.vols.size:  # a user ATM series
                 v[:, k] *= prep.vols[k] / prep.vols[0]
             if prep.atm_rows.size:  # one per path
@@ -301,6 +303,19 @@ def leg_vols(prep: _h.Prepared, state: Mapping[str, FloatArray]) -> list[FloatAr
                 v[:, k] *= state["atm"][:, k] / p["atm0"]
         out.append(v)
     return out
+
+
+def _leg_surface_vol(
+    prep: _h.Prepared, S: FloatArray, grp: Mapping[str, float], k: int, tau: float
+) -> FloatArray:
+    """The surface's vol of one group at step k on every path: at its log-moneyness
+    ln(K / F(tau)) from the spot that stays put under the sticky rule."""
+    p = prep.params
+    ss = p["surface_spot"]
+    s0 = np.log(S[:, 0]) if math.isnan(ss) else math.log(ss)
+    ls = np.log(S[:, k]) if p["sticky_moneyness"] else s0
+    km = math.log(grp["strike"]) - (p["rate"] - p["div"]) * tau - ls
+    return _surface_vol(prep.position, np.broadcast_to(km, (S.shape[0],)), tau)
 
 
 def _surface_vol(position: Any, k: FloatArray, tau: float) -> FloatArray:
