@@ -66,6 +66,11 @@ CASES = {
         rule=g.Move(0.01),
     ),
     "vol_path": dict(position=g.Position(vol=np.linspace(0.2, 0.3, 61))),
+    "heston_smile_gate": dict(
+        paths=HESTON,
+        position=g.Position(legs=LEGS, vol=SVI2, atm="heston"),
+        rule=g.VolGate(g.Move(0.005), 0.8, 1.5, 5),
+    ),
     "latency_gate": dict(
         position=g.Position(legs=LEGS, vol=SVI2, sticky="moneyness", atm=ATM),
         rule=g.VolGate(g.Move(0.005), 0.5, 2.0),
@@ -159,6 +164,27 @@ def test_heston_marks_follow_the_variance():
     var = ref.generate_state(prep)["var"][3]
     want = g.heston_implied_vol(var, 0.4 - times, 2.0, 0.05)
     np.testing.assert_allclose(r.trace[3]["implied_vol"], want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("direction", ["opens", "closes"])
+def test_vol_gate_follows_the_current_implied_vol(direction):
+    # Realized vol exactly 20% (log returns of +-0.2 sqrt(dt)); the ATM series (the first leg's
+    # implied vol) steps from 30% to 10% at step 30, or back: HV / IV crosses min_ratio = 1 there,
+    # so the gated clock trades only after the step (or only before it).
+    n = 60
+    lr = 0.2 / np.sqrt(252) * np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    path = 100.0 * np.exp(np.concatenate([[0.0], np.cumsum(lr)]))
+    hi, lo = np.full(30, 0.3), np.full(n + 1 - 30, 0.1)
+    series = np.concatenate([hi, lo] if direction == "opens" else [lo[:30], np.full(31, 0.3)])
+    pos = g.Position(legs=g.straddle(expiry=0.5), vol=float(series[0]), atm=series)
+    kw = dict(position=pos, rule=g.VolGate(g.EveryK(1), 1.0, length=5))
+    res = g.simulate_hedge(path, trace=[0], **kw)
+    traded = np.abs(res.trace[0]["trade"][1:n]) > 0  # steps 1 .. n-1 (n: the close)
+    after = np.arange(1, n) >= 30
+    want = after if direction == "opens" else ~after
+    np.testing.assert_array_equal(traded, want)
+    np.testing.assert_allclose(res.trace[0]["implied_vol"], series, rtol=1e-15)
+    np.testing.assert_allclose(res.pnl, ref.simulate_hedge(path, **kw)["pnl"], rtol=1e-9)
 
 
 # A smile riding on the Heston level (atm="heston" with a surface): each leg's vol is the

@@ -219,6 +219,7 @@ struct Setup {
     i64 hv_warmup;        // realized only from this many observed returns on (implied before)
     double hv_floor;      // realized hedge vol floor (annualised)
     bool any_ww;          // some rule has a Whalley-Wilmott band: wgam is needed
+    bool any_gate;        // some rule has a vol gate: per-leg marks keep the first leg's vol
     SignalKind sig_kind;  // the signal generator's informative signal
     double sig_rho;       // and its informativeness in [0, 1]
     bool user_signals;    // signals read from the user's arrays
@@ -813,7 +814,7 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
             }
         }
     }
-    if (su.lanes && sp.n_groups > 0 && sp.n_trace > 0) {  // for the trace only
+    if (su.lanes && sp.n_groups > 0 && (sp.n_trace > 0 || su.any_gate)) {  // trace, vol gate
         std::copy(lv.vol.data(), lv.vol.data() + kLanes, b.ln->iv0);
     }
     if (su.oh_on) {
@@ -1512,9 +1513,15 @@ void decide(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, dou
             i64 k1, double dt) noexcept {
     update_indicators(b, bk, rp, ring, k1, dt);
     set_band(b, bk, rp);
-    const double iv = su.spec.vols != nullptr ? su.spec.vols[k1] : su.vol;
-    const double gate_lo2 = rp.gate_min * iv * rp.gate_min * iv;
-    const double gate_hi2 = rp.gate_max * iv * rp.gate_max * iv;
+    // The implied vol the gate compares realized vol with: the shared one, or with per-leg
+    // marks the first leg's current implied vol on each path (the marks', b.ln->iv0).
+    alignas(64) double iv[kLanes];
+    if (su.lanes) {
+        std::copy(b.ln->iv0, b.ln->iv0 + kLanes, iv);
+    } else {
+        fill(iv, su.spec.vols != nullptr ? su.spec.vols[k1] : su.vol);
+    }
+    const double gate_lo = rp.gate_min, gate_hi = rp.gate_max;
     const bool t_every = rp.every > 0.0 && k1 % static_cast<i64>(rp.every) == 0;
     const bool atr_ready = rp.atr_mult > 0.0 && k1 >= rp.atr_len;
     // Step-level switches as 0/1 doubles and the triggers combined with bitwise operators: no
@@ -1539,7 +1546,8 @@ void decide(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, dou
         const bool t_move = (move_on != 0.0) & (std::fabs(o - last) >= move * last);
         const bool t_atr = (atr_on != 0.0) & (std::fabs(o - ref) > atr_mult * bk.atr[j]);
         const bool t_band = (band_on != 0.0) & (std::fabs(net) > hb);
-        const bool open = (gate_on == 0.0) | ((hv >= gate_lo2) & (hv <= gate_hi2));
+        const double lo = gate_lo * iv[j], hi = gate_hi * iv[j];
+        const bool open = (gate_on == 0.0) | ((hv >= lo * lo) & (hv <= hi * hi));
         const bool t_max = (max_on != 0.0) & (bk.since[j] >= max_interval);
         const bool to_e = edge_on != 0.0;
         const bool full = (open & ((every_on != 0.0) | t_move | t_atr | (t_band & !to_e))) | t_max;
@@ -1668,6 +1676,12 @@ void open_book(const Setup& su, const Block& b, Book& bk, const RuleParams& rule
     }
     fill(bk.band, vmath::kNaN);
     fill(bk.hv, vol0 * vol0);
+    if (su.lanes && su.any_gate) {  // the gate's EWMA starts at the first leg's implied vol
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            bk.hv[j] = b.ln->iv0[j] * b.ln->iv0[j];
+        }
+    }
     const double* __restrict ocost = su.oh_on ? b.ln->ocost : nullptr;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
@@ -1965,12 +1979,13 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         lnk.push_back(std::log(spec.groups[g].strike));
     }
     const std::int64_t n_rules = spec.rule_params != nullptr ? spec.n_rules : 1;
-    bool any_ww = false;
+    bool any_ww = false, any_gate = false;
     for (std::int64_t r = 0; r < n_rules; ++r) {
         const double* rp =
             spec.rule_params != nullptr ? spec.rule_params + r * kNumHedgeParams : spec.p;
         any_ww = any_ww || static_cast<BandKind>(static_cast<int>(rp[hp_band_kind])) ==
                                BandKind::whalley_wilmott;
+        any_gate = any_gate || rp[hp_gate] != 0.0;
     }
     const auto hv_kind = static_cast<HedgeVolKind>(static_cast<int>(hp(spec, hp_hedge_vol_kind)));
     const auto vol_model = static_cast<VolModel>(static_cast<int>(hp(spec, hp_vol_model)));
@@ -2010,6 +2025,7 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
                               spec.n_steps + 1),
         .hv_floor = hp(spec, hp_hedge_vol_floor),
         .any_ww = any_ww,
+        .any_gate = any_gate,
         .sig_kind = static_cast<SignalKind>(static_cast<int>(hp(spec, hp_signal_kind))),
         .sig_rho = hp(spec, hp_signal_rho),
         .user_signals = spec.profile != nullptr || spec.imbalance != nullptr,

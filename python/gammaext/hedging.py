@@ -299,8 +299,8 @@ def _option_hedge_params(p: dict[str, float], position: Position) -> None:
 
 
 def _initial_vol(position: Position, params: Mapping[str, float], groups: FloatArray) -> float:
-    """The first leg's implied vol at the first time: what the vol gate compares realized vol
-    with (and the engine's scalar vol) when each leg has its own."""
+    """The first leg's implied vol at the first time: the engine's scalar vol when each leg has
+    its own (the vol gate reads each path's current one from the marks)."""
     model = {v: k for k, v in _VOL_MODEL.items()}[int(params["vol_model"])]
     strike, expiry = float(groups[0][0]), float(groups[0][1])
     surface = position.surface()

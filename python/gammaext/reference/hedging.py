@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import hedging as _h
 from .._arrays import FloatArray
@@ -456,22 +457,24 @@ def _portfolio(prep: _h.Prepared, S: FloatArray, k: int, vol: Any) -> dict[str, 
 
 class _RuleState:
     """One rule's state along the paths (last hedge price, steps since, ATR, EWMA variance) and
-    its decision at each step: the engine's ``decide``."""
+    its decision at each step: the engine's ``decide``. ``iv``: the implied vol the vol gate
+    compares realized vol with, paths x times (the shared one, or the first leg's on each
+    path with per-leg marks)."""
 
     def __init__(
         self,
         p: Mapping[str, float],
         t: FloatArray,
-        vols: FloatArray,
+        iv: FloatArray,
         o0: FloatArray,
         signals: Mapping[str, FloatArray],
     ):
-        self.p, self.t, self.vols, self.signals = p, t, vols, signals
+        self.p, self.t, self.iv, self.signals = p, t, iv, signals
         n = o0.size
         self.last = o0.copy()
         self.since = np.zeros(n)
         self.atr = np.zeros(n)
-        self.hv = np.full(n, vols[0] ** 2)
+        self.hv = iv[:, 0] ** 2
         self.L = int(p["atr_length"])
         self.er_n = int(p["er_length"])
         self.band_kind = _BAND_KIND[int(p["band_kind"])]
@@ -514,7 +517,7 @@ class _RuleState:
 
     def decide(
         self, k1: int, O: FloatArray, net: FloatArray, wgam: FloatArray
-    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    ) -> tuple[FloatArray, npt.NDArray[np.bool_], FloatArray]:
         """(trade quantity, triggered, band) at step k1 for the net delta ``net`` (``wgam``: the
         trader's discounted gamma, for the Whalley-Wilmott band)."""
         p, o, n = self.p, O[:, k1], O.shape[0]
@@ -530,7 +533,7 @@ class _RuleState:
             t_atr = none
         t_band = (np.abs(net) > band) if self.band_kind != "none" else none
         if p["gate"]:
-            iv = self.vols[k1]
+            iv = self.iv[:, k1]
             lo, hi = (p["gate_min"] * iv) ** 2, (p["gate_max"] * iv) ** 2
             open_ = (self.hv >= lo) & (self.hv <= hi)
         else:
@@ -667,7 +670,8 @@ def hedge_paths(
     pnl0 = cash + h * PX[:, 0] + m["value"]
     peak = np.zeros(n)
     maxdd = np.maximum(-pnl0, 0.0)
-    rule = _RuleState(p, t, vols, O[:, 0], signals or {})
+    gate_iv = np.broadcast_to(vols, (n, t.size)) if LV is None else LV[0]
+    rule = _RuleState(p, t, gate_iv, O[:, 0], signals or {})
     trace_rows: dict[str, list[float]] = {"band": [math.nan], "trade": []}
 
     for k in range(N):
