@@ -163,29 +163,37 @@ void fill(double* a, double x) noexcept {
 }
 
 /// Fills a[j], b[j] with draws 2n and 2n+1 of `stream` for every lane (normals or uniforms).
+/// Philox4x32-10 (rng::philox4x32_inplace) with each 32-bit word in the low half of a 64-bit
+/// lane: the multiplies read only the low halves ((x & kLow) * M, one vpmuludq), the XORs and
+/// the low halves of the products are those of the 32-bit words, and whatever the high halves
+/// hold is dropped at the end. The same numbers as with 32-bit words, without packing them
+/// into and out of 64-bit products every round (GCC did that with permutes).
 void draw_pair(const Block& b, u64 seed, rng::Stream stream, u32 n, bool normal,
                double* __restrict a, double* __restrict c) noexcept {
-    const auto k0 = static_cast<u32>(seed);
-    const auto k1 = static_cast<u32>(seed >> 32);
+    constexpr u64 kLow = 0xFFFFFFFFULL;
+    // the round keys, the same for every lane
+    u64 key0[rng::kPhiloxRounds], key1[rng::kPhiloxRounds];
+    auto k0 = static_cast<u32>(seed), k1 = static_cast<u32>(seed >> 32);
+    for (int round = 0; round < rng::kPhiloxRounds; ++round) {
+        key0[round] = k0;
+        key1[round] = k1;
+        k0 += rng::kPhiloxW0;
+        k1 += rng::kPhiloxW1;
+    }
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        u32 c0 = n, c1 = static_cast<u32>(stream), c2 = b.path_lo[j], c3 = b.path_hi[j];
-        u32 key0 = k0, key1 = k1;
+        u64 c0 = n, c1 = static_cast<u32>(stream), c2 = b.path_lo[j], c3 = b.path_hi[j];
 #pragma GCC unroll 10
         for (int round = 0; round < rng::kPhiloxRounds; ++round) {
-            const u64 p0 = static_cast<u64>(rng::kPhiloxM0) * c0;
-            const u64 p1 = static_cast<u64>(rng::kPhiloxM1) * c2;
-            const u32 n0 = static_cast<u32>(p1 >> 32) ^ c1 ^ key0;
-            const u32 n2 = static_cast<u32>(p0 >> 32) ^ c3 ^ key1;
-            c1 = static_cast<u32>(p1);
-            c3 = static_cast<u32>(p0);
-            c0 = n0;
-            c2 = n2;
-            key0 += rng::kPhiloxW0;
-            key1 += rng::kPhiloxW1;
+            const u64 p0 = (c0 & kLow) * rng::kPhiloxM0;
+            const u64 p1 = (c2 & kLow) * rng::kPhiloxM1;
+            c0 = (p1 >> 32) ^ c1 ^ key0[round];
+            c2 = (p0 >> 32) ^ c3 ^ key1[round];
+            c1 = p1;
+            c3 = p0;
         }
-        a[j] = rng::uniform_from_bits(c0, c1);
-        c[j] = rng::uniform_from_bits(c2, c3);
+        a[j] = rng::uniform_from_bits(static_cast<u32>(c0), static_cast<u32>(c1));
+        c[j] = rng::uniform_from_bits(static_cast<u32>(c2), static_cast<u32>(c3));
     }
     if (normal) {
 #pragma omp simd
