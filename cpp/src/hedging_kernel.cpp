@@ -240,6 +240,7 @@ struct Setup {
     bool sticky_moneyness;
     bool atm_on;
     double ln_atm0, ln_atm_level, atm_kappa, atm_xi, atm_rho, atm_rho_perp;
+    std::vector<surface::OuStep> atm_steps;  // the level's OU transition over each step
     double heston_kappa, heston_theta;
     bool heston_smile;  // heston marks times a surface's smile shape (an SVI or grid surface)
     // An option as second hedge instrument (the last group, held quantity 0 in the book):
@@ -965,12 +966,12 @@ void leg_vols(const Setup& su, Block& b, i64 k, const double* prev, double* out)
     }
 }
 
-/// The stochastic ATM level over a step of dt with the price normals z of the step: the exact
-/// OU transition of y = ln(atm), y = ln level + (y - ln level) e^{-kappa dt} + sd (rho z +
-/// sqrt(1 - rho^2) z_perp), z_perp from the atm_vol stream (StochasticAtmVol.paths, the same
-/// arithmetic).
-void advance_atm(const Setup& su, Block& b, i64 k, double dt, const double* __restrict z) noexcept {
-    const surface::OuStep st = surface::ou_step(su.atm_kappa, su.atm_xi, dt);
+/// The stochastic ATM level over step k (dt years) with the price normals z of the step: the
+/// exact OU transition of y = ln(atm), y = ln level + (y - ln level) e^{-kappa dt} + sd (rho z
+/// + sqrt(1 - rho^2) z_perp), z_perp from the atm_vol stream (StochasticAtmVol.paths, the same
+/// arithmetic); e^{-kappa dt} and sd from su.atm_steps, computed once per run.
+void advance_atm(const Setup& su, Block& b, i64 k, const double* __restrict z) noexcept {
+    const surface::OuStep st = su.atm_steps[static_cast<std::size_t>(k)];
     const double* __restrict zq = (k & 1) != 0 ? b.ln->qb : b.ln->qa;
     const double lv = su.ln_atm_level, rho = su.atm_rho, rp = su.atm_rho_perp;
     const double decay = st.decay, sd = st.sd, l0 = su.ln_atm0;
@@ -1375,7 +1376,7 @@ void move_prices(const Setup& su, Block& b, const i64* row, i64 k,
         case PathKind::gbm:
             advance_gbm(su, b, dt, z);
             if (su.atm_on) {
-                advance_atm(su, b, k, dt, z);
+                advance_atm(su, b, k, z);
             }
             break;
         case PathKind::signals:
@@ -1387,7 +1388,7 @@ void move_prices(const Setup& su, Block& b, const i64* row, i64 k,
         case PathKind::merton:
             advance_merton(su, b, dt, z, u, jz, jump_cdf);
             if (su.atm_on) {
-                advance_atm(su, b, k, dt, z);
+                advance_atm(su, b, k, z);
             }
             break;
         case PathKind::oscillation:
@@ -1997,6 +1998,14 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
     }
     const auto hv_kind = static_cast<HedgeVolKind>(static_cast<int>(hp(spec, hp_hedge_vol_kind)));
     const auto vol_model = static_cast<VolModel>(static_cast<int>(hp(spec, hp_vol_model)));
+    // The stochastic ATM level's OU transition over each step (the same for every block).
+    std::vector<surface::OuStep> atm_steps;
+    if (vol_model == VolModel::surface && hp(spec, hp_atm_on) != 0.0) {
+        for (std::int64_t k = 0; k < spec.n_steps; ++k) {
+            atm_steps.push_back(surface::ou_step(hp(spec, hp_atm_kappa), hp(spec, hp_atm_xi),
+                                                 spec.times[k + 1] - spec.times[k]));
+        }
+    }
     const Setup su{
         .spec = spec,
         .kind = static_cast<PathKind>(static_cast<int>(hp(spec, hp_path_kind))),
@@ -2047,6 +2056,7 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         .atm_xi = hp(spec, hp_atm_xi),
         .atm_rho = hp(spec, hp_atm_rho),
         .atm_rho_perp = std::sqrt(std::max(0.0, 1.0 - hp(spec, hp_atm_rho) * hp(spec, hp_atm_rho))),
+        .atm_steps = std::move(atm_steps),
         .heston_kappa = hp(spec, hp_heston_kappa),
         .heston_theta = hp(spec, hp_heston_theta),
         .heston_smile = vol_model == VolModel::heston &&
