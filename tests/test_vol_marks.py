@@ -80,17 +80,21 @@ CASES = {
 COMMON = dict(n_paths=130, n_steps=60, dt=1 / 252, seed=7, costs=g.Costs(bps=2, fixed=0.01))
 
 
+def assert_matches_reference(kw):
+    """The engine against the NumPy reference on every field, and the split adding up."""
+    eng = g.simulate_hedge(**kw)
+    want = ref.simulate_hedge(**kw)
+    for f in HEDGE_FIELDS:
+        # both sum the same terms in the same order; 1e-9 leaves room for exp/log/cdf ulps
+        np.testing.assert_allclose(eng.data[f], want[f], rtol=1e-9, atol=1e-9, err_msg=f)
+    np.testing.assert_allclose(sum(eng.data[f] for f in PNL_PARTS), eng.pnl, atol=1e-9)
+
+
 @pytest.mark.parametrize("name", list(CASES), ids=list(CASES))
 def test_engine_matches_reference(name):
     kw = dict(CASES[name])
     kw.setdefault("rule", g.DeltaBand(0.1))
-    eng = g.simulate_hedge(**kw, **COMMON)
-    want = ref.simulate_hedge(**kw, **COMMON)
-    for f in HEDGE_FIELDS:
-        # both sum the same terms in the same order; 1e-9 leaves room for exp/log/cdf ulps
-        np.testing.assert_allclose(eng.data[f], want[f], rtol=1e-9, atol=1e-9, err_msg=f)
-    parts = sum(eng.data[f] for f in PNL_PARTS)
-    np.testing.assert_allclose(parts, eng.pnl, rtol=0, atol=1e-9)  # the split adds up
+    assert_matches_reference({**kw, **COMMON})
 
 
 def test_vol_terms_are_there_when_vols_move():
@@ -195,11 +199,7 @@ def test_vol_gate_follows_the_current_implied_vol(direction):
 @pytest.mark.parametrize("surface", [SVI2, GRID], ids=["svi", "grid"])
 def test_heston_smile_matches_reference(surface, sticky):
     pos = g.Position(legs=LEGS, vol=surface, sticky=sticky, atm="heston", rate=0.02)
-    kw = dict(paths=HESTON, position=pos, rule=g.DeltaBand(0.1), **COMMON)
-    eng = g.simulate_hedge(**kw)
-    want = ref.simulate_hedge(**kw)
-    for f in HEDGE_FIELDS:
-        np.testing.assert_allclose(eng.data[f], want[f], rtol=1e-9, atol=1e-9, err_msg=f)
+    assert_matches_reference(dict(paths=HESTON, position=pos, rule=g.DeltaBand(0.1), **COMMON))
 
 
 @pytest.mark.parametrize("vol", [0.3, g.VolSurface.flat(0.3), TERM], ids=["number", "flat", "term"])
@@ -392,11 +392,7 @@ def test_option_hedge_matches_reference(name, rule):
         legs=LEGS, vol=SVI2, sticky="moneyness", atm=ATM, option_hedge=OPTION_HEDGES[name]
     )
     kw = dict(position=pos, rule=rule, **COMMON)
-    eng = g.simulate_hedge(**kw)
-    want = ref.simulate_hedge(**kw)
-    for f in HEDGE_FIELDS:
-        np.testing.assert_allclose(eng.data[f], want[f], rtol=1e-9, atol=1e-9, err_msg=f)
-    np.testing.assert_allclose(sum(eng.data[f] for f in PNL_PARTS), eng.pnl, atol=1e-9)
+    assert_matches_reference(kw)
 
 
 def test_vega_hedge_cuts_the_vega_risk_on_the_same_paths():
@@ -487,11 +483,7 @@ def test_option_hedge_under_noise_and_every_hedge_vol_matches_reference(view, na
         option_hedge=BANDED[name],
     )
     kw = dict(position=pos, rule=g.WhalleyWilmott(0.001, 1.0), noise=noise, **COMMON)
-    eng = g.simulate_hedge(**kw)
-    want = ref.simulate_hedge(**kw)
-    for f in HEDGE_FIELDS:
-        np.testing.assert_allclose(eng.data[f], want[f], rtol=1e-9, atol=1e-9, err_msg=f)
-    np.testing.assert_allclose(sum(eng.data[f] for f in PNL_PARTS), eng.pnl, atol=1e-9)
+    assert_matches_reference(kw)
 
 
 def test_the_trader_view_changes_the_option_hedge_not_the_paths():
