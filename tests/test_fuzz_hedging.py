@@ -166,14 +166,14 @@ def setups(draw, bad_rate=0.0):
                                         "size": st.floats(0, 0.01)}, bad_rate))
     if None in (gen, rule, costs, position):
         return None
-    if (draw(st.booleans()) and noise is None and position.hedge_vol is None
-            and (position.surface() is not None or position.atm == "heston")):
+    if draw(st.booleans()) and (position.surface() is not None or position.atm == "heston"):
         # an option as second hedge instrument (its expiry after any drawn horizon, <= 0.25)
         oh = g.OptionHedge(draw(st.sampled_from(["call", "put"])),
                            moneyness=draw(st.floats(0.7, 1.4)), expiry=draw(st.floats(0.3, 2)),
                            every=draw(st.integers(1, 7)),
                            target=draw(st.sampled_from(["vega", "gamma"])),
-                           half_spread_vol=draw(st.floats(0, 0.02)))
+                           half_spread_vol=draw(st.floats(0, 0.02)),
+                           band=draw(st.sampled_from([0.0, 0.01, 1.0])))
         position = dataclasses.replace(position, option_hedge=oh)
     acct = g.Accounting(*(draw(st.booleans()) for _ in range(5)))
     return {

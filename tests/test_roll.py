@@ -57,6 +57,10 @@ CASES = {
         paths=g.Heston(v0=0.04, kappa=2.0, theta=0.05, xi=0.6, rho=-0.7),
         position=g.Position(legs=LEGS, atm="heston", roll=BAND),
     ),
+    "heston_smile_moneyness": dict(
+        paths=g.Heston(v0=0.04, kappa=2.0, theta=0.05, xi=0.6, rho=-0.7),
+        position=g.Position(legs=LEGS, vol=SVI2, sticky="moneyness", atm="heston", roll=BAND),
+    ),
     "noise_realized": dict(
         position=g.Position(legs=LEGS, vol=SVI2, hedge_vol="realized", roll=BAND),
         noise=g.Noise("iid", 0.001),

@@ -8,6 +8,8 @@ statistical tests use fixed seeds."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -64,6 +66,11 @@ CASES = {
         rule=g.Move(0.01),
     ),
     "vol_path": dict(position=g.Position(vol=np.linspace(0.2, 0.3, 61))),
+    "heston_smile_gate": dict(
+        paths=HESTON,
+        position=g.Position(legs=LEGS, vol=SVI2, atm="heston"),
+        rule=g.VolGate(g.Move(0.005), 0.8, 1.5, 5),
+    ),
     "latency_gate": dict(
         position=g.Position(legs=LEGS, vol=SVI2, sticky="moneyness", atm=ATM),
         rule=g.VolGate(g.Move(0.005), 0.5, 2.0),
@@ -73,17 +80,21 @@ CASES = {
 COMMON = dict(n_paths=130, n_steps=60, dt=1 / 252, seed=7, costs=g.Costs(bps=2, fixed=0.01))
 
 
+def assert_matches_reference(kw):
+    """The engine against the NumPy reference on every field, and the split adding up."""
+    eng = g.simulate_hedge(**kw)
+    want = ref.simulate_hedge(**kw)
+    for f in HEDGE_FIELDS:
+        # both sum the same terms in the same order; 1e-9 leaves room for exp/log/cdf ulps
+        np.testing.assert_allclose(eng.data[f], want[f], rtol=1e-9, atol=1e-9, err_msg=f)
+    np.testing.assert_allclose(sum(eng.data[f] for f in PNL_PARTS), eng.pnl, atol=1e-9)
+
+
 @pytest.mark.parametrize("name", list(CASES), ids=list(CASES))
 def test_engine_matches_reference(name):
     kw = dict(CASES[name])
     kw.setdefault("rule", g.DeltaBand(0.1))
-    eng = g.simulate_hedge(**kw, **COMMON)
-    want = ref.simulate_hedge(**kw, **COMMON)
-    for f in HEDGE_FIELDS:
-        # both sum the same terms in the same order; 1e-9 leaves room for exp/log/cdf ulps
-        np.testing.assert_allclose(eng.data[f], want[f], rtol=1e-9, atol=1e-9, err_msg=f)
-    parts = sum(eng.data[f] for f in PNL_PARTS)
-    np.testing.assert_allclose(parts, eng.pnl, rtol=0, atol=1e-9)  # the split adds up
+    assert_matches_reference({**kw, **COMMON})
 
 
 def test_vol_terms_are_there_when_vols_move():
@@ -157,6 +168,64 @@ def test_heston_marks_follow_the_variance():
     var = ref.generate_state(prep)["var"][3]
     want = g.heston_implied_vol(var, 0.4 - times, 2.0, 0.05)
     np.testing.assert_allclose(r.trace[3]["implied_vol"], want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("direction", ["opens", "closes"])
+def test_vol_gate_follows_the_current_implied_vol(direction):
+    # Realized vol exactly 20% (log returns of +-0.2 sqrt(dt)); the ATM series (the first leg's
+    # implied vol) steps from 30% to 10% at step 30, or back: HV / IV crosses min_ratio = 1 there,
+    # so the gated clock trades only after the step (or only before it).
+    n = 60
+    lr = 0.2 / np.sqrt(252) * np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    path = 100.0 * np.exp(np.concatenate([[0.0], np.cumsum(lr)]))
+    hi, lo = np.full(30, 0.3), np.full(n + 1 - 30, 0.1)
+    series = np.concatenate([hi, lo] if direction == "opens" else [lo[:30], np.full(31, 0.3)])
+    pos = g.Position(legs=g.straddle(expiry=0.5), vol=float(series[0]), atm=series)
+    kw = dict(position=pos, rule=g.VolGate(g.EveryK(1), 1.0, length=5))
+    res = g.simulate_hedge(path, trace=[0], **kw)
+    traded = np.abs(res.trace[0]["trade"][1:n]) > 0  # steps 1 .. n-1 (n: the close)
+    after = np.arange(1, n) >= 30
+    want = after if direction == "opens" else ~after
+    np.testing.assert_array_equal(traded, want)
+    np.testing.assert_allclose(res.trace[0]["implied_vol"], series, rtol=1e-15)
+    np.testing.assert_allclose(res.pnl, ref.simulate_hedge(path, **kw)["pnl"], rtol=1e-9)
+
+
+# A smile riding on the Heston level (atm="heston" with a surface): each leg's vol is the
+# model's expected vol times the surface's vol over its ATM-forward vol at the same expiry.
+
+
+@pytest.mark.parametrize("sticky", ["strike", "moneyness"])
+@pytest.mark.parametrize("surface", [SVI2, GRID], ids=["svi", "grid"])
+def test_heston_smile_matches_reference(surface, sticky):
+    pos = g.Position(legs=LEGS, vol=surface, sticky=sticky, atm="heston", rate=0.02)
+    assert_matches_reference(dict(paths=HESTON, position=pos, rule=g.DeltaBand(0.1), **COMMON))
+
+
+@pytest.mark.parametrize("vol", [0.3, g.VolSurface.flat(0.3), TERM], ids=["number", "flat", "term"])
+def test_heston_marks_without_a_smile_are_unchanged_bit_for_bit(vol):
+    kw = dict(rule=g.WhalleyWilmott(0.001, 1.0), noise=g.Noise("iid", 1e-3), **COMMON)
+    plain = g.simulate_hedge(HESTON, position=g.Position(legs=LEGS, atm="heston"), **kw)
+    other = g.simulate_hedge(HESTON, position=g.Position(legs=LEGS, vol=vol, atm="heston"), **kw)
+    for f in HEDGE_FIELDS:
+        np.testing.assert_array_equal(plain.data[f], other.data[f], err_msg=f)
+
+
+def test_heston_smile_is_the_level_times_the_shape():
+    times = np.arange(31) / 252
+    leg = g.Leg("put", moneyness=0.9, expiry=0.4)
+    kw = dict(n_paths=5, times=times, seed=2, trace=[3])
+    level = g.simulate_hedge(HESTON, position=g.Position(legs=(leg,), atm="heston"), **kw)
+    pos = g.Position(legs=(leg,), vol=SVI2, sticky="strike", atm="heston")
+    smile = g.simulate_hedge(HESTON, position=pos, **kw)
+    tau = 0.4 - times
+    k = np.log(0.9)  # sticky strike, rate = div = 0: ln(K / S_0) at every step
+    shape = SVI2.vol(k, tau) / SVI2.vol(0.0, tau)
+    assert np.all(shape > 1.05)  # a put's wing is above the ATM on this skew
+    np.testing.assert_allclose(
+        smile.trace[3]["implied_vol"], level.trace[3]["implied_vol"] * shape, rtol=1e-12
+    )
+    np.testing.assert_array_equal(smile.final_spot, level.final_spot)
 
 
 def test_threads_and_chunks_are_bit_identical():
@@ -323,11 +392,7 @@ def test_option_hedge_matches_reference(name, rule):
         legs=LEGS, vol=SVI2, sticky="moneyness", atm=ATM, option_hedge=OPTION_HEDGES[name]
     )
     kw = dict(position=pos, rule=rule, **COMMON)
-    eng = g.simulate_hedge(**kw)
-    want = ref.simulate_hedge(**kw)
-    for f in HEDGE_FIELDS:
-        np.testing.assert_allclose(eng.data[f], want[f], rtol=1e-9, atol=1e-9, err_msg=f)
-    np.testing.assert_allclose(sum(eng.data[f] for f in PNL_PARTS), eng.pnl, atol=1e-9)
+    assert_matches_reference(kw)
 
 
 def test_vega_hedge_cuts_the_vega_risk_on_the_same_paths():
@@ -386,13 +451,90 @@ def test_bad_option_hedges_are_refused():
             n_paths=2,
             n_steps=10,
         )
-    with pytest.raises(ValueError, match="no noise"):
-        g.simulate_hedge(
-            position=g.Position(vol=SVI2, option_hedge=oh),
-            noise=g.Noise("iid", 0.001),
-            n_paths=2,
-            n_steps=3,
-        )
+    for bad in (-0.1, math.nan, math.inf):
+        with pytest.raises(ValueError, match="OptionHedge band"):
+            g.OptionHedge(band=bad)
+
+
+# What the trader sees decides the option hedge too (the option's delta and gamma at the observed
+# price and the hedge vol, the vega target at the observed price): every hedge vol, with and
+# without noise, on a clock and on a vega (or gamma) band.
+TRADER_VIEWS = {
+    "noise_implied": (g.Noise("iid", 0.002), None),
+    "bounce_fixed": (g.Noise("bounce", 1e-3), 0.25),
+    "fixed": (None, 0.18),
+    "realized": (None, "realized"),
+    "noise_realized_window": (g.Noise("iid", 1e-3), g.HedgeVol("window", 5)),
+}
+BANDED = {
+    "vega_every_step": OPTION_HEDGES["vega_every_step"],
+    "vega_band": g.OptionHedge("put", moneyness=0.95, expiry=0.8, band=0.05,
+                               half_spread_vol=0.005),
+    "gamma_band_every_2": g.OptionHedge(expiry=0.9, target="gamma", every=2, band=0.002),
+}
+
+
+@pytest.mark.parametrize("view", list(TRADER_VIEWS), ids=list(TRADER_VIEWS))
+@pytest.mark.parametrize("name", list(BANDED), ids=list(BANDED))
+def test_option_hedge_under_noise_and_every_hedge_vol_matches_reference(view, name):
+    noise, hedge_vol = TRADER_VIEWS[view]
+    pos = g.Position(
+        legs=LEGS, vol=SVI2, sticky="moneyness", atm=ATM, hedge_vol=hedge_vol,
+        option_hedge=BANDED[name],
+    )
+    kw = dict(position=pos, rule=g.WhalleyWilmott(0.001, 1.0), noise=noise, **COMMON)
+    assert_matches_reference(kw)
+
+
+def test_the_trader_view_changes_the_option_hedge_not_the_paths():
+    pos = dict(legs=LEGS, vol=SVI2, sticky="moneyness", atm=ATM, option_hedge=BANDED["vega_band"])
+    kw = dict(rule=g.EveryK(1), n_paths=200, n_steps=40, seed=2)
+    marks = g.simulate_hedge(position=g.Position(**pos), **kw)
+    fixed = g.simulate_hedge(position=g.Position(**pos, hedge_vol=0.3), **kw)
+    noisy = g.simulate_hedge(position=g.Position(**pos), noise=g.Noise("iid", 0.003), **kw)
+    np.testing.assert_array_equal(marks.final_spot, fixed.final_spot)
+    np.testing.assert_array_equal(marks.final_spot, noisy.final_spot)
+    # the same option trades (vega at the implied) but another stock hedge
+    np.testing.assert_array_equal(marks.vega, fixed.vega)
+    assert not np.array_equal(marks.hedge, fixed.hedge)
+    assert not np.array_equal(marks.vega, noisy.vega)  # the vega seen at the observed price
+
+
+def test_a_vega_band_trades_less_and_leaves_at_most_the_band():
+    # One step: the first trade and the horizon's close, on a known path. A band wider than the
+    # book's vega never trades; a narrow one trades to neutral like the clock.
+    path = np.array([[100.0, 101.0]])
+    legs = (g.Leg("call", expiry=0.5),)
+    kw = dict(rule=g.Never(), accounting=g.Accounting(initial_hedge=False))
+
+    def run(band):
+        oh = g.OptionHedge(expiry=1.0, band=band, half_spread_vol=0.01)
+        pos = g.Position(legs=legs, vol=SVI2, sticky="moneyness", atm=[0.2, 0.2], option_hedge=oh)
+        return g.simulate_hedge(path, position=pos, **kw)
+
+    vega0 = float(g.greeks(100.0, 100.0, 0.5, float(SVI2.vol(0.0, 0.5))).vega)
+    wide, narrow, clock = run(1.01 * vega0), run(0.99 * vega0), run(0.0)
+    assert wide.costs[0] == 0.0
+    np.testing.assert_array_equal(narrow.costs, clock.costs)
+    assert narrow.costs[0] < 0.0
+
+
+def test_option_hedge_costs_are_the_formula():
+    # half_spread_vol x the option's vega per unit x |quantity| at the first trade and at the sale
+    # at the horizon (one step, the book's vega made zero at the start; no stock costs)
+    path = np.array([[100.0, 98.0]])
+    legs = (g.Leg("call", expiry=0.5, quantity=2.0),)
+    hs = 0.004
+    oh = g.OptionHedge("put", moneyness=0.9, expiry=1.0, half_spread_vol=hs)
+    pos = g.Position(legs=legs, vol=0.2, atm=[0.2, 0.2], option_hedge=oh)
+    dt = 1 / 252
+    res = g.simulate_hedge(path, position=pos, rule=g.Never(), dt=dt)
+    leg_vega = 2.0 * float(g.greeks(100.0, 100.0, 0.5, 0.2).vega)
+    unit0 = float(g.greeks(100.0, 90.0, 1.0, 0.2, is_call=False).vega)
+    qty = -leg_vega / unit0
+    unit1 = float(g.greeks(98.0, 90.0, 1.0 - dt, 0.2, is_call=False).vega)
+    want = -(abs(qty) * hs * unit0 + abs(qty) * hs * unit1)
+    np.testing.assert_allclose(res.costs[0], want, rtol=1e-12)
 
 
 def test_a_surface_with_zero_variance_cannot_mark():

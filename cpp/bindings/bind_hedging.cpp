@@ -105,13 +105,13 @@ py::tuple run_hedge(const farray& params, std::uint64_t seed, const farray& time
                 "vols must have one value per time");
         spec.vols = vols.data();
     }
-    // The surface of vol_model surface: (kind, expiries, params, k grid), shapes checked
-    // here, values (increasing expiries, w >= 0) in Python.
+    // The surface of vol_model surface (and the smile of heston marks): (kind, expiries,
+    // params, k grid), shapes checked here, values (increasing expiries, w >= 0) in Python.
     farray s_t, s_params, s_k;
     const double model = params.at(0, hp_vol_model);
     require(model == 0.0 || model == 1.0 || model == 2.0, "vol_model must be 0, 1 or 2");
-    if (static_cast<VolModel>(static_cast<int>(params.at(0, hp_vol_model))) ==
-        VolModel::surface) {
+    if (static_cast<VolModel>(static_cast<int>(params.at(0, hp_vol_model))) !=
+        VolModel::constant) {
         require(surface.size() == 4, "surface must be (kind, expiries, params, k)");
         s_t = surface[1].cast<farray>();
         s_params = surface[2].cast<farray>();

@@ -91,6 +91,10 @@ struct LaneBlock {
     alignas(64) double rcash[kLanes], rcost[kLanes], rolls[kLanes], units[kLanes];
     alignas(64) double trig[kLanes], hfix[kLanes], nv[kLanes], tau[kLanes];
     GroupLanes ga, gb;
+    // The trader's view of the hedge option when it is not the marks' (noise, or a hedge vol
+    // other than the implied): its delta and gamma per unit at the observed price and the hedge
+    // vol, its vega per unit at the observed price and its implied vol, and its hedge vol.
+    alignas(64) double tud[kLanes], tug[kLanes], tuv[kLanes], thv[kLanes];
 };
 
 /// The state shared by every rule over a block of paths: prices, draws, the option marks and
@@ -180,29 +184,44 @@ void fill(double* a, double x) noexcept {
 }
 
 /// Fills a[j], b[j] with draws 2n and 2n+1 of `stream` for every lane (normals or uniforms).
+/// Philox4x32-10 (rng::philox4x32_inplace). With AVX-512 each 32-bit word lives in the low
+/// half of a 64-bit lane (Word = u64): a multiply reads only the low halves (one vpmuludq), the
+/// XORs and the products' low halves are those of the 32-bit words, and whatever the high
+/// halves hold is dropped at the end; the same numbers as with 32-bit words, without the
+/// permutes that packed them into 64-bit products and back every round (about 1 ns per
+/// stream and path-step). With AVX2 and SSE2 that layout halves the lanes per instruction and
+/// was no faster (SSE2: twice as slow), so they keep 32-bit words.
+#ifdef __AVX512F__
+using PhiloxWord = u64;
+#else
+using PhiloxWord = u32;
+#endif
 void draw_pair(const Block& b, u64 seed, rng::Stream stream, u32 n, bool normal,
                double* __restrict a, double* __restrict c) noexcept {
-    const auto k0 = static_cast<u32>(seed);
-    const auto k1 = static_cast<u32>(seed >> 32);
+    using Word = PhiloxWord;
+    // the round keys, the same for every lane
+    Word key0[rng::kPhiloxRounds], key1[rng::kPhiloxRounds];
+    auto k0 = static_cast<u32>(seed), k1 = static_cast<u32>(seed >> 32);
+    for (int round = 0; round < rng::kPhiloxRounds; ++round) {
+        key0[round] = k0;
+        key1[round] = k1;
+        k0 += rng::kPhiloxW0;
+        k1 += rng::kPhiloxW1;
+    }
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        u32 c0 = n, c1 = static_cast<u32>(stream), c2 = b.path_lo[j], c3 = b.path_hi[j];
-        u32 key0 = k0, key1 = k1;
+        Word c0 = n, c1 = static_cast<u32>(stream), c2 = b.path_lo[j], c3 = b.path_hi[j];
 #pragma GCC unroll 10
         for (int round = 0; round < rng::kPhiloxRounds; ++round) {
-            const u64 p0 = static_cast<u64>(rng::kPhiloxM0) * c0;
-            const u64 p1 = static_cast<u64>(rng::kPhiloxM1) * c2;
-            const u32 n0 = static_cast<u32>(p1 >> 32) ^ c1 ^ key0;
-            const u32 n2 = static_cast<u32>(p0 >> 32) ^ c3 ^ key1;
-            c1 = static_cast<u32>(p1);
-            c3 = static_cast<u32>(p0);
-            c0 = n0;
-            c2 = n2;
-            key0 += rng::kPhiloxW0;
-            key1 += rng::kPhiloxW1;
+            const u64 p0 = static_cast<u64>(static_cast<u32>(c0)) * rng::kPhiloxM0;
+            const u64 p1 = static_cast<u64>(static_cast<u32>(c2)) * rng::kPhiloxM1;
+            c0 = static_cast<Word>(p1 >> 32) ^ c1 ^ key0[round];
+            c2 = static_cast<Word>(p0 >> 32) ^ c3 ^ key1[round];
+            c1 = static_cast<Word>(p1);
+            c3 = static_cast<Word>(p0);
         }
-        a[j] = rng::uniform_from_bits(c0, c1);
-        c[j] = rng::uniform_from_bits(c2, c3);
+        a[j] = rng::uniform_from_bits(static_cast<u32>(c0), static_cast<u32>(c1));
+        c[j] = rng::uniform_from_bits(static_cast<u32>(c2), static_cast<u32>(c3));
     }
     if (normal) {
 #pragma omp simd
@@ -236,6 +255,7 @@ struct Setup {
     i64 hv_warmup;        // realized only from this many observed returns on (implied before)
     double hv_floor;      // realized hedge vol floor (annualised)
     bool any_ww;          // some rule has a Whalley-Wilmott band: wgam is needed
+    bool any_gate;        // some rule has a vol gate: per-leg marks keep the first leg's vol
     SignalKind sig_kind;  // the signal generator's informative signal
     double sig_rho;       // and its informativeness in [0, 1]
     bool user_signals;    // signals read from the user's arrays
@@ -248,7 +268,9 @@ struct Setup {
     bool sticky_moneyness;
     bool atm_on;
     double ln_atm0, ln_atm_level, atm_kappa, atm_xi, atm_rho, atm_rho_perp;
+    std::vector<surface::OuStep> atm_steps;  // the level's OU transition over each step
     double heston_kappa, heston_theta;
+    bool heston_smile;  // heston marks times a surface's smile shape (an SVI or grid surface)
     // An option as second hedge instrument (the last group, held quantity 0 in the book):
     // traded every oh_every steps to make the book vega- (or gamma-) neutral, paying a
     // half-spread of oh_half_spread_vol vol points (decimals) times its vega per unit.
@@ -256,6 +278,7 @@ struct Setup {
     i64 oh_every;
     bool oh_gamma, oh_call;
     double oh_hs;
+    double oh_band;  // trade only when |book + held| vega (gamma) exceeds it (0: always)
     // The roll rule (per-leg marks only): at steps 0 < k < n_steps a group's legs that expired
     // (roll_expiry) or whose call delta per unit left [roll_lo, roll_hi] are sold at their
     // mark and bought again at strike roll_mny x the observed price, expiring roll_tenor
@@ -745,42 +768,112 @@ void group_marks_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& l
     }
 }
 
-/// The hedge option's trade at step k (every oh_every steps before the horizon): to the
-/// quantity that makes the book's vega (or gamma) zero, -book / unit, the book being every
-/// other live group; its cost |q| x half-spread (vol points) x unit vega. The marks (and the
-/// hedge delta) take the new quantity at once; the books pay oq x value + ocost (rebalance).
+/// The trader's view of the hedge option at step k when it differs from the marks (noise, or
+/// a hedge vol other than the implied), like the legs' (trader_greeks_per_lane): its delta and
+/// gamma per unit at the observed price and its hedge vol (the realized one after the warm-up,
+/// the fixed one, else its own implied vol) into tud, tug, with the quantity held added into
+/// hdel, hgam and wgam (the stock hedges the whole book's delta at the hedge vol); its vega per
+/// unit at the observed price and its implied vol into tuv (what the vega target divides by).
+void hedge_option_view(const Setup& su, Block& b, const GroupStep& c, const double* vl,
+                       i64 k) noexcept {
+    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+    LaneBlock& ln = *b.ln;
+    const double* __restrict hv = vl;  // the implied, and the realized before its warm-up
+    if (su.hv_kind != HedgeVolKind::given && k >= su.hv_warmup) {
+        hv = b.hvl;
+    } else if (su.hv_kind == HedgeVolKind::given && !std::isnan(su.hvol)) {
+        fill(ln.thv, su.hvol);
+        hv = ln.thv;
+    }
+    const double rq = su.rate - su.div, put = su.oh_call ? 0.0 : 1.0;
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const double h = hv[j], v = vl[j];
+        const double hs = h * c.sqrt_t, vs = v * c.sqrt_t;
+        const double d1 = (b.lo[j] - c.log_strike + (rq + 0.5 * h * h) * c.tau) / hs;
+        const double e1 = vmath::half_gauss(d1);
+        const double dv = (b.lo[j] - c.log_strike + (rq + 0.5 * v * v) * c.tau) / vs;
+        ln.tud[j] = c.dq * vmath::norm_cdf_from(d1, e1) - put * c.dq;
+        ln.tug[j] = kInvSqrt2Pi * e1 * c.dq / hs * b.inv_o[j];
+        ln.tuv[j] = b.o[j] * c.dq * kInvSqrt2Pi * vmath::half_gauss(dv) * c.sqrt_t;
+        b.hdel[j] += ln.qh[j] * ln.tud[j];
+        b.hgam[j] += ln.qh[j] * ln.tug[j];
+        b.wgam[j] += c.wdisc * ln.qh[j] * ln.tug[j];
+    }
+}
+
+/// The book's vega (every live leg but the hedge option) as the trader sees it, into ln.lmk:
+/// the marks' (no noise: the observed price is the efficient one), or at the observed price
+/// and each leg's implied vol.
+void book_vega(const Setup& su, Block& b, const std::vector<GroupStep>& gs,
+               const LegVols& lv) noexcept {
+    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+    LaneBlock& ln = *b.ln;
+    const double rq = su.rate - su.div;
+    fill(ln.lmk, 0.0);
+    for (i64 g = 0; g + 1 < su.spec.n_groups; ++g) {
+        const GroupStep& c = gs[static_cast<std::size_t>(g)];
+        if (!c.alive) {
+            continue;
+        }
+        const auto at = static_cast<std::size_t>(g) * kLanes;
+        const double* __restrict vg = lv.vega.data() + at;
+        const double* __restrict vl = lv.vol.data() + at;
+        if (su.noise == NoiseKind::none) {
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) {
+                ln.lmk[j] += vg[j];
+            }
+            continue;
+        }
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            const double vs = vl[j] * c.sqrt_t;
+            const double d1 = (b.lo[j] - c.log_strike + (rq + 0.5 * vl[j] * vl[j]) * c.tau) / vs;
+            ln.lmk[j] += c.qsum * b.o[j] * c.dq * kInvSqrt2Pi * vmath::half_gauss(d1) * c.sqrt_t;
+        }
+    }
+}
+
+/// The hedge option's trade at step k: on its clock (every oh_every steps before the horizon)
+/// and, with a band, only where the whole book's vega (or gamma) as the trader sees it is
+/// beyond oh_band, to the quantity that makes it zero, -book / unit, the book being every
+/// other live group; its cost |q| x half-spread (vol points) x unit vega (at the fill, around
+/// the efficient price like the stock's). The marks (and the hedge delta) take the new
+/// quantity at once; the books pay oq x value + ocost (rebalance). First, when the trader's
+/// Greeks are not the marks', the held quantity's share of them (hedge_option_view).
 [[gnu::noinline]] void hedge_option_trade(const Setup& su, Block& b,
                                           const std::vector<GroupStep>& gs, LegVols& lv,
                                           i64 k) noexcept {
     LaneBlock& ln = *b.ln;
     const HedgeSpec& sp = su.spec;
+    const i64 g_oh = sp.n_groups - 1;
+    const auto at = static_cast<std::size_t>(g_oh) * kLanes;
+    const GroupStep& c = gs[static_cast<std::size_t>(g_oh)];
+    const bool mark = hedge_is_mark(su);
+    if (!mark) {
+        hedge_option_view(su, b, c, lv.vol.data() + at, k);
+    }
     if (k >= su.n_steps || k % su.oh_every != 0) {
         fill(ln.oq, 0.0);
         fill(ln.ocost, 0.0);
         return;
     }
-    const i64 g_oh = sp.n_groups - 1;
-    fill(ln.lmk, 0.0);  // the book's vega (scratch)
-    for (i64 g = 0; g < g_oh; ++g) {
-        if (su.oh_gamma || !gs[static_cast<std::size_t>(g)].alive) {
-            continue;
-        }
-        const double* __restrict vg = lv.vega.data() + static_cast<std::size_t>(g) * kLanes;
-#pragma omp simd
-        for (int j = 0; j < kLanes; ++j) {
-            ln.lmk[j] += vg[j];
-        }
-    }
-    const auto at = static_cast<std::size_t>(g_oh) * kLanes;
-    const double wdisc = gs[static_cast<std::size_t>(g_oh)].wdisc;
-    const double ww = hedge_is_mark(su) ? wdisc : 0.0;
-    const double hs = su.oh_hs;
     const bool gamma = su.oh_gamma;
+    if (!gamma) {
+        book_vega(su, b, gs, lv);
+    }
+    // the trader's unit Greeks: the marks' when they are the same
+    const double* __restrict tud = mark ? ln.ud : ln.tud;
+    const double* __restrict tug = mark ? ln.ug : ln.tug;
+    const double* __restrict tuv = mark || su.noise == NoiseKind::none ? ln.uvg : ln.tuv;
+    const double ww = c.wdisc, hs = su.oh_hs, band = su.oh_band;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-        const double book = gamma ? b.gam[j] - ln.qh[j] * ln.ug[j] : ln.lmk[j];
-        const double unit = gamma ? ln.ug[j] : ln.uvg[j];
-        const double target = unit > 0.0 ? -book / unit : ln.qh[j];
+        const double book = gamma ? b.hgam[j] - ln.qh[j] * tug[j] : ln.lmk[j];
+        const double unit = gamma ? tug[j] : tuv[j];
+        const bool go = (unit > 0.0) & ((band == 0.0) | (std::fabs(book + ln.qh[j] * unit) > band));
+        const double target = go ? -book / unit : ln.qh[j];
         const double q = target - ln.qh[j];
         ln.oq[j] = q;
         ln.ocost[j] = std::fabs(q) * hs * ln.uvg[j];
@@ -789,9 +882,9 @@ void group_marks_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& l
         b.del[j] += q * ln.ud[j];
         b.gam[j] += q * ln.ug[j];
         b.the[j] += q * ln.ut[j];
-        b.hdel[j] += q * ln.ud[j];
-        b.hgam[j] += q * ln.ug[j];
-        b.wgam[j] += ww * q * ln.ug[j];
+        b.hdel[j] += q * tud[j];
+        b.hgam[j] += q * tug[j];
+        b.wgam[j] += ww * q * tug[j];
         lv.vega[at + j] = target * ln.uvg[j];
         lv.vanna[at + j] = target * ln.uva[j];
         lv.volga[at + j] = target * ln.uvo[j];
@@ -803,6 +896,9 @@ void group_marks_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& l
 void roll_lane_vols(const Setup& su, const Block& b, i64 k, const double* __restrict lk,
                     const double* __restrict tau, double* __restrict v) noexcept {
     const HedgeSpec& sp = su.spec;
+    const SurfaceView& sf = sp.surface;
+    const double* __restrict base = su.sticky_moneyness ? b.lx : b.ln->ls0;
+    const double rq = su.rate - su.div;
     if (su.vol_model == VolModel::heston) {
         const double kappa = su.heston_kappa, th = su.heston_theta;
         for (int j = 0; j < kLanes; ++j) {
@@ -811,12 +907,15 @@ void roll_lane_vols(const Setup& su, const Block& b, i64 k, const double* __rest
             const double avg = th + (b.var[j] - th) * frac;
             v[j] = std::sqrt(avg < 0.0 ? 0.0 : avg);
         }
+        if (su.heston_smile) {  // times the smile's shape, as leg_vols
+            for (int j = 0; j < kLanes; ++j) {
+                v[j] *= surface::vol(sf, lk[j] - rq * tau[j] - base[j], tau[j]) /
+                        surface::vol(sf, 0.0, tau[j]);
+            }
+        }
         return;
     }
-    const SurfaceView& sf = sp.surface;
-    const double* __restrict base = su.sticky_moneyness ? b.lx : b.ln->ls0;
     const double* __restrict mult = su.atm_on ? b.ln->atm_m : b.ln->one;
-    const double rq = su.rate - su.div;
     const double m = sp.vols != nullptr ? sp.vols[k] / sp.vols[0] : 1.0;
     if (sf.kind == SurfaceKind::flat) {  // exactly its vol, as surface_lane_vols
         const double vol = sf.params[0];
@@ -1118,7 +1217,7 @@ void portfolio_greeks(const Setup& su, Block& b, i64 k, std::vector<GroupStep>& 
             }
         }
     }
-    if (su.lanes && sp.n_groups > 0 && sp.n_trace > 0) {  // for the trace only
+    if (su.lanes && sp.n_groups > 0 && (sp.n_trace > 0 || su.any_gate)) {  // trace, vol gate
         std::copy(lv.vol.data(), lv.vol.data() + kLanes, b.ln->iv0);
     }
     if (su.oh_on) {
@@ -1222,10 +1321,22 @@ void leg_vols(const Setup& su, Block& b, i64 k, const double* prev, double* out)
             const double x = su.heston_kappa * tau;
             const double frac = x == 0.0 ? 1.0 : -std::expm1(-x) / x;
             const double th = su.heston_theta;
+            if (!su.heston_smile) {
+#pragma omp simd
+                for (int j = 0; j < kLanes; ++j) {
+                    const double avg = th + (b.var[j] - th) * frac;
+                    v[j] = std::sqrt(avg < 0.0 ? 0.0 : avg);
+                }
+                continue;
+            }
+            // times the surface's smile over its ATM-forward vol at tau (the model sets the
+            // level, the surface the shape)
+            surface_lane_vols(su, b, su.lnk[static_cast<std::size_t>(g)], tau, b.ln->one, v);
+            const double inv_atm = 1.0 / surface::vol(sp.surface, 0.0, tau);
 #pragma omp simd
             for (int j = 0; j < kLanes; ++j) {
                 const double avg = th + (b.var[j] - th) * frac;
-                v[j] = std::sqrt(avg < 0.0 ? 0.0 : avg);
+                v[j] = std::sqrt(avg < 0.0 ? 0.0 : avg) * (v[j] * inv_atm);
             }
             continue;
         }
@@ -1271,12 +1382,12 @@ void leg_vols_roll(const Setup& su, Block& b, i64 k, const LegVols& lv, const do
     }
 }
 
-/// The stochastic ATM level over a step of dt with the price normals z of the step: the exact
-/// OU transition of y = ln(atm), y = ln level + (y - ln level) e^{-kappa dt} + sd (rho z +
-/// sqrt(1 - rho^2) z_perp), z_perp from the atm_vol stream (StochasticAtmVol.paths, the same
-/// arithmetic).
-void advance_atm(const Setup& su, Block& b, i64 k, double dt, const double* __restrict z) noexcept {
-    const surface::OuStep st = surface::ou_step(su.atm_kappa, su.atm_xi, dt);
+/// The stochastic ATM level over step k (dt years) with the price normals z of the step: the
+/// exact OU transition of y = ln(atm), y = ln level + (y - ln level) e^{-kappa dt} + sd (rho z
+/// + sqrt(1 - rho^2) z_perp), z_perp from the atm_vol stream (StochasticAtmVol.paths, the same
+/// arithmetic); e^{-kappa dt} and sd from su.atm_steps, computed once per run.
+void advance_atm(const Setup& su, Block& b, i64 k, const double* __restrict z) noexcept {
+    const surface::OuStep st = su.atm_steps[static_cast<std::size_t>(k)];
     const double* __restrict zq = (k & 1) != 0 ? b.ln->qb : b.ln->qa;
     const double lv = su.ln_atm_level, rho = su.atm_rho, rp = su.atm_rho_perp;
     const double decay = st.decay, sd = st.sd, l0 = su.ln_atm0;
@@ -1681,7 +1792,7 @@ void move_prices(const Setup& su, Block& b, const i64* row, i64 k,
         case PathKind::gbm:
             advance_gbm(su, b, dt, z);
             if (su.atm_on) {
-                advance_atm(su, b, k, dt, z);
+                advance_atm(su, b, k, z);
             }
             break;
         case PathKind::signals:
@@ -1693,7 +1804,7 @@ void move_prices(const Setup& su, Block& b, const i64* row, i64 k,
         case PathKind::merton:
             advance_merton(su, b, dt, z, u, jz, jump_cdf);
             if (su.atm_on) {
-                advance_atm(su, b, k, dt, z);
+                advance_atm(su, b, k, z);
             }
             break;
         case PathKind::oscillation:
@@ -1827,9 +1938,15 @@ void decide(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, dou
             i64 k1, double dt) noexcept {
     update_indicators(b, bk, rp, ring, k1, dt);
     set_band(b, bk, rp);
-    const double iv = su.spec.vols != nullptr ? su.spec.vols[k1] : su.vol;
-    const double gate_lo2 = rp.gate_min * iv * rp.gate_min * iv;
-    const double gate_hi2 = rp.gate_max * iv * rp.gate_max * iv;
+    // The implied vol the gate compares realized vol with: the shared one, or with per-leg
+    // marks the first leg's current implied vol on each path (the marks', b.ln->iv0).
+    alignas(64) double iv[kLanes];
+    if (su.lanes) {
+        std::copy(b.ln->iv0, b.ln->iv0 + kLanes, iv);
+    } else {
+        fill(iv, su.spec.vols != nullptr ? su.spec.vols[k1] : su.vol);
+    }
+    const double gate_lo = rp.gate_min, gate_hi = rp.gate_max;
     const bool t_every = rp.every > 0.0 && k1 % static_cast<i64>(rp.every) == 0;
     const bool atr_ready = rp.atr_mult > 0.0 && k1 >= rp.atr_len;
     // Step-level switches as 0/1 doubles and the triggers combined with bitwise operators: no
@@ -1854,7 +1971,8 @@ void decide(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, dou
         const bool t_move = (move_on != 0.0) & (std::fabs(o - last) >= move * last);
         const bool t_atr = (atr_on != 0.0) & (std::fabs(o - ref) > atr_mult * bk.atr[j]);
         const bool t_band = (band_on != 0.0) & (std::fabs(net) > hb);
-        const bool open = (gate_on == 0.0) | ((hv >= gate_lo2) & (hv <= gate_hi2));
+        const double lo = gate_lo * iv[j], hi = gate_hi * iv[j];
+        const bool open = (gate_on == 0.0) | ((hv >= lo * lo) & (hv <= hi * hi));
         const bool t_max = (max_on != 0.0) & (bk.since[j] >= max_interval);
         const bool to_e = edge_on != 0.0;
         const bool full = (open & ((every_on != 0.0) | t_move | t_atr | (t_band & !to_e))) | t_max;
@@ -1997,6 +2115,12 @@ void open_book(const Setup& su, const Block& b, Book& bk, const RuleParams& rule
     }
     fill(bk.band, vmath::kNaN);
     fill(bk.hv, vol0 * vol0);
+    if (su.lanes && su.any_gate) {  // the gate's EWMA starts at the first leg's implied vol
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+            bk.hv[j] = b.ln->iv0[j] * b.ln->iv0[j];
+        }
+    }
     const double* __restrict ocost = su.oh_on ? b.ln->ocost : nullptr;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
@@ -2339,16 +2463,25 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         lnk.push_back(std::log(spec.groups[g].strike));
     }
     const std::int64_t n_rules = spec.rule_params != nullptr ? spec.n_rules : 1;
-    bool any_ww = false, any_band = false;
+    bool any_ww = false, any_band = false, any_gate = false;
     for (std::int64_t r = 0; r < n_rules; ++r) {
         const double* rp =
             spec.rule_params != nullptr ? spec.rule_params + r * kNumHedgeParams : spec.p;
         const auto band = static_cast<BandKind>(static_cast<int>(rp[hp_band_kind]));
         any_ww = any_ww || band == BandKind::whalley_wilmott;
         any_band = any_band || band != BandKind::none;
+        any_gate = any_gate || rp[hp_gate] != 0.0;
     }
     const auto hv_kind = static_cast<HedgeVolKind>(static_cast<int>(hp(spec, hp_hedge_vol_kind)));
     const auto vol_model = static_cast<VolModel>(static_cast<int>(hp(spec, hp_vol_model)));
+    // The stochastic ATM level's OU transition over each step (the same for every block).
+    std::vector<surface::OuStep> atm_steps;
+    if (vol_model == VolModel::surface && hp(spec, hp_atm_on) != 0.0) {
+        for (std::int64_t k = 0; k < spec.n_steps; ++k) {
+            atm_steps.push_back(surface::ou_step(hp(spec, hp_atm_kappa), hp(spec, hp_atm_xi),
+                                                 spec.times[k + 1] - spec.times[k]));
+        }
+    }
     Setup su{
         .spec = spec,
         .kind = static_cast<PathKind>(static_cast<int>(hp(spec, hp_path_kind))),
@@ -2385,6 +2518,7 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
                               spec.n_steps + 1),
         .hv_floor = hp(spec, hp_hedge_vol_floor),
         .any_ww = any_ww,
+        .any_gate = any_gate,
         .sig_kind = static_cast<SignalKind>(static_cast<int>(hp(spec, hp_signal_kind))),
         .sig_rho = hp(spec, hp_signal_rho),
         .user_signals = spec.profile != nullptr || spec.imbalance != nullptr,
@@ -2398,14 +2532,19 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         .atm_xi = hp(spec, hp_atm_xi),
         .atm_rho = hp(spec, hp_atm_rho),
         .atm_rho_perp = std::sqrt(std::max(0.0, 1.0 - hp(spec, hp_atm_rho) * hp(spec, hp_atm_rho))),
+        .atm_steps = std::move(atm_steps),
         .heston_kappa = hp(spec, hp_heston_kappa),
         .heston_theta = hp(spec, hp_heston_theta),
+        .heston_smile = vol_model == VolModel::heston &&
+                        (spec.surface.kind == SurfaceKind::svi ||
+                         spec.surface.kind == SurfaceKind::grid),
         .oh_on = vol_model != VolModel::constant && hp(spec, hp_oh_on) != 0.0 &&
                  spec.n_groups >= 2,
         .oh_every = std::max<std::int64_t>(1, static_cast<std::int64_t>(hp(spec, hp_oh_every))),
         .oh_gamma = hp(spec, hp_oh_gamma) != 0.0,
         .oh_call = hp(spec, hp_oh_is_call) != 0.0,
         .oh_hs = hp(spec, hp_oh_half_spread_vol),
+        .oh_band = hp(spec, hp_oh_band) * option_units,
         .roll = vol_model != VolModel::constant && hp(spec, hp_roll_on) != 0.0 &&
                 hp(spec, hp_oh_on) == 0.0,
         .roll_expiry = hp(spec, hp_roll_on_expiry) != 0.0,

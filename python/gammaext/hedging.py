@@ -224,7 +224,7 @@ def build_params(
     p["rate"] = position.rate
     p["div"] = position.div
     _vol_model_params(p, position, paths)
-    _option_hedge_params(p, position, noise)
+    _option_hedge_params(p, position)
     _roll_params(p, position)
     units = float(sum(abs(leg.quantity) for leg in position.legs))
     rule._params(p, units)
@@ -255,6 +255,9 @@ def _vol_model_params(p: dict[str, float], position: Position, paths: Any) -> No
     surface = position.surface()
     atm = position.atm
     p["atm0"] = p["atm_level"] = 1.0
+    if surface is not None:  # (under Heston marks: the smile's shape)
+        p["sticky_moneyness"] = float(position.sticky == "moneyness")
+        p["surface_spot"] = math.nan if surface.spot is None else surface.spot
     if atm == "heston":
         if not isinstance(paths, Heston):
             raise ValueError("Position atm='heston' needs Heston paths (its variance marks)")
@@ -264,8 +267,6 @@ def _vol_model_params(p: dict[str, float], position: Position, paths: Any) -> No
         p["vol_model"] = float(_VOL_MODEL["constant"])
         return
     p["vol_model"] = float(_VOL_MODEL["surface"])
-    p["sticky_moneyness"] = float(position.sticky == "moneyness")
-    p["surface_spot"] = math.nan if surface.spot is None else surface.spot
     if isinstance(atm, StochasticAtmVol):
         if not isinstance(paths, (GBM, Merton)):
             raise ValueError(
@@ -282,9 +283,9 @@ def _vol_model_params(p: dict[str, float], position: Position, paths: Any) -> No
         )
 
 
-def _option_hedge_params(p: dict[str, float], position: Position, noise: Noise | None) -> None:
+def _option_hedge_params(p: dict[str, float], position: Position) -> None:
     """The option as second hedge instrument (:class:`OptionHedge`), checked: it needs the
-    per-leg marks (its own vol) and hedges at the marks' Greeks."""
+    per-leg marks (its own vol)."""
     oh = position.option_hedge
     if oh is None:
         return
@@ -293,17 +294,13 @@ def _option_hedge_params(p: dict[str, float], position: Position, noise: Noise |
             "option_hedge needs each leg at its own implied vol: give vol as a VolSurface or "
             "an atm= (with one vol for all, vega hedging is a static hedge)"
         )
-    if position.hedge_vol is not None or noise is not None:
-        raise ValueError(
-            "option_hedge is implemented for hedging at the marks: hedge_vol must be the "
-            "implied (None) and there must be no noise"
-        )
     p.update(
         oh_on=1.0,
         oh_every=float(oh.every),
         oh_gamma=float(oh.target == "gamma"),
         oh_is_call=float(oh.kind == "call"),
         oh_half_spread_vol=oh.half_spread_vol,
+        oh_band=oh.band,
     )
 
 
@@ -380,23 +377,28 @@ def _warn_roll_entry(
 
 
 def _initial_vol(position: Position, params: Mapping[str, float], groups: FloatArray) -> float:
-    """The first leg's implied vol at the first time: what the vol gate compares realized vol
-    with (and the engine's scalar vol) when each leg has its own."""
+    """The first leg's implied vol at the first time: the engine's scalar vol when each leg has
+    its own (the vol gate reads each path's current one from the marks)."""
     model = {v: k for k, v in _VOL_MODEL.items()}[int(params["vol_model"])]
     strike, expiry = float(groups[0][0]), float(groups[0][1])
+    surface = position.surface()
+    if surface is not None:
+        s0 = params["surface_spot"] if not math.isnan(params["surface_spot"]) else params["spot"]
+        k = math.log(strike / s0) - (position.rate - position.div) * expiry
+        smile = float(surface.vol(k, expiry))
     if model == "heston":
         from .vol_dynamics import heston_implied_vol
 
-        return float(
+        level = float(
             heston_implied_vol(
                 params["heston_v0"], expiry, params["heston_kappa"], params["heston_theta"]
             )
         )
-    surface = position.surface()
+        if surface is None or surface.kind in ("flat", "term"):
+            return level
+        return level * (smile / float(surface.vol(0.0, expiry)))
     assert surface is not None
-    s0 = params["surface_spot"] if not math.isnan(params["surface_spot"]) else params["spot"]
-    k = math.log(strike / s0) - (position.rate - position.div) * expiry
-    return float(surface.vol(k, expiry))
+    return smile
 
 
 def _surface_arrays(position: Position) -> tuple[Any, ...]:

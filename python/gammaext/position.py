@@ -131,12 +131,22 @@ class OptionHedge:
     ``moneyness`` x the initial spot) expiring at ``expiry`` years, traded
     every ``every`` steps (at the first time and then each ``every``-th step before the
     horizon) to the quantity that makes the book's vega (``target="vega"``) or gamma
-    (``"gamma"``) zero. Its expiry must be after the horizon (ValueError otherwise): it never
-    settles in the path, so it is marked to its own expiry, on the grid or not. It is marked
-    at its own implied vol like the legs and pays a half-spread of ``half_spread_vol`` vol
-    points (decimals: 0.005 is half a vol point) times its vega per unit on every trade, and
-    on its sale at the horizon (``close_options``). The stock then hedges the delta of the
-    whole book, this option included."""
+    (``"gamma"``) zero. With ``band > 0`` it trades on those steps only where the whole book's
+    vega (or gamma), this option included, is beyond ``band`` times the legs' total quantity
+    (sum of ``|quantity|``; vega per 1.00 of vol, gamma per unit of price): a no-trade band in
+    vega, back to neutral when it is left (``every=1``: checked at every step). Its expiry must
+    be after the horizon (ValueError otherwise): it never settles in the path, so it is marked
+    to its own expiry, on the grid or not. It is marked at its own implied vol like the legs
+    and pays a half-spread of ``half_spread_vol`` vol points (decimals: 0.005 is half a vol
+    point) times its vega per unit on every trade, and on its sale at the horizon
+    (``close_options``). The stock then hedges the delta of the whole book, this option
+    included.
+
+    What the trader sees decides (docs/hedging.md): the book's vega and gamma and the option's
+    own are taken at the observed price (with :class:`Noise`), the vega at each option's
+    implied vol, the gamma and the delta the stock hedges at the hedge vol (``hedge_vol``: the
+    implied, a fixed one or the realized one; the option's own delta too). Fills are at its
+    model value around the efficient price, like the stock's."""
 
     kind: Literal["call", "put"] = "call"
     strike: float | None = None
@@ -145,6 +155,7 @@ class OptionHedge:
     every: int = 1
     target: Literal["vega", "gamma"] = "vega"
     half_spread_vol: float = 0.0
+    band: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in ("call", "put"):
@@ -157,6 +168,7 @@ class OptionHedge:
         _finite("OptionHedge expiry", self.expiry, positive=True)
         _count("OptionHedge every", self.every, 1, maximum=_MAX_COUNT)
         _finite("OptionHedge half_spread_vol", self.half_spread_vol, nonneg=True)
+        _finite("OptionHedge band", self.band, nonneg=True)
 
 
 @dataclass(frozen=True)
@@ -261,9 +273,11 @@ class Position:
     ``atm(t) / atm0`` (generated in the engine with the path; GBM and Merton paths), a 1-D
     array of ATM vols, one per time of the grid (a user implied-vol series, the same on every
     path: a replay), multiplies them by ``atm[k] / atm[0]``, and ``"heston"`` marks every leg
-    at ``heston_implied_vol`` of the path's variance (Heston paths; ``vol`` is then not used
-    for marks). The hedge vol (``hedge_vol``) is then by default each
-    leg's current implied vol.
+    at ``heston_implied_vol`` of the path's variance (Heston paths), times, when ``vol`` is an
+    SVI or grid surface, the smile's shape ``surface(k, tau) / surface(0, tau)`` (the model
+    sets the level, the surface the shape; a number, a flat or a term-structure ``vol`` is not
+    used for marks). The hedge vol (``hedge_vol``) is then by default each leg's current
+    implied vol.
 
     ``option_hedge``: an :class:`OptionHedge` (a second hedge instrument); ``roll``: a
     :class:`Roll` (each group's legs closed and reopened when they expire or their delta

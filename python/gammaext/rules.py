@@ -387,7 +387,9 @@ class VolGate(Rule, name="vol_gate"):
     """Let ``rule`` act only in a volatility regime: ``min_ratio <= HV / IV <= max_ratio``.
 
     HV is an exponentially weighted historical vol of observed log returns (annualized,
-    ``alpha = 2 / (length + 1)``, started at the implied vol), IV the position's implied vol.
+    ``alpha = 2 / (length + 1)``, started at the implied vol), IV the position's implied vol at
+    that step: with per-leg marks (a surface, ``atm=``, Heston marks) the first leg's current
+    implied vol on each path, as its marks use it.
     A :class:`MaxInterval` inside the rule is not gated.
     """
 

@@ -31,7 +31,8 @@ namespace gammaext {
     X(vol_model) X(sticky_moneyness) X(surface_spot)                                          \
     X(atm_on) X(atm0) X(atm_level) X(atm_kappa) X(atm_xi) X(atm_rho)                          \
     /* an option as second hedge instrument: the last group, traded every oh_every steps */   \
-    X(oh_on) X(oh_every) X(oh_gamma) X(oh_is_call) X(oh_half_spread_vol)                      \
+    /* (when the book's vega or gamma is beyond oh_band per unit of option quantity) */        \
+    X(oh_on) X(oh_every) X(oh_gamma) X(oh_is_call) X(oh_half_spread_vol) X(oh_band)           \
     /* the roll rule: an expired leg, or one whose call delta per unit leaves [lo, hi], is    */ \
     /* closed, reopened at roll_moneyness x spot, roll_tenor years later (NaN: its own)       */ \
     X(roll_on) X(roll_tenor) X(roll_moneyness) X(roll_delta_lo) X(roll_delta_hi)              \
@@ -72,7 +73,8 @@ enum HedgeParam : int {
 // shared path HedgeSpec::vols); surface: each leg at its own vol from HedgeSpec::surface,
 // sticky strike or sticky moneyness (hp_sticky_moneyness), times atm / atm0 of the stochastic
 // ATM level when hp_atm_on; heston: each leg at sqrt of the expected average Heston variance
-// over its remaining life, given the path's variance (surface::heston_expected_vol).
+// over its remaining life, given the path's variance (surface::heston_expected_vol), times,
+// with an SVI or grid HedgeSpec::surface, its smile over its ATM-forward vol (the shape).
 #define GAMMAEXT_VOL_MODELS(X) X(constant) X(surface) X(heston)
 
 #define GAMMAEXT_X(name) name,

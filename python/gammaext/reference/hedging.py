@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import hedging as _h
 from .._arrays import FloatArray
@@ -296,16 +297,25 @@ def _leg_vol(
     path) with ``tau`` > 0 years to expiry, on every path."""
     p = prep.params
     n = state["S"].shape[0]
+    S = state["S"]
+
+    def surface_vol() -> FloatArray:  # at the log-moneyness ln(K / F(tau)) of the sticky rule
+        s0 = np.log(S[:, 0]) if math.isnan(p["surface_spot"]) else math.log(p["surface_spot"])
+        ls = np.log(S[:, k]) if p["sticky_moneyness"] else s0
+        km = log_strike - (p["rate"] - p["div"]) * tau - ls
+        return _surface_vol(prep.position, np.broadcast_to(km, (n,)), tau)
+
     if _VOL_MODEL[int(p["vol_model"])] == "heston":
         x = p["heston_kappa"] * tau
         frac = 1.0 if x == 0 else -math.expm1(-x) / x
         th = p["heston_theta"]
-        return np.asarray(np.sqrt(np.maximum(th + (state["var"][:, k] - th) * frac, 0.0)))
-    S = state["S"]
-    s0 = np.log(S[:, 0]) if math.isnan(p["surface_spot"]) else math.log(p["surface_spot"])
-    ls = np.log(S[:, k]) if p["sticky_moneyness"] else s0
-    km = log_strike - (p["rate"] - p["div"]) * tau - ls
-    v = _surface_vol(prep.position, np.broadcast_to(km, (n,)), tau)
+        v = np.sqrt(np.maximum(th + (state["var"][:, k] - th) * frac, 0.0))
+        surface = prep.position.surface()
+        if surface is not None and surface.kind in ("svi", "grid"):
+            # the surface's shape: its vol over its ATM-forward vol at tau
+            v = v * (surface_vol() / _surface_vol(prep.position, np.zeros(1), tau)[0])
+        return np.asarray(v)
+    v = surface_vol()
     if prep.vols.size:  # a user ATM series
         v *= prep.vols[k] / prep.vols[0]
     if prep.atm_rows.size:  # one per path
@@ -552,22 +562,24 @@ def _portfolio(
 
 class _RuleState:
     """One rule's state along the paths (last hedge price, steps since, ATR, EWMA variance) and
-    its decision at each step: the engine's ``decide``."""
+    its decision at each step: the engine's ``decide``. ``iv``: the implied vol the vol gate
+    compares realized vol with, paths x times (the shared one, or the first leg's on each
+    path with per-leg marks)."""
 
     def __init__(
         self,
         p: Mapping[str, float],
         t: FloatArray,
-        vols: FloatArray,
+        iv: FloatArray,
         o0: FloatArray,
         signals: Mapping[str, FloatArray],
     ):
-        self.p, self.t, self.vols, self.signals = p, t, vols, signals
+        self.p, self.t, self.iv, self.signals = p, t, iv, signals
         n = o0.size
         self.last = o0.copy()
         self.since = np.zeros(n)
         self.atr = np.zeros(n)
-        self.hv = np.full(n, vols[0] ** 2)
+        self.hv = iv[:, 0] ** 2
         self.L = int(p["atr_length"])
         self.er_n = int(p["er_length"])
         self.band_kind = _BAND_KIND[int(p["band_kind"])]
@@ -610,7 +622,7 @@ class _RuleState:
 
     def decide(
         self, k1: int, O: FloatArray, net: FloatArray, wgam: FloatArray
-    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    ) -> tuple[FloatArray, npt.NDArray[np.bool_], FloatArray]:
         """(trade quantity, triggered, band) at step k1 for the net delta ``net`` (``wgam``: the
         trader's discounted gamma, for the Whalley-Wilmott band)."""
         p, o, n = self.p, O[:, k1], O.shape[0]
@@ -626,7 +638,7 @@ class _RuleState:
             t_atr = none
         t_band = (np.abs(net) > band) if self.band_kind != "none" else none
         if p["gate"]:
-            iv = self.vols[k1]
+            iv = self.iv[:, k1]
             lo, hi = (p["gate_min"] * iv) ** 2, (p["gate_max"] * iv) ** 2
             open_ = (self.hv >= lo) & (self.hv <= hi)
         else:
@@ -721,10 +733,11 @@ def hedge_paths(
     LV = leg_vols
     per_leg = LV is not None or rolls is not None
 
-    def greeks(k: int) -> tuple[dict[str, Any], FloatArray, FloatArray]:
-        """The marks (efficient price, implied vol) and the trader's hedge delta and discounted
-        gamma (observed price, hedge vol: given, or realized so far; with per-leg vols, each
-        leg's own implied where the hedge vol is the implied one)."""
+    def greeks(k: int) -> tuple[dict[str, Any], dict[str, Any], Any]:
+        """The marks (efficient price, implied vol), the trader's Greeks (observed price, hedge
+        vol: given, or realized so far; with per-leg vols, each leg's own implied where the
+        hedge vol is the implied one; the marks themselves when those are the same) and that
+        hedge vol (None: the marks')."""
         legs = None
         if rolls is not None:
             mark_vol: Any = list(rolls.vol)
@@ -734,7 +747,7 @@ def hedge_paths(
         m = _portfolio(prep, S[:, k], k, mark_vol, legs)
         same_vol = math.isnan(hvol) or (not per_leg and hvol == vols[k])
         if HV is None and same_vol and not noisy:
-            return m, m["delta"], m["wgamma"]
+            return m, m, None
         hv: Any
         if HV is not None and (not per_leg or k >= int(p["hedge_vol_warmup"])):
             hv = HV[:, k]
@@ -742,16 +755,27 @@ def hedge_paths(
             hv = mark_vol
         else:
             hv = hvol
-        hg = _portfolio(prep, O[:, k], k, hv, legs)
-        return m, hg["delta"], hg["wgamma"]
+        return m, _portfolio(prep, O[:, k], k, hv, legs), hv
+
+    def hedge_option(k: int) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """Step k's option hedge (after greeks(k)): its held quantity joins the marks and the
+        trader's Greeks, then its trade; (hedge delta, discounted gamma, paid, cost)."""
+        assert oh is not None
+        oh.mark(m, S[:, k], k)
+        view = oh.view(m, tg, O[:, k], k, hv)
+        if noisy and not p["oh_gamma"]:  # the legs' vega at the observed price
+            vega = _portfolio(prep, O[:, k], k, [v[:, k] for v in LV or []])["by_group"]
+        else:
+            vega = m["by_group"]
+        paid, cost = oh.trade(m, view, sum((vg for vg, _, _ in vega[:-1]), np.zeros(n)), k, N)
+        return view["hdel"], view["wgam"], paid, cost
 
     oh = _OptionHedge(prep, LV) if p["oh_on"] else None
-    m, hdel, wgam = greeks(0)
+    m, tg, hv = greeks(0)
+    hdel, wgam = tg["delta"], tg["wgamma"]
     oh_cost = np.zeros(n)
     if oh is not None:  # the hedge option: bought at its model value (in m) plus its spread
-        oh.mark(m, S[:, 0], 0)
-        _, oh_cost = oh.trade(m, 0, N)
-        hdel, wgam = m["delta"], m["wgamma"]
+        hdel, wgam, _, oh_cost = hedge_option(0)
     spread = p["option_half_spread"] * units
     cash = -m["value"] - spread - oh_cost
     acc["costs"] -= spread + oh_cost
@@ -760,7 +784,8 @@ def hedge_paths(
     pnl0 = cash + h * PX[:, 0] + m["value"]
     peak = np.zeros(n)
     maxdd = np.maximum(-pnl0, 0.0)
-    rule = _RuleState(p, t, vols, O[:, 0], signals or {})
+    gate_iv = np.broadcast_to(vols, (n, t.size)) if LV is None else LV[0]
+    rule = _RuleState(p, t, gate_iv, O[:, 0], signals or {})
     trace_rows: dict[str, list[float]] = {"band": [math.nan], "trade": []}
 
     for k in range(N):
@@ -791,18 +816,18 @@ def hedge_paths(
         acc["hedge"] += m["delta"] * dS + h * (PX[:, k + 1] - PX[:, k])
         acc["rv"] += np.log(O[:, k + 1] / O[:, k]) ** 2
         k1 = k + 1
-        m, hdel, wgam = greeks(k1)
+        m, tg, hv = greeks(k1)
+        hdel, wgam = tg["delta"], tg["wgamma"]
         cash = cash + m["pay"]
         roll_cost = rolls.roll(k1, S[:, k1], O[:, k1]) if rolls is not None and k1 < N else None
         if roll_cost is not None:  # old legs sold, new ones bought, at their marks
             value = m["value"]
-            m, hdel, wgam = greeks(k1)
+            m, tg, hv = greeks(k1)
+            hdel, wgam = tg["delta"], tg["wgamma"]
             cash = cash + value - m["value"] - roll_cost
             acc["costs"] -= roll_cost
         if oh is not None:  # the old quantity at the new marks, then this step's trade
-            oh.mark(m, S[:, k1], k1)
-            paid, cost = oh.trade(m, k1, N)
-            hdel, wgam = m["delta"], m["wgamma"]
+            hdel, wgam, paid, cost = hedge_option(k1)
             cash = cash - paid - cost
             acc["costs"] -= cost
         if k1 < N:
@@ -851,29 +876,55 @@ def hedge_paths(
 class _OptionHedge:
     """The option as second hedge instrument (the last group of ``prep.groups``, held
     quantity 0 in the book): its quantity per path, its Greeks per unit at its own vol, and
-    its trades to the vega- (or gamma-) neutral quantity every ``oh_every`` steps."""
+    its trades to the vega- (or gamma-) neutral quantity every ``oh_every`` steps (with
+    ``oh_band``: only where the whole book's vega or gamma is beyond it)."""
 
     def __init__(self, prep: _h.Prepared, LV: list[FloatArray] | None):
         assert LV is not None
         self.p, self.t, self.vol = prep.params, prep.times, LV[-1]
         grp = _groups(prep)[-1]
         self.strike, self.expiry = grp["strike"], grp["expiry"]
+        self.units = sum(abs(g["qc"]) + abs(g["qp"]) for g in _groups(prep))
         self.qh = np.zeros(self.vol.shape[0])
         self.unit: dict[str, FloatArray] = {}
 
+    def _greeks(self, S: FloatArray, k: int, v: Any) -> dict[str, FloatArray]:
+        p = self.p
+        r, q, tau = p["rate"], p["div"], self.expiry - self.t[k]
+        price, delta, gamma, theta, vega = _bs(S, self.strike, tau, v, r, q, bool(p["oh_is_call"]))
+        return dict(value=price, delta=delta, gamma=gamma, theta=theta, vega=vega,
+                    wdisc=np.full_like(S, math.exp(-0.5 * r * tau)))
+
     def mark(self, m: dict[str, Any], S: FloatArray, k: int) -> None:
         """Adds the held quantity at step k's marks into m (and its vol Greeks slot)."""
-        p = self.p
-        r, q, tau, v = p["rate"], p["div"], self.expiry - self.t[k], self.vol[:, k]
-        price, delta, gamma, theta, vega = _bs(S, self.strike, tau, v, r, q, bool(p["oh_is_call"]))
-        sq = math.sqrt(tau)
-        d1 = (np.log(S / self.strike) + (r - q + 0.5 * v**2) * tau) / (v * sq)
-        d2 = d1 - v * sq
-        vanna = -math.exp(-q * tau) * norm_pdf(d1) * d2 / v
-        self.unit = dict(value=price, delta=delta, gamma=gamma, theta=theta, vega=vega,
-                         vanna=vanna, volga=vega * d1 * d2 / v,
-                         wdisc=np.full_like(S, math.exp(-0.5 * r * tau)))
+        v = self.vol[:, k]
+        u = self._greeks(S, k, v)
+        r, q, tau = self.p["rate"], self.p["div"], self.expiry - self.t[k]
+        d1 = (np.log(S / self.strike) + (r - q + 0.5 * v**2) * tau) / (v * math.sqrt(tau))
+        d2 = d1 - v * math.sqrt(tau)
+        u["vanna"] = -math.exp(-q * tau) * norm_pdf(d1) * d2 / v
+        u["volga"] = u["vega"] * d1 * d2 / v
+        self.unit = u
         self._add(m, self.qh)
+
+    def view(
+        self, m: dict[str, Any], tg: dict[str, Any], O: FloatArray, k: int, hv: Any
+    ) -> dict[str, Any]:
+        """The trader's view at step k (after mark): the option's delta and gamma per unit at
+        the observed price and hedge vol ``hv`` (the legs' list: its own; None: the marks),
+        its vega per unit at the observed price and its implied vol, and the whole book's
+        hedge delta, gamma and discounted gamma, the held quantity included."""
+        u = self.unit
+        if hv is None:
+            return dict(marks=True, delta=u["delta"], gamma=u["gamma"], vega=u["vega"],
+                        legs_gamma=m["gamma"] - self.qh * u["gamma"], hdel=m["delta"],
+                        wgam=m["wgamma"])
+        own = self._greeks(O, k, hv[-1] if isinstance(hv, list) else hv)
+        vega = self._greeks(O, k, self.vol[:, k])["vega"]
+        return dict(marks=False, delta=own["delta"], gamma=own["gamma"], vega=vega,
+                    legs_gamma=tg["gamma"],
+                    hdel=tg["delta"] + self.qh * own["delta"],
+                    wgam=tg["wgamma"] + self.qh * u["wdisc"] * own["gamma"])
 
     def _add(self, m: dict[str, Any], qty: FloatArray) -> None:
         u = self.unit
@@ -882,22 +933,31 @@ class _OptionHedge:
         m["wgamma"] = m["wgamma"] + qty * u["wdisc"] * u["gamma"]
         m["by_group"][-1] = (self.qh * u["vega"], self.qh * u["vanna"], self.qh * u["volga"])
 
-    def trade(self, m: dict[str, Any], k: int, N: int) -> tuple[FloatArray, FloatArray]:
-        """Step k's trade (every oh_every steps before the horizon): (paid at model value, cost)."""
+    def trade(
+        self, m: dict[str, Any], view: dict[str, Any], legs_vega: FloatArray, k: int, N: int
+    ) -> tuple[FloatArray, FloatArray]:
+        """Step k's trade (on its clock before the horizon, and beyond its band) on the
+        trader's view: (paid at model value, cost); the view's hedge delta and gamma take it."""
         p, u = self.p, self.unit
         zero = np.zeros_like(self.qh)
         if k >= N or k % int(p["oh_every"]) != 0:
             return zero, zero
         if p["oh_gamma"]:
-            book, unit = m["gamma"] - self.qh * u["gamma"], u["gamma"]
+            book, unit = view["legs_gamma"], view["gamma"]
         else:
-            book = sum((vg for vg, _, _ in m["by_group"][:-1]), zero)
-            unit = u["vega"]
+            book, unit = legs_vega, view["vega"]
+        band = p["oh_band"] * self.units
+        go = (unit > 0) & ((band == 0) | (np.abs(book + self.qh * unit) > band))
         with np.errstate(divide="ignore", invalid="ignore"):
-            target = np.where(unit > 0, -book / unit, self.qh)
+            target = np.where(go, -book / unit, self.qh)
         qty = target - self.qh
         self.qh = target
         self._add(m, qty)
+        if view["marks"]:
+            view["hdel"], view["wgam"] = m["delta"], m["wgamma"]
+        else:
+            view["hdel"] = view["hdel"] + qty * view["delta"]
+            view["wgam"] = view["wgam"] + qty * u["wdisc"] * view["gamma"]
         return qty * u["value"], np.abs(qty) * p["oh_half_spread_vol"] * u["vega"]
 
     def exit_cost(self) -> FloatArray:
