@@ -8,7 +8,9 @@ workload (GBM, 1e5 paths x 252 steps, a long ATM straddle, Move(1%), 2 bps, one 
 
 Issue #14's comparison: ``leg`` (a one-leg book, an ATM call, at a flat 20% vol) against
 ``smile`` (the same leg marked on a two-expiry SVI smile, sticky moneyness, times a stochastic
-ATM level: the per-leg marks, the OU step and its extra draws all inside the loop).
+ATM level: the per-leg marks, the OU step and its extra draws all inside the loop), and
+``smile1`` (the same on a one-expiry SVI smile: one SVI evaluation per lane and step, no
+interpolation between expiries).
 Issue #14's roll rule: ``roll`` (a one-month ATM straddle at a flat 20% vol, rolled at each
 expiry: the per-lane strike and expiry) and ``rollband`` (also whenever its call delta leaves
 [0.25, 0.75], which on some path of a block happens at almost every step) against the default
@@ -36,6 +38,7 @@ CALL = (g.Leg("call"),)
 SMILE = g.VolSurface.svi(
     [0.5, 1.5], [g.SVI(0.02, 0.1, -0.5, 0.0, 0.1), g.SVI(0.05, 0.12, -0.4, 0.05, 0.2)]
 )
+SMILE1 = g.VolSurface.svi([1.0], [g.SVI(0.035, 0.11, -0.45, 0.02, 0.15)])
 
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
@@ -45,10 +48,10 @@ if __name__ == "__main__":
         KW["noise"] = g.Noise("bounce", 5e-4)
     elif mode == "leg":
         KW["position"] = g.Position(legs=CALL, vol=0.2)
-    elif mode == "smile":
+    elif mode in ("smile", "smile1"):
         KW["position"] = g.Position(
             legs=CALL,
-            vol=SMILE,
+            vol=SMILE if mode == "smile" else SMILE1,
             sticky="moneyness",
             atm=g.StochasticAtmVol(0.2, 0.2, 2.0, 1.0, -0.7),
         )
