@@ -2556,6 +2556,7 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         .expiry_tol = hp(spec, hp_expiry_tol),
         .marks_at_trades = !spec.split && !any_band && vol_model == VolModel::constant &&
                            hv_kind == HedgeVolKind::given && spec.n_trace == 0,
+        .group_table = {},
     };
     const auto n_table = static_cast<std::size_t>(spec.n_steps + 1) *
                          static_cast<std::size_t>(spec.n_groups);
