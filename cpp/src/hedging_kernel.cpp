@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -45,6 +46,18 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 using u32 = std::uint32_t;
 using u64 = std::uint64_t;
 using i64 = std::int64_t;
+
+// The kernel's arrays of doubles: std::vector's out-of-line members (fill, grow) are
+// instantiated per allocator, and with an allocator of this file's anonymous namespace they
+// have internal linkage, so the linker cannot hand one instruction set's kernel the copy
+// compiled for another (.ci/check_isa_symbols; a sanitizer build keeps them out of line).
+template <class T>
+struct KernelAllocator : std::allocator<T> {
+    KernelAllocator() noexcept = default;
+    template <class U>
+    KernelAllocator(const KernelAllocator<U>& /*other*/) noexcept {}  // NOLINT: rebinding
+};
+using Doubles = std::vector<double, KernelAllocator<double>>;
 
 /// Per-step constants of one option group: everything in its Greeks that is the same for all
 /// paths at that step.
@@ -248,7 +261,7 @@ struct Setup {
     double impact;        // impact: relative price concession per share, impact_bps 1e-4 / units
     double option_units;  // sum of |qc| + |qp| over groups
     double horizon;       // times[n_steps] - times[0]
-    std::vector<double> lnk;  // log strike of each group
+    Doubles lnk;  // log strike of each group
     HedgeVolKind hv_kind; // hedge vol: given (implied or constant), or realized so far
     i64 hv_window;        // window kind: returns in the window (<= n_steps)
     double hv_alpha;      // EWMA weight of the newest return, 1 - 2^(-1 / half-life)
@@ -305,15 +318,15 @@ struct Setup {
 /// step, at the next one, and the vega, vanna and volga of the current step (quantity
 /// included) that attribute its change.
 struct LegVols {
-    std::vector<double> vol, next, vega, vanna, volga;
+    Doubles vol, next, vega, vanna, volga;
     // The roll rule: each lane's strike, log strike, expiry (years) and expiry step.
-    std::vector<double> strike, lstrike, expiry, estep;
+    Doubles strike, lstrike, expiry, estep;
     void resize(i64 n_groups, bool roll) {
-        for (std::vector<double>* v : {&vol, &next, &vega, &vanna, &volga}) {
+        for (Doubles* v : {&vol, &next, &vega, &vanna, &volga}) {
             v->assign(static_cast<std::size_t>(n_groups) * kLanes, 0.0);
         }
         if (roll) {
-            for (std::vector<double>* v : {&strike, &lstrike, &expiry, &estep}) {
+            for (Doubles* v : {&strike, &lstrike, &expiry, &estep}) {
                 v->assign(static_cast<std::size_t>(n_groups) * kLanes, 0.0);
             }
         }
@@ -1582,7 +1595,7 @@ void advance_heston(const Setup& su, Block& b, double dt, const double* __restri
 /// terms as the tail needs (P(N >= size) below 1e-16: m + 12 sqrt(m) + 16 terms), so a coarse
 /// grid draws several jumps per step exactly. Terms from logarithms, so e^-m never
 /// underflows.
-void poisson_cdf(double m, std::vector<double>& cdf) {
+void poisson_cdf(double m, Doubles& cdf) {
     const auto n = static_cast<std::size_t>(std::ceil(m + 12.0 * std::sqrt(m))) + kMaxJumps;
     cdf.resize(n);
     const double lm = m > 0.0 ? std::log(m) : 0.0;
@@ -1598,7 +1611,7 @@ void poisson_cdf(double m, std::vector<double>& cdf) {
 /// N ~ Poisson(lambda dt) jumps of size ln(1 + J) ~ N(m, s^2), kbar = e^{m + s^2/2} - 1.
 void advance_merton(const Setup& su, Block& b, double dt, const double* __restrict z,
                     const double* __restrict u, const double* __restrict jz,
-                    const std::vector<double>& jump_cdf) noexcept {
+                    const Doubles& jump_cdf) noexcept {
     const HedgeSpec& sp = su.spec;
     const double lam = hp(sp, hp_jump_intensity), jm = hp(sp, hp_jump_mean);
     const double js = hp(sp, hp_jump_std);
@@ -1774,7 +1787,7 @@ void signals_at(const Setup& su, Block& b, const i64* row, i64 k) noexcept {
 /// Moves every lane from time k to k + 1: the true price (generated, or read from the user's
 /// rows) and the observed one.
 void move_prices(const Setup& su, Block& b, const i64* row, i64 k,
-                 const std::vector<double>& jump_cdf) noexcept {
+                 const Doubles& jump_cdf) noexcept {
     const HedgeSpec& sp = su.spec;
     const double dt = sp.times[k + 1] - sp.times[k];
 #pragma omp simd
@@ -1991,16 +2004,16 @@ struct Workspace {
     std::vector<GroupStep> gs;
     std::vector<Book> books;
     std::vector<RuleParams> rules;
-    std::vector<std::vector<double>> rings;
+    std::vector<Doubles> rings;
     // Orders in flight: rule r's latency x kLanes ring starts at r * latency * kLanes (one flat
     // vector: a second vector of vectors made GCC emit an out-of-line std destructor that the
     // instruction sets would share, which .ci/check_isa_symbols rejects).
-    std::vector<double> orders;
+    Doubles orders;
     double* orders_of(std::size_t r, i64 latency) noexcept {
         return orders.data() + r * static_cast<std::size_t>(latency) * kLanes;
     }
-    std::vector<double> jump_cdf;
-    std::vector<double> hv_ring;  // window hedge vol: the last hv_window values x kLanes
+    Doubles jump_cdf;
+    Doubles hv_ring;  // window hedge vol: the last hv_window values x kLanes
     LegVols lv;                   // per-leg implied vols (surface or Heston marks)
     LaneBlock lane;               // and the per-lane state they need
 };
@@ -2457,7 +2470,7 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
         return;
     }
     double option_units = 0.0;
-    std::vector<double> lnk;
+    Doubles lnk;
     for (std::int64_t g = 0; g < spec.n_groups; ++g) {
         option_units += std::fabs(spec.groups[g].qc) + std::fabs(spec.groups[g].qp);
         lnk.push_back(std::log(spec.groups[g].strike));
