@@ -366,10 +366,11 @@ void marks(Block& b, const GroupStep& c, double r, double q) noexcept {
 
 /// The option marks of group c with one vol per lane (vl: the leg's implied vol on every path),
 /// added into val/del/gam/the (and wgam when ww_on: the Whalley-Wilmott gamma is the marks'),
-/// and the group's vega, vanna and volga per lane (quantity included) written to vega, vanna,
-/// volga: vega = S dq phi(d1) sqrt(t), vanna = d delta / d vol = -dq phi(d1) d2 / vol,
-/// volga = d vega / d vol = vega d1 d2 / vol (Haug, ch. 2; calls and puts alike).
-template <bool kTail>
+/// and, when kVega, the group's vega, vanna and volga per lane (quantity included) written to
+/// vega, vanna, volga: vega = S dq phi(d1) sqrt(t), vanna = d delta / d vol = -dq phi(d1) d2 /
+/// vol, volga = d vega / d vol = vega d1 d2 / vol (Haug, ch. 2; calls and puts alike). Only
+/// the split (and the trace) and the hedge option's vega target read them.
+template <bool kTail, bool kVega>
 void marks_lanes(Block& b, const GroupStep& c, const double* __restrict vl, double r, double q,
                  bool ww_on, double* __restrict vega, double* __restrict vanna,
                  double* __restrict volga) noexcept {
@@ -399,15 +400,20 @@ void marks_lanes(Block& b, const GroupStep& c, const double* __restrict vl, doub
         b.gam[j] += c.qsum * gamma;
         b.the[j] += c.qsum * ctheta - c.qp * (q * sdq - r * kdr);
         b.wgam[j] += ww * gamma;
-        vega[j] = c.qsum * vg;
-        vanna[j] = -c.qsum * c.dq * pdf * d2 * inv_sig_t * c.sqrt_t;
-        volga[j] = c.qsum * vg * d1 * d2 * inv_sig_t * c.sqrt_t;
+        if constexpr (kVega) {
+            vega[j] = c.qsum * vg;
+            vanna[j] = -c.qsum * c.dq * pdf * d2 * inv_sig_t * c.sqrt_t;
+            volga[j] = c.qsum * vg * d1 * d2 * inv_sig_t * c.sqrt_t;
+        }
     }
 }
 
 /// Whether some lane's d1 or d2 of group c at its own vol (vl) lies beyond kCdfTailStart;
 /// leaves d1 and 1 / (vol sqrt t) in b.ln->sc_d1, b.ln->sc_inv for marks_lanes.
-bool block_needs_tail_lanes(Block& b, const GroupStep& c, const double* vl, double rq) noexcept {
+bool block_needs_tail_lanes(Block& b, const GroupStep& c, const double* __restrict vl,
+                            double rq) noexcept {
+    double* __restrict inv_out = b.ln->sc_inv;
+    double* __restrict d1_out = b.ln->sc_d1;
     double n = 0.0;
 #pragma omp simd reduction(+ : n)
     for (int j = 0; j < kLanes; ++j) {
@@ -416,8 +422,8 @@ bool block_needs_tail_lanes(Block& b, const GroupStep& c, const double* vl, doub
         const double inv = 1.0 / sig_t;
         const double d1 = (b.lx[j] - c.log_strike + (rq + 0.5 * v * v) * c.tau) * inv;
         const double d2 = d1 - sig_t;
-        b.ln->sc_inv[j] = inv;
-        b.ln->sc_d1[j] = d1;
+        inv_out[j] = inv;
+        d1_out[j] = d1;
         const bool near = (std::fabs(d1) <= vmath::kCdfTailStart) &
                           (std::fabs(d2) <= vmath::kCdfTailStart);  // false for NaN
         n += near ? 0.0 : 1.0;
@@ -717,10 +723,18 @@ void group_marks_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& l
     double* vg = lv.vega.data() + at;
     double* va = lv.vanna.data() + at;
     double* vo = lv.volga.data() + at;
-    if (block_needs_tail_lanes(b, c, vl, r - q)) {
-        marks_lanes<true>(b, c, vl, r, q, mark_hedge, vg, va, vo);
+    const bool tail = block_needs_tail_lanes(b, c, vl, r - q);
+    if (!su.spec.split && su.spec.n_trace == 0 && !su.oh_on) {
+        // the P&L without its split (and no option hedge): nothing reads vega, vanna, volga
+        if (tail) {
+            marks_lanes<true, false>(b, c, vl, r, q, mark_hedge, vg, va, vo);
+        } else {
+            marks_lanes<false, false>(b, c, vl, r, q, mark_hedge, vg, va, vo);
+        }
+    } else if (tail) {
+        marks_lanes<true, true>(b, c, vl, r, q, mark_hedge, vg, va, vo);
     } else {
-        marks_lanes<false>(b, c, vl, r, q, mark_hedge, vg, va, vo);
+        marks_lanes<false, true>(b, c, vl, r, q, mark_hedge, vg, va, vo);
     }
     if (mark_hedge) {
         return;
@@ -2174,14 +2188,16 @@ void attribute(const Setup& su, Block& b, i64 k, double dt, const LegVols& lv) n
         const double ds = b.s[j] - b.s_prev[j];
         b.a_gamma[j] += 0.5 * b.gam[j] * ds * ds;
         b.a_theta[j] += b.the[j] * dt;
-        b.a_vega[j] += b.veg[j] * dvol;
         const double lr = b.lo[j] - b.lo_prev[j];
         b.rv[j] += lr * lr;
     }
+    // The shared vol path's terms (without one, veg dvol is +0: a_vega, which starts at +0,
+    // would not change by a bit)
     if (sp.vols != nullptr) {
 #pragma omp simd
         for (int j = 0; j < kLanes; ++j) {
             const double ds = b.s[j] - b.s_prev[j];
+            b.a_vega[j] += b.veg[j] * dvol;
             b.a_vanna[j] += b.vna[j] * ds * dvol;
             b.a_volga[j] += 0.5 * b.vlg[j] * dvol * dvol;
         }
