@@ -35,7 +35,7 @@ import numpy as np
 
 from . import _arrays, _core
 from ._arrays import FloatArray
-from .greeks import InputWarning
+from .greeks import InputWarning, greeks
 
 __all__ = [
     "GBM",
@@ -360,8 +360,7 @@ def _warn_roll_entry(
         mny = strike / spot if roll.moneyness is None else roll.moneyness
         tenor = expiry if roll.tenor is None else _grid_expiry(times, roll.tenor)[0]
         vol = _initial_vol(position, params, np.array([[mny * spot, tenor]]))
-        d1 = (-math.log(mny) + (r - q + 0.5 * vol * vol) * tenor) / (vol * math.sqrt(tenor))
-        cdelta = math.exp(-q * tenor) * 0.5 * math.erfc(-d1 / math.sqrt(2.0))
+        cdelta = float(greeks(spot, mny * spot, tenor, vol, r, q, which="delta").delta)
         if not lo <= cdelta <= hi:
             out.append(
                 f"the group of strike {strike:.6g}, expiry {expiry:.6g} reopens at moneyness "
