@@ -15,14 +15,19 @@ Issue #14's roll rule: ``roll`` (a one-month ATM straddle at a flat 20% vol, rol
 expiry: the per-lane strike and expiry) and ``rollband`` (also whenever its call delta leaves
 [0.25, 0.75], which on some path of a block happens at almost every step) against the default
 workload (the straddle without a roll, the constant-vol engine).
+``ratio A B [rounds]`` runs workloads A and B alternately in one process (one run of each per
+round) and prints each round's times and ratio A / B, then the median ratio: issue #14's bound
+is ``ratio smile leg``.
 Issue #15's P&L without its split: ``pnl`` (the default workload with ``split=False``: the
 options marked at the start and the horizon, the hedge delta only on the paths that trade).
 """
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
+from typing import Any
 
 import gammaext as g
 
@@ -40,16 +45,19 @@ SMILE = g.VolSurface.svi(
 )
 SMILE1 = g.VolSurface.svi([1.0], [g.SVI(0.035, 0.11, -0.45, 0.02, 0.15)])
 
-if __name__ == "__main__":
-    mode = sys.argv[1] if len(sys.argv) > 1 else ""
+
+
+def workload(mode: str) -> dict[str, Any]:
+    """The keyword arguments of simulate_hedge for a mode ("" the default workload)."""
+    kw = dict(KW)
     if mode == "pnl":
-        KW["split"] = False
+        kw["split"] = False
     elif mode == "bounce":
-        KW["noise"] = g.Noise("bounce", 5e-4)
+        kw["noise"] = g.Noise("bounce", 5e-4)
     elif mode == "leg":
-        KW["position"] = g.Position(legs=CALL, vol=0.2)
+        kw["position"] = g.Position(legs=CALL, vol=0.2)
     elif mode in ("smile", "smile1"):
-        KW["position"] = g.Position(
+        kw["position"] = g.Position(
             legs=CALL,
             vol=SMILE if mode == "smile" else SMILE1,
             sticky="moneyness",
@@ -57,13 +65,42 @@ if __name__ == "__main__":
         )
     elif mode in ("roll", "rollband"):
         band = (0.25, 0.75) if mode == "rollband" else None
-        KW["position"] = g.Position(
+        kw["position"] = g.Position(
             legs=g.straddle(expiry=1 / 12), vol=0.2, roll=g.Roll(1 / 12, delta=band)
         )
-    g.simulate_hedge(g.GBM(), n_paths=2000, threads=1, **KW)  # warm-up
+    elif mode:
+        raise SystemExit(f"unknown workload {mode!r}")
+    return kw
+
+
+def ns_per_path_step(kw: dict[str, Any], repeats: int = 3) -> float:
+    """Best of `repeats` runs of 1e5 paths x 252 steps on one thread, ns per path-step."""
     best = float("inf")
-    for _ in range(3):
+    for _ in range(repeats):
         t0 = time.perf_counter()
-        g.simulate_hedge(g.GBM(), n_paths=100_000, threads=1, seed=1, **KW)
+        g.simulate_hedge(g.GBM(), n_paths=100_000, threads=1, seed=1, **kw)
         best = min(best, time.perf_counter() - t0)
-    print(f"{best / (1e5 * 252) * 1e9:.2f}")
+    return best / (1e5 * 252) * 1e9
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    if args[:1] == ["ratio"]:  # ratio A B [rounds]: both in this process, alternating
+        a, b = workload(args[1]), workload(args[2])
+        rounds = int(args[3]) if len(args) > 3 else 10
+        g.simulate_hedge(g.GBM(), n_paths=2000, threads=1, **a)  # warm-up
+        g.simulate_hedge(g.GBM(), n_paths=2000, threads=1, **b)
+        rows = []
+        for _ in range(rounds):
+            ta, tb = ns_per_path_step(a, 1), ns_per_path_step(b, 1)
+            rows.append((ta, tb, ta / tb))
+            print(f"{ta:.2f} {tb:.2f} {ta / tb:.3f}", flush=True)
+        ratios = sorted(r for _, _, r in rows)
+        med_a = statistics.median(r[0] for r in rows)
+        med_b = statistics.median(r[1] for r in rows)
+        print(f"median ratio {statistics.median(ratios):.3f} "
+              f"(range {ratios[0]:.3f}-{ratios[-1]:.3f}), medians {med_a:.2f} / {med_b:.2f}")
+    else:
+        kw = workload(args[0] if args else "")
+        g.simulate_hedge(g.GBM(), n_paths=2000, threads=1, **kw)  # warm-up
+        print(f"{ns_per_path_step(kw):.2f}")

@@ -89,7 +89,7 @@ struct GroupLanes {
 /// (log-moneyness; one group's d1 and 1 / (vol sqrt t) from the tail check to the marks) and
 /// the first leg's implied vol (trace).
 struct LaneBlock {
-    alignas(64) double atm_y[kLanes], atm_m[kLanes], ls0[kLanes], qa[kLanes], qb[kLanes];
+    alignas(64) double atm_y[kLanes], atm_m[kLanes], ls0[kLanes], q[4][kLanes];
     alignas(64) double lmk[kLanes], sc_d1[kLanes], sc_inv[kLanes], iv0[kLanes], one[kLanes];
     // The hedge option (an option as second hedge instrument): quantity held, this step's
     // trade and its cost, and its Greeks per unit at its own implied vol.
@@ -196,21 +196,22 @@ void fill(double* a, double x) noexcept {
     }
 }
 
-/// Fills a[j], b[j] with draws 2n and 2n+1 of `stream` for every lane (normals or uniforms).
-/// Philox4x32-10 (rng::philox4x32_inplace). With AVX-512 each 32-bit word lives in the low
-/// half of a 64-bit lane (Word = u64): a multiply reads only the low halves (one vpmuludq), the
-/// XORs and the products' low halves are those of the 32-bit words, and whatever the high
-/// halves hold is dropped at the end; the same numbers as with 32-bit words, without the
-/// permutes that packed them into 64-bit products and back every round (about 1 ns per
-/// stream and path-step). With AVX2 and SSE2 that layout halves the lanes per instruction and
-/// was no faster (SSE2: twice as slow), so they keep 32-bit words.
+/// Philox4x32-10 (rng::philox4x32_inplace) of counter (n, stream, path) for every lane of the
+/// block, each lane's four output words passed to emit(j, w0, w1, w2, w3). With AVX-512 each
+/// 32-bit word lives in the low half of a 64-bit lane (Word = u64): a multiply reads only the
+/// low halves (one vpmuludq), the XORs and the products' low halves are those of the 32-bit
+/// words, and whatever the high halves hold is dropped at the end; the same numbers as with
+/// 32-bit words, without the permutes that packed them into 64-bit products and back every
+/// round (about 1 ns per stream and path-step). With AVX2 and SSE2 that layout halves the
+/// lanes per instruction and was no faster (SSE2: twice as slow), so they keep 32-bit words.
 #ifdef __AVX512F__
 using PhiloxWord = u64;
 #else
 using PhiloxWord = u32;
 #endif
-void draw_pair(const Block& b, u64 seed, rng::Stream stream, u32 n, bool normal,
-               double* __restrict a, double* __restrict c) noexcept {
+template <class Emit>
+GAMMAEXT_ALWAYS_INLINE void philox_lanes(const Block& b, u64 seed, rng::Stream stream, u32 n,
+                                         Emit&& emit) noexcept {
     using Word = PhiloxWord;
     // the round keys, the same for every lane
     Word key0[rng::kPhiloxRounds], key1[rng::kPhiloxRounds];
@@ -233,17 +234,48 @@ void draw_pair(const Block& b, u64 seed, rng::Stream stream, u32 n, bool normal,
             c1 = static_cast<Word>(p1);
             c3 = static_cast<Word>(p0);
         }
-        a[j] = rng::uniform_from_bits(static_cast<u32>(c0), static_cast<u32>(c1));
-        c[j] = rng::uniform_from_bits(static_cast<u32>(c2), static_cast<u32>(c3));
+        emit(j, static_cast<u32>(c0), static_cast<u32>(c1), static_cast<u32>(c2),
+             static_cast<u32>(c3));
     }
-    if (normal) {
+}
+
+/// Box-Muller in place over a block: (a[j], c[j]) uniforms in, normals out.
+void box_muller_lanes(double* __restrict a, double* __restrict c) noexcept {
 #pragma omp simd
-        for (int j = 0; j < kLanes; ++j) {
-            double z0, z1;
-            rng::box_muller(a[j], c[j], z0, z1);
-            a[j] = z0;
-            c[j] = z1;
-        }
+    for (int j = 0; j < kLanes; ++j) {
+        double z0, z1;
+        rng::box_muller(a[j], c[j], z0, z1);
+        a[j] = z0;
+        c[j] = z1;
+    }
+}
+
+/// Fills a[j], c[j] with draws 2n and 2n+1 of `stream` for every lane (normals or uniforms).
+void draw_pair(const Block& b, u64 seed, rng::Stream stream, u32 n, bool normal,
+               double* __restrict a, double* __restrict c) noexcept {
+    philox_lanes(b, seed, stream, n, [&](int j, u32 w0, u32 w1, u32 w2, u32 w3) {
+        a[j] = rng::uniform_from_bits(w0, w1);
+        c[j] = rng::uniform_from_bits(w2, w3);
+    });
+    if (normal) {
+        box_muller_lanes(a, c);
+    }
+}
+
+/// Fills q[i][j] with draw 4n + i of a stream drawn four per call (rng::draws_per_call: one
+/// 32-bit word per uniform) for every lane, normals or uniforms.
+void draw_quad(const Block& b, u64 seed, rng::Stream stream, u32 n, bool normal,
+               double* __restrict q0, double* __restrict q1, double* __restrict q2,
+               double* __restrict q3) noexcept {
+    philox_lanes(b, seed, stream, n, [&](int j, u32 w0, u32 w1, u32 w2, u32 w3) {
+        q0[j] = rng::uniform_from_word(w0);
+        q1[j] = rng::uniform_from_word(w1);
+        q2[j] = rng::uniform_from_word(w2);
+        q3[j] = rng::uniform_from_word(w3);
+    });
+    if (normal) {
+        box_muller_lanes(q0, q1);
+        box_muller_lanes(q2, q3);
     }
 }
 
@@ -1415,13 +1447,13 @@ void leg_vols_roll(const Setup& su, Block& b, i64 k, const LegVols& lv, const do
 /// arithmetic); e^{-kappa dt} and sd from su.atm_steps, computed once per run.
 void advance_atm(const Setup& su, Block& b, i64 k, const double* __restrict z) noexcept {
     const surface::OuStep st = su.atm_steps[static_cast<std::size_t>(k)];
-    const double* __restrict zq = (k & 1) != 0 ? b.ln->qb : b.ln->qa;
+    const double* __restrict zq = b.ln->q[k & 3];
     const double lv = su.ln_atm_level, rho = su.atm_rho, rp = su.atm_rho_perp;
     const double decay = st.decay, sd = st.sd, l0 = su.ln_atm0;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
         b.ln->atm_y[j] = lv + (b.ln->atm_y[j] - lv) * decay + sd * (rho * z[j] + rp * zq[j]);
-        b.ln->atm_m[j] = vmath::exp(b.ln->atm_y[j] - l0);
+        b.ln->atm_m[j] = vmath::exp_normal(b.ln->atm_y[j] - l0);  // exp's bits
     }
 }
 
@@ -1690,8 +1722,8 @@ void advance_bootstrap(const Setup& su, Block& b, i64 k) noexcept {
     }
 }
 
-/// The random numbers of step k, drawn in pairs (even k draws k and k + 1), and the noise
-/// draws of time k + 1.
+/// The random numbers of step k, drawn in pairs (even k draws k and k + 1; the ATM level's
+/// four at a time, at k = 0 mod 4), and the noise draws of time k + 1.
 void draw_step(const Setup& su, Block& b, i64 k) noexcept {
     const HedgeSpec& sp = su.spec;
     const bool scenario = su.kind == PathKind::oscillation || su.kind == PathKind::trend;
@@ -1710,9 +1742,11 @@ void draw_step(const Setup& su, Block& b, i64 k) noexcept {
             draw_pair(b, sp.seed, rng::Stream::jump_count, n, false, b.ua, b.ub);
             draw_pair(b, sp.seed, rng::Stream::jump_size, n, true, b.ja, b.jb);
         }
-        if (su.atm_on) {
-            draw_pair(b, sp.seed, rng::Stream::atm_vol, n, true, b.ln->qa, b.ln->qb);
-        }
+    }
+    if (su.atm_on && (k & 3) == 0) {  // four draws per call (rng::draws_per_call)
+        LaneBlock& ln = *b.ln;
+        draw_quad(b, sp.seed, rng::Stream::atm_vol, static_cast<u32>(k >> 2), true, ln.q[0], ln.q[1],
+                  ln.q[2], ln.q[3]);
     }
     if (su.noise != NoiseKind::none && ((k + 1) & 1) == 0) {
         draw_pair(b, sp.seed, rng::Stream::noise, static_cast<u32>((k + 1) >> 1),
@@ -2635,14 +2669,19 @@ void random_draws(std::uint64_t seed, std::uint32_t stream, std::int64_t first_p
             b.path_lo[j] = static_cast<u32>(gp);
             b.path_hi[j] = static_cast<u32>(gp >> 32);
         }
-        for (std::int64_t k = 0; k < n_draws; k += 2) {
-            draw_pair(b, seed, static_cast<rng::Stream>(stream), static_cast<u32>(k >> 1), normal,
-                      b.za, b.zb);
+        const auto st = static_cast<rng::Stream>(stream);
+        const int per_call = rng::draws_per_call(st);
+        alignas(64) double q[4][kLanes];
+        for (std::int64_t k = 0; k < n_draws; k += per_call) {
+            if (per_call == 4) {
+                draw_quad(b, seed, st, static_cast<u32>(k >> 2), normal, q[0], q[1], q[2], q[3]);
+            } else {
+                draw_pair(b, seed, st, static_cast<u32>(k >> 1), normal, q[0], q[1]);
+            }
             for (int j = 0; j < len; ++j) {
                 double* row = out + (i0 + j) * n_draws;
-                row[k] = b.za[j];
-                if (k + 1 < n_draws) {
-                    row[k + 1] = b.zb[j];
+                for (int i = 0; i < per_call && k + i < n_draws; ++i) {
+                    row[k + i] = q[i][j];
                 }
             }
         }

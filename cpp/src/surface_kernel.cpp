@@ -36,6 +36,21 @@ GAMMAEXT_ALWAYS_INLINE void normal_pair(u64 seed, u32 stream, const u32* plo, co
     }
 }
 
+/// Normals 4n .. 4n + 3 of a stream drawn four per call (rng::draws_per_call; the engine's
+/// draw_quad, lane by lane) into q[0..3].
+GAMMAEXT_ALWAYS_INLINE void normal_quad(u64 seed, u32 stream, const u32* plo, const u32* phi,
+                                        u32 n, double (*__restrict q)[kLanes]) noexcept {
+    const auto k0 = static_cast<u32>(seed);
+    const auto k1 = static_cast<u32>(seed >> 32);
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        u32 c0 = n, c1 = stream, c2 = plo[j], c3 = phi[j];
+        rng::philox4x32_inplace(c0, c1, c2, c3, k0, k1);
+        rng::box_muller(rng::uniform_from_word(c0), rng::uniform_from_word(c1), q[0][j], q[1][j]);
+        rng::box_muller(rng::uniform_from_word(c2), rng::uniform_from_word(c3), q[2][j], q[3][j]);
+    }
+}
+
 }  // namespace
 
 /// Paths [lo, hi) of spec; steps holds (mu, sd, decay, ou_sd) per step (surface.cpp).
@@ -48,7 +63,7 @@ void atm_vol_range(const AtmVolSpec& sp, const double* steps, std::int64_t lo,
     const double rho_perp = std::sqrt(std::max(0.0, 1.0 - rho * rho));
     const std::int64_t stride = sp.n_steps + 1;
     alignas(64) u32 plo[kLanes], phi[kLanes];
-    alignas(64) double lx[kLanes], y[kLanes], zs[2][kLanes], zp[2][kLanes], s[kLanes], a[kLanes];
+    alignas(64) double lx[kLanes], y[kLanes], zs[2][kLanes], zp[4][kLanes], s[kLanes], a[kLanes];
     for (std::int64_t i0 = lo; i0 < hi; i0 += kLanes) {
         const int len = static_cast<int>(std::min<std::int64_t>(kLanes, hi - i0));
         for (int j = 0; j < kLanes; ++j) {  // spare lanes repeat the last path, never stored
@@ -64,15 +79,16 @@ void atm_vol_range(const AtmVolSpec& sp, const double* steps, std::int64_t lo,
         }
         for (std::int64_t k = 0; k < sp.n_steps; ++k) {
             const int half = static_cast<int>(k & 1);
-            if (half == 0) {  // draws k and k + 1 come from one Philox call per stream
-                const auto n = static_cast<u32>(k >> 1);
-                normal_pair(sp.seed, price, plo, phi, n, zs[0], zs[1]);
-                normal_pair(sp.seed, perp, plo, phi, n, zp[0], zp[1]);
+            if (half == 0) {  // price draws k and k + 1 come from one Philox call
+                normal_pair(sp.seed, price, plo, phi, static_cast<u32>(k >> 1), zs[0], zs[1]);
+            }
+            if ((k & 3) == 0) {  // atm_vol draws k .. k + 3 from one call
+                normal_quad(sp.seed, perp, plo, phi, static_cast<u32>(k >> 2), zp);
             }
             const double* c = steps + 4 * k;
             const double mu = c[0], sd = c[1], decay = c[2], ou_sd = c[3];
             const double* z = zs[half];
-            const double* zq = zp[half];
+            const double* zq = zp[k & 3];
 #pragma omp simd
             for (int j = 0; j < kLanes; ++j) {
                 // The same arithmetic as the engine's GBM step (hedging_kernel.cpp, advance_gbm).

@@ -15,13 +15,17 @@
 //   counter = (draw >> 1, stream, path & 0xffffffff, path >> 32)
 // so draw `draw` of stream `stream` of path `path` is a pure function of (seed, stream, path,
 // draw). One Philox call gives 128 bits: the even draw takes words 0-1, the odd draw words 2-3.
+// The atm_vol stream takes four draws per call instead (counter draw >> 2, draw 4n + i from
+// word i alone; draws_per_call).
 // Paths [a, b) generated alone are therefore bit-identical to rows a..b-1 of a larger run, at
 // any thread count and any chunking.
 //
-// Uniforms: the top 52 of the 64 bits, u = (m + 1/2) 2^-52, exactly representable, in (0, 1).
+// Uniforms: the top 52 of the 64 bits, u = (m + 1/2) 2^-52, exactly representable, in (0, 1)
+// (atm_vol: u = (w + 1/2) 2^-32 of its 32-bit word w).
 // Normals: the Box-Muller transform (G. E. P. Box and M. E. Muller, "A note on the generation
 // of random normal deviates", Ann. Math. Statist. 29 (1958) 610-611) of the pair (u0, u1) of
-// one Philox call: z_even = r cos(2 pi u1), z_odd = r sin(2 pi u1), r = sqrt(-2 log u0). The
+// one Philox call: z_even = r cos(2 pi u1), z_odd = r sin(2 pi u1), r = sqrt(-2 log u0) (atm_vol:
+// the pairs (u_4n, u_4n+1) and (u_4n+2, u_4n+3) alike). The
 // sine and cosine are reduced exactly in u (quarter turns) and evaluated by Taylor polynomials
 // on [-pi/4, pi/4] (truncation below 1e-19), so the whole transform is branch-free and about
 // 1 ulp accurate; |z| <= 8.6 because u0 >= 2^-53. It costs about half of an inverse-CDF normal
@@ -107,6 +111,17 @@ GAMMAEXT_ALWAYS_INLINE double uniform_from_bits(std::uint32_t lo, std::uint32_t 
     return (std::bit_cast<double>(kOneBits | (bits >> 12)) - 1.0) + kHalfUlp;
 }
 
+/// (w + 1/2) 2^-32 for one 32-bit word w: exact, strictly inside (0, 1). The uniforms of a
+/// stream drawn four per Philox call (draws_per_call).
+GAMMAEXT_ALWAYS_INLINE double uniform_from_word(std::uint32_t w) noexcept {
+    return (static_cast<double>(w) + 0.5) * 0x1p-32;
+}
+
+/// Draws per Philox call of a stream: 4 for atm_vol (one 32-bit word per uniform: its normals
+/// only drive the ATM level, where 2^-32 resolution and |z| <= 6.7 are ample, and the smile
+/// book draws it at every step), 2 for every other stream (two words per uniform).
+constexpr int draws_per_call(Stream stream) noexcept { return stream == Stream::atm_vol ? 4 : 2; }
+
 /// The pair of uniforms (draws 2n and 2n+1) of (seed, stream, path) at counter n.
 GAMMAEXT_ALWAYS_INLINE void uniform_pair(std::uint64_t seed, std::uint32_t stream, std::uint64_t path,
                          std::uint32_t n, double& u0, double& u1) noexcept {
@@ -152,7 +167,7 @@ GAMMAEXT_ALWAYS_INLINE void sincos_2pi(double u, double& sin_out, double& cos_ou
 
 /// Box-Muller: two independent standard normals from two uniforms in (0, 1).
 GAMMAEXT_ALWAYS_INLINE void box_muller(double u0, double u1, double& z0, double& z1) noexcept {
-    const double r = std::sqrt(-2.0 * vmath::log(u0));
+    const double r = std::sqrt(-2.0 * vmath::log_normal(u0));  // u0 >= 2^-53
     double s, c;
     sincos_2pi(u1, s, c);
     z0 = r * c;
