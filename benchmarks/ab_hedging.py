@@ -17,19 +17,25 @@ expiry: the per-lane strike and expiry) and ``rollband`` (also whenever its call
 workload (the straddle without a roll, the constant-vol engine).
 ``ratio A B [rounds]`` runs workloads A and B alternately in one process (one run of each per
 round) and prints each round's times and ratio A / B, then the median ratio: issue #14's bound
-is ``ratio smile leg``.
+is ``ratio smile leg``. ``cores OLD.so NEW.so [workload [rounds]]`` runs one workload
+alternately on two builds' engines (their ``_core`` extensions loaded by path) in one process,
+and prints old / new.
 Issue #15's P&L without its split: ``pnl`` (the default workload with ``split=False``: the
 options marked at the start and the horizon, the hedge delta only on the paths that trade).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import gammaext as g
+from gammaext import hedging
 
 KW = {
     "position": g.Position(vol=0.2),
@@ -83,16 +89,42 @@ def ns_per_path_step(kw: dict[str, Any], repeats: int = 3) -> float:
     return best / (1e5 * 252) * 1e9
 
 
+def load_core(alias: str, path: str) -> ModuleType:
+    """A build's _core extension loaded by path (as benchmarks/ab_greeks.py does)."""
+    spec = importlib.util.spec_from_file_location(f"{alias}._core", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def runner(kw: dict[str, Any], core: ModuleType | None = None) -> Callable[[], float]:
+    """One timed run of a workload, with the engine of `core` (a build's _core) if given."""
+
+    def run() -> float:
+        if core is not None:
+            hedging._core = core  # the engine call of simulate_hedge
+        return ns_per_path_step(kw, 1)
+
+    return run
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
-    if args[:1] == ["ratio"]:  # ratio A B [rounds]: both in this process, alternating
-        a, b = workload(args[1]), workload(args[2])
+    if args[:1] in (["ratio"], ["cores"]):
+        if args[0] == "ratio":  # ratio A B [rounds]: two workloads, this build
+            run_a, run_b = runner(workload(args[1])), runner(workload(args[2]))
+        else:  # cores OLD.so NEW.so [workload [rounds]]: one workload, two builds' engines
+            kw = workload(args[3] if len(args) > 3 else "")
+            run_a = runner(kw, load_core("ab_old", args[1]))
+            run_b = runner(kw, load_core("ab_new", args[2]))
+            args = args[1:]
         rounds = int(args[3]) if len(args) > 3 else 10
-        g.simulate_hedge(g.GBM(), n_paths=2000, threads=1, **a)  # warm-up
-        g.simulate_hedge(g.GBM(), n_paths=2000, threads=1, **b)
+        run_a(), run_b()  # warm-up
         rows = []
         for _ in range(rounds):
-            ta, tb = ns_per_path_step(a, 1), ns_per_path_step(b, 1)
+            ta, tb = run_a(), run_b()
             rows.append((ta, tb, ta / tb))
             print(f"{ta:.2f} {tb:.2f} {ta / tb:.3f}", flush=True)
         ratios = sorted(r for _, _, r in rows)
