@@ -379,7 +379,7 @@ void marks(Block& b, const GroupStep& c, double r, double q) noexcept {
         const double lsk = b.lx[j] - c.log_strike;
         const double d1 = (lsk + c.mu_t) * c.inv_sig_t;
         const double d2 = d1 - c.sig_t;
-        const double e1 = vmath::half_gauss(d1);
+        const double e1 = vmath::half_gauss<kTail>(d1);
         const double pdf = kInvSqrt2Pi * e1;
         const double n1 = vmath::norm_cdf_from<kTail>(d1, e1);
         const double n2 = vmath::norm_cdf_from<kTail>(d2, e1 * s * c.ratio);
@@ -417,7 +417,7 @@ void marks_lanes(Block& b, const GroupStep& c, const double* __restrict vl, doub
         const double inv_sig_t = b.ln->sc_inv[j];  // from block_needs_tail_lanes
         const double d1 = b.ln->sc_d1[j];
         const double d2 = d1 - sig_t;
-        const double e1 = vmath::half_gauss(d1);
+        const double e1 = vmath::half_gauss<kTail>(d1);
         const double pdf = kInvSqrt2Pi * e1;
         const double n1 = vmath::norm_cdf_from<kTail>(d1, e1);
         const double n2 = vmath::norm_cdf_from<kTail>(d2, e1 * s * c.ratio);

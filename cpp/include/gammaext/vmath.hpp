@@ -97,6 +97,15 @@ GAMMAEXT_ALWAYS_INLINE double exp_hl(double hi, double lo) noexcept {
 
 GAMMAEXT_ALWAYS_INLINE double exp(double x) noexcept { return exp_hl(x, 0.0); }
 
+/// exp_hl(hi, lo) where the result is known to be a normal number: the same bits, without the
+/// clamps and with one scaling by 2^k (exact for a normal result).
+GAMMAEXT_ALWAYS_INLINE double exp_hl_normal(double hi, double lo) noexcept {
+    constexpr double kLog2e = 1.4426950408889634074;
+    const double k = round_int((hi + lo) * kLog2e);
+    const double r = ((hi - k * kLn2Hi) - k * kLn2Lo) + lo;
+    return exp_reduced(r) * pow2_int(k);
+}
+
 /// exp(x) with x clamped to [-708, 709], where e^x is a normal number: the same bits as exp
 /// there (the same reduction and polynomial; one scaling by 2^k is exact for a normal result,
 /// where exp splits it in two for subnormal ones), eight operations fewer. NaN propagates.
@@ -178,13 +187,23 @@ GAMMAEXT_ALWAYS_INLINE double log(double x) noexcept {
 
 /// exp(-x^2/2), with x^2 split exactly so that the result keeps full relative accuracy out to
 /// where it underflows (|x| ~ 38.6): the Gaussian factor shared by the density and the CDF.
+///
+/// kTail = false: only for |x| <= kCdfTailStart (the lanes norm_cdf_from<false> serves, where
+/// e^{-x^2/2} >= e^{-16} is a normal number): the same bits without the clamp, the NaN select
+/// and exp's subnormal scaling.
+template <bool kTail = true>
 GAMMAEXT_ALWAYS_INLINE double half_gauss(double x) noexcept {
     constexpr double kSplit = 65536.0;  // xh = x rounded to 2^-16: xh^2 is exact for |x| < 2^10
     constexpr double kClamp = 40.0;     // beyond it the result is 0 in double precision
     double a = x < 0.0 ? -x : x;
-    a = a > kClamp ? kClamp : a;  // also maps +-inf to a point where the result is 0
+    if constexpr (kTail) {
+        a = a > kClamp ? kClamp : a;  // also maps +-inf to a point where the result is 0
+    }
     const double ah = round_int(a * kSplit) / kSplit;
     const double lo = (a - ah) * (a + ah);  // x^2 = ah^2 + lo, ah^2 exact
+    if constexpr (!kTail) {
+        return exp_hl_normal(-0.5 * ah * ah, -0.5 * lo);
+    }
     const double result = exp_hl(-0.5 * ah * ah, -0.5 * lo);
     return x != x ? x : result;
 }
@@ -238,9 +257,9 @@ GAMMAEXT_ALWAYS_INLINE Ratio cody_erfc_mid(double y) noexcept {
 /// that rounding. Cody's three ranges are each written as one fraction num/den, the right one is
 /// selected per lane and divided once: no branches, one division, no exp of its own.
 ///
-/// kTail = false leaves out Cody's asymptotic range (|x| > 4 sqrt 2): a caller that knows no
-/// element of a block is that far out (the common case) saves a third of the work; the result
-/// is identical for the elements it is valid for.
+/// kTail = false leaves out Cody's asymptotic range (|x| > 4 sqrt 2) and the clamp of y: a
+/// caller that knows no element of a block is that far out (the common case) saves a third of
+/// the work; the result is identical for the elements it is valid for.
 template <bool kTail = true>
 GAMMAEXT_ALWAYS_INLINE double norm_cdf_from(double x, double g) noexcept {
     constexpr double kInvSqrt2 = 0.70710678118654752440;
@@ -249,7 +268,9 @@ GAMMAEXT_ALWAYS_INLINE double norm_cdf_from(double x, double g) noexcept {
     constexpr double kClamp = 30.0;      // erfc(27.3) is below the smallest subnormal (g = 0)
     constexpr double kInvSqrtPi = 0.56418958354775628695;
     double y = (x < 0.0 ? -x : x) * kInvSqrt2;
-    y = y > kClamp ? kClamp : y;
+    if constexpr (kTail) {
+        y = y > kClamp ? kClamp : y;
+    }
     const double w = y * y;
 
     // y <= 0.46875: erfc = 1 - y A(w)/B(w) = (B - y A)/B.
@@ -262,8 +283,7 @@ GAMMAEXT_ALWAYS_INLINE double norm_cdf_from(double x, double g) noexcept {
     const bool small = y <= kThresh;
     if constexpr (!kTail) {
         const double e = (small ? num_small / b : c / d) * (small ? 1.0 : g);
-        const double result = x < 0.0 ? 0.5 * e : 1.0 - 0.5 * e;
-        return x != x ? x : result;
+        return x < 0.0 ? 0.5 * e : 1.0 - 0.5 * e;  // a NaN x propagates through c / d
     }
     // y > 4: Cody's erfc = exp(-y^2)/y (1/sqrt(pi) - z P(z)/Q(z)), z = 1/y^2, with P and Q of
     // degree 5. Multiplying through by y^12 turns it into polynomials in w = y^2 with the
