@@ -1994,15 +1994,22 @@ void set_band(const Block& b, Book& bk, const RuleParams& rp) noexcept {
 }
 
 /// Updates a rule's state at step k1, sets its band and decides its trades (bk.q) for every
-/// lane: the triggers, combined.
+/// lane: the triggers, combined. A rule that is a price move alone (Move, no gate, band, ATR,
+/// clock or maximum interval) takes the same loop with the other triggers known false at
+/// compile time (the same bits, a third of the work).
 void decide(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, double* ring,
             i64 k1, double dt) noexcept {
     update_indicators(b, bk, rp, ring, k1, dt);
     set_band(b, bk, rp);
+    const bool move_only = rp.move > 0.0 && !(rp.atr_mult > 0.0) &&
+                           rp.band_kind == BandKind::none && !rp.gate &&
+                           !(rp.max_interval > 0.0) && !(rp.every > 0.0);
     // The implied vol the gate compares realized vol with: the shared one, or with per-leg
     // marks the first leg's current implied vol on each path (the marks', b.ln->iv0).
     alignas(64) double iv[kLanes];
-    if (su.lanes) {
+    if (move_only) {
+        // (no gate)
+    } else if (su.lanes) {
         std::copy(b.ln->iv0, b.ln->iv0 + kLanes, iv);
     } else {
         fill(iv, su.spec.vols != nullptr ? su.spec.vols[k1] : su.vol);
@@ -2021,28 +2028,39 @@ void decide(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, dou
     const double max_on = max_interval > 0.0 ? 1.0 : 0.0;
     const double every_on = t_every ? 1.0 : 0.0;
     const double edge_on = rp.to_edge ? 1.0 : 0.0;
+    const auto lanes = [&]<bool kMoveOnly>() {
 #pragma omp simd
-    for (int j = 0; j < kLanes; ++j) {
-        const double o = b.o[j];
-        const double last = bk.last[j];
-        const double net = b.hdel[j] + bk.h[j] + bk.pend[j];
-        const double ref = from_last_on != 0.0 ? last : b.o_prev[j];
-        const double hb = bk.band[j];
-        const double hv = bk.hv[j];
-        const bool t_move = (move_on != 0.0) & (std::fabs(o - last) >= move * last);
-        const bool t_atr = (atr_on != 0.0) & (std::fabs(o - ref) > atr_mult * bk.atr[j]);
-        const bool t_band = (band_on != 0.0) & (std::fabs(net) > hb);
-        const double lo = gate_lo * iv[j], hi = gate_hi * iv[j];
-        const bool open = (gate_on == 0.0) | ((hv >= lo * lo) & (hv <= hi * hi));
-        const bool t_max = (max_on != 0.0) & (bk.since[j] >= max_interval);
-        const bool to_e = edge_on != 0.0;
-        const bool full = (open & ((every_on != 0.0) | t_move | t_atr | (t_band & !to_e))) | t_max;
-        const bool trig = full | (open & t_band & to_e);
-        const double target = full ? 0.0 : (net > 0.0 ? hb : -hb);
-        bk.q[j] = trig ? target - net : 0.0;
-        bk.last[j] = trig ? o : last;
-        bk.since[j] = trig ? 0.0 : bk.since[j];
-        bk.rebal[j] += trig ? 1.0 : 0.0;
+        for (int j = 0; j < kLanes; ++j) {
+            const double o = b.o[j];
+            const double last = bk.last[j];
+            const double net = b.hdel[j] + bk.h[j] + bk.pend[j];
+            const bool t_move = (move_on != 0.0) & (std::fabs(o - last) >= move * last);
+            bool full = t_move, trig = t_move;
+            double target = 0.0;
+            if constexpr (!kMoveOnly) {
+                const double ref = from_last_on != 0.0 ? last : b.o_prev[j];
+                const double hb = bk.band[j];
+                const double hv = bk.hv[j];
+                const bool t_atr = (atr_on != 0.0) & (std::fabs(o - ref) > atr_mult * bk.atr[j]);
+                const bool t_band = (band_on != 0.0) & (std::fabs(net) > hb);
+                const double lo = gate_lo * iv[j], hi = gate_hi * iv[j];
+                const bool open = (gate_on == 0.0) | ((hv >= lo * lo) & (hv <= hi * hi));
+                const bool t_max = (max_on != 0.0) & (bk.since[j] >= max_interval);
+                const bool to_e = edge_on != 0.0;
+                full = (open & ((every_on != 0.0) | t_move | t_atr | (t_band & !to_e))) | t_max;
+                trig = full | (open & t_band & to_e);
+                target = full ? 0.0 : (net > 0.0 ? hb : -hb);
+            }
+            bk.q[j] = trig ? target - net : 0.0;
+            bk.last[j] = trig ? o : last;
+            bk.since[j] = trig ? 0.0 : bk.since[j];
+            bk.rebal[j] += trig ? 1.0 : 0.0;
+        }
+    };
+    if (move_only) {
+        lanes.template operator()<true>();
+    } else {
+        lanes.template operator()<false>();
     }
 }
 
