@@ -572,21 +572,36 @@ void trader_greeks(Block& b, const GroupStep& c) noexcept {
 /// marks' delta, the observed one for the trader's), added into out: the arithmetic of
 /// marks() or trader_greeks(), so the same bits (norm_cdf_from<true> is <false>'s where that
 /// one is valid).
+/// d1 first, then the CDF without Cody's asymptotic range when no packed lane needs it (as in
+/// marks(): the same bits).
 template <bool kTrader>
 void packed_delta(const GroupStep& c, const double* __restrict x, int n,
                   double* __restrict out) noexcept {
-#pragma omp simd
+    alignas(64) double d1s[kLanes];
+    double far = 0.0;  // lanes beyond kCdfTailStart (or NaN)
+#pragma omp simd reduction(+ : far)
     for (int i = 0; i < n; ++i) {
-        if constexpr (kTrader) {
-            const double d1 = (x[i] - c.log_strike + c.hmu_t) * c.inv_hsig_t;
-            const double n1 = vmath::norm_cdf_from(d1, vmath::half_gauss(d1));
-            out[i] += c.qsum * c.dq * n1 - c.qp * c.dq;
-        } else {
-            const double lsk = x[i] - c.log_strike;
-            const double d1 = (lsk + c.mu_t) * c.inv_sig_t;
-            const double cdelta = c.dq * vmath::norm_cdf_from(d1, vmath::half_gauss(d1));
-            out[i] += c.qsum * cdelta - c.qp * c.dq;
+        const double d1 = kTrader ? (x[i] - c.log_strike + c.hmu_t) * c.inv_hsig_t
+                                  : (x[i] - c.log_strike + c.mu_t) * c.inv_sig_t;
+        d1s[i] = d1;
+        far += std::fabs(d1) <= vmath::kCdfTailStart ? 0.0 : 1.0;
+    }
+    const auto lanes = [&]<bool kTail>() {
+#pragma omp simd
+        for (int i = 0; i < n; ++i) {
+            const double d1 = d1s[i];
+            const double n1 = vmath::norm_cdf_from<kTail>(d1, vmath::half_gauss<kTail>(d1));
+            if constexpr (kTrader) {
+                out[i] += c.qsum * c.dq * n1 - c.qp * c.dq;
+            } else {
+                out[i] += c.qsum * (c.dq * n1) - c.qp * c.dq;
+            }
         }
+    };
+    if (far > 0.0) {
+        lanes.template operator()<true>();
+    } else {
+        lanes.template operator()<false>();
     }
 }
 
