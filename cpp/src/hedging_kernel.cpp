@@ -13,6 +13,7 @@
 // The accounting is spelled out in python/gammaext/reference/hedging.py (the NumPy reference
 // that this kernel matches) and docs/hedging.md.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -23,6 +24,10 @@
 #include "gammaext/hedging.hpp"
 #include "gammaext/random.hpp"
 #include "gammaext/vmath.hpp"
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #ifndef GAMMAEXT_ISA_NS
 #error "compile this file with -DGAMMAEXT_ISA_NS=<namespace>"
@@ -611,17 +616,32 @@ void packed_delta(const GroupStep& c, const double* __restrict x, int n,
 /// for them alone (packed: Move(1%) trades on about 45% of the lane-steps).
 void orders_at_trades(const Setup& su, const Block& b, Book& bk,
                       const std::vector<GroupStep>& gs) noexcept {
-    alignas(64) int idx[kLanes];
-    alignas(64) double x[kLanes], hdel[kLanes];
+    // (8 slots of slack: the AVX-512 path stores whole vectors at the packed end)
+    alignas(64) double x[kLanes + 8], hdel[kLanes + 8];
     const bool trader = !hedge_is_mark(su);
     const double* __restrict lp = trader ? b.lo : b.lx;
+    std::fill(hdel, hdel + kLanes + 8, 0.0);
+#ifdef __AVX512F__
+    // Packed with vcompresspd into registers (GCC does not vectorize the compaction; the
+    // memory form of the instruction is slow on some cores), unpacked with vexpandpd.
+    __mmask8 masks[kLanes / 8];
+    int n = 0;
+    for (int j = 0; j < kLanes; j += 8) {
+        const __mmask8 m =
+            _mm512_cmp_pd_mask(_mm512_load_pd(bk.since + j), _mm512_setzero_pd(), _CMP_EQ_OQ);
+        masks[j / 8] = m;
+        _mm512_storeu_pd(x + n, _mm512_maskz_compress_pd(m, _mm512_load_pd(lp + j)));
+        n += std::popcount(static_cast<unsigned>(m));
+    }
+#else
+    alignas(64) int idx[kLanes];
     int n = 0;
     for (int j = 0; j < kLanes; ++j) {  // compaction without branches
         idx[n] = j;
         x[n] = lp[j];
-        hdel[n] = 0.0;
         n += bk.since[j] == 0.0 ? 1 : 0;
     }
+#endif
     for (const GroupStep& c : gs) {
         if (!c.alive) {
             continue;
@@ -632,11 +652,24 @@ void orders_at_trades(const Setup& su, const Block& b, Book& bk,
             packed_delta<false>(c, x, n, hdel);
         }
     }
+#ifdef __AVX512F__
+    int i = 0;
+    for (int j = 0; j < kLanes; j += 8) {
+        const __mmask8 m = masks[j / 8];
+        const __m512d hd = _mm512_maskz_expand_pd(m, _mm512_loadu_pd(hdel + i));
+        const __m512d net = _mm512_add_pd(_mm512_add_pd(hd, _mm512_load_pd(bk.h + j)),
+                                          _mm512_load_pd(bk.pend + j));
+        _mm512_store_pd(bk.q + j, _mm512_mask_sub_pd(_mm512_load_pd(bk.q + j), m,
+                                                     _mm512_setzero_pd(), net));
+        i += std::popcount(static_cast<unsigned>(m));
+    }
+#else
     for (int i = 0; i < n; ++i) {
         const int j = idx[i];
         const double net = hdel[i] + bk.h[j] + bk.pend[j];
         bk.q[j] = 0.0 - net;
     }
+#endif
 }
 
 /// The Whalley-Wilmott discounted gamma when the trader's Greeks are the marks: the marks'
