@@ -90,7 +90,7 @@ struct GroupLanes {
 
 /// Per-leg marks (surface or Heston), per lane: log ATM vol (stochastic level) and atm / atm0
 /// (its multiplier of every vol), the log spot that sticky strike keeps (each path's first
-/// price, or the surface's spot), the atm_vol stream's normals of this pair of steps, scratch
+/// price, or the surface's spot), the atm_vol stream's normals of these four steps, scratch
 /// (log-moneyness; one group's d1 and 1 / (vol sqrt t) from the tail check to the marks) and
 /// the first leg's implied vol (trace).
 struct LaneBlock {
@@ -2727,7 +2727,7 @@ void hedge_range(const HedgeSpec& spec, std::int64_t begin, std::int64_t end) no
 void random_draws(std::uint64_t seed, std::uint32_t stream, std::int64_t first_path,
                   std::int64_t begin, std::int64_t end, std::int64_t n_draws, bool normal,
                   double* out) noexcept {
-    Block b;  // only the path words and two draw buffers are used
+    Block b;  // only its path words are used
     for (std::int64_t i0 = begin; i0 < end; i0 += kLanes) {
         const std::int64_t len = std::min<std::int64_t>(kLanes, end - i0);
         for (int j = 0; j < kLanes; ++j) {

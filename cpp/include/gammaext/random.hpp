@@ -118,7 +118,7 @@ GAMMAEXT_ALWAYS_INLINE double uniform_from_word(std::uint32_t w) noexcept {
 }
 
 /// Draws per Philox call of a stream: 4 for atm_vol (one 32-bit word per uniform: its normals
-/// only drive the ATM level, where 2^-32 resolution and |z| <= 6.7 are ample, and the smile
+/// only drive the ATM level, where 2^-32 resolution and |z| <= 6.8 are ample, and the smile
 /// book draws it at every step), 2 for every other stream (two words per uniform).
 constexpr int draws_per_call(Stream stream) noexcept { return stream == Stream::atm_vol ? 4 : 2; }
 
