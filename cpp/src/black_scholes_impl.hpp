@@ -41,8 +41,12 @@ struct ExactMath {
     static constexpr bool kCareful = true;
     static GAMMAEXT_ALWAYS_INLINE double log(double x) noexcept { return vmath::log(x); }
     static GAMMAEXT_ALWAYS_INLINE double exp(double x) noexcept { return vmath::exp(x); }
-    /// exp(-x^2/2): shared by the density and the CDF of the same argument.
-    static GAMMAEXT_ALWAYS_INLINE double gauss(double x) noexcept { return vmath::half_gauss(x); }
+    /// exp(-x^2/2): shared by the density and the CDF of the same argument (kTail = false: for
+    /// |x| <= kCdfTailStart only, the same bits with less work).
+    template <bool kTail = true>
+    static GAMMAEXT_ALWAYS_INLINE double gauss(double x) noexcept {
+        return vmath::half_gauss<kTail>(x);
+    }
     static GAMMAEXT_ALWAYS_INLINE double pdf_from(double g) noexcept { return kInvSqrt2Pi * g; }
     template <bool kTail>
     static GAMMAEXT_ALWAYS_INLINE double cdf_from(double x, double g) noexcept {
@@ -231,7 +235,7 @@ void cdf_pair(Workspace& w, std::int64_t len) noexcept {
             const bool degenerate = !(w.sig_t[j] > 0.0);
             const double step = w.n1[j];
             const double d2 = w.d2[j];
-            const double g2 = M::gauss(d2);
+            const double g2 = M::template gauss<kTail>(d2);
             w.n1[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * w.d1[j], w.g1[j]);
             w.n2[j] = degenerate ? step : M::template cdf_from<kTail>(w.phi[j] * d2, g2);
         }

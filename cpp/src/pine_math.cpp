@@ -42,6 +42,7 @@ struct PineMath {
     static double log(double x) noexcept { return std::log(x); }
     static double exp(double x) noexcept { return std::exp(x); }
     /// The script evaluates its CDF and density separately: nothing shared here.
+    template <bool kTail = true>
     static double gauss(double x) noexcept { return x; }
     static double pdf_from(double x) noexcept { return vmath::norm_pdf_as26217(x); }
     template <bool kTail>
