@@ -22,6 +22,13 @@
 #include "gammaext/vmath.hpp"
 #include "normalised_black.hpp"
 
+#ifdef __AVX512F__
+#include <immintrin.h>
+
+#include <bit>
+#include <utility>
+#endif
+
 #ifndef GAMMAEXT_ISA_NS
 #error "define GAMMAEXT_ISA_NS before including black_scholes_impl.hpp"
 #endif
@@ -81,15 +88,16 @@ struct Workspace {
 /// the normalised function, the prefactor sqrt(F K) e^{-rt} and intrinsic value, and b; then
 /// the lanes of one region, packed again.
 struct CarefulScratch {
+    static constexpr std::int64_t kLen = kBlock + 8;  // slack: AVX-512 packs whole vectors
     int lane[kBlock], member[kBlock];
-    alignas(64) double s[kBlock], k[kBlock], t[kBlock], v[kBlock], r[kBlock], q[kBlock];
-    alignas(64) double dq[kBlock], dr[kBlock];
-    alignas(64) double phi[kBlock], xn[kBlock], xn_lo[kBlock], s_hi[kBlock], s_lo[kBlock];
-    alignas(64) double bm[kBlock], region[kBlock], norm[kBlock], intrinsic[kBlock], b[kBlock];
-    alignas(64) double gauss[kBlock], split[kBlock];  // Q = exp(-(h^2 + t^2)/2), see erfcx_split
-    alignas(64) double d1[kBlock], dd1[kBlock];  // the rounded d1 (w.d1), and its error
-    alignas(64) double rx[kBlock], rx_lo[kBlock], rs[kBlock], rs_lo[kBlock], rbm[kBlock], rsp[kBlock];
-    alignas(64) double rb[kBlock], rq[kBlock];
+    alignas(64) double s[kLen], k[kLen], t[kLen], v[kLen], r[kLen], q[kLen];
+    alignas(64) double dq[kLen], dr[kLen];
+    alignas(64) double phi[kLen], xn[kLen], xn_lo[kLen], s_hi[kLen], s_lo[kLen];
+    alignas(64) double bm[kLen], region[kLen], norm[kLen], intrinsic[kLen], b[kLen];
+    alignas(64) double gauss[kLen], split[kLen];  // Q = exp(-(h^2 + t^2)/2), see erfcx_split
+    alignas(64) double d1[kLen], dd1[kLen];  // the rounded d1 (w.d1), and its error
+    alignas(64) double rx[kLen], rx_lo[kLen], rs[kLen], rs_lo[kLen], rbm[kLen], rsp[kLen];
+    alignas(64) double rb[kLen], rq[kLen];
 };
 
 /// Where a block reads an input from: the caller's array, or a block-sized buffer holding the
@@ -330,6 +338,53 @@ inline int pad_pack(int* idx, int n) noexcept {
     return m;
 }
 
+#ifdef __AVX512F__
+// With AVX-512 the packing is vcompresspd into registers and the unpacking vexpandpd (GCC
+// leaves the index loops above scalar; the memory forms of the two instructions are slow on
+// some cores): the same values in the same packed order, so the same bits.
+
+/// The 8-lane masks of the lanes [0, len) (a multiple of 8) where sel[j] == value; the count.
+inline int lane_masks(const double* __restrict sel, double value, int len,
+                      __mmask8* masks) noexcept {
+    int n = 0;
+    for (int v = 0; v < len / 8; ++v) {
+        masks[v] = _mm512_cmp_pd_mask(_mm512_loadu_pd(sel + 8 * v), _mm512_set1_pd(value),
+                                      _CMP_EQ_OQ);
+        n += std::popcount(static_cast<unsigned>(masks[v]));
+    }
+    return n;
+}
+
+/// dst[0, n) = the lanes of src[0, len) that the masks select, in order, then entry n - 1
+/// repeated up to m (pad_pack's padding); dst has 8 slots of slack.
+inline void pack_lanes(const double* __restrict src, double* __restrict dst,
+                       const __mmask8* masks, int len, int n, int m) noexcept {
+    int at = 0;
+    for (int v = 0; v < len / 8; ++v) {
+        _mm512_storeu_pd(dst + at, _mm512_maskz_compress_pd(masks[v], _mm512_loadu_pd(src + 8 * v)));
+        at += std::popcount(static_cast<unsigned>(masks[v]));
+    }
+    for (int i = n; i < m; ++i) {
+        dst[i] = dst[n - 1];
+    }
+}
+
+/// The inverse: dst's selected lanes from packed[0, n) in order, the others kept (or 0).
+template <bool kZeroOthers>
+inline void unpack_lanes(const double* __restrict packed, double* __restrict dst,
+                         const __mmask8* masks, int len) noexcept {
+    int at = 0;
+    for (int v = 0; v < len / 8; ++v) {
+        const __m512d p = _mm512_loadu_pd(packed + at);
+        _mm512_storeu_pd(dst + 8 * v, kZeroOthers
+                                          ? _mm512_maskz_expand_pd(masks[v], p)
+                                          : _mm512_mask_expand_pd(_mm512_loadu_pd(dst + 8 * v),
+                                                                  masks[v], p));
+        at += std::popcount(static_cast<unsigned>(masks[v]));
+    }
+}
+#endif
+
 constexpr double kRegionPoint = 0.0;  // vol sqrt t = 0 (or invalid): no time value
 constexpr double kRegionAsym = 1.0;
 constexpr double kRegionSmall = 2.0;
@@ -390,6 +445,19 @@ void careful_setup(CarefulScratch& c, int m) noexcept {
 /// b(x, s) of the packed lanes in region R (normalised::kRegion*), packed once more.
 template <unsigned R>
 void careful_region(CarefulScratch& c, int m, double region) noexcept {
+#ifdef __AVX512F__
+    __mmask8 masks[kBlock / 8];
+    const int n = lane_masks(c.region, region, m, masks);
+    if (n == 0) {
+        return;
+    }
+    const int np = (n + kPack - 1) / kPack * kPack;
+    for (const auto& [from, to] : {std::pair{c.xn, c.rx}, std::pair{c.xn_lo, c.rx_lo},
+                                   std::pair{c.s_hi, c.rs}, std::pair{c.s_lo, c.rs_lo},
+                                   std::pair{c.bm, c.rbm}, std::pair{c.split, c.rsp}}) {
+        pack_lanes(from, to, masks, m, n, np);
+    }
+#else
     int n = 0;
     for (int i = 0; i < m; ++i) {  // branch-free: the regions of random lanes are unpredictable
         c.member[n] = i;
@@ -408,6 +476,7 @@ void careful_region(CarefulScratch& c, int m, double region) noexcept {
         c.rbm[i] = c.bm[from];
         c.rsp[i] = c.split[from];
     }
+#endif
     constexpr bool kAsym = R == normalised::kRegionAsymptotic;
     constexpr bool kSmall = R == normalised::kRegionSmallT;
     const double* __restrict split = c.rsp;
@@ -418,10 +487,15 @@ void careful_region(CarefulScratch& c, int m, double region) noexcept {
         c.rb[i] = bl.b;
         c.rq[i] = bl.dq;
     }
+#ifdef __AVX512F__
+    unpack_lanes<false>(c.rb, c.b, masks, m);
+    unpack_lanes<false>(c.rq, c.gauss, masks, m);
+#else
     for (int i = 0; i < n; ++i) {
         c.b[c.member[i]] = c.rb[i];
         c.gauss[c.member[i]] = c.rq[i];
     }
+#endif
 }
 
 /// w.careful[j] = sqrt(S e^{-qt}) sqrt(K e^{-rt}) B(x, s) in the lanes with w.care[j] set (0 in
@@ -432,6 +506,22 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
                    const double* __restrict v, const double* __restrict r,
                    const double* __restrict q, const double* __restrict dq,
                    const double* __restrict dr) noexcept {
+#ifdef __AVX512F__
+    constexpr int kLen = static_cast<int>(kBlock);
+    __mmask8 masks[kBlock / 8];
+    const int n = kLen / 8 * 8 - lane_masks(w.care, 0.0, kLen, masks);  // care != 0
+    for (__mmask8& mk : masks) {
+        mk = static_cast<__mmask8>(~mk);
+    }
+    const int m = (n + kPack - 1) / kPack * kPack;
+    for (const auto& [from, to] : {std::pair{s, c.s}, std::pair{k, c.k}, std::pair{t, c.t},
+                                   std::pair{v, c.v}, std::pair{r, c.r}, std::pair{q, c.q},
+                                   std::pair{static_cast<const double*>(w.phi), c.phi},
+                                   std::pair{dq, c.dq}, std::pair{dr, c.dr},
+                                   std::pair{static_cast<const double*>(w.d1), c.d1}}) {
+        pack_lanes(from, to, masks, kLen, n, m);
+    }
+#else
     int n = 0;
     for (int j = 0; j < static_cast<int>(kBlock); ++j) {  // branch-free, as in careful_region
         w.careful[j] = 0.0;
@@ -453,6 +543,7 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
         c.dr[i] = dr[j];
         c.d1[i] = w.d1[j];
     }
+#endif
     careful_setup(c, m);
     careful_region<normalised::kRegionAsymptotic>(c, m, kRegionAsym);
     careful_region<normalised::kRegionSmallT>(c, m, kRegionSmall);
@@ -465,11 +556,17 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
         c.b[i] = c.norm[i] * (c.intrinsic[i] + c.b[i]);
         c.gauss[i] = c.norm[i] * c.gauss[i] * kInvSqrt2Pi;
     }
+#ifdef __AVX512F__
+    unpack_lanes<true>(c.b, w.careful, masks, kLen);
+    unpack_lanes<false>(c.gauss, w.careful_dens, masks, kLen);
+    unpack_lanes<true>(c.dd1, w.careful_dd1, masks, kLen);
+#else
     for (int i = 0; i < n; ++i) {
         w.careful[c.lane[i]] = c.b[i];
         w.careful_dens[c.lane[i]] = c.gauss[i];
         w.careful_dd1[c.lane[i]] = c.dd1[i];
     }
+#endif
 }
 
 /// Writes f(j) + poison[j] for j < len into o (if requested).
