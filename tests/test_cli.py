@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -62,6 +63,8 @@ def test_lab_reproduces_the_conclusions_and_writes_files(tmp_path):
     header = (tmp_path / "out" / "lab_table.csv").read_text().splitlines()[0]
     assert header.startswith("scenario,rule,") and "pnl_cvar05" in header
     assert r.stderr == ""  # no progress bar when not a terminal
+    # the closing time line says what it times
+    assert re.search(r"^\(main comparison \d+\.\d s, total \d+\.\d s\)$", r.stdout, re.M)
 
 
 def test_rules_from_example_config(tmp_path):
@@ -108,6 +111,14 @@ def test_bad_config_exit_2_names_the_key(tmp_path, text, key):
     assert r.returncode == 2
     assert key in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_bad_toml_names_the_file_once(tmp_path):
+    cfg = tmp_path / "bad2.toml"
+    cfg.write_text("[rules.a\n")
+    r = run("rules", str(cfg), "--out", str(tmp_path / "o"), "--no-plots")
+    assert r.returncode == 2 and "not valid TOML" in r.stderr
+    assert r.stderr.count("bad2.toml") == 1, r.stderr
 
 
 def test_usage_errors_exit_2(tmp_path):

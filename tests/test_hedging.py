@@ -810,3 +810,60 @@ def test_property_engine_matches_reference(run, seed):
     for name in HEDGE_FIELDS:
         scale = max(1.0, float(np.max(np.abs(want[name]))))
         assert_allclose(got[name], want[name], rtol=0, atol=1e-10 * scale, err_msg=name)
+
+
+# --- new-user errors: the argument at fault is named, with its range -------------------------
+
+
+def test_random_draws_checks_the_path_range():
+    with pytest.raises(ValueError, match=r"first_path \+ n_paths must be < 2\*\*63"):
+        random_draws(0, "price", 2, 1, first_path=2**63 - 1)
+    assert random_draws(0, "price", 1, 1, first_path=2**63 - 2).shape == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("stream", "match"),
+    [
+        (99, r"stream must be in \[0, 10\), got 99; the streams are 'price' \(0\)"),
+        (-1, r"stream must be in \[0, 10\), got -1; the streams are 'price' \(0\)"),
+        ("prices", r"stream 'prices' is unknown; the streams are 'price' \(0\).*'atm_vol' \(9\)"),
+    ],
+)
+def test_random_draws_rejects_unknown_streams(stream, match):
+    with pytest.raises(ValueError, match=match):
+        random_draws(0, stream, 1, 1)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**64])
+def test_random_draws_checks_the_seed(seed):
+    with pytest.raises(ValueError, match=r"seed must be in \[0, 2\*\*64\), got "):
+        random_draws(seed, "price", 1, 1)
+    assert random_draws(2**64 - 1, "price", 1, 1).shape == (1, 1)
+
+
+@pytest.mark.parametrize(("seed", "exc"), [(1.5, TypeError), (-1, ValueError), (True, TypeError)])
+def test_simulate_hedge_names_a_bad_seed(seed, exc):
+    with pytest.raises(exc, match=r"seed must be .*in \[0, 2\*\*64\)"):
+        g.simulate_hedge(n_paths=2, n_steps=2, seed=seed)
+    with pytest.raises(exc, match=r"seed must be .*in \[0, 2\*\*64\)"):
+        random_draws(seed, "price", 1, 1)
+
+
+def test_hedge_result_n_paths_matches_the_repr():
+    res = g.simulate_hedge(n_paths=7, n_steps=3, first_path=5)
+    assert res.n_paths == len(res) == 7
+    assert f"n_paths={res.n_paths}, first_path=5" in repr(res)
+    assert g.HedgeResult.concat([res]).n_paths == 7
+
+
+def test_user_paths_refuse_a_disagreeing_n_paths_or_n_steps():
+    closes = 100.0 * np.exp(np.cumsum(np.full(101, 0.001)))  # one series: 1 path, 100 steps
+    with pytest.raises(ValueError, match=r"n_paths is 50 but the array of paths .* has 1 paths"):
+        g.simulate_hedge(closes, n_paths=50)
+    with pytest.raises(ValueError, match=r"n_steps is 50 but the array of paths .* has 100 steps"):
+        g.simulate_hedge(closes, n_steps=50)
+    with pytest.raises(ValueError, match="n_paths is 3"):
+        g.simulate_rules(np.vstack([closes, closes]), [g.EveryK(1)], n_paths=3)
+    # agreeing (or left out) is fine
+    a = g.simulate_hedge(closes, n_paths=1, n_steps=100)
+    assert_array_equal(a.pnl, g.simulate_hedge(closes).pnl)

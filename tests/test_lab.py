@@ -505,6 +505,21 @@ def test_load_closes(tmp_path):
         lab.load_closes(f, column="open")
 
 
+def test_load_closes_checks_times_and_field_counts(tmp_path):
+    f = tmp_path / "bars.csv"
+    f.write_text("time,close\n2024-01-01,100\n2024-01-03,101\n2024-01-02,102\n")
+    with pytest.raises(ValueError, match=r"bars.csv line 4: time '2024-01-02' .*must increase"):
+        lab.load_closes(f)
+    f.write_text("time,close\n1,100\n1,101\n")
+    with pytest.raises(ValueError, match=r"bars.csv line 3: .*times must increase"):
+        lab.load_closes(f)
+    f.write_text("time,open,close\n1,99,100\n2,101\n")
+    with pytest.raises(ValueError, match=r"bars.csv line 3: 2 fields, the header has 3"):
+        lab.load_closes(f)
+    f.write_text("open,close\n99,100\n101,99\n")  # no time column: nothing to order
+    np.testing.assert_array_equal(lab.load_closes(f), [100.0, 99.0])
+
+
 def test_plot_equity_of_a_backtest_like_result(agg):
     from types import SimpleNamespace
 

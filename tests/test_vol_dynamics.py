@@ -271,3 +271,12 @@ def test_realized_vol() -> None:
     assert_allclose(rv[:, 1], np.abs(np.log(S[:, 1] / S[:, 0])) / math.sqrt(TIMES[1]))
     with pytest.raises(ValueError, match="spot_paths must be"):
         realized_vol(S[:, :5], TIMES)
+
+
+def test_paths_check_the_path_range_and_seed():
+    with pytest.raises(ValueError, match=r"first_path \+ n_paths must be < 2\*\*63"):
+        PROC.paths(2, [0.0, 0.1], first_path=2**63 - 1)
+    with pytest.raises(TypeError, match=r"seed must be an integer in \[0, 2\*\*64\)"):
+        PROC.paths(2, [0.0, 0.1], seed=1.5)
+    with pytest.raises(ValueError, match="n_paths must be >= 0"):
+        PROC.paths(-1, [0.0, 0.1])

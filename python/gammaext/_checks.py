@@ -122,6 +122,45 @@ def _count(name: str, value: int, minimum: int = 1, maximum: int | None = None) 
     return n
 
 
+def _seed(value: int) -> int:
+    """The generator's key: an integer in [0, 2**64) (a uint64 in the engine)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"seed must be an integer in [0, 2**64), got {value!r}")
+    try:
+        s = operator.index(value)
+    except TypeError:
+        raise TypeError(f"seed must be an integer in [0, 2**64), got {value!r}") from None
+    if not 0 <= s < 2**64:
+        raise ValueError(f"seed must be in [0, 2**64), got {s}")
+    return s
+
+
+def _path_range(first_path: int, n_paths: int) -> None:
+    """Global path indices ``first_path .. first_path + n_paths - 1`` are int64 in the engine."""
+    if first_path + n_paths >= 2**63:
+        raise ValueError(f"first_path + n_paths must be < 2**63, got {first_path} + {n_paths}")
+
+
+def _stream(stream: str | int) -> int:
+    """A random stream of :data:`STREAMS`, by name or number."""
+    valid = ", ".join(f"{k!r} ({v})" for k, v in STREAMS.items())
+    if isinstance(stream, str):
+        if stream not in STREAMS:
+            raise ValueError(f"stream {stream!r} is unknown; the streams are {valid}")
+        return STREAMS[stream]
+    try:
+        if isinstance(stream, (bool, np.bool_)):
+            raise TypeError
+        s = operator.index(stream)
+    except TypeError:
+        raise TypeError(f"stream must be a name or a number, got {stream!r}") from None
+    if s not in STREAMS.values():
+        raise ValueError(
+            f"stream must be in [0, {len(STREAMS)}), got {s}; the streams are {valid}"
+        )
+    return s
+
+
 def _check_prices(name: str, a: FloatArray) -> None:
     bad = ~(np.isfinite(a) & (a > 0))
     if bad.any():

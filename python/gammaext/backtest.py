@@ -482,6 +482,40 @@ def _parse_time(text: str, lineno: int | None) -> np.datetime64:
     return t - np.timedelta64(offset_min, "m")
 
 
+def _check_width(name: str, ln: int, row: Sequence[str], width: int) -> None:
+    """A row of a CSV file must have the header's number of fields."""
+    if len(row) != width:
+        raise ValueError(f"{name} line {ln}: {len(row)} fields, the header has {width}")
+
+
+class _TimeOrder:
+    """The times of a CSV file's rows, read in order: each must parse, carry a UTC offset if and
+    only if the first does, and be after the previous one (times must increase). Errors name
+    the file and line. Shared by :func:`load_csv` and :func:`gammaext.lab.load_closes`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.prev: np.datetime64 | None = None
+        self.first_zoned: bool | None = None
+
+    def __call__(self, text: str, ln: int) -> np.datetime64:
+        try:
+            zoned = _has_zone(text)
+            self.first_zoned = zoned if self.first_zoned is None else self.first_zoned
+            if zoned != self.first_zoned:
+                raise ValueError(_mixed_zones(text, self.first_zoned, ln))
+            t = _parse_time(text, lineno=ln)
+        except ValueError as exc:
+            raise ValueError(f"{self.name} {exc}") from None
+        if self.prev is not None and not t > self.prev:
+            raise ValueError(
+                f"{self.name} line {ln}: time {text.strip()!r} is not after the "
+                "previous row's (times must increase)"
+            )
+        self.prev = t
+        return t
+
+
 _ALIASES = {
     "time": ("open_time", "timestamp", "time", "date", "datetime", "open time", "opentime", "ts"),
     "open": ("open", "o"),
@@ -589,11 +623,9 @@ def load_csv(
         raise ValueError(f"{name}: no bars after the header (line {first_ln})")
     cols: dict[str, list[float]] = {k: [] for k in found if k != "time"}
     times: list[np.datetime64] = []
-    prev_time: np.datetime64 | None = None
-    first_zoned: bool | None = None
+    time_of = _TimeOrder(name)
     for ln, row in body:
-        if len(row) != width:
-            raise ValueError(f"{name} line {ln}: {len(row)} fields, the header has {width}")
+        _check_width(name, ln, row, width)
         vals: dict[str, float] = {}
         for key, j in found.items():
             if key == "time":
@@ -618,21 +650,7 @@ def load_csv(
                     f"high {vals['high']}]"
                 )
         if "time" in found:
-            try:
-                zoned = _has_zone(row[found["time"]])
-                first_zoned = zoned if first_zoned is None else first_zoned
-                if zoned != first_zoned:
-                    raise ValueError(_mixed_zones(row[found["time"]], first_zoned, ln))
-                t = _parse_time(row[found["time"]], lineno=ln)
-            except ValueError as exc:
-                raise ValueError(f"{name} {exc}") from None
-            if prev_time is not None and not t > prev_time:
-                raise ValueError(
-                    f"{name} line {ln}: time {row[found['time']].strip()!r} is not after the "
-                    "previous bar's (times must increase)"
-                )
-            prev_time = t
-            times.append(t)
+            times.append(time_of(row[found["time"]], ln))
     time = np.array(times, dtype="datetime64[ns]") if "time" in found else None
     vol = np.array(cols["volume"]) if "volume" in cols else None
     return Bars(

@@ -274,6 +274,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_lab(args: argparse.Namespace) -> int:
     from . import lab
 
+    t0 = time.perf_counter()
     d = lab.default_lab()
     out = Path(args.out)
     print(
@@ -390,7 +391,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
             figs["vega_hedge"] = plots.plot_vega_hedge_study(vega)
         written += plots.save_all(figs, out)
     print("\nwrote " + ", ".join(str(p) for p in written))
-    print(f"({res.elapsed:.1f} s)")
+    print(f"(main comparison {res.elapsed:.1f} s, total {time.perf_counter() - t0:.1f} s)")
     return _finish(res, "lab")
 
 
@@ -403,8 +404,9 @@ def cmd_rules(args: argparse.Namespace) -> int:
         raise CliError(f"config file {path} not found", EXIT_USAGE)
     try:
         exp = load_config(path)
-    except ConfigError as exc:
-        raise CliError(f"{path}: {exc}", EXIT_USAGE) from None
+    except ConfigError as exc:  # not valid TOML: the key is the file's name, said once
+        detail = exc.message if exc.key == path.name else str(exc)
+        raise CliError(f"{path}: {detail}", EXIT_USAGE) from None
     opts = dict(exp.options)
     if args.paths is not None:
         opts["n_paths"] = args.paths

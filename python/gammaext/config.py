@@ -41,6 +41,7 @@ class ConfigError(ValueError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"{key}: {message}")
         self.key = key
+        self.message = message
 
 
 #: Rule types by config name: the rules' own registry (``class Move(Rule, name="move")``).

@@ -97,6 +97,9 @@ from ._checks import (
     _count as _count,
     _enum as _enum,
     _finite as _finite,
+    _path_range as _path_range,
+    _seed as _seed,
+    _stream as _stream,
 )
 from .generators import (
     _PATH_KIND as _PATH_KIND,
@@ -444,8 +447,8 @@ def prepare(
     costs: Costs | None = None,
     accounting: Accounting | None = None,
     noise: Noise | None = None,
-    n_paths: int = 10_000,
-    n_steps: int = 252,
+    n_paths: int | None = None,
+    n_steps: int | None = None,
     dt: float | None = None,
     times: Any = None,
     seed: int = 0,
@@ -471,14 +474,12 @@ def prepare(
             raise TypeError(f"{name} must be a {cls.__name__}, got {type(obj).__name__}")
     if noise is not None and not isinstance(noise, Noise):
         raise TypeError(f"noise must be a Noise, got {type(noise).__name__}")
-    seed_i = operator.index(seed)
-    if not 0 <= seed_i < 2**64:
-        raise ValueError(f"seed must be in [0, 2**64), got {seed_i}")
+    seed_i = _seed(seed)
     first = _count("first_path", first_path, 0)
     returns = np.zeros(1)
     if isinstance(paths, PathGenerator):
-        n = _count("n_paths", n_paths, 0, maximum=_MAX_COUNT)
-        grid = _time_grid(times, dt, n_steps)
+        n = _count("n_paths", 10_000 if n_paths is None else n_paths, 0, maximum=_MAX_COUNT)
+        grid = _time_grid(times, dt, 252 if n_steps is None else n_steps)
         user = np.zeros((0, 0))
         if isinstance(paths, Merton) and paths.intensity * float(np.max(np.diff(grid))) > 1e4:
             # the engine sums the Poisson CDF to m + 12 sqrt(m) + 16 terms per step
@@ -507,9 +508,9 @@ def prepare(
                 raise ValueError(
                     f"times has {grid.size} values but paths has {user.shape[1]} columns"
                 )
+        _check_user_shape(user.shape, n_paths, n_steps)
         spot0 = float(user[0, 0])
-    if first + n >= 2**63:  # path indices are int64 in the engine
-        raise ValueError(f"first_path + n_paths must be < 2**63, got {first} + {n}")
+    _path_range(first, n)
     params = build_params(paths, position, rule, costs, accounting, noise, spot0, execution)
     groups = position.groups(spot0, grid)
     vols = position.vol_path(grid)
@@ -524,6 +525,20 @@ def prepare(
     return Prepared(
         params, grid, groups, returns, user, n, first, seed_i, vols, sig, position, atm_rows
     )
+
+
+def _check_user_shape(shape: tuple[int, ...], n_paths: Any, n_steps: Any) -> None:
+    """``n_paths`` and ``n_steps`` size a generator's run; with an array of paths its shape
+    does, so they may be given only if they agree with it (a mistake, not silently ignored)."""
+    for name, value, have, what in (
+        ("n_paths", n_paths, shape[0], "paths (rows)"),
+        ("n_steps", n_steps, shape[1] - 1, "steps (columns - 1)"),
+    ):
+        if value is not None and _count(name, value, 0) != have:
+            raise ValueError(
+                f"{name} is {value} but the array of paths (shape {shape}) has {have} {what}: "
+                f"with an array, leave {name} out or give {have}"
+            )
 
 
 #: The valid range of each signal.
@@ -587,8 +602,8 @@ def simulate_hedge(
     noise: Noise | None = None,
     execution: Execution | None = None,
     signals: Mapping[str, Any] | None = None,
-    n_paths: int = 10_000,
-    n_steps: int = 252,
+    n_paths: int | None = None,
+    n_steps: int | None = None,
     dt: float | None = None,
     times: Any = None,
     seed: int = 0,
@@ -626,9 +641,11 @@ def simulate_hedge(
         V in [0, 1], I in [-1, 1]. The value at time k is what the rule knows at step k. Not
         with :class:`SignalGBM`, which makes its own.
     n_paths, n_steps, dt, times
-        Generators: how many paths, and the time grid (``n_steps`` steps of ``dt`` years,
-        default 252 steps of 1/252, or an increasing array ``times``). Arrays of paths: ``dt``
-        (default 1/252) or ``times`` with one value per column.
+        Generators: how many paths (default 10000), and the time grid (``n_steps`` steps of
+        ``dt`` years, default 252 steps of 1/252, or an increasing array ``times``). Arrays of
+        paths: ``dt`` (default 1/252) or ``times`` with one value per column; their shape gives
+        the paths and steps, so ``n_paths`` / ``n_steps``, if given, must agree with it
+        (else ValueError).
     seed, first_path
         The random numbers of path ``i`` depend only on ``(seed, i)``; ``first_path`` selects
         the global index of the first path, so ``first_path=a, n_paths=b-a`` gives exactly
@@ -760,8 +777,8 @@ def simulate_rules(
     noise: Noise | None = None,
     execution: Execution | None = None,
     signals: Mapping[str, Any] | None = None,
-    n_paths: int = 10_000,
-    n_steps: int = 252,
+    n_paths: int | None = None,
+    n_steps: int | None = None,
     dt: float | None = None,
     times: Any = None,
     seed: int = 0,
@@ -836,13 +853,17 @@ def random_draws(
     """The engine's random numbers: ``out[i, k]`` is draw ``k`` of path ``first_path + i`` in
     ``stream`` (see :data:`STREAMS`), a standard normal (or a uniform in (0, 1) with
     ``normal=False``). Philox4x32-10 keyed by ``seed``; see docs/hedging.md."""
-    s = STREAMS[stream] if isinstance(stream, str) else operator.index(stream)
+    s = _stream(stream)
+    seed_i = _seed(seed)
+    first = _count("first_path", first_path, 0)
+    n = _count("n_paths", n_paths, 0)
+    _path_range(first, n)
     return np.asarray(
         _core._random_draws(
-            operator.index(seed),
+            seed_i,
             s,
-            _count("first_path", first_path, 0),
-            _count("n_paths", n_paths, 0),
+            first,
+            n,
             _count("n_draws", n_draws, 0),
             bool(normal),
             _arrays.threads_arg(threads),

@@ -82,6 +82,11 @@ class HedgeResult:
         )
 
     @property
+    def n_paths(self) -> int:
+        """The number of paths (``len(result)``), as in the repr."""
+        return len(self)
+
+    @property
     def path_index(self) -> np.ndarray:
         return np.arange(self.first_path, self.first_path + len(self), dtype=np.int64)
 

@@ -12,7 +12,6 @@ of log vol per sqrt(year).
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _arrays, _core
+from ._checks import _count, _path_range, _seed
 from .surface import VolSurface
 
 __all__ = [
@@ -129,13 +129,10 @@ class StochasticAtmVol:
         count and in any chunking.
         """
         t = _times(times)
-        n = operator.index(n_paths)
-        first = operator.index(first_path)
-        if n < 0 or first < 0:
-            raise ValueError("n_paths and first_path must be >= 0")
-        s = operator.index(seed)
-        if not 0 <= s < 2**64:
-            raise ValueError(f"seed must be in [0, 2**64), got {s}")
+        n = _count("n_paths", n_paths, 0)
+        first = _count("first_path", first_path, 0)
+        _path_range(first, n)
+        s = _seed(seed)
         out = _core._atm_vol_paths(
             s,
             first,

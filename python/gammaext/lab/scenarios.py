@@ -147,9 +147,13 @@ def load_closes(path: str | os.PathLike[str], column: str = "close") -> np.ndarr
     """Closes from a CSV file with a header (e.g. ``../shared/data/btc_usdt_1h.csv``).
 
     A small reader (no pandas): the column is found by name, case-insensitively; values must be
-    finite and > 0 (the error names the line).
+    finite and > 0, every row must have the header's number of fields, and the times, if the
+    file has a time column (named as :func:`gammaext.backtest.load_csv` finds it), must
+    increase (the error names the file and line).
     """
     import csv
+
+    from ..backtest import _ALIASES, _check_width, _TimeOrder
 
     p = Path(path)
     with p.open(newline="", encoding="utf-8-sig") as fh:
@@ -161,10 +165,15 @@ def load_closes(path: str | os.PathLike[str], column: str = "close") -> np.ndarr
         if column.lower() not in header:
             raise ValueError(f"{p.name}: no column {column!r}; columns are {header}")
         j = header.index(column.lower())
+        jt = next((header.index(a) for a in _ALIASES["time"] if a in header), None)
+        time_of = _TimeOrder(p.name)
         out = []
         for ln, row in enumerate(reader, start=2):
             if not row:
                 continue
+            _check_width(p.name, ln, row, len(header))
+            if jt is not None:
+                time_of(row[jt], ln)
             try:
                 v = float(row[j])
             except (ValueError, IndexError):
