@@ -26,13 +26,14 @@ options marked at the start and the horizon, the hedge delta only on the paths t
 
 from __future__ import annotations
 
-import importlib.util
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
+
+from ab_greeks import load as load_core  # (run as a script: benchmarks/ on sys.path)
 
 import gammaext as g
 from gammaext import hedging
@@ -87,16 +88,6 @@ def ns_per_path_step(kw: dict[str, Any], repeats: int = 3) -> float:
         g.simulate_hedge(g.GBM(), n_paths=100_000, threads=1, seed=1, **kw)
         best = min(best, time.perf_counter() - t0)
     return best / (1e5 * 252) * 1e9
-
-
-def load_core(alias: str, path: str) -> ModuleType:
-    """A build's _core extension loaded by path (as benchmarks/ab_greeks.py does)."""
-    spec = importlib.util.spec_from_file_location(f"{alias}._core", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def runner(kw: dict[str, Any], core: ModuleType | None = None) -> Callable[[], float]:
