@@ -467,6 +467,12 @@ def test_invalid_values_raise_naming_argument_and_index(arg, value, message):
     assert np.isnan(g.price[1, 2]) and np.isfinite(g.price[0]).all()
 
 
+def test_invalid_scalar_is_named_without_an_index():
+    with pytest.raises(ValueError, match=r"^vol must be >= 0 and finite, got -0\.2 ") as info:
+        gammaext.greeks(100.0, 100.0, 0.5, -0.2)
+    assert "index" not in str(info.value)
+
+
 def test_percent_like_inputs_warn():
     with pytest.warns(gammaext.InputWarning, match="rate"):
         gammaext.price(100, 100, 1.0, 0.2, 5.0)

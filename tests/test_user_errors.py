@@ -432,3 +432,17 @@ def test_close_at_end_last_row_is_after_the_close():
     assert eq["equity"][-1] == eq["realized_equity"][-1]
     assert eq["position_size"][-1] == 0.0 and eq["open_profit"][-1] == 0.0
     assert res.summary["final_equity"] == pytest.approx(final, rel=1e-15)
+
+
+@pytest.mark.parametrize(("kind", "stored"), [("Call", "call"), ("P", "put"), ("put", "put")])
+def test_leg_kind_takes_the_words_greeks_takes(kind, stored):
+    """Leg(kind) accepts what greeks(is_call=) accepts ("call"/"put"/"c"/"p", any case)."""
+    leg = g.Leg(kind)
+    assert leg.kind == stored
+    assert g.Position(legs=(leg,), vol=0.2) == g.Position(
+        legs=(g.Leg(stored),), vol=0.2
+    )
+    with pytest.raises(ValueError, match="Leg kind must be 'call' or 'put'"):
+        g.Leg("straddle")
+    with pytest.raises(ValueError, match="Leg kind must be 'call' or 'put'"):
+        g.Leg(1)  # type: ignore[arg-type]

@@ -221,6 +221,11 @@ def _check_report(
         if invalid:
             count = int(report["invalid_count"])
             must = f"{rule} and finite" if rule else "finite"
+            if not shape:  # all scalars: no index to name
+                raise ValueError(
+                    f"{name} must be {must}, got {value!r} (pass errors='nan' to get NaN "
+                    "instead)"
+                )
             raise ValueError(
                 f"{name} must be {must}; first invalid value {value!r} at index "
                 f"{index} ({count} invalid element{'s' if count > 1 else ''}; "

@@ -22,7 +22,8 @@ from .vol_dynamics import StochasticAtmVol
 
 @dataclass(frozen=True)
 class Leg:
-    """One option leg: ``quantity`` (signed, units of the underlying) of a European call or put.
+    """One option leg: ``quantity`` (signed, units of the underlying) of a European call or put
+    (``kind`` "call" or "put", or "c" / "p", in any case: stored as "call" or "put").
 
     ``strike`` is absolute; if it is None, the strike is ``moneyness`` times the initial spot
     (1.0: at the money). ``expiry`` in years from the first time; None means the horizon (the
@@ -42,8 +43,11 @@ class Leg:
     quantity: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("call", "put"):
+        # the words greeks() takes for is_call, in any case: "Call", "P" and so on
+        word = _arrays._CALL_WORDS.get(self.kind.lower()) if isinstance(self.kind, str) else None
+        if word is None:
             raise ValueError(f"Leg kind must be 'call' or 'put', got {self.kind!r}")
+        object.__setattr__(self, "kind", "call" if word else "put")
         if self.strike is not None:
             _finite("Leg strike", self.strike, positive=True)
         _finite("Leg moneyness", self.moneyness, positive=True)
