@@ -446,3 +446,10 @@ def test_leg_kind_takes_the_words_greeks_takes(kind, stored):
         g.Leg("straddle")
     with pytest.raises(ValueError, match="Leg kind must be 'call' or 'put'"):
         g.Leg(1)  # type: ignore[arg-type]
+
+
+def test_a_half_spread_that_looks_like_basis_points_warns():
+    kw = {"rule": g.Move(0.01), "n_paths": 10, "n_steps": 5, "position": g.Position(vol=0.2)}
+    with pytest.warns(g.InputWarning, match=r"half_spread=2\) is 2% of the first price 100"):
+        g.simulate_hedge(g.GBM(), costs=g.Costs(half_spread=2.0), **kw)
+    g.simulate_hedge(g.GBM(), costs=g.Costs(half_spread=0.05), **kw)  # 5 cents: no warning

@@ -231,6 +231,14 @@ def build_params(
     _roll_params(p, position)
     units = float(sum(abs(leg.quantity) for leg in position.legs))
     rule._params(p, units)
+    if costs.half_spread >= 0.01 * spot0:  # "2" meant as 2 bp is 2 price units
+        warnings.warn(
+            f"Costs(half_spread={costs.half_spread:g}) is {100 * costs.half_spread / spot0:.3g}% "
+            f"of the first price {spot0:g}: half_spread is in price units "
+            "(half_spread_bps= takes basis points)",
+            InputWarning,
+            stacklevel=4,
+        )
     p.update(
         cost_bps=costs.bps,
         half_spread_bps=costs.half_spread_bps,

@@ -21,7 +21,8 @@ class Costs:
     """The quotes and the trading costs of the hedge (all >= 0).
 
     The market quotes a bid and an ask around the efficient price ``S``: a half-spread of
-    ``half_spread_bps`` (basis points of ``S``) plus ``half_spread`` (price units), widened by
+    ``half_spread_bps`` (basis points of ``S``) plus ``half_spread`` (price units: a run warns
+    when it is 1% of the first price or more), widened by
     ``spread_vol`` times the step's absolute efficient log return (wider when the market moves:
     0.5 adds 0.5 bp of half-spread per 1 bp move). A buy of ``q`` shares fills at the ask, a
     sell at the bid; on top the trade pays the commission ``bps`` (of notional), ``fixed`` per
