@@ -343,13 +343,14 @@ inline int pad_pack(int* idx, int n) noexcept {
 // leaves the index loops above scalar; the memory forms of the two instructions are slow on
 // some cores): the same values in the same packed order, so the same bits.
 
-/// The 8-lane masks of the lanes [0, len) (a multiple of 8) where sel[j] == value; the count.
+/// The 8-lane masks of the lanes [0, len) (a multiple of 8) where sel[j] compares with value
+/// as kCmp says (_CMP_EQ_OQ: ==, _CMP_NEQ_UQ: != as C++ has it, true for NaN); the count.
+template <int kCmp>
 inline int lane_masks(const double* __restrict sel, double value, int len,
                       __mmask8* masks) noexcept {
     int n = 0;
     for (int v = 0; v < len / 8; ++v) {
-        masks[v] = _mm512_cmp_pd_mask(_mm512_loadu_pd(sel + 8 * v), _mm512_set1_pd(value),
-                                      _CMP_EQ_OQ);
+        masks[v] = _mm512_cmp_pd_mask(_mm512_loadu_pd(sel + 8 * v), _mm512_set1_pd(value), kCmp);
         n += std::popcount(static_cast<unsigned>(masks[v]));
     }
     return n;
@@ -447,7 +448,7 @@ template <unsigned R>
 void careful_region(CarefulScratch& c, int m, double region) noexcept {
 #ifdef __AVX512F__
     __mmask8 masks[kBlock / 8];
-    const int n = lane_masks(c.region, region, m, masks);
+    const int n = lane_masks<_CMP_EQ_OQ>(c.region, region, m, masks);
     if (n == 0) {
         return;
     }
@@ -509,10 +510,7 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
 #ifdef __AVX512F__
     constexpr int kLen = static_cast<int>(kBlock);
     __mmask8 masks[kBlock / 8];
-    const int n = kLen / 8 * 8 - lane_masks(w.care, 0.0, kLen, masks);  // care != 0
-    for (__mmask8& mk : masks) {
-        mk = static_cast<__mmask8>(~mk);
-    }
+    const int n = lane_masks<_CMP_NEQ_UQ>(w.care, 0.0, kLen, masks);
     const int m = (n + kPack - 1) / kPack * kPack;
     for (const auto& [from, to] : {std::pair{s, c.s}, std::pair{k, c.k}, std::pair{t, c.t},
                                    std::pair{v, c.v}, std::pair{r, c.r}, std::pair{q, c.q},

@@ -2055,12 +2055,12 @@ void decide(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, dou
     // The implied vol the gate compares realized vol with: the shared one, or with per-leg
     // marks the first leg's current implied vol on each path (the marks', b.ln->iv0).
     alignas(64) double iv[kLanes];
-    if (move_only) {
-        // (no gate)
-    } else if (su.lanes) {
-        std::copy(b.ln->iv0, b.ln->iv0 + kLanes, iv);
-    } else {
-        fill(iv, su.spec.vols != nullptr ? su.spec.vols[k1] : su.vol);
+    if (!move_only) {  // (a price move alone has no gate)
+        if (su.lanes) {
+            std::copy(b.ln->iv0, b.ln->iv0 + kLanes, iv);
+        } else {
+            fill(iv, su.spec.vols != nullptr ? su.spec.vols[k1] : su.vol);
+        }
     }
     const double gate_lo = rp.gate_min, gate_hi = rp.gate_max;
     const bool t_every = rp.every > 0.0 && k1 % static_cast<i64>(rp.every) == 0;
@@ -2728,6 +2728,9 @@ void random_draws(std::uint64_t seed, std::uint32_t stream, std::int64_t first_p
                   std::int64_t begin, std::int64_t end, std::int64_t n_draws, bool normal,
                   double* out) noexcept {
     Block b;  // only its path words are used
+    const auto st = static_cast<rng::Stream>(stream);
+    const int per_call = rng::draws_per_call(st);
+    alignas(64) double q[4][kLanes];
     for (std::int64_t i0 = begin; i0 < end; i0 += kLanes) {
         const std::int64_t len = std::min<std::int64_t>(kLanes, end - i0);
         for (int j = 0; j < kLanes; ++j) {
@@ -2735,9 +2738,6 @@ void random_draws(std::uint64_t seed, std::uint32_t stream, std::int64_t first_p
             b.path_lo[j] = static_cast<u32>(gp);
             b.path_hi[j] = static_cast<u32>(gp >> 32);
         }
-        const auto st = static_cast<rng::Stream>(stream);
-        const int per_call = rng::draws_per_call(st);
-        alignas(64) double q[4][kLanes];
         for (std::int64_t k = 0; k < n_draws; k += per_call) {
             if (per_call == 4) {
                 draw_quad(b, seed, st, static_cast<u32>(k >> 2), normal, q[0], q[1], q[2], q[3]);

@@ -107,15 +107,12 @@ GAMMAEXT_ALWAYS_INLINE double exp_hl_normal(double hi, double lo) noexcept {
 }
 
 /// exp(x) with x clamped to [-708, 709], where e^x is a normal number: the same bits as exp
-/// there (the same reduction and polynomial; one scaling by 2^k is exact for a normal result,
-/// where exp splits it in two for subnormal ones), eight operations fewer. NaN propagates.
+/// there (exp_hl_normal: one scaling by 2^k is exact for a normal result, where exp splits it
+/// in two for subnormal ones). NaN propagates.
 GAMMAEXT_ALWAYS_INLINE double exp_normal(double x) noexcept {
-    constexpr double kLog2e = 1.4426950408889634074;
     x = x > 709.0 ? 709.0 : x;
     x = x < -708.0 ? -708.0 : x;
-    const double k = round_int(x * kLog2e);
-    const double r = (x - k * kLn2Hi) - k * kLn2Lo;
-    return exp_reduced(r) * pow2_int(k);
+    return exp_hl_normal(x, 0.0);
 }
 
 /// v = 2^e m for positive normal v, with m in [sqrt(1/2), sqrt(2)): returns m, sets e (an
@@ -152,11 +149,6 @@ GAMMAEXT_ALWAYS_INLINE double atanh_tail(double z) noexcept {
     return r * z;
 }
 
-/// Natural logarithm. log(0) = -inf, log(x < 0) = NaN, log(inf) = inf, NaN propagates.
-///
-/// Method: x = 2^e m with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s) with s = (m-1)/(m+1),
-/// |s| <= 0.1716, as f - f^2/2 + s (f^2/2 + R(s^2)) (the fdlibm arrangement, which keeps the
-/// leading term exact), with the atanh series to s^22 (truncation error below 2^-60).
 /// log(2^-shift x) for a positive normal x (log's core, no special cases).
 GAMMAEXT_ALWAYS_INLINE double log_scaled(double x, double shift) noexcept {
     double e0 = 0.0;
@@ -175,6 +167,11 @@ GAMMAEXT_ALWAYS_INLINE double log_scaled(double x, double shift) noexcept {
 /// its multiply-adds differently from log's, so with FMA a result can differ by an ulp.
 GAMMAEXT_ALWAYS_INLINE double log_normal(double x) noexcept { return log_scaled(x, 0.0); }
 
+/// Natural logarithm. log(0) = -inf, log(x < 0) = NaN, log(inf) = inf, NaN propagates.
+///
+/// Method: x = 2^e m with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s) with s = (m-1)/(m+1),
+/// |s| <= 0.1716, as f - f^2/2 + s (f^2/2 + R(s^2)) (the fdlibm arrangement, which keeps the
+/// leading term exact), with the atanh series to s^22 (truncation error below 2^-60).
 GAMMAEXT_ALWAYS_INLINE double log(double x) noexcept {
     constexpr double kSmallestNormal = 0x1p-1022;
     constexpr double kSubnormalScale = 0x1p54;
