@@ -86,6 +86,11 @@ CASES = {
         noise=g.Noise("iid", 0.001),
     ),
     "call_spread_expiry": dict(position=g.Position(legs=SPREAD, roll=g.Roll())),
+    # the vol gate reads the first leg's current mark vol: the rolled-in leg's after a roll
+    "vol_gate_atm": dict(
+        position=g.Position(legs=g.straddle(expiry=0.05), atm=ATM, roll=g.Roll(0.05)),
+        rule=g.VolGate(g.EveryK(1), 1.0, 1.3, 5),
+    ),
 }
 # every tenor and leg expiry above is off the 1/252 grid: both engines snap them to the next
 # grid time (docs/hedging.md, "Expiry")

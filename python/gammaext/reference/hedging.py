@@ -562,24 +562,23 @@ def _portfolio(
 
 class _RuleState:
     """One rule's state along the paths (last hedge price, steps since, ATR, EWMA variance) and
-    its decision at each step: the engine's ``decide``. ``iv``: the implied vol the vol gate
-    compares realized vol with, paths x times (the shared one, or the first leg's on each
-    path with per-leg marks)."""
+    its decision at each step: the engine's ``decide``."""
 
     def __init__(
         self,
         p: Mapping[str, float],
         t: FloatArray,
-        iv: FloatArray,
         o0: FloatArray,
+        iv0: Any,
         signals: Mapping[str, FloatArray],
     ):
-        self.p, self.t, self.iv, self.signals = p, t, iv, signals
+        """``iv0``: the gate's implied vol at time 0 (the EWMA variance starts at its square)."""
+        self.p, self.t, self.signals = p, t, signals
         n = o0.size
         self.last = o0.copy()
         self.since = np.zeros(n)
         self.atr = np.zeros(n)
-        self.hv = iv[:, 0] ** 2
+        self.hv = np.broadcast_to(np.asarray(iv0, dtype=float) ** 2, (n,)).copy()
         self.L = int(p["atr_length"])
         self.er_n = int(p["er_length"])
         self.band_kind = _BAND_KIND[int(p["band_kind"])]
@@ -621,10 +620,12 @@ class _RuleState:
         return np.full(n, math.nan)
 
     def decide(
-        self, k1: int, O: FloatArray, net: FloatArray, wgam: FloatArray
+        self, k1: int, O: FloatArray, net: FloatArray, wgam: FloatArray, iv: Any
     ) -> tuple[FloatArray, npt.NDArray[np.bool_], FloatArray]:
         """(trade quantity, triggered, band) at step k1 for the net delta ``net`` (``wgam``: the
-        trader's discounted gamma, for the Whalley-Wilmott band)."""
+        trader's discounted gamma, for the Whalley-Wilmott band; ``iv``: the implied vol the
+        vol gate compares realized vol with, the shared one or per path the first leg's
+        current mark vol)."""
         p, o, n = self.p, O[:, k1], O.shape[0]
         self._update(k1, O)
         band = self._band(k1, O, wgam, net)
@@ -638,7 +639,6 @@ class _RuleState:
             t_atr = none
         t_band = (np.abs(net) > band) if self.band_kind != "none" else none
         if p["gate"]:
-            iv = self.iv[:, k1]
             lo, hi = (p["gate_min"] * iv) ** 2, (p["gate_max"] * iv) ** 2
             open_ = (self.hv >= lo) & (self.hv <= hi)
         else:
@@ -784,8 +784,16 @@ def hedge_paths(
     pnl0 = cash + h * PX[:, 0] + m["value"]
     peak = np.zeros(n)
     maxdd = np.maximum(-pnl0, 0.0)
-    gate_iv = np.broadcast_to(vols, (n, t.size)) if LV is None else LV[0]
-    rule = _RuleState(p, t, gate_iv, O[:, 0], signals or {})
+
+    def gate_vol(k: int) -> Any:
+        """The first leg's current mark vol (the rolled-in leg's after a roll), or the shared
+        implied vol: what the engine's vol gate reads."""
+        if rolls is not None:
+            return rolls.vol[0]
+        return vols[k] if LV is None else LV[0][:, k]
+
+    rule = _RuleState(p, t, O[:, 0], gate_vol(0), signals or {})
+
     trace_rows: dict[str, list[float]] = {"band": [math.nan], "trade": []}
 
     for k in range(N):
@@ -835,7 +843,7 @@ def hedge_paths(
                 slot = k1 % latency
                 trade(orders[slot], k1, True)
                 pend = pend - orders[slot]
-            qty, trig, band = rule.decide(k1, O, hdel + h + pend, wgam)
+            qty, trig, band = rule.decide(k1, O, hdel + h + pend, wgam, gate_vol(k1))
             if latency:
                 orders[slot] = qty
                 pend = pend + qty
