@@ -508,16 +508,16 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
                    const double* __restrict q, const double* __restrict dq,
                    const double* __restrict dr) noexcept {
 #ifdef __AVX512F__
-    constexpr int kLen = static_cast<int>(kBlock);
+    constexpr int kLanes = static_cast<int>(kBlock);
     __mmask8 masks[kBlock / 8];
-    const int n = lane_masks<_CMP_NEQ_UQ>(w.care, 0.0, kLen, masks);
+    const int n = lane_masks<_CMP_NEQ_UQ>(w.care, 0.0, kLanes, masks);
     const int m = (n + kPack - 1) / kPack * kPack;
     for (const auto& [from, to] : {std::pair{s, c.s}, std::pair{k, c.k}, std::pair{t, c.t},
                                    std::pair{v, c.v}, std::pair{r, c.r}, std::pair{q, c.q},
                                    std::pair{static_cast<const double*>(w.phi), c.phi},
                                    std::pair{dq, c.dq}, std::pair{dr, c.dr},
                                    std::pair{static_cast<const double*>(w.d1), c.d1}}) {
-        pack_lanes(from, to, masks, kLen, n, m);
+        pack_lanes(from, to, masks, kLanes, n, m);
     }
 #else
     int n = 0;
@@ -555,9 +555,11 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
         c.gauss[i] = c.norm[i] * c.gauss[i] * kInvSqrt2Pi;
     }
 #ifdef __AVX512F__
-    unpack_lanes<true>(c.b, w.careful, masks, kLen);
-    unpack_lanes<false>(c.gauss, w.careful_dens, masks, kLen);
-    unpack_lanes<true>(c.dd1, w.careful_dd1, masks, kLen);
+    // (careful_dens is read only in the careful lanes: the others keep what they hold, as in
+    // the scalar path below)
+    unpack_lanes<true>(c.b, w.careful, masks, kLanes);
+    unpack_lanes<false>(c.gauss, w.careful_dens, masks, kLanes);
+    unpack_lanes<true>(c.dd1, w.careful_dd1, masks, kLanes);
 #else
     for (int i = 0; i < n; ++i) {
         w.careful[c.lane[i]] = c.b[i];
