@@ -162,6 +162,7 @@ struct RuleParams {
     double gate_min, gate_max, alpha, max_interval, ww_c;
     i64 er_n;
     double strength;  // the signal bands' response to their signal
+    bool move_only;   // a price move alone: no gate, band, ATR, clock or maximum interval
 
     explicit RuleParams(const double* p) noexcept
         : band_kind(static_cast<BandKind>(static_cast<int>(p[hp_band_kind]))),
@@ -182,7 +183,9 @@ struct RuleParams {
                    ? 1.5 * p[hp_ww_cost] / p[hp_ww_risk_aversion]
                    : 0.0),
           er_n(static_cast<i64>(p[hp_er_length])),
-          strength(p[hp_signal_strength]) {}
+          strength(p[hp_signal_strength]),
+          move_only(move > 0.0 && !(atr_mult > 0.0) && band_kind == BandKind::none && !gate &&
+                    !(max_interval > 0.0) && !(every > 0.0)) {}
 };
 
 /// One rule's hedge book over a block of paths: the stock position and cash, the
@@ -201,49 +204,6 @@ void fill(double* a, double x) noexcept {
     }
 }
 
-/// Philox4x32-10 (rng::philox4x32_inplace) of counter (n, stream, path) for every lane of the
-/// block, each lane's four output words passed to emit(j, w0, w1, w2, w3). With AVX-512 each
-/// 32-bit word lives in the low half of a 64-bit lane (Word = u64): a multiply reads only the
-/// low halves (one vpmuludq), the XORs and the products' low halves are those of the 32-bit
-/// words, and whatever the high halves hold is dropped at the end; the same numbers as with
-/// 32-bit words, without the permutes that packed them into 64-bit products and back every
-/// round (about 1 ns per stream and path-step). With AVX2 and SSE2 that layout halves the
-/// lanes per instruction and was no faster (SSE2: twice as slow), so they keep 32-bit words.
-#ifdef __AVX512F__
-using PhiloxWord = u64;
-#else
-using PhiloxWord = u32;
-#endif
-template <class Emit>
-GAMMAEXT_ALWAYS_INLINE void philox_lanes(const Block& b, u64 seed, rng::Stream stream, u32 n,
-                                         Emit&& emit) noexcept {
-    using Word = PhiloxWord;
-    // the round keys, the same for every lane
-    Word key0[rng::kPhiloxRounds], key1[rng::kPhiloxRounds];
-    auto k0 = static_cast<u32>(seed), k1 = static_cast<u32>(seed >> 32);
-    for (int round = 0; round < rng::kPhiloxRounds; ++round) {
-        key0[round] = k0;
-        key1[round] = k1;
-        k0 += rng::kPhiloxW0;
-        k1 += rng::kPhiloxW1;
-    }
-#pragma omp simd
-    for (int j = 0; j < kLanes; ++j) {
-        Word c0 = n, c1 = static_cast<u32>(stream), c2 = b.path_lo[j], c3 = b.path_hi[j];
-#pragma GCC unroll 10
-        for (int round = 0; round < rng::kPhiloxRounds; ++round) {
-            const u64 p0 = static_cast<u64>(static_cast<u32>(c0)) * rng::kPhiloxM0;
-            const u64 p1 = static_cast<u64>(static_cast<u32>(c2)) * rng::kPhiloxM1;
-            c0 = static_cast<Word>(p1 >> 32) ^ c1 ^ key0[round];
-            c2 = static_cast<Word>(p0 >> 32) ^ c3 ^ key1[round];
-            c1 = static_cast<Word>(p1);
-            c3 = static_cast<Word>(p0);
-        }
-        emit(j, static_cast<u32>(c0), static_cast<u32>(c1), static_cast<u32>(c2),
-             static_cast<u32>(c3));
-    }
-}
-
 /// Box-Muller in place over a block: (a[j], c[j]) uniforms in, normals out.
 void box_muller_lanes(double* __restrict a, double* __restrict c) noexcept {
 #pragma omp simd
@@ -258,7 +218,8 @@ void box_muller_lanes(double* __restrict a, double* __restrict c) noexcept {
 /// Fills a[j], c[j] with draws 2n and 2n+1 of `stream` for every lane (normals or uniforms).
 void draw_pair(const Block& b, u64 seed, rng::Stream stream, u32 n, bool normal,
                double* __restrict a, double* __restrict c) noexcept {
-    philox_lanes(b, seed, stream, n, [&](int j, u32 w0, u32 w1, u32 w2, u32 w3) {
+    rng::philox_lanes<kLanes>(seed, stream, n, b.path_lo, b.path_hi,
+                              [&](int j, u32 w0, u32 w1, u32 w2, u32 w3) {
         a[j] = rng::uniform_from_bits(w0, w1);
         c[j] = rng::uniform_from_bits(w2, w3);
     });
@@ -272,7 +233,8 @@ void draw_pair(const Block& b, u64 seed, rng::Stream stream, u32 n, bool normal,
 void draw_quad(const Block& b, u64 seed, rng::Stream stream, u32 n, bool normal,
                double* __restrict q0, double* __restrict q1, double* __restrict q2,
                double* __restrict q3) noexcept {
-    philox_lanes(b, seed, stream, n, [&](int j, u32 w0, u32 w1, u32 w2, u32 w3) {
+    rng::philox_lanes<kLanes>(seed, stream, n, b.path_lo, b.path_hi,
+                              [&](int j, u32 w0, u32 w1, u32 w2, u32 w3) {
         q0[j] = rng::uniform_from_word(w0);
         q1[j] = rng::uniform_from_word(w1);
         q2[j] = rng::uniform_from_word(w2);
@@ -2049,9 +2011,7 @@ void decide(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, dou
             i64 k1, double dt) noexcept {
     update_indicators(b, bk, rp, ring, k1, dt);
     set_band(b, bk, rp);
-    const bool move_only = rp.move > 0.0 && !(rp.atr_mult > 0.0) &&
-                           rp.band_kind == BandKind::none && !rp.gate &&
-                           !(rp.max_interval > 0.0) && !(rp.every > 0.0);
+    const bool move_only = rp.move_only;
     // The implied vol the gate compares realized vol with: the shared one, or with per-leg
     // marks the first leg's current implied vol on each path (the marks', b.ln->iv0).
     alignas(64) double iv[kLanes];

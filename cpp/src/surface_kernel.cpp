@@ -19,26 +19,12 @@ constexpr int kLanes = 16;  // paths per block: a few arrays of 16 doubles, in r
 using u32 = std::uint32_t;
 using u64 = std::uint64_t;
 
-/// Philox4x32-10 of counter (n, stream, path) for every lane, each lane's four words passed to
-/// emit(j, w0, w1, w2, w3) (the engine's philox_lanes, with 32-bit words).
-template <class Emit>
-GAMMAEXT_ALWAYS_INLINE void philox_lanes(u64 seed, u32 stream, const u32* plo, const u32* phi,
-                                         u32 n, Emit&& emit) noexcept {
-    const auto k0 = static_cast<u32>(seed);
-    const auto k1 = static_cast<u32>(seed >> 32);
-#pragma omp simd
-    for (int j = 0; j < kLanes; ++j) {
-        u32 c0 = n, c1 = stream, c2 = plo[j], c3 = phi[j];
-        rng::philox4x32_inplace(c0, c1, c2, c3, k0, k1);
-        emit(j, c0, c1, c2, c3);
-    }
-}
-
 /// Normals 2n and 2n + 1 of `stream` for every lane (the engine's draw_pair, lane by lane).
-GAMMAEXT_ALWAYS_INLINE void normal_pair(u64 seed, u32 stream, const u32* plo, const u32* phi,
-                                        u32 n, double* __restrict a,
+GAMMAEXT_ALWAYS_INLINE void normal_pair(u64 seed, rng::Stream stream, const u32* plo,
+                                        const u32* phi, u32 n, double* __restrict a,
                                         double* __restrict b) noexcept {
-    philox_lanes(seed, stream, plo, phi, n, [&](int j, u32 c0, u32 c1, u32 c2, u32 c3) {
+    rng::philox_lanes<kLanes>(seed, stream, n, plo, phi,
+                              [&](int j, u32 c0, u32 c1, u32 c2, u32 c3) {
         double z0, z1;
         rng::box_muller(rng::uniform_from_bits(c0, c1), rng::uniform_from_bits(c2, c3), z0, z1);
         a[j] = z0;
@@ -48,9 +34,11 @@ GAMMAEXT_ALWAYS_INLINE void normal_pair(u64 seed, u32 stream, const u32* plo, co
 
 /// Normals 4n .. 4n + 3 of a stream drawn four per call (rng::draws_per_call; the engine's
 /// draw_quad, lane by lane) into q[0..3].
-GAMMAEXT_ALWAYS_INLINE void normal_quad(u64 seed, u32 stream, const u32* plo, const u32* phi,
-                                        u32 n, double (*__restrict q)[kLanes]) noexcept {
-    philox_lanes(seed, stream, plo, phi, n, [&](int j, u32 c0, u32 c1, u32 c2, u32 c3) {
+GAMMAEXT_ALWAYS_INLINE void normal_quad(u64 seed, rng::Stream stream, const u32* plo,
+                                        const u32* phi, u32 n,
+                                        double (*__restrict q)[kLanes]) noexcept {
+    rng::philox_lanes<kLanes>(seed, stream, n, plo, phi,
+                              [&](int j, u32 c0, u32 c1, u32 c2, u32 c3) {
         rng::box_muller(rng::uniform_from_word(c0), rng::uniform_from_word(c1), q[0][j], q[1][j]);
         rng::box_muller(rng::uniform_from_word(c2), rng::uniform_from_word(c3), q[2][j], q[3][j]);
     });
@@ -61,8 +49,8 @@ GAMMAEXT_ALWAYS_INLINE void normal_quad(u64 seed, u32 stream, const u32* plo, co
 /// Paths [lo, hi) of spec; steps holds (mu, sd, decay, ou_sd) per step (surface.cpp).
 void atm_vol_range(const AtmVolSpec& sp, const double* steps, std::int64_t lo,
                    std::int64_t hi) noexcept {
-    const auto price = static_cast<u32>(rng::Stream::price);
-    const auto perp = static_cast<u32>(rng::Stream::atm_vol);
+    const auto price = rng::Stream::price;
+    const auto perp = rng::Stream::atm_vol;
     const double ln_level = std::log(sp.level);
     const double rho = sp.rho;
     const double rho_perp = std::sqrt(std::max(0.0, 1.0 - rho * rho));
