@@ -23,10 +23,9 @@
 #include "normalised_black.hpp"
 
 #ifdef __AVX512F__
-#include <immintrin.h>
-
-#include <bit>
 #include <utility>
+
+#include "gammaext/lanes.hpp"
 #endif
 
 #ifndef GAMMAEXT_ISA_NS
@@ -338,53 +337,6 @@ inline int pad_pack(int* idx, int n) noexcept {
     return m;
 }
 
-#ifdef __AVX512F__
-// With AVX-512 the packing is vcompresspd into registers and the unpacking vexpandpd (GCC
-// leaves the index loops above scalar; the memory forms of the two instructions are slow on
-// some cores): the same values in the same packed order, so the same bits.
-
-/// The 8-lane masks of the lanes [0, len) (a multiple of 8) where sel[j] compares with value
-/// as kCmp says (_CMP_EQ_OQ: ==, _CMP_NEQ_UQ: != as C++ has it, true for NaN); the count.
-template <int kCmp>
-inline int lane_masks(const double* __restrict sel, double value, int len,
-                      __mmask8* masks) noexcept {
-    int n = 0;
-    for (int v = 0; v < len / 8; ++v) {
-        masks[v] = _mm512_cmp_pd_mask(_mm512_loadu_pd(sel + 8 * v), _mm512_set1_pd(value), kCmp);
-        n += std::popcount(static_cast<unsigned>(masks[v]));
-    }
-    return n;
-}
-
-/// dst[0, n) = the lanes of src[0, len) that the masks select, in order, then entry n - 1
-/// repeated up to m (pad_pack's padding); dst has 8 slots of slack.
-inline void pack_lanes(const double* __restrict src, double* __restrict dst,
-                       const __mmask8* masks, int len, int n, int m) noexcept {
-    int at = 0;
-    for (int v = 0; v < len / 8; ++v) {
-        _mm512_storeu_pd(dst + at, _mm512_maskz_compress_pd(masks[v], _mm512_loadu_pd(src + 8 * v)));
-        at += std::popcount(static_cast<unsigned>(masks[v]));
-    }
-    for (int i = n; i < m; ++i) {
-        dst[i] = dst[n - 1];
-    }
-}
-
-/// The inverse: dst's selected lanes from packed[0, n) in order, the others kept (or 0).
-template <bool kZeroOthers>
-inline void unpack_lanes(const double* __restrict packed, double* __restrict dst,
-                         const __mmask8* masks, int len) noexcept {
-    int at = 0;
-    for (int v = 0; v < len / 8; ++v) {
-        const __m512d p = _mm512_loadu_pd(packed + at);
-        _mm512_storeu_pd(dst + 8 * v, kZeroOthers
-                                          ? _mm512_maskz_expand_pd(masks[v], p)
-                                          : _mm512_mask_expand_pd(_mm512_loadu_pd(dst + 8 * v),
-                                                                  masks[v], p));
-        at += std::popcount(static_cast<unsigned>(masks[v]));
-    }
-}
-#endif
 
 constexpr double kRegionPoint = 0.0;  // vol sqrt t = 0 (or invalid): no time value
 constexpr double kRegionAsym = 1.0;
@@ -448,7 +400,7 @@ template <unsigned R>
 void careful_region(CarefulScratch& c, int m, double region) noexcept {
 #ifdef __AVX512F__
     __mmask8 masks[kBlock / 8];
-    const int n = lane_masks<_CMP_EQ_OQ>(c.region, region, m, masks);
+    const int n = lanes::select<_CMP_EQ_OQ>(c.region, region, m, masks);
     if (n == 0) {
         return;
     }
@@ -456,7 +408,7 @@ void careful_region(CarefulScratch& c, int m, double region) noexcept {
     for (const auto& [from, to] : {std::pair{c.xn, c.rx}, std::pair{c.xn_lo, c.rx_lo},
                                    std::pair{c.s_hi, c.rs}, std::pair{c.s_lo, c.rs_lo},
                                    std::pair{c.bm, c.rbm}, std::pair{c.split, c.rsp}}) {
-        pack_lanes(from, to, masks, m, n, np);
+        lanes::pack(from, to, masks, m, n, np);
     }
 #else
     int n = 0;
@@ -489,8 +441,8 @@ void careful_region(CarefulScratch& c, int m, double region) noexcept {
         c.rq[i] = bl.dq;
     }
 #ifdef __AVX512F__
-    unpack_lanes<false>(c.rb, c.b, masks, m);
-    unpack_lanes<false>(c.rq, c.gauss, masks, m);
+    lanes::unpack<false>(c.rb, c.b, masks, m);
+    lanes::unpack<false>(c.rq, c.gauss, masks, m);
 #else
     for (int i = 0; i < n; ++i) {
         c.b[c.member[i]] = c.rb[i];
@@ -510,14 +462,14 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
 #ifdef __AVX512F__
     constexpr int kLanes = static_cast<int>(kBlock);
     __mmask8 masks[kBlock / 8];
-    const int n = lane_masks<_CMP_NEQ_UQ>(w.care, 0.0, kLanes, masks);
+    const int n = lanes::select<_CMP_NEQ_UQ>(w.care, 0.0, kLanes, masks);
     const int m = (n + kPack - 1) / kPack * kPack;
     for (const auto& [from, to] : {std::pair{s, c.s}, std::pair{k, c.k}, std::pair{t, c.t},
                                    std::pair{v, c.v}, std::pair{r, c.r}, std::pair{q, c.q},
                                    std::pair{static_cast<const double*>(w.phi), c.phi},
                                    std::pair{dq, c.dq}, std::pair{dr, c.dr},
                                    std::pair{static_cast<const double*>(w.d1), c.d1}}) {
-        pack_lanes(from, to, masks, kLanes, n, m);
+        lanes::pack(from, to, masks, kLanes, n, m);
     }
 #else
     int n = 0;
@@ -557,9 +509,9 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
 #ifdef __AVX512F__
     // (careful_dens is read only in the careful lanes: the others keep what they hold, as in
     // the scalar path below)
-    unpack_lanes<true>(c.b, w.careful, masks, kLanes);
-    unpack_lanes<false>(c.gauss, w.careful_dens, masks, kLanes);
-    unpack_lanes<true>(c.dd1, w.careful_dd1, masks, kLanes);
+    lanes::unpack<true>(c.b, w.careful, masks, kLanes);
+    lanes::unpack<false>(c.gauss, w.careful_dens, masks, kLanes);
+    lanes::unpack<true>(c.dd1, w.careful_dd1, masks, kLanes);
 #else
     for (int i = 0; i < n; ++i) {
         w.careful[c.lane[i]] = c.b[i];

@@ -13,7 +13,6 @@
 // The accounting is spelled out in python/gammaext/reference/hedging.py (the NumPy reference
 // that this kernel matches) and docs/hedging.md.
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -22,12 +21,9 @@
 #include <vector>
 
 #include "gammaext/hedging.hpp"
+#include "gammaext/lanes.hpp"
 #include "gammaext/random.hpp"
 #include "gammaext/vmath.hpp"
-
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
 
 #ifndef GAMMAEXT_ISA_NS
 #error "compile this file with -DGAMMAEXT_ISA_NS=<namespace>"
@@ -584,17 +580,9 @@ void orders_at_trades(const Setup& su, const Block& b, Book& bk,
     const double* __restrict lp = trader ? b.lo : b.lx;
     std::fill(hdel, hdel + kLanes + 8, 0.0);
 #ifdef __AVX512F__
-    // Packed with vcompresspd into registers (GCC does not vectorize the compaction; the
-    // memory form of the instruction is slow on some cores), unpacked with vexpandpd.
     __mmask8 masks[kLanes / 8];
-    int n = 0;
-    for (int j = 0; j < kLanes; j += 8) {
-        const __mmask8 m =
-            _mm512_cmp_pd_mask(_mm512_load_pd(bk.since + j), _mm512_setzero_pd(), _CMP_EQ_OQ);
-        masks[j / 8] = m;
-        _mm512_storeu_pd(x + n, _mm512_maskz_compress_pd(m, _mm512_load_pd(lp + j)));
-        n += std::popcount(static_cast<unsigned>(m));
-    }
+    const int n = lanes::select<_CMP_EQ_OQ>(bk.since, 0.0, kLanes, masks);
+    lanes::pack(lp, x, masks, kLanes, n, n);
 #else
     alignas(64) int idx[kLanes];
     int n = 0;
@@ -615,15 +603,11 @@ void orders_at_trades(const Setup& su, const Block& b, Book& bk,
         }
     }
 #ifdef __AVX512F__
-    int i = 0;
-    for (int j = 0; j < kLanes; j += 8) {
-        const __mmask8 m = masks[j / 8];
-        const __m512d hd = _mm512_maskz_expand_pd(m, _mm512_loadu_pd(hdel + i));
-        const __m512d net = _mm512_add_pd(_mm512_add_pd(hd, _mm512_load_pd(bk.h + j)),
-                                          _mm512_load_pd(bk.pend + j));
-        _mm512_store_pd(bk.q + j, _mm512_mask_sub_pd(_mm512_load_pd(bk.q + j), m,
-                                                     _mm512_setzero_pd(), net));
-        i += std::popcount(static_cast<unsigned>(m));
+    alignas(64) double hd[kLanes];  // the packed deltas back on their lanes
+    lanes::unpack<true>(hdel, hd, masks, kLanes);
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        bk.q[j] = bk.since[j] == 0.0 ? 0.0 - (hd[j] + bk.h[j] + bk.pend[j]) : bk.q[j];
     }
 #else
     for (int i = 0; i < n; ++i) {
