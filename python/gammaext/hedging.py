@@ -392,10 +392,13 @@ def _initial_vol(position: Position, params: Mapping[str, float], groups: FloatA
     model = {v: k for k, v in _VOL_MODEL.items()}[int(params["vol_model"])]
     strike, expiry = float(groups[0][0]), float(groups[0][1])
     surface = position.surface()
-    if surface is not None:
+
+    def smile() -> float:  # the surface's vol of the first leg
+        assert surface is not None
         s0 = params["surface_spot"] if not math.isnan(params["surface_spot"]) else params["spot"]
         k = math.log(strike / s0) - (position.rate - position.div) * expiry
-        smile = float(surface.vol(k, expiry))
+        return float(surface.vol(k, expiry))
+
     if model == "heston":
         from .vol_dynamics import heston_implied_vol
 
@@ -404,11 +407,10 @@ def _initial_vol(position: Position, params: Mapping[str, float], groups: FloatA
                 params["heston_v0"], expiry, params["heston_kappa"], params["heston_theta"]
             )
         )
-        if surface is None or surface.kind in ("flat", "term"):
+        if surface is None or not surface.has_smile:
             return level
-        return level * (smile / float(surface.vol(0.0, expiry)))
-    assert surface is not None
-    return smile
+        return level * (smile() / float(surface.vol(0.0, expiry)))
+    return smile()
 
 
 def _surface_arrays(position: Position) -> tuple[Any, ...]:

@@ -360,6 +360,12 @@ class VolSurface:
         ``strike``) and ``t``. NaN where k or t is NaN or t < 0."""
         return self._eval(k, t, strike, False)
 
+    @property
+    def has_smile(self) -> bool:
+        """Whether the vol depends on the log-moneyness k (SVI or grid surfaces), not on the
+        expiry alone (flat, term structure)."""
+        return self.kind in ("svi", "grid")
+
     def vol(self, k: Any = None, t: Any = None, *, strike: Any = None) -> Any:
         """Implied vol (decimal, annual) at log-moneyness ``k = ln(K/F(t))`` or ``strike``,
         and time to expiry ``t`` (years), broadcast. At t = 0 the limit from above (the first

@@ -176,7 +176,7 @@ def load_closes(path: str | os.PathLike[str], column: str = "close") -> np.ndarr
                 time_of(row[jt], ln)
             try:
                 v = float(row[j])
-            except (ValueError, IndexError):
+            except ValueError:  # (the row has the header's width: _check_width)
                 raise ValueError(f"{p.name} line {ln}: {column} is not a number") from None
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"{p.name} line {ln}: {column} {v!r} must be finite and > 0")

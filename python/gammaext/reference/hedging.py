@@ -311,7 +311,7 @@ def _leg_vol(
         th = p["heston_theta"]
         v = np.sqrt(np.maximum(th + (state["var"][:, k] - th) * frac, 0.0))
         surface = prep.position.surface()
-        if surface is not None and surface.kind in ("svi", "grid"):
+        if surface is not None and surface.has_smile:
             # the surface's shape: its vol over its ATM-forward vol at tau
             v = v * (surface_vol() / _surface_vol(prep.position, np.zeros(1), tau)[0])
         return np.asarray(v)
@@ -764,7 +764,8 @@ def hedge_paths(
         oh.mark(m, S[:, k], k)
         view = oh.view(m, tg, O[:, k], k, hv)
         if noisy and not p["oh_gamma"]:  # the legs' vega at the observed price
-            vega = _portfolio(prep, O[:, k], k, [v[:, k] for v in LV or []])["by_group"]
+            assert LV is not None  # (the option hedge needs per-leg vols)
+            vega = _portfolio(prep, O[:, k], k, [v[:, k] for v in LV])["by_group"]
         else:
             vega = m["by_group"]
         paid, cost = oh.trade(m, view, sum((vg for vg, _, _ in vega[:-1]), np.zeros(n)), k, N)
