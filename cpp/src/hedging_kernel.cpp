@@ -41,6 +41,7 @@ constexpr int kMaxJumps = 16;
 constexpr double kBpsScale = 1e-4;  // basis points to a fraction
 constexpr double kMinTradeUnits = 1e-12;  // smallest trade, in shares per unit of option quantity
 constexpr double kTwoPi = 6.283185307179586477;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;  // the normal density's 1 / sqrt(2 pi)
 constexpr std::size_t kMaxGroupTable = 16384;  // GroupSteps (176 bytes each) cached per run
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -334,7 +335,6 @@ struct LegVols {
 /// vol sqrt(t) > ~10, far outside any hedging use).
 template <bool kTail>
 void marks(Block& b, const GroupStep& c, double r, double q) noexcept {
-    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
     const double K = c.strike;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
@@ -369,7 +369,6 @@ template <bool kTail, bool kVega>
 void marks_lanes(Block& b, const GroupStep& c, const double* __restrict vl, double r, double q,
                  bool ww_on, double* __restrict vega, double* __restrict vanna,
                  double* __restrict volga) noexcept {
-    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
     const double K = c.strike, ww = ww_on ? c.wdisc * c.qsum : 0.0;
     const double half_inv_sqrt = 0.5 / c.sqrt_t;
 #pragma omp simd
@@ -501,7 +500,6 @@ void update_hedge_vol(const Setup& su, Block& b, double* ring, i64 k1, double dt
 /// discounted gamma wgam).
 void trader_greeks_per_lane(Block& b, const GroupStep& c, double rq,
                             const double* __restrict hvl) noexcept {
-    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
         const double hv = hvl[j];
@@ -518,7 +516,6 @@ void trader_greeks_per_lane(Block& b, const GroupStep& c, double rq,
 
 /// The trader's Greeks of group c at the observed price and the step's hedge vol.
 void trader_greeks(Block& b, const GroupStep& c) noexcept {
-    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
         const double d1 = (b.lo[j] - c.log_strike + c.hmu_t) * c.inv_hsig_t;
@@ -621,7 +618,6 @@ void orders_at_trades(const Setup& su, const Block& b, Book& bk,
 /// The Whalley-Wilmott discounted gamma when the trader's Greeks are the marks: the marks'
 /// gamma times the discount if every live group has the same expiry, else group by group.
 void discounted_mark_gamma(Block& b, const std::vector<GroupStep>& gs) noexcept {
-    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
     double tau = -1.0, wdisc = 0.0;
     bool one_expiry = true;
     for (const GroupStep& c : gs) {
@@ -712,7 +708,6 @@ void step_groups(const Setup& su, i64 k, std::vector<GroupStep>& gs) noexcept {
 /// The marks of group c at one vol for every path (and, with a shared vol path, the vega,
 /// vanna and volga that attribute its changes).
 void group_marks(const Setup& su, Block& b, const GroupStep& c) noexcept {
-    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
     const double r = su.rate, q = su.div;
     // Cody's asymptotic range is evaluated only in blocks where some |d| needs it (near
     // expiry, far from the money): norm_cdf_from<false> gives the same bits below
@@ -781,7 +776,6 @@ void group_marks_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& l
 /// with benchmarks/ab_hedging.py smile, without an option hedge).
 [[gnu::noinline]] void hedge_option_marks(const Setup& su, Block& b, const GroupStep& c,
                                           LegVols& lv, i64 g) noexcept {
-    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
     LaneBlock& ln = *b.ln;
     const auto at = static_cast<std::size_t>(g) * kLanes;
     const double* __restrict vl = lv.vol.data() + at;
@@ -829,7 +823,6 @@ void group_marks_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& l
 /// unit at the observed price and its implied vol into tuv (what the vega target divides by).
 void hedge_option_view(const Setup& su, Block& b, const GroupStep& c, const double* vl,
                        i64 k) noexcept {
-    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
     LaneBlock& ln = *b.ln;
     const double* __restrict hv = vl;  // the implied, and the realized before its warm-up
     if (su.hv_kind != HedgeVolKind::given && k >= su.hv_warmup) {
@@ -860,7 +853,6 @@ void hedge_option_view(const Setup& su, Block& b, const GroupStep& c, const doub
 /// and each leg's implied vol.
 void book_vega(const Setup& su, Block& b, const std::vector<GroupStep>& gs,
                const LegVols& lv) noexcept {
-    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
     LaneBlock& ln = *b.ln;
     const double rq = su.rate - su.div;
     fill(ln.lmk, 0.0);
@@ -999,7 +991,6 @@ template <bool kTrader>
 void roll_group_greeks(const Setup& su, const Block& b, const GroupStep& c, const LegVols& lv,
                        i64 g, i64 k, const double* __restrict vl, const double* __restrict hvl,
                        GroupLanes& out) noexcept {
-    constexpr double kInvSqrt2Pi = 0.39894228040143267794;
     const auto at = static_cast<std::size_t>(g) * kLanes;
     const double* __restrict K = lv.strike.data() + at;
     const double* __restrict lk = lv.lstrike.data() + at;
@@ -1998,13 +1989,10 @@ void decide(const Setup& su, const Block& b, Book& bk, const RuleParams& rp, dou
     const bool move_only = rp.move_only;
     // The implied vol the gate compares realized vol with: the shared one, or with per-leg
     // marks the first leg's current implied vol on each path (the marks', b.ln->iv0).
-    alignas(64) double iv[kLanes];
-    if (!move_only) {  // (a price move alone has no gate)
-        if (su.lanes) {
-            std::copy(b.ln->iv0, b.ln->iv0 + kLanes, iv);
-        } else {
-            fill(iv, su.spec.vols != nullptr ? su.spec.vols[k1] : su.vol);
-        }
+    alignas(64) double iv_shared[kLanes];
+    const double* __restrict iv = su.lanes ? b.ln->iv0 : iv_shared;
+    if (!move_only && !su.lanes) {  // (a price move alone has no gate)
+        fill(iv_shared, su.spec.vols != nullptr ? su.spec.vols[k1] : su.vol);
     }
     const double gate_lo = rp.gate_min, gate_hi = rp.gate_max;
     const bool t_every = rp.every > 0.0 && k1 % static_cast<i64>(rp.every) == 0;
