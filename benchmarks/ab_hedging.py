@@ -21,7 +21,11 @@ is ``ratio smile leg``. ``cores OLD.so NEW.so [workload [rounds]]`` runs one wor
 alternately on two builds' engines (their ``_core`` extensions loaded by path) in one process,
 and prints old / new.
 Issue #15's P&L without its split: ``pnl`` (the default workload with ``split=False``: the
-options marked at the start and the horizon, the hedge delta only on the paths that trade).
+options marked at the start and the horizon, the hedge delta only on the paths that trade),
+and what that mode costs before any trade: ``never`` (``split=False`` with ``Never()``: the
+paths, the rule's pass and the bookkeeping, no order after the first hedge) and ``every5``
+(``split=False`` with ``EveryK(5)``: every lane trades on one step in five); with the split,
+``marks`` (``Never()``: the paths and the marks of every step, no order after the first hedge).
 """
 
 from __future__ import annotations
@@ -57,8 +61,11 @@ SMILE1 = g.VolSurface.svi([1.0], [g.SVI(0.035, 0.11, -0.45, 0.02, 0.15)])
 def workload(mode: str) -> dict[str, Any]:
     """The keyword arguments of simulate_hedge for a mode ("" the default workload)."""
     kw = dict(KW)
-    if mode == "pnl":
+    if mode in ("pnl", "never", "every5"):
         kw["split"] = False
+        kw["rule"] = {"pnl": g.Move(0.01), "never": g.Never(), "every5": g.EveryK(5)}[mode]
+    elif mode == "marks":
+        kw["rule"] = g.Never()
     elif mode == "bounce":
         kw["noise"] = g.Noise("bounce", 5e-4)
     elif mode == "leg":
