@@ -132,7 +132,7 @@ void bind_backtest(py::module_& m) {
             }
             bt::Summary summary;
             {
-                py::gil_scoped_release release;
+                const KernelScope scope;
                 bt::run(s, p, scratch, summary, &closed, &still_open,
                         want_bars ? &outs : nullptr);
             }
@@ -185,7 +185,7 @@ void bind_backtest(py::module_& m) {
                         static_cast<py::ssize_t>(bt::kNumSummary)});
             double* po = out.mutable_data();
             {
-                py::gil_scoped_release release;
+                const KernelScope scope;
                 bt::sweep(series, plist, po, threads);
             }
             return out;
@@ -197,7 +197,7 @@ void bind_backtest(py::module_& m) {
         const std::int64_t n = same_length({{"close", &close}});
         farray out(n);
         {
-            py::gil_scoped_release release;
+            const KernelScope scope;
             ind::log_returns(close.data(), n, out.mutable_data());
         }
         return out;
@@ -206,7 +206,7 @@ void bind_backtest(py::module_& m) {
         const std::int64_t n = same_length({{"src", &src}});
         farray out(n);
         {
-            py::gil_scoped_release release;
+            const KernelScope scope;
             ind::stdev(src.data(), n, length, out.mutable_data());
         }
         return out;
@@ -215,7 +215,7 @@ void bind_backtest(py::module_& m) {
         const std::int64_t n = same_length({{"src", &src}});
         farray out(n);
         {
-            py::gil_scoped_release release;
+            const KernelScope scope;
             ind::rma(src.data(), n, length, out.mutable_data());
         }
         return out;
@@ -226,7 +226,7 @@ void bind_backtest(py::module_& m) {
               farray out(n);
               std::vector<double> scratch(static_cast<std::size_t>(n));
               {
-                  py::gil_scoped_release release;
+                  const KernelScope scope;
                   ind::hist_vol(close.data(), n, period, annualization, fallback, scratch.data(),
                                 out.mutable_data());
               }
@@ -236,7 +236,7 @@ void bind_backtest(py::module_& m) {
         const std::int64_t n = same_length({{"high", &high}, {"low", &low}, {"close", &close}});
         farray out(n);
         {
-            py::gil_scoped_release release;
+            const KernelScope scope;
             ind::true_range(high.data(), low.data(), close.data(), n, out.mutable_data());
         }
         return out;
@@ -247,7 +247,7 @@ void bind_backtest(py::module_& m) {
         farray out(n);
         std::vector<double> scratch(static_cast<std::size_t>(n));
         {
-            py::gil_scoped_release release;
+            const KernelScope scope;
             ind::atr(high.data(), low.data(), close.data(), n, length, scratch.data(),
                      out.mutable_data());
         }
@@ -257,7 +257,7 @@ void bind_backtest(py::module_& m) {
         const std::int64_t n = same_length({{"close", &close}});
         farray out(n);
         {
-            py::gil_scoped_release release;
+            const KernelScope scope;
             ind::efficiency_ratio(close.data(), n, period, out.mutable_data());
         }
         return out;
@@ -269,7 +269,7 @@ void bind_backtest(py::module_& m) {
         farray delta(n), gamma(n);
         ind::StraddleInputs in{strike_offset_pct, mintick, tau, vol, rate, div};
         {
-            py::gil_scoped_release release;
+            const KernelScope scope;
             ind::straddle_greeks(close.data(), n, in, delta.mutable_data(),
                                  gamma.mutable_data());
         }
@@ -280,7 +280,7 @@ void bind_backtest(py::module_& m) {
         const std::int64_t n = same_length({{"hist_vol", &hist_vol}});
         farray out(n);
         {
-            py::gil_scoped_release release;
+            const KernelScope scope;
             ind::vol_regime(hist_vol.data(), n, implied_vol, long_threshold, short_threshold,
                             out.mutable_data());
         }

@@ -62,7 +62,7 @@ void bind_black_scholes(py::module_& m) {
             const NormalMode nm = normal_mode(mode);
             InputReport report;
             {
-                py::gil_scoped_release release;  // the kernel touches only raw buffers
+                const KernelScope scope;  // the kernel touches only raw buffers
                 if (probe) {
                     stream_probe(in, out, threads);
                 } else {
@@ -79,7 +79,7 @@ void bind_black_scholes(py::module_& m) {
             const std::int64_t n = x.size();
             double* py = output(y, n, "y");
             const NormalMode nm = normal_mode(mode);
-            py::gil_scoped_release release;
+            const KernelScope scope;
             fn(x.data(), py, n, nm, isa);
         };
     };

@@ -144,7 +144,7 @@ py::tuple run_hedge(const farray& params, std::uint64_t seed, const farray& time
     spec.trace = trace.mutable_data();
     spec.split = split;
     {
-        py::gil_scoped_release release;  // the kernel touches only raw buffers
+        const KernelScope scope;  // the kernel touches only raw buffers
         hedge(spec, threads, isa);
     }
     return py::make_tuple(out, trace);
@@ -184,7 +184,7 @@ void bind_hedging(py::module_& m) {
             py::array_t<double> out({n_paths, n_draws});
             double* o = out.mutable_data();
             {
-                py::gil_scoped_release release;
+                const KernelScope scope;
                 random_draws(seed, stream, first_path, n_paths, n_draws, normal, o, threads, isa);
             }
             return out;

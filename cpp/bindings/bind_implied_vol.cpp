@@ -49,7 +49,7 @@ void bind_implied_vol(py::module_& m) {
             ImpliedVolOut out;
             out.vol = output(vol, n, "vol");
             out.status = status_output(status, n);
-            py::gil_scoped_release release;  // the kernel touches only raw buffers
+            const KernelScope scope;  // the kernel touches only raw buffers
             implied_vol(in, out, threads, isa);
         },
         "n"_a, "price"_a, "spot"_a, "strike"_a, "t"_a, "rate"_a, "div"_a, "is_call"_a, "vol"_a,
@@ -63,7 +63,7 @@ void bind_implied_vol(py::module_& m) {
                 throw std::invalid_argument(size_message("s", s.size(), n));
             }
             double* pb = output(b, n, "b");
-            py::gil_scoped_release release;
+            const KernelScope scope;
             normalised_black(x.data(), s.data(), pb, n, isa);
         },
         "x"_a, "s"_a, "b"_a, "isa"_a = -1);

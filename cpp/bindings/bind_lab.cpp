@@ -19,7 +19,7 @@ void bind_lab(py::module_& m) {
             std::int64_t* pl = lo.mutable_data();
             const double* px = x.data();
             {
-                py::gil_scoped_release release;
+                const KernelScope scope;
                 std::fill(ph, ph + rows * exact::kBins, 0);
                 std::fill(pl, pl + rows * exact::kBins, 0);
                 for (py::ssize_t r = 0; r < rows; ++r) {

@@ -63,7 +63,7 @@ void bind_surface(py::module_& m) {
             const double* pt = t.data();
             const bool ks = k.size() == 1, ts = t.size() == 1;
             {
-                py::gil_scoped_release release;
+                const KernelScope scope;
                 surface_eval(s, pk, ks, pt, ts, n, want_vol, o, threads);
             }
             return out;
@@ -82,7 +82,7 @@ void bind_surface(py::module_& m) {
             const double* pv = v.data();
             const double* pt = tau.data();
             {
-                py::gil_scoped_release release;
+                const KernelScope scope;
                 for (std::int64_t i = 0; i < n; ++i) {
                     o[i] = surface::heston_expected_vol(pv[i], pt[i], kappa, theta);
                 }
@@ -118,7 +118,7 @@ void bind_surface(py::module_& m) {
             sp.spot_out = s_out.mutable_data();
             sp.atm_out = a_out.mutable_data();
             {
-                py::gil_scoped_release release;
+                const KernelScope scope;
                 atm_vol_paths(sp, threads, isa);
             }
             return py::make_tuple(s_out, a_out);

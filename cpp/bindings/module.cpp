@@ -12,6 +12,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.def("_isa_name", &gammaext::isa_name, "isa"_a);
     m.def("_default_threads", &gammaext::default_threads);
     m.def("_set_default_threads", &gammaext::set_default_threads, "threads"_a);
+    m.def("_set_flush_to_zero", &gammaext::FpModeGuard::set_flush_to_zero, "on"_a);
     gammaext::bindings::bind_black_scholes(m);
     gammaext::bindings::bind_backtest(m);
     gammaext::bindings::bind_hedging(m);

@@ -12,12 +12,20 @@
 #include <vector>
 
 #include "gammaext/black_scholes.hpp"
+#include "gammaext/fpenv.hpp"
 #include "gammaext/surface.hpp"
 
 namespace py = pybind11;
 using namespace pybind11::literals;
 
 namespace gammaext::bindings {
+
+/// Held by every kernel call while it runs: the GIL released (the kernels touch only raw
+/// buffers) and the floating-point mode they need (fpenv.hpp), the caller's restored after.
+struct KernelScope {
+    py::gil_scoped_release release;
+    FpModeGuard fp_mode;
+};
 
 /// A float64 input, converted (copied) only if it is not already C-contiguous float64.
 using farray = py::array_t<double, py::array::c_style | py::array::forcecast>;
