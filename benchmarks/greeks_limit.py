@@ -24,6 +24,9 @@ the careful price). Then it prices ``--sample`` options of each grid (calls) wit
 against 40-digit mpmath and prints the worst and the 99th-percentile error in ulps of the exact
 price, and the share of options whose terms cancel by more than the kernel's threshold (those
 that take the careful price: (T1 + T2)/P > 22/3, black_scholes_impl.hpp's mark_careful).
+Last, the broadcast case: gammaext on a chain (one spot, expiry, rate and yield as scalars)
+against the same values as full arrays, on ab_greeks.py's chain and on a chain where nothing
+cancels.
 """
 
 from __future__ import annotations
@@ -165,6 +168,33 @@ def run_grid(name: str, loops: dict[str, Loop], n: int, reps: int, sample: int) 
           f" {np.mean(cancel[ok] > CAREFUL_CANCEL):.1%}")
 
 
+def run_chain(name: str, n: int, reps: int) -> None:
+    """gammaext.greeks on a chain (scalar spot, expiry, rate and yield; vectors of strikes and
+    vols) against the same values as six full arrays, alternately."""
+    rng = np.random.default_rng(12345)
+    lo, hi, t, vlo = (0.5, 2.0, 0.5, 0.05) if name == "chain" else (0.9, 1.1, 2.5, 0.4)
+    strike, vol = aligned(100.0 * rng.uniform(lo, hi, n)), aligned(rng.uniform(vlo, 1.0, n))
+    scalars = (100.0, t, 0.03, 0.01)
+    vectors = tuple(aligned(np.full(n, x)) for x in scalars)
+    ours = {nm: aligned(np.zeros(n)) for nm in NAMES}
+    methods = {
+        "scalars": lambda: gx.greeks(scalars[0], strike, scalars[1], vol, scalars[2], scalars[3],
+                                     which=NAMES, out=ours, threads=1),
+        "vectors": lambda: gx.greeks(vectors[0], strike, vectors[1], vol, vectors[2], vectors[3],
+                                     which=NAMES, out=ours, threads=1),
+    }
+    times: dict[str, list[float]] = {key: [] for key in methods}
+    for _ in range(reps):
+        for key, f in methods.items():
+            t0 = time.perf_counter()
+            f()
+            times[key].append((time.perf_counter() - t0) / n * 1e9)
+    med = {key: statistics.median(x) for key, x in times.items()}
+    print(f"\n{name} (K/S {lo}-{hi}, vol {vlo}-1, t = {t}): gammaext.greeks, six outputs, "
+          f"spot, t, rate and div as scalars {med['scalars']:.2f} ns per option, as full arrays "
+          f"{med['vectors']:.2f}: {med['vectors'] / med['scalars']:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=float, default=1e7)
@@ -177,6 +207,8 @@ def main() -> None:
         loops = build(pathlib.Path(tmp))
         for name in ("compare", "no-cancel"):
             run_grid(name, loops, n, a.reps, a.sample)
+    for name in ("chain", "no-cancel chain"):
+        run_chain(name, min(n, 1_000_000), 4 * a.reps)
 
 
 if __name__ == "__main__":
