@@ -61,7 +61,8 @@ Loop = Callable[..., None]
 
 
 def build(tmp: pathlib.Path) -> dict[str, Loop]:
-    """The loops as ctypes functions: plain_greeks always, the libmvec loop if the anchor exists."""
+    """The loops as ctypes functions: plain_greeks and plain_chain always, the libmvec loop if
+    the anchor exists."""
     dp = np.ctypeslib.ndpointer(dtype=np.float64, flags="C_CONTIGUOUS")
     loops: dict[str, Loop] = {}
     sources = {"plain loop, our primitives": (HERE / "plain_greeks.cpp", "plain_greeks",
@@ -85,6 +86,12 @@ def build(tmp: pathlib.Path) -> dict[str, Loop]:
         fn.argtypes = [dp] * 12 + [ctypes.c_int64]
         fn.restype = None
         loops[name] = fn
+        if symbol == "plain_greeks":
+            chain = lib.plain_chain
+            d = ctypes.c_double
+            chain.argtypes = [d, dp, d, d, d, dp] + [dp] * 6 + [ctypes.c_int64]
+            chain.restype = None
+            loops["plain chain"] = chain
     return loops
 
 
@@ -128,6 +135,7 @@ def exact(args: tuple[np.ndarray, ...], m: int) -> tuple[np.ndarray, np.ndarray]
 
 def run_grid(name: str, loops: dict[str, Loop], n: int, reps: int, sample: int) -> None:
     """Times the loops and gammaext.greeks on one grid, then checks their prices."""
+    loops = {key: fn for key, fn in loops.items() if key != "plain chain"}
     args = grid(name, n)
     s, k, t, r, q, v = args
     outs = {key: tuple(aligned(np.zeros(n)) for _ in NAMES) for key in loops}
@@ -168,20 +176,27 @@ def run_grid(name: str, loops: dict[str, Loop], n: int, reps: int, sample: int) 
           f" {np.mean(cancel[ok] > CAREFUL_CANCEL):.1%}")
 
 
-def run_chain(name: str, n: int, reps: int) -> None:
+def run_chain(name: str, loops: dict[str, Loop], n: int, reps: int) -> None:
     """gammaext.greeks on a chain (scalar spot, expiry, rate and yield; vectors of strikes and
-    vols) against the same values as six full arrays, alternately."""
+    vols) against the same values as six full arrays, and the plain loop the same two ways
+    (plain_chain computes sqrt t and the discount factors once), alternately."""
     rng = np.random.default_rng(12345)
     lo, hi, t, vlo = (0.5, 2.0, 0.5, 0.05) if name == "chain" else (0.9, 1.1, 2.5, 0.4)
     strike, vol = aligned(100.0 * rng.uniform(lo, hi, n)), aligned(rng.uniform(vlo, 1.0, n))
-    scalars = (100.0, t, 0.03, 0.01)
-    vectors = tuple(aligned(np.full(n, x)) for x in scalars)
+    spot, rate, div = 100.0, 0.03, 0.01
+    full = {key: aligned(np.full(n, x)) for key, x in (("s", spot), ("t", t), ("r", rate),
+                                                         ("q", div))}
     ours = {nm: aligned(np.zeros(n)) for nm in NAMES}
-    methods = {
-        "scalars": lambda: gx.greeks(scalars[0], strike, scalars[1], vol, scalars[2], scalars[3],
-                                     which=NAMES, out=ours, threads=1),
-        "vectors": lambda: gx.greeks(vectors[0], strike, vectors[1], vol, vectors[2], vectors[3],
-                                     which=NAMES, out=ours, threads=1),
+    plain = tuple(aligned(np.zeros(n)) for _ in NAMES)
+    methods: dict[str, Callable[[], object]] = {
+        "gammaext, scalars": lambda: gx.greeks(spot, strike, t, vol, rate, div, which=NAMES,
+                                               out=ours, threads=1),
+        "gammaext, full arrays": lambda: gx.greeks(full["s"], strike, full["t"], vol, full["r"],
+                                                   full["q"], which=NAMES, out=ours, threads=1),
+        "plain loop, scalars": lambda: loops["plain chain"](spot, strike, t, rate, div, vol,
+                                                            *plain, n),
+        "plain loop, full arrays": lambda: loops["plain loop, our primitives"](
+            full["s"], strike, full["t"], full["r"], full["q"], vol, *plain, n),
     }
     times: dict[str, list[float]] = {key: [] for key in methods}
     for _ in range(reps):
@@ -190,9 +205,12 @@ def run_chain(name: str, n: int, reps: int) -> None:
             f()
             times[key].append((time.perf_counter() - t0) / n * 1e9)
     med = {key: statistics.median(x) for key, x in times.items()}
-    print(f"\n{name} (K/S {lo}-{hi}, vol {vlo}-1, t = {t}): gammaext.greeks, six outputs, "
-          f"spot, t, rate and div as scalars {med['scalars']:.2f} ns per option, as full arrays "
-          f"{med['vectors']:.2f}: {med['vectors'] / med['scalars']:.2f}x")
+    print(f"\n{name} (K/S {lo}-{hi}, vol {vlo}-1, t = {t}), six outputs, ns per option, median"
+          f" of {reps}:")
+    for who in ("gammaext", "plain loop"):
+        sc, fa = med[f"{who}, scalars"], med[f"{who}, full arrays"]
+        print(f"  {who:12s} spot, t, rate, div as scalars {sc:6.2f}, as full arrays {fa:6.2f}:"
+              f" {fa / sc:.2f}x")
 
 
 def main() -> None:
@@ -207,8 +225,8 @@ def main() -> None:
         loops = build(pathlib.Path(tmp))
         for name in ("compare", "no-cancel"):
             run_grid(name, loops, n, a.reps, a.sample)
-    for name in ("chain", "no-cancel chain"):
-        run_chain(name, min(n, 1_000_000), 4 * a.reps)
+        for name in ("chain", "no-cancel chain"):
+            run_chain(name, loops, min(n, 1_000_000), 4 * a.reps)
 
 
 if __name__ == "__main__":
