@@ -4,6 +4,7 @@ Gatheral's SVI density condition, the arbitrage reports and the errors for bad s
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -115,8 +116,12 @@ def test_vogt_butterfly_arbitrage_reported() -> None:
     kg = np.linspace(-1.5, 1.5, 61)
     g = VolSurface.grid(kg, [1.0], total_variance=VOGT.total_variance(kg)[None, :])
     assert not g.arbitrage().ok
-    with pytest.raises(ArbitrageError, match="butterfly"):
+    with pytest.raises(ArbitrageError, match="butterfly") as info:
         VolSurface.svi([1.0], [VOGT], check="raise")
+    # as a Dask worker's error reaches the client: pickled, with its report
+    again = pickle.loads(pickle.dumps(info.value))
+    assert str(again) == str(info.value)
+    assert again.report.butterfly[0].k == info.value.report.butterfly[0].k  # a report, not text
     with pytest.warns(UserWarning, match="butterfly"):
         VolSurface.svi([1.0], [VOGT], check="warn")
 

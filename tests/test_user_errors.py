@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import re
 import subprocess
 import sys
@@ -446,6 +447,17 @@ def test_leg_kind_takes_the_words_greeks_takes(kind, stored):
         g.Leg("straddle")
     with pytest.raises(ValueError, match="Leg kind must be 'call' or 'put'"):
         g.Leg(1)  # type: ignore[arg-type]
+    assert g.OptionHedge(kind).kind == stored  # the option hedge spells its kind alike
+    with pytest.raises(ValueError, match="OptionHedge kind must be 'call' or 'put'"):
+        g.OptionHedge("straddle")  # type: ignore[arg-type]
+
+
+def test_config_error_survives_pickling():
+    """As a Dask worker's error reaches the client: with its key and message."""
+    err = pickle.loads(pickle.dumps(ConfigError("rules.move.threshold", "must lie in (0, 1)")))
+    assert isinstance(err, ConfigError)
+    assert (err.key, err.message) == ("rules.move.threshold", "must lie in (0, 1)")
+    assert str(err) == "rules.move.threshold: must lie in (0, 1)"
 
 
 def test_a_half_spread_that_looks_like_basis_points_warns():

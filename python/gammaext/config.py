@@ -43,6 +43,10 @@ class ConfigError(ValueError):
         self.key = key
         self.message = message
 
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, str]]:
+        # pickled with its two arguments (a Dask worker's error reaches the client intact)
+        return type(self), (self.key, self.message)
+
 
 #: Rule types by config name: the rules' own registry (``class Move(Rule, name="move")``).
 RULE_TYPES: dict[str, type] = _h.Rule.registry

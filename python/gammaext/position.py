@@ -20,6 +20,14 @@ from .vol_dynamics import StochasticAtmVol
 # Position
 
 
+def _option_kind(kind: object, who: str) -> Literal["call", "put"]:
+    """"call" or "put" from the words greeks() takes for is_call, in any case ("Call", "P"...)."""
+    word = _arrays._CALL_WORDS.get(kind.lower()) if isinstance(kind, str) else None
+    if word is None:
+        raise ValueError(f"{who} kind must be 'call' or 'put', got {kind!r}")
+    return "call" if word else "put"
+
+
 @dataclass(frozen=True)
 class Leg:
     """One option leg: ``quantity`` (signed, units of the underlying) of a European call or put
@@ -43,11 +51,7 @@ class Leg:
     quantity: float = 1.0
 
     def __post_init__(self) -> None:
-        # the words greeks() takes for is_call, in any case: "Call", "P" and so on
-        word = _arrays._CALL_WORDS.get(self.kind.lower()) if isinstance(self.kind, str) else None
-        if word is None:
-            raise ValueError(f"Leg kind must be 'call' or 'put', got {self.kind!r}")
-        object.__setattr__(self, "kind", "call" if word else "put")
+        object.__setattr__(self, "kind", _option_kind(self.kind, "Leg"))
         if self.strike is not None:
             _finite("Leg strike", self.strike, positive=True)
         _finite("Leg moneyness", self.moneyness, positive=True)
@@ -131,20 +135,19 @@ def _check_marking_surface(sf: VolSurface) -> None:
 
 @dataclass(frozen=True)
 class OptionHedge:
-    """An option as second hedge instrument: a European ``kind`` of ``strike`` (or
-    ``moneyness`` x the initial spot) expiring at ``expiry`` years, traded
-    every ``every`` steps (at the first time and then each ``every``-th step before the
-    horizon) to the quantity that makes the book's vega (``target="vega"``) or gamma
-    (``"gamma"``) zero. With ``band > 0`` it trades on those steps only where the whole book's
-    vega (or gamma), this option included, is beyond ``band`` times the legs' total quantity
-    (sum of ``|quantity|``; vega per 1.00 of vol, gamma per unit of price): a no-trade band in
-    vega, back to neutral when it is left (``every=1``: checked at every step). Its expiry must
-    be after the horizon (ValueError otherwise): it never settles in the path, so it is marked
-    to its own expiry, on the grid or not. It is marked at its own implied vol like the legs
-    and pays a half-spread of ``half_spread_vol`` vol points (decimals: 0.005 is half a vol
-    point) times its vega per unit on every trade, and on its sale at the horizon
-    (``close_options``). The stock then hedges the delta of the whole book, this option
-    included.
+    """An option as second hedge instrument: a European ``kind`` ("call" or "put", spelt as
+    :class:`Leg` takes it) of ``strike`` (or ``moneyness`` x the initial spot) expiring at
+    ``expiry`` years, traded every ``every`` steps (at the first time and then each ``every``-th
+    step before the horizon) to the quantity that makes the book's vega (``target="vega"``) or gamma
+    (``"gamma"``) zero. With ``band > 0`` it trades on those steps only where the whole book's vega
+    (or gamma), this option included, is beyond ``band`` times the legs' total quantity (sum of
+    ``|quantity|``; vega per 1.00 of vol, gamma per unit of price): a no-trade band in vega, back to
+    neutral when it is left (``every=1``: checked at every step). Its expiry must be after the
+    horizon (ValueError otherwise): it never settles in the path, so it is marked to its own expiry,
+    on the grid or not. It is marked at its own implied vol like the legs and pays a half-spread of
+    ``half_spread_vol`` vol points (decimals: 0.005 is half a vol point) times its vega per unit on
+    every trade, and on its sale at the horizon (``close_options``). The stock then hedges the delta
+    of the whole book, this option included.
 
     What the trader sees decides (docs/hedging.md): the book's vega and gamma and the option's
     own are taken at the observed price (with :class:`Noise`), the vega at each option's
@@ -162,8 +165,7 @@ class OptionHedge:
     band: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("call", "put"):
-            raise ValueError(f"OptionHedge kind must be 'call' or 'put', got {self.kind!r}")
+        object.__setattr__(self, "kind", _option_kind(self.kind, "OptionHedge"))
         if self.target not in ("vega", "gamma"):
             raise ValueError(f"OptionHedge target must be 'vega' or 'gamma', got {self.target!r}")
         if self.strike is not None:

@@ -208,6 +208,11 @@ class ArbitrageError(ValueError):
         super().__init__(str(report))
         self.report = report
 
+    def __reduce__(self) -> tuple[type[ArbitrageError], tuple[ArbitrageReport]]:
+        # pickled with its report, not its message (a Dask worker's error reaches the client
+        # with .report intact)
+        return type(self), (self.report,)
+
 
 def _call_prices(k: FloatArray, w: FloatArray) -> FloatArray:
     """Undiscounted Black calls per unit forward, c = N(d1) - e^k N(d2), w = total variance;
