@@ -205,6 +205,7 @@ void bind_hedging(py::module_& m) {
         [](const farray& u0, const farray& u1) {
             require(u0.size() == u1.size(), "u0 and u1 differ in size");
             farray z0(u0.size()), z1(u0.size());
+            const FpModeGuard fp_mode;  // as the kernels (fpenv.hpp)
             for (py::ssize_t i = 0; i < u0.size(); ++i) {
                 rng::box_muller(u0.data()[i], u1.data()[i], z0.mutable_data()[i],
                                 z1.mutable_data()[i]);
@@ -218,6 +219,7 @@ void bind_hedging(py::module_& m) {
             farray out(p.size());
             const double* x = p.data();
             double* y = out.mutable_data();
+            const FpModeGuard fp_mode;  // as the kernels (fpenv.hpp)
             for (py::ssize_t i = 0; i < p.size(); ++i) {
                 y[i] = rng::norm_ppf(x[i]);
             }
