@@ -46,6 +46,8 @@ struct ExactMath {
     /// Prices (and theta) are re-evaluated through the normalised Black function in the lanes
     /// where the direct formula would lose digits (see mark_careful).
     static constexpr bool kCareful = true;
+    /// The input checks share the shared terms' vectorized pass (see shared_terms).
+    static constexpr bool kOnePass = true;
     static GAMMAEXT_ALWAYS_INLINE double log(double x) noexcept { return vmath::log(x); }
     static GAMMAEXT_ALWAYS_INLINE double exp(double x) noexcept { return vmath::exp(x); }
     /// exp(-x^2/2): shared by the density and the CDF of the same argument (kTail = false: for
@@ -534,15 +536,15 @@ inline void emit(double* o, const Workspace& w, std::int64_t len, F f) noexcept 
     }
 }
 
-/// Steps 1 and 2 of a block, in one pass over its inputs. Step 1, the checks: NaN to add to
-/// every output (w.poison: NaN for invalid or NaN inputs, 0 otherwise) and the report's counts
-/// and first invalid index, from lanes [0, len) only (the others pad a partial block). Step 2
-/// (kTerms; false for a validation-only call): the terms every output shares: sqrt t,
-/// vol sqrt t, d1, d2, the density and, where the distribution is a point mass, the step
-/// H(phi (F - K)) as N1. Returns whether some lane has |d1| or |d2| beyond kCdfTailStart (see
-/// block_cdf). One pass, not two: each input is loaded once and the lanes' bad flags need not
-/// be stored; the arithmetic of either step is unchanged, so are its bits.
-template <class M, bool kTerms>
+/// Steps 1 and 2 of a block. Step 1 (kChecks), the checks: NaN to add to every output
+/// (w.poison: NaN for invalid or NaN inputs, 0 otherwise) and the report's counts and first
+/// invalid index, from lanes [0, len) only (the others pad a partial block). Step 2 (kTerms),
+/// the terms every output shares: sqrt t, vol sqrt t, d1, d2, the density and, where the
+/// distribution is a point mass, the step H(phi (F - K)) as N1. Both in one pass where the
+/// terms vectorize (M::kOnePass): each input is loaded once, the bad lanes need no array of
+/// their own, and the pass also returns the tail test (see tail_test); the arithmetic of
+/// either step is the same in one pass or two, so are its bits.
+template <class M, bool kChecks, bool kTerms>
 GAMMAEXT_ALWAYS_INLINE bool shared_terms(Workspace& w, InputReport& report,
                                          const double* __restrict s, const double* __restrict k,
                                          const double* __restrict t, const double* __restrict v,
@@ -552,30 +554,36 @@ GAMMAEXT_ALWAYS_INLINE bool shared_terms(Workspace& w, InputReport& report,
     constexpr double kNone = kLanes;
     // Counts, the first invalid lane and the largest |d|, kept as doubles, and int lanes (SSE2
     // and AVX2 have no vector compare or conversion of 64-bit integers): the loop vectorizes.
+    // The terms cover the whole block; the checks alone stop at len.
     const int n_live = static_cast<int>(len);
+    const int n_lanes = kTerms ? kLanes : n_live;
     double n_bad = 0.0, n_rate = 0.0, n_div = 0.0, n_vol = 0.0, first = kNone, d_max = 0.0;
 #pragma omp simd reduction(+ : n_bad, n_rate, n_div, n_vol) reduction(min : first) \
     reduction(max : d_max)
-    for (int j = 0; j < kLanes; ++j) {
+    for (int j = 0; j < n_lanes; ++j) {
         const double sj = s[j], kj = k[j], tj = t[j], vj = v[j], rj = r[j], qj = q[j];
-        const bool live = j < n_live;
-        // Non-short-circuit | keeps the loop free of branches (so it vectorizes).
-        const bool infinite =
-            (std::fabs(sj) == vmath::kInf) | (std::fabs(kj) == vmath::kInf) |
-            (std::fabs(tj) == vmath::kInf) | (std::fabs(vj) == vmath::kInf) |
-            (std::fabs(rj) == vmath::kInf) | (std::fabs(qj) == vmath::kInf);
-        const bool bad = (sj <= 0.0) | (kj <= 0.0) | (tj < 0.0) | (vj < 0.0) | infinite;
-        n_bad += bad & live ? 1.0 : 0.0;
-        const double at = bad & live ? j : kNone;
-        first = at < first ? at : first;
-        // Finite but suspicious magnitudes (infinite ones are errors, counted above).
-        n_rate += (std::fabs(rj) > kPercentRate) & (std::fabs(rj) < vmath::kInf) & live ? 1.0
-                                                                                         : 0.0;
-        n_div += (std::fabs(qj) > kPercentRate) & (std::fabs(qj) < vmath::kInf) & live ? 1.0
-                                                                                        : 0.0;
-        n_vol += (vj > kPercentVol) & (vj < vmath::kInf) & live ? 1.0 : 0.0;
-        // 0 for finite inputs, NaN if any input is NaN; NaN for invalid ones.
-        w.poison[j] = bad ? vmath::kNaN : (sj + kj + tj + vj + rj + qj) * 0.0;
+        if constexpr (kChecks) {
+            const bool live = !kTerms || j < n_live;
+            // Non-short-circuit | keeps the loop free of branches (so it vectorizes).
+            const bool infinite =
+                (std::fabs(sj) == vmath::kInf) | (std::fabs(kj) == vmath::kInf) |
+                (std::fabs(tj) == vmath::kInf) | (std::fabs(vj) == vmath::kInf) |
+                (std::fabs(rj) == vmath::kInf) | (std::fabs(qj) == vmath::kInf);
+            const bool bad = (sj <= 0.0) | (kj <= 0.0) | (tj < 0.0) | (vj < 0.0) | infinite;
+            n_bad += bad & live ? 1.0 : 0.0;
+            const double at = bad & live ? j : kNone;
+            first = at < first ? at : first;
+            // Finite but suspicious magnitudes (infinite ones are errors, counted above).
+            n_rate += (std::fabs(rj) > kPercentRate) & (std::fabs(rj) < vmath::kInf) & live
+                          ? 1.0
+                          : 0.0;
+            n_div += (std::fabs(qj) > kPercentRate) & (std::fabs(qj) < vmath::kInf) & live
+                         ? 1.0
+                         : 0.0;
+            n_vol += (vj > kPercentVol) & (vj < vmath::kInf) & live ? 1.0 : 0.0;
+            // 0 for finite inputs, NaN if any input is NaN; NaN for invalid ones.
+            w.poison[j] = bad ? vmath::kNaN : (sj + kj + tj + vj + rj + qj) * 0.0;
+        }
         if constexpr (kTerms) {
             const double sqrt_t = std::sqrt(tj);
             const double sig_t = vj * sqrt_t;
@@ -594,22 +602,39 @@ GAMMAEXT_ALWAYS_INLINE bool shared_terms(Workspace& w, InputReport& report,
             // The step H(phi (F - K)), 1/2 at the money, used when the distribution is a point.
             const double step = x > 0.0 ? 1.0 : (x < 0.0 ? 0.0 : 0.5);
             w.n1[j] = w.phi[j] > 0.0 ? step : 1.0 - step;  // overwritten below if not degenerate
-            // A largest |d| (NaN: not counted), not a count of tail lanes: GCC 12 folds such a
-            // flag through the point-mass select above into a form it cannot vectorize.
-            d_max = std::fabs(d1) > d_max ? std::fabs(d1) : d_max;
-            d_max = std::fabs(d2) > d_max ? std::fabs(d2) : d_max;
+            if constexpr (kChecks) {
+                // A largest |d| (NaN: not counted), not a count of tail lanes: GCC 12 folds such
+                // a flag through the point-mass select above into a form it cannot vectorize.
+                d_max = std::fabs(d1) > d_max ? std::fabs(d1) : d_max;
+                d_max = std::fabs(d2) > d_max ? std::fabs(d2) : d_max;
+            }
         }
     }
-    if (n_bad > 0.0) {
-        report.invalid_count += static_cast<std::int64_t>(n_bad);
-        if (report.first_invalid < 0) {
-            report.first_invalid = i0 + static_cast<std::int64_t>(first);
+    if constexpr (kChecks) {
+        if (n_bad > 0.0) {
+            report.invalid_count += static_cast<std::int64_t>(n_bad);
+            if (report.first_invalid < 0) {
+                report.first_invalid = i0 + static_cast<std::int64_t>(first);
+            }
         }
+        report.rate_looks_percent |= n_rate > 0.0;
+        report.div_looks_percent |= n_div > 0.0;
+        report.vol_looks_percent |= n_vol > 0.0;
     }
-    report.rate_looks_percent |= n_rate > 0.0;
-    report.div_looks_percent |= n_div > 0.0;
-    report.vol_looks_percent |= n_vol > 0.0;
     return d_max > vmath::kCdfTailStart;
+}
+
+/// Whether some lane of the block has |d1| or |d2| beyond kCdfTailStart (see block_cdf), as a
+/// pass of its own: for the two-pass policy, whose scalar shared-terms loop is left as it is.
+inline bool tail_test(const Workspace& w) noexcept {
+    double n_tail = 0.0;
+#pragma omp simd reduction(+ : n_tail)
+    for (std::int64_t j = 0; j < kBlock; ++j) {
+        const bool tail = (std::fabs(w.d1[j]) > vmath::kCdfTailStart) |
+                          (std::fabs(w.d2[j]) > vmath::kCdfTailStart);
+        n_tail += tail ? 1.0 : 0.0;
+    }
+    return n_tail > 0.0;
 }
 
 /// Step 3: N(phi d1) and N(phi d2). One fact about the whole block only picks the cheapest code
@@ -788,11 +813,16 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         for (std::int64_t j = len; j < kBlock; ++j) {
             w.phi[j] = w.phi[0];
         }
+        if (!want_any || !M::kOnePass) {
+            shared_terms<M, true, false>(w, report, s, k, t, v, r, q, i0, len);
+        }
         if (!want_any) {
-            shared_terms<M, false>(w, report, s, k, t, v, r, q, i0, len);
             continue;  // a validation-only call
         }
-        const bool cdf_tail = shared_terms<M, true>(w, report, s, k, t, v, r, q, i0, len);
+        bool cdf_tail = shared_terms<M, M::kOnePass, true>(w, report, s, k, t, v, r, q, i0, len);
+        if constexpr (!M::kOnePass) {
+            cdf_tail = tail_test(w);
+        }
         // Discount factors: one exp per call when the rate (or yield) and t are both scalars,
         // as for a chain with one expiry, else one per element.
         const double* __restrict dq = div_discount.block(w.dq, q, t);
