@@ -6,9 +6,10 @@
 // Work is done in blocks of kBlock elements that stay in L1:
 //   1. the six inputs are read in place (broadcast scalars from a block-sized buffer), the
 //      call/put flags are turned into signs;
-//   2. one vectorized pass computes what every Greek shares: sqrt(t), vol sqrt(t), d1, d2, the
-//      discount factors, the density n(d1), and (only if a requested output needs it) N(phi d1)
-//      and N(phi d2), plus a "poison" term that is 0 for valid elements and NaN otherwise;
+//   2. one vectorized pass checks the inputs (the report's counts, and a "poison" term that is
+//      0 for valid elements and NaN otherwise) and computes what every Greek shares: sqrt(t),
+//      vol sqrt(t), d1, d2, the density n(d1); then the discount factors and (only if a
+//      requested output needs it) N(phi d1) and N(phi d2);
 //   3. where the price or theta is requested, the careful price in the lanes whose direct price
 //      S N(d1) - K N(d2) would lose digits (see mark_careful; ExactMath only);
 //   4. one short vectorized pass per requested output.
@@ -35,7 +36,7 @@
 namespace gammaext::GAMMAEXT_ISA_NS {
 namespace {
 
-constexpr std::int64_t kBlock = kGreeksBlock;  // 13 work arrays + 6 broadcasts: 19 KiB, in L1
+constexpr std::int64_t kBlock = kGreeksBlock;  // 12 work arrays + 6 broadcasts: 18 KiB, in L1
 constexpr double kPercentRate = 1.0;  // |rate| or |div| above 100% per year looks like percent
 constexpr double kPercentVol = 10.0;  // vol above 1000% looks like percent
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
@@ -45,6 +46,8 @@ struct ExactMath {
     /// Prices (and theta) are re-evaluated through the normalised Black function in the lanes
     /// where the direct formula would lose digits (see mark_careful).
     static constexpr bool kCareful = true;
+    /// The input checks share the shared terms' vectorized pass (see shared_terms).
+    static constexpr bool kOnePass = true;
     static GAMMAEXT_ALWAYS_INLINE double log(double x) noexcept { return vmath::log(x); }
     static GAMMAEXT_ALWAYS_INLINE double exp(double x) noexcept { return vmath::exp(x); }
     /// exp(-x^2/2): shared by the density and the CDF of the same argument (kTail = false: for
@@ -70,7 +73,7 @@ struct ExactMath {
 inline double mul0(double a, double b) noexcept { return a == 0.0 ? 0.0 : a * b; }
 
 struct Workspace {
-    alignas(64) double phi[kBlock], poison[kBlock], bad[kBlock];
+    alignas(64) double phi[kBlock], poison[kBlock];
     alignas(64) double sqrt_t[kBlock], sig_t[kBlock], d1[kBlock], d2[kBlock];
     alignas(64) double dq[kBlock], dr[kBlock], g1[kBlock], pdf[kBlock], n1[kBlock], n2[kBlock];
     // The careful price (kCareful only; see mark_careful): 1 in the lanes that need it, their
@@ -533,83 +536,97 @@ inline void emit(double* o, const Workspace& w, std::int64_t len, F f) noexcept 
     }
 }
 
-/// Step 1 of a block: which elements are invalid (w.bad), NaN to add to every output
-/// (w.poison: NaN for invalid or NaN inputs, 0 otherwise), and the report's counts.
-GAMMAEXT_ALWAYS_INLINE void validate_block(Workspace& w, InputReport& report,
-                                           const double* __restrict s, const double* __restrict k,
-                                           const double* __restrict t, const double* __restrict v,
-                                           const double* __restrict r, const double* __restrict q,
-                                           std::int64_t i0, std::int64_t len) noexcept {
-    double n_bad = 0.0, n_rate = 0.0, n_div = 0.0, n_vol = 0.0;  // counts, kept as doubles
-                                                                 // so the loop vectorizes
-#pragma omp simd reduction(+ : n_bad, n_rate, n_div, n_vol)
-    for (std::int64_t j = 0; j < len; ++j) {
+/// Steps 1 and 2 of a block. Step 1 (kChecks), the checks: NaN to add to every output
+/// (w.poison: NaN for invalid or NaN inputs, 0 otherwise) and the report's counts and first
+/// invalid index, from lanes [0, len) only (the others pad a partial block). Step 2 (kTerms),
+/// the terms every output shares: sqrt t, vol sqrt t, d1, d2, the density and, where the
+/// distribution is a point mass, the step H(phi (F - K)) as N1. Both in one pass where the
+/// terms vectorize (M::kOnePass): each input is loaded once, the bad lanes need no array of
+/// their own, and the pass also returns the tail test (see tail_test); the arithmetic of
+/// either step is the same in one pass or two, so are its bits.
+template <class M, bool kChecks, bool kTerms>
+GAMMAEXT_ALWAYS_INLINE bool shared_terms(Workspace& w, InputReport& report,
+                                         const double* __restrict s, const double* __restrict k,
+                                         const double* __restrict t, const double* __restrict v,
+                                         const double* __restrict r, const double* __restrict q,
+                                         std::int64_t i0, std::int64_t len) noexcept {
+    constexpr int kLanes = static_cast<int>(kBlock);
+    constexpr double kNone = kLanes;
+    // Counts, the first invalid lane and the largest |d|, kept as doubles, and int lanes (SSE2
+    // and AVX2 have no vector compare or conversion of 64-bit integers): the loop vectorizes.
+    // The terms cover the whole block; the checks alone stop at len.
+    const int n_live = static_cast<int>(len);
+    const int n_lanes = kTerms ? kLanes : n_live;
+    double n_bad = 0.0, n_rate = 0.0, n_div = 0.0, n_vol = 0.0, first = kNone, d_max = 0.0;
+#pragma omp simd reduction(+ : n_bad, n_rate, n_div, n_vol) reduction(min : first) \
+    reduction(max : d_max)
+    for (int j = 0; j < n_lanes; ++j) {
         const double sj = s[j], kj = k[j], tj = t[j], vj = v[j], rj = r[j], qj = q[j];
-        // Non-short-circuit | keeps the loop free of branches (so it vectorizes).
-        const bool infinite =
-            (std::fabs(sj) == vmath::kInf) | (std::fabs(kj) == vmath::kInf) |
-            (std::fabs(tj) == vmath::kInf) | (std::fabs(vj) == vmath::kInf) |
-            (std::fabs(rj) == vmath::kInf) | (std::fabs(qj) == vmath::kInf);
-        const bool bad = (sj <= 0.0) | (kj <= 0.0) | (tj < 0.0) | (vj < 0.0) | infinite;
-        n_bad += bad ? 1.0 : 0.0;
-        // Finite but suspicious magnitudes (infinite ones are errors, counted above).
-        n_rate += (std::fabs(rj) > kPercentRate) & (std::fabs(rj) < vmath::kInf) ? 1.0 : 0.0;
-        n_div += (std::fabs(qj) > kPercentRate) & (std::fabs(qj) < vmath::kInf) ? 1.0 : 0.0;
-        n_vol += (vj > kPercentVol) & (vj < vmath::kInf) ? 1.0 : 0.0;
-        w.bad[j] = bad ? 1.0 : 0.0;
-        // 0 for finite inputs, NaN if any input is NaN; NaN for invalid ones.
-        w.poison[j] = bad ? vmath::kNaN : (sj + kj + tj + vj + rj + qj) * 0.0;
-    }
-    if (n_bad > 0.0) {
-        report.invalid_count += static_cast<std::int64_t>(n_bad);
-        if (report.first_invalid < 0) {
-            for (std::int64_t j = 0; j < len; ++j) {
-                if (w.bad[j] != 0.0) {
-                    report.first_invalid = i0 + j;
-                    break;
-                }
+        if constexpr (kChecks) {
+            const bool live = !kTerms || j < n_live;
+            // Non-short-circuit | keeps the loop free of branches (so it vectorizes).
+            const bool infinite =
+                (std::fabs(sj) == vmath::kInf) | (std::fabs(kj) == vmath::kInf) |
+                (std::fabs(tj) == vmath::kInf) | (std::fabs(vj) == vmath::kInf) |
+                (std::fabs(rj) == vmath::kInf) | (std::fabs(qj) == vmath::kInf);
+            const bool bad = (sj <= 0.0) | (kj <= 0.0) | (tj < 0.0) | (vj < 0.0) | infinite;
+            n_bad += bad & live ? 1.0 : 0.0;
+            const double at = bad & live ? j : kNone;
+            first = at < first ? at : first;
+            // Finite but suspicious magnitudes (infinite ones are errors, counted above).
+            n_rate += (std::fabs(rj) > kPercentRate) & (std::fabs(rj) < vmath::kInf) & live
+                          ? 1.0
+                          : 0.0;
+            n_div += (std::fabs(qj) > kPercentRate) & (std::fabs(qj) < vmath::kInf) & live
+                         ? 1.0
+                         : 0.0;
+            n_vol += (vj > kPercentVol) & (vj < vmath::kInf) & live ? 1.0 : 0.0;
+            // 0 for finite inputs, NaN if any input is NaN; NaN for invalid ones.
+            w.poison[j] = bad ? vmath::kNaN : (sj + kj + tj + vj + rj + qj) * 0.0;
+        }
+        if constexpr (kTerms) {
+            const double sqrt_t = std::sqrt(tj);
+            const double sig_t = vj * sqrt_t;
+            const double log_sk = M::log(sj / kj);
+            const double x = log_sk + (rj - qj) * tj;  // ln(F/K)
+            const bool degenerate = !(sig_t > 0.0);    // point mass (or invalid: poisoned)
+            const double d1 = degenerate ? 0.0 : M::d1(log_sk, rj, qj, vj, tj, sig_t);
+            const double d2 = d1 - sig_t;
+            w.sqrt_t[j] = sqrt_t;
+            w.sig_t[j] = sig_t;
+            w.d1[j] = d1;
+            w.d2[j] = d2;
+            const double g1 = M::gauss(d1);
+            w.g1[j] = g1;
+            w.pdf[j] = degenerate ? 0.0 : M::pdf_from(g1);
+            // The step H(phi (F - K)), 1/2 at the money, used when the distribution is a point.
+            const double step = x > 0.0 ? 1.0 : (x < 0.0 ? 0.0 : 0.5);
+            w.n1[j] = w.phi[j] > 0.0 ? step : 1.0 - step;  // overwritten below if not degenerate
+            if constexpr (kChecks) {
+                // A largest |d| (NaN: not counted), not a count of tail lanes: GCC 12 folds such
+                // a flag through the point-mass select above into a form it cannot vectorize.
+                d_max = std::fabs(d1) > d_max ? std::fabs(d1) : d_max;
+                d_max = std::fabs(d2) > d_max ? std::fabs(d2) : d_max;
             }
         }
     }
-    report.rate_looks_percent |= n_rate > 0.0;
-    report.div_looks_percent |= n_div > 0.0;
-    report.vol_looks_percent |= n_vol > 0.0;
-}
-
-/// Step 2: the terms every output shares: sqrt t, vol sqrt t, d1, d2, the density and, where
-/// the distribution is a point mass, the step H(phi (F - K)) as N1.
-template <class M>
-GAMMAEXT_ALWAYS_INLINE void shared_terms(Workspace& w, const double* __restrict s,
-                                         const double* __restrict k, const double* __restrict t,
-                                         const double* __restrict v, const double* __restrict r,
-                                         const double* __restrict q) noexcept {
-#pragma omp simd
-    for (std::int64_t j = 0; j < kBlock; ++j) {
-        const double sj = s[j], kj = k[j], tj = t[j], vj = v[j], rj = r[j], qj = q[j];
-        const double sqrt_t = std::sqrt(tj);
-        const double sig_t = vj * sqrt_t;
-        const double log_sk = M::log(sj / kj);
-        const double x = log_sk + (rj - qj) * tj;  // ln(F/K)
-        const bool degenerate = !(sig_t > 0.0);    // point mass (or invalid: poisoned)
-        const double d1 = degenerate ? 0.0 : M::d1(log_sk, rj, qj, vj, tj, sig_t);
-        w.sqrt_t[j] = sqrt_t;
-        w.sig_t[j] = sig_t;
-        w.d1[j] = d1;
-        w.d2[j] = d1 - sig_t;
-        const double g1 = M::gauss(d1);
-        w.g1[j] = g1;
-        w.pdf[j] = degenerate ? 0.0 : M::pdf_from(g1);
-        // The step H(phi (F - K)), 1/2 at the money, used when the distribution is a point.
-        const double step = x > 0.0 ? 1.0 : (x < 0.0 ? 0.0 : 0.5);
-        w.n1[j] = w.phi[j] > 0.0 ? step : 1.0 - step;  // overwritten below if not degenerate
+    if constexpr (kChecks) {
+        if (n_bad > 0.0) {
+            report.invalid_count += static_cast<std::int64_t>(n_bad);
+            if (report.first_invalid < 0) {
+                report.first_invalid = i0 + static_cast<std::int64_t>(first);
+            }
+        }
+        report.rate_looks_percent |= n_rate > 0.0;
+        report.div_looks_percent |= n_div > 0.0;
+        report.vol_looks_percent |= n_vol > 0.0;
     }
+    return d_max > vmath::kCdfTailStart;
 }
 
-/// Step 3: N(phi d1) and N(phi d2). One fact about the whole block only picks the cheapest code
-/// for it, so that a result never depends on its neighbours or the thread count: no |d| beyond
-/// kCdfTailStart, so Cody's asymptotic range is not needed.
-template <class M>
-GAMMAEXT_ALWAYS_INLINE void block_cdf(Workspace& w, bool want_n2) noexcept {
+/// Whether some lane of the block has |d1| or |d2| beyond kCdfTailStart (see block_cdf), as a
+/// pass of its own: for the two-pass policy, whose scalar shared-terms loop is left as it is.
+inline bool tail_test(const Workspace& w) noexcept {
     double n_tail = 0.0;
 #pragma omp simd reduction(+ : n_tail)
     for (std::int64_t j = 0; j < kBlock; ++j) {
@@ -617,15 +634,23 @@ GAMMAEXT_ALWAYS_INLINE void block_cdf(Workspace& w, bool want_n2) noexcept {
                           (std::fabs(w.d2[j]) > vmath::kCdfTailStart);
         n_tail += tail ? 1.0 : 0.0;
     }
+    return n_tail > 0.0;
+}
+
+/// Step 3: N(phi d1) and N(phi d2). One fact about the whole block only picks the cheapest code
+/// for it, so that a result never depends on its neighbours or the thread count: no |d| beyond
+/// kCdfTailStart (tail false; shared_terms tells), so Cody's asymptotic range is not needed.
+template <class M>
+GAMMAEXT_ALWAYS_INLINE void block_cdf(Workspace& w, bool want_n2, bool tail) noexcept {
     // (The tail test looks at d2 also when N(phi d2) is not wanted: N(phi d1) then comes from
     // the same variant as with the pair, to the last bit.)
     if (!want_n2) {
-        if (n_tail > 0.0) {
+        if (tail) {
             cdf_pair<M, true, false>(w, kBlock);
         } else {
             cdf_pair<M, false, false>(w, kBlock);
         }
-    } else if (n_tail > 0.0) {
+    } else if (tail) {
         cdf_pair<M, true, true>(w, kBlock);
     } else {
         cdf_pair<M, false, true>(w, kBlock);
@@ -748,7 +773,7 @@ GAMMAEXT_ALWAYS_INLINE void emit_greeks(const Workspace& w, const Terms& a, O&& 
     });
 }
 
-/// The Greeks of elements [begin, end): per block of kBlock, validate, the shared terms, the
+/// The Greeks of elements [begin, end): per block of kBlock, the checks and shared terms, the
 /// discount factors, the normal CDFs, the careful price where needed, then the outputs.
 template <class M>
 InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
@@ -788,18 +813,23 @@ InputReport run(const GreeksIn& in, const GreeksOut& out, std::int64_t begin,
         for (std::int64_t j = len; j < kBlock; ++j) {
             w.phi[j] = w.phi[0];
         }
-        validate_block(w, report, s, k, t, v, r, q, i0, len);
+        if (!want_any || !M::kOnePass) {
+            shared_terms<M, true, false>(w, report, s, k, t, v, r, q, i0, len);
+        }
         if (!want_any) {
             continue;  // a validation-only call
         }
-        shared_terms<M>(w, s, k, t, v, r, q);
+        bool cdf_tail = shared_terms<M, M::kOnePass, true>(w, report, s, k, t, v, r, q, i0, len);
+        if constexpr (!M::kOnePass) {
+            cdf_tail = tail_test(w);
+        }
         // Discount factors: one exp per call when the rate (or yield) and t are both scalars,
         // as for a chain with one expiry, else one per element.
         const double* __restrict dq = div_discount.block(w.dq, q, t);
         // e^{-rt} only for the outputs that have a K e^{-rt} N(phi d2) term.
         const double* __restrict dr = want_n2 ? rate_discount.block(w.dr, r, t) : w.dr;
         if (want_cdf) {
-            block_cdf<M>(w, want_n2);
+            block_cdf<M>(w, want_n2, cdf_tail);
         }
         // The careful price where the direct one would lose digits (see mark_careful). Every
         // block then takes the same emit code, careful lanes or not, so that a direct price

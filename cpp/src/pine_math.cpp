@@ -39,6 +39,11 @@ namespace {
 struct PineMath {
     /// The script's own price formula, bit for bit: no careful re-evaluation.
     static constexpr bool kCareful = false;
+    /// The shared terms call std::log and stay scalar: the input checks and the CDF-tail test
+    /// keep vectorized passes of their own, and the scalar loop is left as it is (with the
+    /// checks in it, GCC ordered its operands differently and some NaN inputs came out as the
+    /// other NaN, sign bit and all).
+    static constexpr bool kOnePass = false;
     static double log(double x) noexcept { return std::log(x); }
     static double exp(double x) noexcept { return std::exp(x); }
     /// The script evaluates its CDF and density separately: nothing shared here.
