@@ -102,10 +102,16 @@ struct LaneBlock {
     // The roll rule (Setup::roll): this step's cash from the rolls (old legs sold and new ones
     // bought at their marks, less the half-spread) and that half-spread, the rolls so far, the
     // option units alive (sold at the horizon), and scratch: which lanes roll, a constant
-    // hedge vol, the rolled legs' vols and a group's marks before (ga) and after (gb) a roll.
+    // hedge vol, the rolled legs' vols and a group's marks before (ga) and, on the lanes that
+    // roll (packed), after (gb) a roll.
     alignas(64) double rcash[kLanes], rcost[kLanes], rolls[kLanes], units[kLanes];
     alignas(64) double trig[kLanes], hfix[kLanes], nv[kLanes], tau[kLanes];
     GroupLanes ga, gb;
+    // The lanes that roll at this step (idx), their inputs of roll_group_greeks packed
+    // (RollLanes: pk[0..10)) and the new legs' value and vega per unit back on their lanes
+    // (zero elsewhere).
+    alignas(64) double pk[10][kLanes], bval[kLanes], buv[kLanes];
+    alignas(64) int idx[kLanes];
     // The trader's view of the hedge option when it is not the marks' (noise, or a hedge vol
     // other than the implied): its delta and gamma per unit at the observed price and the hedge
     // vol, its vega per unit at the observed price and its implied vol, and its hedge vol.
@@ -982,34 +988,45 @@ void roll_lane_vols(const Setup& su, const Block& b, i64 k, const double* __rest
     }
 }
 
-/// The marks of roll-rule group g (GroupStep c: its quantities) at step k on every lane at the
-/// lane's own strike, expiry and vol (vl), into out (GroupLanes; zero where the leg is not
-/// alive); with kTrader the trader's Greeks at the observed price and hedge vol hvl, else
+/// The inputs of roll_group_greeks on each of its lanes: the efficient and observed prices and
+/// their logs, and the legs' strike, log strike, expiry (years), expiry step, vol and hedge vol
+/// (a block's lanes, or the lanes that roll at a step, packed).
+struct RollLanes {
+    const double *s, *lx, *o, *lo, *K, *lk, *T, *E, *v, *h;
+};
+
+/// The marks of roll-rule group c (GroupStep: its quantities) at step k on lanes [0, n) of `in`
+/// at each lane's own strike, expiry and vol, into out (GroupLanes; zero where the leg is not
+/// alive); with kTrader the trader's Greeks at the observed price and hedge vol in.h, else
 /// (hedging at the marks: no noise, so the observed price is the efficient one) none, and
-/// the trigger's call delta is the marks'.
-template <bool kTrader>
-void roll_group_greeks(const Setup& su, const Block& b, const GroupStep& c, const LegVols& lv,
-                       i64 g, i64 k, const double* __restrict vl, const double* __restrict hvl,
+/// the trigger's call delta is the marks'. The Whalley-Wilmott gamma only with kWW (the one
+/// band that reads it; else 0): its discount is an exponential per lane.
+template <bool kTrader, bool kWW>
+void roll_group_greeks(const Setup& su, const RollLanes& in, int n, const GroupStep& c, i64 k,
                        GroupLanes& out) noexcept {
-    const auto at = static_cast<std::size_t>(g) * kLanes;
-    const double* __restrict K = lv.strike.data() + at;
-    const double* __restrict lk = lv.lstrike.data() + at;
-    const double* __restrict T = lv.expiry.data() + at;
-    const double* __restrict E = lv.estep.data() + at;
+    const double* __restrict S = in.s;
+    const double* __restrict LX = in.lx;
+    const double* __restrict O = in.o;
+    const double* __restrict LO = in.lo;
+    const double* __restrict K = in.K;
+    const double* __restrict lk = in.lk;
+    const double* __restrict T = in.T;
+    const double* __restrict E = in.E;
+    const double* __restrict vl = in.v;
+    const double* __restrict hvs = in.h;  // the marks' vol without kTrader: every load unconditional
     const double t = su.spec.times[k], kk = static_cast<double>(k);
     const double r = su.rate, q = su.div, rq = r - q;
     const double qs = c.qsum, qp = c.qp;
-    const double* __restrict hvs = kTrader ? hvl : vl;  // every load unconditional
 #pragma omp simd
-    for (int j = 0; j < kLanes; ++j) {
+    for (int j = 0; j < n; ++j) {
         const double e = E[j], tj = T[j], vj = vl[j], hj = hvs[j];
         const bool alive = kk < e;
         const double on = alive ? 1.0 : 0.0;
         const double tau = alive ? tj - t : 1.0;  // dead lanes: any finite Greeks, times 0
         const double v = alive ? vj : 1.0;
-        const double s = b.s[j], sq = std::sqrt(tau);
+        const double s = S[j], sq = std::sqrt(tau);
         const double sig_t = v * sq, inv = 1.0 / sig_t;
-        const double d1 = (b.lx[j] - lk[j] + (rq + 0.5 * v * v) * tau) * inv;
+        const double d1 = (LX[j] - lk[j] + (rq + 0.5 * v * v) * tau) * inv;
         const double d2 = d1 - sig_t;
         const double dq = vmath::exp(-q * tau), dr = vmath::exp(-r * tau);
         const double e1 = vmath::half_gauss(d1);
@@ -1023,7 +1040,7 @@ void roll_group_greeks(const Setup& su, const Block& b, const GroupStep& c, cons
         const double sdq = s * dq, kdr = K[j] * dr;
         const double gamma = pdf * dq * inv / s;
         const double uvega = sdq * pdf * sq;
-        const double wdisc = vmath::exp(-0.5 * r * tau);
+        const double wdisc = kWW ? vmath::exp(-0.5 * r * tau) : 0.0;
         out.val[j] = on * (qs * (sdq * n1 - kdr * n2) - qp * (sdq - kdr));
         out.del[j] = on * (qs * dq * n1 - qp * dq);
         out.gam[j] = on * qs * gamma;
@@ -1040,13 +1057,13 @@ void roll_group_greeks(const Setup& su, const Block& b, const GroupStep& c, cons
             out.wgam[j] = wdisc * out.gam[j];
         } else {
             // the trigger: the call delta per unit at the price the trader sees
-            const double d1o = (b.lo[j] - lk[j] + (rq + 0.5 * v * v) * tau) * inv;
+            const double d1o = (LO[j] - lk[j] + (rq + 0.5 * v * v) * tau) * inv;
             out.cdelta[j] = on * dq * vmath::norm_cdf(d1o);
             const double hv = alive ? hj : 1.0;
             const double hs = hv * sq;
-            const double d1h = (b.lo[j] - lk[j] + (rq + 0.5 * hv * hv) * tau) / hs;
+            const double d1h = (LO[j] - lk[j] + (rq + 0.5 * hv * hv) * tau) / hs;
             const double e1h = vmath::half_gauss(d1h);
-            const double hg = on * qs * kInvSqrt2Pi * e1h * dq / hs / b.o[j];
+            const double hg = on * qs * kInvSqrt2Pi * e1h * dq / hs / O[j];
             out.hdel[j] = on * (qs * dq * vmath::norm_cdf_from<true>(d1h, e1h) - qp * dq);
             out.hgam[j] = hg;
             out.wgam[j] = wdisc * hg;
@@ -1054,25 +1071,29 @@ void roll_group_greeks(const Setup& su, const Block& b, const GroupStep& c, cons
     }
 }
 
-/// roll_group_greeks with or without the trader's Greeks (hvl null: hedging at the marks).
-void roll_group_marks(const Setup& su, const Block& b, const GroupStep& c, const LegVols& lv,
-                      i64 g, i64 k, const double* vl, const double* hvl, GroupLanes& out) noexcept {
-    if (hvl != nullptr) {
-        roll_group_greeks<true>(su, b, c, lv, g, k, vl, hvl, out);
+/// roll_group_greeks with or without the trader's Greeks (trader false: hedging at the marks)
+/// and the Whalley-Wilmott gamma (Setup::any_ww).
+void roll_group_marks(const Setup& su, const RollLanes& in, int n, const GroupStep& c, i64 k,
+                      bool trader, GroupLanes& out) noexcept {
+    if (trader) {
+        if (su.any_ww) {
+            roll_group_greeks<true, true>(su, in, n, c, k, out);
+        } else {
+            roll_group_greeks<true, false>(su, in, n, c, k, out);
+        }
+    } else if (su.any_ww) {
+        roll_group_greeks<false, true>(su, in, n, c, k, out);
     } else {
-        roll_group_greeks<false>(su, b, c, lv, g, k, vl, hvl, out);
+        roll_group_greeks<false, false>(su, in, n, c, k, out);
     }
 }
 
-/// Group g of the roll rule at step k (GroupStep c: its quantities): each lane's legs that
-/// expire now pay their intrinsic value; at 0 < k < n_steps the lanes whose legs expired
-/// (roll_expiry) or whose call delta per unit left [roll_lo, roll_hi] sell them at their mark
-/// and buy the same legs at roll_mny (NaN: the group's own, its strike / spot) x the observed
-/// price, expiring roll_tenor (NaN: the group's own, its expiry) years from now (their vol
-/// from the marks' model), paying the half-spread on both (LaneBlock rcash, rcost);
-/// then the group's marks (the new legs where they rolled) are added in.
-[[gnu::noinline]] void group_marks_roll(const Setup& su, Block& b, const GroupStep& c,
-                                        LegVols& lv, i64 g, i64 k) noexcept {
+/// The rolls of group g at step k on the n lanes LaneBlock::idx (trig set; ga their old
+/// marks): their new legs (strike, expiry, vol), the new legs' marks on those lanes alone
+/// (packed: a band roll moves a few lanes of a block at a step), the rolls' cash and
+/// half-spread, and the new marks into ga. hv: the trader's hedge vol (null: the marks').
+void roll_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& lv, i64 g, i64 k,
+                int n, const double* hv) noexcept {
     LaneBlock& ln = *b.ln;
     const HedgeSpec& sp = su.spec;
     const auto at = static_cast<std::size_t>(g) * kLanes;
@@ -1081,6 +1102,88 @@ void roll_group_marks(const Setup& su, const Block& b, const GroupStep& c, const
     double* __restrict T = lv.expiry.data() + at;
     double* __restrict E = lv.estep.data() + at;
     double* __restrict vl = lv.vol.data() + at;
+    const int* __restrict idx = ln.idx;
+    // an expiry off the grid is the grid time it settles on (Position.groups): marked to that
+    // time, so price, Greeks and payoff agree
+    const OptionGroup& og = sp.groups[g];
+    const double mny = std::isnan(su.roll_mny) ? og.strike / su.spot : su.roll_mny;
+    const double tenor = std::isnan(su.roll_tenor) ? og.expiry : su.roll_tenor;
+    const double* const last = sp.times + sp.n_steps + 1;
+    const double* const at1 = std::lower_bound(sp.times, last, sp.times[k] + tenor - su.expiry_tol);
+    const double t1 = at1 != last ? *at1 : sp.times[k] + tenor;
+    const double e1 = static_cast<double>(at1 - sp.times);
+    for (int i = 0; i < n; ++i) {
+        const int j = idx[i];
+        K[j] = mny * b.o[j];
+        lk[j] = std::log(K[j]);
+        T[j] = t1;
+        E[j] = e1;
+    }
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        ln.tau[j] = ln.trig[j] != 0.0 ? T[j] - sp.times[k] : 1.0;
+    }
+    roll_lane_vols(su, b, k, lk, ln.tau, ln.nv);
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        vl[j] = ln.trig[j] != 0.0 ? ln.nv[j] : vl[j];
+    }
+    // packed in whole vectors of 8 (the same loop as the block's lanes), the last lane that
+    // rolls repeated
+    const int np = (n + 7) / 8 * 8;
+    const double* const from[10] = {b.s, b.lx, b.o, b.lo, K, lk, T, E, vl, hv != nullptr ? hv : vl};
+    for (int f = 0; f < 10; ++f) {
+        for (int i = 0; i < np; ++i) {
+            ln.pk[f][i] = from[f][idx[std::min(i, n - 1)]];
+        }
+    }
+    const RollLanes packed{ln.pk[0], ln.pk[1], ln.pk[2], ln.pk[3], ln.pk[4],
+                           ln.pk[5], ln.pk[6], ln.pk[7], ln.pk[8], ln.pk[9]};
+    GroupLanes& ga = ln.ga;
+    GroupLanes& gb = ln.gb;
+    roll_group_marks(su, packed, np, c, k, hv != nullptr, gb);
+    fill(ln.bval, 0.0);
+    fill(ln.buv, 0.0);
+    for (int i = 0; i < n; ++i) {
+        ln.bval[idx[i]] = gb.val[i];
+        ln.buv[idx[i]] = gb.uvega[i];
+    }
+    const double hs = su.roll_hs * (std::fabs(c.qc) + std::fabs(c.qp));
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const bool roll = ln.trig[j] != 0.0;
+        // sold at the old mark (0 if it expired: it paid its intrinsic value), bought at the
+        // new one; the half-spread on both trades
+        const double cost = roll ? hs * (ga.uvega[j] + ln.buv[j]) : 0.0;
+        ln.rcash[j] += roll ? ga.val[j] - ln.bval[j] - cost : 0.0;
+        ln.rcost[j] += cost;
+        ln.rolls[j] += roll ? 1.0 : 0.0;
+    }
+    const std::pair<double*, const double*> rolled[] = {
+        {ga.val, gb.val},     {ga.del, gb.del},     {ga.gam, gb.gam},   {ga.the, gb.the},
+        {ga.vega, gb.vega},   {ga.vanna, gb.vanna}, {ga.volga, gb.volga}, {ga.hdel, gb.hdel},
+        {ga.hgam, gb.hgam},   {ga.wgam, gb.wgam}};
+    for (const auto& [to, packed_from] : rolled) {
+        for (int i = 0; i < n; ++i) {
+            to[idx[i]] = packed_from[i];
+        }
+    }
+}
+
+/// Group g of the roll rule at step k (GroupStep c: its quantities): each lane's legs that
+/// expire now pay their intrinsic value; at 0 < k < n_steps the lanes whose legs expired
+/// (roll_expiry) or whose call delta per unit left [roll_lo, roll_hi] sell them at their mark
+/// and buy the same legs at roll_mny (NaN: the group's own, its strike / spot) x the observed
+/// price, expiring roll_tenor (NaN: the group's own, its expiry) years from now (their vol
+/// from the marks' model), paying the half-spread on both (roll_lanes; LaneBlock rcash,
+/// rcost); then the group's marks (the new legs where they rolled) are added in.
+[[gnu::noinline]] void group_marks_roll(const Setup& su, Block& b, const GroupStep& c,
+                                        LegVols& lv, i64 g, i64 k) noexcept {
+    LaneBlock& ln = *b.ln;
+    const auto at = static_cast<std::size_t>(g) * kLanes;
+    const double* __restrict K = lv.strike.data() + at;
+    const double* __restrict E = lv.estep.data() + at;
+    const double* vl = lv.vol.data() + at;
     const double kk = static_cast<double>(k), units = std::fabs(c.qc) + std::fabs(c.qp);
     // the hedge vol of the trader's Greeks: the marks' (null), realized so far (the leg's
     // implied before the warm-up), the leg's implied at the observed price, or a fixed one
@@ -1102,7 +1205,9 @@ void roll_group_marks(const Setup& su, const Block& b, const GroupStep& c, const
         b.pay[j] += kk == E[j] ? pay : 0.0;
     }
     GroupLanes& ga = ln.ga;
-    roll_group_marks(su, b, c, lv, g, k, vl, hv, ga);
+    const RollLanes lanes{b.s, b.lx, b.o, b.lo, K, lv.lstrike.data() + at, lv.expiry.data() + at,
+                          E, vl, hv != nullptr ? hv : vl};
+    roll_group_marks(su, lanes, kLanes, c, k, hv != nullptr, ga);
     if (k > 0 && k < su.n_steps) {
         double n = 0.0;
         const double lo = su.roll_lo, hi = su.roll_hi, expiry_on = su.roll_expiry ? 1.0 : 0.0;
@@ -1116,54 +1221,12 @@ void roll_group_marks(const Setup& su, const Block& b, const GroupStep& c, const
             n += ln.trig[j];
         }
         if (n > 0.0) {
-            // an expiry off the grid is the grid time it settles on (Position.groups): marked
-            // to that time, so price, Greeks and payoff agree
-            const OptionGroup& og = sp.groups[g];
-            const double mny = std::isnan(su.roll_mny) ? og.strike / su.spot : su.roll_mny;
-            const double tenor = std::isnan(su.roll_tenor) ? og.expiry : su.roll_tenor;
-            const double* const last = sp.times + sp.n_steps + 1;
-            const double* const at1 =
-                std::lower_bound(sp.times, last, sp.times[k] + tenor - su.expiry_tol);
-            const double t1 = at1 != last ? *at1 : sp.times[k] + tenor;
-            const double e1 = static_cast<double>(at1 - sp.times);
-            for (int j = 0; j < kLanes; ++j) {
-                if (ln.trig[j] != 0.0) {
-                    K[j] = mny * b.o[j];
-                    lk[j] = std::log(K[j]);
-                    T[j] = t1;
-                    E[j] = e1;
-                }
-                ln.tau[j] = ln.trig[j] != 0.0 ? T[j] - sp.times[k] : 1.0;
+            int m = 0;
+            for (int j = 0; j < kLanes; ++j) {  // compaction without branches
+                ln.idx[m] = j;
+                m += ln.trig[j] != 0.0 ? 1 : 0;
             }
-            roll_lane_vols(su, b, k, lk, ln.tau, ln.nv);
-#pragma omp simd
-            for (int j = 0; j < kLanes; ++j) {
-                vl[j] = ln.trig[j] != 0.0 ? ln.nv[j] : vl[j];
-            }
-            GroupLanes& gb = ln.gb;
-            roll_group_marks(su, b, c, lv, g, k, vl, hv, gb);
-            const double hs = su.roll_hs * units;
-#pragma omp simd
-            for (int j = 0; j < kLanes; ++j) {
-                const bool roll = ln.trig[j] != 0.0;
-                // sold at the old mark (0 if it expired: it paid its intrinsic value), bought
-                // at the new one; the half-spread on both trades
-                const double cost = roll ? hs * (ga.uvega[j] + gb.uvega[j]) : 0.0;
-                ln.rcash[j] += roll ? ga.val[j] - gb.val[j] - cost : 0.0;
-                ln.rcost[j] += cost;
-                ln.rolls[j] += roll ? 1.0 : 0.0;
-            }
-            const std::pair<double*, const double*> rolled[] = {
-                {ga.val, gb.val},     {ga.del, gb.del},     {ga.gam, gb.gam},
-                {ga.the, gb.the},     {ga.vega, gb.vega},   {ga.vanna, gb.vanna},
-                {ga.volga, gb.volga}, {ga.hdel, gb.hdel},   {ga.hgam, gb.hgam},
-                {ga.wgam, gb.wgam}};
-            for (const auto& [to, from] : rolled) {
-#pragma omp simd
-                for (int j = 0; j < kLanes; ++j) {
-                    to[j] = ln.trig[j] != 0.0 ? from[j] : to[j];
-                }
-            }
+            roll_lanes(su, b, c, lv, g, k, m, hv);
         }
     }
 #pragma omp simd
