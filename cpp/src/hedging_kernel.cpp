@@ -112,6 +112,10 @@ struct LaneBlock {
     // (zero elsewhere).
     alignas(64) double pk[10][kLanes], bval[kLanes], buv[kLanes];
     alignas(64) int idx[kLanes];
+    // roll_lane_terms' per-lane terms for roll_group_greeks: years to expiry, its square root,
+    // 1 / (vol sqrt t), d1 and the discounts e^{-q tau}, e^{-r tau}.
+    alignas(64) double rt[kLanes], rsq[kLanes], rinv[kLanes], rd1[kLanes], rdq[kLanes],
+        rdr[kLanes];
     // The trader's view of the hedge option when it is not the marks' (noise, or a hedge vol
     // other than the implied): its delta and gamma per unit at the observed price and the hedge
     // vol, its vega per unit at the observed price and its implied vol, and its hedge vol.
@@ -995,48 +999,105 @@ struct RollLanes {
     const double *s, *lx, *o, *lo, *K, *lk, *T, *E, *v, *h;
 };
 
-/// The marks of roll-rule group c (GroupStep: its quantities) at step k on lanes [0, n) of `in`
-/// at each lane's own strike, expiry and vol, into out (GroupLanes; zero where the leg is not
-/// alive); with kTrader the trader's Greeks at the observed price and hedge vol in.h, else
-/// (hedging at the marks: no noise, so the observed price is the efficient one) none, and
-/// the trigger's call delta is the marks'. The Whalley-Wilmott gamma only with kWW (the one
-/// band that reads it; else 0): its discount is an exponential per lane.
-template <bool kTrader, bool kWW>
-void roll_group_greeks(const Setup& su, const RollLanes& in, int n, const GroupStep& c, i64 k,
-                       GroupLanes& out) noexcept {
-    const double* __restrict S = in.s;
+/// roll_group_greeks' first pass over lanes [0, n) of `in` at step k (n a multiple of 8), into
+/// ln's rt, rsq, rinv, rd1, rdq, rdr: each lane's years to expiry (1 where the leg is not alive:
+/// any finite Greeks, times 0), its square root, 1 / (vol sqrt t), d1 and the discounts
+/// e^{-q tau}, e^{-r tau}, computed on the first vector alone when every lane has the same tau
+/// (legs rolled on expiry: every lane at once; the same loop, so the same bits). Returns whether
+/// some lane's d1 or d2 lies beyond kCdfTailStart (or is NaN): Cody's asymptotic range only
+/// then (as block_needs_tail).
+bool roll_lane_terms(const Setup& su, const RollLanes& in, int n, i64 k, LaneBlock& ln) noexcept {
     const double* __restrict LX = in.lx;
-    const double* __restrict O = in.o;
-    const double* __restrict LO = in.lo;
-    const double* __restrict K = in.K;
     const double* __restrict lk = in.lk;
     const double* __restrict T = in.T;
     const double* __restrict E = in.E;
     const double* __restrict vl = in.v;
+    double* __restrict rt = ln.rt;
+    double* __restrict rsq = ln.rsq;
+    double* __restrict rinv = ln.rinv;
+    double* __restrict rd1 = ln.rd1;
+    const double t = su.spec.times[k], kk = static_cast<double>(k), rq = su.rate - su.div;
+    double far = 0.0, lo = kInf, hi = -kInf;
+#pragma omp simd reduction(+ : far) reduction(min : lo) reduction(max : hi)
+    for (int j = 0; j < n; ++j) {
+        const bool alive = kk < E[j];
+        const double tau = alive ? T[j] - t : 1.0;
+        const double v = alive ? vl[j] : 1.0;
+        const double sq = std::sqrt(tau);
+        const double sig_t = v * sq, inv = 1.0 / sig_t;
+        const double d1 = (LX[j] - lk[j] + (rq + 0.5 * v * v) * tau) * inv;
+        const double d2 = d1 - sig_t;
+        rt[j] = tau;
+        rsq[j] = sq;
+        rinv[j] = inv;
+        rd1[j] = d1;
+        const bool near = (std::fabs(d1) <= vmath::kCdfTailStart) &
+                          (std::fabs(d2) <= vmath::kCdfTailStart);  // false for NaN
+        far += near ? 0.0 : 1.0;
+        lo = std::min(lo, tau);
+        hi = std::max(hi, tau);
+    }
+    const int nd = lo == hi ? 8 : n;
+    const double q = su.div, r = su.rate;
+    double* __restrict rdq = ln.rdq;
+    double* __restrict rdr = ln.rdr;
+#pragma omp simd
+    for (int j = 0; j < nd; ++j) {
+        rdq[j] = vmath::exp(-q * rt[j]);
+        rdr[j] = vmath::exp(-r * rt[j]);
+    }
+    std::fill(rdq + nd, rdq + n, rdq[0]);
+    std::fill(rdr + nd, rdr + n, rdr[0]);
+    return far > 0.0;
+}
+
+/// The marks of roll-rule group c (GroupStep: its quantities) at step k on lanes [0, n) of `in`
+/// at each lane's own strike, expiry and vol, into out (GroupLanes; zero where the leg is not
+/// alive), from roll_lane_terms' terms in ln; with kTrader the trader's Greeks at the observed
+/// price and hedge vol in.h, else (hedging at the marks: no noise, so the observed price is the
+/// efficient one) none, and the trigger's call delta is the marks'. The Whalley-Wilmott gamma
+/// only with kWW (the one band that reads it; else 0): its discount is an exponential per lane.
+/// kTail: some lane's N(d1) or N(d2) needs Cody's asymptotic range (norm_cdf_from<false> gives
+/// the same bits below kCdfTailStart).
+template <bool kTrader, bool kWW, bool kTail>
+void roll_group_greeks(const Setup& su, const RollLanes& in, int n, const GroupStep& c, i64 k,
+                       const LaneBlock& ln, GroupLanes& out) noexcept {
+    const double* __restrict S = in.s;
+    const double* __restrict O = in.o;
+    const double* __restrict LO = in.lo;
+    const double* __restrict K = in.K;
+    const double* __restrict lk = in.lk;
+    const double* __restrict E = in.E;
+    const double* __restrict vl = in.v;
     const double* __restrict hvs = in.h;  // the marks' vol without kTrader: every load unconditional
-    const double t = su.spec.times[k], kk = static_cast<double>(k);
+    const double* __restrict rt = ln.rt;
+    const double* __restrict rsq = ln.rsq;
+    const double* __restrict rinv = ln.rinv;
+    const double* __restrict rd1 = ln.rd1;
+    const double* __restrict rdq = ln.rdq;
+    const double* __restrict rdr = ln.rdr;
+    const double kk = static_cast<double>(k);
     const double r = su.rate, q = su.div, rq = r - q;
     const double qs = c.qsum, qp = c.qp;
 #pragma omp simd
     for (int j = 0; j < n; ++j) {
-        const double e = E[j], tj = T[j], vj = vl[j], hj = hvs[j];
-        const bool alive = kk < e;
+        const double vj = vl[j], hj = hvs[j];
+        const bool alive = kk < E[j];
         const double on = alive ? 1.0 : 0.0;
-        const double tau = alive ? tj - t : 1.0;  // dead lanes: any finite Greeks, times 0
+        const double tau = rt[j], sq = rsq[j], inv = rinv[j], d1 = rd1[j];
         const double v = alive ? vj : 1.0;
-        const double s = S[j], sq = std::sqrt(tau);
-        const double sig_t = v * sq, inv = 1.0 / sig_t;
-        const double d1 = (LX[j] - lk[j] + (rq + 0.5 * v * v) * tau) * inv;
+        const double s = S[j];
+        const double sig_t = v * sq;
         const double d2 = d1 - sig_t;
-        const double dq = vmath::exp(-q * tau), dr = vmath::exp(-r * tau);
+        const double dq = rdq[j], dr = rdr[j];
         const double e1 = vmath::half_gauss(d1);
         const double pdf = kInvSqrt2Pi * e1;
-        const double n1 = vmath::norm_cdf_from<true>(d1, e1);
+        const double n1 = vmath::norm_cdf_from<kTail>(d1, e1);
         // exp(-d2^2/2) as in marks; not finite only once r tau > ~745 underflows dr to 0
         // (x/0 or 0/0): K dr is then 0, N(d2) multiplies nothing and any finite value will do
         // (group_steps' ratio likewise)
         const double e2 = e1 * s * dq / (K[j] * dr);
-        const double n2 = vmath::norm_cdf_from<true>(d2, e2 < kInf ? e2 : 0.0);
+        const double n2 = vmath::norm_cdf_from<kTail>(d2, e2 < kInf ? e2 : 0.0);
         const double sdq = s * dq, kdr = K[j] * dr;
         const double gamma = pdf * dq * inv / s;
         const double uvega = sdq * pdf * sq;
@@ -1071,27 +1132,36 @@ void roll_group_greeks(const Setup& su, const RollLanes& in, int n, const GroupS
     }
 }
 
-/// roll_group_greeks with or without the trader's Greeks (trader false: hedging at the marks)
-/// and the Whalley-Wilmott gamma (Setup::any_ww).
+/// roll_group_greeks with or without the trader's Greeks (trader false: hedging at the marks),
+/// the Whalley-Wilmott gamma (Setup::any_ww) and Cody's asymptotic range (roll_lane_terms).
 void roll_group_marks(const Setup& su, const RollLanes& in, int n, const GroupStep& c, i64 k,
-                      bool trader, GroupLanes& out) noexcept {
+                      bool trader, LaneBlock& ln, GroupLanes& out) noexcept {
+    const bool tail = roll_lane_terms(su, in, n, k, ln);
+    const auto run = [&]<bool kTrader, bool kWW>() {
+        if (tail) {
+            roll_group_greeks<kTrader, kWW, true>(su, in, n, c, k, ln, out);
+        } else {
+            roll_group_greeks<kTrader, kWW, false>(su, in, n, c, k, ln, out);
+        }
+    };
     if (trader) {
         if (su.any_ww) {
-            roll_group_greeks<true, true>(su, in, n, c, k, out);
+            run.template operator()<true, true>();
         } else {
-            roll_group_greeks<true, false>(su, in, n, c, k, out);
+            run.template operator()<true, false>();
         }
     } else if (su.any_ww) {
-        roll_group_greeks<false, true>(su, in, n, c, k, out);
+        run.template operator()<false, true>();
     } else {
-        roll_group_greeks<false, false>(su, in, n, c, k, out);
+        run.template operator()<false, false>();
     }
 }
 
-/// The rolls of group g at step k on the n lanes LaneBlock::idx (trig set; ga their old
-/// marks): their new legs (strike, expiry, vol), the new legs' marks on those lanes alone
-/// (packed: a band roll moves a few lanes of a block at a step), the rolls' cash and
-/// half-spread, and the new marks into ga. hv: the trader's hedge vol (null: the marks').
+/// The rolls of group g at step k on the n lanes LaneBlock::idx (trig set; idx padded to a
+/// multiple of 8 with the last; ga their old marks): their new legs (strike, expiry, vol), the
+/// new legs' marks on those lanes alone (packed: a band roll moves a few lanes of a block at a
+/// step), the rolls' cash and half-spread, and the new marks into ga. hv: the trader's hedge
+/// vol (null: the marks').
 void roll_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& lv, i64 g, i64 k,
                 int n, const double* hv) noexcept {
     LaneBlock& ln = *b.ln;
@@ -1112,16 +1182,14 @@ void roll_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& lv, i64 
     const double* const at1 = std::lower_bound(sp.times, last, sp.times[k] + tenor - su.expiry_tol);
     const double t1 = at1 != last ? *at1 : sp.times[k] + tenor;
     const double e1 = static_cast<double>(at1 - sp.times);
+    fill(ln.tau, 1.0);  // (the lanes that do not roll: any tau, their vol is kept)
     for (int i = 0; i < n; ++i) {
         const int j = idx[i];
         K[j] = mny * b.o[j];
         lk[j] = std::log(K[j]);
         T[j] = t1;
         E[j] = e1;
-    }
-#pragma omp simd
-    for (int j = 0; j < kLanes; ++j) {
-        ln.tau[j] = ln.trig[j] != 0.0 ? T[j] - sp.times[k] : 1.0;
+        ln.tau[j] = T[j] - sp.times[k];
     }
     roll_lane_vols(su, b, k, lk, ln.tau, ln.nv);
 #pragma omp simd
@@ -1133,15 +1201,17 @@ void roll_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& lv, i64 
     const int np = (n + 7) / 8 * 8;
     const double* const from[10] = {b.s, b.lx, b.o, b.lo, K, lk, T, E, vl, hv != nullptr ? hv : vl};
     for (int f = 0; f < 10; ++f) {
+        const double* __restrict x = from[f];
+        double* __restrict y = ln.pk[f];
         for (int i = 0; i < np; ++i) {
-            ln.pk[f][i] = from[f][idx[std::min(i, n - 1)]];
+            y[i] = x[idx[i]];
         }
     }
     const RollLanes packed{ln.pk[0], ln.pk[1], ln.pk[2], ln.pk[3], ln.pk[4],
                            ln.pk[5], ln.pk[6], ln.pk[7], ln.pk[8], ln.pk[9]};
     GroupLanes& ga = ln.ga;
     GroupLanes& gb = ln.gb;
-    roll_group_marks(su, packed, np, c, k, hv != nullptr, gb);
+    roll_group_marks(su, packed, np, c, k, hv != nullptr, ln, gb);
     fill(ln.bval, 0.0);
     fill(ln.buv, 0.0);
     for (int i = 0; i < n; ++i) {
@@ -1207,7 +1277,7 @@ void roll_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& lv, i64 
     GroupLanes& ga = ln.ga;
     const RollLanes lanes{b.s, b.lx, b.o, b.lo, K, lv.lstrike.data() + at, lv.expiry.data() + at,
                           E, vl, hv != nullptr ? hv : vl};
-    roll_group_marks(su, lanes, kLanes, c, k, hv != nullptr, ga);
+    roll_group_marks(su, lanes, kLanes, c, k, hv != nullptr, ln, ga);
     if (k > 0 && k < su.n_steps) {
         double n = 0.0;
         const double lo = su.roll_lo, hi = su.roll_hi, expiry_on = su.roll_expiry ? 1.0 : 0.0;
@@ -1226,6 +1296,7 @@ void roll_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& lv, i64 
                 ln.idx[m] = j;
                 m += ln.trig[j] != 0.0 ? 1 : 0;
             }
+            std::fill(ln.idx + m, ln.idx + (m + 7) / 8 * 8, ln.idx[m - 1]);  // (roll_lanes' padding)
             roll_lanes(su, b, c, lv, g, k, m, hv);
         }
     }
