@@ -1003,7 +1003,8 @@ struct RollLanes {
 /// ln's rt, rsq, rinv, rd1, rdq, rdr: each lane's years to expiry (1 where the leg is not alive:
 /// any finite Greeks, times 0), its square root, 1 / (vol sqrt t), d1 and the discounts
 /// e^{-q tau}, e^{-r tau}, computed on the first vector alone when every lane has the same tau
-/// (legs rolled on expiry: every lane at once; the same loop, so the same bits). Returns whether
+/// (legs rolled on expiry: every lane at once; the same loop, so the same bits), not at all at
+/// a zero rate or yield (the default). Returns whether
 /// some lane's d1 or d2 lies beyond kCdfTailStart (or is NaN): Cody's asymptotic range only
 /// then (as block_needs_tail).
 bool roll_lane_terms(const Setup& su, const RollLanes& in, int n, i64 k, LaneBlock& ln) noexcept {
@@ -1038,16 +1039,18 @@ bool roll_lane_terms(const Setup& su, const RollLanes& in, int n, i64 k, LaneBlo
         hi = std::max(hi, tau);
     }
     const int nd = lo == hi ? 8 : n;
-    const double q = su.div, r = su.rate;
-    double* __restrict rdq = ln.rdq;
-    double* __restrict rdr = ln.rdr;
+    for (const auto& [z, rate] : {std::pair(ln.rdq, su.div), std::pair(ln.rdr, su.rate)}) {
+        if (rate == 0.0) {  // vmath::exp(-0.0) is 1 exactly (k = 0, r = 0: 1 + (0 + 0))
+            std::fill(z, z + n, 1.0);
+            continue;
+        }
+        double* __restrict d = z;
 #pragma omp simd
-    for (int j = 0; j < nd; ++j) {
-        rdq[j] = vmath::exp(-q * rt[j]);
-        rdr[j] = vmath::exp(-r * rt[j]);
+        for (int j = 0; j < nd; ++j) {
+            d[j] = vmath::exp(-rate * rt[j]);
+        }
+        std::fill(d + nd, d + n, d[0]);
     }
-    std::fill(rdq + nd, rdq + n, rdq[0]);
-    std::fill(rdr + nd, rdr + n, rdr[0]);
     return far > 0.0;
 }
 
