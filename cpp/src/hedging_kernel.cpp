@@ -1016,10 +1016,10 @@ struct RollLanes {
 /// ln's rt, rsq, rinv, rd1, rdq, rdr: each lane's years to expiry (1 where the leg is not alive:
 /// any finite Greeks, times 0), its square root, 1 / (vol sqrt t), d1 and the discounts
 /// e^{-q tau}, e^{-r tau}, computed on the first vector alone when every lane has the same tau
-/// (legs rolled on expiry: every lane at once; the same loop, so the same bits), not at all at
-/// a zero rate or yield (the default). Returns whether
-/// some lane's d1 or d2 lies beyond kCdfTailStart (or is NaN): Cody's asymptotic range only
-/// then (as block_needs_tail).
+/// (legs rolled on expiry: every lane at once; the same loop, so the same bits; tau is never
+/// NaN), not at all at a zero rate or yield (the default). Returns whether some lane's d1 or
+/// d2 lies beyond kCdfTailStart (or is NaN): Cody's asymptotic range only then (as
+/// block_needs_tail).
 bool roll_lane_terms(const Setup& su, const RollLanes& in, int n, i64 k, LaneBlock& ln) noexcept {
     const double* __restrict LX = in.lx;
     const double* __restrict lk = in.lk;
@@ -1085,7 +1085,7 @@ void roll_group_greeks(const Setup& su, const RollLanes& in, int n, const GroupS
     const double* __restrict lk = in.lk;
     const double* __restrict E = in.E;
     const double* __restrict vl = in.v;
-    const double* __restrict hvs = in.h;  // the marks' vol without kTrader: every load unconditional
+    const double* __restrict hvs = in.h;  // without kTrader the marks' vol: loads unconditional
     const double* __restrict rt = ln.rt;
     const double* __restrict rsq = ln.rsq;
     const double* __restrict rinv = ln.rinv;
@@ -1311,7 +1311,8 @@ void roll_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& lv, i64 
                 ln.idx[m] = j;
                 m += ln.trig[j] != 0.0 ? 1 : 0;
             }
-            std::fill(ln.idx + m, ln.idx + (m + 7) / 8 * 8, ln.idx[m - 1]);  // (roll_lanes' padding)
+            // padded to whole vectors with the last lane (roll_lanes packs whole vectors)
+            std::fill(ln.idx + m, ln.idx + (m + 7) / 8 * 8, ln.idx[m - 1]);
             roll_lanes(su, b, c, lv, g, k, m, hv);
         }
     }
