@@ -102,10 +102,20 @@ struct LaneBlock {
     // The roll rule (Setup::roll): this step's cash from the rolls (old legs sold and new ones
     // bought at their marks, less the half-spread) and that half-spread, the rolls so far, the
     // option units alive (sold at the horizon), and scratch: which lanes roll, a constant
-    // hedge vol, the rolled legs' vols and a group's marks before (ga) and after (gb) a roll.
+    // hedge vol, the rolled legs' vols and a group's marks before (ga) and, on the lanes that
+    // roll (packed), after (gb) a roll.
     alignas(64) double rcash[kLanes], rcost[kLanes], rolls[kLanes], units[kLanes];
     alignas(64) double trig[kLanes], hfix[kLanes], nv[kLanes], tau[kLanes];
     GroupLanes ga, gb;
+    // The lanes that roll at this step (idx), their inputs of roll_group_greeks packed
+    // (RollLanes: pk[0..10)) and the new legs' value and vega per unit back on their lanes
+    // (zero elsewhere).
+    alignas(64) double pk[10][kLanes], bval[kLanes], buv[kLanes];
+    alignas(64) int idx[kLanes];
+    // roll_lane_terms' per-lane terms for roll_group_greeks: years to expiry, its square root,
+    // 1 / (vol sqrt t), d1 and the discounts e^{-q tau}, e^{-r tau}.
+    alignas(64) double rt[kLanes], rsq[kLanes], rinv[kLanes], rd1[kLanes], rdq[kLanes],
+        rdr[kLanes];
     // The trader's view of the hedge option when it is not the marks' (noise, or a hedge vol
     // other than the implied): its delta and gamma per unit at the observed price and the hedge
     // vol, its vega per unit at the observed price and its implied vol, and its hedge vol.
@@ -937,26 +947,41 @@ void book_vega(const Setup& su, Block& b, const std::vector<GroupStep>& gs,
 }
 
 /// The implied vol of every lane of a roll-rule group with its own log strike lk and years to
-/// expiry tau on each lane (both differ by lane after a roll): leg_vols lane by lane.
+/// expiry tau on each lane (both differ by lane after a roll): leg_vols lane by lane. With idx,
+/// only on lanes idx[0, n) (the lanes that roll) where a lane's vol takes a scalar loop (a
+/// smile: a surface evaluation per lane, ~30% of a delta-band roll on an SVI smile when every
+/// lane was evaluated); a flat vol fills every lane.
 void roll_lane_vols(const Setup& su, const Block& b, i64 k, const double* __restrict lk,
-                    const double* __restrict tau, double* __restrict v) noexcept {
+                    const double* __restrict tau, double* __restrict v,
+                    const int* idx = nullptr, int n = kLanes) noexcept {
+    const auto each = [&](auto&& f) {  // f(j) on the lanes asked for
+        if (idx == nullptr) {
+            for (int j = 0; j < kLanes; ++j) {
+                f(j);
+            }
+        } else {
+            for (int i = 0; i < n; ++i) {
+                f(idx[i]);
+            }
+        }
+    };
     const HedgeSpec& sp = su.spec;
     const SurfaceView& sf = sp.surface;
     const double* __restrict base = su.sticky_moneyness ? b.lx : b.ln->ls0;
     const double rq = su.rate - su.div;
     if (su.vol_model == VolModel::heston) {
         const double kappa = su.heston_kappa, th = su.heston_theta;
-        for (int j = 0; j < kLanes; ++j) {
+        each([&](int j) {
             const double x = kappa * tau[j];
             const double frac = x == 0.0 ? 1.0 : -std::expm1(-x) / x;
             const double avg = th + (b.var[j] - th) * frac;
             v[j] = std::sqrt(avg < 0.0 ? 0.0 : avg);
-        }
+        });
         if (su.heston_smile) {  // times the smile's shape, as leg_vols
-            for (int j = 0; j < kLanes; ++j) {
+            each([&](int j) {
                 v[j] *= surface::vol(sf, lk[j] - rq * tau[j] - base[j], tau[j]) /
                         surface::vol(sf, 0.0, tau[j]);
-            }
+            });
         }
         return;
     }
@@ -969,61 +994,130 @@ void roll_lane_vols(const Setup& su, const Block& b, i64 k, const double* __rest
             v[j] = vol * mult[j] * m;
         }
     } else {
-        for (int j = 0; j < kLanes; ++j) {  // one expiry bracket per lane
+        each([&](int j) {  // one expiry bracket per lane
             v[j] = surface::vol(sf, lk[j] - rq * tau[j] - base[j], tau[j]) * mult[j] * m;
-        }
+        });
     }
     if (sp.atm_rows != nullptr) {
         const double* __restrict a = sp.atm_rows;
         const i64* __restrict at = b.ln->arow;
-        for (int j = 0; j < kLanes; ++j) {
-            v[j] *= a[at[j] + k] / a[at[j]];
-        }
+        each([&](int j) { v[j] *= a[at[j] + k] / a[at[j]]; });
     }
 }
 
-/// The marks of roll-rule group g (GroupStep c: its quantities) at step k on every lane at the
-/// lane's own strike, expiry and vol (vl), into out (GroupLanes; zero where the leg is not
-/// alive); with kTrader the trader's Greeks at the observed price and hedge vol hvl, else
-/// (hedging at the marks: no noise, so the observed price is the efficient one) none, and
-/// the trigger's call delta is the marks'.
-template <bool kTrader>
-void roll_group_greeks(const Setup& su, const Block& b, const GroupStep& c, const LegVols& lv,
-                       i64 g, i64 k, const double* __restrict vl, const double* __restrict hvl,
-                       GroupLanes& out) noexcept {
-    const auto at = static_cast<std::size_t>(g) * kLanes;
-    const double* __restrict K = lv.strike.data() + at;
-    const double* __restrict lk = lv.lstrike.data() + at;
-    const double* __restrict T = lv.expiry.data() + at;
-    const double* __restrict E = lv.estep.data() + at;
-    const double t = su.spec.times[k], kk = static_cast<double>(k);
+/// The inputs of roll_group_greeks on each of its lanes: the efficient and observed prices and
+/// their logs, and the legs' strike, log strike, expiry (years), expiry step, vol and hedge vol
+/// (a block's lanes, or the lanes that roll at a step, packed).
+struct RollLanes {
+    const double *s, *lx, *o, *lo, *K, *lk, *T, *E, *v, *h;
+};
+
+/// roll_group_greeks' first pass over lanes [0, n) of `in` at step k (n a multiple of 8), into
+/// ln's rt, rsq, rinv, rd1, rdq, rdr: each lane's years to expiry (1 where the leg is not alive:
+/// any finite Greeks, times 0), its square root, 1 / (vol sqrt t), d1 and the discounts
+/// e^{-q tau}, e^{-r tau}, computed on the first vector alone when every lane has the same tau
+/// (legs rolled on expiry: every lane at once; the same loop, so the same bits; tau is never
+/// NaN), not at all at a zero rate or yield (the default). Returns whether some lane's d1 or
+/// d2 lies beyond kCdfTailStart (or is NaN): Cody's asymptotic range only then (as
+/// block_needs_tail).
+bool roll_lane_terms(const Setup& su, const RollLanes& in, int n, i64 k, LaneBlock& ln) noexcept {
+    const double* __restrict LX = in.lx;
+    const double* __restrict lk = in.lk;
+    const double* __restrict T = in.T;
+    const double* __restrict E = in.E;
+    const double* __restrict vl = in.v;
+    double* __restrict rt = ln.rt;
+    double* __restrict rsq = ln.rsq;
+    double* __restrict rinv = ln.rinv;
+    double* __restrict rd1 = ln.rd1;
+    const double t = su.spec.times[k], kk = static_cast<double>(k), rq = su.rate - su.div;
+    double far = 0.0, lo = kInf, hi = -kInf;
+#pragma omp simd reduction(+ : far) reduction(min : lo) reduction(max : hi)
+    for (int j = 0; j < n; ++j) {
+        const bool alive = kk < E[j];
+        const double tau = alive ? T[j] - t : 1.0;
+        const double v = alive ? vl[j] : 1.0;
+        const double sq = std::sqrt(tau);
+        const double sig_t = v * sq, inv = 1.0 / sig_t;
+        const double d1 = (LX[j] - lk[j] + (rq + 0.5 * v * v) * tau) * inv;
+        const double d2 = d1 - sig_t;
+        rt[j] = tau;
+        rsq[j] = sq;
+        rinv[j] = inv;
+        rd1[j] = d1;
+        const bool near = (std::fabs(d1) <= vmath::kCdfTailStart) &
+                          (std::fabs(d2) <= vmath::kCdfTailStart);  // false for NaN
+        far += near ? 0.0 : 1.0;
+        lo = std::min(lo, tau);
+        hi = std::max(hi, tau);
+    }
+    const int nd = lo == hi ? 8 : n;
+    for (const auto& [z, rate] : {std::pair(ln.rdq, su.div), std::pair(ln.rdr, su.rate)}) {
+        if (rate == 0.0) {  // vmath::exp(-0.0) is 1 exactly (k = 0, r = 0: 1 + (0 + 0))
+            std::fill(z, z + n, 1.0);
+            continue;
+        }
+        double* __restrict d = z;
+#pragma omp simd
+        for (int j = 0; j < nd; ++j) {
+            d[j] = vmath::exp(-rate * rt[j]);
+        }
+        std::fill(d + nd, d + n, d[0]);
+    }
+    return far > 0.0;
+}
+
+/// The marks of roll-rule group c (GroupStep: its quantities) at step k on lanes [0, n) of `in`
+/// at each lane's own strike, expiry and vol, into out (GroupLanes; zero where the leg is not
+/// alive), from roll_lane_terms' terms in ln; with kTrader the trader's Greeks at the observed
+/// price and hedge vol in.h, else (hedging at the marks: no noise, so the observed price is the
+/// efficient one) none, and the trigger's call delta is the marks'. The Whalley-Wilmott gamma
+/// only with kWW (the one band that reads it; else 0): its discount is an exponential per lane.
+/// kTail: some lane's N(d1) or N(d2) needs Cody's asymptotic range (norm_cdf_from<false> gives
+/// the same bits below kCdfTailStart).
+template <bool kTrader, bool kWW, bool kTail>
+void roll_group_greeks(const Setup& su, const RollLanes& in, int n, const GroupStep& c, i64 k,
+                       const LaneBlock& ln, GroupLanes& out) noexcept {
+    const double* __restrict S = in.s;
+    const double* __restrict O = in.o;
+    const double* __restrict LO = in.lo;
+    const double* __restrict K = in.K;
+    const double* __restrict lk = in.lk;
+    const double* __restrict E = in.E;
+    const double* __restrict vl = in.v;
+    const double* __restrict hvs = in.h;  // without kTrader the marks' vol: loads unconditional
+    const double* __restrict rt = ln.rt;
+    const double* __restrict rsq = ln.rsq;
+    const double* __restrict rinv = ln.rinv;
+    const double* __restrict rd1 = ln.rd1;
+    const double* __restrict rdq = ln.rdq;
+    const double* __restrict rdr = ln.rdr;
+    const double kk = static_cast<double>(k);
     const double r = su.rate, q = su.div, rq = r - q;
     const double qs = c.qsum, qp = c.qp;
-    const double* __restrict hvs = kTrader ? hvl : vl;  // every load unconditional
 #pragma omp simd
-    for (int j = 0; j < kLanes; ++j) {
-        const double e = E[j], tj = T[j], vj = vl[j], hj = hvs[j];
-        const bool alive = kk < e;
+    for (int j = 0; j < n; ++j) {
+        const double vj = vl[j], hj = hvs[j];
+        const bool alive = kk < E[j];
         const double on = alive ? 1.0 : 0.0;
-        const double tau = alive ? tj - t : 1.0;  // dead lanes: any finite Greeks, times 0
+        const double tau = rt[j], sq = rsq[j], inv = rinv[j], d1 = rd1[j];
         const double v = alive ? vj : 1.0;
-        const double s = b.s[j], sq = std::sqrt(tau);
-        const double sig_t = v * sq, inv = 1.0 / sig_t;
-        const double d1 = (b.lx[j] - lk[j] + (rq + 0.5 * v * v) * tau) * inv;
+        const double s = S[j];
+        const double sig_t = v * sq;
         const double d2 = d1 - sig_t;
-        const double dq = vmath::exp(-q * tau), dr = vmath::exp(-r * tau);
+        const double dq = rdq[j], dr = rdr[j];
         const double e1 = vmath::half_gauss(d1);
         const double pdf = kInvSqrt2Pi * e1;
-        const double n1 = vmath::norm_cdf_from<true>(d1, e1);
+        const double n1 = vmath::norm_cdf_from<kTail>(d1, e1);
         // exp(-d2^2/2) as in marks; not finite only once r tau > ~745 underflows dr to 0
         // (x/0 or 0/0): K dr is then 0, N(d2) multiplies nothing and any finite value will do
         // (group_steps' ratio likewise)
         const double e2 = e1 * s * dq / (K[j] * dr);
-        const double n2 = vmath::norm_cdf_from<true>(d2, e2 < kInf ? e2 : 0.0);
+        const double n2 = vmath::norm_cdf_from<kTail>(d2, e2 < kInf ? e2 : 0.0);
         const double sdq = s * dq, kdr = K[j] * dr;
         const double gamma = pdf * dq * inv / s;
         const double uvega = sdq * pdf * sq;
-        const double wdisc = vmath::exp(-0.5 * r * tau);
+        const double wdisc = kWW ? vmath::exp(-0.5 * r * tau) : 0.0;
         out.val[j] = on * (qs * (sdq * n1 - kdr * n2) - qp * (sdq - kdr));
         out.del[j] = on * (qs * dq * n1 - qp * dq);
         out.gam[j] = on * qs * gamma;
@@ -1040,13 +1134,13 @@ void roll_group_greeks(const Setup& su, const Block& b, const GroupStep& c, cons
             out.wgam[j] = wdisc * out.gam[j];
         } else {
             // the trigger: the call delta per unit at the price the trader sees
-            const double d1o = (b.lo[j] - lk[j] + (rq + 0.5 * v * v) * tau) * inv;
+            const double d1o = (LO[j] - lk[j] + (rq + 0.5 * v * v) * tau) * inv;
             out.cdelta[j] = on * dq * vmath::norm_cdf(d1o);
             const double hv = alive ? hj : 1.0;
             const double hs = hv * sq;
-            const double d1h = (b.lo[j] - lk[j] + (rq + 0.5 * hv * hv) * tau) / hs;
+            const double d1h = (LO[j] - lk[j] + (rq + 0.5 * hv * hv) * tau) / hs;
             const double e1h = vmath::half_gauss(d1h);
-            const double hg = on * qs * kInvSqrt2Pi * e1h * dq / hs / b.o[j];
+            const double hg = on * qs * kInvSqrt2Pi * e1h * dq / hs / O[j];
             out.hdel[j] = on * (qs * dq * vmath::norm_cdf_from<true>(d1h, e1h) - qp * dq);
             out.hgam[j] = hg;
             out.wgam[j] = wdisc * hg;
@@ -1054,25 +1148,38 @@ void roll_group_greeks(const Setup& su, const Block& b, const GroupStep& c, cons
     }
 }
 
-/// roll_group_greeks with or without the trader's Greeks (hvl null: hedging at the marks).
-void roll_group_marks(const Setup& su, const Block& b, const GroupStep& c, const LegVols& lv,
-                      i64 g, i64 k, const double* vl, const double* hvl, GroupLanes& out) noexcept {
-    if (hvl != nullptr) {
-        roll_group_greeks<true>(su, b, c, lv, g, k, vl, hvl, out);
+/// roll_group_greeks with or without the trader's Greeks (trader false: hedging at the marks),
+/// the Whalley-Wilmott gamma (Setup::any_ww) and Cody's asymptotic range (roll_lane_terms).
+void roll_group_marks(const Setup& su, const RollLanes& in, int n, const GroupStep& c, i64 k,
+                      bool trader, LaneBlock& ln, GroupLanes& out) noexcept {
+    const bool tail = roll_lane_terms(su, in, n, k, ln);
+    const auto run = [&]<bool kTrader, bool kWW>() {
+        if (tail) {
+            roll_group_greeks<kTrader, kWW, true>(su, in, n, c, k, ln, out);
+        } else {
+            roll_group_greeks<kTrader, kWW, false>(su, in, n, c, k, ln, out);
+        }
+    };
+    if (trader) {
+        if (su.any_ww) {
+            run.template operator()<true, true>();
+        } else {
+            run.template operator()<true, false>();
+        }
+    } else if (su.any_ww) {
+        run.template operator()<false, true>();
     } else {
-        roll_group_greeks<false>(su, b, c, lv, g, k, vl, hvl, out);
+        run.template operator()<false, false>();
     }
 }
 
-/// Group g of the roll rule at step k (GroupStep c: its quantities): each lane's legs that
-/// expire now pay their intrinsic value; at 0 < k < n_steps the lanes whose legs expired
-/// (roll_expiry) or whose call delta per unit left [roll_lo, roll_hi] sell them at their mark
-/// and buy the same legs at roll_mny (NaN: the group's own, its strike / spot) x the observed
-/// price, expiring roll_tenor (NaN: the group's own, its expiry) years from now (their vol
-/// from the marks' model), paying the half-spread on both (LaneBlock rcash, rcost);
-/// then the group's marks (the new legs where they rolled) are added in.
-[[gnu::noinline]] void group_marks_roll(const Setup& su, Block& b, const GroupStep& c,
-                                        LegVols& lv, i64 g, i64 k) noexcept {
+/// The rolls of group g at step k on the n lanes LaneBlock::idx (trig set; idx padded to a
+/// multiple of 8 with the last; ga their old marks): their new legs (strike, expiry, vol), the
+/// new legs' marks on those lanes alone (packed: a band roll moves a few lanes of a block at a
+/// step), the rolls' cash and half-spread, and the new marks into ga. hv: the trader's hedge
+/// vol (null: the marks').
+void roll_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& lv, i64 g, i64 k,
+                int n, const double* hv) noexcept {
     LaneBlock& ln = *b.ln;
     const HedgeSpec& sp = su.spec;
     const auto at = static_cast<std::size_t>(g) * kLanes;
@@ -1081,6 +1188,87 @@ void roll_group_marks(const Setup& su, const Block& b, const GroupStep& c, const
     double* __restrict T = lv.expiry.data() + at;
     double* __restrict E = lv.estep.data() + at;
     double* __restrict vl = lv.vol.data() + at;
+    const int* __restrict idx = ln.idx;
+    // an expiry off the grid is the grid time it settles on (Position.groups): marked to that
+    // time, so price, Greeks and payoff agree
+    const OptionGroup& og = sp.groups[g];
+    const double mny = std::isnan(su.roll_mny) ? og.strike / su.spot : su.roll_mny;
+    const double tenor = std::isnan(su.roll_tenor) ? og.expiry : su.roll_tenor;
+    const double* const last = sp.times + sp.n_steps + 1;
+    const double* const at1 = std::lower_bound(sp.times, last, sp.times[k] + tenor - su.expiry_tol);
+    const double t1 = at1 != last ? *at1 : sp.times[k] + tenor;
+    const double e1 = static_cast<double>(at1 - sp.times);
+    fill(ln.tau, 1.0);  // (the lanes that do not roll: any tau, their vol is kept)
+    for (int i = 0; i < n; ++i) {
+        const int j = idx[i];
+        K[j] = mny * b.o[j];
+        lk[j] = std::log(K[j]);
+        T[j] = t1;
+        E[j] = e1;
+        ln.tau[j] = T[j] - sp.times[k];
+    }
+    roll_lane_vols(su, b, k, lk, ln.tau, ln.nv, idx, n);
+    for (int i = 0; i < n; ++i) {
+        vl[idx[i]] = ln.nv[idx[i]];
+    }
+    // packed in whole vectors of 8 (the same loop as the block's lanes), the last lane that
+    // rolls repeated
+    const int np = (n + 7) / 8 * 8;
+    const double* const from[10] = {b.s, b.lx, b.o, b.lo, K, lk, T, E, vl, hv != nullptr ? hv : vl};
+    for (int f = 0; f < 10; ++f) {
+        const double* __restrict x = from[f];
+        double* __restrict y = ln.pk[f];
+        for (int i = 0; i < np; ++i) {
+            y[i] = x[idx[i]];
+        }
+    }
+    const RollLanes packed{ln.pk[0], ln.pk[1], ln.pk[2], ln.pk[3], ln.pk[4],
+                           ln.pk[5], ln.pk[6], ln.pk[7], ln.pk[8], ln.pk[9]};
+    GroupLanes& ga = ln.ga;
+    GroupLanes& gb = ln.gb;
+    roll_group_marks(su, packed, np, c, k, hv != nullptr, ln, gb);
+    fill(ln.bval, 0.0);
+    fill(ln.buv, 0.0);
+    for (int i = 0; i < n; ++i) {
+        ln.bval[idx[i]] = gb.val[i];
+        ln.buv[idx[i]] = gb.uvega[i];
+    }
+    const double hs = su.roll_hs * (std::fabs(c.qc) + std::fabs(c.qp));
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+        const bool roll = ln.trig[j] != 0.0;
+        // sold at the old mark (0 if it expired: it paid its intrinsic value), bought at the
+        // new one; the half-spread on both trades
+        const double cost = roll ? hs * (ga.uvega[j] + ln.buv[j]) : 0.0;
+        ln.rcash[j] += roll ? ga.val[j] - ln.bval[j] - cost : 0.0;
+        ln.rcost[j] += cost;
+        ln.rolls[j] += roll ? 1.0 : 0.0;
+    }
+    const std::pair<double*, const double*> rolled[] = {
+        {ga.val, gb.val},     {ga.del, gb.del},     {ga.gam, gb.gam},   {ga.the, gb.the},
+        {ga.vega, gb.vega},   {ga.vanna, gb.vanna}, {ga.volga, gb.volga}, {ga.hdel, gb.hdel},
+        {ga.hgam, gb.hgam},   {ga.wgam, gb.wgam}};
+    for (const auto& [to, packed_from] : rolled) {
+        for (int i = 0; i < n; ++i) {
+            to[idx[i]] = packed_from[i];
+        }
+    }
+}
+
+/// Group g of the roll rule at step k (GroupStep c: its quantities): each lane's legs that
+/// expire now pay their intrinsic value; at 0 < k < n_steps the lanes whose legs expired
+/// (roll_expiry) or whose call delta per unit left [roll_lo, roll_hi] sell them at their mark
+/// and buy the same legs at roll_mny (NaN: the group's own, its strike / spot) x the observed
+/// price, expiring roll_tenor (NaN: the group's own, its expiry) years from now (their vol
+/// from the marks' model), paying the half-spread on both (roll_lanes; LaneBlock rcash,
+/// rcost); then the group's marks (the new legs where they rolled) are added in.
+[[gnu::noinline]] void group_marks_roll(const Setup& su, Block& b, const GroupStep& c,
+                                        LegVols& lv, i64 g, i64 k) noexcept {
+    LaneBlock& ln = *b.ln;
+    const auto at = static_cast<std::size_t>(g) * kLanes;
+    const double* __restrict K = lv.strike.data() + at;
+    const double* __restrict E = lv.estep.data() + at;
+    const double* vl = lv.vol.data() + at;
     const double kk = static_cast<double>(k), units = std::fabs(c.qc) + std::fabs(c.qp);
     // the hedge vol of the trader's Greeks: the marks' (null), realized so far (the leg's
     // implied before the warm-up), the leg's implied at the observed price, or a fixed one
@@ -1102,7 +1290,9 @@ void roll_group_marks(const Setup& su, const Block& b, const GroupStep& c, const
         b.pay[j] += kk == E[j] ? pay : 0.0;
     }
     GroupLanes& ga = ln.ga;
-    roll_group_marks(su, b, c, lv, g, k, vl, hv, ga);
+    const RollLanes lanes{b.s, b.lx, b.o, b.lo, K, lv.lstrike.data() + at, lv.expiry.data() + at,
+                          E, vl, hv != nullptr ? hv : vl};
+    roll_group_marks(su, lanes, kLanes, c, k, hv != nullptr, ln, ga);
     if (k > 0 && k < su.n_steps) {
         double n = 0.0;
         const double lo = su.roll_lo, hi = su.roll_hi, expiry_on = su.roll_expiry ? 1.0 : 0.0;
@@ -1116,54 +1306,14 @@ void roll_group_marks(const Setup& su, const Block& b, const GroupStep& c, const
             n += ln.trig[j];
         }
         if (n > 0.0) {
-            // an expiry off the grid is the grid time it settles on (Position.groups): marked
-            // to that time, so price, Greeks and payoff agree
-            const OptionGroup& og = sp.groups[g];
-            const double mny = std::isnan(su.roll_mny) ? og.strike / su.spot : su.roll_mny;
-            const double tenor = std::isnan(su.roll_tenor) ? og.expiry : su.roll_tenor;
-            const double* const last = sp.times + sp.n_steps + 1;
-            const double* const at1 =
-                std::lower_bound(sp.times, last, sp.times[k] + tenor - su.expiry_tol);
-            const double t1 = at1 != last ? *at1 : sp.times[k] + tenor;
-            const double e1 = static_cast<double>(at1 - sp.times);
-            for (int j = 0; j < kLanes; ++j) {
-                if (ln.trig[j] != 0.0) {
-                    K[j] = mny * b.o[j];
-                    lk[j] = std::log(K[j]);
-                    T[j] = t1;
-                    E[j] = e1;
-                }
-                ln.tau[j] = ln.trig[j] != 0.0 ? T[j] - sp.times[k] : 1.0;
+            int m = 0;
+            for (int j = 0; j < kLanes; ++j) {  // compaction without branches
+                ln.idx[m] = j;
+                m += ln.trig[j] != 0.0 ? 1 : 0;
             }
-            roll_lane_vols(su, b, k, lk, ln.tau, ln.nv);
-#pragma omp simd
-            for (int j = 0; j < kLanes; ++j) {
-                vl[j] = ln.trig[j] != 0.0 ? ln.nv[j] : vl[j];
-            }
-            GroupLanes& gb = ln.gb;
-            roll_group_marks(su, b, c, lv, g, k, vl, hv, gb);
-            const double hs = su.roll_hs * units;
-#pragma omp simd
-            for (int j = 0; j < kLanes; ++j) {
-                const bool roll = ln.trig[j] != 0.0;
-                // sold at the old mark (0 if it expired: it paid its intrinsic value), bought
-                // at the new one; the half-spread on both trades
-                const double cost = roll ? hs * (ga.uvega[j] + gb.uvega[j]) : 0.0;
-                ln.rcash[j] += roll ? ga.val[j] - gb.val[j] - cost : 0.0;
-                ln.rcost[j] += cost;
-                ln.rolls[j] += roll ? 1.0 : 0.0;
-            }
-            const std::pair<double*, const double*> rolled[] = {
-                {ga.val, gb.val},     {ga.del, gb.del},     {ga.gam, gb.gam},
-                {ga.the, gb.the},     {ga.vega, gb.vega},   {ga.vanna, gb.vanna},
-                {ga.volga, gb.volga}, {ga.hdel, gb.hdel},   {ga.hgam, gb.hgam},
-                {ga.wgam, gb.wgam}};
-            for (const auto& [to, from] : rolled) {
-#pragma omp simd
-                for (int j = 0; j < kLanes; ++j) {
-                    to[j] = ln.trig[j] != 0.0 ? from[j] : to[j];
-                }
-            }
+            // padded to whole vectors with the last lane (roll_lanes packs whole vectors)
+            std::fill(ln.idx + m, ln.idx + (m + 7) / 8 * 8, ln.idx[m - 1]);
+            roll_lanes(su, b, c, lv, g, k, m, hv);
         }
     }
 #pragma omp simd
