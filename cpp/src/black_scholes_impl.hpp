@@ -23,10 +23,10 @@
 #include "gammaext/vmath.hpp"
 #include "normalised_black.hpp"
 
+#include "gammaext/lanes.hpp"
+
 #ifdef __AVX512F__
 #include <utility>
-
-#include "gammaext/lanes.hpp"
 #endif
 
 #ifndef GAMMAEXT_ISA_NS
@@ -326,19 +326,6 @@ double mark_careful(Workspace& w, const double* __restrict s, const double* __re
     return n_care;
 }
 
-// Packed loops run over a multiple of kPack lanes (the last careful lane repeated), so that
-// every lane goes through the vector body, never a scalar remainder that could round
-// differently (-ffp-contract): a lane's result does not depend on its neighbours.
-constexpr int kPack = 8;  // the widest vector (AVX-512: 8 doubles) divides it
-
-/// n rounded up to a multiple of kPack, the entries from n on copies of entry n - 1 (n > 0).
-inline int pad_pack(int* idx, int n) noexcept {
-    const int m = (n + kPack - 1) / kPack * kPack;
-    for (int i = n; i < m; ++i) {
-        idx[i] = idx[n - 1];
-    }
-    return m;
-}
 
 
 constexpr double kRegionPoint = 0.0;  // vol sqrt t = 0 (or invalid): no time value
@@ -407,7 +394,7 @@ void careful_region(CarefulScratch& c, int m, double region) noexcept {
     if (n == 0) {
         return;
     }
-    const int np = (n + kPack - 1) / kPack * kPack;
+    const int np = lanes::padded(n);
     for (const auto& [from, to] : {std::pair{c.xn, c.rx}, std::pair{c.xn_lo, c.rx_lo},
                                    std::pair{c.s_hi, c.rs}, std::pair{c.s_lo, c.rs_lo},
                                    std::pair{c.bm, c.rbm}, std::pair{c.split, c.rsp}}) {
@@ -422,7 +409,7 @@ void careful_region(CarefulScratch& c, int m, double region) noexcept {
     if (n == 0) {
         return;
     }
-    const int np = pad_pack(c.member, n);
+    const int np = lanes::pad_indices(c.member, n);
     for (int i = 0; i < np; ++i) {
         const int from = c.member[i];
         c.rx[i] = c.xn[from];
@@ -466,7 +453,7 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
     constexpr int kLanes = static_cast<int>(kBlock);
     __mmask8 masks[kBlock / 8];
     const int n = lanes::select<_CMP_NEQ_UQ>(w.care, 0.0, kLanes, masks);
-    const int m = (n + kPack - 1) / kPack * kPack;
+    const int m = lanes::padded(n);
     for (const auto& [from, to] : {std::pair{s, c.s}, std::pair{k, c.k}, std::pair{t, c.t},
                                    std::pair{v, c.v}, std::pair{r, c.r}, std::pair{q, c.q},
                                    std::pair{static_cast<const double*>(w.phi), c.phi},
@@ -482,7 +469,7 @@ void careful_price(Workspace& w, CarefulScratch& c, const double* __restrict s,
         c.lane[n] = j;
         n += w.care[j] != 0.0 ? 1 : 0;
     }
-    const int m = pad_pack(c.lane, n);
+    const int m = lanes::pad_indices(c.lane, n);
     for (int i = 0; i < m; ++i) {
         const int j = c.lane[i];
         c.s[i] = s[j];

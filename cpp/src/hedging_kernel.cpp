@@ -1213,7 +1213,7 @@ void roll_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& lv, i64 
     }
     // packed in whole vectors of 8 (the same loop as the block's lanes), the last lane that
     // rolls repeated
-    const int np = (n + 7) / 8 * 8;
+    const int np = lanes::padded(n);
     const double* const from[10] = {b.s, b.lx, b.o, b.lo, K, lk, T, E, vl, hv != nullptr ? hv : vl};
     for (int f = 0; f < 10; ++f) {
         const double* __restrict x = from[f];
@@ -1311,8 +1311,7 @@ void roll_lanes(const Setup& su, Block& b, const GroupStep& c, LegVols& lv, i64 
                 ln.idx[m] = j;
                 m += ln.trig[j] != 0.0 ? 1 : 0;
             }
-            // padded to whole vectors with the last lane (roll_lanes packs whole vectors)
-            std::fill(ln.idx + m, ln.idx + (m + 7) / 8 * 8, ln.idx[m - 1]);
+            lanes::pad_indices(ln.idx, m);  // roll_lanes packs whole vectors
             roll_lanes(su, b, c, lv, g, k, m, hv);
         }
     }

@@ -1,19 +1,38 @@
-// The selected lanes of a block packed into a dense array and back, with AVX-512's vcompresspd
-// and vexpandpd into registers (GCC leaves such index loops scalar; the memory forms of the two
-// instructions are slow on some cores). The same values in the same order as an index loop, so
-// the same bits. AVX-512 kernels only: the others keep their index loops.
+// The selected lanes of a block packed into a dense array and back. Packed loops run over a
+// whole number of vectors (the last selected lane repeated: padded, pad_indices), so that every
+// lane goes through the vector body, never a scalar remainder that could round differently
+// (-ffp-contract): a lane's result does not depend on its neighbours. On AVX-512, select, pack
+// and unpack do it with vcompresspd and vexpandpd into registers (GCC leaves such index loops
+// scalar; the memory forms of the two instructions are slow on some cores): the same values in
+// the same order as an index loop, so the same bits. The other kernels keep their index loops.
 #pragma once
+
+#include "gammaext/simd.hpp"
 
 #ifdef __AVX512F__
 #include <immintrin.h>
 
 #include <bit>
-
-#include "gammaext/simd.hpp"
+#endif
 
 namespace gammaext::lanes {
 inline namespace GAMMAEXT_INLINE_NS {  // one copy per instruction set (simd.hpp)
 
+inline constexpr int kPack = 8;  // the widest vector (AVX-512: 8 doubles) divides it
+
+/// n rounded up to a whole number of vectors (a multiple of kPack).
+constexpr int padded(int n) noexcept { return (n + kPack - 1) / kPack * kPack; }
+
+/// idx[n, padded(n)) = idx[n - 1] (n > 0); returns padded(n).
+inline int pad_indices(int* idx, int n) noexcept {
+    const int m = padded(n);
+    for (int i = n; i < m; ++i) {
+        idx[i] = idx[n - 1];
+    }
+    return m;
+}
+
+#ifdef __AVX512F__
 /// The 8-lane masks of the lanes [0, len) (a multiple of 8) where sel[j] compares with value
 /// as kCmp says (_CMP_EQ_OQ: ==, _CMP_NEQ_UQ: != as C++ has it, true for NaN); the count.
 template <int kCmp>
@@ -57,6 +76,7 @@ GAMMAEXT_ALWAYS_INLINE void unpack(const double* __restrict packed, double* __re
     }
 }
 
+#endif
+
 }  // namespace GAMMAEXT_INLINE_NS
 }  // namespace gammaext::lanes
-#endif
